@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# test.sh - build shmgraph and run its test suite (the README's test command).
+#
+# Always:          build + `make check` in $BUILD_DIR (default: build)
+# In CI mode (CI=true in the environment, or --ci), additionally:
+#   format         every tracked *.c / *.h must pass clang-format -Werror
+#   werror         build-werror:  --enable-werror, make check
+#   asan           build-asan:    --enable-asan --enable-ubsan (CC=clang if
+#                                 available, else gcc), make check
+#   distcheck      make -C $BUILD_DIR distcheck
+# --quick skips werror, asan and distcheck even in CI mode (format still
+# runs in CI mode).  --fail-fast stops after the first failed phase.
+#
+# Each phase prints "== phase ==" and its elapsed time; a summary line
+# follows at the end.  Exits non-zero if any phase failed.
+#
+# Environment: CI, BUILD_DIR, SHG_CONFIGURE_FLAGS (main tree only),
+#              CHECK_JOBS (default 2), MAKE_JOBS (default nproc).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+usage() {
+	echo "usage: scripts/test.sh [--ci] [--quick] [--fail-fast]" >&2
+}
+
+ci=0
+quick=0
+fail_fast=0
+[[ ${CI:-} == true ]] && ci=1
+for arg in "$@"; do
+	case "$arg" in
+	--ci) ci=1 ;;
+	--quick) quick=1 ;;
+	--fail-fast) fail_fast=1 ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		echo "test: unknown argument: $arg" >&2
+		usage
+		exit 2
+		;;
+	esac
+done
+
+BUILD_DIR=${BUILD_DIR:-build}
+BUILD_DIR=${BUILD_DIR%/}
+CHECK_JOBS=${CHECK_JOBS:-2}
+MAKE_JOBS=${MAKE_JOBS:-$(nproc 2>/dev/null || echo 2)}
+export MAKE_JOBS
+
+build_args=()
+MARKER=$(mktemp "${TMPDIR:-/tmp}/shg-test.XXXXXX")
+trap 'rm -f "$MARKER"' EXIT
+((ci)) && build_args+=(--ci)
+
+# dump_failed_logs DIR MARKER: print the log of every test under DIR that
+# did not pass (automake parallel harness: foo.trs next to foo.log), or the
+# test-suite.log files if no per-test result says so.  Only files written
+# after MARKER count, so stale logs of earlier runs are not shown.
+dump_failed_logs() {
+	local dir=$1 marker=$2 trs log found=0
+	[[ -d $dir ]] || return 0
+	while IFS= read -r -d '' trs; do
+		if grep -qE '^:test-result: (FAIL|ERROR|XPASS)' "$trs"; then
+			log=${trs%.trs}.log
+			[[ -f $log ]] || continue
+			found=1
+			echo "---------- $log ----------"
+			cat "$log"
+		fi
+	done < <(find "$dir" -name '*.trs' -type f -newer "$marker" -print0)
+	if ((!found)); then
+		while IFS= read -r -d '' log; do
+			found=1
+			echo "---------- $log ----------"
+			cat "$log"
+		done < <(find "$dir" -name 'test-suite.log' -type f \
+			-newer "$marker" -print0)
+	fi
+	if ((found)); then
+		echo "---------- end of logs ----------"
+	else
+		echo "test: no test logs written (build failure?)"
+	fi
+	return 0
+}
+
+# build_and_check DIR [build.sh args...]: configure/build DIR via build.sh
+# (SHG_CONFIGURE_FLAGS must already be set) and run make check there.
+build_and_check() {
+	local dir=$1
+	shift
+	BUILD_DIR=$dir ./scripts/build.sh "$@"
+	echo "test: make -C $dir check -j$CHECK_JOBS"
+	: >"$MARKER"
+	if ! make -C "$dir" check -j"$CHECK_JOBS"; then
+		dump_failed_logs "$dir" "$MARKER"
+		return 1
+	fi
+}
+
+phase_build() {
+	build_and_check "$BUILD_DIR" "${build_args[@]}"
+}
+
+phase_format() {
+	command -v clang-format >/dev/null || {
+		echo "test: clang-format not found" >&2
+		return 1
+	}
+	local f bad=() n=0
+	while IFS= read -r -d '' f; do
+		[[ -f $f ]] || continue
+		n=$((n + 1))
+		if ! clang-format --dry-run -Werror "$f" >/dev/null 2>&1; then
+			bad+=("$f")
+		fi
+	done < <(git ls-files -z -- '*.c' '*.h')
+	if ((${#bad[@]})); then
+		echo "test: ${#bad[@]} of $n files are not clang-format clean:"
+		printf '  %s\n' "${bad[@]}"
+		echo "test: fix with: clang-format -i ${bad[*]}"
+		return 1
+	fi
+	echo "test: $n files clang-format clean"
+}
+
+phase_werror() {
+	SHG_CONFIGURE_FLAGS="--enable-werror" SHG_SKIP_DEPS=1 \
+		build_and_check build-werror
+}
+
+phase_asan() {
+	local cc=gcc
+	command -v clang >/dev/null && cc=clang
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	SHG_CONFIGURE_FLAGS="--enable-asan --enable-ubsan CC=$cc" \
+		SHG_SKIP_DEPS=1 build_and_check build-asan
+}
+
+phase_distcheck() {
+	echo "test: make -C $BUILD_DIR distcheck -j$MAKE_JOBS"
+	: >"$MARKER"
+	if ! make -C "$BUILD_DIR" distcheck -j"$MAKE_JOBS"; then
+		dump_failed_logs "$BUILD_DIR" "$MARKER"
+		return 1
+	fi
+}
+
+phases=(build)
+if ((ci)); then
+	phases+=(format)
+	((quick)) || phases+=(werror asan distcheck)
+fi
+
+declare -A result=()
+failed=0
+for p in "${phases[@]}"; do
+	result[$p]=SKIP
+done
+for p in "${phases[@]}"; do
+	if ((failed && fail_fast)); then
+		continue
+	fi
+	echo
+	echo "== $p =="
+	start=$SECONDS
+	# Not in an `if`/`||` context, so `set -e` stays active in the subshell.
+	set +e
+	(
+		set -e
+		"phase_$p"
+	)
+	rc=$?
+	set -e
+	elapsed=$((SECONDS - start))
+	if ((rc == 0)); then
+		result[$p]=PASS
+		echo "== $p: PASS (${elapsed}s) =="
+	else
+		result[$p]=FAIL
+		failed=1
+		echo "== $p: FAIL (exit $rc, ${elapsed}s) =="
+	fi
+done
+
+summary=""
+for p in "${phases[@]}"; do
+	summary+=" $p=${result[$p]}"
+done
+echo
+if ((failed)); then
+	echo "== summary:$summary -> FAILED =="
+	exit 1
+fi
+echo "== summary:$summary -> OK =="

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interfaces of the shm/ layer: the per-process segment handle,
+ * the per-(thread, segment) context, and the functions the modules call
+ * across files (prefix shg__). Nothing here is exported from the library.
+ *
+ * Modules:
+ *   platform.c  process tokens, boot id, clocks, membarrier, NUMA (+ sim)
+ *   segment.c   create/open/validate/map/close/unlink, growth, offsets,
+ *               robust mutexes, layout hash
+ *   registry.c  process and thread slots, liveness, TLS contexts,
+ *               releasing dead owners' slots
+ *   epoch.c     read sections, grace periods, retire batches, reclaim,
+ *               retire budget
+ *   alloc.c     size classes, per-thread spans, remote frees
+ *   span.c      per-node arenas of free extents (spans), heap growth,
+ *               large blocks
+ *   roots.c     the root table
+ *   check.c     shg_check / shg_recover orchestration, leak sweep
+ *   error.c     shg_strerror
+ */
+#ifndef SHG_INTERNAL_H
+#define SHG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <urcu/list.h>
+
+#include "layout.h"
+#include "shmgraph.h"
+
+#define SHG_HIDDEN __attribute__((visibility("hidden")))
+#define shg_likely(x) __builtin_expect(!!(x), 1)
+#define shg_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Assertion of internal invariants (never for bad input: that returns). */
+#include <assert.h>
+#define SHG_ASSERT(x) assert(x)
+
+/* -------------------------------------------------------------------------
+ * Per-process segment handle. Geometry fields are copies validated at open;
+ * code uses these, never the header's fields, for bounds.
+ */
+struct shg_seg {
+	uint8_t *base; /* start of this process's mapping */
+	struct shg_hdr *hdr; /* == base */
+	uint64_t capacity; /* validated mapping size */
+	int fd; /* open descriptor, kept for growth */
+	bool is_shm; /* POSIX shm name (else a file path) */
+	char *name; /* as given to open/create */
+
+	/* validated geometry */
+	uint32_t max_procs, max_threads, max_roots, max_holds;
+	uint32_t nspans; /* span descriptors / heap spans */
+	uint32_t nodes; /* arenas in use */
+	struct shg_pslot *procs;
+	struct shg_tslot *threads;
+	struct shg_rslot *roots;
+	struct shg_hold *holds;
+	struct shg_arena *arenas;
+	struct shg_span *spans;
+	uint64_t heap_off; /* offset of span 0 */
+
+	/* this process */
+	uint32_t pslot; /* our process slot index */
+	uint64_t token; /* our process token */
+	enum shg_flavor flavor; /* FENCE or MEMBARRIER, never AUTO */
+	bool closing; /* shg_seg_close in progress */
+
+	/* thread contexts of this process (process-local) */
+	pthread_mutex_t ctx_lock; /* guards ctxs */
+	struct cds_list_head ctxs; /* struct shg__tctx.link */
+
+	/* last stalled reader seen by a budget check */
+	pid_t stalled_pid; /* 0 = none */
+	uint64_t stalled_bytes;
+
+	/* upper-layer hook: called for a removed root's value when its last
+	 * holder lets go (default: shg_retire). */
+	int (*root_drop)(struct shg_seg *seg, struct shg_off value, void *arg);
+	void *root_drop_arg;
+};
+
+/*
+ * Per-(thread, segment) context; process-local memory, found through TLS.
+ * @hot must stay first: shg_thread_get() hands out &ctx->hot.
+ */
+struct shg__tctx {
+	struct shg_thread hot; /* inline read-lock fast path */
+	struct shg_seg *seg; /* segment this context belongs to */
+	struct shg_tslot *slot; /* our thread slot */
+	uint32_t idx; /* our thread slot index */
+	uint32_t node; /* NUMA node (real or simulated) */
+	struct cds_list_head link; /* in seg->ctxs */
+	/* allocator thread cache: per class, the current span (index + 1)
+	 * and a list of other owned spans (index + 1, linked by span.next) */
+	uint32_t cur[SHG_NUM_CLASSES];
+	uint32_t owned[SHG_NUM_CLASSES];
+	uint32_t owned_count[SHG_NUM_CLASSES];
+};
+
+/* ---- platform.c -------------------------------------------------------- */
+SHG_HIDDEN int shg__proc_token(pid_t pid, uint64_t *token);
+SHG_HIDDEN uint64_t shg__self_token(void);
+SHG_HIDDEN bool shg__token_alive(uint64_t token);
+SHG_HIDDEN int shg__boot_id(uint8_t out[16]);
+SHG_HIDDEN uint64_t shg__now_ns(void); /* CLOCK_MONOTONIC */
+SHG_HIDDEN uint64_t shg__realtime_ns(void); /* CLOCK_REALTIME */
+SHG_HIDDEN pid_t shg__gettid(void);
+SHG_HIDDEN bool shg__membarrier_supported(void);
+SHG_HIDDEN int shg__membarrier_register(void);
+SHG_HIDDEN int shg__membarrier(void);
+SHG_HIDDEN unsigned shg__numa_nodes(void); /* >= 1; SHG_NUMA_SIM=N */
+SHG_HIDDEN bool shg__numa_simulated(void);
+SHG_HIDDEN unsigned shg__numa_node_self(void);
+SHG_HIDDEN int shg__numa_place(void *addr, size_t len, int policy, int node);
+SHG_HIDDEN void shg__random_bytes(uint8_t *buf, size_t len);
+
+/* ---- segment.c --------------------------------------------------------- */
+SHG_HIDDEN uint64_t shg__layout_hash(void);
+/* Make sure heap bytes [0, heap_bytes) are backed; -ENOSPC, ECAPACITY. */
+SHG_HIDDEN int shg__ensure_backed(struct shg_seg *seg, uint64_t heap_bytes);
+/* Robust process-shared mutex; on EOWNERDEAD runs @repair then marks the
+ * mutex consistent. Returns 0 or -errno (ENOTRECOVERABLE). */
+SHG_HIDDEN int shg__mutex_init(pthread_mutex_t *m);
+SHG_HIDDEN int shg__lock(struct shg_seg *seg, pthread_mutex_t *m,
+			 void (*repair)(struct shg_seg *seg));
+SHG_HIDDEN void shg__unlock(pthread_mutex_t *m);
+
+/* Offsets: bounds-checked conversion (NULL when bad) and trusted ones. */
+static inline bool shg__off_ok(const struct shg_seg *seg, uint64_t off,
+			       uint64_t len, uint64_t align)
+{
+	uint64_t backed =
+		atomic_load_explicit(&seg->hdr->backed, memory_order_acquire);
+
+	if (backed > seg->capacity)
+		backed = seg->capacity;
+	return off >= seg->heap_off && (off & (align - 1)) == 0 &&
+	       len <= backed && off <= backed - len;
+}
+
+static inline void *shg__at(const struct shg_seg *seg, uint64_t off)
+{
+	return seg->base + off;
+}
+
+static inline uint64_t shg__off(const struct shg_seg *seg, const void *p)
+{
+	return (uint64_t)((const uint8_t *)p - seg->base);
+}
+
+/* ---- registry.c -------------------------------------------------------- */
+SHG_HIDDEN int shg__proc_attach(struct shg_seg *seg);
+SHG_HIDDEN void shg__proc_detach(struct shg_seg *seg);
+/* The calling thread's context for @seg, registering it if needed. */
+SHG_HIDDEN int shg__tctx_get(struct shg_seg *seg, struct shg__tctx **out);
+/* Existing context or NULL (never registers). */
+SHG_HIDDEN struct shg__tctx *shg__tctx_peek(struct shg_seg *seg);
+SHG_HIDDEN bool shg__tslot_alive(struct shg_seg *seg, uint32_t idx);
+/* Release every slot whose owner is dead; fills @rep if not NULL. */
+SHG_HIDDEN int shg__release_dead(struct shg_seg *seg,
+				 struct shg_recover_report *rep);
+SHG_HIDDEN int shg__registry_check(struct shg_seg *seg, shg_problem_fn fn,
+				   void *arg, struct shg_check_report *rep);
+
+/* ---- epoch.c ----------------------------------------------------------- */
+/* Seal a dead (or exiting) thread's open batch and finish its reclaiming
+ * batch; called with the slot's recover_lock held (or by the owner). */
+SHG_HIDDEN void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
+				 struct shg_recover_report *rep);
+SHG_HIDDEN int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn,
+				void *arg, struct shg_check_report *rep);
+/* Calls @fn for every retired block and every batch block (for sweeps). */
+SHG_HIDDEN void shg__limbo_walk(struct shg_seg *seg,
+				void (*fn)(void *arg, uint64_t off), void *arg);
+SHG_HIDDEN void shg__limbo_repair(struct shg_seg *seg);
+
+/* ---- alloc.c / span.c -------------------------------------------------- */
+SHG_HIDDEN unsigned shg__size_class(size_t size); /* SHG_NUM_CLASSES: large */
+SHG_HIDDEN uint32_t shg__class_size(unsigned cls);
+/* Free a block now (after its grace period), from any thread. */
+SHG_HIDDEN void shg__free_now(struct shg_seg *seg, struct shg__tctx *ctx,
+			      uint64_t off);
+/* Give up the spans a thread slot owns (exit or death). */
+SHG_HIDDEN uint32_t shg__alloc_abandon(struct shg_seg *seg, uint32_t tidx,
+				       struct shg__tctx *ctx);
+SHG_HIDDEN int shg__alloc_check(struct shg_seg *seg, shg_problem_fn fn,
+				void *arg, struct shg_check_report *rep);
+/* Every allocated block: @fn(arg, off, size). Quiescent use only. */
+SHG_HIDDEN int
+shg__alloc_walk(struct shg_seg *seg,
+		void (*fn)(void *arg, uint64_t off, uint64_t size), void *arg);
+SHG_HIDDEN void shg__arena_repair(struct shg_seg *seg);
+/* span.c: extents */
+SHG_HIDDEN int shg__span_alloc(struct shg_seg *seg, unsigned node,
+			       uint32_t count, uint64_t word_bits,
+			       uint32_t *idx);
+SHG_HIDDEN void shg__span_free(struct shg_seg *seg, uint32_t idx);
+
+/* ---- roots.c ----------------------------------------------------------- */
+SHG_HIDDEN uint32_t shg__roots_release_proc(struct shg_seg *seg, uint32_t pidx);
+SHG_HIDDEN void shg__roots_repair(struct shg_seg *seg);
+SHG_HIDDEN int shg__roots_check(struct shg_seg *seg, shg_problem_fn fn,
+				void *arg, struct shg_check_report *rep);
+
+/* ---- check.c ----------------------------------------------------------- */
+/* Report one problem (formats @fmt) and count it in @rep. */
+SHG_HIDDEN void shg__problem(shg_problem_fn fn, void *arg,
+			     struct shg_check_report *rep, int code,
+			     const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/*
+ * Leak sweep: frees every allocated block that is neither reachable from a
+ * root value through @mark (which calls shg__mark() on each block it
+ * reaches), nor retired. Precondition: no live process holds allocated but
+ * unpublished blocks (writers quiescent). Returns bytes freed or -errno.
+ */
+struct shg__marker;
+SHG_HIDDEN void shg__mark(struct shg__marker *mk, uint64_t off);
+SHG_HIDDEN int64_t shg__sweep(struct shg_seg *seg,
+			      void (*mark)(struct shg__marker *mk,
+					   struct shg_seg *seg,
+					   uint64_t root_value, void *arg),
+			      void *arg, bool dry_run);
+
+#endif /* SHG_INTERNAL_H */
