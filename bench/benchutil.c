@@ -1,2 +1,726 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * Benchmark helpers shared by the bench programs (see benchutil.h): clock,
+ * statistics, latency histogram, machine description, the interleaved
+ * repetition driver, the JSON-lines writer and the result table.
+ *
+ * The JSON field names are a stable interface (scripts parse them): every
+ * record carries system, variant, workload, readers, writers, keys, numa,
+ * ops_per_s, ns_per_op, p50_ns, p99_ns, bytes, rss_bytes, machine, commit
+ * (null where they do not apply), plus reps, min_ns_per_op, max_ns_per_op
+ * and p999_ns.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "benchutil.h"
+
+/* Compiler flags: -DSHG_BENCH_CFLAGS="..." at build time, else the
+ * environment variable of that name (set by scripts/bench.sh), else
+ * "unknown". */
+static const char *bench_cflags(void)
+{
+#ifdef SHG_BENCH_CFLAGS
+	return SHG_BENCH_CFLAGS;
+#else
+	const char *env = getenv("SHG_BENCH_CFLAGS");
+
+	return env && *env ? env : "unknown";
+#endif
+}
+
+/* ---- clock ------------------------------------------------------------ */
+
+uint64_t bench_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- statistics ------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a;
+	double y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+void bench_summarize(const double *v, unsigned n, struct bench_summary *out)
+{
+	double s[BENCH_MAX_REPS];
+	unsigned i;
+
+	memset(out, 0, sizeof(*out));
+	if (n == 0)
+		return;
+	if (n > BENCH_MAX_REPS)
+		n = BENCH_MAX_REPS;
+	for (i = 0; i < n; i++)
+		s[i] = v[i];
+	qsort(s, n, sizeof(s[0]), cmp_double);
+	out->n = n;
+	out->min = s[0];
+	out->max = s[n - 1];
+	out->median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* ---- histogram -------------------------------------------------------- */
+
+#define SUB (1u << BENCH_HIST_SUB_BITS)
+
+static unsigned hist_index(uint64_t v)
+{
+	unsigned k, idx;
+
+	if (v < SUB)
+		return (unsigned)v;
+	k = 63u - (unsigned)__builtin_clzll(v); /* 2^k <= v < 2^(k+1) */
+	if (k >= BENCH_HIST_MAX_BITS)
+		return BENCH_HIST_BUCKETS - 1;
+	idx = SUB * (k - BENCH_HIST_SUB_BITS + 1) +
+	      (unsigned)((v >> (k - BENCH_HIST_SUB_BITS)) & (SUB - 1));
+	return idx < BENCH_HIST_BUCKETS ? idx : BENCH_HIST_BUCKETS - 1;
+}
+
+/* Midpoint of bucket @i. */
+static uint64_t hist_value(unsigned i)
+{
+	unsigned shift;
+	uint64_t low;
+
+	if (i < SUB)
+		return i;
+	shift = i / SUB - 1; /* k - SUB_BITS */
+	low = (uint64_t)(SUB + i % SUB) << shift;
+	return low + ((1ull << shift) >> 1);
+}
+
+void bench_hist_reset(struct bench_hist *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->min = UINT64_MAX;
+}
+
+void bench_hist_record(struct bench_hist *h, uint64_t ns)
+{
+	h->bucket[hist_index(ns)]++;
+	h->count++;
+	h->sum += (double)ns;
+	if (ns < h->min)
+		h->min = ns;
+	if (ns > h->max)
+		h->max = ns;
+}
+
+void bench_hist_merge(struct bench_hist *dst, const struct bench_hist *src)
+{
+	unsigned i;
+
+	if (!src->count)
+		return;
+	for (i = 0; i < BENCH_HIST_BUCKETS; i++)
+		dst->bucket[i] += src->bucket[i];
+	dst->count += src->count;
+	dst->sum += src->sum;
+	if (src->min < dst->min)
+		dst->min = src->min;
+	if (src->max > dst->max)
+		dst->max = src->max;
+}
+
+uint64_t bench_hist_quantile(const struct bench_hist *h, double q)
+{
+	uint64_t rank, seen = 0, v;
+	unsigned i;
+
+	if (!h->count)
+		return 0;
+	if (q <= 0)
+		return h->min;
+	if (q >= 1)
+		return h->max;
+	rank = (uint64_t)(q * (double)h->count);
+	if ((double)rank < q * (double)h->count)
+		rank++;
+	if (rank < 1)
+		rank = 1;
+	for (i = 0; i < BENCH_HIST_BUCKETS; i++) {
+		seen += h->bucket[i];
+		if (seen >= rank)
+			break;
+	}
+	v = hist_value(i < BENCH_HIST_BUCKETS ? i : BENCH_HIST_BUCKETS - 1);
+	if (v < h->min)
+		v = h->min;
+	if (v > h->max)
+		v = h->max;
+	return v;
+}
+
+double bench_hist_mean(const struct bench_hist *h)
+{
+	return h->count ? h->sum / (double)h->count : 0;
+}
+
+/* ---- machine ---------------------------------------------------------- */
+
+static void copy_trim(char *dst, size_t size, const char *src)
+{
+	size_t n;
+
+	while (*src == ' ' || *src == '\t')
+		src++;
+	snprintf(dst, size, "%s", src);
+	n = strlen(dst);
+	while (n && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
+		dst[--n] = '\0';
+}
+
+static void read_cpu_model(char *dst, size_t size)
+{
+	char line[512];
+	FILE *f = fopen("/proc/cpuinfo", "re");
+
+	snprintf(dst, size, "unknown");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *colon;
+
+		if (strncmp(line, "model name", 10) != 0)
+			continue;
+		colon = strchr(line, ':');
+		if (colon)
+			copy_trim(dst, size, colon + 1);
+		break;
+	}
+	fclose(f);
+}
+
+static int count_numa_nodes(void)
+{
+	DIR *d = opendir("/sys/devices/system/node");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 1;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "node", 4) == 0 && e->d_name[4] >= '0' &&
+		    e->d_name[4] <= '9')
+			n++;
+	}
+	closedir(d);
+	return n ? n : 1;
+}
+
+const struct bench_machine *bench_machine(void)
+{
+	static struct bench_machine m;
+	static bool done;
+	struct utsname u;
+	const char *commit;
+	long cores;
+
+	if (done)
+		return &m;
+	read_cpu_model(m.cpu, sizeof(m.cpu));
+	cores = sysconf(_SC_NPROCESSORS_ONLN);
+	m.cores = cores > 0 ? (int)cores : 1;
+	m.numa_nodes = count_numa_nodes();
+	if (uname(&u) == 0)
+		copy_trim(m.kernel, sizeof(m.kernel), u.release);
+	else
+		snprintf(m.kernel, sizeof(m.kernel), "unknown");
+#ifdef __VERSION__
+#ifdef __clang__
+	snprintf(m.compiler, sizeof(m.compiler), "clang %s", __VERSION__);
+#else
+	snprintf(m.compiler, sizeof(m.compiler), "gcc %s", __VERSION__);
+#endif
+#else
+	snprintf(m.compiler, sizeof(m.compiler), "unknown");
+#endif
+	copy_trim(m.cflags, sizeof(m.cflags), bench_cflags());
+	commit = getenv("SHG_COMMIT");
+	copy_trim(m.commit, sizeof(m.commit),
+		  commit && *commit ? commit : "unknown");
+	done = true;
+	return &m;
+}
+
+/* ---- cases and driver ------------------------------------------------- */
+
+void bench_case_init(struct bench_case *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->readers = -1;
+	c->writers = -1;
+	c->keys = -1;
+	c->bytes = -1;
+	c->peer = -1;
+	c->rss_bytes = -1;
+}
+
+void bench_case_skip(struct bench_case *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->skip_buf, sizeof(c->skip_buf), fmt, ap);
+	va_end(ap);
+	c->skip = c->skip_buf;
+}
+
+static int run_once(struct bench_case *c, const struct bench_ctl *ctl,
+		    struct bench_sample *s)
+{
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	err = c->run(c, ctl, s);
+	if (err < 0) {
+		if (!c->skip)
+			bench_case_skip(c, "failed: error %d", err);
+		return err;
+	}
+	if (!s->ops || !s->ns) {
+		bench_case_skip(c, "failed: no operation timed");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Warm up and fix the count of a count-driven case: scale the count until
+ * one run lasts about @target ns (at least min_iters).
+ */
+static int calibrate(struct bench_case *c, uint64_t target)
+{
+	struct bench_ctl ctl = { .target_ns = target };
+	struct bench_sample s;
+	uint64_t iters = c->min_iters ? c->min_iters : 1000;
+	int round, err;
+
+	if (c->timed) {
+		ctl.target_ns = target / 4 ? target / 4 : 1;
+		return run_once(c, &ctl, &s);
+	}
+	for (round = 0; round < 8; round++) {
+		double scale;
+
+		ctl.iters = iters;
+		err = run_once(c, &ctl, &s);
+		if (err)
+			return err;
+		scale = (double)target / (double)s.ns;
+		if (scale < 1.0 && round > 0)
+			break;
+		if (scale > 100)
+			scale = 100;
+		iters = (uint64_t)((double)iters * scale * 1.05) + 1;
+		if (scale < 2.0)
+			break;
+	}
+	if (iters < c->min_iters)
+		iters = c->min_iters;
+	c->iters = iters;
+	return 0;
+}
+
+static void run_rep(struct bench_case *c, const struct bench_opts *o,
+		    struct bench_hist *rep_hist)
+{
+	struct bench_ctl ctl = { .iters = c->iters, .target_ns = o->target_ns };
+	struct bench_sample s;
+
+	if (c->latency) {
+		bench_hist_reset(rep_hist);
+		ctl.hist = rep_hist;
+	}
+	if (run_once(c, &ctl, &s))
+		return;
+	if (c->nreps < BENCH_MAX_REPS)
+		c->rep_ns[c->nreps++] = (double)s.ns / (double)s.ops;
+	if (c->latency)
+		bench_hist_merge(c->hist, rep_hist);
+	c->rss_bytes = bench_rss_bytes();
+}
+
+int bench_run(struct bench_case *cases, size_t n, const struct bench_opts *o)
+{
+	struct bench_hist *rep_hist;
+	unsigned reps = o->reps ? o->reps : 1;
+	unsigned r;
+	size_t i;
+
+	if (reps > BENCH_MAX_REPS)
+		reps = BENCH_MAX_REPS;
+	rep_hist = malloc(sizeof(*rep_hist));
+	if (!rep_hist)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct bench_case *c = &cases[i];
+
+		if (c->skip)
+			continue;
+		if (c->latency) {
+			c->hist = malloc(sizeof(*c->hist));
+			if (!c->hist) {
+				free(rep_hist);
+				return -ENOMEM;
+			}
+			bench_hist_reset(c->hist);
+		}
+		if (o->verbose)
+			fprintf(stderr, "calibrate %s / %s / %s\n", c->system,
+				c->variant, c->workload);
+		calibrate(c, o->target_ns);
+	}
+	for (r = 0; r < reps; r++) {
+		if (o->verbose)
+			fprintf(stderr, "rep %u/%u\n", r + 1, reps);
+		for (i = 0; i < n; i++) {
+			if (!cases[i].skip)
+				run_rep(&cases[i], o, rep_hist);
+		}
+	}
+	free(rep_hist);
+	return 0;
+}
+
+void bench_cases_free(struct bench_case *cases, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(cases[i].hist);
+		cases[i].hist = NULL;
+	}
+}
+
+/* ---- JSON ------------------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_int(FILE *f, long long v)
+{
+	if (v < 0)
+		fputs("null", f);
+	else
+		fprintf(f, "%lld", v);
+}
+
+static void json_num(FILE *f, double v, int prec)
+{
+	if (isnan(v) || isinf(v))
+		fputs("null", f);
+	else
+		fprintf(f, "%.*f", prec, v);
+}
+
+static void json_machine(FILE *f, const struct bench_machine *m)
+{
+	fputs("{\"cpu\":", f);
+	json_str(f, m->cpu);
+	fprintf(f, ",\"cores\":%d,\"numa_nodes\":%d,\"kernel\":", m->cores,
+		m->numa_nodes);
+	json_str(f, m->kernel);
+	fputs(",\"compiler\":", f);
+	json_str(f, m->compiler);
+	fputs(",\"cflags\":", f);
+	json_str(f, m->cflags);
+	fputc('}', f);
+}
+
+static void json_case(FILE *f, const struct bench_case *c)
+{
+	const struct bench_machine *m = bench_machine();
+	struct bench_summary s;
+	double p50 = NAN, p99 = NAN, p999 = NAN;
+
+	bench_summarize(c->rep_ns, c->nreps, &s);
+	if (c->hist && c->hist->count) {
+		p50 = (double)bench_hist_quantile(c->hist, 0.50);
+		p99 = (double)bench_hist_quantile(c->hist, 0.99);
+		p999 = (double)bench_hist_quantile(c->hist, 0.999);
+	}
+	fputs("{\"system\":", f);
+	json_str(f, c->system);
+	fputs(",\"variant\":", f);
+	json_str(f, c->variant);
+	fputs(",\"workload\":", f);
+	json_str(f, c->workload);
+	fputs(",\"readers\":", f);
+	json_int(f, c->readers);
+	fputs(",\"writers\":", f);
+	json_int(f, c->writers);
+	fputs(",\"keys\":", f);
+	json_int(f, c->keys);
+	fputs(",\"numa\":", f);
+	json_str(f, c->numa);
+	fputs(",\"ops_per_s\":", f);
+	json_num(f, s.median > 0 ? 1e9 / s.median : NAN, 0);
+	fputs(",\"ns_per_op\":", f);
+	json_num(f, s.median, 3);
+	fputs(",\"p50_ns\":", f);
+	json_num(f, p50, 0);
+	fputs(",\"p99_ns\":", f);
+	json_num(f, p99, 0);
+	fputs(",\"bytes\":", f);
+	json_int(f, c->bytes);
+	fputs(",\"rss_bytes\":", f);
+	json_int(f, c->rss_bytes);
+	fputs(",\"machine\":", f);
+	json_machine(f, m);
+	fputs(",\"commit\":", f);
+	json_str(f, m->commit);
+	fprintf(f, ",\"reps\":%u,\"min_ns_per_op\":", s.n);
+	json_num(f, s.min, 3);
+	fputs(",\"max_ns_per_op\":", f);
+	json_num(f, s.max, 3);
+	fputs(",\"p999_ns\":", f);
+	json_num(f, p999, 0);
+	fputs("}\n", f);
+}
+
+void bench_json_write(FILE *f, const struct bench_case *cases, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!cases[i].skip && cases[i].nreps)
+			json_case(f, &cases[i]);
+	}
+	fflush(f);
+}
+
+/* ---- table ------------------------------------------------------------ */
+
+static int width_of(const struct bench_case *cases, size_t n, size_t field,
+		    int min)
+{
+	int w = min;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const char *s =
+			*(const char *const *)((const char *)&cases[i] + field);
+		int len = s ? (int)strlen(s) : 1;
+
+		if (len > w)
+			w = len;
+	}
+	return w;
+}
+
+static double case_median(const struct bench_case *c)
+{
+	struct bench_summary s;
+
+	bench_summarize(c->rep_ns, c->nreps, &s);
+	return s.median;
+}
+
+/* "1.23x" against the peer (or "-"), and the goal verdict. */
+static void format_ratio_goal(const struct bench_case *cases, size_t n,
+			      const struct bench_case *c, char *ratio,
+			      size_t rsize, char *goal, size_t gsize)
+{
+	double med = case_median(c);
+	double rt = NAN;
+	const struct bench_case *p = NULL;
+
+	snprintf(ratio, rsize, "-");
+	snprintf(goal, gsize, "-");
+	if (c->peer >= 0 && (size_t)c->peer < n)
+		p = &cases[c->peer];
+	if (p && !p->skip && p->nreps && case_median(p) > 0) {
+		rt = med / case_median(p);
+		snprintf(ratio, rsize, rt < 0.1 ? "%.3fx" : "%.2fx", rt);
+	}
+	if (c->goal_ns > 0)
+		snprintf(goal, gsize, "<= %g ns: %s", c->goal_ns,
+			 med <= c->goal_ns ? "met" : "NOT met");
+	else if (c->goal_ratio > 0 && !isnan(rt))
+		snprintf(goal, gsize, "<= %gx peer: %s", c->goal_ratio,
+			 rt <= c->goal_ratio ? "met" : "NOT met");
+	else if (c->goal_ratio > 0)
+		snprintf(goal, gsize, "<= %gx peer: no peer", c->goal_ratio);
+}
+
+static void print_row(FILE *f, const struct bench_case *cases, size_t n,
+		      const struct bench_case *c, const int w[3])
+{
+	struct bench_summary s;
+	char range[48], p50[24], p99[24], ratio[24], goal[48];
+
+	if (c->skip || !c->nreps) {
+		fprintf(f, "%-*s  %-*s  %-*s  skipped: %s\n", w[0], c->system,
+			w[1], c->variant, w[2], c->workload,
+			c->skip ? c->skip : "no data");
+		return;
+	}
+	bench_summarize(c->rep_ns, c->nreps, &s);
+	snprintf(range, sizeof(range), "%.2f-%.2f", s.min, s.max);
+	snprintf(p50, sizeof(p50), "-");
+	snprintf(p99, sizeof(p99), "-");
+	if (c->hist && c->hist->count) {
+		snprintf(p50, sizeof(p50), "%llu",
+			 (unsigned long long)bench_hist_quantile(c->hist, 0.5));
+		snprintf(p99, sizeof(p99), "%llu",
+			 (unsigned long long)bench_hist_quantile(c->hist,
+								 0.99));
+	}
+	format_ratio_goal(cases, n, c, ratio, sizeof(ratio), goal,
+			  sizeof(goal));
+	fprintf(f, "%-*s  %-*s  %-*s  %10.2f  %-19s  %8s  %8s  %7s  %s\n", w[0],
+		c->system, w[1], c->variant, w[2], c->workload, s.median, range,
+		p50, p99, ratio, goal);
+}
+
+void bench_table_print(FILE *f, const struct bench_case *cases, size_t n,
+		       const char *title)
+{
+	const struct bench_machine *m = bench_machine();
+	int w[3];
+	size_t i;
+
+	w[0] = width_of(cases, n, offsetof(struct bench_case, system), 6);
+	w[1] = width_of(cases, n, offsetof(struct bench_case, variant), 7);
+	w[2] = width_of(cases, n, offsetof(struct bench_case, workload), 8);
+	fprintf(f, "\n%s\n", title);
+	fprintf(f, "machine: %s, %d cores, %d NUMA node(s), Linux %s, %s\n",
+		m->cpu, m->cores, m->numa_nodes, m->kernel, m->compiler);
+	fprintf(f, "commit: %s  cflags: %s\n\n", m->commit, m->cflags);
+	fprintf(f, "%-*s  %-*s  %-*s  %10s  %-19s  %8s  %8s  %7s  %s\n", w[0],
+		"system", w[1], "variant", w[2], "workload", "ns/op",
+		"min-max (reps)", "p50 ns", "p99 ns", "ratio", "goal");
+	for (i = 0; i < n; i++)
+		print_row(f, cases, n, &cases[i], w);
+	fputc('\n', f);
+	for (i = 0; i < n; i++) {
+		const struct bench_case *c = &cases[i];
+
+		if (c->peer >= 0 && (size_t)c->peer < n && c->note)
+			fprintf(f, "- %s / %s: ratio vs %s / %s. %s\n",
+				c->system, c->variant, cases[c->peer].system,
+				cases[c->peer].variant, c->note);
+		else if (c->note)
+			fprintf(f, "- %s / %s: %s\n", c->system, c->variant,
+				c->note);
+	}
+	fflush(f);
+}
+
+long long bench_rss_bytes(void)
+{
+	long long size, resident;
+	long page = sysconf(_SC_PAGESIZE);
+	FILE *f = fopen("/proc/self/statm", "re");
+	int got;
+
+	if (!f)
+		return -1;
+	got = fscanf(f, "%lld %lld", &size, &resident);
+	fclose(f);
+	if (got != 2 || page <= 0)
+		return -1;
+	return resident * page;
+}
+
+/* ---- process helpers -------------------------------------------------- */
+
+int bench_pin_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		return -errno;
+	return 0;
+}
+
+#define CLEANUP_MAX 8
+#define CLEANUP_LEN 128
+
+static char cleanup_names[CLEANUP_MAX][CLEANUP_LEN];
+static volatile sig_atomic_t cleanup_count;
+static pid_t cleanup_pid;
+
+static void cleanup_now(void)
+{
+	sig_atomic_t i;
+
+	if (getpid() != cleanup_pid)
+		return;
+	for (i = 0; i < cleanup_count; i++)
+		shm_unlink(cleanup_names[i]);
+}
+
+static void cleanup_signal(int sig)
+{
+	cleanup_now();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+int bench_cleanup_shm(const char *name)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	sig_atomic_t i = cleanup_count;
+	size_t k;
+
+	if (i >= CLEANUP_MAX || strlen(name) >= CLEANUP_LEN)
+		return -ENOSPC;
+	if (i == 0) {
+		cleanup_pid = getpid();
+		atexit(cleanup_now);
+		for (k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++) {
+			struct sigaction sa;
+
+			memset(&sa, 0, sizeof(sa));
+			sa.sa_handler = cleanup_signal;
+			sigemptyset(&sa.sa_mask);
+			sigaction(sigs[k], &sa, NULL);
+		}
+	}
+	snprintf(cleanup_names[i], CLEANUP_LEN, "%s", name);
+	cleanup_count = i + 1;
+	return 0;
+}

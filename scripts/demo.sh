@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# demo.sh - build shmgraph (scripts/build.sh) and run the demo program.
+# demo.sh - set up (packages, build) and run the shmgraph demo: cooperating
+# processes over one segment, then shmctl inspecting that segment.
 #
-# Usage: scripts/demo.sh [demo args...]
+# Usage: scripts/demo.sh [SEGMENT]    (default /shg-demo)
 # Build output goes to stderr so the demo's stdout can be piped.
-# DEMO_BIN (env) overrides the binary; otherwise $BUILD_DIR/demo/shg-demo is
-# used if it exists, else $BUILD_DIR/tools/shg-demo.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,18 +13,33 @@ cd "$ROOT"
 
 BUILD_DIR=${BUILD_DIR:-build}
 BUILD_DIR=${BUILD_DIR%/}
-# Default demo binary (to be finalized with the Makefile.am layout).
-DEMO_BIN_DEFAULT=$BUILD_DIR/tools/shg-demo
-DEMO_BIN=${DEMO_BIN:-$DEMO_BIN_DEFAULT}
+DEMO_BIN=${DEMO_BIN:-$BUILD_DIR/tools/shg-demo}
+SHMCTL=$BUILD_DIR/tools/shmctl
+SEG=${1:-/shg-demo}
 
 ./scripts/build.sh >&2
 
-if [[ $DEMO_BIN == "$DEMO_BIN_DEFAULT" && -x $BUILD_DIR/demo/shg-demo ]]; then
-	DEMO_BIN=$BUILD_DIR/demo/shg-demo
-fi
+for b in "$DEMO_BIN" "$SHMCTL"; do
+	if [[ ! -x $b ]]; then
+		echo "demo: $b not found or not executable" >&2
+		exit 1
+	fi
+done
 
-if [[ ! -x $DEMO_BIN ]]; then
-	echo "demo: $DEMO_BIN not found or not executable" >&2
-	exit 1
-fi
-exec "$DEMO_BIN" "$@"
+status=0
+"$DEMO_BIN" "$SEG" || status=$?
+
+show() {
+	echo
+	echo "\$ shmctl $*"
+	"$SHMCTL" "$@" || true
+}
+echo
+echo "== the same segment, inspected with shmctl =="
+show info "$SEG"
+show roots "$SEG"
+show readers "$SEG"
+show check "$SEG"
+show recover "$SEG"
+show destroy "$SEG"
+exit "$status"

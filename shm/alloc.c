@@ -1,3 +1,1326 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: module under construction */
+/*
+ * Small blocks and the public allocation API: size classes, spans owned by
+ * threads, remote frees, large blocks, statistics, the allocator's part of
+ * the checker and the walk over allocated blocks used by the leak sweep.
+ *
+ * Theory of operation
+ * ===================
+ *
+ * SIZE CLASSES. 36 classes: 16..128 in steps of 16, then four per doubling
+ * up to 16384 (160, 192, 224, 256, 320, ...). Every size is a multiple of
+ * 16 and spans are 64 KiB aligned, so blocks are 16-byte aligned. Larger
+ * requests take whole extents (span.c).
+ *
+ * SPAN OWNERSHIP. A SMALL span holds blocks of one class at span_base +
+ * k * size and is owned by one thread slot (span.owner = slot + 1). Only
+ * the owner touches free_head, bump and used (relaxed stores, so scans may
+ * read them), and each owner step is ONE store that leaves the lists well
+ * formed: pop = load head, load its next, store head; push = write the
+ * block's next, store head. A crash between steps leaks at most the block
+ * in flight; it never corrupts a list.
+ *
+ * REMOTE FREES. A thread that does not own the span pushes the block on
+ * span.remote_head with a CAS (release: the block's next link, poison and
+ * the freer's last writes are visible to the owner). The owner takes the
+ * whole stack with an exchange (acquire) and splices it into its local
+ * list. Only the owner ever removes entries, and it removes all of them at
+ * once, so no ABA is possible: a pusher's CAS fails only if the head moved.
+ *
+ * USED AND EMPTY SPANS. span.used counts blocks handed out minus blocks
+ * back on the local list: allocated blocks plus remote frees not yet
+ * collected. A remote free happens only for an allocated block, which is
+ * counted in used until the owner collects it after the pusher's CAS; the
+ * pusher touches nothing after its CAS. Hence used == 0 (read by the owner
+ * after collecting) means no block is allocated and no remote push can be
+ * in flight or start, and the owner may hand the span back to its arena.
+ * A crash may leave used off by the block in flight (too high: the span is
+ * kept, a leak; too low only by a block nobody holds); whoever adopts a
+ * span of a dead owner recounts it from the lists.
+ *
+ * THREAD CACHE. Per class, ctx->cur is the span allocations come from and
+ * ctx->owned a ring of the thread's other spans of that class (linked by
+ * span.next/prev, owner-only while owned). The fast path (cur has a free
+ * block) is a TLS lookup, a few loads and stores, no atomic RMW, no lock.
+ * The slow path collects cur's remote stack, then looks for remote or local
+ * frees in up to 8 owned spans, then adopts an abandoned span of its arena,
+ * then asks span.c for a new span.
+ *
+ * EXIT AND DEATH. A thread that exits (or a survivor, for a dead thread)
+ * gives up its spans: empty ones go back to the arena, the others become
+ * ownerless on their arena's abandoned list (span.c) and are adopted by the
+ * next thread of that node that needs the class. An abandoned span whose
+ * blocks all get freed meanwhile is returned to the free extents by the
+ * next arena rebuild (recovery of a dead thread, shg__arena_repair).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "internal.h"
+
+#define SPAN_BYTES ((uint64_t)SHG_SPAN_SIZE)
+#define SPAN_MASK (SPAN_BYTES - 1)
+#define MAX_BLOCKS (SHG_SPAN_SIZE / 16u) /* blocks per span, smallest class */
+#define OWNED_SCAN 8u /* owned spans looked at per slow path */
+#define ADOPT_TRIES 8u /* abandoned spans looked at per slow path */
+#define POISON_BYTE 0xDB
+#define POISON_LARGE_MAX SPAN_BYTES
+
+/* Per class: block size, ceil(2^32 / size) for exact division of span
+ * offsets (< 2^16, so (d * recip) >> 32 == d / size), blocks per span. */
+struct cls_info {
+	uint32_t size;
+	uint32_t recip;
+	uint32_t cap;
+};
+
+#define CLS(sz)                                                     \
+	{                                                           \
+		(sz), (uint32_t)((0x100000000ull + (sz)-1) / (sz)), \
+			SHG_SPAN_SIZE / (sz)                        \
+	}
+
+static const struct cls_info cls_tab[SHG_NUM_CLASSES] = {
+	CLS(16),   CLS(32),   CLS(48),	  CLS(64),    CLS(80),	  CLS(96),
+	CLS(112),  CLS(128),  CLS(160),	  CLS(192),   CLS(224),	  CLS(256),
+	CLS(320),  CLS(384),  CLS(448),	  CLS(512),   CLS(640),	  CLS(768),
+	CLS(896),  CLS(1024), CLS(1280),  CLS(1536),  CLS(1792),  CLS(2048),
+	CLS(2560), CLS(3072), CLS(3584),  CLS(4096),  CLS(5120),  CLS(6144),
+	CLS(7168), CLS(8192), CLS(10240), CLS(12288), CLS(14336), CLS(16384),
+};
+
+_Static_assert(SHG_SMALL_MAX == 16384, "class table ends at SHG_SMALL_MAX");
+
+unsigned shg__size_class(size_t size)
+{
+	size_t s;
+	unsigned b;
+
+	if (size <= 128)
+		return size ? (unsigned)((size + 15) >> 4) - 1 : 0;
+	if (size > SHG_SMALL_MAX)
+		return SHG_NUM_CLASSES;
+	s = size - 1;
+	b = 63u - (unsigned)__builtin_clzll((unsigned long long)s); /* >= 7 */
+	return 8u + (b - 7u) * 4u + (unsigned)((s >> (b - 2u)) - 4u);
+}
+
+uint32_t shg__class_size(unsigned cls)
+{
+	return cls < SHG_NUM_CLASSES ? cls_tab[cls].size : 0;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static inline uint32_t ld32(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void st32(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t ld64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void st64(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t word_load(const struct shg_span *sp)
+{
+	return atomic_load_explicit(&sp->word, memory_order_acquire);
+}
+
+static uint32_t heap_spans(const struct shg_seg *seg)
+{
+	uint64_t top =
+		atomic_load_explicit(&seg->hdr->heap_top, memory_order_acquire);
+	uint64_t n = top >> SHG_SPAN_SHIFT;
+
+	return n > seg->nspans ? seg->nspans : (uint32_t)n;
+}
+
+static inline uint64_t span_off(const struct shg_seg *seg, uint32_t idx)
+{
+	return seg->heap_off + ((uint64_t)idx << SHG_SPAN_SHIFT);
+}
+
+/* Block index of span offset @d, or UINT32_MAX if @d is not a block start
+ * below @bump. */
+static inline uint32_t blk_index(uint64_t d, const struct cls_info *ci,
+				 uint32_t bump)
+{
+	uint32_t k;
+
+	if (d >= SPAN_BYTES)
+		return UINT32_MAX;
+	k = (uint32_t)((d * ci->recip) >> 32);
+	if ((uint64_t)k * ci->size != d || k >= bump)
+		return UINT32_MAX;
+	return k;
+}
+
+/* The free-list link in a block's first 8 bytes (racy only on misuse). */
+static inline uint64_t blk_next(const struct shg_seg *seg, uint64_t off)
+{
+	return __atomic_load_n((uint64_t *)(seg->base + off), __ATOMIC_RELAXED);
+}
+
+static inline void blk_set_next(struct shg_seg *seg, uint64_t off,
+				uint64_t next)
+{
+	__atomic_store_n((uint64_t *)(seg->base + off), next, __ATOMIC_RELAXED);
+}
+
+static inline uint32_t used_load(const struct shg_span *sp)
+{
+	return atomic_load_explicit(&sp->used, memory_order_relaxed);
+}
+
+static inline void used_store(struct shg_span *sp, uint32_t v)
+{
+	atomic_store_explicit(&sp->used, v, memory_order_relaxed);
+}
+
+static int poison_flag = -1; /* -1: not read yet */
+
+/* The environment is read once per process: a forked child reads again. */
+static void poison_atfork_child(void)
+{
+	poison_flag = -1;
+}
+
+__attribute__((constructor)) static void poison_init(void)
+{
+	pthread_atfork(NULL, NULL, poison_atfork_child);
+}
+
+static __attribute__((noinline)) bool poison_read(void)
+{
+	const char *e = getenv("SHG_DEBUG_POISON");
+	int v = e && *e && strcmp(e, "0") != 0;
+
+	__atomic_store_n(&poison_flag, v, __ATOMIC_RELAXED);
+	return v;
+}
+
+/* SHG_DEBUG_POISON set (and not "0"): fill freed blocks with 0xDB. */
+static inline bool poison_on(void)
+{
+	int v = __atomic_load_n(&poison_flag, __ATOMIC_RELAXED);
+
+	if (shg_likely(v == 0))
+		return false;
+	return v > 0 || poison_read();
+}
+
+/* ---- owner-side span operations ----------------------------------------- */
+
+/* Pop a block of span @idx (owner only): local list first, then bump. A
+ * corrupt link ends the list there (the rest leaks). 0 when full. */
+static inline __attribute__((always_inline)) uint64_t
+span_pop(struct shg_seg *seg, uint32_t idx, const struct cls_info *ci)
+{
+	struct shg_span *sp = &seg->spans[idx];
+	uint64_t base = span_off(seg, idx), b = ld64(&sp->free_head), next;
+	uint32_t bump = ld32(&sp->bump);
+
+	if (b) {
+		if (shg_likely(blk_index(b - base, ci, bump) != UINT32_MAX)) {
+			next = blk_next(seg, b);
+			if (next &&
+			    blk_index(next - base, ci, bump) == UINT32_MAX)
+				next = 0;
+			st64(&sp->free_head, next);
+			used_store(sp, used_load(sp) + 1);
+			return b;
+		}
+		st64(&sp->free_head, 0);
+	}
+	if (bump < ci->cap) {
+		st32(&sp->bump, bump + 1);
+		used_store(sp, used_load(sp) + 1);
+		return base + (uint64_t)bump * ci->size;
+	}
+	return 0;
+}
+
+static inline bool span_has_free(struct shg_span *sp, const struct cls_info *ci)
+{
+	return ld64(&sp->free_head) != 0 || ld32(&sp->bump) < ci->cap;
+}
+
+/*
+ * Take span @idx's remote stack (owner only) and splice it in front of the
+ * local list. Entries are validated; a bad or repeated one (a double free)
+ * cuts the chain there (the rest leaks), so used is never decremented for
+ * a block twice. A crash after the exchange leaks the stack, never
+ * corrupts. Returns the number of blocks collected.
+ */
+static uint32_t collect_remote(struct shg_seg *seg, uint32_t idx,
+			       const struct cls_info *ci)
+{
+	struct shg_span *sp = &seg->spans[idx];
+	uint64_t seen[MAX_BLOCKS / 64];
+	uint64_t base = span_off(seg, idx), h, b, tail = 0;
+	uint32_t bump, n = 0, used, k;
+
+	if (!atomic_load_explicit(&sp->remote_head, memory_order_relaxed))
+		return 0;
+	/* Acquire pairs with the pushers' release CAS. */
+	h = atomic_exchange_explicit(&sp->remote_head, 0, memory_order_acquire);
+	bump = ld32(&sp->bump);
+	memset(seen, 0, (ci->cap + 63) / 64 * sizeof(seen[0]));
+	for (b = h; b; b = blk_next(seg, b)) {
+		k = blk_index(b - base, ci, bump);
+		if (k == UINT32_MAX || (seen[k / 64] >> (k % 64) & 1))
+			break;
+		seen[k / 64] |= 1ull << (k % 64);
+		tail = b;
+		n++;
+	}
+	if (!n)
+		return 0;
+	blk_set_next(seg, tail, ld64(&sp->free_head));
+	st64(&sp->free_head, h);
+	used = used_load(sp);
+	used_store(sp, used > n ? used - n : 0);
+	return n;
+}
+
+/*
+ * Collect, then walk and repair the local list of span @idx whose previous
+ * owner may have died mid-step: bump is clamped, the list is cut at the
+ * first bad or repeated entry, used = bump - free blocks. Owner (or sole
+ * recoverer of a dead owner) only. Returns the free blocks on the list.
+ */
+static uint32_t span_recount(struct shg_seg *seg, uint32_t idx,
+			     const struct cls_info *ci)
+{
+	struct shg_span *sp = &seg->spans[idx];
+	uint64_t seen[MAX_BLOCKS / 64] = { 0 };
+	uint64_t base = span_off(seg, idx), b, prev = 0;
+	uint32_t bump = ld32(&sp->bump), n = 0, k;
+
+	if (bump > ci->cap) {
+		bump = ci->cap;
+		st32(&sp->bump, bump);
+	}
+	collect_remote(seg, idx, ci);
+	for (b = ld64(&sp->free_head); b; b = blk_next(seg, b)) {
+		k = blk_index(b - base, ci, bump);
+		if (k == UINT32_MAX || (seen[k / 64] >> (k % 64) & 1)) {
+			if (prev)
+				blk_set_next(seg, prev, 0);
+			else
+				st64(&sp->free_head, 0);
+			break;
+		}
+		seen[k / 64] |= 1ull << (k % 64);
+		prev = b;
+		n++;
+	}
+	used_store(sp, bump - n);
+	return n;
+}
+
+/* ---- the owned ring (per class, owner only) ----------------------------- */
+
+static void ring_add(struct shg_seg *seg, struct shg__tctx *ctx, unsigned cls,
+		     uint32_t idx)
+{
+	struct shg_span *sp = &seg->spans[idx];
+	uint32_t h = ctx->owned[cls], t;
+
+	t = h ? ld32(&seg->spans[h - 1].prev) : 0;
+	if (!h || !t || t > seg->nspans) {
+		/* empty (or a corrupt ring: restart it; lost members are
+		 * found by the descriptor scan at exit) */
+		st32(&sp->next, idx + 1);
+		st32(&sp->prev, idx + 1);
+		ctx->owned[cls] = idx + 1;
+		ctx->owned_count[cls] = 1;
+		return;
+	}
+	st32(&sp->next, h);
+	st32(&sp->prev, t);
+	st32(&seg->spans[t - 1].next, idx + 1);
+	st32(&seg->spans[h - 1].prev, idx + 1);
+	ctx->owned_count[cls]++;
+}
+
+static void ring_del(struct shg_seg *seg, struct shg__tctx *ctx, unsigned cls,
+		     uint32_t idx)
+{
+	struct shg_span *sp = &seg->spans[idx];
+	uint32_t n = ld32(&sp->next), p = ld32(&sp->prev);
+
+	if (n == idx + 1 || !n || !p || n > seg->nspans || p > seg->nspans) {
+		ctx->owned[cls] = 0;
+		ctx->owned_count[cls] = 0;
+	} else {
+		st32(&seg->spans[p - 1].next, n);
+		st32(&seg->spans[n - 1].prev, p);
+		if (ctx->owned[cls] == idx + 1)
+			ctx->owned[cls] = n;
+		if (ctx->owned_count[cls])
+			ctx->owned_count[cls]--;
+	}
+	st32(&sp->next, 0);
+	st32(&sp->prev, 0);
+}
+
+/* ---- allocation --------------------------------------------------------- */
+
+/*
+ * Look at up to OWNED_SCAN owned spans of @cls, collecting their remote
+ * frees. Spans that turn out empty go back to the arena (used == 0: no
+ * block allocated, no remote push in flight), except the first usable span
+ * when @want: that one is taken out of the ring and returned (idx+1). With
+ * !@want only spans with pending remote frees are touched. Rotates the
+ * ring so that the next call looks at other spans.
+ */
+static uint32_t scan_owned(struct shg_seg *seg, struct shg__tctx *ctx,
+			   unsigned cls, bool want)
+{
+	const struct cls_info *ci = &cls_tab[cls];
+	uint32_t i, s, next, found = 0, look = ctx->owned_count[cls];
+	struct shg_span *sp;
+
+	if (look > OWNED_SCAN)
+		look = OWNED_SCAN;
+	for (i = 0, s = ctx->owned[cls]; i < look && s && s <= seg->nspans;
+	     i++, s = next) {
+		sp = &seg->spans[s - 1];
+		next = ld32(&sp->next);
+		if (next == s)
+			next = 0; /* last member */
+		if (!want && !atomic_load_explicit(&sp->remote_head,
+						   memory_order_relaxed))
+			continue;
+		collect_remote(seg, s - 1, ci);
+		if (want && !found && span_has_free(sp, ci)) {
+			ring_del(seg, ctx, cls, s - 1);
+			found = s;
+		} else if (used_load(sp) == 0) {
+			ring_del(seg, ctx, cls, s - 1);
+			shg__span_free(seg, s - 1);
+		}
+	}
+	if (s && s <= seg->nspans && ctx->owned[cls])
+		ctx->owned[cls] = s;
+	return found;
+}
+
+/* Adopt abandoned spans of @cls from arena @node until one has a free
+ * block (idx+1, or 0); full ones join the owned ring. */
+static uint32_t adopt(struct shg_seg *seg, struct shg__tctx *ctx, unsigned cls,
+		      unsigned node)
+{
+	const struct cls_info *ci = &cls_tab[cls];
+	uint32_t t, idx;
+
+	for (t = 0; t < ADOPT_TRIES; t++) {
+		if (shg__span_adopt(seg, node, cls, ctx->idx, &idx))
+			return 0;
+		span_recount(seg, idx, ci);
+		if (span_has_free(&seg->spans[idx], ci))
+			return idx + 1;
+		ring_add(seg, ctx, cls, idx);
+	}
+	return 0;
+}
+
+static __attribute__((noinline)) int alloc_small_slow(struct shg_seg *seg,
+						      struct shg__tctx *ctx,
+						      unsigned cls,
+						      struct shg_off *out)
+{
+	const struct cls_info *ci = &cls_tab[cls];
+	uint32_t cur = ctx->cur[cls], idx, s;
+	unsigned n;
+	int rc = 0;
+
+	if (cur) {
+		collect_remote(seg, cur - 1, ci);
+		out->v = span_pop(seg, cur - 1, ci);
+		if (out->v) {
+			if (ctx->owned_count[cls])
+				scan_owned(seg, ctx, cls, false);
+			return 0;
+		}
+		ctx->cur[cls] = 0;
+		ring_add(seg, ctx, cls, cur - 1);
+	}
+	s = scan_owned(seg, ctx, cls, true);
+	if (!s)
+		s = adopt(seg, ctx, cls, ctx->node);
+	if (!s) {
+		rc = shg__span_alloc_small(seg, ctx->node, cls, ctx->idx, &idx);
+		if (rc == 0)
+			s = idx + 1;
+	}
+	for (n = 0; !s && n < seg->nodes; n++)
+		if (n != ctx->node)
+			s = adopt(seg, ctx, cls, n);
+	if (!s)
+		return rc ? rc : SHG_ECAPACITY;
+	ctx->cur[cls] = s;
+	out->v = span_pop(seg, s - 1, ci);
+	return out->v ? 0 : SHG_ECORRUPT;
+}
+
+static __attribute__((noinline)) int alloc_large(struct shg_seg *seg,
+						 struct shg__tctx *ctx,
+						 size_t size,
+						 struct shg_off *out)
+{
+	uint32_t idx, count;
+	int rc;
+
+	if (size > (uint64_t)seg->nspans * SPAN_BYTES)
+		return SHG_ECAPACITY;
+	count = (uint32_t)(((uint64_t)size + SPAN_MASK) >> SHG_SPAN_SHIFT);
+	rc = shg__span_alloc(seg, ctx->node, count,
+			     SHG_SPAN_WORD(SHG_SPAN_LARGE, 0, 0, 0), &idx);
+	if (rc)
+		return rc;
+	st64(&seg->spans[idx].large_bytes, size);
+	out->v = span_off(seg, idx);
+	return 0;
+}
+
+/**
+ * shg_alloc() - see shmgraph.h. @size 0 is -EINVAL.
+ *
+ * Fast path: the thread's current span of the class has a free block on
+ * its local list or below its capacity; no atomic RMW, no lock.
+ */
+int shg_alloc(struct shg_seg *seg, size_t size, struct shg_off *out)
+{
+	struct shg__tctx *ctx;
+	unsigned cls;
+	uint32_t cur;
+	int rc;
+
+	if (shg_unlikely(!seg || !out || size == 0)) {
+		if (out)
+			out->v = 0;
+		return -EINVAL;
+	}
+	out->v = 0;
+	rc = shg__tctx_get(seg, &ctx);
+	if (shg_unlikely(rc))
+		return rc;
+	if (shg_unlikely(size > SHG_SMALL_MAX))
+		return alloc_large(seg, ctx, size, out);
+	cls = shg__size_class(size);
+	cur = ctx->cur[cls];
+	if (shg_likely(cur != 0)) {
+		out->v = span_pop(seg, cur - 1, &cls_tab[cls]);
+		if (shg_likely(out->v != 0))
+			return 0;
+	}
+	return alloc_small_slow(seg, ctx, cls, out);
+}
+
+/* ---- free --------------------------------------------------------------- */
+
+/* A non-current span of the owner became empty: back to the arena. */
+static __attribute__((noinline)) void span_emptied(struct shg_seg *seg,
+						   struct shg__tctx *ctx,
+						   uint32_t idx, unsigned cls)
+{
+	/* used == 0: no block allocated, so no remote push in flight. */
+	ring_del(seg, ctx, cls, idx);
+	shg__span_free(seg, idx);
+}
+
+static __attribute__((noinline)) void poison_small(struct shg_seg *seg,
+						   unsigned cls, uint64_t off)
+{
+	memset(seg->base + off + 8, POISON_BYTE, cls_tab[cls].size - 8);
+}
+
+/* Owner frees into its local list (fast path: two loads, three stores). */
+static inline __attribute__((always_inline)) int
+free_local(struct shg_seg *seg, struct shg__tctx *ctx, uint32_t idx,
+	   unsigned cls, uint64_t off)
+{
+	struct shg_span *sp = &seg->spans[idx];
+	uint32_t used = used_load(sp);
+
+	if (shg_unlikely(used == 0))
+		return SHG_EBADOFF; /* double free */
+	if (shg_unlikely(poison_on()))
+		poison_small(seg, cls, off);
+	blk_set_next(seg, off, ld64(&sp->free_head));
+	st64(&sp->free_head, off);
+	used_store(sp, used - 1);
+	if (shg_unlikely(used == 1) && ctx->cur[cls] != idx + 1)
+		span_emptied(seg, ctx, idx, cls);
+	return 0;
+}
+
+static __attribute__((noinline)) void free_remote(struct shg_seg *seg,
+						  struct shg_span *sp,
+						  unsigned cls, uint64_t off)
+{
+	uint64_t old;
+
+	if (shg_unlikely(poison_on()))
+		poison_small(seg, cls, off);
+	old = atomic_load_explicit(&sp->remote_head, memory_order_relaxed);
+	do {
+		blk_set_next(seg, off, old);
+		/* Release: the link and the block's contents before the push.
+		 * Nothing of the span is touched after a successful CAS. */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&sp->remote_head, &old, off, memory_order_release,
+		memory_order_relaxed));
+}
+
+static __attribute__((noinline)) int
+free_large(struct shg_seg *seg, uint32_t idx, uint64_t w, uint64_t off)
+{
+	if (SHG_SPAN_STATE(w) != SHG_SPAN_LARGE ||
+	    (off - seg->heap_off) & SPAN_MASK)
+		return SHG_EBADOFF;
+	if (poison_on()) {
+		uint64_t n = (uint64_t)SHG_SPAN_COUNT(w) * SPAN_BYTES;
+
+		memset(seg->base + off, POISON_BYTE,
+		       n < POISON_LARGE_MAX ? n : POISON_LARGE_MAX);
+	}
+	shg__span_free(seg, idx);
+	return 0;
+}
+
+/* Validate @off as an allocated block and free it. */
+static inline __attribute__((always_inline)) int
+free_block(struct shg_seg *seg, struct shg__tctx *ctx, uint64_t off)
+{
+	uint64_t rel = off - seg->heap_off, w;
+	uint32_t idx, owner;
+	struct shg_span *sp;
+	unsigned cls;
+
+	if (shg_unlikely(off < seg->heap_off ||
+			 (rel >> SHG_SPAN_SHIFT) >= heap_spans(seg)))
+		return SHG_EBADOFF;
+	idx = (uint32_t)(rel >> SHG_SPAN_SHIFT);
+	sp = &seg->spans[idx];
+	w = word_load(sp);
+	if (shg_unlikely(SHG_SPAN_STATE(w) != SHG_SPAN_SMALL))
+		return free_large(seg, idx, w, off);
+	cls = SHG_SPAN_CLASS(w);
+	if (shg_unlikely(cls >= SHG_NUM_CLASSES ||
+			 blk_index(rel & SPAN_MASK, &cls_tab[cls],
+				   ld32(&sp->bump)) == UINT32_MAX))
+		return SHG_EBADOFF;
+	owner = atomic_load_explicit(&sp->owner, memory_order_relaxed);
+	if (shg_likely(ctx && owner == ctx->idx + 1))
+		return free_local(seg, ctx, idx, cls, off);
+	free_remote(seg, sp, cls, off);
+	return 0;
+}
+
+/**
+ * shg_free() - see shmgraph.h.
+ *
+ * Detects: offsets outside the carved heap, not at a block start, in free
+ * spans, inside large blocks, above the span's bump index, and a double
+ * free by the owner when the span has no allocated block left. A double
+ * free of a small block is not detected in general (the block is already
+ * on a free list; shg_check reports the resulting list damage).
+ */
+int shg_free(struct shg_seg *seg, struct shg_off off)
+{
+	if (!seg)
+		return -EINVAL;
+	return free_block(seg, shg__tctx_peek(seg), off.v);
+}
+
+/* Free a block now (after its grace period); bad offsets are ignored. */
+void shg__free_now(struct shg_seg *seg, struct shg__tctx *ctx, uint64_t off)
+{
+	if (!ctx)
+		ctx = shg__tctx_peek(seg);
+	(void)free_block(seg, ctx, off);
+}
+
+size_t shg_block_size(struct shg_seg *seg, struct shg_off off)
+{
+	uint64_t rel = off.v - (seg ? seg->heap_off : 0), w;
+	struct shg_span *sp;
+	unsigned cls;
+
+	if (!seg || off.v < seg->heap_off ||
+	    (rel >> SHG_SPAN_SHIFT) >= heap_spans(seg))
+		return 0;
+	sp = &seg->spans[rel >> SHG_SPAN_SHIFT];
+	w = word_load(sp);
+	if (SHG_SPAN_STATE(w) == SHG_SPAN_SMALL) {
+		cls = SHG_SPAN_CLASS(w);
+		if (cls >= SHG_NUM_CLASSES ||
+		    blk_index(rel & SPAN_MASK, &cls_tab[cls],
+			      ld32(&sp->bump)) == UINT32_MAX)
+			return 0;
+		return cls_tab[cls].size;
+	}
+	if (SHG_SPAN_STATE(w) == SHG_SPAN_LARGE && (rel & SPAN_MASK) == 0)
+		return (size_t)SHG_SPAN_COUNT(w) * SPAN_BYTES;
+	return 0;
+}
+
+/* ---- exit and death ------------------------------------------------------ */
+
+/* Give up SMALL span @idx of slot @tidx: back to the arena if empty, else
+ * abandoned. @recount for a dead owner. Returns 1 if given up. */
+static uint32_t give_up(struct shg_seg *seg, uint32_t idx, uint32_t tidx,
+			unsigned cls, bool recount)
+{
+	struct shg_span *sp = &seg->spans[idx];
+
+	if (recount)
+		span_recount(seg, idx, &cls_tab[cls]);
+	else
+		collect_remote(seg, idx, &cls_tab[cls]);
+	if (used_load(sp) == 0) {
+		/* No block allocated: no remote push can be in flight. */
+		shg__span_free(seg, idx);
+		return 1;
+	}
+	return shg__span_abandon(seg, idx, tidx) == 0;
+}
+
+/* The SMALL span @idx's class if it is owned by @tidx, else -1. */
+static int owned_by(struct shg_seg *seg, uint32_t idx, uint32_t tidx)
+{
+	uint64_t w;
+
+	if (idx >= heap_spans(seg))
+		return -1;
+	w = word_load(&seg->spans[idx]);
+	if (SHG_SPAN_STATE(w) != SHG_SPAN_SMALL ||
+	    SHG_SPAN_CLASS(w) >= SHG_NUM_CLASSES ||
+	    atomic_load_explicit(&seg->spans[idx].owner,
+				 memory_order_relaxed) != tidx + 1)
+		return -1;
+	return (int)SHG_SPAN_CLASS(w);
+}
+
+/* Every span owned by @tidx, found by a scan of the descriptors. */
+static uint32_t abandon_scan(struct shg_seg *seg, uint32_t tidx)
+{
+	uint32_t i, top = heap_spans(seg), n = 0;
+	int cls;
+
+	for (i = 0; i < top; i++) {
+		cls = owned_by(seg, i, tidx);
+		if (cls >= 0)
+			n += give_up(seg, i, tidx, (unsigned)cls, true);
+	}
+	return n;
+}
+
+/* The spans in @ctx's cache; false if its lists turned out inconsistent. */
+static bool abandon_ctx(struct shg_seg *seg, uint32_t tidx,
+			struct shg__tctx *ctx, uint32_t *n)
+{
+	bool ok = true;
+	uint32_t s, next, seen;
+	unsigned c;
+
+	for (c = 0; c < SHG_NUM_CLASSES; c++) {
+		s = ctx->cur[c];
+		ctx->cur[c] = 0;
+		if (s && owned_by(seg, s - 1, tidx) == (int)c)
+			*n += give_up(seg, s - 1, tidx, c, false);
+		else if (s)
+			ok = false;
+		s = ctx->owned[c];
+		for (seen = 0; s && seen < ctx->owned_count[c]; seen++) {
+			if (owned_by(seg, s - 1, tidx) != (int)c) {
+				ok = false;
+				break;
+			}
+			next = ld32(&seg->spans[s - 1].next);
+			*n += give_up(seg, s - 1, tidx, c, false);
+			s = next == ctx->owned[c] ? 0 : next;
+		}
+		if (s)
+			ok = false;
+		ctx->owned[c] = 0;
+		ctx->owned_count[c] = 0;
+	}
+	return ok;
+}
+
+/**
+ * shg__alloc_abandon() - give up the spans of thread slot @tidx.
+ * @ctx: the exiting thread's context (its cache lists are walked), or NULL
+ *       for a dead thread (the descriptors are scanned for owner == @tidx+1
+ *       and each span is recounted, since the owner may have died mid-step;
+ *       then every arena is rebuilt under its lock, which also repairs
+ *       arenas whose lock the dead thread held).
+ *
+ * Empty spans go back to their arena, the others to its abandoned list.
+ * Context: the caller serializes recovery of one slot (recover_lock).
+ * Return: the number of spans given up.
+ */
+uint32_t shg__alloc_abandon(struct shg_seg *seg, uint32_t tidx,
+			    struct shg__tctx *ctx)
+{
+	uint32_t n = 0;
+
+	if (!seg || tidx >= seg->max_threads)
+		return 0;
+	if (ctx) {
+		if (!abandon_ctx(seg, tidx, ctx, &n))
+			n += abandon_scan(seg, tidx);
+		return n;
+	}
+	n = abandon_scan(seg, tidx);
+	shg__arena_repair(seg);
+	return n;
+}
+
+/* ---- statistics ---------------------------------------------------------- */
+
+static void stats_tables(struct shg_seg *seg, struct shg_stats *st)
+{
+	uint32_t i;
+
+	for (i = 0; i < seg->max_procs; i++)
+		if (atomic_load_explicit(&seg->procs[i].token,
+					 memory_order_relaxed))
+			st->procs++;
+	for (i = 0; i < seg->max_threads; i++)
+		if (atomic_load_explicit(&seg->threads[i].owner,
+					 memory_order_relaxed))
+			st->threads++;
+	for (i = 0; i < seg->max_roots; i++)
+		if (atomic_load_explicit(&seg->roots[i].state,
+					 memory_order_relaxed) != SHG_ROOT_FREE)
+			st->roots++;
+}
+
+/* One SMALL span into @st (relaxed loads: may be slightly stale). */
+static void stats_small(struct shg_seg *seg, struct shg_stats *st, uint32_t idx,
+			uint64_t w)
+{
+	unsigned cls = SHG_SPAN_CLASS(w), node = SHG_SPAN_NODE(w);
+	const struct cls_info *ci;
+	uint32_t used;
+
+	if (cls >= SHG_NUM_CLASSES)
+		return;
+	ci = &cls_tab[cls];
+	used = used_load(&seg->spans[idx]);
+	if (used > ci->cap)
+		used = ci->cap;
+	st->cls[cls].spans++;
+	st->cls[cls].used_blocks += used;
+	st->cls[cls].total_blocks += ci->cap;
+	st->small_used_bytes += (uint64_t)used * ci->size;
+	if (node < SHG_MAX_NODES)
+		st->node[node].used_bytes += (uint64_t)used * ci->size;
+}
+
+/**
+ * shg_stats_get() - see shmgraph.h. Scans the span descriptors with
+ * relaxed loads; on a live segment the figures may be slightly stale.
+ * Large blocks count whole spans; used blocks of a small span include
+ * remote frees its owner has not collected yet.
+ */
+int shg_stats_get(struct shg_seg *seg, struct shg_stats *st)
+{
+	struct shg_hdr *hdr;
+	uint32_t top, i, c;
+	unsigned k, node;
+	uint64_t w;
+
+	if (!seg || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	hdr = seg->hdr;
+	st->capacity = seg->capacity;
+	st->backed = atomic_load_explicit(&hdr->backed, memory_order_relaxed);
+	st->retired_bytes = shg__retired_total(seg);
+	st->reclaimed_bytes = atomic_load_explicit(&hdr->reclaimed_bytes,
+						   memory_order_relaxed);
+	st->reclaimed_blocks = atomic_load_explicit(&hdr->reclaimed_blocks,
+						    memory_order_relaxed);
+	st->global_epoch =
+		atomic_load_explicit(&hdr->epoch, memory_order_relaxed);
+	st->nodes = seg->nodes;
+	for (k = 0; k < SHG_NUM_CLASSES; k++)
+		st->cls[k].size = cls_tab[k].size;
+	stats_tables(seg, st);
+
+	top = heap_spans(seg);
+	st->heap_bytes = (uint64_t)top * SPAN_BYTES;
+	for (i = 0; i < top; i += c) {
+		w = word_load(&seg->spans[i]);
+		c = SHG_SPAN_COUNT(w);
+		node = SHG_SPAN_NODE(w);
+		if (c == 0 || c > top - i)
+			c = 1;
+		switch (SHG_SPAN_STATE(w)) {
+		case SHG_SPAN_FREE:
+			st->free_span_bytes += (uint64_t)c * SPAN_BYTES;
+			break;
+		case SHG_SPAN_SMALL:
+			c = 1;
+			stats_small(seg, st, i, w);
+			break;
+		case SHG_SPAN_LARGE:
+			st->large_used_bytes += (uint64_t)c * SPAN_BYTES;
+			if (node < SHG_MAX_NODES)
+				st->node[node].used_bytes +=
+					(uint64_t)c * SPAN_BYTES;
+			break;
+		default: /* transient (live segment) or corrupt: step on */
+			c = 1;
+			continue;
+		}
+		if (node < SHG_MAX_NODES)
+			st->node[node].span_bytes += (uint64_t)c * SPAN_BYTES;
+	}
+	return 0;
+}
+
+/* ---- check --------------------------------------------------------------- */
+
+enum {
+	F_HEAD = 1, /* extent head */
+	F_LISTED = 2, /* seen on a bin or abandoned list */
+	F_FREE = 4, /* FREE head: must be in a bin */
+	F_ORPHAN = 8, /* SMALL with owner 0: must be on an abandoned list */
+};
+
+struct chk {
+	struct shg_seg *seg;
+	shg_problem_fn fn;
+	void *arg;
+	struct shg_check_report *rep;
+	uint32_t top;
+	uint8_t *fl; /* per span: F_* */
+	uint8_t *tslot; /* per thread slot: 0 unknown, 1 live, 2 dead, 3 free */
+	uint64_t free_b, used_b, waste_b, leaked_b;
+	uint64_t node_b[SHG_MAX_NODES];
+	uint32_t problems;
+	bool tiling_bad;
+};
+
+#define PROBLEM(ck, ...)                                                   \
+	do {                                                               \
+		(ck)->problems++;                                          \
+		shg__problem((ck)->fn, (ck)->arg, (ck)->rep, SHG_ECORRUPT, \
+			     __VA_ARGS__);                                 \
+	} while (0)
+
+static unsigned tslot_state(struct chk *ck, uint32_t t)
+{
+	if (!ck->tslot[t]) {
+		if (!atomic_load_explicit(&ck->seg->threads[t].owner,
+					  memory_order_relaxed))
+			ck->tslot[t] = 3;
+		else
+			ck->tslot[t] = shg__tslot_alive(ck->seg, t) ? 1 : 2;
+	}
+	return ck->tslot[t];
+}
+
+/* Walk one free list of span @i; marks entries in @seen. Returns its
+ * length; reports a bad entry, a repeat (cycle, or on both lists). */
+static uint32_t check_list(struct chk *ck, uint32_t i,
+			   const struct cls_info *ci, uint32_t bump, uint64_t b,
+			   uint64_t *seen, const char *what)
+{
+	uint64_t base = span_off(ck->seg, i);
+	uint32_t n = 0, k;
+
+	for (; b; b = blk_next(ck->seg, b)) {
+		k = blk_index(b - base, ci, bump);
+		if (k == UINT32_MAX) {
+			PROBLEM(ck,
+				"span %u: %s free list entry %#llx is not a handed-out block",
+				i, what, (unsigned long long)b);
+			break;
+		}
+		if (seen[k / 64] >> (k % 64) & 1) {
+			PROBLEM(ck,
+				"span %u: block %u twice on the free lists (%s)",
+				i, k, what);
+			break;
+		}
+		seen[k / 64] |= 1ull << (k % 64);
+		n++;
+	}
+	return n;
+}
+
+static void check_small(struct chk *ck, uint32_t i, uint64_t w)
+{
+	struct shg_span *sp = &ck->seg->spans[i];
+	uint64_t seen[MAX_BLOCKS / 64] = { 0 };
+	unsigned cls = SHG_SPAN_CLASS(w), node = SHG_SPAN_NODE(w);
+	const struct cls_info *ci;
+	uint32_t bump, l, r, alloc, owner;
+
+	if (cls >= SHG_NUM_CLASSES) {
+		PROBLEM(ck, "span %u: size class %u out of range", i, cls);
+		return;
+	}
+	ci = &cls_tab[cls];
+	bump = ld32(&sp->bump);
+	if (bump > ci->cap) {
+		PROBLEM(ck, "span %u: bump %u over capacity %u", i, bump,
+			ci->cap);
+		bump = ci->cap;
+	}
+	l = check_list(ck, i, ci, bump, ld64(&sp->free_head), seen, "local");
+	r = check_list(ck, i, ci, bump,
+		       atomic_load_explicit(&sp->remote_head,
+					    memory_order_acquire),
+		       seen, "remote");
+	alloc = bump - l - r;
+	ck->free_b += (uint64_t)(ci->cap - alloc) * ci->size;
+	ck->used_b += (uint64_t)alloc * ci->size;
+	ck->waste_b += SPAN_BYTES - (uint64_t)ci->cap * ci->size;
+	owner = atomic_load_explicit(&sp->owner, memory_order_relaxed);
+	if (owner == 0) {
+		ck->fl[i] |= F_ORPHAN;
+	} else if (owner > ck->seg->max_threads) {
+		PROBLEM(ck, "span %u: owner %u out of range", i, owner);
+	} else if (tslot_state(ck, owner - 1) == 3) {
+		PROBLEM(ck, "span %u: owned by free thread slot %u", i,
+			owner - 1);
+	} else if (tslot_state(ck, owner - 1) == 2) {
+		ck->leaked_b += (uint64_t)(ci->cap - alloc) * ci->size;
+	}
+	(void)node;
+}
+
+/* One extent headed by @i: tails, tags, accounting. */
+static void check_extent(struct chk *ck, uint32_t i, uint64_t w, uint32_t c,
+			 int *prev_free)
+{
+	struct shg_span *spans = ck->seg->spans;
+	unsigned st = SHG_SPAN_STATE(w), node = SHG_SPAN_NODE(w);
+	uint64_t tw = SHG_SPAN_WORD(SHG_SPAN_TAIL, node, 0, 0);
+	uint32_t j;
+
+	ck->fl[i] |= F_HEAD;
+	for (j = 1; j < c; j++) {
+		if (word_load(&spans[i + j]) != tw) {
+			PROBLEM(ck, "span %u: not a tail of extent %u", i + j,
+				i);
+			ck->tiling_bad = true;
+			break;
+		}
+		if (st == SHG_SPAN_LARGE && ld32(&spans[i + j].head) != i) {
+			PROBLEM(ck,
+				"span %u: tail of large block %u names head %u",
+				i + j, i, ld32(&spans[i + j].head));
+			break;
+		}
+	}
+	if (node < SHG_MAX_NODES)
+		ck->node_b[node] += (uint64_t)c * SPAN_BYTES;
+	switch (st) {
+	case SHG_SPAN_FREE:
+		ck->fl[i] |= F_FREE;
+		ck->free_b += (uint64_t)c * SPAN_BYTES;
+		if (ld32(&spans[i + c - 1].head) != i)
+			PROBLEM(ck, "free extent %u: boundary tag names %u", i,
+				ld32(&spans[i + c - 1].head));
+		if (*prev_free == (int)node)
+			PROBLEM(ck, "free extent %u: neighbour not coalesced",
+				i);
+		*prev_free = (int)node;
+		return;
+	case SHG_SPAN_SMALL:
+		if (c != 1)
+			PROBLEM(ck, "small span %u: count %u", i, c);
+		check_small(ck, i, w);
+		break;
+	default:
+		ck->used_b += (uint64_t)c * SPAN_BYTES;
+		break;
+	}
+	*prev_free = -1;
+}
+
+static void check_tiling(struct chk *ck)
+{
+	uint32_t i = 0, c;
+	int prev_free = -1;
+	unsigned st;
+	uint64_t w;
+
+	while (i < ck->top) {
+		w = word_load(&ck->seg->spans[i]);
+		st = SHG_SPAN_STATE(w);
+		c = SHG_SPAN_COUNT(w);
+		if (st != SHG_SPAN_FREE && st != SHG_SPAN_SMALL &&
+		    st != SHG_SPAN_LARGE) {
+			PROBLEM(ck, "span %u: state %u where an extent starts",
+				i, st);
+			ck->tiling_bad = true;
+			prev_free = -1;
+			i++;
+			continue;
+		}
+		if (c == 0 || c > ck->top - i) {
+			PROBLEM(ck,
+				"span %u: extent of %u spans past heap top %u",
+				i, c, ck->top);
+			ck->tiling_bad = true;
+			prev_free = -1;
+			i++;
+			continue;
+		}
+		if (SHG_SPAN_NODE(w) >= ck->seg->nodes)
+			PROBLEM(ck, "span %u: node %u out of range", i,
+				SHG_SPAN_NODE(w));
+		check_extent(ck, i, w, c, &prev_free);
+		i += c;
+	}
+}
+
+/* Walk one bin or abandoned list of arena @n. */
+static void check_arena_list(struct chk *ck, unsigned n, uint32_t h, bool bin,
+			     unsigned k)
+{
+	struct shg_span *spans = ck->seg->spans;
+	uint32_t prev = 0, steps = 0, x, c;
+	uint64_t w;
+
+	for (; h; prev = h, h = ld32(&spans[h - 1].next)) {
+		if (h > ck->top || ++steps > ck->top) {
+			PROBLEM(ck, "arena %u %s %u: bad link %u", n,
+				bin ? "bin" : "abandoned list", k, h);
+			return;
+		}
+		x = h - 1;
+		w = word_load(&spans[x]);
+		c = SHG_SPAN_COUNT(w);
+		if (!(ck->fl[x] & F_HEAD) || SHG_SPAN_NODE(w) != n ||
+		    (bin &&
+		     (SHG_SPAN_STATE(w) != SHG_SPAN_FREE ||
+		      (c <= SHG_SPAN_BINS - 1 ? c - 1 : SHG_SPAN_BINS - 1) !=
+			      k)) ||
+		    (!bin && (SHG_SPAN_STATE(w) != SHG_SPAN_SMALL ||
+			      SHG_SPAN_CLASS(w) != k ||
+			      atomic_load_explicit(&spans[x].owner,
+						   memory_order_relaxed)))) {
+			PROBLEM(ck,
+				"arena %u %s %u: span %u does not belong there",
+				n, bin ? "bin" : "abandoned list", k, x);
+			return;
+		}
+		if (ck->fl[x] & F_LISTED) {
+			PROBLEM(ck, "arena %u: span %u listed twice", n, x);
+			return;
+		}
+		ck->fl[x] |= F_LISTED;
+		if (bin && ld32(&spans[x].prev) != prev)
+			PROBLEM(ck,
+				"arena %u bin %u: span %u back link %u, want %u",
+				n, k, x, ld32(&spans[x].prev), prev);
+	}
+}
+
+static void check_arenas(struct chk *ck)
+{
+	struct shg_seg *seg = ck->seg;
+	unsigned n, k;
+	uint32_t i;
+
+	for (n = 0; n < SHG_MAX_NODES; n++) {
+		struct shg_arena *a = &seg->arenas[n];
+
+		for (k = 0; k < SHG_SPAN_BINS + SHG_NUM_CLASSES; k++) {
+			bool bin = k < SHG_SPAN_BINS;
+			uint32_t h =
+				bin ? ld32(&a->bins[k]) :
+				      ld32(&a->abandoned[k - SHG_SPAN_BINS]);
+
+			if (h && n >= seg->nodes)
+				PROBLEM(ck, "arena %u (unused node) has lists",
+					n);
+			else if (h)
+				check_arena_list(ck, n, h, bin,
+						 bin ? k : k - SHG_SPAN_BINS);
+		}
+		if (n < seg->nodes &&
+		    __atomic_load_n(&a->span_bytes, __ATOMIC_RELAXED) !=
+			    ck->node_b[n])
+			PROBLEM(ck,
+				"arena %u: span_bytes %llu, extents hold %llu",
+				n,
+				(unsigned long long)__atomic_load_n(
+					&a->span_bytes, __ATOMIC_RELAXED),
+				(unsigned long long)ck->node_b[n]);
+	}
+	for (i = 0; i < ck->top; i++) {
+		if ((ck->fl[i] & F_FREE) && !(ck->fl[i] & F_LISTED))
+			PROBLEM(ck, "free extent %u is in no bin", i);
+		if ((ck->fl[i] & F_ORPHAN) && !(ck->fl[i] & F_LISTED))
+			PROBLEM(ck, "ownerless span %u is on no abandoned list",
+				i);
+	}
+}
+
+/**
+ * shg__alloc_check() - verify the allocator's metadata.
+ *
+ * Checks the tiling (heads, tails, boundary tags, counts within heap_top,
+ * nodes), every small span (class, bump, local free list and remote stack:
+ * entries are handed-out block starts, no repeats, no block on both), the
+ * arenas' bins and abandoned lists against the descriptors, span_bytes per
+ * node, owners' thread slots, and that free + used + waste bytes add up to
+ * heap_top. Adds to @rep's free_bytes, used_bytes and leaked_bytes (free
+ * blocks in spans of dead owners). Reads only. On a live segment owners
+ * and arenas change under it and it may report transient problems; tests
+ * call it when quiescent. After a crash it must follow a repair of the
+ * dead thread's arenas (shg__alloc_abandon with ctx NULL, shg_recover).
+ * Return: the number of problems found, or -ENOMEM.
+ */
+int shg__alloc_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
+		     struct shg_check_report *rep)
+{
+	struct chk ck = { .seg = seg, .fn = fn, .arg = arg, .rep = rep };
+	uint64_t top_b, backed;
+
+	if (!seg)
+		return -EINVAL;
+	top_b = atomic_load_explicit(&seg->hdr->heap_top, memory_order_acquire);
+	backed = atomic_load_explicit(&seg->hdr->backed, memory_order_acquire);
+	ck.top = heap_spans(seg);
+	if ((top_b & SPAN_MASK) || top_b > (uint64_t)seg->nspans * SPAN_BYTES)
+		PROBLEM(&ck,
+			"heap_top %llu not a span multiple within %u spans",
+			(unsigned long long)top_b, seg->nspans);
+	else if (seg->heap_off + top_b > backed)
+		PROBLEM(&ck, "heap_top %llu beyond backed bytes %llu",
+			(unsigned long long)top_b, (unsigned long long)backed);
+	ck.fl = calloc(ck.top ? ck.top : 1, 1);
+	ck.tslot = calloc(seg->max_threads ? seg->max_threads : 1, 1);
+	if (!ck.fl || !ck.tslot) {
+		free(ck.fl);
+		free(ck.tslot);
+		return -ENOMEM;
+	}
+	check_tiling(&ck);
+	check_arenas(&ck);
+	if (!ck.tiling_bad &&
+	    ck.free_b + ck.used_b + ck.waste_b != (uint64_t)ck.top * SPAN_BYTES)
+		PROBLEM(&ck, "free %llu + used %llu + waste %llu != heap %llu",
+			(unsigned long long)ck.free_b,
+			(unsigned long long)ck.used_b,
+			(unsigned long long)ck.waste_b,
+			(unsigned long long)ck.top * SPAN_BYTES);
+	if (rep) {
+		rep->free_bytes += ck.free_b;
+		rep->used_bytes += ck.used_b;
+		rep->leaked_bytes += ck.leaked_b;
+	}
+	free(ck.fl);
+	free(ck.tslot);
+	return (int)ck.problems;
+}
+
+/* ---- walk ---------------------------------------------------------------- */
+
+/* Mark the blocks of one free list of span @i (validated, bounded). */
+static void walk_mark(struct shg_seg *seg, uint32_t i,
+		      const struct cls_info *ci, uint32_t bump, uint64_t b,
+		      uint64_t *seen)
+{
+	uint64_t base = span_off(seg, i);
+	uint32_t k;
+
+	for (; b; b = blk_next(seg, b)) {
+		k = blk_index(b - base, ci, bump);
+		if (k == UINT32_MAX || (seen[k / 64] >> (k % 64) & 1))
+			return;
+		seen[k / 64] |= 1ull << (k % 64);
+	}
+}
+
+static void walk_small(struct shg_seg *seg, uint32_t i, uint64_t w,
+		       void (*fn)(void *arg, uint64_t off, uint64_t size),
+		       void *arg)
+{
+	struct shg_span *sp = &seg->spans[i];
+	uint64_t seen[MAX_BLOCKS / 64] = { 0 };
+	unsigned cls = SHG_SPAN_CLASS(w);
+	const struct cls_info *ci;
+	uint32_t bump, k;
+
+	if (cls >= SHG_NUM_CLASSES)
+		return;
+	ci = &cls_tab[cls];
+	bump = ld32(&sp->bump);
+	if (bump > ci->cap)
+		bump = ci->cap;
+	walk_mark(seg, i, ci, bump, ld64(&sp->free_head), seen);
+	walk_mark(seg, i, ci, bump,
+		  atomic_load_explicit(&sp->remote_head, memory_order_acquire),
+		  seen);
+	for (k = 0; k < bump; k++)
+		if (!(seen[k / 64] >> (k % 64) & 1))
+			fn(arg, span_off(seg, i) + (uint64_t)k * ci->size,
+			   ci->size);
+}
+
+/**
+ * shg__alloc_walk() - call @fn(@arg, off, size) for every allocated block:
+ * small blocks handed out and on neither free list of their span, and each
+ * large block (size = its whole spans). @fn may free the block it is given.
+ * Quiescent use only (owners' lists are read without their cooperation).
+ * Return: 0 or -EINVAL.
+ */
+int shg__alloc_walk(struct shg_seg *seg,
+		    void (*fn)(void *arg, uint64_t off, uint64_t size),
+		    void *arg)
+{
+	uint32_t top, i, c;
+	uint64_t w;
+
+	if (!seg || !fn)
+		return -EINVAL;
+	top = heap_spans(seg);
+	for (i = 0; i < top; i += c) {
+		w = word_load(&seg->spans[i]);
+		c = SHG_SPAN_COUNT(w);
+		if (c == 0 || c > top - i)
+			c = 1;
+		switch (SHG_SPAN_STATE(w)) {
+		case SHG_SPAN_SMALL:
+			c = 1;
+			walk_small(seg, i, w, fn, arg);
+			break;
+		case SHG_SPAN_LARGE:
+			fn(arg, span_off(seg, i), (uint64_t)c * SPAN_BYTES);
+			break;
+		case SHG_SPAN_FREE:
+			break;
+		default:
+			c = 1;
+			break;
+		}
+	}
+	return 0;
+}

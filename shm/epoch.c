@@ -1,3 +1,1313 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: module under construction */
+/*
+ * Read-side critical sections, grace periods and deferred reclamation
+ * across processes. Readers publish the global epoch in their own thread
+ * slot; writers retire unlinked blocks into per-thread batches that live in
+ * the segment; sealed batches wait in one FIFO until no reader that could
+ * still reach them is left; survivors finish what dead threads left behind.
+ *
+ * THEORY OF OPERATION
+ *
+ * State: the global epoch E (hdr.epoch, >= 1, only grows); per thread slot
+ * s the word s.epoch (0 = quiescent, else the value of E read on entry);
+ * per thread one open batch (s.limbo_open); the FIFO of sealed batches
+ * (hdr.limbo_head .. limbo_tail, under limbo_lock), each with a tag.
+ *
+ *   read_lock    e = load_acquire(E); s.epoch = e; F_r
+ *                F_r: full fence (fence flavor) or compiler barrier
+ *                (membarrier flavor)
+ *   read_unlock  store_release(s.epoch, 0)
+ *   retire(b)    b is already unlinked (release CAS of a root); append it
+ *                to the open batch
+ *   seal(B)      F_w; under limbo_lock: tag = fetch_add(E, 1); B.tag = tag;
+ *                append B to the FIFO
+ *   reclaim      E0 = load_acquire(E); F_x (full fence, plus membarrier()
+ *                if some process reads in the membarrier flavor);
+ *                m = min(E0, every non-zero s.epoch) (acquire loads);
+ *                pop and free every FIFO batch with tag < m.
+ *
+ * Claim: reclaim never frees a block that a read section can reach. Let b
+ * be in batch B with tag t < m, unlinked before B's seal, and R a section.
+ *  (0) t < E0: the reclaimer's acquire load of E read the seal's RMW or a
+ *      later one (all writes of E are RMWs: one release sequence), so the
+ *      seal's F_w happens before F_x and precedes it in the SC order.
+ *  (1) The scan saw R's slot at e <= t: then m <= t, B is not freed.
+ *  (2) The scan saw e > t: R's acquire load of E read the seal's RMW or a
+ *      later one, so the unlink happens before R's loads: R cannot reach b.
+ *  (3) The scan saw 0. Either R had ended (its release store of 0 is read
+ *      by the scan's acquire load, so R's accesses to b happen before the
+ *      free), or R's store of e was not visible yet. Then F_r and F_x are
+ *      SC fences: if F_r precedes F_x, the scan after F_x would have seen
+ *      R's store; so F_x precedes F_r, hence F_w (0) precedes F_r, and R's
+ *      load of the root after F_r sees the unlink sequenced before F_w
+ *      (store buffering with fences on all sides). In the membarrier flavor
+ *      F_r is a compiler barrier and membarrier() executes a full barrier
+ *      on every CPU running a thread of a registered process between F_x
+ *      and the scan, which stands in for F_r (the liburcu memb argument).
+ * Without bounding m by E0, a batch sealed after the scan (by another
+ * thread) could be popped on the strength of a scan that could not have
+ * seen a reader that entered just before its unlink.
+ *
+ * Tags along the FIFO strictly increase (fetch_add under limbo_lock), so
+ * reclaim stops at the first batch with tag >= m, and every walk that
+ * requires increasing tags is cycle-free. Reclaim never waits.
+ *
+ * shg_synchronize: s = fetch_add(E, 1); F_x; poll until each slot shows 0
+ * or an epoch > s. Sections that read E after the fetch_add show > s and
+ * see the caller's earlier writes (2); a section whose slot store a poll
+ * missed sees them by (3). The increment keeps a thread that re-enters
+ * back to back from starving the waiter.
+ *
+ * Crash tolerance (any process may die at any instruction; the stores a
+ * killed process made are not lost, so its program order is what a
+ * survivor sees):
+ *  - retire: ent[count] = off; count + 1; bytes += size. An open batch's
+ *    own total is its only count; adoption recomputes it from the entries.
+ *    hdr.retired_bytes counts sealed batches only and changes only under
+ *    limbo_lock (seal adds, pop subtracts), so repair recomputes it exactly.
+ *  - seal links the batch and clears limbo_open in one limbo_lock hold; a
+ *    death in between leaves the batch both in the FIFO and open. The lock
+ *    is then reported EOWNERDEAD and shg__limbo_repair() drops such stale
+ *    slot records; shg__limbo_adopt() also checks FIFO membership.
+ *  - reclaim records a popped batch in s.reclaiming before unlinking it
+ *    (same lock hold), frees entries from the end storing count - 1 before
+ *    each free, clears s.reclaiming, frees the batch block last. A death
+ *    leaks at most one entry or the batch block (the leak sweep finds
+ *    them) and never frees a block twice.
+ *  - a dead reader's slot blocks reclamation until its liveness is checked
+ *    (pid + start time token); the registry then releases it.
+ */
 #include "internal.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <urcu/arch.h>
+
+#define BATCH_CAP                                                         \
+	((uint32_t)((SHG_BATCH_BYTES - offsetof(struct shg_batch, ent)) / \
+		    sizeof(uint64_t)))
+#define BLOCK_ALIGN 16u
+#define MS_NS 1000000ull
+#define RECLAIM_DEAD_CHECK_NS (50 * MS_NS) /* blocked this long: alive? */
+#define SYNC_DEAD_CHECK_NS (10 * MS_NS) /* synchronize waited this long */
+
+/*
+ * Plain (non-_Atomic) layout words shared between processes are accessed
+ * with atomic builtins so that concurrent checkers never race; the order
+ * each use needs is stated there.
+ */
+static inline uint64_t ld64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void st64(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* Batches the heap could hold: bounds every walk over untrusted links. */
+static uint64_t fifo_bound(const struct shg_seg *seg)
+{
+	return (uint64_t)seg->nspans * (SHG_SPAN_SIZE / SHG_BATCH_BYTES) + 1;
+}
+
+/* The batch at @off if the offset and its geometry are sane, else NULL. */
+static struct shg_batch *batch_at(struct shg_seg *seg, uint64_t off)
+{
+	struct shg_batch *b;
+
+	if (!off || !shg__off_ok(seg, off, SHG_BATCH_BYTES, BLOCK_ALIGN))
+		return NULL;
+	b = shg__at(seg, off);
+	if (__atomic_load_n(&b->cap, __ATOMIC_RELAXED) != BATCH_CAP)
+		return NULL;
+	if (__atomic_load_n(&b->count, __ATOMIC_RELAXED) > BATCH_CAP)
+		return NULL;
+	return b;
+}
+
+/* Entries in use; acquire pairs with the release store in batch_append. */
+static uint32_t batch_count(struct shg_batch *b)
+{
+	uint32_t n = __atomic_load_n(&b->count, __ATOMIC_ACQUIRE);
+
+	return n > BATCH_CAP ? BATCH_CAP : n;
+}
+
+/* Saturating subtraction: shared counters must never wrap around. */
+static void sat_sub(_Atomic uint64_t *v, uint64_t d)
+{
+	uint64_t old = atomic_load_explicit(v, memory_order_relaxed);
+
+	while (!atomic_compare_exchange_weak_explicit(
+		v, &old, old > d ? old - d : 0, memory_order_relaxed,
+		memory_order_relaxed))
+		;
+}
+
+/* pid of a thread slot's owner: its process slot's pid, else the token. */
+static pid_t slot_pid(struct shg_seg *seg, struct shg_tslot *s, int32_t *flavor)
+{
+	uint64_t tok = atomic_load_explicit(&s->owner, memory_order_relaxed);
+	uint32_t p = __atomic_load_n(&s->proc, __ATOMIC_RELAXED);
+	pid_t pid = (pid_t)(tok & SHG_TOKEN_PID_MASK);
+
+	if (flavor)
+		*flavor = 0;
+	if (p < seg->max_procs) {
+		struct shg_pslot *ps = &seg->procs[p];
+
+		if (atomic_load_explicit(&ps->token, memory_order_relaxed) ==
+		    tok) {
+			pid = __atomic_load_n(&ps->pid, __ATOMIC_RELAXED);
+			if (flavor)
+				*flavor = __atomic_load_n(&ps->flavor,
+							  __ATOMIC_RELAXED);
+		}
+	}
+	return pid;
+}
+
+/* ---- read sections ---------------------------------------------------- */
+
+int shg_read_lock(struct shg_seg *seg)
+{
+	struct shg__tctx *ctx = shg__tctx_peek(seg);
+	int err;
+
+	if (shg_unlikely(!ctx)) {
+		err = shg__tctx_get(seg, &ctx);
+		if (err)
+			return err;
+	}
+	shg_thread_read_lock(&ctx->hot);
+	return 0;
+}
+
+void shg_read_unlock(struct shg_seg *seg)
+{
+	struct shg__tctx *ctx = shg__tctx_peek(seg);
+
+	/* Unbalanced unlock is a caller bug; never underflow the nesting. */
+	if (ctx && ctx->hot.nest > 0)
+		shg_thread_read_unlock(&ctx->hot);
+}
+
+bool shg_read_locked(struct shg_seg *seg)
+{
+	struct shg__tctx *ctx = shg__tctx_peek(seg);
+
+	return ctx && ctx->hot.nest > 0;
+}
+
+/* shg_thread_get() is in registry.c, next to the contexts it hands out. */
+
+/* ---- the sealed-batch FIFO (callers hold limbo_lock) ------------------ */
+
+/* Whether @off is linked in the FIFO. Bounded, stops at a bad link. */
+static bool fifo_contains(struct shg_seg *seg, uint64_t off)
+{
+	uint64_t cur = ld64(&seg->hdr->limbo_head), prev_tag = 0, n = 0;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b;
+
+	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
+		uint64_t tag = ld64(&b->tag);
+
+		if (n > 1 && tag <= prev_tag)
+			break; /* tags strictly increase: a cycle ends here */
+		if (cur == off)
+			return true;
+		prev_tag = tag;
+		cur = ld64(&b->next);
+	}
+	return false;
+}
+
+/*
+ * Link @b (at @bo) after the tail. Crash ordering: b->next, then the link,
+ * then the tail (release stores keep the compiler from reordering them);
+ * repair recomputes the tail by walking from the head.
+ */
+static void fifo_append(struct shg_seg *seg, uint64_t bo, struct shg_batch *b)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	uint64_t t = ld64(&hdr->limbo_tail);
+	struct shg_batch *tb = batch_at(seg, t);
+
+	if ((t && !tb) || (!t && ld64(&hdr->limbo_head))) {
+		shg__limbo_repair(seg);
+		t = ld64(&hdr->limbo_tail);
+		tb = batch_at(seg, t);
+	}
+	st64(&b->next, 0);
+	if (tb)
+		__atomic_store_n(&tb->next, bo, __ATOMIC_RELEASE);
+	else
+		__atomic_store_n(&hdr->limbo_head, bo, __ATOMIC_RELEASE);
+	__atomic_store_n(&hdr->limbo_tail, bo, __ATOMIC_RELEASE);
+}
+
+/*
+ * Tag @b and link it; limbo_lock held, caller issued F_w. The fetch_add is
+ * seq_cst and taken under the lock, so tags strictly increase along the
+ * FIFO; readers that load E after it see E > tag (case 2).
+ */
+static void seal_locked(struct shg_seg *seg, uint64_t bo, struct shg_batch *b)
+{
+	uint64_t tag = atomic_fetch_add_explicit(&seg->hdr->epoch, 1,
+						 memory_order_seq_cst);
+
+	st64(&b->tag, tag);
+	fifo_append(seg, bo, b);
+	/* Under limbo_lock: repair recomputes it from the FIFO exactly. */
+	atomic_fetch_add_explicit(&seg->hdr->retired_bytes, ld64(&b->bytes),
+				  memory_order_relaxed);
+}
+
+/* Seal the open batch @b (at @bo) of slot @s. Return 0 or -errno. */
+static int seal(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
+		struct shg_batch *b)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	int err;
+
+	/*
+	 * F_w: the unlinks of every block in @b are sequenced before this
+	 * SC fence. A reclaimer that frees @b first reads E > tag (the RMW
+	 * below or later) and only then issues its own SC fence F_x, so F_w
+	 * precedes F_x in the SC order: case (0)/(3) of the proof. It also
+	 * orders the batch's entry stores before its tag and link.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	err = shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair);
+	if (err)
+		return err;
+	seal_locked(seg, bo, b);
+	/* Same lock hold as the link: see repair for a death in between. */
+	atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
+	shg__unlock(&hdr->limbo_lock);
+	return 0;
+}
+
+/*
+ * Pop the head if its tag is below @m, recording it in @self->reclaiming
+ * first. Return its offset or 0; *@oldest gets the tag left at the head
+ * (0 when the FIFO is empty).
+ */
+static uint64_t pop_freeable(struct shg_seg *seg, struct shg_tslot *self,
+			     uint64_t m, uint64_t *oldest)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	struct shg_batch *b;
+	uint64_t h, next, tag;
+
+	*oldest = 0;
+	if (!ld64(&hdr->limbo_head)) /* hint; confirmed under the lock */
+		return 0;
+	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
+		return 0;
+	h = ld64(&hdr->limbo_head);
+	b = batch_at(seg, h);
+	if (h && !b) {
+		shg__limbo_repair(seg);
+		h = ld64(&hdr->limbo_head);
+		b = batch_at(seg, h);
+	}
+	if (!b) {
+		shg__unlock(&hdr->limbo_lock);
+		return 0;
+	}
+	tag = ld64(&b->tag);
+	if (tag >= m) {
+		*oldest = tag;
+		shg__unlock(&hdr->limbo_lock);
+		return 0;
+	}
+	next = ld64(&b->next);
+	if (next && !batch_at(seg, next))
+		next = 0; /* bad link: the rest is leaked, never misread */
+	/* Crash ordering: record, then unlink (release keeps the order). */
+	atomic_store_explicit(&self->reclaiming, h, memory_order_relaxed);
+	sat_sub(&hdr->retired_bytes, ld64(&b->bytes));
+	__atomic_store_n(&hdr->limbo_head, next, __ATOMIC_RELEASE);
+	if (!next)
+		st64(&hdr->limbo_tail, 0);
+	shg__unlock(&hdr->limbo_lock);
+	return h;
+}
+
+/* ---- reclamation ------------------------------------------------------ */
+
+/*
+ * Free the batch at @bo, recorded in @s->reclaiming and no longer in the
+ * FIFO, its grace period over. Return the bytes freed.
+ */
+static uint64_t finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
+			     struct shg_tslot *s, uint64_t bo)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	struct shg_batch *b = batch_at(seg, bo);
+	uint64_t bytes, blocks = 0;
+	uint32_t n;
+
+	if (!b) { /* corrupt record: forget it, the sweep finds the rest */
+		atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
+		return 0;
+	}
+	n = batch_count(b);
+	while (n > 0) {
+		uint64_t off = ld64(&b->ent[--n]);
+
+		__atomic_store_n(&b->count, n, __ATOMIC_RELAXED);
+		/* Crash ordering: the shorter count is stored before the
+		 * free touches the block (compiler barrier; a killed
+		 * process's stores are not lost), so a survivor finishing
+		 * this batch never frees the entry a second time. */
+		atomic_signal_fence(memory_order_seq_cst);
+		if (!shg_block_size(seg, (struct shg_off){ off }))
+			continue; /* not a block (corrupt entry): leak */
+		shg__free_now(seg, ctx, off);
+		blocks++;
+	}
+	bytes = ld64(&b->bytes);
+	atomic_fetch_add_explicit(&hdr->reclaimed_bytes, bytes,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&hdr->reclaimed_blocks, blocks,
+				  memory_order_relaxed);
+	/* Forget the record before freeing the batch block: a death in
+	 * between leaks the block; the other order could free it twice. */
+	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
+	atomic_signal_fence(memory_order_seq_cst);
+	shg__free_now(seg, ctx, bo);
+	return bytes;
+}
+
+/*
+ * F_x: full fence, plus membarrier() when a process reads in the
+ * membarrier flavor. Return 0 or -errno (then nothing may be freed).
+ */
+static int writer_barrier(struct shg_seg *seg)
+{
+	/*
+	 * Orders everything before (the E0 load, our own unlinks and seals)
+	 * before the slot loads of the scan that follows: the writer's half
+	 * of the store-buffering pairing of case (3).
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	/*
+	 * A process raises asym_procs with a seq_cst RMW before its first
+	 * read section; reading 0 after our fence puts that RMW, and so all
+	 * its readers' later loads, after our fence in the SC order: they
+	 * see our unlinks without membarrier.
+	 */
+	if (!atomic_load_explicit(&seg->hdr->asym_procs, memory_order_seq_cst))
+		return 0;
+	/* Stands in for the fence that membarrier-flavor readers omit. */
+	return shg__membarrier();
+}
+
+/* Scan result: the bound m of the proof, and whether marks need care. */
+struct scan {
+	uint64_t m; /* min(E0, non-zero slot epochs) */
+	uint64_t min_epoch; /* min non-zero slot epoch, UINT64_MAX if none */
+	bool marked; /* some slot has blocked_since_ns set */
+};
+
+/* E0, F_x, then the slot scan. Return 0 or -errno from membarrier. */
+static int scan_slots(struct shg_seg *seg, struct scan *sc)
+{
+	uint32_t i;
+	int err;
+
+	/* Acquire: a batch with tag < E0 was sealed (F_w) before F_x. */
+	sc->m = atomic_load_explicit(&seg->hdr->epoch, memory_order_acquire);
+	err = writer_barrier(seg);
+	if (err)
+		return err;
+	sc->min_epoch = UINT64_MAX;
+	sc->marked = false;
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *s = &seg->threads[i];
+		uint64_t e;
+
+		if (!atomic_load_explicit(&s->owner, memory_order_acquire))
+			continue;
+		/* Acquire pairs with read_unlock's release store of 0. */
+		e = atomic_load_explicit(&s->epoch, memory_order_acquire);
+		if (e && e < sc->min_epoch)
+			sc->min_epoch = e;
+		if (atomic_load_explicit(&s->blocked_since_ns,
+					 memory_order_relaxed))
+			sc->marked = true;
+	}
+	if (sc->min_epoch < sc->m)
+		sc->m = sc->min_epoch;
+	return 0;
+}
+
+/* Mark slot @s as blocking since @now (if not yet) holding @bytes. */
+static uint64_t mark_blocked(struct shg_tslot *s, uint64_t now, uint64_t bytes)
+{
+	uint64_t since = atomic_load_explicit(&s->blocked_since_ns,
+					      memory_order_relaxed);
+
+	if (!since && atomic_compare_exchange_strong_explicit(
+			      &s->blocked_since_ns, &since, now,
+			      memory_order_relaxed, memory_order_relaxed))
+		since = now;
+	atomic_store_explicit(&s->blocked_bytes, bytes, memory_order_relaxed);
+	return since;
+}
+
+static void clear_blocked(struct shg_tslot *s)
+{
+	atomic_store_explicit(&s->blocked_since_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->blocked_bytes, 0, memory_order_relaxed);
+}
+
+/*
+ * Update the blocked marks against the FIFO's oldest tag (0: empty); check
+ * the liveness of slots that blocked too long. Return true if a dead
+ * owner's slots were released (worth scanning again).
+ */
+static bool mark_blockers(struct shg_seg *seg, uint64_t oldest)
+{
+	uint64_t now = shg__now_ns(),
+		 held = atomic_load_explicit(&seg->hdr->retired_bytes,
+					     memory_order_relaxed);
+	bool dead = false;
+	uint32_t i;
+
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *s = &seg->threads[i];
+		uint64_t e, since;
+
+		e = atomic_load_explicit(&s->epoch, memory_order_acquire);
+		if (atomic_load_explicit(&s->owner, memory_order_relaxed) &&
+		    e && oldest && e <= oldest) {
+			since = mark_blocked(s, now, held);
+			if (now - since > RECLAIM_DEAD_CHECK_NS &&
+			    !shg__tslot_alive(seg, i))
+				dead = true;
+		} else if (atomic_load_explicit(&s->blocked_since_ns,
+						memory_order_relaxed)) {
+			clear_blocked(s);
+		}
+	}
+	return dead && shg__release_dead(seg, NULL) >= 0;
+}
+
+/* One or two reclaim passes (again after releasing a dead reader). */
+static int64_t reclaim_pass(struct shg_seg *seg, struct shg__tctx *ctx)
+{
+	uint64_t oldest = 0, h, pops;
+	int64_t freed = 0;
+	struct scan sc;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		if (scan_slots(seg, &sc))
+			break; /* membarrier failed: free nothing this time */
+		for (pops = 0; pops < fifo_bound(seg); pops++) {
+			h = pop_freeable(seg, ctx->slot, sc.m, &oldest);
+			if (!h)
+				break;
+			freed += (int64_t)finish_batch(seg, ctx, ctx->slot, h);
+		}
+		if (!sc.marked && !(oldest && sc.min_epoch <= oldest))
+			break;
+		if (!mark_blockers(seg, oldest))
+			break;
+	}
+	return freed;
+}
+
+int64_t shg_reclaim(struct shg_seg *seg)
+{
+	struct shg__tctx *ctx;
+
+	if (shg__tctx_get(seg, &ctx))
+		return 0;
+	return reclaim_pass(seg, ctx);
+}
+
+/* ---- retire ----------------------------------------------------------- */
+
+/*
+ * The calling thread's open batch with room for one more entry, sealing a
+ * full one and allocating a new one as needed. NULL and *@err on failure.
+ */
+static struct shg_batch *open_batch(struct shg_seg *seg, struct shg__tctx *ctx,
+				    uint64_t *bo, int *err)
+{
+	struct shg_tslot *s = ctx->slot;
+	uint64_t o = atomic_load_explicit(&s->limbo_open, memory_order_relaxed);
+	struct shg_batch *b = batch_at(seg, o);
+	struct shg_off nb;
+
+	if (b && batch_count(b) < BATCH_CAP) {
+		*bo = o;
+		return b;
+	}
+	if (b) { /* full: its seal failed earlier */
+		*err = seal(seg, s, o, b);
+		if (*err)
+			return NULL;
+	} else if (o) { /* corrupt: forget it (leaked, never misread) */
+		atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
+	}
+	*err = shg_alloc(seg, SHG_BATCH_BYTES, &nb);
+	if (*err)
+		return NULL;
+	b = shg_ptr(seg, nb, SHG_BATCH_BYTES);
+	if (!b) {
+		*err = SHG_ECORRUPT;
+		return NULL;
+	}
+	st64(&b->next, 0);
+	st64(&b->tag, 0);
+	st64(&b->bytes, 0);
+	__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&b->cap, BATCH_CAP, __ATOMIC_RELAXED);
+	/* Release: whoever finds it through limbo_open sees it initialised. */
+	atomic_store_explicit(&s->limbo_open, nb.v, memory_order_release);
+	*bo = nb.v;
+	return b;
+}
+
+/* Record @off (@size bytes) in the open batch @b; seal it when full. */
+static void batch_append(struct shg_seg *seg, struct shg__tctx *ctx,
+			 uint64_t bo, struct shg_batch *b, uint64_t off,
+			 uint64_t size)
+{
+	uint32_t n = batch_count(b);
+
+	/* The batch's own total is the only count of an open batch; the
+	 * header counts sealed batches (under limbo_lock), so a death here
+	 * leaves nothing for recovery to reconcile but this batch, whose
+	 * total adoption recomputes from its entries. */
+	st64(&b->ent[n], off);
+	/* Release: the entry is complete before the count covers it. */
+	__atomic_store_n(&b->count, n + 1, __ATOMIC_RELEASE);
+	st64(&b->bytes, ld64(&b->bytes) + size);
+	if (n + 1 == BATCH_CAP && seal(seg, ctx->slot, bo, b) == 0)
+		reclaim_pass(seg, ctx);
+}
+
+/*
+ * No batch available. Outside a read section: wait for a grace period and
+ * free at once. Inside one we cannot wait: return @err, the block stays
+ * the caller's (retire it again later); nothing is lost.
+ */
+static int retire_now(struct shg_seg *seg, struct shg__tctx *ctx, uint64_t off,
+		      uint64_t size, int err)
+{
+	if (ctx->hot.nest)
+		return err;
+	err = shg_synchronize(seg, 0);
+	if (err)
+		return err;
+	shg__free_now(seg, ctx, off);
+	atomic_fetch_add_explicit(&seg->hdr->reclaimed_bytes, size,
+				  memory_order_relaxed);
+	atomic_fetch_add_explicit(&seg->hdr->reclaimed_blocks, 1,
+				  memory_order_relaxed);
+	return 0;
+}
+
+int shg_retire(struct shg_seg *seg, struct shg_off off)
+{
+	size_t size = shg_block_size(seg, off);
+	struct shg__tctx *ctx;
+	struct shg_batch *b;
+	uint64_t bo = 0;
+	int err;
+
+	if (!size)
+		return SHG_EBADOFF;
+	err = shg__tctx_get(seg, &ctx);
+	if (err)
+		return err;
+	b = open_batch(seg, ctx, &bo, &err);
+	if (!b && ctx->hot.nest) {
+		/* Free what is already due (never waits), try once more. */
+		reclaim_pass(seg, ctx);
+		b = open_batch(seg, ctx, &bo, &err);
+	}
+	if (!b)
+		return retire_now(seg, ctx, off.v, size, err);
+	batch_append(seg, ctx, bo, b, off.v, size);
+	return 0;
+}
+
+/* ---- grace periods ---------------------------------------------------- */
+
+/* Spin, then yield, then sleep up to 1 ms. */
+static void backoff(unsigned iter)
+{
+	struct timespec ts = { 0, 0 };
+	unsigned i, shift;
+
+	if (iter < 32) {
+		for (i = 0; i < 64; i++)
+			caa_cpu_relax();
+		return;
+	}
+	if (iter < 64) {
+		sched_yield();
+		return;
+	}
+	shift = iter - 64 < 7 ? iter - 64 : 7;
+	ts.tv_nsec = (long)(10000u << shift); /* 10 us .. 1.28 ms */
+	if (ts.tv_nsec > 1000000)
+		ts.tv_nsec = 1000000;
+	nanosleep(&ts, NULL);
+}
+
+struct poll {
+	uint32_t waiting; /* slots still in a section begun at <= s */
+	uint32_t blocker; /* the one blocking longest (max_threads: none) */
+	bool dead; /* one of them belongs to a dead process */
+};
+
+/*
+ * One look at every slot for the grace period that began at epoch @s,
+ * @waited ns ago. Slots still waited for after 1 ms are marked blocking;
+ * after 10 ms their owners' liveness is checked on every look.
+ */
+static void grace_poll(struct shg_seg *seg, uint64_t s, uint64_t waited,
+		       struct poll *p)
+{
+	uint64_t now = shg__now_ns(), first = UINT64_MAX, since, e;
+	uint64_t held = atomic_load_explicit(&seg->hdr->retired_bytes,
+					     memory_order_relaxed);
+	uint32_t i;
+
+	p->waiting = 0;
+	p->blocker = seg->max_threads;
+	p->dead = false;
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *t = &seg->threads[i];
+
+		if (!atomic_load_explicit(&t->owner, memory_order_acquire))
+			continue;
+		/* Acquire pairs with read_unlock: the section's loads
+		 * happen before whatever the caller does next. */
+		e = atomic_load_explicit(&t->epoch, memory_order_acquire);
+		if (!e || e > s)
+			continue;
+		p->waiting++;
+		since = waited > MS_NS ? mark_blocked(t, now, held) : now;
+		if (since < first || p->blocker == seg->max_threads) {
+			first = since;
+			p->blocker = i;
+		}
+		if (waited > SYNC_DEAD_CHECK_NS && !shg__tslot_alive(seg, i))
+			p->dead = true;
+	}
+}
+
+/* seg->stalled_*: process-local, written by any thread that checks. */
+static void set_stall(struct shg_seg *seg, pid_t pid, uint64_t bytes)
+{
+	__atomic_store_n(&seg->stalled_pid, pid, __ATOMIC_RELAXED);
+	__atomic_store_n(&seg->stalled_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+/* Remember the reader that made a budget check or synchronize fail. */
+static void record_stall(struct shg_seg *seg, uint32_t idx)
+{
+	struct shg_tslot *s;
+
+	if (idx >= seg->max_threads) {
+		set_stall(seg, 0, 0);
+		return;
+	}
+	s = &seg->threads[idx];
+	set_stall(seg, slot_pid(seg, s, NULL),
+		  atomic_load_explicit(&s->blocked_bytes,
+				       memory_order_relaxed));
+}
+
+/* Wait until every section that could predate the call has ended. */
+static int wait_grace(struct shg_seg *seg, unsigned timeout_ms)
+{
+	uint64_t s, start, now, limit = (uint64_t)timeout_ms * MS_NS;
+	struct poll p;
+	unsigned iter;
+	int err;
+
+	/* Sections that load E after this RMW show > s: not waited for. */
+	s = atomic_fetch_add_explicit(&seg->hdr->epoch, 1,
+				      memory_order_seq_cst);
+	err = writer_barrier(seg); /* F_x: the caller's writes, then polls */
+	if (err)
+		return err;
+	start = shg__now_ns();
+	for (iter = 0;; iter++) {
+		now = shg__now_ns();
+		grace_poll(seg, s, now - start, &p);
+		if (!p.waiting)
+			return 0;
+		if (p.dead) /* clears the dead slot; the next poll sees it */
+			(void)shg__release_dead(seg, NULL);
+		if (limit && now - start >= limit) {
+			record_stall(seg, p.blocker);
+			return SHG_EBUDGET;
+		}
+		backoff(iter);
+	}
+}
+
+/* Seal the calling thread's open batch if it holds anything. */
+static int seal_open(struct shg_seg *seg, struct shg__tctx *ctx)
+{
+	struct shg_tslot *s = ctx->slot;
+	uint64_t o = atomic_load_explicit(&s->limbo_open, memory_order_relaxed);
+	struct shg_batch *b;
+
+	if (!o)
+		return 0;
+	b = batch_at(seg, o);
+	if (!b) {
+		atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
+		return SHG_ECORRUPT;
+	}
+	if (!batch_count(b))
+		return 0;
+	return seal(seg, s, o, b);
+}
+
+int shg_synchronize(struct shg_seg *seg, unsigned timeout_ms)
+{
+	struct shg__tctx *ctx = shg__tctx_peek(seg);
+	int err;
+
+	if (ctx && ctx->hot.nest)
+		return SHG_ENESTED;
+	if (!ctx && shg__tctx_get(seg, &ctx))
+		ctx = NULL; /* no slot: still wait, only reclaim needs one */
+	if (ctx)
+		(void)seal_open(seg, ctx); /* on failure it stays open */
+	err = wait_grace(seg, timeout_ms);
+	if (err)
+		return err;
+	if (ctx)
+		reclaim_pass(seg, ctx);
+	return 0;
+}
+
+/* ---- retire budget ---------------------------------------------------- */
+
+uint64_t shg__retired_total(struct shg_seg *seg)
+{
+	uint64_t sum = atomic_load_explicit(&seg->hdr->retired_bytes,
+					    memory_order_relaxed);
+	uint32_t i;
+
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *s = &seg->threads[i];
+		uint64_t o;
+		struct shg_batch *b;
+
+		if (!atomic_load_explicit(&s->owner, memory_order_relaxed))
+			continue;
+		o = atomic_load_explicit(&s->limbo_open, memory_order_acquire);
+		b = o ? batch_at(seg, o) : NULL;
+		if (b)
+			sum += ld64(&b->bytes);
+	}
+	return sum;
+}
+
+/* Sealed bytes plus the caller's own open batch (cheap: no slot scan). */
+static bool within_budget(struct shg_seg *seg, struct shg__tctx *ctx)
+{
+	uint64_t o = atomic_load_explicit(&ctx->slot->limbo_open,
+					  memory_order_relaxed);
+	struct shg_batch *b = o ? batch_at(seg, o) : NULL;
+	uint64_t sum = atomic_load_explicit(&seg->hdr->retired_bytes,
+					    memory_order_relaxed);
+
+	return sum + (b ? ld64(&b->bytes) : 0) <= seg->hdr->retire_budget;
+}
+
+int shg_budget_check(struct shg_seg *seg, unsigned timeout_ms)
+{
+	struct shg__tctx *ctx;
+	pid_t pid;
+	uint64_t bytes;
+	int err;
+
+	err = shg__tctx_get(seg, &ctx);
+	if (err)
+		return err;
+	reclaim_pass(seg, ctx);
+	if (!within_budget(seg, ctx) && !ctx->hot.nest) {
+		err = shg_synchronize(seg, timeout_ms);
+		if (err && err != SHG_EBUDGET)
+			return err;
+		reclaim_pass(seg, ctx);
+	}
+	if (within_budget(seg, ctx)) {
+		set_stall(seg, 0, 0);
+		return 0;
+	}
+	if (shg_stalled_reader(seg, &pid, &bytes))
+		set_stall(seg, pid, bytes);
+	return SHG_EBUDGET;
+}
+
+bool shg_stalled_reader(struct shg_seg *seg, pid_t *pid, uint64_t *bytes)
+{
+	uint64_t first = UINT64_MAX, since;
+	uint32_t i, best = seg->max_threads;
+
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *s = &seg->threads[i];
+
+		since = atomic_load_explicit(&s->blocked_since_ns,
+					     memory_order_relaxed);
+		if (!since || since >= first)
+			continue;
+		if (!atomic_load_explicit(&s->owner, memory_order_relaxed) ||
+		    !atomic_load_explicit(&s->epoch, memory_order_relaxed) ||
+		    !shg__tslot_alive(seg, i))
+			continue;
+		first = since;
+		best = i;
+	}
+	if (best == seg->max_threads)
+		return false;
+	if (pid)
+		*pid = slot_pid(seg, &seg->threads[best], NULL);
+	if (bytes)
+		*bytes = atomic_load_explicit(&seg->threads[best].blocked_bytes,
+					      memory_order_relaxed);
+	return true;
+}
+
+/* ---- readers ---------------------------------------------------------- */
+
+int shg_reader_list(struct shg_seg *seg, struct shg_reader_info *out,
+		    unsigned max)
+{
+	uint64_t global =
+		atomic_load_explicit(&seg->hdr->epoch, memory_order_relaxed);
+	uint64_t now = shg__now_ns();
+	unsigned n = 0;
+	uint32_t i;
+
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *s = &seg->threads[i];
+		struct shg_reader_info *r;
+		uint64_t e, since;
+
+		if (!atomic_load_explicit(&s->owner, memory_order_acquire))
+			continue;
+		if (n++ >= max || !out)
+			continue;
+		r = &out[n - 1];
+		memset(r, 0, sizeof(*r));
+		e = atomic_load_explicit(&s->epoch, memory_order_relaxed);
+		since = atomic_load_explicit(&s->blocked_since_ns,
+					     memory_order_relaxed);
+		r->slot = i;
+		r->pid = slot_pid(seg, s, &r->flavor);
+		r->tid = __atomic_load_n(&s->tid, __ATOMIC_RELAXED);
+		r->alive = shg__tslot_alive(seg, i);
+		r->in_section = e != 0;
+		r->epoch = e;
+		r->epoch_lag = e && global >= e ? global - e : 0;
+		r->blocked_ns = since && now > since ? now - since : 0;
+		r->held_bytes =
+			since ? atomic_load_explicit(&s->blocked_bytes,
+						     memory_order_relaxed) :
+				0;
+	}
+	return (int)n;
+}
+
+/* ---- recovery --------------------------------------------------------- */
+
+/*
+ * Bytes of @b recomputed from its entries. A death between "count + 1"
+ * and "bytes += size" in batch_append leaves bytes short.
+ */
+static uint64_t fix_bytes(struct shg_seg *seg, struct shg_batch *b)
+{
+	uint64_t old = ld64(&b->bytes), sum = 0;
+	uint32_t i, n = batch_count(b);
+
+	for (i = 0; i < n; i++)
+		sum += shg_block_size(seg,
+				      (struct shg_off){ ld64(&b->ent[i]) });
+	if (sum != old)
+		st64(&b->bytes, sum);
+	return sum;
+}
+
+void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
+		      struct shg_recover_report *rep)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	struct shg__tctx *ctx = shg__tctx_peek(seg);
+	struct shg_batch *b = NULL;
+	struct shg_tslot *s;
+	uint64_t r, o, empty = 0, adopted = 0;
+
+	if (tidx >= seg->max_threads)
+		return;
+	s = &seg->threads[tidx];
+	/* F_w of the seal below. An exiting thread's unlinks precede it in
+	 * program order; a dead thread's were all performed before the
+	 * kernel reported it dead. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
+		return;
+	r = atomic_load_explicit(&s->reclaiming, memory_order_acquire);
+	if (r && fifo_contains(seg, r)) /* died before unlinking it */
+		r = 0;
+	o = atomic_load_explicit(&s->limbo_open, memory_order_acquire);
+	if (o && !fifo_contains(seg, o) && (b = batch_at(seg, o))) {
+		if (!batch_count(b)) {
+			empty = o;
+		} else {
+			adopted = fix_bytes(seg, b);
+			seal_locked(seg, o, b);
+		}
+	}
+	atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
+	if (!r)
+		atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
+	shg__unlock(&hdr->limbo_lock);
+	/* Popped (tag below a past scan's m) and ours alone: finish it. */
+	if (r)
+		adopted += finish_batch(seg, ctx, s, r);
+	if (empty)
+		shg__free_now(seg, ctx, empty);
+	if (rep)
+		rep->retired_adopted += adopted;
+}
+
+/* Comparison for qsort of offsets. */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Sorted offsets of the FIFO's batches (NULL if empty or out of memory). */
+static uint64_t *fifo_sorted(struct shg_seg *seg, size_t *n)
+{
+	uint64_t cur = ld64(&seg->hdr->limbo_head), prev_tag = 0;
+	uint64_t bound = fifo_bound(seg), *v = NULL, *nv;
+	size_t cap = 0;
+	struct shg_batch *b;
+
+	*n = 0;
+	while (cur && *n < bound && (b = batch_at(seg, cur))) {
+		uint64_t tag = ld64(&b->tag);
+
+		if (*n && tag <= prev_tag)
+			break;
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 64;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				*n = 0;
+				return NULL;
+			}
+			v = nv;
+		}
+		v[(*n)++] = cur;
+		prev_tag = tag;
+		cur = ld64(&b->next);
+	}
+	if (v)
+		qsort(v, *n, sizeof(*v), cmp_u64);
+	return v;
+}
+
+/*
+ * Drop slot records (open or reclaiming) naming a batch that is in the
+ * FIFO: their owner died between linking and clearing (seal) or between
+ * recording and unlinking (pop), holding the lock that we now hold.
+ */
+static void drop_stale_records(struct shg_seg *seg)
+{
+	size_t n;
+	uint64_t *v = fifo_sorted(seg, &n);
+	uint32_t i;
+
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *s = &seg->threads[i];
+		uint64_t r = atomic_load_explicit(&s->reclaiming,
+						  memory_order_relaxed);
+		uint64_t o = atomic_load_explicit(&s->limbo_open,
+						  memory_order_relaxed);
+
+		if (r && (v ? bsearch(&r, v, n, sizeof(*v), cmp_u64) != NULL :
+			      fifo_contains(seg, r)))
+			atomic_compare_exchange_strong(&s->reclaiming, &r, 0);
+		if (o && (v ? bsearch(&o, v, n, sizeof(*v), cmp_u64) != NULL :
+			      fifo_contains(seg, o)))
+			atomic_compare_exchange_strong(&s->limbo_open, &o, 0);
+	}
+	free(v);
+}
+
+/* hdr.retired_bytes := bytes of the sealed FIFO (limbo_lock held). */
+static void recount_sealed(struct shg_seg *seg)
+{
+	uint64_t cur = ld64(&seg->hdr->limbo_head), sum = 0, n = 0;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b;
+
+	while (cur && (b = batch_at(seg, cur)) && n++ < bound) {
+		sum += ld64(&b->bytes);
+		cur = ld64(&b->next);
+	}
+	atomic_store_explicit(&seg->hdr->retired_bytes, sum,
+			      memory_order_relaxed);
+}
+
+void shg__limbo_repair(struct shg_seg *seg)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	uint64_t cur = ld64(&hdr->limbo_head), last = 0, next, n = 0;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b, *nb;
+
+	if (cur && !batch_at(seg, cur)) {
+		st64(&hdr->limbo_head, 0);
+		cur = 0;
+	}
+	while (cur) {
+		b = batch_at(seg, cur);
+		next = ld64(&b->next);
+		nb = batch_at(seg, next);
+		/* Cut at a bad link, a tag that does not increase (this
+		 * also cuts every cycle) or an absurd length. */
+		if (next &&
+		    (!nb || ld64(&nb->tag) <= ld64(&b->tag) || ++n >= bound)) {
+			st64(&b->next, 0);
+			next = 0;
+		}
+		last = cur;
+		cur = next;
+	}
+	st64(&hdr->limbo_tail, last);
+	recount_sealed(seg);
+	drop_stale_records(seg);
+}
+
+/* ---- check and walk --------------------------------------------------- */
+
+struct offvec {
+	uint64_t *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void vec_push(struct offvec *a, uint64_t x)
+{
+	uint64_t *nv;
+
+	if (a->oom)
+		return;
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 1024;
+		nv = realloc(a->v, a->cap * sizeof(*nv));
+		if (!nv) {
+			a->oom = true;
+			return;
+		}
+		a->v = nv;
+	}
+	a->v[a->n++] = x;
+}
+
+struct lcheck {
+	shg_problem_fn fn;
+	void *arg;
+	struct shg_check_report *rep;
+	struct offvec all; /* every batch block and retired entry */
+	uint64_t sum; /* bytes over all batches */
+	uint64_t sealed; /* bytes over the sealed FIFO */
+};
+
+/* Check one batch (@kind: "sealed", "open", "reclaiming"); NULL if bad. */
+static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
+				     uint64_t off, const char *kind)
+{
+	struct shg_batch *b = batch_at(seg, off);
+	uint64_t sizes = 0, e, bytes;
+	uint32_t i, n;
+	size_t sz;
+
+	if (!b) {
+		shg__problem(c->fn, c->arg, c->rep, SHG_ECORRUPT,
+			     "limbo: %s batch at %#llx is invalid", kind,
+			     (unsigned long long)off);
+		return NULL;
+	}
+	if (shg_block_size(seg, (struct shg_off){ off }) < SHG_BATCH_BYTES)
+		shg__problem(
+			c->fn, c->arg, c->rep, SHG_ECORRUPT,
+			"limbo: %s batch at %#llx is not an allocated block",
+			kind, (unsigned long long)off);
+	vec_push(&c->all, off);
+	n = batch_count(b);
+	for (i = 0; i < n; i++) {
+		e = ld64(&b->ent[i]);
+		sz = shg_block_size(seg, (struct shg_off){ e });
+		if (!sz)
+			shg__problem(
+				c->fn, c->arg, c->rep, SHG_ECORRUPT,
+				"limbo: retired %#llx (batch %#llx) is not an allocated block",
+				(unsigned long long)e, (unsigned long long)off);
+		sizes += sz;
+		vec_push(&c->all, e);
+	}
+	bytes = ld64(&b->bytes);
+	/* A reclaiming batch keeps its total while its count shrinks. */
+	if (strcmp(kind, "reclaiming") && bytes != sizes)
+		shg__problem(
+			c->fn, c->arg, c->rep, SHG_ECORRUPT,
+			"limbo: %s batch %#llx says %llu bytes, entries hold %llu",
+			kind, (unsigned long long)off,
+			(unsigned long long)bytes, (unsigned long long)sizes);
+	c->sum += bytes;
+	return b;
+}
+
+/* Walk the FIFO, checking links, tags and the tail. */
+static void check_fifo(struct shg_seg *seg, struct lcheck *c)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	uint64_t cur = ld64(&hdr->limbo_head), last = 0, prev_tag = 0, n = 0;
+	uint64_t bound = fifo_bound(seg), tail = ld64(&hdr->limbo_tail);
+	struct shg_batch *b;
+
+	while (cur) {
+		if (++n > bound) {
+			shg__problem(
+				c->fn, c->arg, c->rep, SHG_ECORRUPT,
+				"limbo: FIFO longer than the heap can hold");
+			return;
+		}
+		b = check_batch(seg, c, cur, "sealed");
+		if (!b)
+			return;
+		c->sealed += ld64(&b->bytes);
+		if (n > 1 && ld64(&b->tag) <= prev_tag) {
+			shg__problem(
+				c->fn, c->arg, c->rep, SHG_ECORRUPT,
+				"limbo: tag of batch %#llx does not increase (cycle?)",
+				(unsigned long long)cur);
+			return;
+		}
+		prev_tag = ld64(&b->tag);
+		last = cur;
+		cur = ld64(&b->next);
+	}
+	if (tail != last)
+		shg__problem(c->fn, c->arg, c->rep, SHG_ECORRUPT,
+			     "limbo: tail %#llx is not the last batch %#llx",
+			     (unsigned long long)tail,
+			     (unsigned long long)last);
+}
+
+int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
+		     struct shg_check_report *rep)
+{
+	struct lcheck c = { .fn = fn, .arg = arg, .rep = rep };
+	uint64_t hdr_bytes;
+	uint32_t i;
+	size_t k;
+
+	check_fifo(seg, &c);
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *s = &seg->threads[i];
+		uint64_t o = atomic_load_explicit(&s->limbo_open,
+						  memory_order_acquire);
+		uint64_t r = atomic_load_explicit(&s->reclaiming,
+						  memory_order_acquire);
+
+		if (o)
+			check_batch(seg, &c, o, "open");
+		if (r)
+			check_batch(seg, &c, r, "reclaiming");
+	}
+	if (c.all.oom) {
+		free(c.all.v);
+		return -ENOMEM;
+	}
+	if (c.all.n)
+		qsort(c.all.v, c.all.n, sizeof(*c.all.v), cmp_u64);
+	for (k = 1; k < c.all.n; k++)
+		if (c.all.v[k] == c.all.v[k - 1])
+			shg__problem(fn, arg, rep, SHG_ECORRUPT,
+				     "limbo: block %#llx is retired twice",
+				     (unsigned long long)c.all.v[k]);
+	free(c.all.v);
+	hdr_bytes = atomic_load_explicit(&seg->hdr->retired_bytes,
+					 memory_order_relaxed);
+	if (hdr_bytes != c.sealed)
+		shg__problem(fn, arg, rep, SHG_ECORRUPT,
+			     "limbo: retired_bytes is %llu, sealed batches "
+			     "hold %llu",
+			     (unsigned long long)hdr_bytes,
+			     (unsigned long long)c.sealed);
+	if (rep)
+		rep->retired_bytes = c.sum;
+	return 0;
+}
+
+/* Report batch @off and its entries to @fn. */
+static void walk_batch(struct shg_batch *b, uint64_t off,
+		       void (*fn)(void *arg, uint64_t off), void *arg)
+{
+	uint32_t i, n = batch_count(b);
+
+	fn(arg, off);
+	for (i = 0; i < n; i++)
+		fn(arg, ld64(&b->ent[i]));
+}
+
+void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
+		     void *arg)
+{
+	uint64_t cur = ld64(&seg->hdr->limbo_head), prev_tag = 0, n = 0;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b;
+	uint32_t i;
+
+	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
+		if (n > 1 && ld64(&b->tag) <= prev_tag)
+			break;
+		prev_tag = ld64(&b->tag);
+		walk_batch(b, cur, fn, arg);
+		cur = ld64(&b->next);
+	}
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *s = &seg->threads[i];
+		uint64_t o = atomic_load_explicit(&s->limbo_open,
+						  memory_order_acquire);
+		uint64_t r = atomic_load_explicit(&s->reclaiming,
+						  memory_order_acquire);
+
+		if ((b = batch_at(seg, o)))
+			walk_batch(b, o, fn, arg);
+		if ((b = batch_at(seg, r)))
+			walk_batch(b, r, fn, arg);
+	}
+}

@@ -67,6 +67,8 @@ struct shg_seg {
 	uint64_t token; /* our process token */
 	enum shg_flavor flavor; /* FENCE or MEMBARRIER, never AUTO */
 	bool closing; /* shg_seg_close in progress */
+	uint64_t id; /* process-unique id of this handle */
+	uint64_t fork_gen; /* shg__fork_gen when opened */
 
 	/* thread contexts of this process (process-local) */
 	pthread_mutex_t ctx_lock; /* guards ctxs */
@@ -92,7 +94,10 @@ struct shg__tctx {
 	struct shg_tslot *slot; /* our thread slot */
 	uint32_t idx; /* our thread slot index */
 	uint32_t node; /* NUMA node (real or simulated) */
-	struct cds_list_head link; /* in seg->ctxs */
+	struct cds_list_head link; /* in seg->ctxs (under seg->ctx_lock) */
+	struct shg__tctx *tls_next; /* this thread's list of contexts */
+	uint64_t seg_id; /* seg->id at registration (detects reuse) */
+	_Atomic(struct shg_seg *) live_seg; /* seg, or NULL once released */
 	/* allocator thread cache: per class, the current span (index + 1)
 	 * and a list of other owned spans (index + 1, linked by span.next) */
 	uint32_t cur[SHG_NUM_CLASSES];
@@ -152,6 +157,22 @@ static inline uint64_t shg__off(const struct shg_seg *seg, const void *p)
 }
 
 /* ---- registry.c -------------------------------------------------------- */
+#define SHG_TLS_IE __attribute__((tls_model("initial-exec")))
+/* This thread's contexts, most recently used first. */
+extern __thread struct shg__tctx *shg__tls_head SHG_TLS_IE;
+extern _Atomic uint64_t shg__fork_gen;
+
+/* Fast lookup of the calling thread's context for @seg (NULL: slow path). */
+static inline struct shg__tctx *shg__tctx_fast(struct shg_seg *seg)
+{
+	struct shg__tctx *c = shg__tls_head;
+
+	if (shg_likely(c && c->seg == seg && c->seg_id == seg->id &&
+		       atomic_load_explicit(&c->live_seg,
+					    memory_order_relaxed) == seg))
+		return c;
+	return NULL;
+}
 SHG_HIDDEN int shg__proc_attach(struct shg_seg *seg);
 SHG_HIDDEN void shg__proc_detach(struct shg_seg *seg);
 /* The calling thread's context for @seg, registering it if needed. */
@@ -176,6 +197,8 @@ SHG_HIDDEN int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn,
 SHG_HIDDEN void shg__limbo_walk(struct shg_seg *seg,
 				void (*fn)(void *arg, uint64_t off), void *arg);
 SHG_HIDDEN void shg__limbo_repair(struct shg_seg *seg);
+/* Retired-unfreed bytes: sealed batches plus every open batch (relaxed). */
+SHG_HIDDEN uint64_t shg__retired_total(struct shg_seg *seg);
 
 /* ---- alloc.c / span.c -------------------------------------------------- */
 SHG_HIDDEN unsigned shg__size_class(size_t size); /* SHG_NUM_CLASSES: large */
@@ -198,6 +221,17 @@ SHG_HIDDEN int shg__span_alloc(struct shg_seg *seg, unsigned node,
 			       uint32_t count, uint64_t word_bits,
 			       uint32_t *idx);
 SHG_HIDDEN void shg__span_free(struct shg_seg *seg, uint32_t idx);
+/* span.c: a new SMALL span of class @cls owned by thread slot @tidx, its
+ * fields set under the arena lock (shg__span_alloc takes LARGE only). */
+SHG_HIDDEN int shg__span_alloc_small(struct shg_seg *seg, unsigned node,
+				     unsigned cls, uint32_t tidx,
+				     uint32_t *idx);
+/* span.c: hand an owned SMALL span to its arena's abandoned list, or take
+ * one from there for thread slot @tidx (-ESTALE, -ENOENT when none). */
+SHG_HIDDEN int shg__span_abandon(struct shg_seg *seg, uint32_t idx,
+				 uint32_t tidx);
+SHG_HIDDEN int shg__span_adopt(struct shg_seg *seg, unsigned node, unsigned cls,
+			       uint32_t tidx, uint32_t *idx);
 
 /* ---- roots.c ----------------------------------------------------------- */
 SHG_HIDDEN uint32_t shg__roots_release_proc(struct shg_seg *seg, uint32_t pidx);

@@ -49,6 +49,7 @@
 #define SHG_MAX_PROCS 4096u
 #define SHG_MAX_THREADS 65535u /* owner fields store index+1 in 16 bits */
 #define SHG_MAX_ROOTS 65536u
+#define SHG_MAX_HOLDS (4u * SHG_MAX_ROOTS)
 
 /* -------------------------------------------------------------------------
  * Header (offset 0). Lines 0-2 are immutable after creation except
@@ -85,7 +86,7 @@ struct shg_hdr {
 	uint64_t spans_off; /* offset of struct shg_span[nspans] */
 	uint64_t heap_off; /* offset of span 0, SHG_SPAN_SIZE aligned */
 	uint64_t retire_budget; /* max retired-unfreed bytes (SHG_EBUDGET) */
-	uint8_t boot_id[16]; /* kernel boot id when slots were last valid */
+	uint8_t boot_id[16]; /* kernel boot id at creation (information) */
 	uint64_t reserved2[2]; /* zero */
 
 	/* line 3: the global epoch, alone on its line (read by every reader) */
@@ -262,8 +263,7 @@ struct shg_arena {
 	uint64_t span_bytes; /* bytes of extents placed on this node */
 	uint64_t pad[3];
 };
-_Static_assert(sizeof(struct shg_arena) % 64 == 0 ||
-		       sizeof(struct shg_arena) > 0,
+_Static_assert(offsetof(struct shg_arena, bins) == sizeof(pthread_mutex_t),
 	       "arena");
 
 /* -------------------------------------------------------------------------

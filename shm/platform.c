@@ -1,3 +1,534 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: module under construction */
+/*
+ * Platform facts the segment layer needs, all Linux specifics in one place:
+ * process liveness tokens (pid plus start time from /proc/PID/stat), the
+ * kernel boot id, clocks, thread ids, membarrier(2) for the asymmetric read
+ * flavor, NUMA topology and placement (real through libnuma, or simulated
+ * with SHG_NUMA_SIM=N for tests on one-node hosts), and random bytes.
+ *
+ * Everything here is process-local; nothing touches the shared segment.
+ * Cached answers are stored in relaxed atomics: every racing thread
+ * computes the same value, so a benign race only repeats work.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <numa.h>
+#include <numaif.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifdef HAVE_LINUX_MEMBARRIER_H
+#include <linux/membarrier.h>
+#else
+#define MEMBARRIER_CMD_QUERY 0
+#define MEMBARRIER_CMD_GLOBAL_EXPEDITED (1 << 1)
+#define MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED (1 << 2)
+#endif
+
 #include "internal.h"
+
+#define TOKEN_START_BITS (64 - SHG_TOKEN_PID_BITS) /* 42 */
+
+/* -------------------------------------------------------------------------
+ * Small file helpers.
+ */
+
+/* Read up to @len - 1 bytes of @path into @buf (NUL-terminated). */
+static ssize_t read_small_file(const char *path, char *buf, size_t len)
+{
+	ssize_t n, got = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while ((size_t)got < len - 1) {
+		n = read(fd, buf + got, len - 1 - (size_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			n = -errno;
+			close(fd);
+			return n;
+		}
+		if (n == 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	return got;
+}
+
+/* Whether /proc is mounted (cached; -1 unknown, 0 no, 1 yes). */
+static _Atomic int proc_mounted = -1;
+
+static bool have_proc(void)
+{
+	int v = atomic_load_explicit(&proc_mounted, memory_order_relaxed);
+
+	if (v < 0) {
+		v = access("/proc/self/stat", R_OK) == 0;
+		atomic_store_explicit(&proc_mounted, v, memory_order_relaxed);
+	}
+	return v;
+}
+
+/*
+ * Parse /proc/PID/stat: the process state (field 3) and start time
+ * (field 22). Field 2 (comm) is in parentheses and may itself contain
+ * spaces and ')', so parsing starts after the LAST ')'.
+ */
+static int read_stat(pid_t pid, char *state, uint64_t *start)
+{
+	char path[64], buf[1024], *p, *end;
+	unsigned long long v;
+	ssize_t n;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = read_small_file(path, buf, sizeof(buf));
+	if (n == -ENOENT || n == -ESRCH)
+		return -ESRCH;
+	if (n < 0)
+		return (int)n;
+	p = strrchr(buf, ')');
+	if (!p)
+		return -EIO;
+	p++;
+	/* p now points at " S ppid ...": field 3 is the state. */
+	while (*p == ' ')
+		p++;
+	if (!*p)
+		return -EIO;
+	*state = *p;
+	for (field = 3; field < 22; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -EIO;
+		while (*p == ' ')
+			p++;
+	}
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (end == p || errno)
+		return -EIO;
+	*start = v;
+	return 0;
+}
+
+int shg__proc_token(pid_t pid, uint64_t *token)
+{
+	uint64_t start;
+	char state;
+	int err;
+
+	if (pid <= 0)
+		return -ESRCH;
+	if ((uint64_t)pid > SHG_TOKEN_PID_MASK)
+		return -ERANGE;
+	err = read_stat(pid, &state, &start);
+	if (err)
+		return err;
+	if (start >= (1ull << TOKEN_START_BITS))
+		return -ERANGE;
+	*token = (start << SHG_TOKEN_PID_BITS) | (uint64_t)pid;
+	return 0;
+}
+
+static _Atomic uint64_t self_token;
+static _Atomic pid_t self_token_pid;
+
+uint64_t shg__self_token(void)
+{
+	pid_t pid = getpid();
+	uint64_t t;
+
+	/* Recomputed after fork: the child has another pid and start time. */
+	if (atomic_load_explicit(&self_token_pid, memory_order_acquire) == pid)
+		return atomic_load_explicit(&self_token, memory_order_relaxed);
+	if (shg__proc_token(pid, &t) != 0) {
+		/* No /proc: the pid alone (start time 0) still identifies
+		 * the process as long as its pid is not recycled. */
+		t = (uint64_t)pid & SHG_TOKEN_PID_MASK;
+	}
+	atomic_store_explicit(&self_token, t, memory_order_relaxed);
+	/* Release: a thread that sees the pid also sees the token. */
+	atomic_store_explicit(&self_token_pid, pid, memory_order_release);
+	return t;
+}
+
+/*
+ * A thread-group leader that called pthread_exit shows state Z while the
+ * other threads run on; the process is alive iff another task exists.
+ */
+static bool zombie_has_threads(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	bool alive = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return false;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (atoi(de->d_name) != pid) {
+			alive = true;
+			break;
+		}
+	}
+	closedir(d);
+	return alive;
+}
+
+bool shg__token_alive(uint64_t token)
+{
+	pid_t pid = (pid_t)(token & SHG_TOKEN_PID_MASK);
+	uint64_t start;
+	char state;
+	int err;
+
+	if (token == 0 || pid == 0)
+		return false;
+	if (!have_proc())
+		return kill(pid, 0) == 0 || errno == EPERM;
+	err = read_stat(pid, &state, &start);
+	if (err == -ESRCH)
+		return false;
+	if (err)
+		return kill(pid, 0) == 0 || errno == EPERM;
+	if ((start << SHG_TOKEN_PID_BITS | (uint64_t)pid) != token)
+		return false;
+	/* A zombie has released its robust futexes and its mappings. */
+	if (state == 'Z' || state == 'X')
+		return zombie_has_threads(pid);
+	return true;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int shg__boot_id(uint8_t out[16])
+{
+	char buf[128];
+	ssize_t n;
+	int i = 0, hi = -1, v;
+	const char *p;
+
+	memset(out, 0, 16);
+	n = read_small_file("/proc/sys/kernel/random/boot_id", buf,
+			    sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	for (p = buf; *p && *p != '\n' && i < 16; p++) {
+		if (*p == '-')
+			continue;
+		v = hexval((unsigned char)*p);
+		if (v < 0)
+			goto bad;
+		if (hi < 0) {
+			hi = v;
+		} else {
+			out[i++] = (uint8_t)(hi << 4 | v);
+			hi = -1;
+		}
+	}
+	if (i == 16)
+		return 0;
+bad:
+	memset(out, 0, 16);
+	return -EIO;
+}
+
+/* -------------------------------------------------------------------------
+ * Clocks and ids.
+ */
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t shg__now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t shg__realtime_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME);
+}
+
+pid_t shg__gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+/* -------------------------------------------------------------------------
+ * membarrier(2). The kernel query is cached; SHG_NO_MEMBARRIER=1 is read
+ * on every call so tests can switch the fence flavor on and off.
+ */
+static long sys_membarrier(int cmd, unsigned flags)
+{
+#ifdef __NR_membarrier
+	return syscall(__NR_membarrier, cmd, flags, 0);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+static _Atomic int mb_query = -1; /* -1 unknown, 0 no, 1 yes */
+
+static bool env_no_membarrier(void)
+{
+	const char *e = getenv("SHG_NO_MEMBARRIER");
+
+	return e && e[0] && strcmp(e, "0") != 0;
+}
+
+bool shg__membarrier_supported(void)
+{
+	const long need = MEMBARRIER_CMD_GLOBAL_EXPEDITED |
+			  MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED;
+	int v;
+	long r;
+
+	if (env_no_membarrier())
+		return false;
+	v = atomic_load_explicit(&mb_query, memory_order_relaxed);
+	if (v < 0) {
+		r = sys_membarrier(MEMBARRIER_CMD_QUERY, 0);
+		v = r >= 0 && (r & need) == need;
+		atomic_store_explicit(&mb_query, v, memory_order_relaxed);
+	}
+	return v;
+}
+
+/*
+ * Registration is recorded in the process's mm. Whether a forked child
+ * inherits it is not something to rely on, so a process re-registers when
+ * its pid changed (registering twice is harmless).
+ */
+static _Atomic pid_t mb_registered_pid;
+
+int shg__membarrier_register(void)
+{
+	pid_t pid = getpid();
+
+	if (atomic_load_explicit(&mb_registered_pid, memory_order_acquire) ==
+	    pid)
+		return 0;
+	if (!shg__membarrier_supported())
+		return -ENOTSUP;
+	if (sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0) < 0)
+		return -errno;
+	atomic_store_explicit(&mb_registered_pid, pid, memory_order_release);
+	return 0;
+}
+
+int shg__membarrier(void)
+{
+	if (sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* -------------------------------------------------------------------------
+ * NUMA. SHG_NUMA_SIM=N (1..16) pretends N nodes: cpu -> node = cpu mod N,
+ * and placement is skipped. The environment is read on each call (cheap,
+ * rare paths); the libnuma answer is cached.
+ */
+static unsigned sim_nodes(void)
+{
+	const char *e = getenv("SHG_NUMA_SIM");
+	char *end;
+	long v;
+
+	if (!e || !*e)
+		return 0;
+	v = strtol(e, &end, 10);
+	if (*end || v < 1 || v > (long)SHG_MAX_NODES)
+		return 0;
+	return (unsigned)v;
+}
+
+static _Atomic int real_nodes; /* 0 = not computed yet */
+
+static unsigned numa_real_nodes(void)
+{
+	int n = atomic_load_explicit(&real_nodes, memory_order_relaxed);
+
+	if (n == 0) {
+		n = 1;
+		if (numa_available() >= 0) {
+			n = numa_max_node() + 1;
+			if (n < 1)
+				n = 1;
+			if (n > (int)SHG_MAX_NODES)
+				n = SHG_MAX_NODES;
+		}
+		atomic_store_explicit(&real_nodes, n, memory_order_relaxed);
+	}
+	return (unsigned)n;
+}
+
+unsigned shg__numa_nodes(void)
+{
+	unsigned n = sim_nodes();
+
+	return n ? n : numa_real_nodes();
+}
+
+bool shg__numa_simulated(void)
+{
+	return sim_nodes() != 0;
+}
+
+unsigned shg__numa_node_self(void)
+{
+	unsigned n = sim_nodes();
+	int cpu = sched_getcpu();
+	int node;
+
+	if (cpu < 0)
+		cpu = 0;
+	if (n)
+		return (unsigned)cpu % n;
+	if (numa_real_nodes() == 1)
+		return 0;
+	node = numa_node_of_cpu(cpu);
+	if (node < 0 || node >= (int)SHG_MAX_NODES)
+		return 0;
+	return (unsigned)node;
+}
+
+int shg__numa_place(void *addr, size_t len, int policy, int node)
+{
+	unsigned nodes = shg__numa_nodes();
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)addr, start, end;
+	unsigned long mask = 0;
+	int mode;
+
+	if (page <= 0)
+		page = 4096;
+	if (len == 0)
+		return 0;
+	start = a & ~((uintptr_t)page - 1);
+	end = (a + len + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	if (shg__numa_simulated() || nodes <= 1)
+		return 0;
+	switch (policy) {
+	case SHG_NUMA_LOCAL:
+		if (node < 0)
+			node = (int)shg__numa_node_self();
+		if (node >= (int)nodes)
+			return -EINVAL;
+		mode = MPOL_PREFERRED;
+		mask = 1ul << node;
+		break;
+	case SHG_NUMA_INTERLEAVE:
+		mode = MPOL_INTERLEAVE;
+		mask = (nodes >= 8 * sizeof(mask)) ? ~0ul : (1ul << nodes) - 1;
+		break;
+	case SHG_NUMA_BIND:
+		if (node < 0 || node >= (int)nodes)
+			return -EINVAL;
+		mode = MPOL_BIND;
+		mask = 1ul << node;
+		break;
+	default:
+		return -EINVAL;
+	}
+	/* maxnode counts bits; the kernel ignores the last one. */
+	if (mbind((void *)start, end - start, mode, &mask, nodes + 1, 0) != 0) {
+		if (errno == EPERM || errno == ENOSYS)
+			return 0; /* placement is advice, not a must */
+		return -errno;
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------------------------
+ * Random bytes: getrandom, then /dev/urandom, then a weak mix.
+ */
+static size_t urandom_fill(uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	while (got < len) {
+		n = read(fd, buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	return got;
+}
+
+void shg__random_bytes(uint8_t *buf, size_t len)
+{
+	uint64_t x;
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = getrandom(buf + got, len - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got < len)
+		got += urandom_fill(buf + got, len - got);
+	if (got >= len)
+		return;
+	/* Last resort (no entropy source): time, pid and address mixed by
+	 * splitmix64. Only uniqueness matters for the uses here. */
+	x = shg__now_ns() ^ shg__realtime_ns() ^ ((uint64_t)getpid() << 32) ^
+	    (uint64_t)(uintptr_t)buf;
+	for (; got < len; got++) {
+		uint64_t z;
+
+		x += 0x9e3779b97f4a7c15ull;
+		z = x;
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		buf[got] = (uint8_t)(z ^ (z >> 31));
+	}
+}

@@ -1,3 +1,916 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: module under construction */
+/*
+ * Segments: create, open (validating everything before trusting it), map,
+ * close and unlink; heap backing growth; bounds-checked offsets; robust
+ * process-shared mutexes; and the layout hash that ties a segment to the
+ * struct layout of the build that created it.
+ *
+ * Creation writes the magic last, after a release fence, so a creator that
+ * dies half-way leaves a file that open rejects (SHG_EMAGIC or
+ * SHG_ETOOSMALL) instead of a half-initialised segment.
+ *
+ * Opening reads the header with pread() into a local copy, validates the
+ * file and every header field against the file, and only then maps the
+ * segment. The process handle is filled from the validated copy; later
+ * code takes bounds from the handle, never from the shared header.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "internal.h"
+
+#define DEFAULT_CAPACITY (1ull << 30)
+#define DEFAULT_MODE 0600u
+#define DEFAULT_PROCS 256u
+#define DEFAULT_THREADS 1024u
+#define DEFAULT_ROOTS 1024u
+#define MIN_HOLDS 1024u
+#define MAX_HOLDS ((uint64_t)SHG_MAX_HOLDS)
+#define MIN_SPANS 4u
+#define GROW_STEP (2ull << 20) /* heap backing grows in 2 MiB steps */
+#define KNOWN_FLAGS (SHG_OPEN_ALLOW_GROUP | SHG_OPEN_NO_RECOVER)
+
+static inline uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+/* -------------------------------------------------------------------------
+ * Names: "/name" is a POSIX shm object, anything else a file path.
+ */
+static int classify_name(const char *name, bool *is_shm)
+{
+	size_t len;
+
+	if (!name || !*name)
+		return -EINVAL;
+	len = strlen(name);
+	if (name[0] == '/' && !strchr(name + 1, '/')) {
+		*is_shm = true;
+		if (len == 1)
+			return -EINVAL;
+		if (len - 1 > NAME_MAX)
+			return -ENAMETOOLONG;
+		return 0;
+	}
+	*is_shm = false;
+	if (len >= PATH_MAX)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int open_name(const char *name, bool is_shm, int flags, mode_t mode)
+{
+	int fd;
+
+	if (is_shm)
+		fd = shm_open(name, flags, mode);
+	else
+		fd = open(name, flags, mode);
+	return fd < 0 ? -errno : fd;
+}
+
+static int unlink_name(const char *name, bool is_shm)
+{
+	int r = is_shm ? shm_unlink(name) : unlink(name);
+
+	return r < 0 ? -errno : 0;
+}
+
+/* -------------------------------------------------------------------------
+ * Options and geometry.
+ */
+
+/* Copy the caller's options (which may be an older, shorter struct). */
+static int opts_load(const struct shg_opts *in, struct shg_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (!in)
+		return 0;
+	if (in->size < offsetof(struct shg_opts, flavor))
+		return -EINVAL;
+	memcpy(o, in,
+	       in->size < sizeof(*o) ? in->size : sizeof(struct shg_opts));
+	o->size = sizeof(*o);
+	if (o->flags & ~KNOWN_FLAGS)
+		return -EINVAL;
+	return 0;
+}
+
+static int pick_flavor(int32_t req, enum shg_flavor *out)
+{
+	switch (req) {
+	case SHG_FLAVOR_AUTO:
+		*out = shg__membarrier_supported() ? SHG_FLAVOR_MEMBARRIER :
+						     SHG_FLAVOR_FENCE;
+		return 0;
+	case SHG_FLAVOR_FENCE:
+		*out = SHG_FLAVOR_FENCE;
+		return 0;
+	case SHG_FLAVOR_MEMBARRIER:
+		if (!shg__membarrier_supported())
+			return -ENOTSUP;
+		*out = SHG_FLAVOR_MEMBARRIER;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/*
+ * Lay the regions out after the header in the documented order, each
+ * 64-byte aligned, the heap SHG_SPAN_SIZE aligned. The span table is sized
+ * for the spans that would fit without it; the heap then holds at most as
+ * many, so the table always covers it.
+ */
+static int layout_compute(struct shg_hdr *h, uint64_t cap)
+{
+	uint64_t off = SHG_HDR_SIZE, n0;
+
+	h->procs_off = off;
+	off = align_up(off + (uint64_t)h->max_procs * sizeof(struct shg_pslot),
+		       SHG_CACHE_LINE);
+	h->threads_off = off;
+	off = align_up(off + (uint64_t)h->max_threads *
+				       sizeof(struct shg_tslot),
+		       SHG_CACHE_LINE);
+	h->roots_off = off;
+	off = align_up(off + (uint64_t)h->max_roots * sizeof(struct shg_rslot),
+		       SHG_CACHE_LINE);
+	h->holds_off = off;
+	off = align_up(off + (uint64_t)h->max_holds * sizeof(struct shg_hold),
+		       SHG_CACHE_LINE);
+	h->arenas_off = off;
+	off = align_up(off + SHG_MAX_NODES * sizeof(struct shg_arena),
+		       SHG_CACHE_LINE);
+	h->spans_off = off;
+	if (off >= cap)
+		return -EINVAL;
+	n0 = (cap - off) / SHG_SPAN_SIZE;
+	h->heap_off =
+		align_up(off + n0 * sizeof(struct shg_span), SHG_SPAN_SIZE);
+	if (h->heap_off >= cap ||
+	    (cap - h->heap_off) / SHG_SPAN_SIZE < MIN_SPANS)
+		return -EINVAL;
+	h->nspans = (uint32_t)((cap - h->heap_off) / SHG_SPAN_SIZE);
+	return 0;
+}
+
+/* Geometry and policy of a new segment from the options, into @h. */
+static int create_geometry(const struct shg_opts *o, struct shg_hdr *h)
+{
+	uint64_t cap = o->capacity ? o->capacity : DEFAULT_CAPACITY;
+	unsigned nodes = shg__numa_nodes();
+
+	if (cap > SHG_MAX_CAPACITY)
+		return -EINVAL;
+	cap = align_up(cap, SHG_SPAN_SIZE);
+	if (cap < SHG_MIN_CAPACITY || cap > SHG_MAX_CAPACITY)
+		return -EINVAL;
+	if (o->mode > 0777)
+		return -EINVAL;
+	h->max_procs = o->max_procs ? o->max_procs : DEFAULT_PROCS;
+	h->max_threads = o->max_threads ? o->max_threads : DEFAULT_THREADS;
+	h->max_roots = o->max_roots ? o->max_roots : DEFAULT_ROOTS;
+	if (h->max_procs > SHG_MAX_PROCS || h->max_threads > SHG_MAX_THREADS ||
+	    h->max_roots > SHG_MAX_ROOTS)
+		return -EINVAL;
+	h->max_holds = 4 * h->max_roots;
+	if (h->max_holds < MIN_HOLDS)
+		h->max_holds = MIN_HOLDS;
+	if (o->numa_policy < SHG_NUMA_LOCAL || o->numa_policy > SHG_NUMA_BIND)
+		return -EINVAL;
+	if (o->numa_policy == SHG_NUMA_BIND &&
+	    (o->numa_node < 0 || (unsigned)o->numa_node >= nodes))
+		return -EINVAL;
+	h->nodes = nodes;
+	h->numa_policy = o->numa_policy;
+	h->numa_node = o->numa_node;
+	h->capacity = cap;
+	h->retire_budget = o->retire_budget ? o->retire_budget : cap / 8;
+	return layout_compute(h, cap);
+}
+
+/* -------------------------------------------------------------------------
+ * Validation of an existing segment (file, then header copy).
+ */
+static int validate_file(int fd, uint32_t flags, struct stat *st)
+{
+	if (fstat(fd, st) < 0)
+		return -errno;
+	if (!S_ISREG(st->st_mode))
+		return SHG_ENOTREG;
+	if (st->st_uid != geteuid())
+		return SHG_EOWNER;
+	if (st->st_mode & S_IWOTH)
+		return SHG_EMODE;
+	if ((st->st_mode & S_IWGRP) && !(flags & SHG_OPEN_ALLOW_GROUP))
+		return SHG_EMODE;
+	if (st->st_nlink != 1)
+		return SHG_ENLINK;
+	if (st->st_size < (off_t)SHG_HDR_SIZE)
+		return SHG_ETOOSMALL;
+	return 0;
+}
+
+/* Region [off, off + bytes) in order after *@end, 64-byte aligned, below
+ * @limit. Written to survive any 64-bit garbage without overflow. */
+static bool region_ok(uint64_t off, uint64_t bytes, uint64_t *end,
+		      uint64_t limit)
+{
+	if (off % SHG_CACHE_LINE || off < *end || off > limit ||
+	    bytes > limit - off)
+		return false;
+	*end = off + bytes;
+	return true;
+}
+
+static int validate_regions(const struct shg_hdr *h)
+{
+	uint64_t cap = h->capacity, heap = h->heap_off, end = SHG_HDR_SIZE;
+
+	if (h->max_procs < 1 || h->max_procs > SHG_MAX_PROCS ||
+	    h->max_threads < 1 || h->max_threads > SHG_MAX_THREADS ||
+	    h->max_roots < 1 || h->max_roots > SHG_MAX_ROOTS ||
+	    h->max_holds < 1 || h->max_holds > MAX_HOLDS || h->nodes < 1 ||
+	    h->nodes > SHG_MAX_NODES)
+		return SHG_ECORRUPT;
+	if (heap % SHG_SPAN_SIZE || heap < SHG_HDR_SIZE || heap >= cap)
+		return SHG_ECORRUPT;
+	if (h->nspans != (cap - heap) / SHG_SPAN_SIZE || h->nspans < MIN_SPANS)
+		return SHG_ECORRUPT;
+	if (!region_ok(h->procs_off,
+		       (uint64_t)h->max_procs * sizeof(struct shg_pslot), &end,
+		       heap) ||
+	    !region_ok(h->threads_off,
+		       (uint64_t)h->max_threads * sizeof(struct shg_tslot),
+		       &end, heap) ||
+	    !region_ok(h->roots_off,
+		       (uint64_t)h->max_roots * sizeof(struct shg_rslot), &end,
+		       heap) ||
+	    !region_ok(h->holds_off,
+		       (uint64_t)h->max_holds * sizeof(struct shg_hold), &end,
+		       heap) ||
+	    !region_ok(h->arenas_off, SHG_MAX_NODES * sizeof(struct shg_arena),
+		       &end, heap) ||
+	    !region_ok(h->spans_off,
+		       (uint64_t)h->nspans * sizeof(struct shg_span), &end,
+		       heap))
+		return SHG_ECORRUPT;
+	return 0;
+}
+
+/* Header copy @h of a file of @fsize bytes; returns 0 or an SHG_E* code. */
+static int validate_hdr(const struct shg_hdr *h, uint64_t fsize)
+{
+	uint64_t cap = h->capacity, backed, top;
+	int err;
+
+	if (memcmp(h->magic, SHG_MAGIC, sizeof(h->magic)) != 0)
+		return SHG_EMAGIC;
+	if (h->version != SHG_FORMAT_VERSION)
+		return SHG_EVERSION;
+	if (h->hdr_size != SHG_HDR_SIZE || h->layout_hash != shg__layout_hash())
+		return SHG_ELAYOUT;
+	if (cap < SHG_MIN_CAPACITY || cap > SHG_MAX_CAPACITY ||
+	    cap % SHG_SPAN_SIZE)
+		return SHG_ECORRUPT;
+	err = validate_regions(h);
+	if (err)
+		return err;
+	if (h->numa_policy < SHG_NUMA_LOCAL || h->numa_policy > SHG_NUMA_BIND)
+		return SHG_ECORRUPT;
+	if (h->numa_policy == SHG_NUMA_BIND &&
+	    (h->numa_node < 0 || (uint32_t)h->numa_node >= h->nodes))
+		return SHG_ECORRUPT;
+	if (atomic_load_explicit(&h->epoch, memory_order_relaxed) == 0)
+		return SHG_ECORRUPT;
+	backed = atomic_load_explicit(&h->backed, memory_order_relaxed);
+	top = atomic_load_explicit(&h->heap_top, memory_order_relaxed);
+	if (backed > cap)
+		return SHG_ECORRUPT;
+	if (fsize < h->heap_off || backed > fsize || backed < h->heap_off)
+		return SHG_ETRUNC;
+	/* Spans are carved only after their bytes were backed. */
+	if (top % SHG_SPAN_SIZE || top > backed - h->heap_off)
+		return SHG_ECORRUPT;
+	return 0;
+}
+
+/* -------------------------------------------------------------------------
+ * The process handle.
+ */
+static struct shg_seg *handle_new(const char *name, bool is_shm)
+{
+	struct shg_seg *seg = calloc(1, sizeof(*seg));
+
+	if (!seg)
+		return NULL;
+	seg->name = strdup(name);
+	if (!seg->name) {
+		free(seg);
+		return NULL;
+	}
+	seg->fd = -1;
+	seg->is_shm = is_shm;
+	if (pthread_mutex_init(&seg->ctx_lock, NULL) != 0) {
+		free(seg->name);
+		free(seg);
+		return NULL;
+	}
+	CDS_INIT_LIST_HEAD(&seg->ctxs);
+	seg->root_drop = NULL;
+	seg->root_drop_arg = NULL;
+	return seg;
+}
+
+static void handle_free(struct shg_seg *seg)
+{
+	if (seg->base)
+		munmap(seg->base, seg->capacity);
+	if (seg->fd >= 0)
+		close(seg->fd);
+	pthread_mutex_destroy(&seg->ctx_lock);
+	free(seg->name);
+	free(seg);
+}
+
+/* Geometry from the validated header copy @h; @seg->base is mapped. */
+static void handle_fill(struct shg_seg *seg, const struct shg_hdr *h)
+{
+	uint8_t *b = seg->base;
+
+	seg->hdr = (struct shg_hdr *)b;
+	seg->capacity = h->capacity;
+	seg->max_procs = h->max_procs;
+	seg->max_threads = h->max_threads;
+	seg->max_roots = h->max_roots;
+	seg->max_holds = h->max_holds;
+	seg->nspans = h->nspans;
+	seg->nodes = h->nodes;
+	seg->heap_off = h->heap_off;
+	seg->procs = (struct shg_pslot *)(b + h->procs_off);
+	seg->threads = (struct shg_tslot *)(b + h->threads_off);
+	seg->roots = (struct shg_rslot *)(b + h->roots_off);
+	seg->holds = (struct shg_hold *)(b + h->holds_off);
+	seg->arenas = (struct shg_arena *)(b + h->arenas_off);
+	seg->spans = (struct shg_span *)(b + h->spans_off);
+}
+
+static int map_segment(struct shg_seg *seg, uint64_t cap)
+{
+	void *p =
+		mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, seg->fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	seg->base = p;
+	seg->capacity = cap;
+	return 0;
+}
+
+/* -------------------------------------------------------------------------
+ * Create.
+ */
+
+/* Fill the mapped header from the geometry in @g; the magic comes last. */
+static int init_header(struct shg_seg *seg, const struct shg_hdr *g)
+{
+	struct shg_hdr *h = seg->hdr;
+	unsigned i;
+	int err;
+
+	h->version = SHG_FORMAT_VERSION;
+	h->hdr_size = SHG_HDR_SIZE;
+	h->layout_hash = shg__layout_hash();
+	h->capacity = g->capacity;
+	shg__random_bytes(h->uuid, sizeof(h->uuid));
+	h->created_ns = shg__realtime_ns();
+	h->creator_pid = (uint32_t)getpid();
+	h->creator_uid = (uint32_t)geteuid();
+	h->max_procs = g->max_procs;
+	h->max_threads = g->max_threads;
+	h->max_roots = g->max_roots;
+	h->max_holds = g->max_holds;
+	h->nspans = g->nspans;
+	h->nodes = g->nodes;
+	h->numa_policy = g->numa_policy;
+	h->numa_node = g->numa_node;
+	h->procs_off = g->procs_off;
+	h->threads_off = g->threads_off;
+	h->roots_off = g->roots_off;
+	h->holds_off = g->holds_off;
+	h->arenas_off = g->arenas_off;
+	h->spans_off = g->spans_off;
+	h->heap_off = g->heap_off;
+	h->retire_budget = g->retire_budget;
+	(void)shg__boot_id(h->boot_id); /* zeroes on failure */
+	atomic_store_explicit(&h->epoch, 1, memory_order_relaxed);
+	atomic_store_explicit(&h->backed, g->heap_off, memory_order_relaxed);
+	atomic_store_explicit(&h->heap_top, 0, memory_order_relaxed);
+	err = shg__mutex_init(&h->limbo_lock);
+	if (!err)
+		err = shg__mutex_init(&h->root_lock);
+	if (!err)
+		err = shg__mutex_init(&h->grow_lock);
+	for (i = 0; !err && i < SHG_MAX_NODES; i++)
+		err = shg__mutex_init(&seg->arenas[i].lock);
+	if (err)
+		return err;
+	/*
+	 * Release fence: every store above is ordered before the magic, so
+	 * an opener that sees the magic (through the shared page) sees a
+	 * complete header; a creator that dies before this line leaves a
+	 * file open rejects with SHG_EMAGIC.
+	 */
+	atomic_thread_fence(memory_order_release);
+	memcpy(h->magic, SHG_MAGIC, sizeof(h->magic));
+	return 0;
+}
+
+/* Open the new file exclusively, set its exact mode and back the metadata. */
+static int create_file(struct shg_seg *seg, mode_t mode, uint64_t meta)
+{
+	int fd, err;
+
+	fd = open_name(seg->name, seg->is_shm,
+		       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		       mode);
+	if (fd < 0)
+		return fd;
+	seg->fd = fd;
+	/* The umask narrowed the mode given to open; set it exactly. */
+	if (fchmod(fd, mode) < 0)
+		return -errno;
+	do
+		err = posix_fallocate(fd, 0, (off_t)meta);
+	while (err == EINTR);
+	return -err;
+}
+
+int shg_seg_create(const char *name, const struct shg_opts *opts,
+		   struct shg_seg **out)
+{
+	struct shg_hdr *g;
+	struct shg_opts o;
+	struct shg_seg *seg;
+	enum shg_flavor flavor;
+	bool is_shm, made = false;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	err = classify_name(name, &is_shm);
+	if (err)
+		return err;
+	err = opts_load(opts, &o);
+	if (err)
+		return err;
+	err = pick_flavor(o.flavor, &flavor);
+	if (err)
+		return err;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	err = create_geometry(&o, g);
+	if (err) {
+		free(g);
+		return err;
+	}
+	seg = handle_new(name, is_shm);
+	if (!seg) {
+		free(g);
+		return -ENOMEM;
+	}
+	err = create_file(seg, o.mode ? o.mode : DEFAULT_MODE, g->heap_off);
+	made = seg->fd >= 0;
+	if (!err)
+		err = map_segment(seg, g->capacity);
+	if (!err) {
+		seg->hdr = (struct shg_hdr *)seg->base;
+		handle_fill(seg, g);
+		err = init_header(seg, g);
+	}
+	free(g);
+	if (!err) {
+		seg->flavor = flavor;
+		err = shg__proc_attach(seg);
+	}
+	if (err) {
+		if (made)
+			(void)unlink_name(name, is_shm);
+		handle_free(seg);
+		return err;
+	}
+	*out = seg;
+	return 0;
+}
+
+/* -------------------------------------------------------------------------
+ * Open.
+ */
+
+/* Read and validate the header of the open file into @h. */
+static int read_header(int fd, uint32_t flags, struct shg_hdr *h)
+{
+	struct stat st;
+	ssize_t n;
+	size_t got = 0;
+	int err;
+
+	err = validate_file(fd, flags, &st);
+	if (err)
+		return err;
+	while (got < sizeof(*h)) {
+		n = pread(fd, (char *)h + got, sizeof(*h) - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return SHG_ETOOSMALL; /* shrunk since fstat */
+		got += (size_t)n;
+	}
+	/*
+	 * Size again, after the header: growers extend the file before they
+	 * publish a larger `backed`, so the `backed` we read is covered by
+	 * the size we see now (the first fstat may predate that growth).
+	 */
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	return validate_hdr(h, (uint64_t)st.st_size);
+}
+
+static int open_file(const char *name, bool is_shm)
+{
+	/* O_NONBLOCK: a FIFO or device must not block before fstat says
+	 * it is not a regular file. */
+	int fd = open_name(name, is_shm,
+			   O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
+
+	if (fd == -EISDIR || fd == -ENXIO)
+		return SHG_ENOTREG;
+	return fd;
+}
+
+int shg_seg_open(const char *name, const struct shg_opts *opts,
+		 struct shg_seg **out)
+{
+	struct shg_hdr *h;
+	struct shg_opts o;
+	struct shg_seg *seg;
+	enum shg_flavor flavor;
+	bool is_shm;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	err = classify_name(name, &is_shm);
+	if (!err)
+		err = opts_load(opts, &o);
+	if (!err)
+		err = pick_flavor(o.flavor, &flavor);
+	if (err)
+		return err;
+	seg = handle_new(name, is_shm);
+	h = calloc(1, sizeof(*h));
+	if (!seg || !h) {
+		free(h);
+		if (seg)
+			handle_free(seg);
+		return -ENOMEM;
+	}
+	seg->fd = open_file(name, is_shm);
+	err = seg->fd < 0 ? seg->fd : 0;
+	if (!err)
+		err = read_header(seg->fd, o.flags, h);
+	if (!err)
+		err = map_segment(seg, h->capacity);
+	if (!err)
+		handle_fill(seg, h);
+	free(h);
+	if (err) {
+		handle_free(seg);
+		return err;
+	}
+	/*
+	 * A file-path segment may outlive a reboot (hdr.boot_id then names
+	 * an earlier boot): every slot in it is dead. Telling which slots
+	 * predate this boot is the registry's job (shg__release_dead).
+	 */
+	seg->flavor = flavor;
+	err = shg__proc_attach(seg);
+	if (err) {
+		handle_free(seg);
+		return err;
+	}
+	if (!(o.flags & SHG_OPEN_NO_RECOVER))
+		(void)shg__release_dead(seg, NULL);
+	*out = seg;
+	return 0;
+}
+
+/* -------------------------------------------------------------------------
+ * Close, unlink, accessors.
+ */
+int shg_seg_close(struct shg_seg *seg)
+{
+	if (!seg)
+		return 0;
+	seg->closing = true;
+	shg__proc_detach(seg);
+	handle_free(seg);
+	return 0;
+}
+
+int shg_seg_unlink(const char *name)
+{
+	bool is_shm;
+	int err = classify_name(name, &is_shm);
+
+	return err ? err : unlink_name(name, is_shm);
+}
+
+uint64_t shg_seg_capacity(const struct shg_seg *seg)
+{
+	return seg->capacity;
+}
+
+uint64_t shg_seg_backed(const struct shg_seg *seg)
+{
+	uint64_t b =
+		atomic_load_explicit(&seg->hdr->backed, memory_order_acquire);
+
+	return b > seg->capacity ? seg->capacity : b;
+}
+
+enum shg_flavor shg_seg_flavor(const struct shg_seg *seg)
+{
+	return seg->flavor;
+}
+
+void *shg_ptr(struct shg_seg *seg, struct shg_off off, size_t len)
+{
+	if (!seg || !shg__off_ok(seg, off.v, len, 8))
+		return NULL;
+	return shg__at(seg, off.v);
+}
+
+struct shg_off shg_off_of(struct shg_seg *seg, const void *p)
+{
+	uintptr_t a = (uintptr_t)p, b;
+
+	if (!seg || !p)
+		return SHG_OFF_NULL;
+	b = (uintptr_t)seg->base;
+	if (a < b + seg->heap_off || a - b >= seg->capacity)
+		return SHG_OFF_NULL;
+	return (struct shg_off){ (uint64_t)(a - b) };
+}
+
+/* -------------------------------------------------------------------------
+ * Layout hash: FNV-1a over the sizes, alignments and key offsets of every
+ * shared struct and the constants that shape the segment.
+ */
+#define L_SZ(t) sizeof(struct t), alignof(struct t)
+#define L_OF(t, f) offsetof(struct t, f)
+
+static const uint64_t layout_facts[] = {
+	1, /* byte order marker folded in below */
+	L_SZ(shg_hdr),
+	L_OF(shg_hdr, magic),
+	L_OF(shg_hdr, version),
+	L_OF(shg_hdr, hdr_size),
+	L_OF(shg_hdr, layout_hash),
+	L_OF(shg_hdr, capacity),
+	L_OF(shg_hdr, uuid),
+	L_OF(shg_hdr, created_ns),
+	L_OF(shg_hdr, creator_pid),
+	L_OF(shg_hdr, creator_uid),
+	L_OF(shg_hdr, max_procs),
+	L_OF(shg_hdr, max_threads),
+	L_OF(shg_hdr, max_roots),
+	L_OF(shg_hdr, max_holds),
+	L_OF(shg_hdr, nspans),
+	L_OF(shg_hdr, nodes),
+	L_OF(shg_hdr, numa_policy),
+	L_OF(shg_hdr, numa_node),
+	L_OF(shg_hdr, procs_off),
+	L_OF(shg_hdr, threads_off),
+	L_OF(shg_hdr, roots_off),
+	L_OF(shg_hdr, holds_off),
+	L_OF(shg_hdr, arenas_off),
+	L_OF(shg_hdr, spans_off),
+	L_OF(shg_hdr, heap_off),
+	L_OF(shg_hdr, retire_budget),
+	L_OF(shg_hdr, boot_id),
+	L_OF(shg_hdr, epoch),
+	L_OF(shg_hdr, backed),
+	L_OF(shg_hdr, heap_top),
+	L_OF(shg_hdr, asym_procs),
+	L_OF(shg_hdr, retired_bytes),
+	L_OF(shg_hdr, reclaimed_bytes),
+	L_OF(shg_hdr, reclaimed_blocks),
+	L_OF(shg_hdr, limbo_head),
+	L_OF(shg_hdr, limbo_tail),
+	L_OF(shg_hdr, commits),
+	L_OF(shg_hdr, ext),
+	L_OF(shg_hdr, limbo_lock),
+	L_OF(shg_hdr, root_lock),
+	L_OF(shg_hdr, grow_lock),
+	L_SZ(shg_pslot),
+	L_OF(shg_pslot, token),
+	L_OF(shg_pslot, recover_lock),
+	L_OF(shg_pslot, pid),
+	L_OF(shg_pslot, flavor),
+	L_OF(shg_pslot, attached_ns),
+	L_OF(shg_pslot, nthreads),
+	L_OF(shg_pslot, uid),
+	L_SZ(shg_tslot),
+	L_OF(shg_tslot, epoch),
+	L_OF(shg_tslot, owner),
+	L_OF(shg_tslot, proc),
+	L_OF(shg_tslot, tid),
+	L_OF(shg_tslot, limbo_open),
+	L_OF(shg_tslot, reclaiming),
+	L_OF(shg_tslot, registered_ns),
+	L_OF(shg_tslot, node),
+	L_OF(shg_tslot, blocked_since_ns),
+	L_OF(shg_tslot, blocked_bytes),
+	L_OF(shg_tslot, recover_lock),
+	L_SZ(shg_rslot),
+	L_OF(shg_rslot, value),
+	L_OF(shg_rslot, gen),
+	L_OF(shg_rslot, last_publish_ns),
+	L_OF(shg_rslot, name),
+	L_OF(shg_rslot, state),
+	L_OF(shg_rslot, holds),
+	L_OF(shg_rslot, incarnation),
+	L_OF(shg_rslot, created_ns),
+	L_OF(shg_rslot, refs),
+	L_OF(shg_rslot, type),
+	L_SZ(shg_hold),
+	L_OF(shg_hold, proc1),
+	L_OF(shg_hold, root),
+	L_OF(shg_hold, count),
+	L_OF(shg_hold, incarnation),
+	L_SZ(shg_span),
+	L_OF(shg_span, word),
+	L_OF(shg_span, owner),
+	L_OF(shg_span, head),
+	L_OF(shg_span, next),
+	L_OF(shg_span, prev),
+	L_OF(shg_span, bump),
+	L_OF(shg_span, used),
+	L_OF(shg_span, free_head),
+	L_OF(shg_span, remote_head),
+	L_OF(shg_span, large_bytes),
+	L_SZ(shg_arena),
+	L_OF(shg_arena, lock),
+	L_OF(shg_arena, bins),
+	L_OF(shg_arena, abandoned),
+	L_OF(shg_arena, span_bytes),
+	L_SZ(shg_batch),
+	L_OF(shg_batch, next),
+	L_OF(shg_batch, tag),
+	L_OF(shg_batch, count),
+	L_OF(shg_batch, cap),
+	L_OF(shg_batch, bytes),
+	L_OF(shg_batch, ent),
+	sizeof(pthread_mutex_t),
+	alignof(pthread_mutex_t),
+	SHG_HDR_SIZE,
+	SHG_SPAN_SIZE,
+	SHG_SPAN_BINS,
+	SHG_SMALL_MAX,
+	SHG_NUM_CLASSES,
+	SHG_MAX_NODES,
+	SHG_BATCH_BYTES,
+	SHG_FORMAT_VERSION,
+};
+
+static _Atomic uint64_t layout_hash_cache;
+
+uint64_t shg__layout_hash(void)
+{
+	uint64_t h =
+		atomic_load_explicit(&layout_hash_cache, memory_order_relaxed);
+	const uint16_t order = 0x0102;
+	size_t i, j;
+
+	if (h)
+		return h;
+	/* Benign race: every thread computes the same value. */
+	h = 0xcbf29ce484222325ull;
+	for (i = 0; i < sizeof(layout_facts) / sizeof(layout_facts[0]); i++) {
+		uint64_t v = layout_facts[i];
+
+		if (i == 0)
+			v = *(const uint8_t *)&order; /* 1 big, 2 little */
+		for (j = 0; j < 8; j++) {
+			h ^= (v >> (8 * j)) & 0xff;
+			h *= 0x100000001b3ull;
+		}
+	}
+	if (h == 0)
+		h = 1;
+	atomic_store_explicit(&layout_hash_cache, h, memory_order_relaxed);
+	return h;
+}
+
+/* -------------------------------------------------------------------------
+ * Heap backing.
+ */
+int shg__ensure_backed(struct shg_seg *seg, uint64_t heap_bytes)
+{
+	uint64_t cap = seg->capacity, need, cur, target;
+	int err;
+
+	if (heap_bytes > cap - seg->heap_off)
+		return SHG_ECAPACITY;
+	need = seg->heap_off + heap_bytes;
+	cur = atomic_load_explicit(&seg->hdr->backed, memory_order_acquire);
+	if (need <= cur && cur <= cap)
+		return 0;
+	target = align_up(need, GROW_STEP);
+	if (target > cap)
+		target = cap;
+	/* A garbage value (below the metadata or past capacity): back from
+	 * the heap start; fallocate of already backed bytes is a no-op. */
+	if (cur < seg->heap_off || cur > cap)
+		cur = seg->heap_off;
+	/*
+	 * Grow the file first, publish `backed` second: an offset validated
+	 * against `backed` (acquire) therefore never lies beyond EOF, so no
+	 * access faults with SIGBUS. posix_fallocate is idempotent, so
+	 * growers in several processes may overlap; it returns the error
+	 * number itself (not -1 and errno).
+	 */
+	do
+		err = posix_fallocate(seg->fd, (off_t)cur,
+				      (off_t)(target - cur));
+	while (err == EINTR);
+	if (err)
+		return -err;
+	/* Monotonic max; release pairs with the acquire in shg__off_ok. */
+	cur = atomic_load_explicit(&seg->hdr->backed, memory_order_relaxed);
+	while (cur < target &&
+	       !atomic_compare_exchange_weak_explicit(
+		       &seg->hdr->backed, &cur, target, memory_order_release,
+		       memory_order_relaxed))
+		;
+	return 0;
+}
+
+/* -------------------------------------------------------------------------
+ * Robust process-shared mutexes.
+ */
+int shg__mutex_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	int err;
+
+	err = pthread_mutexattr_init(&a);
+	if (err)
+		return -err;
+	err = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_NORMAL);
+	if (!err)
+		err = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	if (!err)
+		err = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	if (!err)
+		err = pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+	return -err;
+}
+
+int shg__lock(struct shg_seg *seg, pthread_mutex_t *m,
+	      void (*repair)(struct shg_seg *seg))
+{
+	int err = pthread_mutex_lock(m);
+
+	if (err == EOWNERDEAD) {
+		/* The holder died inside the critical section: repair what
+		 * it guarded, then make the mutex usable again. */
+		if (repair)
+			repair(seg);
+		pthread_mutex_consistent(m);
+		return 0;
+	}
+	return -err;
+}
+
+void shg__unlock(pthread_mutex_t *m)
+{
+	pthread_mutex_unlock(m);
+}

@@ -1,6 +1,522 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder */
-int main(void)
+/*
+ * shmctl: inspect, check and repair shmgraph segments.
+ *
+ *   shmctl COMMAND SEGMENT [ARGS...] [--json]
+ *
+ * SEGMENT is a POSIX shm name ("/demo") or a file path. Every command
+ * prints a readable table, or with --json one JSON object with stable field
+ * names. Exit status: 0 success, 1 check found problems, 2 usage or
+ * runtime error (with a one-line message on stderr).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "shmgraph.h"
+
+#define EXIT_PROBLEMS 1
+#define EXIT_ERROR 2
+
+struct cli {
+	const char *cmd;
+	const char *seg_name;
+	bool json;
+	uint64_t size;
+	unsigned mode;
+	int numa_policy;
+	int numa_node;
+};
+
+static int usage(FILE *f)
 {
+	fprintf(f,
+		"usage: shmctl COMMAND SEGMENT [OPTIONS] [--json]\n"
+		"\n"
+		"SEGMENT is a POSIX shm name (/name) or a file path.\n"
+		"\n"
+		"commands:\n"
+		"  create SEG [--size BYTES[k|m|g]] [--mode OCTAL]\n"
+		"             [--numa local|interleave|bind:N]\n"
+		"  destroy SEG          remove the segment's name\n"
+		"  info SEG             format, capacity, usage, epoch, counts\n"
+		"  roots SEG            the root table\n"
+		"  readers SEG          registered threads, epochs, stalls\n"
+		"  stats SEG            allocator by size class and NUMA node\n"
+		"  check SEG            verify invariants (exit 1 on problems)\n"
+		"  recover SEG          release what dead processes held\n"
+		"\n"
+		"exit status: 0 ok, 1 check found problems, 2 error\n");
+	return f == stdout ? 0 : EXIT_ERROR;
+}
+
+static int fail(const char *what, int err)
+{
+	fprintf(stderr, "shmctl: %s: %s\n", what, shg_strerror(err));
+	return EXIT_ERROR;
+}
+
+static bool parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (*end)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int parse_args(int argc, char **argv, struct cli *c)
+{
+	int i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--json")) {
+			c->json = true;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			exit(usage(stdout));
+		} else if (!strcmp(a, "--size") && i + 1 < argc) {
+			if (!parse_size(argv[++i], &c->size))
+				return -EINVAL;
+		} else if (!strcmp(a, "--mode") && i + 1 < argc) {
+			char *end;
+
+			c->mode = (unsigned)strtoul(argv[++i], &end, 8);
+			if (*end || c->mode > 0777 || c->mode == 0)
+				return -EINVAL;
+		} else if (!strcmp(a, "--numa") && i + 1 < argc) {
+			const char *p = argv[++i];
+
+			if (!strcmp(p, "local"))
+				c->numa_policy = SHG_NUMA_LOCAL;
+			else if (!strcmp(p, "interleave"))
+				c->numa_policy = SHG_NUMA_INTERLEAVE;
+			else if (!strncmp(p, "bind:", 5)) {
+				c->numa_policy = SHG_NUMA_BIND;
+				c->numa_node = atoi(p + 5);
+			} else
+				return -EINVAL;
+		} else if (a[0] == '-' && a[1] == '-') {
+			return -EINVAL;
+		} else if (!c->cmd) {
+			c->cmd = a;
+		} else if (!c->seg_name) {
+			c->seg_name = a;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return c->cmd && c->seg_name ? 0 : -EINVAL;
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}
+
+static const char *fmt_bytes(uint64_t b, char *buf, size_t len)
+{
+	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1024 && i < 4) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	return buf;
+}
+
+static int cmd_create(struct cli *c)
+{
+	struct shg_opts o = { .size = sizeof(o) };
+	struct shg_seg *seg;
+	int err;
+
+	o.capacity = c->size;
+	o.mode = c->mode;
+	o.numa_policy = c->numa_policy;
+	o.numa_node = c->numa_node;
+	err = shg_seg_create(c->seg_name, &o, &seg);
+	if (err)
+		return fail(c->seg_name, err);
+	if (c->json) {
+		printf("{\"segment\":");
+		json_str(c->seg_name);
+		printf(",\"capacity\":%" PRIu64 "}\n", shg_seg_capacity(seg));
+	} else {
+		char b[32];
+
+		printf("created %s (capacity %s)\n", c->seg_name,
+		       fmt_bytes(shg_seg_capacity(seg), b, sizeof(b)));
+	}
+	shg_seg_close(seg);
 	return 0;
+}
+
+static int cmd_destroy(struct cli *c)
+{
+	int err = shg_seg_unlink(c->seg_name);
+
+	if (err)
+		return fail(c->seg_name, err);
+	if (c->json)
+		printf("{\"destroyed\":true}\n");
+	else
+		printf("destroyed %s\n", c->seg_name);
+	return 0;
+}
+
+static int cmd_info(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_stats st;
+	char b1[32], b2[32], b3[32], b4[32];
+	uint64_t used;
+	int err = shg_stats_get(seg, &st);
+
+	if (err)
+		return fail("stats", err);
+	used = st.small_used_bytes + st.large_used_bytes;
+	if (c->json) {
+		printf("{\"segment\":");
+		json_str(c->seg_name);
+		printf(",\"format\":1,\"capacity\":%" PRIu64
+		       ",\"backed\":%" PRIu64 ",\"heap\":%" PRIu64
+		       ",\"used\":%" PRIu64 ",\"free\":%" PRIu64
+		       ",\"retired_pending\":%" PRIu64 ",\"epoch\":%" PRIu64
+		       ",\"roots\":%u,\"processes\":%u,\"threads\":%u"
+		       ",\"numa_nodes\":%u,\"flavor\":\"%s\"}\n",
+		       st.capacity, st.backed, st.heap_bytes, used,
+		       st.capacity - used, st.retired_bytes, st.global_epoch,
+		       st.roots, st.procs, st.threads, st.nodes,
+		       shg_seg_flavor(seg) == SHG_FLAVOR_FENCE ? "fence" :
+								 "membarrier");
+		return 0;
+	}
+	printf("%-18s %s\n", "segment", c->seg_name);
+	printf("%-18s %d\n", "format", 1);
+	printf("%-18s %s\n", "capacity",
+	       fmt_bytes(st.capacity, b1, sizeof(b1)));
+	printf("%-18s %s\n", "backed", fmt_bytes(st.backed, b2, sizeof(b2)));
+	printf("%-18s %s\n", "used", fmt_bytes(used, b3, sizeof(b3)));
+	printf("%-18s %s\n", "retired pending",
+	       fmt_bytes(st.retired_bytes, b4, sizeof(b4)));
+	printf("%-18s %" PRIu64 "\n", "epoch", st.global_epoch);
+	printf("%-18s %u\n", "roots", st.roots);
+	printf("%-18s %u\n", "processes", st.procs);
+	printf("%-18s %u\n", "threads", st.threads);
+	printf("%-18s %u\n", "numa nodes", st.nodes);
+	return 0;
+}
+
+static int cmd_roots(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_root_info *ri;
+	int n = shg_root_list(seg, NULL, 0);
+	int i, got;
+
+	if (n < 0)
+		return fail("roots", n);
+	ri = calloc((size_t)n + 1, sizeof(*ri));
+	if (!ri)
+		return fail("roots", -ENOMEM);
+	got = shg_root_list(seg, ri, (unsigned)n);
+	if (got < 0) {
+		free(ri);
+		return fail("roots", got);
+	}
+	if (got > n)
+		got = n;
+	if (c->json)
+		printf("{\"roots\":[");
+	else
+		printf("%-24s %6s %12s %6s %8s %s\n", "NAME", "SLOT",
+		       "GENERATION", "HOLDS", "STATE", "VALUE");
+	for (i = 0; i < got; i++) {
+		if (c->json) {
+			printf("%s{\"name\":", i ? "," : "");
+			json_str(ri[i].name);
+			printf(",\"slot\":%u,\"generation\":%" PRIu64
+			       ",\"holds\":%u,\"removed\":%s,\"value\":%" PRIu64
+			       ",\"last_publish_ns\":%" PRIu64 "}",
+			       ri[i].slot, ri[i].generation, ri[i].holds,
+			       ri[i].removed ? "true" : "false", ri[i].value.v,
+			       ri[i].last_publish_ns);
+		} else {
+			printf("%-24s %6u %12" PRIu64 " %6u %8s %" PRIu64 "\n",
+			       ri[i].name, ri[i].slot, ri[i].generation,
+			       ri[i].holds, ri[i].removed ? "removed" : "live",
+			       ri[i].value.v);
+		}
+	}
+	if (c->json)
+		printf("]}\n");
+	free(ri);
+	return 0;
+}
+
+static int cmd_readers(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_reader_info *ri;
+	int n = shg_reader_list(seg, NULL, 0);
+	int i, got;
+
+	if (n < 0)
+		return fail("readers", n);
+	ri = calloc((size_t)n + 1, sizeof(*ri));
+	if (!ri)
+		return fail("readers", -ENOMEM);
+	got = shg_reader_list(seg, ri, (unsigned)n);
+	if (got < 0) {
+		free(ri);
+		return fail("readers", got);
+	}
+	if (got > n)
+		got = n;
+	if (c->json)
+		printf("{\"readers\":[");
+	else
+		printf("%6s %8s %8s %6s %11s %8s %10s %12s %12s\n", "SLOT",
+		       "PID", "TID", "ALIVE", "FLAVOR", "SECTION", "EPOCH_LAG",
+		       "BLOCKED_MS", "HELD_BYTES");
+	for (i = 0; i < got; i++) {
+		const char *fl = ri[i].flavor == SHG_FLAVOR_FENCE ?
+					 "fence" :
+					 "membarrier";
+
+		if (c->json)
+			printf("%s{\"slot\":%u,\"pid\":%d,\"tid\":%d,"
+			       "\"alive\":%s,\"flavor\":\"%s\","
+			       "\"in_section\":%s,\"epoch\":%" PRIu64
+			       ",\"epoch_lag\":%" PRIu64
+			       ",\"blocked_ns\":%" PRIu64
+			       ",\"held_bytes\":%" PRIu64 "}",
+			       i ? "," : "", ri[i].slot, (int)ri[i].pid,
+			       (int)ri[i].tid, ri[i].alive ? "true" : "false",
+			       fl, ri[i].in_section ? "true" : "false",
+			       ri[i].epoch, ri[i].epoch_lag, ri[i].blocked_ns,
+			       ri[i].held_bytes);
+		else
+			printf("%6u %8d %8d %6s %11s %8s %10" PRIu64
+			       " %12.1f %12" PRIu64 "\n",
+			       ri[i].slot, (int)ri[i].pid, (int)ri[i].tid,
+			       ri[i].alive ? "yes" : "DEAD", fl,
+			       ri[i].in_section ? "yes" : "no", ri[i].epoch_lag,
+			       ri[i].blocked_ns / 1e6, ri[i].held_bytes);
+	}
+	if (c->json)
+		printf("]}\n");
+	free(ri);
+	return 0;
+}
+
+static int cmd_stats(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_stats st;
+	unsigned i;
+	int err = shg_stats_get(seg, &st);
+
+	if (err)
+		return fail("stats", err);
+	if (c->json) {
+		printf("{\"heap_bytes\":%" PRIu64
+		       ",\"free_span_bytes\":%" PRIu64
+		       ",\"small_used_bytes\":%" PRIu64
+		       ",\"large_used_bytes\":%" PRIu64
+		       ",\"retired_bytes\":%" PRIu64
+		       ",\"reclaimed_bytes\":%" PRIu64
+		       ",\"reclaimed_blocks\":%" PRIu64 ",\"classes\":[",
+		       st.heap_bytes, st.free_span_bytes, st.small_used_bytes,
+		       st.large_used_bytes, st.retired_bytes,
+		       st.reclaimed_bytes, st.reclaimed_blocks);
+		for (i = 0; i < SHG_NUM_CLASSES; i++)
+			printf("%s{\"size\":%u,\"spans\":%u,\"used_blocks\":%" PRIu64
+			       ",\"total_blocks\":%" PRIu64 "}",
+			       i ? "," : "", st.cls[i].size, st.cls[i].spans,
+			       st.cls[i].used_blocks, st.cls[i].total_blocks);
+		printf("],\"nodes\":[");
+		for (i = 0; i < st.nodes && i < SHG_MAX_NODES; i++)
+			printf("%s{\"node\":%u,\"span_bytes\":%" PRIu64
+			       ",\"used_bytes\":%" PRIu64 "}",
+			       i ? "," : "", i, st.node[i].span_bytes,
+			       st.node[i].used_bytes);
+		printf("]}\n");
+		return 0;
+	}
+	printf("%8s %6s %12s %12s\n", "CLASS", "SPANS", "USED_BLOCKS",
+	       "TOTAL_BLOCKS");
+	for (i = 0; i < SHG_NUM_CLASSES; i++)
+		if (st.cls[i].spans)
+			printf("%8u %6u %12" PRIu64 " %12" PRIu64 "\n",
+			       st.cls[i].size, st.cls[i].spans,
+			       st.cls[i].used_blocks, st.cls[i].total_blocks);
+	printf("\n%6s %14s %14s\n", "NODE", "SPAN_BYTES", "USED_BYTES");
+	for (i = 0; i < st.nodes && i < SHG_MAX_NODES; i++)
+		printf("%6u %14" PRIu64 " %14" PRIu64 "\n", i,
+		       st.node[i].span_bytes, st.node[i].used_bytes);
+	printf("\nretired %" PRIu64 " bytes pending, reclaimed %" PRIu64
+	       " bytes in %" PRIu64 " blocks\n",
+	       st.retired_bytes, st.reclaimed_bytes, st.reclaimed_blocks);
+	return 0;
+}
+
+struct problems {
+	bool json;
+	unsigned n;
+};
+
+static void on_problem(void *arg, int code, const char *msg)
+{
+	struct problems *p = arg;
+
+	if (p->json) {
+		printf("%s{\"code\":%d,\"error\":", p->n ? "," : "", code);
+		json_str(shg_strerror(code));
+		printf(",\"message\":");
+		json_str(msg);
+		printf("}");
+	} else {
+		printf("PROBLEM %s: %s\n", shg_strerror(code), msg);
+	}
+	p->n++;
+}
+
+static int cmd_check(struct cli *c, struct shg_seg *seg)
+{
+	struct problems p = { .json = c->json };
+	struct shg_check_report rep;
+	int n;
+
+	if (c->json)
+		printf("{\"problems\":[");
+	n = shg_check(seg, on_problem, &p, &rep);
+	if (n < 0) {
+		if (c->json)
+			printf("]}\n");
+		return fail("check", n);
+	}
+	if (c->json) {
+		printf("],\"count\":%d,\"dead_procs\":%u,\"dead_threads\":%u"
+		       ",\"free_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64
+		       ",\"retired_bytes\":%" PRIu64 ",\"ok\":%s}\n",
+		       n, rep.dead_procs, rep.dead_threads, rep.free_bytes,
+		       rep.used_bytes, rep.retired_bytes, n ? "false" : "true");
+	} else {
+		printf("%s: %d problem%s; %u dead process slot(s), %u dead "
+		       "thread slot(s) (run recover to release them)\n",
+		       n ? "FAILED" : "OK", n, n == 1 ? "" : "s",
+		       rep.dead_procs, rep.dead_threads);
+	}
+	return n ? EXIT_PROBLEMS : 0;
+}
+
+static int cmd_recover(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_recover_report r;
+	int err = shg_recover(seg, &r);
+
+	if (err)
+		return fail("recover", err);
+	if (c->json)
+		printf("{\"procs_released\":%u,\"threads_released\":%u,"
+		       "\"holds_released\":%u,\"spans_adopted\":%u,"
+		       "\"retired_adopted\":%" PRIu64 "}\n",
+		       r.procs_released, r.threads_released, r.holds_released,
+		       r.spans_adopted, r.retired_adopted);
+	else
+		printf("released %u process slot(s), %u thread slot(s), %u "
+		       "root hold(s); adopted %u span(s) and %" PRIu64
+		       " retired bytes\n",
+		       r.procs_released, r.threads_released, r.holds_released,
+		       r.spans_adopted, r.retired_adopted);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct shg_opts o = { .size = sizeof(o) };
+	struct shg_seg *seg;
+	struct cli c;
+	int err, rc;
+
+	if (argc < 2)
+		return usage(stderr);
+	if (parse_args(argc, argv, &c)) {
+		fprintf(stderr, "shmctl: bad arguments (see shmctl --help)\n");
+		return EXIT_ERROR;
+	}
+	if (!strcmp(c.cmd, "create"))
+		return cmd_create(&c);
+	if (!strcmp(c.cmd, "destroy"))
+		return cmd_destroy(&c);
+	if (strcmp(c.cmd, "info") && strcmp(c.cmd, "roots") &&
+	    strcmp(c.cmd, "readers") && strcmp(c.cmd, "stats") &&
+	    strcmp(c.cmd, "check") && strcmp(c.cmd, "recover")) {
+		fprintf(stderr, "shmctl: unknown command '%s'\n", c.cmd);
+		return EXIT_ERROR;
+	}
+	/* Inspection must not change what it inspects: only recover
+	 * releases dead processes' slots. */
+	if (strcmp(c.cmd, "recover"))
+		o.flags |= SHG_OPEN_NO_RECOVER;
+	o.flavor = SHG_FLAVOR_FENCE;
+	err = shg_seg_open(c.seg_name, &o, &seg);
+	if (err)
+		return fail(c.seg_name, err);
+	if (!strcmp(c.cmd, "info"))
+		rc = cmd_info(&c, seg);
+	else if (!strcmp(c.cmd, "roots"))
+		rc = cmd_roots(&c, seg);
+	else if (!strcmp(c.cmd, "readers"))
+		rc = cmd_readers(&c, seg);
+	else if (!strcmp(c.cmd, "stats"))
+		rc = cmd_stats(&c, seg);
+	else if (!strcmp(c.cmd, "check"))
+		rc = cmd_check(&c, seg);
+	else
+		rc = cmd_recover(&c, seg);
+	shg_seg_close(seg);
+	return rc;
 }

@@ -1,17 +1,329 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder */
+/*
+ * Registry tests: process and thread slots, liveness by pid + start time,
+ * releasing dead owners, thread exit, fork-inherited handles.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
 #include "testutil.h"
 
-static void test_registry_placeholder(void **state)
+static unsigned count_procs(struct shg_seg *seg)
 {
+	unsigned p, n = 0;
+
+	for (p = 0; p < seg->max_procs; p++)
+		n += atomic_load(&seg->procs[p].token) != 0;
+	return n;
+}
+
+static unsigned count_threads(struct shg_seg *seg)
+{
+	unsigned t, n = 0;
+
+	for (t = 0; t < seg->max_threads; t++)
+		n += atomic_load(&seg->threads[t].owner) != 0;
+	return n;
+}
+
+static void test_registry_process_slot_lifecycle(void **state)
+{
+	struct shg_opts o = { .size = sizeof(o) };
+	struct shg_seg *seg, *seg2;
+	char name[64];
+
 	(void)state;
-	skip();
+	seg = tu_create(name, 0);
+	assert_int_equal(count_procs(seg), 1);
+	assert_int_equal(atomic_load(&seg->procs[seg->pslot].token),
+			 shg__self_token());
+	tu_ok(shg_seg_open(name, &o, &seg2));
+	assert_int_equal(count_procs(seg), 2);
+	assert_int_not_equal(seg->pslot, seg2->pslot);
+	shg_seg_close(seg2);
+	assert_int_equal(count_procs(seg), 1);
+	tu_destroy(seg, name);
+}
+
+static void *thread_reads(void *arg)
+{
+	struct shg_seg *seg = arg;
+
+	if (shg_read_lock(seg))
+		return (void *)1;
+	shg_read_unlock(seg);
+	return NULL;
+}
+
+static void test_registry_thread_exit_releases_slot(void **state)
+{
+	struct shg_seg *seg;
+	char name[64];
+	pthread_t th;
+	void *ret;
+	int i;
+
+	(void)state;
+	seg = tu_create(name, 0);
+	for (i = 0; i < 50; i++) {
+		assert_int_equal(pthread_create(&th, NULL, thread_reads, seg),
+				 0);
+		assert_int_equal(pthread_join(th, &ret), 0);
+		assert_null(ret);
+	}
+	/* Every thread's slot came back at its exit. */
+	assert_int_equal(count_threads(seg), 0);
+	assert_int_equal(atomic_load(&seg->procs[seg->pslot].nthreads), 0);
+	tu_ok(shg_thread_register(seg));
+	assert_int_equal(count_threads(seg), 1);
+	tu_ok(shg_thread_register(seg)); /* idempotent */
+	assert_int_equal(count_threads(seg), 1);
+	assert_int_equal(shg_thread_unregister(seg), 0);
+	assert_int_equal(count_threads(seg), 0);
+	tu_destroy(seg, name);
+}
+
+static void test_registry_unregister_in_section_refused(void **state)
+{
+	struct shg_seg *seg;
+	char name[64];
+
+	(void)state;
+	seg = tu_create(name, 0);
+	tu_ok(shg_read_lock(seg));
+	assert_int_equal(shg_thread_unregister(seg), SHG_ENESTED);
+	shg_read_unlock(seg);
+	assert_int_equal(shg_thread_unregister(seg), 0);
+	tu_destroy(seg, name);
+}
+
+static void *grab_slot(void *arg)
+{
+	struct shg_seg *seg = arg;
+
+	return (void *)(intptr_t)shg_thread_register(seg);
+}
+
+static void test_registry_thread_slots_exhausted(void **state)
+{
+	struct shg_opts o = { .size = sizeof(o) };
+	struct shg_seg *seg;
+	char name[64];
+	pthread_t th;
+	void *ret;
+
+	(void)state;
+	o.capacity = 16u << 20;
+	o.max_threads = 1;
+	tu_shm_name(name, sizeof(name), "slots");
+	tu_ok(shg_seg_create(name, &o, &seg));
+	tu_ok(shg_thread_register(seg));
+	assert_int_equal(pthread_create(&th, NULL, grab_slot, seg), 0);
+	assert_int_equal(pthread_join(th, &ret), 0);
+	assert_int_equal((int)(intptr_t)ret, SHG_ESLOTS);
+	assert_string_not_equal(shg_strerror(SHG_ESLOTS), "unknown error");
+	tu_destroy(seg, name);
+}
+
+struct child_arg {
+	const char *name;
+	int fd; /* write end: one byte once set up */
+};
+
+static int child_registers_then_waits(void *p)
+{
+	struct child_arg *a = p;
+	struct shg_opts o = { .size = sizeof(o) };
+	struct shg_seg *seg;
+	char c = 'R';
+
+	if (shg_seg_open(a->name, &o, &seg))
+		return 2;
+	if (shg_read_lock(seg))
+		return 3;
+	if (write(a->fd, &c, 1) != 1)
+		return 4;
+	for (;;)
+		pause(); /* killed inside its read section */
+}
+
+static void test_registry_dead_process_released(void **state)
+{
+	struct shg_recover_report rep;
+	struct child_arg a;
+	struct shg_seg *seg;
+	char name[64], c;
+	int pfd[2];
+	pid_t pid;
+
+	(void)state;
+	seg = tu_create(name, 0);
+	assert_int_equal(pipe(pfd), 0);
+	a.name = name;
+	a.fd = pfd[1];
+	pid = tu_fork(child_registers_then_waits, &a);
+	assert_int_equal(read(pfd[0], &c, 1), 1);
+	assert_int_equal(count_procs(seg), 2);
+	assert_int_equal(count_threads(seg), 1);
+	/* Alive: nothing to release. */
+	memset(&rep, 0, sizeof(rep));
+	tu_ok(shg__release_dead(seg, &rep));
+	assert_int_equal(rep.procs_released, 0);
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid), 128 + SIGKILL);
+	memset(&rep, 0, sizeof(rep));
+	tu_ok(shg__release_dead(seg, &rep));
+	assert_int_equal(rep.procs_released, 1);
+	assert_int_equal(rep.threads_released, 1);
+	assert_int_equal(count_procs(seg), 1);
+	assert_int_equal(count_threads(seg), 0);
+	/* Released exactly once. */
+	memset(&rep, 0, sizeof(rep));
+	tu_ok(shg__release_dead(seg, &rep));
+	assert_int_equal(rep.procs_released, 0);
+	close(pfd[0]);
+	close(pfd[1]);
+	tu_destroy(seg, name);
+}
+
+/* Forge an owned process slot + thread slot with @token. */
+static void forge_owner(struct shg_seg *seg, uint32_t p, uint32_t t,
+			uint64_t token, uint64_t attached_ns)
+{
+	struct shg_pslot *ps = &seg->procs[p];
+	struct shg_tslot *ts = &seg->threads[t];
+
+	atomic_store(&ps->token, token);
+	ps->pid = (int32_t)(token & SHG_TOKEN_PID_MASK);
+	ps->flavor = SHG_FLAVOR_FENCE;
+	ps->attached_ns = attached_ns;
+	ts->proc = p;
+	atomic_store(&ts->owner, token);
+	atomic_store(&ts->epoch, atomic_load(&seg->hdr->epoch));
+}
+
+static void test_registry_recycled_pid_is_dead(void **state)
+{
+	struct shg_recover_report rep = { 0 };
+	struct shg_seg *seg;
+	uint64_t tok = shg__self_token();
+	uint64_t forged;
+	char name[64];
+	uint32_t p = 7, t = 9;
+
+	(void)state;
+	seg = tu_create(name, 0);
+	assert_int_not_equal(seg->pslot, p);
+	/* Our own pid with another start time: a recycled pid. */
+	forged = ((tok >> SHG_TOKEN_PID_BITS) + 12345) << SHG_TOKEN_PID_BITS |
+		 (tok & SHG_TOKEN_PID_MASK);
+	forge_owner(seg, p, t, forged, shg__realtime_ns());
+	assert_false(shg__token_alive(forged));
+	assert_true(shg__token_alive(tok));
+	assert_false(shg__tslot_alive(seg, t));
+	tu_ok(shg__release_dead(seg, &rep));
+	assert_int_equal(rep.procs_released, 1);
+	assert_int_equal(rep.threads_released, 1);
+	assert_int_equal(atomic_load(&seg->procs[p].token), 0);
+	assert_int_equal(atomic_load(&seg->threads[t].owner), 0);
+	assert_int_equal(atomic_load(&seg->threads[t].epoch), 0);
+	tu_destroy(seg, name);
+}
+
+static void test_registry_slot_from_before_boot_is_dead(void **state)
+{
+	struct shg_recover_report rep = { 0 };
+	struct shg_seg *seg;
+	char name[64];
+
+	(void)state;
+	seg = tu_create(name, 0);
+	/* Our own live token, but attached in 1971: a segment file that
+	 * outlived a reboot, whose token happens to match a live process. */
+	forge_owner(seg, 5, 6, shg__self_token(), 1000000000ull * 3600 * 24);
+	tu_ok(shg__release_dead(seg, &rep));
+	assert_int_equal(rep.procs_released, 1);
+	assert_int_equal(atomic_load(&seg->procs[5].token), 0);
+	/* Our real slot is untouched. */
+	assert_int_equal(atomic_load(&seg->procs[seg->pslot].token),
+			 shg__self_token());
+	tu_destroy(seg, name);
+}
+
+struct fork_arg {
+	struct shg_seg *seg;
+};
+
+static int child_uses_inherited_handle(void *p)
+{
+	struct fork_arg *a = p;
+	struct shg_off off;
+
+	/* The parent's handle names the parent's slots: refused. */
+	if (shg_alloc(a->seg, 64, &off) != -ECHILD)
+		return 1;
+	if (shg_read_lock(a->seg) != -ECHILD)
+		return 2;
+	return 0;
+}
+
+static void test_registry_fork_inherited_handle_refused(void **state)
+{
+	struct fork_arg a;
+	struct shg_seg *seg;
+	struct shg_off off;
+	char name[64];
+
+	(void)state;
+	seg = tu_create(name, 0);
+	tu_ok(shg_alloc(seg, 64, &off)); /* parent has a context */
+	a.seg = seg;
+	assert_int_equal(tu_wait(tu_fork(child_uses_inherited_handle, &a)), 0);
+	tu_ok(shg_free(seg, off));
+	tu_destroy(seg, name);
+}
+
+static void test_registry_handle_nesting(void **state)
+{
+	struct shg_thread *t;
+	struct shg_seg *seg;
+	char name[64];
+	uint64_t e;
+
+	(void)state;
+	seg = tu_create(name, 0);
+	tu_ok(shg_thread_get(seg, &t));
+	e = atomic_load(&seg->hdr->epoch);
+	shg_thread_read_lock(t);
+	shg_thread_read_lock(t);
+	assert_true(shg_read_locked(seg));
+	assert_int_equal(*t->slot_epoch, e);
+	shg_thread_read_unlock(t);
+	assert_int_equal(*t->slot_epoch, e); /* still nested */
+	shg_thread_read_unlock(t);
+	assert_int_equal(*t->slot_epoch, 0);
+	assert_false(shg_read_locked(seg));
+	tu_destroy(seg, name);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_registry_placeholder),
+		cmocka_unit_test(test_registry_process_slot_lifecycle),
+		cmocka_unit_test(test_registry_thread_exit_releases_slot),
+		cmocka_unit_test(test_registry_unregister_in_section_refused),
+		cmocka_unit_test(test_registry_thread_slots_exhausted),
+		cmocka_unit_test(test_registry_dead_process_released),
+		cmocka_unit_test(test_registry_recycled_pid_is_dead),
+		cmocka_unit_test(test_registry_slot_from_before_boot_is_dead),
+		cmocka_unit_test(test_registry_fork_inherited_handle_refused),
+		cmocka_unit_test(test_registry_handle_nesting),
 	};
+
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmgraph graph layer: typed nodes, versions, pins, batched copy-on-write
+ * transactions, persistent maps and vectors. Included by shmgraph.h.
+ *
+ * Model. A root (shg_root_*) holds the current *version* of one graph. A
+ * version is an immutable block naming the graph's root node, its graph
+ * id, its sequence number, its parent's and its commit time. Nodes are
+ * immutable once published. A transaction (txn) starts from a base version
+ * and copies each node it changes once (path copying); nodes it created or
+ * copied stay mutable in place until commit, which publishes one new
+ * version by compare-and-swap on the root.
+ *
+ * Every node starts with a 16-byte header (type id, graph id, birth
+ * sequence). Types live in the segment's type table, so any graph can be
+ * walked, checked, dumped and copied by code that only knows the table.
+ * Field slots are 8 bytes each, in declaration order.
+ *
+ * Reading: inside shg_read_lock()/unlock, or through a pin. Nothing on the
+ * read side writes shared memory.
+ */
+#ifndef SHMGRAPH_GRAPH_H
+#define SHMGRAPH_GRAPH_H
+
+#ifndef SHMGRAPH_H
+#error "include shmgraph.h"
+#endif
+
+/* ---- types -------------------------------------------------------------- */
+
+enum shg_kind {
+	SHG_KIND_U64 = 1, /* unsigned 64-bit integer */
+	SHG_KIND_I64 = 2, /* signed 64-bit integer */
+	SHG_KIND_F64 = 3, /* IEEE double */
+	SHG_KIND_BYTES = 4, /* offset of a bytes node (0 = empty/none) */
+	SHG_KIND_NODE = 5, /* offset of a node of the same graph (0 = null) */
+	SHG_KIND_ROOT = 6, /* reference to another root (slot + incarnation) */
+};
+
+/* Built-in type ids (always present in every segment's type table). */
+enum shg_builtin_type {
+	SHG_TYPE_VERSION = 1, /* version record */
+	SHG_TYPE_BYTES = 2, /* length-prefixed byte string */
+	SHG_TYPE_MAP = 3, /* persistent hash map node (HAMT) */
+	SHG_TYPE_MAP_COLL = 4, /* hash-collision bucket of a map */
+	SHG_TYPE_VEC = 5, /* persistent vector head */
+	SHG_TYPE_VEC_NODE = 6, /* persistent vector trie node */
+	SHG_TYPE_FIRST_USER = 16, /* first id given to registered types */
+};
+
+#define SHG_TYPE_NAME_MAX 31
+#define SHG_FIELD_NAME_MAX 23
+#define SHG_MAX_FIELDS 64
+
+struct shg_field_def {
+	const char *name; /* field name, <= SHG_FIELD_NAME_MAX bytes */
+	enum shg_kind kind;
+};
+
+/**
+ * shg_type_register() - register (or find) a node type.
+ *
+ * Idempotent across processes: the same name with the same fields gives the
+ * same id; the same name with different fields is -EEXIST.
+ * Context: outside read sections. Return: 0 and *@id, -EEXIST, -EINVAL,
+ * SHG_ESLOTS (type table full).
+ */
+SHG_API SHG_MUST_CHECK int shg_type_register(struct shg_seg *seg,
+					     const char *name,
+					     const struct shg_field_def *f,
+					     unsigned nfields, uint32_t *id);
+
+/* Look up a type by name. Return: 0, -ENOENT. */
+SHG_API SHG_MUST_CHECK int shg_type_find(struct shg_seg *seg, const char *name,
+					 uint32_t *id);
+
+/* struct shg_type_info - a type table entry, see shg_type_info(). */
+struct shg_type_info {
+	char name[SHG_TYPE_NAME_MAX + 1];
+	uint32_t id;
+	uint32_t nfields;
+	struct {
+		char name[SHG_FIELD_NAME_MAX + 1];
+		enum shg_kind kind;
+	} field[SHG_MAX_FIELDS];
+};
+
+SHG_API SHG_MUST_CHECK int shg_type_info(struct shg_seg *seg, uint32_t id,
+					 struct shg_type_info *out);
+
+/* ---- reading nodes (read section held, or through a pin) ----------------- */
+
+/* Type id of a node; 0 with -errno/SHG_E* in *@err if invalid. */
+SHG_API uint32_t shg_node_type(struct shg_seg *seg, struct shg_off node,
+			       int *err);
+
+/*
+ * Field accessors. Each validates the node (offset, type, field index,
+ * kind) and returns 0, SHG_EBADOFF, SHG_ECORRUPT or -EINVAL (wrong kind or
+ * index).
+ */
+SHG_API SHG_MUST_CHECK int shg_get_u64(struct shg_seg *seg, struct shg_off node,
+				       unsigned field, uint64_t *out);
+SHG_API SHG_MUST_CHECK int shg_get_i64(struct shg_seg *seg, struct shg_off node,
+				       unsigned field, int64_t *out);
+SHG_API SHG_MUST_CHECK int shg_get_f64(struct shg_seg *seg, struct shg_off node,
+				       unsigned field, double *out);
+/* Bytes: *@p points into the segment (valid while read section/pin). */
+SHG_API SHG_MUST_CHECK int shg_get_bytes(struct shg_seg *seg,
+					 struct shg_off node, unsigned field,
+					 const void **p, size_t *len);
+SHG_API SHG_MUST_CHECK int shg_get_node(struct shg_seg *seg,
+					struct shg_off node, unsigned field,
+					struct shg_off *out);
+/* Root ref: the referenced root's slot index (open it by name or slot). */
+SHG_API SHG_MUST_CHECK int shg_get_root(struct shg_seg *seg,
+					struct shg_off node, unsigned field,
+					uint32_t *slot);
+
+/* ---- versions and pins --------------------------------------------------- */
+
+struct shg_version_info {
+	struct shg_off node; /* the graph's root node (may be null) */
+	uint64_t graph; /* graph id */
+	uint64_t seq; /* sequence number within the graph */
+	uint64_t parent; /* sequence of the base version (0 = none) */
+	uint64_t commit_ns; /* CLOCK_REALTIME at commit */
+	uint64_t bytes; /* bytes of nodes reachable from this version */
+};
+
+/**
+ * shg_version_current() - the root's current version (offset of the
+ * version record; null for a root that never committed).
+ * Context: read section held. Ordering: acquire.
+ */
+SHG_API struct shg_off shg_version_current(const struct shg_root *root);
+
+SHG_API SHG_MUST_CHECK int shg_version_info(struct shg_seg *seg,
+					    struct shg_off version,
+					    struct shg_version_info *out);
+
+struct shg_pin; /* a version kept alive outside read sections */
+
+/**
+ * shg_pin_current() - pin the root's current version.
+ *
+ * The version and every node it reaches stay allocated until
+ * shg_unpin(), from any thread of this process; released automatically if
+ * the process dies. Only that version's nodes are held (not garbage made
+ * by later commits). Context: any. Return: 0, SHG_ESLOTS, -ENOENT.
+ */
+SHG_API SHG_MUST_CHECK int shg_pin_current(struct shg_root *root,
+					   struct shg_pin **out);
+SHG_API struct shg_off shg_pin_version(const struct shg_pin *pin);
+SHG_API int shg_unpin(struct shg_pin *pin);
+
+/* ---- maps and vectors (read side) ---------------------------------------- */
+
+/*
+ * Map keys and values. A map stores keys of one kind (U64 or BYTES, fixed
+ * at creation) and values of any kind (U64, I64, F64, BYTES, NODE, ROOT),
+ * recorded per entry.
+ */
+struct shg_val {
+	enum shg_kind kind;
+	union {
+		uint64_t u64;
+		int64_t i64;
+		double f64;
+		struct {
+			const void *p; /* in the segment (read side) */
+			size_t len;
+		} bytes;
+		struct shg_off node;
+		uint32_t root; /* root slot index */
+	};
+};
+
+SHG_API SHG_MUST_CHECK int shg_map_get_u64(struct shg_seg *seg,
+					   struct shg_off map, uint64_t key,
+					   struct shg_val *out);
+SHG_API SHG_MUST_CHECK int shg_map_get_bytes(struct shg_seg *seg,
+					     struct shg_off map,
+					     const void *key, size_t klen,
+					     struct shg_val *out);
+/* Number of entries; 0 for null. Negative code if corrupt. */
+SHG_API int64_t shg_map_count(struct shg_seg *seg, struct shg_off map);
+
+/* Iteration in a stable order (hash order; the same for equal maps). */
+struct shg_map_iter {
+	struct shg_seg *seg;
+	uint32_t depth; /* private */
+	uint32_t pos[14]; /* private */
+	struct shg_off stack[14]; /* private */
+};
+SHG_API SHG_MUST_CHECK int shg_map_iter_init(struct shg_seg *seg,
+					     struct shg_off map,
+					     struct shg_map_iter *it);
+/* Next entry: 0, or -ENOENT at the end. Bytes keys fill kbytes/klen. */
+SHG_API int shg_map_iter_next(struct shg_map_iter *it, struct shg_val *key,
+			      struct shg_val *val);
+
+SHG_API int64_t shg_vec_len(struct shg_seg *seg, struct shg_off vec);
+SHG_API SHG_MUST_CHECK int shg_vec_get(struct shg_seg *seg, struct shg_off vec,
+				       uint64_t index, struct shg_val *out);
+
+/* ---- transactions -------------------------------------------------------- */
+
+struct shg_txn;
+
+/*
+ * struct shg_ref - where a txn edit applies: field @field of the mutable
+ * node @node, or the graph's root node when @node is null.
+ */
+struct shg_ref {
+	struct shg_off node;
+	unsigned field;
+};
+#define SHG_REF_ROOT ((struct shg_ref){ { 0 }, 0 })
+
+/**
+ * shg_txn_begin() - start a batch of changes on the root's current version.
+ * The base is pinned for the txn's life. Context: outside read sections.
+ * Return: 0, SHG_ESLOTS, -ENOMEM, SHG_EBUDGET (reclamation stalled).
+ */
+SHG_API SHG_MUST_CHECK int shg_txn_begin(struct shg_root *root,
+					 struct shg_txn **out);
+
+/* Graph root node as of the txn (mutable if created/copied in it). */
+SHG_API struct shg_off shg_txn_root_node(const struct shg_txn *txn);
+
+/* Create a node of @type, zeroed and mutable. Return: 0, -EINVAL, ... */
+SHG_API SHG_MUST_CHECK int shg_txn_node_new(struct shg_txn *txn, uint32_t type,
+					    struct shg_off *out);
+
+/**
+ * shg_txn_mut() - make the node at @ref mutable in this txn.
+ *
+ * Copies it once per txn (the path from the root is copied as the caller
+ * walks down with shg_txn_mut), stores the copy at @ref, returns it. A node
+ * already created or copied in the txn is returned as is.
+ */
+SHG_API SHG_MUST_CHECK int shg_txn_mut(struct shg_txn *txn, struct shg_ref ref,
+				       struct shg_off *out);
+
+/* Setters on mutable nodes (or the root with SHG_REF_ROOT for set_node). */
+SHG_API SHG_MUST_CHECK int shg_txn_set_u64(struct shg_txn *txn,
+					   struct shg_ref ref, uint64_t v);
+SHG_API SHG_MUST_CHECK int shg_txn_set_i64(struct shg_txn *txn,
+					   struct shg_ref ref, int64_t v);
+SHG_API SHG_MUST_CHECK int shg_txn_set_f64(struct shg_txn *txn,
+					   struct shg_ref ref, double v);
+SHG_API SHG_MUST_CHECK int shg_txn_set_bytes(struct shg_txn *txn,
+					     struct shg_ref ref, const void *p,
+					     size_t len);
+/* Link a node of this graph (or null). Nodes of other graphs: import. */
+SHG_API SHG_MUST_CHECK int
+shg_txn_set_node(struct shg_txn *txn, struct shg_ref ref, struct shg_off node);
+SHG_API SHG_MUST_CHECK int shg_txn_set_root(struct shg_txn *txn,
+					    struct shg_ref ref,
+					    const struct shg_root *target);
+
+/**
+ * shg_txn_import() - copy the subgraph at @node of another graph (or of
+ * another version) into this txn; stops at root refs, which are linked by
+ * reference. Context: @node must be readable (pinned or read section).
+ */
+SHG_API SHG_MUST_CHECK int
+shg_txn_import(struct shg_txn *txn, struct shg_off node, struct shg_off *out);
+
+/* Maps at @ref: creating, updating, deleting. */
+SHG_API SHG_MUST_CHECK int shg_txn_map_new(struct shg_txn *txn,
+					   struct shg_ref ref,
+					   enum shg_kind key_kind);
+SHG_API SHG_MUST_CHECK int shg_txn_map_put_u64(struct shg_txn *txn,
+					       struct shg_ref ref, uint64_t key,
+					       const struct shg_val *val);
+SHG_API SHG_MUST_CHECK int shg_txn_map_put_bytes(struct shg_txn *txn,
+						 struct shg_ref ref,
+						 const void *key, size_t klen,
+						 const struct shg_val *val);
+SHG_API SHG_MUST_CHECK int
+shg_txn_map_del_u64(struct shg_txn *txn, struct shg_ref ref, uint64_t key);
+SHG_API SHG_MUST_CHECK int shg_txn_map_del_bytes(struct shg_txn *txn,
+						 struct shg_ref ref,
+						 const void *key, size_t klen);
+
+/* Vectors at @ref. */
+SHG_API SHG_MUST_CHECK int shg_txn_vec_new(struct shg_txn *txn,
+					   struct shg_ref ref);
+SHG_API SHG_MUST_CHECK int shg_txn_vec_push(struct shg_txn *txn,
+					    struct shg_ref ref,
+					    const struct shg_val *val);
+SHG_API SHG_MUST_CHECK int shg_txn_vec_set(struct shg_txn *txn,
+					   struct shg_ref ref, uint64_t index,
+					   const struct shg_val *val);
+SHG_API SHG_MUST_CHECK int shg_txn_vec_pop(struct shg_txn *txn,
+					   struct shg_ref ref);
+
+/**
+ * shg_txn_commit() - publish the txn as the root's next version (CAS).
+ *
+ * On success the txn is freed, and the nodes it replaced are retired with
+ * the new version's sequence. On SHG_ECONFLICT (another commit won) the
+ * txn stays valid: retry elsewhere, abort, or detach it.
+ * Return: 0, SHG_ECONFLICT, -ENOENT (root removed).
+ */
+SHG_API SHG_MUST_CHECK int shg_txn_commit(struct shg_txn *txn);
+
+/* Abort: free the txn's nodes; the base is unpinned. */
+SHG_API int shg_txn_abort(struct shg_txn *txn);
+
+/**
+ * shg_txn_detach() - finish as a detached version: a fork that keeps its
+ * base pinned, returned as a pin. Publish it later with
+ * shg_pin_publish() (CAS on its base) or copy it under another root with
+ * shg_pin_publish_as(). The txn is freed.
+ */
+SHG_API SHG_MUST_CHECK int shg_txn_detach(struct shg_txn *txn,
+					  struct shg_pin **out);
+SHG_API SHG_MUST_CHECK int shg_pin_publish(struct shg_pin *pin,
+					   struct shg_root *root);
+SHG_API SHG_MUST_CHECK int shg_pin_publish_as(struct shg_pin *pin,
+					      struct shg_root *other);
+
+/**
+ * shg_update() - run @fn in a txn on the newest version until it commits
+ * (like Clojure's swap!). @fn returns 0 to commit, or a negative code to
+ * abort (passed back). At most @max_tries attempts (0 = 64).
+ * Return: 0, @fn's error, or SHG_ECONFLICT after the last try.
+ */
+SHG_API SHG_MUST_CHECK int shg_update(struct shg_root *root,
+				      int (*fn)(struct shg_txn *txn, void *arg),
+				      void *arg, unsigned max_tries);
+
+#endif /* SHMGRAPH_GRAPH_H */
