@@ -157,9 +157,9 @@ SHG_API int shg_unpin(struct shg_pin *pin);
 /* ---- maps and vectors (read side) ---------------------------------------- */
 
 /*
- * Map keys and values. A map stores keys of one kind (U64 or BYTES, fixed
- * at creation) and values of any kind (U64, I64, F64, BYTES, NODE, ROOT),
- * recorded per entry.
+ * Map keys and values. A map stores keys of one kind (U64 or BYTES) and
+ * values of one kind (U64, I64, F64, BYTES, NODE, ROOT), both fixed when
+ * the map is created.
  */
 struct shg_val {
 	enum shg_kind kind;
@@ -269,9 +269,11 @@ SHG_API SHG_MUST_CHECK int
 shg_txn_import(struct shg_txn *txn, struct shg_off node, struct shg_off *out);
 
 /* Maps at @ref: creating, updating, deleting. */
+/* A new empty map at @ref: keys U64 or BYTES; values of one kind. */
 SHG_API SHG_MUST_CHECK int shg_txn_map_new(struct shg_txn *txn,
 					   struct shg_ref ref,
-					   enum shg_kind key_kind);
+					   enum shg_kind key_kind,
+					   enum shg_kind val_kind);
 SHG_API SHG_MUST_CHECK int shg_txn_map_put_u64(struct shg_txn *txn,
 					       struct shg_ref ref, uint64_t key,
 					       const struct shg_val *val);
@@ -285,9 +287,10 @@ SHG_API SHG_MUST_CHECK int shg_txn_map_del_bytes(struct shg_txn *txn,
 						 struct shg_ref ref,
 						 const void *key, size_t klen);
 
-/* Vectors at @ref. */
+/* Vectors at @ref, values of one kind fixed at creation. */
 SHG_API SHG_MUST_CHECK int shg_txn_vec_new(struct shg_txn *txn,
-					   struct shg_ref ref);
+					   struct shg_ref ref,
+					   enum shg_kind val_kind);
 SHG_API SHG_MUST_CHECK int shg_txn_vec_push(struct shg_txn *txn,
 					    struct shg_ref ref,
 					    const struct shg_val *val);

@@ -544,6 +544,8 @@ struct shg_recover_report {
 SHG_API SHG_MUST_CHECK int shg_recover(struct shg_seg *seg,
 				       struct shg_recover_report *rep);
 
+#include "graph.h"
+
 #ifdef __cplusplus
 }
 #endif

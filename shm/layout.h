@@ -107,7 +107,9 @@ struct shg_hdr {
 	uint64_t limbo_head; /* oldest sealed batch (under limbo_lock) */
 	uint64_t limbo_tail; /* newest sealed batch (under limbo_lock) */
 	_Atomic uint64_t commits; /* publishes on all roots (statistics) */
-	uint64_t pad5[2];
+	_Atomic uint32_t next_graph; /* last graph id handed out */
+	uint32_t pad5a;
+	uint64_t pad5;
 
 	/* line 6: offsets owned by upper layers (graph layer type table...) */
 	alignas(64) _Atomic uint64_t ext[8]; /* 0 until an upper layer sets */
@@ -189,7 +191,8 @@ struct shg_rslot {
 	_Atomic uint64_t value; /* current value (offset), 0 = null */
 	_Atomic uint64_t gen; /* successful publishes so far */
 	_Atomic uint64_t last_publish_ns; /* CLOCK_REALTIME of the last one */
-	uint64_t pad0[5];
+	_Atomic uint64_t next_seq; /* last txn sequence handed out */
+	uint64_t pad0[4];
 	/* line 1 */
 	char name[SHG_ROOT_NAME_MAX + 1]; /* NUL-terminated */
 	/* line 2: namespace state (under root_lock) */
@@ -198,7 +201,8 @@ struct shg_rslot {
 	uint64_t incarnation; /* bumped each time the slot is created */
 	uint64_t created_ns; /* CLOCK_REALTIME at creation */
 	_Atomic uint64_t refs; /* root refs naming it (graph layer) */
-	uint64_t type; /* graph-layer type of the value (0 = raw) */
+	uint32_t graph; /* graph id of this incarnation's graph */
+	uint32_t pad2a;
 	uint64_t pad2[3];
 };
 _Static_assert(sizeof(struct shg_rslot) == 192, "rslot size");

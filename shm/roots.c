@@ -441,7 +441,8 @@ static int create_locked(struct shg_root *root, const char *name, size_t len)
 	rs->incarnation++;
 	rs->created_ns = shg__realtime_ns();
 	atomic_store_explicit(&rs->refs, 0, memory_order_relaxed);
-	rs->type = 0;
+	rs->graph = atomic_fetch_add(&seg->hdr->next_graph, 1) + 1;
+	atomic_store_explicit(&rs->next_seq, 0, memory_order_relaxed);
 	/* LIVE last, release: a slot seen LIVE is fully initialised; a crash
 	 * before this store leaves the slot FREE. */
 	atomic_store_explicit(&rs->state, SHG_ROOT_LIVE, memory_order_release);

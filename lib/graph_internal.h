@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal interfaces of the graph layer (lib/): node and type-table
+ * layouts in the segment, the transaction internals that the map and
+ * vector code build on, pins and interval-based reclamation, and the
+ * generic traversal shared by the checker, import, the sweep and dump.
+ *
+ * Files:
+ *   types.c    type table (registration, lookup, built-ins)
+ *   node.c     node validation and typed field access (read side)
+ *   walk.c     generic traversal through the type table (checker, import,
+ *              sweep marking, dump)
+ *   version.c  versions, pins (pin table), interval checks for reclaim
+ *   txn.c      transactions: begin, mut, setters, commit, abort, detach,
+ *              update, import
+ *   map.c      persistent hash map (CHAMP-style HAMT)
+ *   vec.c      persistent vector (32-way radix trie)
+ *   gcheck.c   graph-layer checker and recovery (sweep marking)
+ */
+#ifndef SHG_GRAPH_INTERNAL_H
+#define SHG_GRAPH_INTERNAL_H
+
+#include "internal.h"
+
+/* ---- nodes ------------------------------------------------------------- */
+
+/*
+ * Every graph-layer block starts with this header. A node is immutable once
+ * published; only the txn that created or copied it (its "owner") writes
+ * it, before commit.
+ */
+struct shg_node {
+	uint32_t type; /* type id (index in the type table) */
+	uint32_t graph; /* graph id of the graph it belongs to */
+	uint64_t birth; /* sequence of the txn that created it */
+};
+_Static_assert(sizeof(struct shg_node) == 16, "node header");
+
+/* Bytes node (SHG_TYPE_BYTES): length, hash, data. */
+struct shg_bytes {
+	struct shg_node h;
+	uint32_t len; /* bytes of data */
+	uint32_t hash; /* low 32 bits of the map hash of the data */
+	uint8_t data[]; /* @len bytes */
+};
+_Static_assert(offsetof(struct shg_bytes, data) == 24, "bytes");
+
+/* Version record (SHG_TYPE_VERSION). */
+struct shg_version {
+	struct shg_node h; /* birth == seq */
+	uint64_t node; /* the graph's root node (offset, 0 = none) */
+	uint64_t seq; /* this version's sequence */
+	uint64_t parent; /* base version's sequence (0 = none) */
+	uint64_t commit_ns; /* CLOCK_REALTIME at commit (0 = detached) */
+	uint64_t bytes; /* bytes of blocks reachable from this version */
+	uint64_t nodes; /* blocks reachable from this version */
+};
+_Static_assert(sizeof(struct shg_version) == 64, "version");
+
+/* Root reference field value: slot index and the slot's incarnation. */
+#define SHG_ROOTREF(slot, inc) (((uint64_t)(inc) << 32) | (uint32_t)(slot))
+#define SHG_ROOTREF_SLOT(v) ((uint32_t)(v))
+#define SHG_ROOTREF_INC(v) ((uint32_t)((v) >> 32))
+
+/* ---- type table ------------------------------------------------------- */
+
+#define SHG_MAX_TYPES 1024u
+#define SHG_EXT_TYPES 0 /* hdr.ext[] index of the type table offset */
+
+/* One registered type (a heap block, immutable once listed). */
+struct shg_type_rec {
+	char name[SHG_TYPE_NAME_MAX + 1]; /* NUL-terminated */
+	uint32_t id; /* its index in the table */
+	uint32_t nfields; /* <= SHG_MAX_FIELDS */
+	uint32_t flags; /* SHG_TYPEF_* */
+	uint32_t pad;
+	uint8_t kind[SHG_MAX_FIELDS]; /* enum shg_kind of each field */
+	char fname[SHG_MAX_FIELDS][SHG_FIELD_NAME_MAX + 1];
+};
+#define SHG_TYPEF_BUILTIN 0x1u /* layout is code, not fields */
+
+/* The table (a heap block named by hdr.ext[SHG_EXT_TYPES]). */
+struct shg_type_table {
+	pthread_mutex_t lock; /* robust: registration */
+	_Atomic uint32_t count; /* ids in use (release after the rec) */
+	uint32_t pad;
+	_Atomic uint64_t rec[SHG_MAX_TYPES]; /* offset of each type record */
+};
+
+/* Validated type record for @id, or NULL. */
+SHG_HIDDEN const struct shg_type_rec *shg__type_get(struct shg_seg *seg,
+						    uint32_t id);
+/* Create the table with the built-ins if absent (idempotent). */
+SHG_HIDDEN int shg__types_init(struct shg_seg *seg);
+
+/* ---- node access (read side) ------------------------------------------ */
+
+/*
+ * Validated header of the node at @off: in range, 16-aligned, an allocated
+ * block at least @min_size bytes, known type. Sets *@size to the block size.
+ * NULL (and *@err) on failure. Never reads outside the mapping.
+ */
+SHG_HIDDEN const struct shg_node *shg__node(struct shg_seg *seg, uint64_t off,
+					    size_t min_size, size_t *size,
+					    int *err);
+/* Payload size needed by a user type with @nfields (8 bytes a field). */
+static inline size_t shg__user_node_size(uint32_t nfields)
+{
+	return sizeof(struct shg_node) + 8u * nfields;
+}
+/* Validated bytes node (length checked against the block). */
+SHG_HIDDEN const struct shg_bytes *shg__bytes(struct shg_seg *seg, uint64_t off,
+					      int *err);
+
+/* ---- traversal --------------------------------------------------------- */
+
+/*
+ * Calls @fn for every child offset (NODE and BYTES fields, map/vector
+ * children and values of node/bytes kind, version's node) of the node at
+ * @off, without recursion. ROOT fields are reported through @rootfn (may be
+ * NULL). Returns 0 or a negative code if the node is invalid.
+ */
+SHG_HIDDEN int shg__node_children(struct shg_seg *seg, uint64_t off,
+				  void (*fn)(void *arg, uint64_t child),
+				  void (*rootfn)(void *arg, uint64_t rootref),
+				  void *arg);
+
+/* ---- pins ---------------------------------------------------------------- */
+
+/*
+ * Pin table (a heap block named by hdr.ext[SHG_EXT_PINS]); each record pins
+ * one version. Claimed by CAS of proc1 (0 -> process slot + 1); graph, seq
+ * and version are written after, inside a read section, so a reclaimer whose
+ * grace period covered the pinner sees them complete; a record with
+ * version == 0 protects nothing (it is being set up or torn down).
+ */
+#define SHG_EXT_PINS 1
+#define SHG_MAX_PINS 4096u
+struct shg_pinrec {
+	_Atomic uint32_t proc1; /* owning process slot + 1, 0 = free */
+	uint32_t root; /* root slot the version belongs to */
+	uint32_t graph; /* graph id */
+	uint32_t flags; /* SHG_PINF_* */
+	_Atomic uint64_t seq; /* pinned version's sequence */
+	_Atomic uint64_t version; /* pinned version record (offset) */
+};
+_Static_assert(sizeof(struct shg_pinrec) == 32, "pinrec");
+#define SHG_PINF_DETACHED 0x1u /* a detached version (owns its nodes) */
+
+struct shg_pin_table {
+	_Atomic uint64_t gen; /* bumped on every unpin (rescan held) */
+	uint64_t pad[7];
+	struct shg_pinrec rec[SHG_MAX_PINS];
+};
+
+/* Process-local pin handle. */
+struct shg_pin {
+	struct shg_seg *seg;
+	uint32_t idx; /* record index */
+	uint32_t root; /* root slot */
+	uint64_t version; /* version offset */
+	uint64_t seq;
+	uint32_t graph;
+	bool detached; /* a detached version: owns nodes with birth == seq */
+};
+
+/* Pin @version (read section held by the caller). */
+SHG_HIDDEN int shg__pin_take(struct shg_seg *seg, uint32_t root,
+			     uint64_t version, bool detached,
+			     struct shg_pin **out);
+/* Release every pin of process slot @pidx (recovery). */
+SHG_HIDDEN uint32_t shg__pins_release_proc(struct shg_seg *seg, uint32_t pidx);
+
+/*
+ * Interval check for reclamation: a snapshot of live pins, taken by the
+ * reclaimer AFTER the grace period of the batches it frees.
+ */
+struct shg__pinsnap {
+	size_t n;
+	uint64_t *key; /* sorted (graph << 40 | seq) — seq < 2^40 */
+};
+SHG_HIDDEN int shg__pinsnap_take(struct shg_seg *seg,
+				 struct shg__pinsnap *snap);
+SHG_HIDDEN void shg__pinsnap_free(struct shg__pinsnap *snap);
+/* Is a node of @graph born at @birth and dead at @death still pinned? */
+SHG_HIDDEN bool shg__pinsnap_holds(const struct shg__pinsnap *snap,
+				   uint32_t graph, uint64_t birth,
+				   uint64_t death);
+
+/* ---- transactions -------------------------------------------------------- */
+
+/* Open-addressing set of offsets (process-local). */
+struct shg__offset_set {
+	uint64_t *slot;
+	size_t cap; /* power of two */
+	size_t n;
+};
+SHG_HIDDEN int shg__oset_add(struct shg__offset_set *s, uint64_t off);
+SHG_HIDDEN bool shg__oset_has(const struct shg__offset_set *s, uint64_t off);
+SHG_HIDDEN bool shg__oset_del(struct shg__offset_set *s, uint64_t off);
+SHG_HIDDEN void shg__oset_free(struct shg__offset_set *s);
+
+struct shg__offvec {
+	uint64_t *v;
+	size_t n, cap;
+};
+SHG_HIDDEN int shg__offvec_push(struct shg__offvec *v, uint64_t off);
+
+struct shg_txn {
+	struct shg_seg *seg;
+	struct shg_root *root; /* root it commits to */
+	uint32_t rslot; /* root slot index */
+	uint32_t graph; /* graph id */
+	struct shg_pin *base; /* pinned base version (may be NULL: empty) */
+	uint64_t base_ver; /* base version offset (0 = root was empty) */
+	uint64_t base_seq; /* base version's sequence (0 = none) */
+	uint64_t seq; /* this txn's sequence (birth of its nodes) */
+	uint64_t root_node; /* graph root node as of the txn */
+	struct shg__offset_set owned; /* nodes created/copied in this txn */
+	struct shg__offvec garbage; /* published nodes it replaced */
+	int64_t bytes_delta; /* reachable bytes added minus replaced */
+	int64_t nodes_delta; /* reachable blocks added minus replaced */
+	int err; /* sticky: a failed edit poisons the txn */
+};
+
+/* Allocate a zeroed node of @type and @size bytes owned by @txn. */
+SHG_HIDDEN int shg__txn_alloc(struct shg_txn *txn, uint32_t type, size_t size,
+			      uint64_t *out);
+/* Whether @off was created or copied in @txn (mutable in place). */
+static inline bool shg__txn_owns(const struct shg_txn *txn, uint64_t off)
+{
+	return shg__oset_has(&txn->owned, off);
+}
+/*
+ * Copy published node @off into a new owned node of @new_size bytes (>= the
+ * copied bytes; the rest zeroed) and record @off as garbage. Returns the
+ * copy. If @off is owned already and fits, returns it unchanged.
+ */
+SHG_HIDDEN int shg__txn_copy(struct shg_txn *txn, uint64_t off, size_t new_size,
+			     uint64_t *out);
+/* Node @off leaves the graph: garbage if published, freed if owned. */
+SHG_HIDDEN void shg__txn_drop(struct shg_txn *txn, uint64_t off);
+/* Make a bytes node in @txn. */
+SHG_HIDDEN int shg__txn_bytes(struct shg_txn *txn, const void *p, size_t len,
+			      uint64_t *out);
+/* Resolve a ref to the address of its 8-byte slot (node must be owned). */
+SHG_HIDDEN int shg__txn_ref_slot(struct shg_txn *txn, struct shg_ref ref,
+				 uint64_t **slot);
+
+/* ---- map and vector internals ------------------------------------------ */
+
+/* Children of built-in container nodes (walk.c dispatches to these). */
+SHG_HIDDEN int shg__map_children(struct shg_seg *seg, uint64_t off,
+				 void (*fn)(void *arg, uint64_t child),
+				 void (*rootfn)(void *arg, uint64_t rootref),
+				 void *arg);
+SHG_HIDDEN int shg__vec_children(struct shg_seg *seg, uint64_t off,
+				 void (*fn)(void *arg, uint64_t child),
+				 void (*rootfn)(void *arg, uint64_t rootref),
+				 void *arg);
+
+/* Map hash of a u64 key / of bytes, seeded per segment (hdr uuid). */
+SHG_HIDDEN uint64_t shg__hash_u64(struct shg_seg *seg, uint64_t key);
+SHG_HIDDEN uint64_t shg__hash_bytes(struct shg_seg *seg, const void *p,
+				    size_t len);
+
+#endif /* SHG_GRAPH_INTERNAL_H */
