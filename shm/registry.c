@@ -39,7 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "graph_internal.h"
 
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
@@ -111,13 +111,19 @@ bool shg__tslot_alive(struct shg_seg *seg, uint32_t idx)
 	owner = atomic_load_explicit(&ts->owner, memory_order_acquire);
 	if (owner == 0)
 		return false;
+	if (owner == seg->token)
+		return true;
 	p = ts->proc;
-	if (p >= seg->max_procs)
-		return false;
-	if (atomic_load_explicit(&seg->procs[p].token, memory_order_acquire) !=
-	    owner)
-		return false;
-	return pslot_alive(seg, p, owner);
+	if (p < seg->max_procs &&
+	    atomic_load_explicit(&seg->procs[p].token, memory_order_acquire) ==
+		    owner)
+		return pslot_alive(seg, p, owner);
+	/*
+	 * A claimer writes ts->proc just after its CAS of the owner, so a
+	 * stale index does not mean a dead owner: the owner's token decides
+	 * (a slot whose process slot was released has a dead token).
+	 */
+	return shg__token_alive(owner);
 }
 
 /* Take a slot's recover_lock: free, or held by a dead releaser. */
@@ -200,6 +206,7 @@ static void release_proc(struct shg_seg *seg, uint32_t p, uint64_t tok,
 		rep->holds_released += shg__roots_release_proc(seg, p);
 	else
 		shg__roots_release_proc(seg, p);
+	shg__pins_release_proc(seg, p); /* graph layer: its pins */
 	/* Clear the flavor mark before the count: a crash in between leaves
 	 * the count too high (extra membarriers), never too low. */
 	if (ps->flavor == SHG_FLAVOR_MEMBARRIER) {
@@ -318,6 +325,7 @@ void shg__proc_detach(struct shg_seg *seg)
 	/* Holds first: dropping the last hold of a removed root retires its
 	 * value, which needs this thread's context. */
 	shg__roots_release_proc(seg, seg->pslot);
+	shg__pins_release_proc(seg, seg->pslot); /* pins left open */
 	pthread_mutex_lock(&seg->ctx_lock);
 	cds_list_for_each_entry_safe(ctx, tmp, &seg->ctxs, link)
 		ctx_release_locked(seg, ctx);

@@ -255,6 +255,52 @@ static void test_registry_slot_from_before_boot_is_dead(void **state)
 	tu_destroy(seg, name);
 }
 
+static int sleeper(void *unused)
+{
+	(void)unused;
+	while (pause() < 0 || true)
+		;
+	return 0;
+}
+
+/*
+ * A claimer CASes a thread slot's owner and writes its process index just
+ * after: in between, the slot names a stale process index. That is not a
+ * dead owner (it once made a live writer's slot be released under it).
+ */
+static void test_registry_stale_proc_index_not_dead(void **state)
+{
+	struct shg_recover_report rep = { 0 };
+	struct shg_seg *seg, *seg2;
+	struct shg_opts o = { .size = sizeof(o) };
+	char name[64];
+	uint32_t t = 11;
+
+	(void)state;
+	uint64_t tok;
+	pid_t pid;
+
+	seg = tu_create(name, 0);
+	tu_ok(shg_seg_open(name, &o, &seg2));
+	/* A live process other than us, mid-claim: owner set, index stale. */
+	pid = tu_fork(sleeper, NULL);
+	tu_ok(shg__proc_token(pid, &tok));
+	atomic_store(&seg->threads[t].owner, tok);
+	seg->threads[t].proc = seg->max_procs - 1; /* stale: a free slot */
+	assert_true(shg__tslot_alive(seg2, t));
+	tu_ok(shg__release_dead(seg2, &rep));
+	assert_int_equal(rep.threads_released, 0);
+	assert_int_equal(atomic_load(&seg->threads[t].owner), tok);
+	/* Once that process is gone, the slot is dead and released. */
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid), 128 + SIGKILL);
+	assert_false(shg__tslot_alive(seg2, t));
+	tu_ok(shg__release_dead(seg2, &rep));
+	assert_int_equal(atomic_load(&seg->threads[t].owner), 0);
+	shg_seg_close(seg2);
+	tu_destroy(seg, name);
+}
+
 struct fork_arg {
 	struct shg_seg *seg;
 };
@@ -321,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_registry_dead_process_released),
 		cmocka_unit_test(test_registry_recycled_pid_is_dead),
 		cmocka_unit_test(test_registry_slot_from_before_boot_is_dead),
+		cmocka_unit_test(test_registry_stale_proc_index_not_dead),
 		cmocka_unit_test(test_registry_fork_inherited_handle_refused),
 		cmocka_unit_test(test_registry_handle_nesting),
 	};
