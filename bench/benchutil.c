@@ -274,6 +274,8 @@ void bench_case_init(struct bench_case *c)
 	c->bytes = -1;
 	c->peer = -1;
 	c->rss_bytes = -1;
+	c->version_bytes = -1;
+	c->misses = -1;
 }
 
 void bench_case_skip(struct bench_case *c, const char *fmt, ...)
@@ -376,7 +378,7 @@ int bench_run(struct bench_case *cases, size_t n, const struct bench_opts *o)
 	for (i = 0; i < n; i++) {
 		struct bench_case *c = &cases[i];
 
-		if (c->skip)
+		if (c->skip || c->static_rec)
 			continue;
 		if (c->latency) {
 			c->hist = malloc(sizeof(*c->hist));
@@ -395,7 +397,7 @@ int bench_run(struct bench_case *cases, size_t n, const struct bench_opts *o)
 		if (o->verbose)
 			fprintf(stderr, "rep %u/%u\n", r + 1, reps);
 		for (i = 0; i < n; i++) {
-			if (!cases[i].skip)
+			if (!cases[i].skip && !cases[i].static_rec)
 				run_rep(&cases[i], o, rep_hist);
 		}
 	}
@@ -472,6 +474,8 @@ static void json_case(FILE *f, const struct bench_case *c)
 	double p50 = NAN, p99 = NAN, p999 = NAN;
 
 	bench_summarize(c->rep_ns, c->nreps, &s);
+	if (!c->nreps) /* a static record: no timing */
+		s.median = s.min = s.max = NAN;
 	if (c->hist && c->hist->count) {
 		p50 = (double)bench_hist_quantile(c->hist, 0.50);
 		p99 = (double)bench_hist_quantile(c->hist, 0.99);
@@ -513,6 +517,10 @@ static void json_case(FILE *f, const struct bench_case *c)
 	json_num(f, s.max, 3);
 	fputs(",\"p999_ns\":", f);
 	json_num(f, p999, 0);
+	if (c->version_bytes >= 0)
+		fprintf(f, ",\"version_bytes\":%lld", c->version_bytes);
+	if (c->misses >= 0)
+		fprintf(f, ",\"misses\":%lld", c->misses);
 	fputs("}\n", f);
 }
 
@@ -521,7 +529,7 @@ void bench_json_write(FILE *f, const struct bench_case *cases, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (!cases[i].skip && cases[i].nreps)
+		if (!cases[i].skip && (cases[i].nreps || cases[i].static_rec))
 			json_case(f, &cases[i]);
 	}
 	fflush(f);
@@ -587,6 +595,19 @@ static void print_row(FILE *f, const struct bench_case *cases, size_t n,
 	struct bench_summary s;
 	char range[48], p50[24], p99[24], ratio[24], goal[48];
 
+	if (!c->skip && c->static_rec) {
+		if (c->keys > 0)
+			fprintf(f,
+				"%-*s  %-*s  %-*s  %lld bytes, %.1f B/entry\n",
+				w[0], c->system, w[1], c->variant, w[2],
+				c->workload, c->bytes,
+				(double)c->bytes / (double)c->keys);
+		else
+			fprintf(f, "%-*s  %-*s  %-*s  %lld bytes\n", w[0],
+				c->system, w[1], c->variant, w[2], c->workload,
+				c->bytes);
+		return;
+	}
 	if (c->skip || !c->nreps) {
 		fprintf(f, "%-*s  %-*s  %-*s  skipped: %s\n", w[0], c->system,
 			w[1], c->variant, w[2], c->workload,
@@ -676,12 +697,16 @@ int bench_pin_cpu(int cpu)
 	return 0;
 }
 
-#define CLEANUP_MAX 8
+#define CLEANUP_MAX 32
 #define CLEANUP_LEN 128
 
 static char cleanup_names[CLEANUP_MAX][CLEANUP_LEN];
 static volatile sig_atomic_t cleanup_count;
 static pid_t cleanup_pid;
+
+static char cleanup_paths[CLEANUP_MAX][CLEANUP_LEN];
+static bool cleanup_isdir[CLEANUP_MAX];
+static volatile sig_atomic_t cleanup_npaths;
 
 static void cleanup_now(void)
 {
@@ -691,6 +716,12 @@ static void cleanup_now(void)
 		return;
 	for (i = 0; i < cleanup_count; i++)
 		shm_unlink(cleanup_names[i]);
+	for (i = cleanup_npaths; i-- > 0;) {
+		if (cleanup_isdir[i])
+			rmdir(cleanup_paths[i]);
+		else
+			unlink(cleanup_paths[i]);
+	}
 }
 
 static void cleanup_signal(int sig)
@@ -700,15 +731,15 @@ static void cleanup_signal(int sig)
 	raise(sig);
 }
 
-int bench_cleanup_shm(const char *name)
+static void cleanup_install(void)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	sig_atomic_t i = cleanup_count;
+	static const int sigs[] = { SIGINT,  SIGTERM, SIGHUP,
+				    SIGSEGV, SIGBUS,  SIGABRT };
+	static bool installed;
 	size_t k;
 
-	if (i >= CLEANUP_MAX || strlen(name) >= CLEANUP_LEN)
-		return -ENOSPC;
-	if (i == 0) {
+	if (!installed) {
+		installed = true;
 		cleanup_pid = getpid();
 		atexit(cleanup_now);
 		for (k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++) {
@@ -720,7 +751,29 @@ int bench_cleanup_shm(const char *name)
 			sigaction(sigs[k], &sa, NULL);
 		}
 	}
+}
+
+int bench_cleanup_shm(const char *name)
+{
+	sig_atomic_t i = cleanup_count;
+
+	if (i >= CLEANUP_MAX || strlen(name) >= CLEANUP_LEN)
+		return -ENOSPC;
+	cleanup_install();
 	snprintf(cleanup_names[i], CLEANUP_LEN, "%s", name);
 	cleanup_count = i + 1;
+	return 0;
+}
+
+int bench_cleanup_path(const char *path, bool dir)
+{
+	sig_atomic_t i = cleanup_npaths;
+
+	if (i >= CLEANUP_MAX || strlen(path) >= CLEANUP_LEN)
+		return -ENOSPC;
+	cleanup_install();
+	snprintf(cleanup_paths[i], CLEANUP_LEN, "%s", path);
+	cleanup_isdir[i] = dir;
+	cleanup_npaths = i + 1;
 	return 0;
 }

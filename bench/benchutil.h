@@ -146,6 +146,11 @@ struct bench_case {
 	unsigned nreps;
 	struct bench_hist *hist; /* merged over reps (latency cases) */
 	long long rss_bytes; /* RSS after the last rep */
+
+	/* extensions (bench_map); -1 / false when unused */
+	bool static_rec; /* a figure without timing (bytes); never run */
+	long long version_bytes; /* JSON "version_bytes" (retained_with_pin) */
+	long long misses; /* JSON "misses": lookups not found or wrong */
 };
 
 struct bench_opts {
@@ -191,10 +196,19 @@ long long bench_rss_bytes(void);
 int bench_pin_cpu(int cpu);
 
 /*
- * Remember a POSIX shm name to shm_unlink() at exit, on SIGINT, SIGTERM and
- * SIGHUP (only in the process that registered it, not in forked children).
+ * Remember a POSIX shm name to shm_unlink() at exit, on SIGINT, SIGTERM,
+ * SIGHUP, and on SIGSEGV, SIGBUS and SIGABRT (only in the process that
+ * registered it, not in forked children).
  * Returns 0 or -ENOSPC (too many names).
  */
 int bench_cleanup_shm(const char *name);
+
+/*
+ * Remember a file (@dir false: unlink()) or an empty directory (@dir true:
+ * rmdir()) to remove at exit and on those signals, after the shm names;
+ * paths are removed in the reverse order of registration (register a
+ * directory before the files in it). Returns 0 or -ENOSPC.
+ */
+int bench_cleanup_path(const char *path, bool dir);
 
 #endif /* SHG_BENCHUTIL_H */

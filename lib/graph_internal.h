@@ -57,6 +57,19 @@ struct shg_version {
 };
 _Static_assert(sizeof(struct shg_version) == 64, "version");
 
+/*
+ * Version records are allocated with a trailing flags word (txn.c). A
+ * record in a smaller block has flags 0.
+ */
+struct shg_version_x {
+	struct shg_version v;
+	uint64_t flags; /* SHG_VERF_* */
+	uint64_t pad;
+};
+/* Some node of this version has two parents (a DAG, not a tree): commits
+ * on it check their garbage against a full walk. */
+#define SHG_VERF_SHARED 0x1u
+
 /* Root reference field value: slot index and the slot's incarnation. */
 #define SHG_ROOTREF(slot, inc) (((uint64_t)(inc) << 32) | (uint32_t)(slot))
 #define SHG_ROOTREF_SLOT(v) ((uint32_t)(v))
@@ -92,6 +105,13 @@ SHG_HIDDEN const struct shg_type_rec *shg__type_get(struct shg_seg *seg,
 						    uint32_t id);
 /* Create the table with the built-ins if absent (idempotent). */
 SHG_HIDDEN int shg__types_init(struct shg_seg *seg);
+/* Calls @fn for the table block and every record block (sweep marking). */
+SHG_HIDDEN void shg__types_blocks(struct shg_seg *seg,
+				  void (*fn)(void *arg, uint64_t off),
+				  void *arg);
+/* Checker: table and records valid, built-ins present, names unique. */
+SHG_HIDDEN int shg__types_check(struct shg_seg *seg, shg_problem_fn fn,
+				void *arg, struct shg_check_report *rep);
 
 /* ---- node access (read side) ------------------------------------------ */
 
@@ -111,6 +131,10 @@ static inline size_t shg__user_node_size(uint32_t nfields)
 /* Validated bytes node (length checked against the block). */
 SHG_HIDDEN const struct shg_bytes *shg__bytes(struct shg_seg *seg, uint64_t off,
 					      int *err);
+/* shg__node() that also returns the node's validated type record. */
+SHG_HIDDEN const struct shg_node *
+shg__node_rec(struct shg_seg *seg, uint64_t off, size_t min_size, size_t *size,
+	      const struct shg_type_rec **rec, int *err);
 
 /* ---- traversal --------------------------------------------------------- */
 
@@ -124,6 +148,29 @@ SHG_HIDDEN int shg__node_children(struct shg_seg *seg, uint64_t off,
 				  void (*fn)(void *arg, uint64_t child),
 				  void (*rootfn)(void *arg, uint64_t rootref),
 				  void *arg);
+
+/*
+ * Full traversal from @start (a node offset, 0 = nothing): iterative DFS
+ * with a visited set, so each reachable node is visited once (shared
+ * subtrees too) and cycles in corrupt data terminate. @visit runs on each
+ * node before its children (pre-order); it returns 0 to descend, > 0 to
+ * skip this node's children, < 0 to stop the walk with that code; it must
+ * not free the node (its children are read after it returns; retiring is
+ * fine). ROOT fields go to @rootfn (may be NULL), once per occurrence.
+ * Does not cross root refs. Allocates process-local memory (not for lookup
+ * paths).
+ * Return: 0, @visit's negative code, SHG_EBADOFF / SHG_ECORRUPT at the
+ * first invalid node, -ENOMEM.
+ *
+ * The offset set and vector below live in walk.c: shg__oset_add() returns
+ * 0 (added or already present), -EINVAL for offset 0, -ENOMEM; a zeroed
+ * struct is an empty set/vector; free a vector's ->v with free().
+ */
+SHG_HIDDEN int shg__walk(struct shg_seg *seg, uint64_t start,
+			 int (*visit)(void *arg, uint64_t off,
+				      const struct shg_node *n, size_t size),
+			 void (*rootfn)(void *arg, uint64_t rootref),
+			 void *arg);
 
 /* ---- pins ---------------------------------------------------------------- */
 
@@ -162,12 +209,18 @@ struct shg_pin {
 	uint64_t seq;
 	uint32_t graph;
 	bool detached; /* a detached version: owns nodes with birth == seq */
+	void *priv; /* detached: its base pin and garbage (txn.c) */
 };
 
 /* Pin @version (read section held by the caller). */
 SHG_HIDDEN int shg__pin_take(struct shg_seg *seg, uint32_t root,
 			     uint64_t version, bool detached,
 			     struct shg_pin **out);
+/* A published detached version becomes an ordinary pin (version.c). */
+SHG_HIDDEN void shg__pin_undetach(struct shg_pin *pin);
+/* Unpin of a detached version: retire its own nodes and its record, drop
+ * its base pin (txn.c). */
+SHG_HIDDEN void shg__detached_release(struct shg_pin *pin);
 /* Release every pin of process slot @pidx (recovery). */
 SHG_HIDDEN uint32_t shg__pins_release_proc(struct shg_seg *seg, uint32_t pidx);
 
@@ -178,6 +231,7 @@ SHG_HIDDEN uint32_t shg__pins_release_proc(struct shg_seg *seg, uint32_t pidx);
 struct shg__pinsnap {
 	size_t n;
 	uint64_t *key; /* sorted (graph << 40 | seq) — seq < 2^40 */
+	uint64_t gen; /* pin table gen, read before the records */
 };
 SHG_HIDDEN int shg__pinsnap_take(struct shg_seg *seg,
 				 struct shg__pinsnap *snap);
@@ -186,6 +240,14 @@ SHG_HIDDEN void shg__pinsnap_free(struct shg__pinsnap *snap);
 SHG_HIDDEN bool shg__pinsnap_holds(const struct shg__pinsnap *snap,
 				   uint32_t graph, uint64_t birth,
 				   uint64_t death);
+/* Key (graph << 40 | seq) of a pin that holds such a node, 0 if none. */
+SHG_HIDDEN uint64_t shg__pinsnap_holder(const struct shg__pinsnap *snap,
+					uint32_t graph, uint64_t birth,
+					uint64_t death);
+/* Whether the snapshot holds a pin with key @key. */
+SHG_HIDDEN bool shg__pinsnap_has(const struct shg__pinsnap *snap, uint64_t key);
+/* Current pin table gen (0 if there is no table); acquire. */
+SHG_HIDDEN uint64_t shg__pins_gen(struct shg_seg *seg);
 
 /* ---- transactions -------------------------------------------------------- */
 
@@ -221,6 +283,13 @@ struct shg_txn {
 	int64_t bytes_delta; /* reachable bytes added minus replaced */
 	int64_t nodes_delta; /* reachable blocks added minus replaced */
 	int err; /* sticky: a failed edit poisons the txn */
+	struct shg__offvec unlinked; /* published children set_node replaced:
+				      * garbage if unreachable at commit */
+	bool full_check; /* a published node was linked (shared or moved):
+			  * commit checks garbage against a full walk */
+	bool walk_owned; /* node_new/set_node/import used: commit walks the
+			  * owned nodes (unlinked ones are freed, sharing
+			  * detected) */
 };
 
 /* Allocate a zeroed node of @type and @size bytes owned by @txn. */
@@ -258,6 +327,29 @@ SHG_HIDDEN int shg__vec_children(struct shg_seg *seg, uint64_t off,
 				 void (*fn)(void *arg, uint64_t child),
 				 void (*rootfn)(void *arg, uint64_t rootref),
 				 void *arg);
+
+/* Map flags (stored in every node of a map). */
+#define SHG_MAP_F_TESTHASH 0x1u /* tests: hash = key & 0xff (deep collisions) */
+#define SHG_MAP_F_ALL 0x1u
+/* shg_txn_map_new() with internal flags (SHG_MAP_F_*). */
+SHG_HIDDEN int shg__txn_map_new_flags(struct shg_txn *txn, struct shg_ref ref,
+				      enum shg_kind key_kind,
+				      enum shg_kind val_kind, unsigned flags);
+
+/*
+ * Import support (map.c: MAP, MAP_COLL; vec.c: VEC, VEC_NODE): rewrite in
+ * @copy, a byte copy of the container node at @off, every child offset c
+ * that the children function reports (node/bytes children and values) with
+ * the offset @map returns for it. Return 0, @map's error, or a negative code
+ * if the node is invalid. txn.c references them weakly (import of a
+ * container is -ENOTSUP until they exist).
+ */
+SHG_HIDDEN int
+shg__map_remap(struct shg_seg *seg, uint64_t off, void *copy,
+	       int (*map)(void *arg, uint64_t child, uint64_t *out), void *arg);
+SHG_HIDDEN int
+shg__vec_remap(struct shg_seg *seg, uint64_t off, void *copy,
+	       int (*map)(void *arg, uint64_t child, uint64_t *out), void *arg);
 
 /* Map hash of a u64 key / of bytes, seeded per segment (hdr uuid). */
 SHG_HIDDEN uint64_t shg__hash_u64(struct shg_seg *seg, uint64_t key);

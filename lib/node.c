@@ -1,3 +1,224 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: module under construction */
+/*
+ * Node validation and typed field access (read side). Every offset that
+ * comes out of shared memory is checked here before it is dereferenced:
+ * non-null, 16-aligned, the start of an allocated block inside the backed
+ * heap, large enough for its header and for the layout its type (from the
+ * type table) implies. Nothing here writes shared memory or allocates;
+ * callers hold a read section or a pin on a version that reaches the node.
+ */
+#include <errno.h>
+#include <string.h>
+
 #include "graph_internal.h"
+
+const struct shg_node *shg__node_rec(struct shg_seg *seg, uint64_t off,
+				     size_t min_size, size_t *size,
+				     const struct shg_type_rec **rec, int *err)
+{
+	size_t bs, need = min_size < sizeof(struct shg_node) ?
+				  sizeof(struct shg_node) :
+				  min_size;
+	const struct shg_type_rec *r;
+	const struct shg_node *n;
+	uint32_t type, flags;
+	int e = SHG_EBADOFF;
+
+	if (shg_unlikely(!off || (off & 15)))
+		goto fail;
+	bs = shg_block_size(seg, (struct shg_off){ off });
+	if (shg_unlikely(!bs || !shg__off_ok(seg, off, bs, 16)))
+		goto fail;
+	e = SHG_ECORRUPT;
+	if (shg_unlikely(bs < need))
+		goto fail;
+	n = shg__at(seg, off);
+	type = n->type;
+	r = shg__type_get(seg, type);
+	if (shg_unlikely(!r))
+		goto fail;
+	flags = r->flags;
+	if (!(flags & SHG_TYPEF_BUILTIN)) {
+		if (shg_unlikely(bs < shg__user_node_size(r->nfields)))
+			goto fail;
+	} else if (type == SHG_TYPE_VERSION) {
+		if (shg_unlikely(bs < sizeof(struct shg_version)))
+			goto fail;
+	} else if (type == SHG_TYPE_BYTES) {
+		if (shg_unlikely(bs < sizeof(struct shg_bytes)))
+			goto fail;
+	}
+	if (size)
+		*size = bs;
+	if (rec)
+		*rec = r;
+	return n;
+fail:
+	if (err)
+		*err = e;
+	return NULL;
+}
+
+const struct shg_node *shg__node(struct shg_seg *seg, uint64_t off,
+				 size_t min_size, size_t *size, int *err)
+{
+	return shg__node_rec(seg, off, min_size, size, NULL, err);
+}
+
+/* Validated bytes node and its length (read once). */
+static const struct shg_bytes *bytes_get(struct shg_seg *seg, uint64_t off,
+					 uint32_t *len, int *err)
+{
+	const struct shg_bytes *b;
+	size_t size;
+	uint32_t l;
+
+	b = (const struct shg_bytes *)shg__node(
+		seg, off, sizeof(struct shg_bytes), &size, err);
+	if (!b)
+		return NULL;
+	l = b->len;
+	if (b->h.type != SHG_TYPE_BYTES ||
+	    l > size - sizeof(struct shg_bytes)) {
+		if (err)
+			*err = SHG_ECORRUPT;
+		return NULL;
+	}
+	*len = l;
+	return b;
+}
+
+const struct shg_bytes *shg__bytes(struct shg_seg *seg, uint64_t off, int *err)
+{
+	uint32_t len;
+
+	return bytes_get(seg, off, &len, err);
+}
+
+uint32_t shg_node_type(struct shg_seg *seg, struct shg_off node, int *err)
+{
+	const struct shg_type_rec *r;
+	const struct shg_node *n;
+
+	n = shg__node_rec(seg, node.v, 0, NULL, &r, err);
+	if (!n)
+		return 0;
+	if (err)
+		*err = 0;
+	return r->id;
+}
+
+/*
+ * The raw 8-byte value of field @field of the user node @node, which must
+ * have kind @kind. Return: 0, SHG_EBADOFF, SHG_ECORRUPT, -EINVAL.
+ */
+static int field_get(struct shg_seg *seg, struct shg_off node, unsigned field,
+		     enum shg_kind kind, uint64_t *v)
+{
+	const struct shg_type_rec *r;
+	const struct shg_node *n;
+	const uint64_t *slot;
+	size_t size;
+	int err;
+
+	n = shg__node_rec(seg, node.v, 0, &size, &r, &err);
+	if (!n)
+		return err;
+	if ((r->flags & SHG_TYPEF_BUILTIN) || field >= r->nfields ||
+	    field >= SHG_MAX_FIELDS || r->kind[field] != (uint8_t)kind)
+		return -EINVAL;
+	if (shg__user_node_size(field + 1) > size)
+		return SHG_ECORRUPT;
+	slot = (const uint64_t *)(n + 1);
+	*v = slot[field];
+	return 0;
+}
+
+int shg_get_u64(struct shg_seg *seg, struct shg_off node, unsigned field,
+		uint64_t *out)
+{
+	if (!out)
+		return -EINVAL;
+	return field_get(seg, node, field, SHG_KIND_U64, out);
+}
+
+int shg_get_i64(struct shg_seg *seg, struct shg_off node, unsigned field,
+		int64_t *out)
+{
+	uint64_t v;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	err = field_get(seg, node, field, SHG_KIND_I64, &v);
+	if (!err)
+		*out = (int64_t)v;
+	return err;
+}
+
+int shg_get_f64(struct shg_seg *seg, struct shg_off node, unsigned field,
+		double *out)
+{
+	uint64_t v;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	err = field_get(seg, node, field, SHG_KIND_F64, &v);
+	if (!err)
+		memcpy(out, &v, sizeof(*out));
+	return err;
+}
+
+int shg_get_bytes(struct shg_seg *seg, struct shg_off node, unsigned field,
+		  const void **p, size_t *len)
+{
+	const struct shg_bytes *b;
+	uint32_t l;
+	uint64_t v;
+	int err;
+
+	if (!p || !len)
+		return -EINVAL;
+	err = field_get(seg, node, field, SHG_KIND_BYTES, &v);
+	if (err)
+		return err;
+	if (!v) {
+		/* Empty: a valid pointer so that callers may memcpy 0 bytes. */
+		*p = "";
+		*len = 0;
+		return 0;
+	}
+	b = bytes_get(seg, v, &l, &err);
+	if (!b)
+		return err;
+	*p = b->data;
+	*len = l;
+	return 0;
+}
+
+int shg_get_node(struct shg_seg *seg, struct shg_off node, unsigned field,
+		 struct shg_off *out)
+{
+	if (!out)
+		return -EINVAL;
+	/* The raw offset (0 = null); traversal validates what it follows. */
+	return field_get(seg, node, field, SHG_KIND_NODE, &out->v);
+}
+
+int shg_get_root(struct shg_seg *seg, struct shg_off node, unsigned field,
+		 uint32_t *slot)
+{
+	uint64_t v;
+	int err;
+
+	if (!slot)
+		return -EINVAL;
+	err = field_get(seg, node, field, SHG_KIND_ROOT, &v);
+	if (err)
+		return err;
+	if (!v)
+		return -ENOENT; /* no root referenced */
+	*slot = SHG_ROOTREF_SLOT(v);
+	return 0;
+}

@@ -514,6 +514,12 @@ struct shg_check_report {
 	uint64_t used_bytes; /* bytes allocated */
 	uint64_t retired_bytes; /* bytes in retired lists */
 	uint64_t leaked_bytes; /* held by dead owners, recoverable */
+	/* graph layer (appended) */
+	uint32_t graphs; /* roots whose value is a graph version */
+	uint32_t pins; /* pin records in use (live processes) */
+	uint64_t graph_nodes; /* blocks walked from current and pinned
+			       * versions (version records included) */
+	uint64_t graph_bytes; /* their block bytes */
 };
 
 /**

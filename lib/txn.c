@@ -1,3 +1,1270 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: module under construction */
+/*
+ * Transactions: batched copy-on-write edits of one graph, published by one
+ * compare-and-swap of the root's version.
+ *
+ * THEORY OF OPERATION
+ *
+ * A txn starts from the root's current version (its base), which it pins
+ * (shg__pin_take inside a read section), then takes its sequence number
+ * from the root's counter, so seq > base seq. Every node the txn creates or
+ * copies is "owned" (process-local set): it is private until commit and is
+ * written in place. Changing a published node copies it once (path
+ * copying: shg_txn_mut copies the node at a ref and stores the copy there,
+ * so walking down from the root copies the path). The published nodes a
+ * txn replaced are its garbage. Nodes created and dropped inside the txn
+ * were never published and are freed at once.
+ *
+ * Commit builds the version record and CASes the root from the base
+ * version to it (release: every owned node and the record are visible to
+ * any reader that loads the new value). Success: the garbage and the base
+ * version record are retired with death = seq (interval-based
+ * reclamation: a pin of a version in [birth, death) keeps them), the base
+ * is unpinned. Conflict: the record is freed (never published) and the txn
+ * stays usable: abort it, or detach it as a pinned private version that
+ * can be published later on its root (CAS on its base) or copied under
+ * another root.
+ *
+ * Crash: a process killed between the CAS and the retires leaks the
+ * garbage (unreachable; the leak sweep frees it); killed before the CAS it
+ * leaks its owned nodes the same way. Nothing is freed twice.
+ *
+ * Import copies a subgraph (of any graph or version) into the txn: one
+ * walk collects the nodes (stopping at root refs), each gets an owned
+ * copy, then child offsets inside the copies are remapped through the
+ * old -> new table: user types by field kind, map and vector nodes by
+ * their own remap functions (shg__map_remap / shg__vec_remap, referenced
+ * weakly: without them importing a container is -ENOTSUP).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "graph_internal.h"
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static inline int64_t block_bytes(struct shg_txn *txn, uint64_t off)
+{
+	return (int64_t)shg_block_size(txn->seg, (struct shg_off){ off });
+}
+
+/* Poison the txn on resource errors so a half-done edit never commits. */
+static int poison(struct shg_txn *txn, int err)
+{
+	if (err && err != -EINVAL && err != -ENOENT && err != -EXDEV &&
+	    !txn->err)
+		txn->err = err;
+	return err;
+}
+
+static int drop_hook(struct shg_seg *seg, struct shg_off value, void *arg);
+
+/* Install the graph layer's root drop hook (idempotent). */
+void shg__graph_attach(struct shg_seg *seg)
+{
+	if (__atomic_load_n(&seg->root_drop, __ATOMIC_RELAXED) != drop_hook) {
+		seg->root_drop_arg = NULL;
+		__atomic_store_n(&seg->root_drop, drop_hook, __ATOMIC_RELEASE);
+	}
+}
+
+/* ---- internals used by map.c and vec.c --------------------------------- */
+
+/* Zero a new block past the @used bytes (allocator rounding). */
+static void zero_slack(struct shg_txn *txn, uint64_t off, size_t used)
+{
+	size_t bs = shg_block_size(txn->seg, (struct shg_off){ off });
+
+	if (bs > used)
+		memset((uint8_t *)shg__at(txn->seg, off) + used, 0, bs - used);
+}
+
+int shg__txn_alloc(struct shg_txn *txn, uint32_t type, size_t size,
+		   uint64_t *out)
+{
+	struct shg_node *n;
+	struct shg_off o;
+	int err;
+
+	if (size < sizeof(struct shg_node))
+		return -EINVAL;
+	err = shg_alloc(txn->seg, size, &o);
+	if (err)
+		return poison(txn, err);
+	n = shg_ptr(txn->seg, o, size);
+	if (!n) {
+		shg_free(txn->seg, o);
+		return poison(txn, SHG_ECORRUPT);
+	}
+	memset(n, 0, size);
+	zero_slack(txn, o.v, size);
+	n->type = type;
+	n->graph = txn->graph;
+	n->birth = txn->seq;
+	err = shg__oset_add(&txn->owned, o.v);
+	if (err) {
+		shg_free(txn->seg, o);
+		return poison(txn, err);
+	}
+	txn->bytes_delta += block_bytes(txn, o.v);
+	txn->nodes_delta++;
+	*out = o.v;
+	return 0;
+}
+
+int shg__txn_copy(struct shg_txn *txn, uint64_t off, size_t new_size,
+		  uint64_t *out)
+{
+	const struct shg_node *old;
+	struct shg_node *n;
+	bool owned = shg__txn_owns(txn, off);
+	size_t osize;
+	struct shg_off o;
+	int err;
+
+	old = shg__node(txn->seg, off, 0, &osize, &err);
+	if (!old)
+		return err;
+	if (owned && new_size <= osize) {
+		*out = off;
+		return 0;
+	}
+	if (!owned && old->graph != txn->graph)
+		return -EXDEV;
+	if (new_size < sizeof(struct shg_node))
+		return -EINVAL;
+	err = shg_alloc(txn->seg, new_size, &o);
+	if (err)
+		return poison(txn, err);
+	n = shg_ptr(txn->seg, o, new_size);
+	if (!n || shg__oset_add(&txn->owned, o.v)) {
+		shg_free(txn->seg, o);
+		return poison(txn, n ? -ENOMEM : SHG_ECORRUPT);
+	}
+	memcpy(n, old, osize < new_size ? osize : new_size);
+	if (new_size > osize)
+		memset((uint8_t *)n + osize, 0, new_size - osize);
+	zero_slack(txn, o.v, new_size);
+	n->graph = txn->graph;
+	n->birth = txn->seq;
+	txn->bytes_delta += block_bytes(txn, o.v);
+	txn->nodes_delta++;
+	shg__txn_drop(txn, off);
+	*out = o.v;
+	return 0;
+}
+
+void shg__txn_drop(struct shg_txn *txn, uint64_t off)
+{
+	int64_t bs;
+
+	if (!off)
+		return;
+	bs = block_bytes(txn, off);
+	if (!bs)
+		return; /* not a block: nothing to account or free */
+	if (shg__oset_del(&txn->owned, off)) {
+		/* Never published: no reader can hold it. */
+		shg_free(txn->seg, (struct shg_off){ off });
+	} else if (shg__offvec_push(&txn->garbage, off)) {
+		poison(txn, -ENOMEM);
+		return;
+	}
+	txn->bytes_delta -= bs;
+	txn->nodes_delta--;
+}
+
+int shg__txn_bytes(struct shg_txn *txn, const void *p, size_t len,
+		   uint64_t *out)
+{
+	struct shg_bytes *b;
+	uint64_t off;
+	int err;
+
+	if (len > UINT32_MAX || (len && !p))
+		return -EINVAL;
+	err = shg__txn_alloc(txn, SHG_TYPE_BYTES, sizeof(*b) + len, &off);
+	if (err)
+		return err;
+	b = shg__at(txn->seg, off);
+	b->len = (uint32_t)len;
+	b->hash = (uint32_t)shg__hash_bytes(txn->seg, p, len);
+	if (len)
+		memcpy(b->data, p, len);
+	*out = off;
+	return 0;
+}
+
+/* Type record of an owned user node, or NULL. */
+static const struct shg_type_rec *owned_user_rec(struct shg_txn *txn,
+						 uint64_t off)
+{
+	const struct shg_type_rec *r;
+	const struct shg_node *n;
+	size_t size;
+
+	if (!shg__txn_owns(txn, off))
+		return NULL;
+	n = shg__node_rec(txn->seg, off, 0, &size, &r, NULL);
+	if (!n || (r->flags & SHG_TYPEF_BUILTIN))
+		return NULL;
+	return r;
+}
+
+int shg__txn_ref_slot(struct shg_txn *txn, struct shg_ref ref, uint64_t **slot)
+{
+	const struct shg_type_rec *r;
+
+	if (!ref.node.v) {
+		*slot = &txn->root_node;
+		return 0;
+	}
+	r = owned_user_rec(txn, ref.node.v);
+	if (!r || ref.field >= r->nfields)
+		return -EINVAL;
+	*slot = (uint64_t *)((uint8_t *)shg__at(txn->seg, ref.node.v) +
+			     sizeof(struct shg_node)) +
+		ref.field;
+	return 0;
+}
+
+/* Slot of field @ref of kind @kind (root ref only for NODE). */
+static int kind_slot(struct shg_txn *txn, struct shg_ref ref,
+		     enum shg_kind kind, uint64_t **slot)
+{
+	const struct shg_type_rec *r;
+
+	if (txn->err)
+		return txn->err;
+	if (!ref.node.v) {
+		if (kind != SHG_KIND_NODE)
+			return -EINVAL;
+		*slot = &txn->root_node;
+		return 0;
+	}
+	r = owned_user_rec(txn, ref.node.v);
+	if (!r || ref.field >= r->nfields || r->kind[ref.field] != kind)
+		return -EINVAL;
+	return shg__txn_ref_slot(txn, ref, slot);
+}
+
+/* ---- public edit API --------------------------------------------------- */
+
+struct shg_off shg_txn_root_node(const struct shg_txn *txn)
+{
+	return (struct shg_off){ txn ? txn->root_node : 0 };
+}
+
+int shg_txn_node_new(struct shg_txn *txn, uint32_t type, struct shg_off *out)
+{
+	const struct shg_type_rec *r = shg__type_get(txn->seg, type);
+	uint64_t off;
+	int err;
+
+	if (txn->err)
+		return txn->err;
+	if (!r || (r->flags & SHG_TYPEF_BUILTIN))
+		return -EINVAL;
+	txn->walk_owned = true;
+	err = shg__txn_alloc(txn, type, shg__user_node_size(r->nfields), &off);
+	if (err)
+		return err;
+	out->v = off;
+	return 0;
+}
+
+int shg_txn_mut(struct shg_txn *txn, struct shg_ref ref, struct shg_off *out)
+{
+	const struct shg_type_rec *r;
+	uint64_t *slot, child, copy;
+	size_t size;
+	int err;
+
+	if (txn->err)
+		return txn->err;
+	if (ref.node.v) {
+		r = owned_user_rec(txn, ref.node.v);
+		if (!r || ref.field >= r->nfields ||
+		    r->kind[ref.field] != SHG_KIND_NODE)
+			return -EINVAL;
+	}
+	err = shg__txn_ref_slot(txn, ref, &slot);
+	if (err)
+		return err;
+	child = *slot;
+	if (!child)
+		return -ENOENT;
+	if (!shg__txn_owns(txn, child)) {
+		size = shg_block_size(txn->seg, (struct shg_off){ child });
+		if (!size)
+			return SHG_EBADOFF;
+		err = shg__txn_copy(txn, child, size, &copy);
+		if (err)
+			return err;
+		/* @slot may be txn->root_node or an owned node: still valid. */
+		*slot = copy;
+		child = copy;
+	}
+	out->v = child;
+	return 0;
+}
+
+int shg_txn_set_u64(struct shg_txn *txn, struct shg_ref ref, uint64_t v)
+{
+	uint64_t *slot;
+	int err = kind_slot(txn, ref, SHG_KIND_U64, &slot);
+
+	if (!err)
+		*slot = v;
+	return err;
+}
+
+int shg_txn_set_i64(struct shg_txn *txn, struct shg_ref ref, int64_t v)
+{
+	uint64_t *slot;
+	int err = kind_slot(txn, ref, SHG_KIND_I64, &slot);
+
+	if (!err)
+		*slot = (uint64_t)v;
+	return err;
+}
+
+int shg_txn_set_f64(struct shg_txn *txn, struct shg_ref ref, double v)
+{
+	uint64_t *slot;
+	int err = kind_slot(txn, ref, SHG_KIND_F64, &slot);
+
+	if (!err)
+		memcpy(slot, &v, sizeof(v));
+	return err;
+}
+
+int shg_txn_set_bytes(struct shg_txn *txn, struct shg_ref ref, const void *p,
+		      size_t len)
+{
+	uint64_t *slot, b = 0, old;
+	int err = kind_slot(txn, ref, SHG_KIND_BYTES, &slot);
+
+	if (err)
+		return err;
+	if (len) {
+		err = shg__txn_bytes(txn, p, len, &b);
+		if (err)
+			return err;
+	}
+	old = *slot;
+	*slot = b;
+	shg__txn_drop(txn, old);
+	return 0;
+}
+
+int shg_txn_set_node(struct shg_txn *txn, struct shg_ref ref,
+		     struct shg_off node)
+{
+	const struct shg_node *n;
+	uint64_t *slot;
+	int err = kind_slot(txn, ref, SHG_KIND_NODE, &slot);
+
+	if (err)
+		return err;
+	if (node.v) {
+		n = shg__node(txn->seg, node.v, 0, NULL, &err);
+		if (!n)
+			return err;
+		if (n->graph != txn->graph || n->type == SHG_TYPE_VERSION)
+			return -EXDEV;
+		if (!shg__txn_owns(txn, node.v))
+			txn->full_check = true; /* shared or moved */
+	}
+	txn->walk_owned = true;
+	if (*slot && *slot != node.v && !shg__txn_owns(txn, *slot)) {
+		err = shg__offvec_push(&txn->unlinked, *slot);
+		if (err)
+			return poison(txn, err);
+		txn->full_check = true;
+	}
+	*slot = node.v;
+	return 0;
+}
+
+int shg_txn_set_root(struct shg_txn *txn, struct shg_ref ref,
+		     const struct shg_root *target)
+{
+	uint64_t *slot;
+	int err = kind_slot(txn, ref, SHG_KIND_ROOT, &slot);
+
+	if (err)
+		return err;
+	if (target && shg__root_seg(target) != txn->seg)
+		return -EXDEV;
+	*slot = target ? SHG_ROOTREF(shg__root_slot(target),
+				     shg__root_incarnation(target)) :
+			 0;
+	return 0;
+}
+
+/* ---- begin, commit, abort ---------------------------------------------- */
+
+/* Validated version record at @off of graph @graph, or NULL. */
+static const struct shg_version *version_at(struct shg_seg *seg, uint64_t off,
+					    uint32_t graph, int *err)
+{
+	const struct shg_node *n;
+
+	n = shg__node(seg, off, sizeof(struct shg_version), NULL, err);
+	if (!n)
+		return NULL;
+	if (n->type != SHG_TYPE_VERSION || n->graph != graph) {
+		*err = SHG_ECORRUPT;
+		return NULL;
+	}
+	return (const struct shg_version *)n;
+}
+
+/* Flags of the version record at @off (validated by the caller). */
+static uint64_t version_flags(struct shg_seg *seg, uint64_t off)
+{
+	const struct shg_version_x *x = shg__at(seg, off);
+
+	if (shg_block_size(seg, (struct shg_off){ off }) < sizeof(*x))
+		return 0;
+	return x->flags;
+}
+
+/* Read and pin the root's current version (read section inside). */
+static int pin_base(struct shg_txn *txn)
+{
+	const struct shg_version *v;
+	uint64_t off;
+	int err;
+
+	err = shg_read_lock(txn->seg);
+	if (err)
+		return err;
+	off = shg_root_load(txn->root).v;
+	if (off) {
+		v = version_at(txn->seg, off, txn->graph, &err);
+		if (v) {
+			txn->base_ver = off;
+			txn->base_seq = v->seq;
+			txn->root_node = v->node;
+			txn->full_check = version_flags(txn->seg, off) &
+					  SHG_VERF_SHARED;
+			err = shg__pin_take(txn->seg, txn->rslot, off, false,
+					    &txn->base);
+		}
+	}
+	shg_read_unlock(txn->seg);
+	return err;
+}
+
+int shg_txn_begin(struct shg_root *root, struct shg_txn **out)
+{
+	struct shg_seg *seg = shg__root_seg(root);
+	struct shg_rslot *rs;
+	struct shg_txn *txn;
+	int err;
+
+	if (shg_read_locked(seg))
+		return SHG_ENESTED;
+	shg__graph_attach(seg);
+	err = shg__types_init(seg);
+	if (err)
+		return err;
+	err = shg_budget_check(seg, 100);
+	if (err)
+		return err;
+	txn = calloc(1, sizeof(*txn));
+	if (!txn)
+		return -ENOMEM;
+	txn->seg = seg;
+	txn->root = root;
+	txn->rslot = shg__root_slot(root);
+	if (txn->rslot >= seg->max_roots) {
+		free(txn);
+		return SHG_ECORRUPT;
+	}
+	rs = &seg->roots[txn->rslot];
+	txn->graph = __atomic_load_n(&rs->graph, __ATOMIC_RELAXED);
+	err = pin_base(txn);
+	if (err) {
+		free(txn);
+		return err;
+	}
+	/* After the base was read: seq > base seq (the base's commit took
+	 * its seq from this counter before publishing it). */
+	txn->seq = atomic_fetch_add_explicit(&rs->next_seq, 1,
+					     memory_order_acq_rel) +
+		   1;
+	*out = txn;
+	return 0;
+}
+
+/* Free the process-local parts of @txn (nodes untouched). */
+static void txn_free(struct shg_txn *txn)
+{
+	shg__oset_free(&txn->owned);
+	free(txn->garbage.v);
+	free(txn->unlinked.v);
+	free(txn);
+}
+
+/* Free every owned node (never published). */
+static void free_owned(struct shg_txn *txn)
+{
+	size_t i;
+
+	for (i = 0; i < txn->owned.cap; i++)
+		if (txn->owned.slot[i])
+			shg_free(txn->seg,
+				 (struct shg_off){ txn->owned.slot[i] });
+}
+
+/*
+ * What leaves the graph besides the nodes the txn copied or dropped:
+ * owned nodes no longer reachable from the new root (created and
+ * unlinked: freed after a successful publish, never published), and,
+ * when the txn linked or unlinked published nodes (full check), the
+ * published subtrees set_node cut off that nothing reaches any more
+ * (retired). With a full check, garbage still reachable through another
+ * parent is also taken off the garbage list. Cost: the owned nodes, or
+ * the whole new graph for a full check.
+ */
+struct cleanup {
+	struct shg__offvec retire; /* published, now unreachable */
+	struct shg__offvec free; /* owned, unreachable */
+	int64_t bytes, nodes; /* their totals */
+	bool shared; /* the new version is a DAG */
+};
+
+struct reach {
+	struct shg_txn *txn;
+	struct shg__offset_set r; /* reachable from the new root */
+	struct shg__offset_set kids; /* children seen (sharing check) */
+	struct cleanup *c;
+	struct shg__offvec stack; /* owned walk: to visit */
+	bool shared; /* some node has two parents */
+	int err;
+};
+
+/* Owned walk: an owned child is reached once, else there is sharing. */
+static void owned_kid(void *arg, uint64_t child)
+{
+	struct reach *w = arg;
+
+	if (!child || w->err || !shg__txn_owns(w->txn, child))
+		return;
+	if (shg__oset_has(&w->r, child)) {
+		w->shared = true;
+		return;
+	}
+	w->err = shg__oset_add(&w->r, child);
+	if (!w->err)
+		w->err = shg__offvec_push(&w->stack, child);
+}
+
+/*
+ * The owned nodes reachable from the new root, through owned nodes only
+ * (published nodes never point to owned ones). O(owned nodes). A second
+ * parent among them sets @w->shared; a published node can get a second
+ * parent only through set_node or in a base already flagged shared, and
+ * both make the txn take the full check instead.
+ */
+static int owned_walk(struct reach *w)
+{
+	struct shg_txn *txn = w->txn;
+	int err;
+
+	owned_kid(w, txn->root_node);
+	while (!w->err && w->stack.n) {
+		err = shg__node_children(txn->seg, w->stack.v[--w->stack.n],
+					 owned_kid, NULL, w);
+		if (err)
+			w->err = err;
+	}
+	free(w->stack.v);
+	w->stack = (struct shg__offvec){ 0 };
+	return w->err;
+}
+
+static void kid_seen(void *arg, uint64_t child)
+{
+	struct reach *w = arg;
+
+	if (!child || w->shared)
+		return;
+	if (shg__oset_has(&w->kids, child))
+		w->shared = true;
+	else if (shg__oset_add(&w->kids, child))
+		w->err = -ENOMEM;
+}
+
+/* Full check: each reachable node once; a child seen twice: a DAG. */
+static int reach_visit(void *arg, uint64_t off, const struct shg_node *n,
+		       size_t size)
+{
+	struct reach *w = arg;
+	int err = shg__oset_add(&w->r, off);
+
+	(void)n;
+	(void)size;
+	if (err)
+		return err;
+	err = shg__node_children(w->txn->seg, off, kid_seen, NULL, w);
+	return err ? err : w->err;
+}
+
+static int cut_visit(void *arg, uint64_t off, const struct shg_node *n,
+		     size_t size)
+{
+	struct reach *w = arg;
+	int err;
+
+	(void)n;
+	if (shg__oset_has(&w->r, off))
+		return 1; /* reachable, or already counted */
+	err = shg__oset_add(&w->r, off);
+	if (!err)
+		err = shg__offvec_push(&w->c->retire, off);
+	w->c->bytes += (int64_t)size;
+	w->c->nodes++;
+	return err;
+}
+
+static void cleanup_free(struct cleanup *c)
+{
+	free(c->retire.v);
+	free(c->free.v);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Garbage entries still reachable are not garbage (full check only). */
+static int prune_garbage(struct shg_txn *txn, struct reach *w)
+{
+	size_t i, k = 0;
+	int err;
+
+	for (i = 0; i < txn->garbage.n; i++) {
+		uint64_t g = txn->garbage.v[i];
+
+		if (shg__oset_has(&w->r, g)) {
+			txn->bytes_delta += block_bytes(txn, g);
+			txn->nodes_delta++;
+			continue;
+		}
+		txn->garbage.v[k++] = g;
+		/* counted as gone; the cut walks must not count it again */
+		err = shg__oset_add(&w->r, g);
+		if (err)
+			return err;
+	}
+	txn->garbage.n = k;
+	return 0;
+}
+
+static int cleanup_collect(struct shg_txn *txn, struct cleanup *c)
+{
+	struct reach w = { .txn = txn, .c = c };
+	size_t i;
+	int err = 0;
+
+	memset(c, 0, sizeof(*c));
+	if (!txn->full_check && !txn->walk_owned)
+		return 0; /* only built-in container edits: nothing orphaned */
+	if (!txn->full_check) {
+		err = owned_walk(&w);
+		if (!err && w.shared) {
+			/* Sharing made in this txn: take the full check. */
+			txn->full_check = true;
+			shg__oset_free(&w.r);
+			w = (struct reach){ .txn = txn, .c = c };
+		}
+	}
+	if (!err && txn->full_check)
+		err = shg__walk(txn->seg, txn->root_node, reach_visit, NULL,
+				&w);
+	shg__oset_free(&w.kids);
+	c->shared = w.shared;
+	for (i = 0; !err && i < txn->owned.cap; i++) {
+		uint64_t o = txn->owned.slot[i];
+
+		if (!o || shg__oset_has(&w.r, o))
+			continue;
+		err = shg__offvec_push(&c->free, o);
+		c->bytes += block_bytes(txn, o);
+		c->nodes++;
+	}
+	if (!err && txn->full_check)
+		err = prune_garbage(txn, &w);
+	for (i = 0; !err && i < txn->unlinked.n; i++)
+		err = shg__walk(txn->seg, txn->unlinked.v[i], cut_visit, NULL,
+				&w);
+	shg__oset_free(&w.r);
+	if (err) {
+		cleanup_free(c);
+		return poison(txn, err);
+	}
+	txn->bytes_delta -= c->bytes;
+	txn->nodes_delta -= c->nodes;
+	return 0;
+}
+
+/* The publish failed: the txn is as before (its garbage list pruned). */
+static void cleanup_undo(struct shg_txn *txn, struct cleanup *c)
+{
+	txn->bytes_delta += c->bytes;
+	txn->nodes_delta += c->nodes;
+	cleanup_free(c);
+}
+
+/* The publish succeeded: free the unreachable owned nodes. */
+static void cleanup_done(struct shg_txn *txn, struct cleanup *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->free.n; i++) {
+		shg__oset_del(&txn->owned, c->free.v[i]);
+		shg_free(txn->seg, (struct shg_off){ c->free.v[i] });
+	}
+}
+
+/* A new (unpublished) version record for @txn. */
+static int build_version(struct shg_txn *txn, uint64_t commit_ns, bool shared,
+			 uint64_t *out)
+{
+	const struct shg_version *base = NULL;
+	struct shg_version_x *x;
+	struct shg_version *v;
+	struct shg_off o;
+	int err = 0;
+
+	if (txn->base_ver)
+		base = version_at(txn->seg, txn->base_ver, txn->graph, &err);
+	if (txn->base_ver && !base)
+		return err;
+	err = shg_alloc(txn->seg, sizeof(*x), &o);
+	if (err)
+		return err;
+	x = shg_ptr(txn->seg, o, sizeof(*x));
+	if (!x) {
+		shg_free(txn->seg, o);
+		return SHG_ECORRUPT;
+	}
+	memset(x, 0, sizeof(*x));
+	x->flags = shared ? SHG_VERF_SHARED : 0;
+	v = &x->v;
+	v->h.type = SHG_TYPE_VERSION;
+	v->h.graph = txn->graph;
+	v->h.birth = txn->seq;
+	v->node = txn->root_node;
+	v->seq = txn->seq;
+	v->parent = txn->base_seq;
+	v->commit_ns = commit_ns;
+	v->bytes = (uint64_t)((int64_t)(base ? base->bytes : 0) +
+			      txn->bytes_delta);
+	v->nodes = (uint64_t)((int64_t)(base ? base->nodes : 0) +
+			      txn->nodes_delta);
+	*out = o.v;
+	return 0;
+}
+
+/* After a successful publish of seq @seq: retire what it replaced. */
+static void retire_replaced(struct shg_seg *seg, const struct shg__offvec *g,
+			    uint64_t base_ver, uint64_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		(void)shg__retire_dead(seg, g->v[i], seq);
+	if (base_ver)
+		(void)shg__retire_dead(seg, base_ver, seq);
+}
+
+int shg_txn_commit(struct shg_txn *txn)
+{
+	struct cleanup c;
+	uint64_t ver;
+	int err;
+
+	if (!txn)
+		return -EINVAL;
+	if (txn->err)
+		return txn->err;
+	err = cleanup_collect(txn, &c);
+	if (err)
+		return err;
+	err = build_version(txn, shg__realtime_ns(), c.shared, &ver);
+	if (err) {
+		cleanup_undo(txn, &c);
+		return err;
+	}
+	/* Release CAS: the owned nodes and the record are complete before
+	 * any reader can load @ver. */
+	err = shg_root_cas(txn->root, (struct shg_off){ txn->base_ver },
+			   (struct shg_off){ ver });
+	if (err) {
+		shg_free(txn->seg, (struct shg_off){ ver }); /* unpublished */
+		cleanup_undo(txn, &c);
+		return err;
+	}
+	cleanup_done(txn, &c);
+	retire_replaced(txn->seg, &txn->garbage, txn->base_ver, txn->seq);
+	retire_replaced(txn->seg, &c.retire, 0, txn->seq);
+	cleanup_free(&c);
+	/* Unpin last: until here the base pin keeps our garbage's interval
+	 * covered (its seq is in [birth, seq) of every garbage node). */
+	if (txn->base)
+		shg_unpin(txn->base);
+	txn_free(txn);
+	return 0;
+}
+
+int shg_txn_abort(struct shg_txn *txn)
+{
+	if (!txn)
+		return -EINVAL;
+	free_owned(txn);
+	if (txn->base)
+		shg_unpin(txn->base);
+	txn_free(txn);
+	return 0;
+}
+
+int shg_update(struct shg_root *root, int (*fn)(struct shg_txn *txn, void *arg),
+	       void *arg, unsigned max_tries)
+{
+	struct shg_txn *txn;
+	unsigned i;
+	int err = SHG_ECONFLICT;
+
+	if (!fn)
+		return -EINVAL;
+	if (!max_tries)
+		max_tries = 64;
+	for (i = 0; i < max_tries; i++) {
+		err = shg_txn_begin(root, &txn);
+		if (err)
+			return err;
+		err = fn(txn, arg);
+		if (err) {
+			shg_txn_abort(txn);
+			return err;
+		}
+		err = shg_txn_commit(txn);
+		if (!err)
+			return 0;
+		shg_txn_abort(txn);
+		if (err != SHG_ECONFLICT)
+			return err;
+	}
+	return err;
+}
+
+/* ---- detached versions ------------------------------------------------- */
+
+/* Process-local state of a detached version (pin->priv). */
+struct detached {
+	struct shg_pin *base; /* its base, pinned (NULL: root was empty) */
+	uint64_t base_ver; /* base version record (0 = none) */
+	struct shg__offvec garbage; /* published base nodes it replaced */
+};
+
+int shg_txn_detach(struct shg_txn *txn, struct shg_pin **out)
+{
+	struct detached *d;
+	struct shg_pin *pin;
+	struct cleanup c;
+	uint64_t ver;
+	size_t i, n0;
+	int err;
+
+	if (!txn || !out)
+		return -EINVAL;
+	if (txn->err)
+		return txn->err;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	err = cleanup_collect(txn, &c);
+	if (err) {
+		free(d);
+		return err;
+	}
+	n0 = txn->garbage.n; /* cut-off subtrees join the garbage */
+	for (i = 0; !err && i < c.retire.n; i++)
+		err = shg__offvec_push(&txn->garbage, c.retire.v[i]);
+	if (!err)
+		err = build_version(txn, 0, c.shared, &ver);
+	if (!err) {
+		err = shg__pin_take(txn->seg, txn->rslot, ver, true, &pin);
+		if (err)
+			shg_free(txn->seg, (struct shg_off){ ver });
+	}
+	if (err) {
+		txn->garbage.n = n0;
+		cleanup_undo(txn, &c);
+		free(d);
+		return err;
+	}
+	cleanup_done(txn, &c);
+	cleanup_free(&c);
+	d->base = txn->base;
+	d->base_ver = txn->base_ver;
+	d->garbage = txn->garbage;
+	txn->garbage = (struct shg__offvec){ 0 };
+	pin->priv = d;
+	txn->base = NULL;
+	txn_free(txn);
+	*out = pin;
+	return 0;
+}
+
+/* Retire a detached version's own nodes (birth == its seq). */
+struct own_walk {
+	struct shg_seg *seg;
+	uint32_t graph;
+	uint64_t seq;
+	struct shg__offvec found;
+};
+
+static int own_visit(void *arg, uint64_t off, const struct shg_node *n,
+		     size_t size)
+{
+	struct own_walk *w = arg;
+
+	(void)size;
+	if (n->graph != w->graph || n->birth != w->seq)
+		return 1; /* published: its subtree is published too */
+	return shg__offvec_push(&w->found, off);
+}
+
+void shg__detached_release(struct shg_pin *pin)
+{
+	struct detached *d = pin->priv;
+	struct own_walk w = { pin->seg, pin->graph, pin->seq, { 0 } };
+	const struct shg_version *v;
+	size_t i;
+	int err;
+
+	v = version_at(pin->seg, pin->version, pin->graph, &err);
+	/* Plain retires: a checker may be walking the pin table. */
+	if (v && !shg__walk(pin->seg, v->node, own_visit, NULL, &w))
+		for (i = 0; i < w.found.n; i++)
+			(void)shg_retire(pin->seg,
+					 (struct shg_off){ w.found.v[i] });
+	free(w.found.v);
+	(void)shg_retire(pin->seg, (struct shg_off){ pin->version });
+	if (d) {
+		if (d->base)
+			shg_unpin(d->base);
+		free(d->garbage.v);
+		free(d);
+	}
+	pin->priv = NULL;
+}
+
+int shg_pin_publish(struct shg_pin *pin, struct shg_root *root)
+{
+	struct detached *d;
+	struct shg_version *v;
+	int err;
+
+	if (!pin || !root || !pin->detached || !pin->priv)
+		return -EINVAL;
+	if (shg__root_seg(root) != pin->seg ||
+	    shg__root_slot(root) != pin->root)
+		return -EINVAL;
+	d = pin->priv;
+	v = (struct shg_version *)version_at(pin->seg, pin->version, pin->graph,
+					     &err);
+	if (!v)
+		return err;
+	v->commit_ns = shg__realtime_ns(); /* still private */
+	err = shg_root_cas(root, (struct shg_off){ d->base_ver },
+			   (struct shg_off){ pin->version });
+	if (err) {
+		v->commit_ns = 0;
+		return err;
+	}
+	retire_replaced(pin->seg, &d->garbage, d->base_ver, pin->seq);
+	shg__pin_undetach(pin);
+	if (d->base)
+		shg_unpin(d->base);
+	free(d->garbage.v);
+	free(d);
+	pin->priv = NULL;
+	return 0;
+}
+
+/* Every node of @txn's base graph becomes garbage (replace the graph). */
+static int drop_visit(void *arg, uint64_t off, const struct shg_node *n,
+		      size_t size)
+{
+	struct shg_txn *txn = arg;
+
+	(void)n;
+	(void)size;
+	shg__txn_drop(txn, off);
+	return txn->err;
+}
+
+int shg_pin_publish_as(struct shg_pin *pin, struct shg_root *other)
+{
+	const struct shg_version *v;
+	struct shg_txn *txn;
+	struct shg_off copy;
+	int err;
+
+	if (!pin || !other || shg__root_seg(other) != pin->seg)
+		return -EINVAL;
+	v = version_at(pin->seg, pin->version, pin->graph, &err);
+	if (!v)
+		return err;
+	err = shg_txn_begin(other, &txn);
+	if (err)
+		return err;
+	err = shg__walk(pin->seg, txn->root_node, drop_visit, NULL, txn);
+	txn->root_node = 0;
+	if (!err)
+		err = shg_txn_import(txn, (struct shg_off){ v->node }, &copy);
+	if (!err) {
+		txn->root_node = copy.v;
+		err = shg_txn_commit(txn);
+		if (!err)
+			return 0;
+	}
+	shg_txn_abort(txn);
+	return err;
+}
+
+/* ---- import ------------------------------------------------------------ */
+
+/*
+ * Container remapping, provided by map.c and vec.c: rewrite in @copy (a
+ * byte copy of the container node at @off) every child offset c (as
+ * reported by the children function) with the value @map gives for it.
+ * Weak references: without them, importing a container is -ENOTSUP.
+ */
+#pragma weak shg__map_remap
+#pragma weak shg__vec_remap
+
+/* Open-addressing map old offset -> new offset (process-local). */
+struct memo {
+	uint64_t *k, *v;
+	size_t cap, n;
+};
+
+static size_t memo_home(const struct memo *m, uint64_t k)
+{
+	uint64_t h = (k >> 4) * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(h >> 29 ^ h) & (m->cap - 1);
+}
+
+static int memo_put(struct memo *m, uint64_t k, uint64_t v);
+
+static int memo_grow(struct memo *m)
+{
+	struct memo t = { 0 };
+	size_t i;
+
+	t.cap = m->cap ? 2 * m->cap : 64;
+	t.k = calloc(t.cap, sizeof(*t.k));
+	t.v = calloc(t.cap, sizeof(*t.v));
+	if (!t.k || !t.v) {
+		free(t.k);
+		free(t.v);
+		return -ENOMEM;
+	}
+	for (i = 0; i < m->cap; i++)
+		if (m->k[i])
+			memo_put(&t, m->k[i], m->v[i]);
+	free(m->k);
+	free(m->v);
+	*m = t;
+	return 0;
+}
+
+static int memo_put(struct memo *m, uint64_t k, uint64_t v)
+{
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->cap && memo_grow(m))
+		return -ENOMEM;
+	for (i = memo_home(m, k); m->k[i] && m->k[i] != k;
+	     i = (i + 1) & (m->cap - 1))
+		;
+	if (!m->k[i])
+		m->n++;
+	m->k[i] = k;
+	m->v[i] = v;
+	return 0;
+}
+
+static uint64_t memo_get(const struct memo *m, uint64_t k)
+{
+	size_t i;
+
+	if (!m->cap)
+		return 0;
+	for (i = memo_home(m, k); m->k[i]; i = (i + 1) & (m->cap - 1))
+		if (m->k[i] == k)
+			return m->v[i];
+	return 0;
+}
+
+struct import {
+	struct shg_txn *txn;
+	struct memo memo; /* old -> copy */
+	struct shg__offvec order; /* old offsets, in visit order */
+};
+
+/* Pass 1: copy every reachable node byte for byte into an owned block. */
+static int import_visit(void *arg, uint64_t off, const struct shg_node *n,
+			size_t size)
+{
+	struct import *im = arg;
+	struct shg_txn *txn = im->txn;
+	uint64_t copy;
+	int err;
+
+	if (n->type == SHG_TYPE_VERSION)
+		return SHG_ECORRUPT; /* versions are not graph nodes */
+	err = shg__txn_alloc(txn, n->type, size, &copy);
+	if (err)
+		return err;
+	memcpy((uint8_t *)shg__at(txn->seg, copy) + sizeof(*n), n + 1,
+	       size - sizeof(*n));
+	err = memo_put(&im->memo, off, copy);
+	if (!err)
+		err = shg__offvec_push(&im->order, off);
+	if (err)
+		shg__txn_drop(txn, copy);
+	return err;
+}
+
+static int memo_map(void *arg, uint64_t child, uint64_t *out)
+{
+	struct import *im = arg;
+
+	*out = memo_get(&im->memo, child);
+	return *out || !child ? 0 : SHG_ECORRUPT;
+}
+
+/* Pass 2: point the copy of @off at the copies of its children. */
+static int import_fix(struct import *im, uint64_t off)
+{
+	struct shg_seg *seg = im->txn->seg;
+	uint64_t copy = memo_get(&im->memo, off), *slot;
+	const struct shg_type_rec *r;
+	const struct shg_node *n;
+	uint32_t i;
+	int err;
+
+	n = shg__node_rec(seg, copy, 0, NULL, &r, &err);
+	if (!n)
+		return err;
+	switch (n->type) {
+	case SHG_TYPE_BYTES:
+		return 0;
+	case SHG_TYPE_MAP:
+	case SHG_TYPE_MAP_COLL:
+		if (!shg__map_remap)
+			return -ENOTSUP;
+		return shg__map_remap(seg, off, shg__at(seg, copy), memo_map,
+				      im);
+	case SHG_TYPE_VEC:
+	case SHG_TYPE_VEC_NODE:
+		if (!shg__vec_remap)
+			return -ENOTSUP;
+		return shg__vec_remap(seg, off, shg__at(seg, copy), memo_map,
+				      im);
+	default:
+		break;
+	}
+	if (r->flags & SHG_TYPEF_BUILTIN)
+		return SHG_ECORRUPT;
+	slot = (uint64_t *)((uint8_t *)shg__at(seg, copy) + sizeof(*n));
+	for (i = 0; i < r->nfields; i++) {
+		if (r->kind[i] != SHG_KIND_NODE && r->kind[i] != SHG_KIND_BYTES)
+			continue;
+		err = memo_map(im, slot[i], &slot[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int shg_txn_import(struct shg_txn *txn, struct shg_off node,
+		   struct shg_off *out)
+{
+	struct import im = { .txn = txn };
+	size_t i;
+	int err;
+
+	if (!txn || !out)
+		return -EINVAL;
+	if (txn->err)
+		return txn->err;
+	out->v = 0;
+	if (!node.v)
+		return 0;
+	txn->walk_owned = true;
+	err = shg__walk(txn->seg, node.v, import_visit, NULL, &im);
+	for (i = 0; !err && i < im.order.n; i++)
+		err = import_fix(&im, im.order.v[i]);
+	if (!err) {
+		out->v = memo_get(&im.memo, node.v);
+	} else {
+		for (i = 0; i < im.memo.cap; i++)
+			if (im.memo.k[i])
+				shg__txn_drop(txn, im.memo.v[i]);
+	}
+	free(im.memo.k);
+	free(im.memo.v);
+	free(im.order.v);
+	return err;
+}
+
+/* ---- root removal ------------------------------------------------------ */
+
+struct drop_walk {
+	struct shg_seg *seg;
+	uint64_t death;
+};
+
+static int drop_hook_visit(void *arg, uint64_t off, const struct shg_node *n,
+			   size_t size)
+{
+	struct drop_walk *w = arg;
+
+	(void)n;
+	(void)size;
+	(void)shg__retire_dead(w->seg, off, w->death);
+	return 0;
+}
+
+/*
+ * A removed root's last holder let go: its current version and every node
+ * it reaches are retired with death = seq + 1, so pins of that version (or
+ * of older versions sharing the nodes) keep them. Only this graph reaches
+ * these nodes (isolation), so one walk is enough.
+ */
+static int drop_hook(struct shg_seg *seg, struct shg_off value, void *arg)
+{
+	const struct shg_node *n;
+	const struct shg_version *v;
+	struct drop_walk w = { seg, 0 };
+	int err;
+
+	(void)arg;
+	n = shg__node(seg, value.v, sizeof(*v), NULL, &err);
+	if (!n || n->type != SHG_TYPE_VERSION)
+		return shg_retire(seg, value);
+	v = (const struct shg_version *)n;
+	w.death = v->seq + 1;
+	err = shg__walk(seg, v->node, drop_hook_visit, NULL, &w);
+	(void)shg__retire_dead(seg, value.v, w.death);
+	return err;
+}

@@ -1,3 +1,363 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: module under construction */
+/*
+ * Versions and pins. A pin keeps one version (and so every node it
+ * reaches) allocated outside read sections; the pin table in the segment
+ * records every pin so that reclamation can check intervals and recovery
+ * can release a dead process's pins.
+ *
+ * THEORY OF OPERATION
+ *
+ * The pin table is one heap block named by hdr.ext[SHG_EXT_PINS], created
+ * on first use by CAS 0 -> block (release; the loser frees its block).
+ * A record is claimed by CAS of proc1 0 -> process slot + 1. Pinning a
+ * published version happens inside a read section: load the root's value,
+ * claim a record, store root/graph/flags/seq (relaxed) then version
+ * (release), leave the section. Unpin: version = 0 (release), proc1 = 0
+ * (release), then gen += 1 (seq_cst) so reclaimers re-examine held nodes.
+ *
+ * Why a reclaimer's snapshot (shg__pinsnap_take) taken after a batch's
+ * grace period sees every pin that can need a node of that batch: a node
+ * retired by the commit of seq d is in versions with seq in [birth, d)
+ * only. A pin of such a version was either taken inside a read section R
+ * that loaded that version from the root before d's CAS, or copied from a
+ * pin that still exists (a txn's base pin kept by a detached version). The
+ * grace period (tag < m, see epoch.c) covers R: R cannot have started after
+ * the unlink (it would have loaded version >= d), so the reclaimer's slot
+ * scan read R's release store of 0 with acquire, and R's record stores,
+ * sequenced before it, happen before the snapshot's loads. A record whose
+ * version is still 0 is being set up by a section that began after the
+ * grace period's start; it cannot pin a version that contains the node.
+ *
+ * Snapshot loads read gen (acquire) first: if a pin is released after the
+ * snapshot, gen differs from snap.gen and held entries are re-examined.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "graph_internal.h"
+
+#define SEQ_BITS 40
+#define SEQ_MASK ((1ull << SEQ_BITS) - 1)
+
+static _Atomic uint32_t pin_hint; /* process-local: where to look first */
+
+/* ---- versions ------------------------------------------------------------ */
+
+struct shg_off shg_version_current(const struct shg_root *root)
+{
+	return shg_root_load(root);
+}
+
+int shg_version_info(struct shg_seg *seg, struct shg_off version,
+		     struct shg_version_info *out)
+{
+	const struct shg_version *v;
+	const struct shg_node *n;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	n = shg__node(seg, version.v, sizeof(*v), NULL, &err);
+	if (!n)
+		return err;
+	if (n->type != SHG_TYPE_VERSION)
+		return -EINVAL;
+	v = (const struct shg_version *)n;
+	out->node.v = v->node;
+	out->graph = v->h.graph;
+	out->seq = v->seq;
+	out->parent = v->parent;
+	out->commit_ns = v->commit_ns;
+	out->bytes = v->bytes;
+	return 0;
+}
+
+/* ---- the pin table ------------------------------------------------------- */
+
+/* The table if it exists and is a sane block, else NULL. */
+static struct shg_pin_table *table_peek(struct shg_seg *seg)
+{
+	uint64_t off = atomic_load_explicit(&seg->hdr->ext[SHG_EXT_PINS],
+					    memory_order_acquire);
+
+	if (!off ||
+	    shg_block_size(seg, (struct shg_off){ off }) <
+		    sizeof(struct shg_pin_table) ||
+	    !shg__off_ok(seg, off, sizeof(struct shg_pin_table), 16))
+		return NULL;
+	return shg__at(seg, off);
+}
+
+/* The table, created on first use. */
+static int table_get(struct shg_seg *seg, struct shg_pin_table **out)
+{
+	_Atomic uint64_t *ext = &seg->hdr->ext[SHG_EXT_PINS];
+	uint64_t cur = atomic_load_explicit(ext, memory_order_acquire);
+	struct shg_off o;
+	void *p;
+	int err;
+
+	if (!cur) {
+		err = shg_alloc(seg, sizeof(struct shg_pin_table), &o);
+		if (err)
+			return err;
+		p = shg_ptr(seg, o, sizeof(struct shg_pin_table));
+		if (!p) {
+			shg_free(seg, o);
+			return SHG_ECORRUPT;
+		}
+		memset(p, 0, sizeof(struct shg_pin_table));
+		/* Release: the zeroed table is visible to whoever loads it. */
+		if (!atomic_compare_exchange_strong_explicit(
+			    ext, &cur, o.v, memory_order_acq_rel,
+			    memory_order_acquire))
+			shg_free(seg, o);
+	}
+	*out = table_peek(seg);
+	return *out ? 0 : SHG_ECORRUPT;
+}
+
+uint64_t shg__pins_gen(struct shg_seg *seg)
+{
+	struct shg_pin_table *t = table_peek(seg);
+
+	return t ? atomic_load_explicit(&t->gen, memory_order_acquire) : 0;
+}
+
+/* Clear record @r (owned by the caller) and bump the table's gen. */
+static void rec_release(struct shg_pin_table *t, struct shg_pinrec *r)
+{
+	atomic_store_explicit(&r->version, 0, memory_order_release);
+	atomic_store_explicit(&r->proc1, 0, memory_order_release);
+	atomic_fetch_add_explicit(&t->gen, 1, memory_order_seq_cst);
+}
+
+int shg__pin_take(struct shg_seg *seg, uint32_t root, uint64_t version,
+		  bool detached, struct shg_pin **out)
+{
+	const struct shg_version *v;
+	const struct shg_node *n;
+	struct shg_pin_table *t;
+	struct shg_pinrec *r;
+	struct shg_pin *pin;
+	uint32_t i, idx, start, expect;
+	int err;
+
+	n = shg__node(seg, version, sizeof(*v), NULL, &err);
+	if (!n)
+		return err;
+	if (n->type != SHG_TYPE_VERSION)
+		return SHG_ECORRUPT;
+	v = (const struct shg_version *)n;
+	err = table_get(seg, &t);
+	if (err)
+		return err;
+	pin = calloc(1, sizeof(*pin));
+	if (!pin)
+		return -ENOMEM;
+	start = atomic_fetch_add_explicit(&pin_hint, 1, memory_order_relaxed);
+	for (i = 0; i < SHG_MAX_PINS; i++) {
+		idx = (start + i) % SHG_MAX_PINS;
+		r = &t->rec[idx];
+		expect = 0;
+		if (!atomic_load_explicit(&r->proc1, memory_order_relaxed) &&
+		    atomic_compare_exchange_strong_explicit(
+			    &r->proc1, &expect, seg->pslot + 1,
+			    memory_order_acq_rel, memory_order_relaxed))
+			break;
+	}
+	if (i == SHG_MAX_PINS) {
+		free(pin);
+		return SHG_ESLOTS;
+	}
+	pin->seg = seg;
+	pin->idx = idx;
+	pin->root = root;
+	pin->version = version;
+	pin->seq = v->seq;
+	pin->graph = v->h.graph;
+	pin->detached = detached;
+	__atomic_store_n(&r->root, root, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->graph, pin->graph, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->flags, detached ? SHG_PINF_DETACHED : 0u,
+			 __ATOMIC_RELAXED);
+	atomic_store_explicit(&r->seq, pin->seq, memory_order_relaxed);
+	/* Release, last: a snapshot that sees the version sees the rest. */
+	atomic_store_explicit(&r->version, version, memory_order_release);
+	*out = pin;
+	return 0;
+}
+
+int shg_pin_current(struct shg_root *root, struct shg_pin **out)
+{
+	struct shg_seg *seg;
+	uint64_t v;
+	int err;
+
+	if (!root || !out)
+		return -EINVAL;
+	seg = shg__root_seg(root);
+	err = shg_read_lock(seg);
+	if (err)
+		return err;
+	v = shg_root_load(root).v;
+	err = v ? shg__pin_take(seg, shg__root_slot(root), v, false, out) :
+		  -ENOENT;
+	shg_read_unlock(seg);
+	return err;
+}
+
+struct shg_off shg_pin_version(const struct shg_pin *pin)
+{
+	return (struct shg_off){ pin ? pin->version : 0 };
+}
+
+void shg__pin_undetach(struct shg_pin *pin)
+{
+	struct shg_pin_table *t = table_peek(pin->seg);
+
+	if (t && pin->idx < SHG_MAX_PINS)
+		__atomic_store_n(&t->rec[pin->idx].flags, 0u, __ATOMIC_RELAXED);
+	pin->detached = false;
+}
+
+int shg_unpin(struct shg_pin *pin)
+{
+	struct shg_pin_table *t;
+	struct shg_pinrec *r;
+
+	if (!pin)
+		return -EINVAL;
+	if (pin->detached)
+		shg__detached_release(pin);
+	t = table_peek(pin->seg);
+	if (t && pin->idx < SHG_MAX_PINS) {
+		r = &t->rec[pin->idx];
+		if (atomic_load_explicit(&r->proc1, memory_order_relaxed) ==
+		    pin->seg->pslot + 1)
+			rec_release(t, r);
+	}
+	free(pin);
+	return 0;
+}
+
+uint32_t shg__pins_release_proc(struct shg_seg *seg, uint32_t pidx)
+{
+	struct shg_pin_table *t = table_peek(seg);
+	uint32_t i, n = 0, p1 = pidx + 1;
+
+	if (!t)
+		return 0;
+	for (i = 0; i < SHG_MAX_PINS; i++) {
+		struct shg_pinrec *r = &t->rec[i];
+
+		if (atomic_load_explicit(&r->proc1, memory_order_acquire) != p1)
+			continue;
+		atomic_store_explicit(&r->version, 0, memory_order_release);
+		if (atomic_compare_exchange_strong_explicit(
+			    &r->proc1, &p1, 0, memory_order_acq_rel,
+			    memory_order_relaxed))
+			n++;
+		p1 = pidx + 1;
+	}
+	if (n)
+		atomic_fetch_add_explicit(&t->gen, 1, memory_order_seq_cst);
+	return n;
+}
+
+/* ---- snapshots for interval checks --------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t snap_key(uint32_t graph, uint64_t seq)
+{
+	return ((uint64_t)graph << SEQ_BITS) | (seq & SEQ_MASK);
+}
+
+int shg__pinsnap_take(struct shg_seg *seg, struct shg__pinsnap *snap)
+{
+	struct shg_pin_table *t = table_peek(seg);
+	uint32_t i;
+
+	memset(snap, 0, sizeof(*snap));
+	if (!t)
+		return 0;
+	/* gen first: a release after this load shows up as a new gen. */
+	snap->gen = atomic_load_explicit(&t->gen, memory_order_acquire);
+	snap->key = malloc(SHG_MAX_PINS * sizeof(*snap->key));
+	if (!snap->key)
+		return -ENOMEM;
+	for (i = 0; i < SHG_MAX_PINS; i++) {
+		struct shg_pinrec *r = &t->rec[i];
+		uint64_t v;
+
+		if (!atomic_load_explicit(&r->proc1, memory_order_relaxed))
+			continue;
+		/* Acquire pairs with the pinner's release of version. */
+		v = atomic_load_explicit(&r->version, memory_order_acquire);
+		if (!v)
+			continue;
+		snap->key[snap->n++] = snap_key(
+			__atomic_load_n(&r->graph, __ATOMIC_RELAXED),
+			atomic_load_explicit(&r->seq, memory_order_relaxed));
+	}
+	if (snap->n > 1)
+		qsort(snap->key, snap->n, sizeof(*snap->key), cmp_u64);
+	return 0;
+}
+
+void shg__pinsnap_free(struct shg__pinsnap *snap)
+{
+	free(snap->key);
+	memset(snap, 0, sizeof(*snap));
+}
+
+/* First index with key >= @k. */
+static size_t lower_bound(const struct shg__pinsnap *snap, uint64_t k)
+{
+	size_t lo = 0, hi = snap->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (snap->key[mid] < k)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+uint64_t shg__pinsnap_holder(const struct shg__pinsnap *snap, uint32_t graph,
+			     uint64_t birth, uint64_t death)
+{
+	uint64_t lo, hi;
+	size_t i;
+
+	if (!snap->n || death <= birth)
+		return 0;
+	lo = snap_key(graph, birth > SEQ_MASK ? SEQ_MASK : birth);
+	hi = ((uint64_t)graph << SEQ_BITS) +
+	     (death > SEQ_MASK + 1 ? SEQ_MASK + 1 : death);
+	i = lower_bound(snap, lo);
+	return i < snap->n && snap->key[i] < hi ? snap->key[i] : 0;
+}
+
+bool shg__pinsnap_holds(const struct shg__pinsnap *snap, uint32_t graph,
+			uint64_t birth, uint64_t death)
+{
+	return shg__pinsnap_holder(snap, graph, birth, death) != 0;
+}
+
+bool shg__pinsnap_has(const struct shg__pinsnap *snap, uint64_t key)
+{
+	size_t i = lower_bound(snap, key);
+
+	return i < snap->n && snap->key[i] == key;
+}

@@ -6,8 +6,11 @@
 # Usage: scripts/bench.sh SUITE [--quick] [extra args passed to the suite]
 #   SUITE    micro   read-lock pairs, grace periods, alloc/free, retire
 #                    (bench/bench_micro), side by side with liburcu and glibc
-#            all     every suite (for now: micro)
-#   --quick  short repetitions (the micro suite takes a few seconds)
+#            map     persistent map lookups, commits, batches, build, memory,
+#                    retained memory with a pin (bench/bench_map), side by
+#                    side with rwlock-shm, LMDB, liburcu lfht, flat table
+#            all     every suite: micro, then map
+#   --quick  short repetitions (micro: a few seconds; map: < 60 s)
 #
 # Steps: scripts/build.sh (skipped with SHG_BENCH_NO_BUILD=1), then each
 # suite program with SHG_COMMIT set, appending one JSON object per
@@ -23,7 +26,7 @@ cd "$ROOT"
 
 usage() {
 	echo "usage: scripts/bench.sh SUITE [--quick] [extra args]" >&2
-	echo "  SUITE: micro | all" >&2
+	echo "  SUITE: micro | map | all" >&2
 }
 
 if (($# < 1)); then
@@ -34,7 +37,8 @@ suite=$1
 shift
 case "$suite" in
 micro) programs=(micro) ;;
-all) programs=(micro) ;;
+map) programs=(map) ;;
+all) programs=(micro map) ;;
 -h | --help)
 	usage
 	exit 0

@@ -419,6 +419,32 @@ static uint32_t scan_owned(struct shg_seg *seg, struct shg__tctx *ctx,
 	return found;
 }
 
+/*
+ * After adopting span @idx: its blocks are now allocated by this process
+ * too. The span stays (or becomes) ours alone if it is empty, or if its
+ * blocks were all allocated by us or by a process that is dead now (a
+ * dead process holds nothing unpublished: its blocks are published,
+ * retired or leaked, all of which the sweep tells apart). Otherwise it
+ * holds blocks of another live process, which may be unpublished blocks
+ * that process still uses (a thread of it exited and abandoned the span):
+ * it becomes MIXED and the leak sweep never frees blocks in it. Adoption
+ * is a slow path, so the liveness check (a /proc read) is affordable.
+ * Owner-only field.
+ */
+static void note_adopter(struct shg_seg *seg, uint32_t idx)
+{
+	struct shg_span *sp = &seg->spans[idx];
+	uint64_t tok = ld64(&sp->owner_token);
+
+	if (tok == seg->token)
+		return;
+	if (used_load(sp) == 0 ||
+	    (tok && tok != SHG_TOKEN_MIXED && !shg__token_alive(tok)))
+		st64(&sp->owner_token, seg->token);
+	else
+		st64(&sp->owner_token, SHG_TOKEN_MIXED);
+}
+
 /* Adopt abandoned spans of @cls from arena @node until one has a free
  * block (idx+1, or 0); full ones join the owned ring. */
 static uint32_t adopt(struct shg_seg *seg, struct shg__tctx *ctx, unsigned cls,
@@ -431,6 +457,7 @@ static uint32_t adopt(struct shg_seg *seg, struct shg__tctx *ctx, unsigned cls,
 		if (shg__span_adopt(seg, node, cls, ctx->idx, &idx))
 			return 0;
 		span_recount(seg, idx, ci);
+		note_adopter(seg, idx);
 		if (span_has_free(&seg->spans[idx], ci))
 			return idx + 1;
 		ring_add(seg, ctx, cls, idx);
@@ -682,14 +709,19 @@ size_t shg_block_size(struct shg_seg *seg, struct shg_off off)
 
 /* ---- exit and death ------------------------------------------------------ */
 
-/* Give up SMALL span @idx of slot @tidx: back to the arena if empty, else
- * abandoned. @recount for a dead owner. Returns 1 if given up. */
+/*
+ * Give up SMALL span @idx of slot @tidx: back to the arena if empty, else
+ * abandoned. @dead_token: the dead owner's process token (0 for an exiting
+ * thread); the span is recounted, and if every block in it was allocated by
+ * that dead process it is set aside for the leak sweep (SHG_OWNER_SWEEP)
+ * instead of being abandoned. Returns 1 if given up.
+ */
 static uint32_t give_up(struct shg_seg *seg, uint32_t idx, uint32_t tidx,
-			unsigned cls, bool recount)
+			unsigned cls, uint64_t dead_token)
 {
 	struct shg_span *sp = &seg->spans[idx];
 
-	if (recount)
+	if (dead_token)
 		span_recount(seg, idx, &cls_tab[cls]);
 	else
 		collect_remote(seg, idx, &cls_tab[cls]);
@@ -698,6 +730,9 @@ static uint32_t give_up(struct shg_seg *seg, uint32_t idx, uint32_t tidx,
 		shg__span_free(seg, idx);
 		return 1;
 	}
+	if (dead_token && dead_token != SHG_TOKEN_MIXED &&
+	    ld64(&sp->owner_token) == dead_token)
+		return shg__span_sweep_mark(seg, idx, tidx) == 0;
 	return shg__span_abandon(seg, idx, tidx) == 0;
 }
 
@@ -718,7 +753,8 @@ static int owned_by(struct shg_seg *seg, uint32_t idx, uint32_t tidx)
 }
 
 /* Every span owned by @tidx, found by a scan of the descriptors. */
-static uint32_t abandon_scan(struct shg_seg *seg, uint32_t tidx)
+static uint32_t abandon_scan(struct shg_seg *seg, uint32_t tidx,
+			     uint64_t dead_token)
 {
 	uint32_t i, top = heap_spans(seg), n = 0;
 	int cls;
@@ -726,7 +762,7 @@ static uint32_t abandon_scan(struct shg_seg *seg, uint32_t tidx)
 	for (i = 0; i < top; i++) {
 		cls = owned_by(seg, i, tidx);
 		if (cls >= 0)
-			n += give_up(seg, i, tidx, (unsigned)cls, true);
+			n += give_up(seg, i, tidx, (unsigned)cls, dead_token);
 	}
 	return n;
 }
@@ -743,7 +779,7 @@ static bool abandon_ctx(struct shg_seg *seg, uint32_t tidx,
 		s = ctx->cur[c];
 		ctx->cur[c] = 0;
 		if (s && owned_by(seg, s - 1, tidx) == (int)c)
-			*n += give_up(seg, s - 1, tidx, c, false);
+			*n += give_up(seg, s - 1, tidx, c, 0);
 		else if (s)
 			ok = false;
 		s = ctx->owned[c];
@@ -753,7 +789,7 @@ static bool abandon_ctx(struct shg_seg *seg, uint32_t tidx,
 				break;
 			}
 			next = ld32(&seg->spans[s - 1].next);
-			*n += give_up(seg, s - 1, tidx, c, false);
+			*n += give_up(seg, s - 1, tidx, c, 0);
 			s = next == ctx->owned[c] ? 0 : next;
 		}
 		if (s)
@@ -772,23 +808,30 @@ static bool abandon_ctx(struct shg_seg *seg, uint32_t tidx,
  *       then every arena is rebuilt under its lock, which also repairs
  *       arenas whose lock the dead thread held).
  *
- * Empty spans go back to their arena, the others to its abandoned list.
- * Context: the caller serializes recovery of one slot (recover_lock).
+ * Empty spans go back to their arena, the others to its abandoned list;
+ * except, for a dead thread, spans whose blocks were all allocated by the
+ * dead process (span.owner_token): those are set aside for the leak sweep
+ * (SHG_OWNER_SWEEP, see shg__sweep) and released to the abandoned list by
+ * it. Context: the caller serializes recovery of one slot (recover_lock).
  * Return: the number of spans given up.
  */
 uint32_t shg__alloc_abandon(struct shg_seg *seg, uint32_t tidx,
 			    struct shg__tctx *ctx)
 {
 	uint32_t n = 0;
+	uint64_t tok;
 
 	if (!seg || tidx >= seg->max_threads)
 		return 0;
 	if (ctx) {
 		if (!abandon_ctx(seg, tidx, ctx, &n))
-			n += abandon_scan(seg, tidx);
+			n += abandon_scan(seg, tidx, 0);
 		return n;
 	}
-	n = abandon_scan(seg, tidx);
+	/* The dead owner's token (the slot is released after this). */
+	tok = atomic_load_explicit(&seg->threads[tidx].owner,
+				   memory_order_acquire);
+	n = abandon_scan(seg, tidx, tok ? tok : SHG_TOKEN_MIXED);
 	shg__arena_repair(seg);
 	return n;
 }
@@ -1000,6 +1043,9 @@ static void check_small(struct chk *ck, uint32_t i, uint64_t w)
 	owner = atomic_load_explicit(&sp->owner, memory_order_relaxed);
 	if (owner == 0) {
 		ck->fl[i] |= F_ORPHAN;
+	} else if (owner == SHG_OWNER_SWEEP) {
+		/* a dead thread's span waiting for the leak sweep */
+		ck->leaked_b += (uint64_t)(ci->cap - alloc) * ci->size;
 	} else if (owner > ck->seg->max_threads) {
 		PROBLEM(ck, "span %u: owner %u out of range", i, owner);
 	} else if (tslot_state(ck, owner - 1) == 3) {
@@ -1323,4 +1369,118 @@ int shg__alloc_walk(struct shg_seg *seg,
 		}
 	}
 	return 0;
+}
+
+/* ---- the live leak sweep's view ------------------------------------------ */
+
+/* Liveness of process tokens, memoized for one walk (few distinct ones). */
+struct tok_memo {
+	uint64_t tok[16];
+	bool alive[16];
+	unsigned n;
+};
+
+static bool token_dead(struct tok_memo *m, uint64_t tok)
+{
+	unsigned i;
+	bool alive;
+
+	if (tok == 0 || tok == SHG_TOKEN_MIXED)
+		return false; /* unknown owner: never sweepable */
+	for (i = 0; i < m->n; i++)
+		if (m->tok[i] == tok)
+			return !m->alive[i];
+	alive = shg__token_alive(tok);
+	if (m->n < 16) {
+		m->tok[m->n] = tok;
+		m->alive[m->n++] = alive;
+	}
+	return !alive;
+}
+
+/**
+ * shg__alloc_walk_sweepable() - the blocks the live leak sweep may free:
+ * @blk(arg, off, size) for every allocated block of a SHG_OWNER_SWEEP span
+ * and every large block whose owner_token is a dead process's; @span(arg,
+ * idx) for every SHG_OWNER_SWEEP span. Safe on a live segment: nobody owns
+ * or allocates from those spans (only remote frees land on them, which the
+ * walk reads with acquire), and a dead process allocates no large block.
+ * Return: 0 or -EINVAL.
+ */
+int shg__alloc_walk_sweepable(struct shg_seg *seg,
+			      void (*blk)(void *arg, uint64_t off,
+					  uint64_t size),
+			      void (*span)(void *arg, uint32_t idx), void *arg)
+{
+	struct tok_memo memo = { .n = 0 };
+	uint32_t top, i, c;
+	uint64_t w;
+
+	if (!seg || !blk)
+		return -EINVAL;
+	top = heap_spans(seg);
+	for (i = 0; i < top; i += c) {
+		w = word_load(&seg->spans[i]);
+		c = SHG_SPAN_COUNT(w);
+		if (c == 0 || c > top - i)
+			c = 1;
+		switch (SHG_SPAN_STATE(w)) {
+		case SHG_SPAN_SMALL:
+			c = 1;
+			if (atomic_load_explicit(&seg->spans[i].owner,
+						 memory_order_acquire) !=
+			    SHG_OWNER_SWEEP)
+				break;
+			if (span)
+				span(arg, i);
+			walk_small(seg, i, w, blk, arg);
+			break;
+		case SHG_SPAN_LARGE:
+			if (token_dead(&memo, ld64(&seg->spans[i].owner_token)))
+				blk(arg, span_off(seg, i),
+				    (uint64_t)c * SPAN_BYTES);
+			break;
+		default:
+			break;
+		}
+	}
+	return 0;
+}
+
+/**
+ * shg__alloc_sweep_free() - free block @off for the leak sweep, after
+ * checking again that it is still sweepable: in a SHG_OWNER_SWEEP span, or
+ * the head of a large block whose owner_token is @large_token (a dead
+ * process's: such a word cannot be written again, since only a live
+ * process stores its own token). Return: 0 or SHG_EBADOFF.
+ */
+int shg__alloc_sweep_free(struct shg_seg *seg, struct shg__tctx *ctx,
+			  uint64_t off, uint64_t large_token)
+{
+	uint64_t rel = off - seg->heap_off, w;
+	struct shg_span *sp;
+
+	if (off < seg->heap_off || (rel >> SHG_SPAN_SHIFT) >= heap_spans(seg))
+		return SHG_EBADOFF;
+	sp = &seg->spans[rel >> SHG_SPAN_SHIFT];
+	w = word_load(sp);
+	if (SHG_SPAN_STATE(w) == SHG_SPAN_SMALL) {
+		if (atomic_load_explicit(&sp->owner, memory_order_acquire) !=
+		    SHG_OWNER_SWEEP)
+			return SHG_EBADOFF;
+	} else if (SHG_SPAN_STATE(w) != SHG_SPAN_LARGE ||
+		   ld64(&sp->owner_token) != large_token || !large_token) {
+		return SHG_EBADOFF;
+	}
+	return free_block(seg, ctx, off);
+}
+
+/* The owner_token of the span holding @off (large blocks: the head). */
+uint64_t shg__alloc_owner_token(struct shg_seg *seg, uint64_t off)
+{
+	uint64_t rel = off - seg->heap_off;
+
+	if (off < seg->heap_off || (rel >> SHG_SPAN_SHIFT) >= heap_spans(seg))
+		return 0;
+	return ld64(&seg->spans[rel >> SHG_SPAN_SHIFT].owner_token);
 }

@@ -11,9 +11,12 @@
  * writers can make a check see a transient state; re-run to confirm.
  *
  * shg_recover() releases what dead processes held (slots, holds, retired
- * batches, spans) and reclaims. The leak sweep (shg__sweep) frees blocks
- * that are allocated but reachable from nothing; it needs quiescent writers
- * at this layer (see docs/ARCHITECTURE.md §8).
+ * batches, spans, pins), then runs the live leak sweep (shg__sweep_live),
+ * which frees blocks that dead processes allocated and nobody can reach,
+ * while other processes keep working, then reclaims. shg__sweep is the
+ * older full sweep, for quiescent segments only (tests, offline tools).
+ * The graph layer (lib/gcheck.c) supplies the graph-aware parts: marking
+ * through the type table, and the graph invariants of shg_check.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -160,32 +163,16 @@ int shg_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 	shg__limbo_check(seg, fn, arg, rep);
 	shg__roots_check(seg, fn, arg, rep);
 	check_roots_vs_retired(seg, fn, arg, rep);
+	shg__graph_check(seg, fn, arg, rep);
 	return (int)rep->problems;
 }
 
-int shg_recover(struct shg_seg *seg, struct shg_recover_report *rep)
-{
-	struct shg_recover_report local;
-	struct shg__tctx *ctx;
-
-	if (!seg)
-		return -EINVAL;
-	ctx = shg__tctx_peek(seg);
-	if (ctx && ctx->hot.nest)
-		return SHG_ENESTED;
-	if (!rep)
-		rep = &local;
-	memset(rep, 0, sizeof(*rep));
-	shg__release_dead(seg, rep);
-	shg_reclaim(seg);
-	return 0;
-}
-
-/* ---- leak sweep ------------------------------------------------------- */
+/* ---- marking ------------------------------------------------------------ */
 
 struct shg__marker {
 	struct shg_seg *seg;
 	struct offset_set live; /* marked block offsets (unsorted) */
+	int err; /* a walk failed: the marking is incomplete */
 };
 
 void shg__mark(struct shg__marker *mk, uint64_t off)
@@ -194,10 +181,118 @@ void shg__mark(struct shg__marker *mk, uint64_t off)
 		set_add(&mk->live, off);
 }
 
+void shg__mark_fail(struct shg__marker *mk, int err)
+{
+	if (!mk->err)
+		mk->err = err;
+}
+
 static void mark_cb(void *arg, uint64_t off)
 {
 	shg__mark(arg, off);
 }
+
+/*
+ * Mark every aligned word of batch block @off that is a block start:
+ * a batch being freed (tslot.reclaiming) keeps the entries past its count
+ * in memory while its reclaimer frees them one by one, so conservatively
+ * marking them all keeps the sweep from freeing a block a reclaimer is
+ * about to free. Extra marks only make the sweep free less.
+ */
+static void mark_batch_words(struct shg__marker *mk, uint64_t off)
+{
+	struct shg_seg *seg = mk->seg;
+	size_t bs = shg_block_size(seg, (struct shg_off){ off }), i;
+	const uint64_t *w;
+
+	if (!bs || !shg__off_ok(seg, off, bs, 16))
+		return;
+	shg__mark(mk, off);
+	w = shg__at(seg, off);
+	for (i = 0; i < bs / 8; i++) {
+		uint64_t v = __atomic_load_n(&w[i], __ATOMIC_RELAXED);
+
+		if (v && !(v & 15))
+			shg__mark(mk, v);
+	}
+}
+
+/*
+ * One marking pass (caller in a read section): header ext[] blocks, root
+ * values with their graphs, the graph layer's extra roots (type table,
+ * pin table, every pinned or detached version), the caller's @mark, and
+ * the retired/held lists and every word of the batches being reclaimed.
+ */
+static void mark_all(struct shg__marker *mk,
+		     void (*mark)(struct shg__marker *mk, struct shg_seg *seg,
+				  uint64_t root_value, void *arg),
+		     void *arg)
+{
+	struct shg_seg *seg = mk->seg;
+	uint32_t r, i;
+	int err;
+
+	for (i = 0; i < 8; i++)
+		shg__mark(mk, atomic_load_explicit(&seg->hdr->ext[i],
+						   memory_order_acquire));
+	/* Pins before roots and limbo: an unpin is ordered after its owner's
+	 * retires, so an acquire load that sees a pin gone sees those retire
+	 * entries in the limbo walks below. */
+	shg__graph_mark_extra(mk, seg);
+	for (r = 0; r < seg->max_roots; r++) {
+		struct shg_rslot *rs = &seg->roots[r];
+		uint64_t v =
+			atomic_load_explicit(&rs->value, memory_order_acquire);
+
+		if (atomic_load_explicit(&rs->state, memory_order_acquire) ==
+			    SHG_ROOT_FREE ||
+		    v == 0)
+			continue;
+		shg__mark(mk, v);
+		shg__graph_mark_value(mk, seg, v);
+		if (mark)
+			mark(mk, seg, v, arg);
+	}
+	/* Under limbo_lock, which every move of a batch or of entries
+	 * between lists takes (seal, pop, split into held batches, pop of a
+	 * held batch), so no batch or entry is between two lists while we
+	 * walk; only appends to open batches and the frees of batches being
+	 * reclaimed go on (the latter covered by mark_batch_words). Nothing
+	 * waits for a grace period under this lock, so taking it inside a
+	 * read section cannot deadlock. */
+	err = shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair);
+	if (err) {
+		shg__mark_fail(mk, err);
+		return;
+	}
+	shg__limbo_walk(seg, mark_cb, mk);
+	for (r = 0; r < seg->max_threads; r++)
+		mark_batch_words(
+			mk, atomic_load_explicit(&seg->threads[r].reclaiming,
+						 memory_order_acquire));
+	shg__unlock(&seg->hdr->limbo_lock);
+	if (mk->live.oom)
+		shg__mark_fail(mk, -ENOMEM);
+	if (mk->live.n)
+		qsort(mk->live.v, mk->live.n, sizeof(*mk->live.v), cmp_u64);
+}
+
+/* mark_all() inside a read section of its own. */
+static int mark_pass(struct shg__marker *mk,
+		     void (*mark)(struct shg__marker *mk, struct shg_seg *seg,
+				  uint64_t root_value, void *arg),
+		     void *arg)
+{
+	int err = shg_read_lock(mk->seg);
+
+	if (err)
+		return err;
+	mark_all(mk, mark, arg);
+	shg_read_unlock(mk->seg);
+	return mk->err;
+}
+
+/* ---- full sweep (quiescent) ------------------------------------------- */
 
 struct sweep_state {
 	struct offset_set *live; /* sorted */
@@ -223,29 +318,12 @@ int64_t shg__sweep(struct shg_seg *seg,
 	struct shg__marker mk = { .seg = seg };
 	struct sweep_state st = { 0 };
 	struct shg__tctx *ctx = NULL;
-	uint32_t r;
 	size_t i;
 	int err;
 
-	for (r = 0; r < seg->max_roots; r++) {
-		struct shg_rslot *rs = &seg->roots[r];
-		uint64_t v = atomic_load(&rs->value);
-
-		if (atomic_load(&rs->state) == SHG_ROOT_FREE || v == 0)
-			continue;
-		shg__mark(&mk, v);
-		if (mark)
-			mark(&mk, seg, v, arg);
-	}
-	shg__limbo_walk(seg, mark_cb, &mk);
-	if (mk.live.oom) {
-		free(mk.live.v);
-		return -ENOMEM;
-	}
-	if (mk.live.n)
-		qsort(mk.live.v, mk.live.n, sizeof(*mk.live.v), cmp_u64);
-	st.live = &mk.live;
-	err = shg__alloc_walk(seg, sweep_cb, &st);
+	err = mark_pass(&mk, mark, arg);
+	if (!err)
+		err = shg__alloc_walk(seg, sweep_cb, (st.live = &mk.live, &st));
 	if (!err && st.dead.oom)
 		err = -ENOMEM;
 	if (!err && !dry_run && st.dead.n)
@@ -256,4 +334,282 @@ int64_t shg__sweep(struct shg_seg *seg,
 	free(mk.live.v);
 	free(st.dead.v);
 	return err ? err : st.bytes;
+}
+
+/* ---- live sweep ------------------------------------------------------- */
+
+/*
+ * THE LIVE LEAK SWEEP (shg__sweep_live): free what dead processes
+ * allocated and nobody can reach, while other processes keep working.
+ *
+ * Which blocks are candidates. Recovery sets a dead thread's SMALL spans
+ * aside (owner SHG_OWNER_SWEEP: on no list, never adopted, so nobody
+ * allocates from them) when every block in them was allocated by the dead
+ * process (span.owner_token; spans adopted across processes are MIXED and
+ * only abandoned). A LARGE block records its allocating process's token
+ * before its word is committed. Candidates are the allocated blocks of
+ * SWEEP spans and the large blocks whose token is dead: every candidate
+ * was allocated by a dead process, and no new candidate can appear except
+ * by another death.
+ *
+ * The sweep: (1) walk the candidates (and note the SWEEP spans), THEN
+ * mark pass M1 inside a read section (below); C = the candidates not in
+ * M1; (2) shg_synchronize: a full grace period; (3) mark pass M2 in a new
+ * read section; walk the candidates again; (4) free each block of C that
+ * is still allocated, still a candidate and not in M2; (5) release the
+ * SWEEP spans seen in (1) to their arena's abandoned list. The order in
+ * (1) matters: every block of C was allocated by a process that was dead
+ * before M1 began, so nothing in C is published after M1 reads the roots
+ * (candidates walked after M1 could include spans that a concurrent
+ * recovery set aside for a process that died during M1, and blocks that
+ * process published after M1 read the roots: M2 could then miss them the
+ * way M1 did).
+ * A marking pass marks: the header's ext[] blocks; the graph layer's own
+ * blocks (type table and records, pin table); every version named by a pin
+ * record (pinned, txn bases, detached versions) and everything reachable
+ * from it; every root value (LIVE or REMOVED) and, if it is a version
+ * record, its whole graph; every retired and held entry and batch block,
+ * and every word of batches being reclaimed. A walk that fails (corrupt or
+ * changing data) fails the sweep: nothing is freed, the next recovery
+ * tries again. Extra marks are harmless (the sweep frees less).
+ *
+ * Why a block b freed in (4) cannot be in use by a live process. b was
+ * allocated by a thread that was dead before M1 began, so it was never
+ * published after that, and never will be.
+ *  - Never published: no live process ever had its offset (it was in no
+ *    root, version, pin or retire list), and no one can get it later.
+ *  - Reachable from a root's current version: a commit replaces nodes
+ *    only along the chain of current versions (a txn commits by CAS on
+ *    its base, and a node that left the current version is never linked
+ *    again), so if b is in no current version when M1 reads the roots it
+ *    is in none afterwards. M1 read every root inside its section, so b
+ *    reachable then would be in M1.
+ *  - In a pinned or detached version: a pin is claimed inside a read
+ *    section on the version loaded there. A pin whose section ended before
+ *    M2 began is visible to M2 (its section's release store of the slot
+ *    epoch is read by the grace period's acquire scan, which happens
+ *    before M2); a pin whose section began after the grace period began
+ *    loaded a version that was current after M1, which does not reach b.
+ *    While a pin is visible, M2 walks its version and marks b. A detached
+ *    version is created (its pin recorded) before its base is unpinned.
+ *  - Retired or held: in a retire batch (open, sealed, held or being
+ *    reclaimed) when M2 walks them, so marked. Retired after M2 walked the
+ *    lists: only a committer retires a published node, after its CAS and
+ *    before unpinning its base, and its base reaches b; M2 reads the pins
+ *    first, so it either sees that pin (b marked) or, by the release of
+ *    the unpin and the acquire load that saw it gone, the retire entry.
+ *    Freed by a reclaimer before M2: then it is not allocated when (3)
+ *    walks the candidates again, or it is in a batch being reclaimed,
+ *    whose words are all marked.
+ *  - A reader in a read section that started before M1 and still holds
+ *    an unlinked b: the grace period in (2) waited for it to end.
+ *    Readers that entered after (2) began load roots that no longer reach
+ *    b; pin holders are covered above.
+ *  - A removed root's value in flight to the drop hook (exchanged out of
+ *    the slot, not yet retired): covered only if the finalizing process
+ *    does the exchange and the drop inside one read section (the grace
+ *    period then waits for the drop, whose retires M2 sees).
+ *  - A retire batch block that a reclaimer has finished: between the
+ *    reclaimer's clearing of its record (tslot.reclaiming) and its free,
+ *    the block is in no list. Blocks of the batch size class are never
+ *    candidates (cand_add), which closes that window at the cost of
+ *    leaving a dead process's leaked blocks of that one class.
+ *  - Another sweeper: sweeps are serialized by hdr.sweep_lock (a dead
+ *    holder's lock is taken over; its frees were of blocks unreachable
+ *    then and now, and the next sweep sees them free).
+ * A crash of the sweeper leaves SWEEP spans and some candidates: the next
+ * recovery sweeps again (idempotent: freed blocks are no longer allocated,
+ * unfreed ones are candidates again).
+ */
+
+struct cand {
+	uint64_t off, size, token; /* token: large blocks' owner */
+};
+
+struct live_sweep {
+	struct shg_seg *seg;
+	struct cand *c; /* candidates, in walk (= address) order */
+	size_t n, cap;
+	uint32_t *spans;
+	size_t nspans, spcap;
+	bool oom;
+};
+
+static void cand_add(void *arg, uint64_t off, uint64_t size)
+{
+	struct live_sweep *ls = arg;
+
+	/* Retire batch blocks are never candidates: a reclaimer frees a
+	 * finished batch's block just after dropping its last record of it
+	 * (epoch.c: reclaiming = 0, then free), so for a moment such a block
+	 * is in no list yet still about to be freed by a live process. A
+	 * dead process's leaked block of this size class stays leaked. */
+	if (size == shg__class_size(shg__size_class(SHG_BATCH_BYTES)))
+		return;
+	if (ls->n == ls->cap) {
+		size_t cap = ls->cap ? ls->cap * 2 : 256;
+		struct cand *c = realloc(ls->c, cap * sizeof(*c));
+
+		if (!c) {
+			ls->oom = true;
+			return;
+		}
+		ls->c = c;
+		ls->cap = cap;
+	}
+	ls->c[ls->n++] = (struct cand){
+		off, size,
+		size > SHG_SMALL_MAX ? shg__alloc_owner_token(ls->seg, off) : 0
+	};
+}
+
+/* Keep the candidates that @m left unmarked. */
+static void drop_marked(struct live_sweep *ls, const struct shg__marker *m)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < ls->n; i++)
+		if (!set_has(&m->live, ls->c[i].off))
+			ls->c[k++] = ls->c[i];
+	ls->n = k;
+}
+
+static void span_add(void *arg, uint32_t idx)
+{
+	struct live_sweep *ls = arg;
+
+	if (ls->nspans == ls->spcap) {
+		size_t cap = ls->spcap ? ls->spcap * 2 : 64;
+		uint32_t *v = realloc(ls->spans, cap * sizeof(*v));
+
+		if (!v) {
+			ls->oom = true;
+			return;
+		}
+		ls->spans = v;
+		ls->spcap = cap;
+	}
+	ls->spans[ls->nspans++] = idx;
+}
+
+/* Second candidate walk: the sweepable blocks allocated now. */
+static void still_add(void *arg, uint64_t off, uint64_t size)
+{
+	(void)size;
+	set_add(arg, off);
+}
+
+static bool sweep_trylock(struct shg_seg *seg)
+{
+	_Atomic uint64_t *l = &seg->hdr->sweep_lock;
+	uint64_t cur = 0;
+
+	if (atomic_compare_exchange_strong(l, &cur, seg->token))
+		return true;
+	if (cur == seg->token || shg__token_alive(cur))
+		return false; /* another thread of ours, or a live sweeper */
+	return atomic_compare_exchange_strong(l, &cur, seg->token);
+}
+
+static void sweep_unlock(struct shg_seg *seg)
+{
+	atomic_store_explicit(&seg->hdr->sweep_lock, 0, memory_order_release);
+}
+
+/* Steps (3)-(4): free the candidates M2 and the second walk allow. */
+static int64_t sweep_free(struct live_sweep *ls, struct shg__marker *m2,
+			  bool dry_run)
+{
+	struct offset_set now = { 0 };
+	struct shg__tctx *ctx = NULL;
+	int64_t bytes = 0;
+	size_t i;
+	int err;
+
+	err = shg__alloc_walk_sweepable(ls->seg, still_add, NULL, &now);
+	if (!err && now.oom)
+		err = -ENOMEM;
+	if (!err && !dry_run)
+		err = shg__tctx_get(ls->seg, &ctx);
+	if (err) {
+		free(now.v);
+		return err;
+	}
+	/* The walk visits blocks in address order: already sorted. */
+	for (i = 0; i < ls->n; i++) {
+		const struct cand *c = &ls->c[i];
+
+		if (set_has(&m2->live, c->off) || !set_has(&now, c->off))
+			continue;
+		if (dry_run ||
+		    shg__alloc_sweep_free(ls->seg, ctx, c->off, c->token) == 0)
+			bytes += (int64_t)c->size;
+	}
+	free(now.v);
+	return bytes;
+}
+
+/**
+ * shg__sweep_live() - the live leak sweep (see THE LIVE LEAK SWEEP).
+ * @dry_run: count what would be freed, free nothing, release no span.
+ * Context: outside read sections. Return: bytes freed (>= 0), -EBUSY
+ * (another live process sweeps), SHG_EBUDGET (a reader stalls the grace
+ * period), -ENOMEM, or a marking error (nothing freed).
+ */
+int64_t shg__sweep_live(struct shg_seg *seg, bool dry_run)
+{
+	struct shg__marker m1 = { .seg = seg }, m2 = { .seg = seg };
+	struct live_sweep ls = { .seg = seg };
+	int64_t rc;
+	size_t i;
+	int err;
+
+	if (!sweep_trylock(seg))
+		return -EBUSY;
+	/* The candidates first, then M1: see step (1). */
+	err = shg__alloc_walk_sweepable(seg, cand_add, span_add, &ls);
+	if (!err && ls.oom)
+		err = -ENOMEM;
+	if (!err)
+		err = mark_pass(&m1, NULL, NULL);
+	if (!err)
+		drop_marked(&ls, &m1);
+	if (!err && ls.n)
+		err = shg_synchronize(seg, 2000);
+	if (!err && ls.n)
+		err = mark_pass(&m2, NULL, NULL);
+	rc = err;
+	if (!err)
+		rc = ls.n ? sweep_free(&ls, &m2, dry_run) : 0;
+	if (rc >= 0 && !dry_run)
+		for (i = 0; i < ls.nspans; i++)
+			(void)shg__span_sweep_release(seg, ls.spans[i]);
+	sweep_unlock(seg);
+	free(m1.live.v);
+	free(m2.live.v);
+	free(ls.c);
+	free(ls.spans);
+	return rc;
+}
+
+int shg_recover(struct shg_seg *seg, struct shg_recover_report *rep)
+{
+	struct shg_recover_report local;
+	struct shg__tctx *ctx;
+	int64_t n;
+
+	if (!seg)
+		return -EINVAL;
+	ctx = shg__tctx_peek(seg);
+	if (ctx && ctx->hot.nest)
+		return SHG_ENESTED;
+	if (!rep)
+		rep = &local;
+	memset(rep, 0, sizeof(*rep));
+	shg__release_dead(seg, rep);
+	n = shg__sweep_live(seg, false);
+	if (n > 0)
+		rep->leaked_freed = (uint64_t)n;
+	shg_reclaim(seg);
+	return 0;
 }

@@ -58,10 +58,28 @@
  * missed sees them by (3). The increment keeps a thread that re-enters
  * back to back from starving the waiter.
  *
+ * Interval-based reclamation (IBR). An entry is {off, death}: death 0 is a
+ * plain block (freed after its grace period); a graph node replaced by the
+ * commit of sequence d is retired with death d (shg__retire_dead). Such a
+ * node is in exactly the versions of its graph with seq in [birth, d).
+ * After the batch's grace period the reclaimer takes ONE pin snapshot per
+ * pass, after its slot scan (struct pass; the argument is there: a pin of
+ * a version < d was taken inside a read section the grace period covered,
+ * so its record is visible, or derives from a pin still present) and frees
+ * each entry unless a pin of the node's graph (read from the node header,
+ * still intact) has seq in [birth, d). Entries still pinned move to held
+ * batches (bare offsets and one death bound, grouped by holding pin, tag =
+ * that pin's key) on the held list (hdr.held_head, under limbo_lock;
+ * hdr.held_bytes their exact total). Held batches whose pin is gone are
+ * re-examined when the pin table gen moved past hdr.held_gen, in passes
+ * that freed something or are explicit (shg_reclaim, shg_synchronize),
+ * each decided with a snapshot taken after it was popped (rescan_held). So
+ * a pin holds exactly its version's dead nodes, not other garbage.
+ *
  * Crash tolerance (any process may die at any instruction; the stores a
  * killed process made are not lost, so its program order is what a
  * survivor sees):
- *  - retire: ent[count] = off; count + 1; bytes += size. An open batch's
+ *  - retire: ent[count] = {off, death}; count + 1; bytes += size. An open batch's
  *    own total is its only count; adoption recomputes it from the entries.
  *    hdr.retired_bytes counts sealed batches only and changes only under
  *    limbo_lock (seal adds, pop subtracts), so repair recomputes it exactly.
@@ -74,10 +92,19 @@
  *    each free, clears s.reclaiming, frees the batch block last. A death
  *    leaks at most one entry or the batch block (the leak sweep finds
  *    them) and never frees a block twice.
+ *  - held entries: the held batches are built privately; then, in one
+ *    limbo_lock hold, the moved entries are zeroed in the reclaiming batch
+ *    (the free loop skips 0) and the held batches linked or merged into
+ *    linked ones of the same pin (entry, count + 1, bytes, held_bytes). A
+ *    death leaks the moved entries at worst (the sweep finds them), never
+ *    frees one twice; repair recounts every held batch and held_bytes. A
+ *    held batch is re-examined like a popped one: recorded in s.reclaiming
+ *    and unlinked in one hold (repair and adoption check held-list
+ *    membership as they do the FIFO's).
  *  - a dead reader's slot blocks reclamation until its liveness is checked
  *    (pid + start time token); the registry then releases it.
  */
-#include "internal.h"
+#include "graph_internal.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -88,7 +115,8 @@
 
 #define BATCH_CAP                                                         \
 	((uint32_t)((SHG_BATCH_BYTES - offsetof(struct shg_batch, ent)) / \
-		    sizeof(uint64_t)))
+		    sizeof(struct shg_retired)))
+#define HELD_CAP ((uint32_t)SHG_HELD_CAP)
 #define BLOCK_ALIGN 16u
 #define MS_NS 1000000ull
 #define RECLAIM_DEAD_CHECK_NS (50 * MS_NS) /* blocked this long: alive? */
@@ -119,23 +147,58 @@ static uint64_t fifo_bound(const struct shg_seg *seg)
 static struct shg_batch *batch_at(struct shg_seg *seg, uint64_t off)
 {
 	struct shg_batch *b;
+	uint32_t cap;
 
 	if (!off || !shg__off_ok(seg, off, SHG_BATCH_BYTES, BLOCK_ALIGN))
 		return NULL;
 	b = shg__at(seg, off);
-	if (__atomic_load_n(&b->cap, __ATOMIC_RELAXED) != BATCH_CAP)
+	cap = __atomic_load_n(&b->cap, __ATOMIC_RELAXED);
+	if (cap != BATCH_CAP && cap != HELD_CAP)
 		return NULL;
-	if (__atomic_load_n(&b->count, __ATOMIC_RELAXED) > BATCH_CAP)
+	if (__atomic_load_n(&b->count, __ATOMIC_RELAXED) > cap)
 		return NULL;
 	return b;
+}
+
+/* A held-format batch (bare offsets, one death bound)? */
+static inline bool is_held(struct shg_batch *b)
+{
+	return __atomic_load_n(&b->cap, __ATOMIC_RELAXED) == HELD_CAP;
+}
+
+static inline struct shg_held_batch *as_held(struct shg_batch *b)
+{
+	return (struct shg_held_batch *)b;
+}
+
+/* Entry @i of either format: offset, death, and clearing the offset. */
+static inline uint64_t ent_off(struct shg_batch *b, uint32_t i)
+{
+	return is_held(b) ? ld64(&as_held(b)->off[i]) : ld64(&b->ent[i].off);
+}
+
+static inline uint64_t ent_death(struct shg_batch *b, uint32_t i)
+{
+	return is_held(b) ? ld64(&as_held(b)->death) : ld64(&b->ent[i].death);
+}
+
+static inline void ent_clear(struct shg_batch *b, uint32_t i)
+{
+	if (is_held(b))
+		st64(&as_held(b)->off[i], 0);
+	else
+		st64(&b->ent[i].off, 0);
 }
 
 /* Entries in use; acquire pairs with the release store in batch_append. */
 static uint32_t batch_count(struct shg_batch *b)
 {
 	uint32_t n = __atomic_load_n(&b->count, __ATOMIC_ACQUIRE);
+	uint32_t cap = __atomic_load_n(&b->cap, __ATOMIC_RELAXED);
 
-	return n > BATCH_CAP ? BATCH_CAP : n;
+	if (cap > HELD_CAP)
+		cap = HELD_CAP;
+	return n > cap ? cap : n;
 }
 
 /* Saturating subtraction: shared counters must never wrap around. */
@@ -343,25 +406,291 @@ static uint64_t pop_freeable(struct shg_seg *seg, struct shg_tslot *self,
 
 /* ---- reclamation ------------------------------------------------------ */
 
+/* ---- interval checks (graph nodes retired with a death) --------------- */
+
+#define HOLD_ANY UINT64_MAX /* held, holder unknown (no snapshot) */
+
 /*
- * Free the batch at @bo, recorded in @s->reclaiming and no longer in the
- * FIFO, its grace period over. Return the bytes freed.
+ * One pin snapshot per reclaim pass, taken lazily by the first entry that
+ * needs it, i.e. AFTER the pass's grace check (scan_slots). Why after: a
+ * node dead at d is needed only by pins of versions in [birth, d). Such a
+ * pin was taken inside a read section that loaded that version from the
+ * root before d's commit unlinked it, or derives from a pin that still
+ * exists. The batch's grace period covers that section (it cannot have
+ * begun after the unlink, it would have loaded a version >= d), so the
+ * scan read its release store of 0 with acquire: the pin record's stores,
+ * sequenced before it, are visible to the snapshot, which is sequenced
+ * after the scan. A snapshot taken before the scan could miss such a pin.
+ */
+struct pass {
+	struct shg__pinsnap snap;
+	bool taken;
+	bool failed; /* no memory for a snapshot: hold every node entry */
+};
+
+static const struct shg__pinsnap *pass_snap(struct shg_seg *seg, struct pass *p)
+{
+	if (!p->taken) {
+		p->taken = true;
+		p->failed = shg__pinsnap_take(seg, &p->snap) != 0;
+	}
+	return p->failed ? NULL : &p->snap;
+}
+
+static void pass_done(struct pass *p)
+{
+	if (p->taken && !p->failed)
+		shg__pinsnap_free(&p->snap);
+	memset(p, 0, sizeof(*p));
+}
+
+/*
+ * Key of a pin that still needs graph node @off, dead at @death (0: free
+ * it; HOLD_ANY: no snapshot, keep it). The header is intact: the node is
+ * not freed yet. A block that is not a valid node is freed like a plain
+ * retired block (it was retired all the same).
+ */
+static uint64_t holder(struct shg_seg *seg, struct pass *p, uint64_t off,
+		       uint64_t death)
+{
+	const struct shg__pinsnap *snap;
+	const struct shg_node *n;
+
+	if (!death)
+		return 0;
+	n = shg__node(seg, off, 0, NULL, NULL);
+	if (!n)
+		return 0;
+	snap = pass_snap(seg, p);
+	if (!snap)
+		return HOLD_ANY;
+	return shg__pinsnap_holder(snap, n->graph, n->birth, death);
+}
+
+/* retire_now: whether node @off dead at @death is pinned right now. */
+static bool node_pinned(struct shg_seg *seg, uint64_t off, uint64_t death)
+{
+	struct pass p = { 0 };
+	bool held;
+
+	held = holder(seg, &p, off, death) != 0;
+	pass_done(&p);
+	return held;
+}
+
+/*
+ * Push held batch @b (at @bo) on the held list; limbo_lock held. Crash
+ * ordering: next, head (release), then the total; repair recounts the
+ * total from the list after a death inside the lock. If a pin went away
+ * since the snapshot the decision was made with (gen moved), force the
+ * next reclaim pass to re-examine the list.
+ */
+static void held_push_locked(struct shg_seg *seg, uint64_t bo,
+			     struct shg_batch *b, uint64_t snap_gen)
+{
+	struct shg_hdr *hdr = seg->hdr;
+
+	st64(&b->next, ld64(&hdr->held_head));
+	__atomic_store_n(&hdr->held_head, bo, __ATOMIC_RELEASE);
+	atomic_fetch_add_explicit(&hdr->held_bytes, ld64(&b->bytes),
+				  memory_order_relaxed);
+	if (snap_gen != shg__pins_gen(seg))
+		atomic_store_explicit(&hdr->held_gen, UINT64_MAX,
+				      memory_order_relaxed);
+}
+
+static uint64_t fix_bytes(struct shg_seg *seg, struct shg_batch *b);
+
+/*
+ * No memory for held batches: keep the whole reclaiming batch @b (at @bo)
+ * as a held batch of unknown holder (tag 0, re-examined on any pin
+ * change). Push and forgetting s.reclaiming share one lock hold (repair
+ * drops a reclaiming record naming a held batch).
+ */
+static bool hold_whole(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
+		       struct shg_batch *b, uint64_t snap_gen)
+{
+	if (shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair))
+		return false;
+	fix_bytes(seg, b); /* entries moved earlier (tombstones) */
+	st64(&b->tag, 0);
+	held_push_locked(seg, bo, b, snap_gen);
+	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
+	shg__unlock(&seg->hdr->limbo_lock);
+	return true;
+}
+
+#define HELD_MERGE_LOOK 64 /* held batches searched for room */
+
+/*
+ * Move entries of the private held batch @nb into a linked held batch of
+ * the same holder with room (limbo_lock held), so held memory is not
+ * dominated by half-empty batch blocks. Crash ordering: append to the
+ * linked batch (entry, count + 1 with release, its bytes, held_bytes),
+ * then shorten @nb; a death in between leaves the entry linked once and
+ * @nb private (leaked); repair recomputes the linked batch's bytes and
+ * held_bytes.
+ */
+static void held_merge_locked(struct shg_seg *seg, struct shg_batch *nb)
+{
+	uint64_t cur = ld64(&seg->hdr->held_head), key = ld64(&nb->tag);
+	uint64_t off, size, death = ld64(&as_held(nb)->death);
+	struct shg_batch *t;
+	uint32_t n = 0, c, m;
+
+	while (key && cur && n++ < HELD_MERGE_LOOK &&
+	       (t = batch_at(seg, cur)) && (m = batch_count(nb))) {
+		cur = ld64(&t->next);
+		if (ld64(&t->tag) != key || !is_held(t))
+			continue;
+		/* Raise the bound before any entry relies on it. */
+		if (ld64(&as_held(t)->death) < death)
+			st64(&as_held(t)->death, death);
+		while ((c = batch_count(t)) < HELD_CAP && m) {
+			off = ld64(&as_held(nb)->off[m - 1]);
+			size = shg_block_size(seg, (struct shg_off){ off });
+			st64(&as_held(t)->off[c], off);
+			__atomic_store_n(&t->count, c + 1, __ATOMIC_RELEASE);
+			st64(&t->bytes, ld64(&t->bytes) + size);
+			atomic_fetch_add_explicit(&seg->hdr->held_bytes, size,
+						  memory_order_relaxed);
+			__atomic_store_n(&nb->count, --m, __ATOMIC_RELAXED);
+			st64(&nb->bytes, ld64(&nb->bytes) - size);
+		}
+	}
+}
+
+struct held_ent {
+	uint64_t key;
+	uint32_t i;
+};
+
+static int cmp_held(const void *a, const void *b)
+{
+	const struct held_ent *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* A private held batch for entries @h[0..k) of @b (all one key). */
+static uint64_t held_build(struct shg_seg *seg, struct shg_batch *b,
+			   const struct held_ent *h, uint32_t k)
+{
+	struct shg_held_batch *nb;
+	struct shg_off o;
+	uint64_t sum = 0, off, death = 0, d;
+	uint32_t j;
+
+	if (shg_alloc(seg, SHG_BATCH_BYTES, &o))
+		return 0;
+	nb = shg_ptr(seg, o, SHG_BATCH_BYTES);
+	if (!nb) {
+		shg_free(seg, o);
+		return 0;
+	}
+	for (j = 0; j < k; j++) {
+		off = ent_off(b, h[j].i);
+		d = ent_death(b, h[j].i);
+		death = d > death ? d : death;
+		st64(&nb->off[j], off);
+		sum += shg_block_size(seg, (struct shg_off){ off });
+	}
+	st64(&nb->next, 0);
+	st64(&nb->tag, h[0].key == HOLD_ANY ? 0 : h[0].key);
+	st64(&nb->bytes, sum);
+	st64(&nb->death, death);
+	__atomic_store_n(&nb->cap, HELD_CAP, __ATOMIC_RELAXED);
+	__atomic_store_n(&nb->count, k, __ATOMIC_RELEASE);
+	return o.v;
+}
+
+/*
+ * Move the entries of reclaiming batch @b that a pin still needs into new
+ * held batches, one per holding pin. Order (crash at any point: leaks,
+ * never a double free): build the held batches privately; under
+ * limbo_lock, zero the moved entries in @b (tombstones: the free loop and
+ * a survivor finishing @b skip them), then push the held batches. A death
+ * between the two leaks the moved entries (the sweep finds them); a death
+ * inside the pushes is repaired by recounting held_bytes.
+ * Return: bytes moved, or UINT64_MAX if @b itself became a held batch.
+ */
+static uint64_t hold_split(struct shg_seg *seg, struct shg_tslot *s,
+			   uint64_t bo, struct shg_batch *b, struct pass *p)
+{
+	struct held_ent h[HELD_CAP];
+	uint64_t hb[HELD_CAP], key, moved = 0, gen;
+	uint32_t i, j, k = 0, nhb = 0, n = batch_count(b);
+
+	for (i = 0; i < n; i++) {
+		uint64_t off = ent_off(b, i);
+
+		if (off && (key = holder(seg, p, off, ent_death(b, i))))
+			h[k++] = (struct held_ent){ key, i };
+	}
+	if (!k)
+		return 0;
+	/* The gen the decisions were made at (never equal: rescan). */
+	gen = p->failed ? UINT64_MAX - 1 : p->snap.gen;
+	qsort(h, k, sizeof(h[0]), cmp_held);
+	for (i = 0; i < k; i = j) {
+		for (j = i + 1; j < k && h[j].key == h[i].key; j++)
+			;
+		hb[nhb] = held_build(seg, b, h + i, j - i);
+		if (!hb[nhb]) {
+			while (nhb)
+				shg__free_now(seg, NULL, hb[--nhb]);
+			return hold_whole(seg, s, bo, b, gen) ? UINT64_MAX : 0;
+		}
+		nhb++;
+	}
+	if (shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair)) {
+		/* Lock unusable: leak the held entries, never free them. */
+		for (i = 0; i < k; i++)
+			ent_clear(b, h[i].i);
+		while (nhb)
+			shg__free_now(seg, NULL, hb[--nhb]);
+		return 0;
+	}
+	for (i = 0; i < k; i++)
+		ent_clear(b, h[i].i);
+	for (i = 0; i < nhb; i++) {
+		struct shg_batch *nb = batch_at(seg, hb[i]);
+
+		moved += ld64(&nb->bytes);
+		held_merge_locked(seg, nb);
+		if (batch_count(nb))
+			held_push_locked(seg, hb[i], nb, gen);
+	}
+	shg__unlock(&seg->hdr->limbo_lock);
+	for (i = 0; i < nhb; i++) /* emptied into linked batches */
+		if (!batch_count(batch_at(seg, hb[i])))
+			shg__free_now(seg, NULL, hb[i]);
+	return moved;
+}
+
+/*
+ * Free the batch at @bo, recorded in @s->reclaiming and in no list, its
+ * grace period over; entries a pin still needs move to held batches
+ * first. Return the bytes freed.
  */
 static uint64_t finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
-			     struct shg_tslot *s, uint64_t bo)
+			     struct shg_tslot *s, uint64_t bo, struct pass *p)
 {
 	struct shg_hdr *hdr = seg->hdr;
 	struct shg_batch *b = batch_at(seg, bo);
-	uint64_t bytes, blocks = 0;
+	uint64_t bytes, held, blocks = 0;
 	uint32_t n;
 
 	if (!b) { /* corrupt record: forget it, the sweep finds the rest */
 		atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
 		return 0;
 	}
+	held = hold_split(seg, s, bo, b, p);
+	if (held == UINT64_MAX)
+		return 0; /* @b is a held batch now */
 	n = batch_count(b);
 	while (n > 0) {
-		uint64_t off = ld64(&b->ent[--n]);
+		uint64_t off = ent_off(b, --n);
 
 		__atomic_store_n(&b->count, n, __ATOMIC_RELAXED);
 		/* Crash ordering: the shorter count is stored before the
@@ -369,12 +698,13 @@ static uint64_t finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 		 * process's stores are not lost), so a survivor finishing
 		 * this batch never frees the entry a second time. */
 		atomic_signal_fence(memory_order_seq_cst);
-		if (!shg_block_size(seg, (struct shg_off){ off }))
-			continue; /* not a block (corrupt entry): leak */
+		if (!off || !shg_block_size(seg, (struct shg_off){ off }))
+			continue; /* moved, or not a block (corrupt): skip */
 		shg__free_now(seg, ctx, off);
 		blocks++;
 	}
 	bytes = ld64(&b->bytes);
+	bytes = bytes > held ? bytes - held : 0;
 	atomic_fetch_add_explicit(&hdr->reclaimed_bytes, bytes,
 				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&hdr->reclaimed_blocks, blocks,
@@ -385,6 +715,107 @@ static uint64_t finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 	atomic_signal_fence(memory_order_seq_cst);
 	shg__free_now(seg, ctx, bo);
 	return bytes;
+}
+
+/*
+ * Pop the first held batch whose holding pin is not in @snap (or whose
+ * holder is unknown), recording it in @self->reclaiming first (same lock
+ * hold, as pop_freeable). None left: remember @snap's gen as scanned.
+ */
+static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
+			 const struct shg__pinsnap *snap)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	uint64_t cur, prev = 0, next, tag, n = 0, bound = fifo_bound(seg);
+	struct shg_batch *b, *pb;
+
+	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
+		return 0;
+	cur = ld64(&hdr->held_head);
+	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
+		tag = ld64(&b->tag);
+		next = ld64(&b->next);
+		if (tag && shg__pinsnap_has(snap, tag)) {
+			prev = cur;
+			cur = next;
+			continue;
+		}
+		if (next && !batch_at(seg, next))
+			next = 0; /* bad link: the rest is leaked */
+		/* Crash ordering: record, then unlink (as pop_freeable). */
+		atomic_store_explicit(&self->reclaiming, cur,
+				      memory_order_relaxed);
+		sat_sub(&hdr->held_bytes, ld64(&b->bytes));
+		pb = prev ? batch_at(seg, prev) : NULL;
+		if (pb)
+			__atomic_store_n(&pb->next, next, __ATOMIC_RELEASE);
+		else
+			__atomic_store_n(&hdr->held_head, next,
+					 __ATOMIC_RELEASE);
+		shg__unlock(&hdr->limbo_lock);
+		return cur;
+	}
+	atomic_store_explicit(&hdr->held_gen, snap->gen, memory_order_relaxed);
+	shg__unlock(&hdr->limbo_lock);
+	return 0;
+}
+
+/*
+ * Re-examine held batches if a pin went away since the last full scan.
+ * A snapshot picks the batches whose pin is gone; each popped batch is
+ * then decided with a NEW snapshot taken after the pop. Why: entries may
+ * have been linked or merged into that batch after the first snapshot,
+ * by a reclaimer whose grace period the first snapshot does not follow;
+ * every link happens under limbo_lock before our pop, after that
+ * reclaimer's scan, so a snapshot after the pop sees every pin that
+ * could need them (the argument at struct pass). The newest snapshot
+ * also picks the next batch, so batches just re-held are not picked again.
+ */
+static int64_t rescan_held(struct shg_seg *seg, struct shg__tctx *ctx)
+{
+	const struct shg__pinsnap *snap;
+	struct pass q = { 0 };
+	uint64_t h, k;
+	int64_t freed = 0;
+
+	if (!ld64(&seg->hdr->held_head) ||
+	    shg__pins_gen(seg) == atomic_load_explicit(&seg->hdr->held_gen,
+						       memory_order_relaxed))
+		return 0;
+	snap = pass_snap(seg, &q);
+	for (k = 0; snap && k < fifo_bound(seg); k++) {
+		h = pop_held(seg, ctx->slot, snap);
+		if (!h)
+			break;
+		pass_done(&q);
+		/* Failure: every node entry is held again (tag 0). */
+		(void)pass_snap(seg, &q);
+		freed += (int64_t)finish_batch(seg, ctx, ctx->slot, h, &q);
+		snap = q.failed ? NULL : &q.snap;
+	}
+	pass_done(&q);
+	return freed;
+}
+
+uint64_t shg__held_bytes(struct shg_seg *seg)
+{
+	return atomic_load_explicit(&seg->hdr->held_bytes,
+				    memory_order_relaxed);
+}
+
+/* Whether @off is linked in the held list (limbo_lock held). */
+static bool held_contains(struct shg_seg *seg, uint64_t off)
+{
+	uint64_t cur = ld64(&seg->hdr->held_head), n = 0;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b;
+
+	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
+		if (cur == off)
+			return true;
+		cur = ld64(&b->next);
+	}
+	return false;
 }
 
 /*
@@ -502,23 +933,41 @@ static bool mark_blockers(struct shg_seg *seg, uint64_t oldest)
 	return dead && shg__release_dead(seg, NULL) >= 0;
 }
 
-/* One or two reclaim passes (again after releasing a dead reader). */
-static int64_t reclaim_pass(struct shg_seg *seg, struct shg__tctx *ctx)
+/*
+ * One or two reclaim passes (again after releasing a dead reader), each
+ * with its own pin snapshot taken after its scan. Held batches are
+ * re-examined when a pin went away since their last scan, in a pass that
+ * freed something or when @held (explicit reclaim or synchronize): every
+ * commit unpins its base, so checking on every budget check would cost a
+ * pin table scan per transaction.
+ */
+static int64_t reclaim(struct shg_seg *seg, struct shg__tctx *ctx, bool held)
 {
 	uint64_t oldest = 0, h, pops;
 	int64_t freed = 0;
+	struct pass p;
 	struct scan sc;
 	int round;
 
+	/* Nothing sealed and no held list to revisit: skip the scan and its
+	 * barrier (a relaxed hint; a batch sealed just after is reclaimed by
+	 * its sealer's own pass). */
+	if (!held && !ld64(&seg->hdr->limbo_head))
+		return 0;
 	for (round = 0; round < 2; round++) {
 		if (scan_slots(seg, &sc))
 			break; /* membarrier failed: free nothing this time */
+		memset(&p, 0, sizeof(p)); /* snapshot after this scan only */
 		for (pops = 0; pops < fifo_bound(seg); pops++) {
 			h = pop_freeable(seg, ctx->slot, sc.m, &oldest);
 			if (!h)
 				break;
-			freed += (int64_t)finish_batch(seg, ctx, ctx->slot, h);
+			freed += (int64_t)finish_batch(seg, ctx, ctx->slot, h,
+						       &p);
 		}
+		pass_done(&p);
+		if (pops || held)
+			freed += rescan_held(seg, ctx);
 		if (!sc.marked && !(oldest && sc.min_epoch <= oldest))
 			break;
 		if (!mark_blockers(seg, oldest))
@@ -527,13 +976,18 @@ static int64_t reclaim_pass(struct shg_seg *seg, struct shg__tctx *ctx)
 	return freed;
 }
 
+static int64_t reclaim_pass(struct shg_seg *seg, struct shg__tctx *ctx)
+{
+	return reclaim(seg, ctx, false);
+}
+
 int64_t shg_reclaim(struct shg_seg *seg)
 {
 	struct shg__tctx *ctx;
 
 	if (shg__tctx_get(seg, &ctx))
 		return 0;
-	return reclaim_pass(seg, ctx);
+	return reclaim(seg, ctx, true);
 }
 
 /* ---- retire ----------------------------------------------------------- */
@@ -583,7 +1037,7 @@ static struct shg_batch *open_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 /* Record @off (@size bytes) in the open batch @b; seal it when full. */
 static void batch_append(struct shg_seg *seg, struct shg__tctx *ctx,
 			 uint64_t bo, struct shg_batch *b, uint64_t off,
-			 uint64_t size)
+			 uint64_t death, uint64_t size)
 {
 	uint32_t n = batch_count(b);
 
@@ -591,7 +1045,8 @@ static void batch_append(struct shg_seg *seg, struct shg__tctx *ctx,
 	 * header counts sealed batches (under limbo_lock), so a death here
 	 * leaves nothing for recovery to reconcile but this batch, whose
 	 * total adoption recomputes from its entries. */
-	st64(&b->ent[n], off);
+	st64(&b->ent[n].off, off);
+	st64(&b->ent[n].death, death);
 	/* Release: the entry is complete before the count covers it. */
 	__atomic_store_n(&b->count, n + 1, __ATOMIC_RELEASE);
 	st64(&b->bytes, ld64(&b->bytes) + size);
@@ -605,13 +1060,17 @@ static void batch_append(struct shg_seg *seg, struct shg__tctx *ctx,
  * the caller's (retire it again later); nothing is lost.
  */
 static int retire_now(struct shg_seg *seg, struct shg__tctx *ctx, uint64_t off,
-		      uint64_t size, int err)
+		      uint64_t death, uint64_t size, int err)
 {
 	if (ctx->hot.nest)
 		return err;
 	err = shg_synchronize(seg, 0);
 	if (err)
 		return err;
+	/* A graph node still pinned cannot be recorded anywhere: leave it
+	 * (the leak sweep frees it once no pin reaches it). */
+	if (death && node_pinned(seg, off, death))
+		return 0;
 	shg__free_now(seg, ctx, off);
 	atomic_fetch_add_explicit(&seg->hdr->reclaimed_bytes, size,
 				  memory_order_relaxed);
@@ -620,7 +1079,8 @@ static int retire_now(struct shg_seg *seg, struct shg__tctx *ctx, uint64_t off,
 	return 0;
 }
 
-int shg_retire(struct shg_seg *seg, struct shg_off off)
+/* Retire @off with death @death (0: plain block). */
+static int retire(struct shg_seg *seg, struct shg_off off, uint64_t death)
 {
 	size_t size = shg_block_size(seg, off);
 	struct shg__tctx *ctx;
@@ -640,9 +1100,19 @@ int shg_retire(struct shg_seg *seg, struct shg_off off)
 		b = open_batch(seg, ctx, &bo, &err);
 	}
 	if (!b)
-		return retire_now(seg, ctx, off.v, size, err);
-	batch_append(seg, ctx, bo, b, off.v, size);
+		return retire_now(seg, ctx, off.v, death, size, err);
+	batch_append(seg, ctx, bo, b, off.v, death, size);
 	return 0;
+}
+
+int shg_retire(struct shg_seg *seg, struct shg_off off)
+{
+	return retire(seg, off, 0);
+}
+
+int shg__retire_dead(struct shg_seg *seg, uint64_t off, uint64_t death)
+{
+	return retire(seg, (struct shg_off){ off }, death);
 }
 
 /* ---- grace periods ---------------------------------------------------- */
@@ -798,7 +1268,7 @@ int shg_synchronize(struct shg_seg *seg, unsigned timeout_ms)
 	if (err)
 		return err;
 	if (ctx)
-		reclaim_pass(seg, ctx);
+		reclaim(seg, ctx, true);
 	return 0;
 }
 
@@ -807,7 +1277,8 @@ int shg_synchronize(struct shg_seg *seg, unsigned timeout_ms)
 uint64_t shg__retired_total(struct shg_seg *seg)
 {
 	uint64_t sum = atomic_load_explicit(&seg->hdr->retired_bytes,
-					    memory_order_relaxed);
+					    memory_order_relaxed) +
+		       shg__held_bytes(seg);
 	uint32_t i;
 
 	for (i = 0; i < seg->max_threads; i++) {
@@ -847,6 +1318,10 @@ int shg_budget_check(struct shg_seg *seg, unsigned timeout_ms)
 	err = shg__tctx_get(seg, &ctx);
 	if (err)
 		return err;
+	/* The common case costs two loads: no reclaim pass (and so no
+	 * membarrier) unless the budget is exceeded. */
+	if (within_budget(seg, ctx))
+		return 0;
 	reclaim_pass(seg, ctx);
 	if (!within_budget(seg, ctx) && !ctx->hot.nest) {
 		err = shg_synchronize(seg, timeout_ms);
@@ -945,8 +1420,7 @@ static uint64_t fix_bytes(struct shg_seg *seg, struct shg_batch *b)
 	uint32_t i, n = batch_count(b);
 
 	for (i = 0; i < n; i++)
-		sum += shg_block_size(seg,
-				      (struct shg_off){ ld64(&b->ent[i]) });
+		sum += shg_block_size(seg, (struct shg_off){ ent_off(b, i) });
 	if (sum != old)
 		st64(&b->bytes, sum);
 	return sum;
@@ -971,8 +1445,8 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
 		return;
 	r = atomic_load_explicit(&s->reclaiming, memory_order_acquire);
-	if (r && fifo_contains(seg, r)) /* died before unlinking it */
-		r = 0;
+	if (r && (fifo_contains(seg, r) || held_contains(seg, r)))
+		r = 0; /* died before unlinking it */
 	o = atomic_load_explicit(&s->limbo_open, memory_order_acquire);
 	if (o && !fifo_contains(seg, o) && (b = batch_at(seg, o))) {
 		if (!batch_count(b)) {
@@ -986,9 +1460,14 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	if (!r)
 		atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
 	shg__unlock(&hdr->limbo_lock);
-	/* Popped (tag below a past scan's m) and ours alone: finish it. */
-	if (r)
-		adopted += finish_batch(seg, ctx, s, r);
+	/* Popped (tag below a past scan's m, or held) and ours alone:
+	 * finish it, with a pin snapshot taken now (after its grace). */
+	if (r) {
+		struct pass p = { 0 };
+
+		adopted += finish_batch(seg, ctx, s, r, &p);
+		pass_done(&p);
+	}
 	if (empty)
 		shg__free_now(seg, ctx, empty);
 	if (rep)
@@ -1003,20 +1482,32 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Sorted offsets of the FIFO's batches (NULL if empty or out of memory). */
+/*
+ * Sorted offsets of the FIFO's and the held list's batches (NULL if empty
+ * or out of memory).
+ */
 static uint64_t *fifo_sorted(struct shg_seg *seg, size_t *n)
 {
-	uint64_t cur = ld64(&seg->hdr->limbo_head), prev_tag = 0;
+	uint64_t cur = ld64(&seg->hdr->limbo_head), prev_tag = 0, tag;
 	uint64_t bound = fifo_bound(seg), *v = NULL, *nv;
 	size_t cap = 0;
 	struct shg_batch *b;
+	bool held = false;
 
 	*n = 0;
-	while (cur && *n < bound && (b = batch_at(seg, cur))) {
-		uint64_t tag = ld64(&b->tag);
-
-		if (*n && tag <= prev_tag)
-			break;
+	for (;;) {
+		if (!cur || *n >= 2 * bound || !(b = batch_at(seg, cur))) {
+			if (held)
+				break;
+			held = true; /* then the held list (no tag order) */
+			cur = ld64(&seg->hdr->held_head);
+			continue;
+		}
+		tag = ld64(&b->tag);
+		if (!held && *n && tag <= prev_tag) {
+			cur = 0;
+			continue;
+		}
 		if (*n == cap) {
 			cap = cap ? 2 * cap : 64;
 			nv = realloc(v, cap * sizeof(*v));
@@ -1055,7 +1546,7 @@ static void drop_stale_records(struct shg_seg *seg)
 						  memory_order_relaxed);
 
 		if (r && (v ? bsearch(&r, v, n, sizeof(*v), cmp_u64) != NULL :
-			      fifo_contains(seg, r)))
+			      fifo_contains(seg, r) || held_contains(seg, r)))
 			atomic_compare_exchange_strong(&s->reclaiming, &r, 0);
 		if (o && (v ? bsearch(&o, v, n, sizeof(*v), cmp_u64) != NULL :
 			      fifo_contains(seg, o)))
@@ -1077,6 +1568,36 @@ static void recount_sealed(struct shg_seg *seg)
 	}
 	atomic_store_explicit(&seg->hdr->retired_bytes, sum,
 			      memory_order_relaxed);
+}
+
+/*
+ * Held list after a death inside limbo_lock: cut at a bad link or an
+ * absurd length (which also cuts a cycle), recount held_bytes, and force
+ * a rescan.
+ */
+static void repair_held(struct shg_seg *seg)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	uint64_t cur = ld64(&hdr->held_head), next, sum = 0, n = 0;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b;
+
+	if (cur && !batch_at(seg, cur)) {
+		st64(&hdr->held_head, 0);
+		cur = 0;
+	}
+	while (cur) {
+		b = batch_at(seg, cur);
+		sum += fix_bytes(seg, b);
+		next = ld64(&b->next);
+		if (next && (!batch_at(seg, next) || ++n >= bound)) {
+			st64(&b->next, 0);
+			next = 0;
+		}
+		cur = next;
+	}
+	atomic_store_explicit(&hdr->held_bytes, sum, memory_order_relaxed);
+	atomic_store_explicit(&hdr->held_gen, UINT64_MAX, memory_order_relaxed);
 }
 
 void shg__limbo_repair(struct shg_seg *seg)
@@ -1106,6 +1627,7 @@ void shg__limbo_repair(struct shg_seg *seg)
 	}
 	st64(&hdr->limbo_tail, last);
 	recount_sealed(seg);
+	repair_held(seg);
 	drop_stale_records(seg);
 }
 
@@ -1167,7 +1689,9 @@ static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
 	vec_push(&c->all, off);
 	n = batch_count(b);
 	for (i = 0; i < n; i++) {
-		e = ld64(&b->ent[i]);
+		e = ent_off(b, i);
+		if (!e && !strcmp(kind, "reclaiming"))
+			continue; /* moved to a held batch */
 		sz = shg_block_size(seg, (struct shg_off){ e });
 		if (!sz)
 			shg__problem(
@@ -1226,6 +1750,34 @@ static void check_fifo(struct shg_seg *seg, struct lcheck *c)
 			     (unsigned long long)last);
 }
 
+/* Walk the held list, checking each batch and the held total. */
+static void check_held(struct shg_seg *seg, struct lcheck *c)
+{
+	uint64_t cur = ld64(&seg->hdr->held_head), n = 0, sum = 0, total;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b;
+
+	while (cur) {
+		if (++n > bound) {
+			shg__problem(c->fn, c->arg, c->rep, SHG_ECORRUPT,
+				     "limbo: held list longer than the heap "
+				     "can hold (cycle?)");
+			return;
+		}
+		b = check_batch(seg, c, cur, "held");
+		if (!b)
+			return;
+		sum += ld64(&b->bytes);
+		cur = ld64(&b->next);
+	}
+	total = shg__held_bytes(seg);
+	if (total != sum)
+		shg__problem(
+			c->fn, c->arg, c->rep, SHG_ECORRUPT,
+			"limbo: held_bytes is %llu, held batches hold %llu",
+			(unsigned long long)total, (unsigned long long)sum);
+}
+
 int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 		     struct shg_check_report *rep)
 {
@@ -1235,6 +1787,7 @@ int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 	size_t k;
 
 	check_fifo(seg, &c);
+	check_held(seg, &c);
 	for (i = 0; i < seg->max_threads; i++) {
 		struct shg_tslot *s = &seg->threads[i];
 		uint64_t o = atomic_load_explicit(&s->limbo_open,
@@ -1280,7 +1833,8 @@ static void walk_batch(struct shg_batch *b, uint64_t off,
 
 	fn(arg, off);
 	for (i = 0; i < n; i++)
-		fn(arg, ld64(&b->ent[i]));
+		if (ent_off(b, i))
+			fn(arg, ent_off(b, i));
 }
 
 void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
@@ -1295,6 +1849,12 @@ void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
 		if (n > 1 && ld64(&b->tag) <= prev_tag)
 			break;
 		prev_tag = ld64(&b->tag);
+		walk_batch(b, cur, fn, arg);
+		cur = ld64(&b->next);
+	}
+	cur = ld64(&seg->hdr->held_head);
+	n = 0;
+	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
 		walk_batch(b, cur, fn, arg);
 		cur = ld64(&b->next);
 	}

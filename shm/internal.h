@@ -156,6 +156,10 @@ static inline uint64_t shg__off(const struct shg_seg *seg, const void *p)
 	return (uint64_t)((const uint8_t *)p - seg->base);
 }
 
+/* ---- graph layer (lib/) ------------------------------------------------- */
+/* Called at open/create: install the graph layer's hooks (root drop). */
+SHG_HIDDEN void shg__graph_attach(struct shg_seg *seg);
+
 /* ---- registry.c -------------------------------------------------------- */
 #define SHG_TLS_IE __attribute__((tls_model("initial-exec")))
 /* This thread's contexts, most recently used first. */
@@ -197,6 +201,16 @@ SHG_HIDDEN int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn,
 SHG_HIDDEN void shg__limbo_walk(struct shg_seg *seg,
 				void (*fn)(void *arg, uint64_t off), void *arg);
 SHG_HIDDEN void shg__limbo_repair(struct shg_seg *seg);
+/*
+ * Interval-based reclamation: retire graph node @off that died at sequence
+ * @death (> 0). After its grace period it is freed unless a pin of its
+ * graph has a sequence in [node birth, @death); then it is held until that
+ * pin goes. shg_retire() is the same with death 0 (no interval check).
+ */
+SHG_HIDDEN int shg__retire_dead(struct shg_seg *seg, uint64_t off,
+				uint64_t death);
+/* Bytes held by pins (retired, grace over, interval still pinned). */
+SHG_HIDDEN uint64_t shg__held_bytes(struct shg_seg *seg);
 /* Retired-unfreed bytes: sealed batches plus every open batch (relaxed). */
 SHG_HIDDEN uint64_t shg__retired_total(struct shg_seg *seg);
 
@@ -216,6 +230,16 @@ SHG_HIDDEN int
 shg__alloc_walk(struct shg_seg *seg,
 		void (*fn)(void *arg, uint64_t off, uint64_t size), void *arg);
 SHG_HIDDEN void shg__arena_repair(struct shg_seg *seg);
+/* The live leak sweep's candidates: allocated blocks of SHG_OWNER_SWEEP
+ * spans and dead-owner large blocks (@blk); SHG_OWNER_SWEEP spans (@span). */
+SHG_HIDDEN int
+shg__alloc_walk_sweepable(struct shg_seg *seg,
+			  void (*blk)(void *arg, uint64_t off, uint64_t size),
+			  void (*span)(void *arg, uint32_t idx), void *arg);
+/* Free @off if still sweepable (large: owner_token == @large_token). */
+SHG_HIDDEN int shg__alloc_sweep_free(struct shg_seg *seg, struct shg__tctx *ctx,
+				     uint64_t off, uint64_t large_token);
+SHG_HIDDEN uint64_t shg__alloc_owner_token(struct shg_seg *seg, uint64_t off);
 /* span.c: extents */
 SHG_HIDDEN int shg__span_alloc(struct shg_seg *seg, unsigned node,
 			       uint32_t count, uint64_t word_bits,
@@ -232,10 +256,19 @@ SHG_HIDDEN int shg__span_abandon(struct shg_seg *seg, uint32_t idx,
 				 uint32_t tidx);
 SHG_HIDDEN int shg__span_adopt(struct shg_seg *seg, unsigned node, unsigned cls,
 			       uint32_t tidx, uint32_t *idx);
+/* span.c: a dead thread's SMALL span set aside for the leak sweep
+ * (owner SHG_OWNER_SWEEP, on no list), and its release after the sweep. */
+SHG_HIDDEN int shg__span_sweep_mark(struct shg_seg *seg, uint32_t idx,
+				    uint32_t tidx);
+SHG_HIDDEN int shg__span_sweep_release(struct shg_seg *seg, uint32_t idx);
 
 /* ---- roots.c ----------------------------------------------------------- */
 SHG_HIDDEN uint32_t shg__roots_release_proc(struct shg_seg *seg, uint32_t pidx);
 SHG_HIDDEN void shg__roots_repair(struct shg_seg *seg);
+/* Handle internals, for the graph layer. */
+SHG_HIDDEN struct shg_seg *shg__root_seg(const struct shg_root *root);
+SHG_HIDDEN uint32_t shg__root_slot(const struct shg_root *root);
+SHG_HIDDEN uint64_t shg__root_incarnation(const struct shg_root *root);
 SHG_HIDDEN int shg__roots_check(struct shg_seg *seg, shg_problem_fn fn,
 				void *arg, struct shg_check_report *rep);
 
@@ -254,6 +287,20 @@ SHG_HIDDEN void shg__problem(shg_problem_fn fn, void *arg,
  */
 struct shg__marker;
 SHG_HIDDEN void shg__mark(struct shg__marker *mk, uint64_t off);
+/* A marking walk failed: the sweep frees nothing this time. */
+SHG_HIDDEN void shg__mark_fail(struct shg__marker *mk, int err);
+/* The live leak sweep used by shg_recover (see check.c): frees only blocks
+ * allocated by dead processes, while others work. Bytes freed or < 0. */
+SHG_HIDDEN int64_t shg__sweep_live(struct shg_seg *seg, bool dry_run);
+/* Provided by the graph layer (lib/gcheck.c): mark the graph reached from
+ * root value @v (if it is a version record); mark the graph layer's own
+ * blocks and every pinned version; the graph invariants for shg_check. */
+SHG_HIDDEN void shg__graph_mark_value(struct shg__marker *mk,
+				      struct shg_seg *seg, uint64_t v);
+SHG_HIDDEN void shg__graph_mark_extra(struct shg__marker *mk,
+				      struct shg_seg *seg);
+SHG_HIDDEN int shg__graph_check(struct shg_seg *seg, shg_problem_fn fn,
+				void *arg, struct shg_check_report *rep);
 SHG_HIDDEN int64_t shg__sweep(struct shg_seg *seg,
 			      void (*mark)(struct shg__marker *mk,
 					   struct shg_seg *seg,

@@ -109,10 +109,17 @@ struct shg_hdr {
 	_Atomic uint64_t commits; /* publishes on all roots (statistics) */
 	_Atomic uint32_t next_graph; /* last graph id handed out */
 	uint32_t pad5a;
-	uint64_t pad5;
+	_Atomic uint64_t sweep_lock; /* token of the process sweeping leaks */
 
 	/* line 6: offsets owned by upper layers (graph layer type table...) */
 	alignas(64) _Atomic uint64_t ext[8]; /* 0 until an upper layer sets */
+
+	/* line 7: retired entries held by pins (interval-based reclamation) */
+	alignas(64) uint64_t held_head; /* held batch list (limbo_lock) */
+	_Atomic uint64_t held_bytes; /* bytes of held batches (limbo_lock) */
+	_Atomic uint64_t held_gen; /* pin table gen of the last full scan of
+				    * the held list; UINT64_MAX = rescan */
+	uint64_t pad7[5];
 
 	/* robust, process-shared mutexes for the rare paths */
 	alignas(64) pthread_mutex_t limbo_lock; /* sealed batch list */
@@ -128,6 +135,7 @@ _Static_assert(offsetof(struct shg_hdr, epoch) == 192, "layout");
 _Static_assert(offsetof(struct shg_hdr, backed) == 256, "layout");
 _Static_assert(offsetof(struct shg_hdr, retired_bytes) == 320, "layout");
 _Static_assert(offsetof(struct shg_hdr, ext) == 384, "layout");
+_Static_assert(offsetof(struct shg_hdr, held_head) == 448, "layout");
 
 /* -------------------------------------------------------------------------
  * Process slot. A process claims one at open by CAS of token 0 -> its
@@ -255,8 +263,15 @@ struct shg_span {
 	uint64_t free_head; /* SMALL: owner's free list (offset, 0 end) */
 	_Atomic uint64_t remote_head; /* SMALL: frees by other threads */
 	uint64_t large_bytes; /* LARGE: bytes requested */
-	uint64_t pad;
+	/* LARGE: allocating process token. SMALL: token of the process whose
+	 * threads allocated every block in the span, SHG_TOKEN_MIXED if the
+	 * span was adopted across processes while it held blocks. */
+	uint64_t owner_token;
 };
+#define SHG_TOKEN_MIXED UINT64_MAX
+/* span.owner of a dead thread's span awaiting the leak sweep (not on any
+ * list, never adopted); above every thread slot + 1. */
+#define SHG_OWNER_SWEEP 0xffffffffu
 _Static_assert(sizeof(struct shg_span) == 64, "span size");
 
 /* Per-NUMA-node arena: free extents and ownerless small spans. */
@@ -272,17 +287,46 @@ _Static_assert(offsetof(struct shg_arena, bins) == sizeof(pthread_mutex_t),
 
 /* -------------------------------------------------------------------------
  * Retire batch (a heap block). Sealed batches form a FIFO (limbo_head ..
- * limbo_tail) in seal order, so their tags never decrease along it.
+ * limbo_tail) in seal order, so their tags never decrease along it. Held
+ * batches (entries whose grace period is over but that a pin still needs)
+ * form the held list (held_head), where @tag is the key of the pin that
+ * holds them (0: re-examine on any pin change).
  */
+struct shg_retired {
+	uint64_t off; /* retired block (0: moved to a held batch) */
+	uint64_t death; /* sequence that replaced it, 0 = plain block */
+};
+_Static_assert(sizeof(struct shg_retired) == 16, "retired entry");
+
 struct shg_batch {
-	uint64_t next; /* offset of the next sealed batch, 0 = last */
-	uint64_t tag; /* epoch at seal; free when all readers are > tag */
+	uint64_t next; /* offset of the next batch in its list, 0 = last */
+	uint64_t tag; /* sealed: epoch at seal, free when readers > tag;
+		       * held: key (graph << 40 | seq) of the holding pin */
 	uint32_t count; /* entries in use */
 	uint32_t cap; /* entries that fit */
 	uint64_t bytes; /* sum of the entries' block sizes */
-	uint64_t ent[]; /* offsets of retired blocks */
+	struct shg_retired ent[]; /* retired blocks */
 };
 _Static_assert(offsetof(struct shg_batch, ent) == 32, "batch");
+
+/*
+ * Held batch: a batch block in the held list (told apart by @cap ==
+ * SHG_HELD_CAP). Same first fields as struct shg_batch; its entries are
+ * bare offsets and one death bound for all of them (the largest death of
+ * its entries: an interval check with it is conservative), so a held node
+ * costs 8 bytes of bookkeeping.
+ */
+struct shg_held_batch {
+	uint64_t next; /* next batch of the held list, 0 = last */
+	uint64_t tag; /* key of the holding pin (0 = unknown) */
+	uint32_t count; /* entries in use */
+	uint32_t cap; /* SHG_HELD_CAP */
+	uint64_t bytes; /* sum of the entries' block sizes */
+	uint64_t death; /* >= the death of every entry */
+	uint64_t off[]; /* held blocks (0: moved elsewhere) */
+};
+_Static_assert(offsetof(struct shg_held_batch, off) == 40, "held batch");
+#define SHG_HELD_CAP ((SHG_BATCH_BYTES - 40u) / 8u)
 #define SHG_BATCH_BYTES 4096u
 
 #endif /* SHG_LAYOUT_H */

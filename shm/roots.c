@@ -216,6 +216,23 @@ static uint64_t finalize(struct shg_rslot *rs)
 }
 
 /* Hand a finalized root's value to the drop hook. Without root_lock. */
+/*
+ * Taking a value out of a slot (finalize) and handing it to the drop hook
+ * happen inside one read section: the leak sweep marks from roots, then
+ * waits for a grace period and marks retired lists again, so a graph in
+ * transit between the two is seen in one of them (see shm/check.c).
+ */
+static bool transit_enter(struct shg_seg *seg)
+{
+	return shg_read_lock(seg) == 0;
+}
+
+static void transit_leave(struct shg_seg *seg, bool entered)
+{
+	if (entered)
+		shg_read_unlock(seg);
+}
+
 static void drop_value(struct shg_seg *seg, uint64_t v)
 {
 	struct shg_off off = { v };
@@ -238,10 +255,13 @@ static void finalize_pending(struct shg_seg *seg)
 	for (;;) {
 		uint64_t v = 0;
 		bool found = false;
+		bool rl = transit_enter(seg);
 		uint32_t i;
 
-		if (roots_lock(seg))
+		if (roots_lock(seg)) {
+			transit_leave(seg, rl);
 			return;
+		}
 		for (i = 0; i < seg->max_roots && !found; i++) {
 			struct shg_rslot *rs = &seg->roots[i];
 
@@ -255,9 +275,10 @@ static void finalize_pending(struct shg_seg *seg)
 		}
 		roots_repaired = false;
 		shg__unlock(&seg->hdr->root_lock);
+		drop_value(seg, v);
+		transit_leave(seg, rl);
 		if (!found)
 			return;
-		drop_value(seg, v);
 	}
 }
 
@@ -514,22 +535,26 @@ int shg_root_close(struct shg_root *root)
 {
 	struct shg_seg *seg;
 	uint64_t v = 0;
+	bool rl;
 
 	if (!root)
 		return 0;
 	seg = root->seg;
+	rl = transit_enter(seg);
 	if (roots_lock(seg) == 0) {
 		if (hold_drop(root))
 			v = finalize(root->rs);
 		roots_unlock(seg);
 		drop_value(seg, v);
 	}
+	transit_leave(seg, rl);
 	free(root);
 	return 0;
 }
 
 int shg_root_remove(struct shg_seg *seg, const char *name)
 {
+	bool rl;
 	struct shg_rslot *rs;
 	uint64_t v = 0;
 	int64_t idx;
@@ -541,12 +566,16 @@ int shg_root_remove(struct shg_seg *seg, const char *name)
 	err = name_check(name, &len);
 	if (err)
 		return err;
+	rl = transit_enter(seg);
 	err = roots_lock(seg);
-	if (err)
+	if (err) {
+		transit_leave(seg, rl);
 		return err;
+	}
 	idx = find_live(seg, name, len);
 	if (idx < 0) {
 		roots_unlock(seg);
+		transit_leave(seg, rl);
 		return -ENOENT;
 	}
 	rs = &seg->roots[idx];
@@ -559,6 +588,7 @@ int shg_root_remove(struct shg_seg *seg, const char *name)
 		v = finalize(rs);
 	roots_unlock(seg);
 	drop_value(seg, v);
+	transit_leave(seg, rl);
 	return 0;
 }
 
@@ -659,6 +689,22 @@ uint64_t shg_root_generation(const struct shg_root *root)
 const char *shg_root_name(const struct shg_root *root)
 {
 	return root->name;
+}
+
+/* Handle internals for the graph layer (segment, slot, incarnation). */
+struct shg_seg *shg__root_seg(const struct shg_root *root)
+{
+	return root->seg;
+}
+
+uint32_t shg__root_slot(const struct shg_root *root)
+{
+	return root->idx;
+}
+
+uint64_t shg__root_incarnation(const struct shg_root *root)
+{
+	return root->incarnation;
 }
 
 /* ---- recovery ---------------------------------------------------------- */

@@ -511,6 +511,7 @@ int shg_seg_create(const char *name, const struct shg_opts *opts,
 		handle_free(seg);
 		return err;
 	}
+	shg__graph_attach(seg);
 	*out = seg;
 	return 0;
 }
@@ -614,6 +615,7 @@ int shg_seg_open(const char *name, const struct shg_opts *opts,
 		handle_free(seg);
 		return err;
 	}
+	shg__graph_attach(seg);
 	if (!(o.flags & SHG_OPEN_NO_RECOVER))
 		(void)shg__release_dead(seg, NULL);
 	*out = seg;
@@ -723,7 +725,8 @@ static const uint64_t layout_facts[] = {
 	L_OF(shg_hdr, reclaimed_blocks),
 	L_OF(shg_hdr, limbo_head),
 	L_OF(shg_hdr, limbo_tail),
-	L_OF(shg_hdr, commits), L_OF(shg_hdr, next_graph),
+	L_OF(shg_hdr, commits),
+	L_OF(shg_hdr, next_graph),
 	L_OF(shg_hdr, ext),
 	L_OF(shg_hdr, limbo_lock),
 	L_OF(shg_hdr, root_lock),
@@ -758,7 +761,8 @@ static const uint64_t layout_facts[] = {
 	L_OF(shg_rslot, incarnation),
 	L_OF(shg_rslot, created_ns),
 	L_OF(shg_rslot, refs),
-	L_OF(shg_rslot, graph), L_OF(shg_rslot, next_seq),
+	L_OF(shg_rslot, graph),
+	L_OF(shg_rslot, next_seq),
 	L_SZ(shg_hold),
 	L_OF(shg_hold, proc1),
 	L_OF(shg_hold, root),
@@ -775,6 +779,16 @@ static const uint64_t layout_facts[] = {
 	L_OF(shg_span, free_head),
 	L_OF(shg_span, remote_head),
 	L_OF(shg_span, large_bytes),
+	L_OF(shg_span, owner_token),
+	L_OF(shg_hdr, sweep_lock),
+	L_OF(shg_hdr, held_head),
+	L_OF(shg_hdr, held_bytes),
+	L_OF(shg_hdr, held_gen),
+	L_SZ(shg_retired),
+	L_OF(shg_retired, death),
+	L_OF(shg_held_batch, death),
+	L_OF(shg_held_batch, off),
+	SHG_HELD_CAP,
 	L_SZ(shg_arena),
 	L_OF(shg_arena, lock),
 	L_OF(shg_arena, bins),

@@ -67,8 +67,9 @@
  * abandoned lists (SMALL spans with owner 0) and span_bytes; adjacent free
  * extents are merged; corrupt heads (count 0, a TAIL or UNUSED word where a
  * head must be) become one-span free extents, runs past heap_top or into
- * another node are clamped. Abandoned spans whose blocks have all been
- * freed (remotely) become free extents. The rebuild is idempotent and keeps
+ * another node are clamped. Abandoned spans and spans set aside for the
+ * leak sweep (owner SHG_OWNER_SWEEP, never listed) whose blocks have all
+ * been freed (remotely) become free extents. The rebuild is idempotent and keeps
  * the tiling valid at every store, so a crash during a repair is repaired
  * again.
  */
@@ -334,6 +335,9 @@ static void head_commit(struct shg_seg *seg, unsigned node, uint32_t x,
 	atomic_store_explicit(&sp->remote_head, 0, memory_order_relaxed);
 	st32(&sp->bump, 0);
 	atomic_store_explicit(&sp->used, 0, memory_order_relaxed);
+	/* Before the commit: a sweep that sees the new word sees our token,
+	 * never a dead previous user's (it would free our block). */
+	st64(&sp->owner_token, seg->token);
 	if (in->state == SHG_SPAN_SMALL) {
 		atomic_store_explicit(&sp->owner, in->owner,
 				      memory_order_relaxed);
@@ -597,6 +601,12 @@ static bool abandoned_empty(struct shg_seg *seg, uint32_t i, unsigned cls)
 	return n == bump;
 }
 
+/* No thread owns the span: abandoned (0) or set aside for the sweep. */
+static inline bool unowned(uint32_t owner)
+{
+	return owner == 0 || owner == SHG_OWNER_SWEEP;
+}
+
 /* Rebuild arena @node from the descriptors (its lock held). */
 static void rebuild_arena(struct shg_seg *seg, unsigned node)
 {
@@ -624,10 +634,11 @@ static void rebuild_arena(struct shg_seg *seg, unsigned node)
 		bytes += (uint64_t)c * SPAN_BYTES;
 		if (SHG_SPAN_STATE(w) == SHG_SPAN_SMALL &&
 		    SHG_SPAN_CLASS(w) < SHG_NUM_CLASSES &&
-		    atomic_load_explicit(&seg->spans[i].owner,
-					 memory_order_relaxed) == 0 &&
+		    unowned(atomic_load_explicit(&seg->spans[i].owner,
+						 memory_order_relaxed)) &&
 		    abandoned_empty(seg, i, SHG_SPAN_CLASS(w))) {
-			/* One store: an empty abandoned span becomes free. */
+			/* One store: an empty abandoned (or sweep-pending:
+			 * nothing left to sweep) span becomes free. */
 			w = free_word(node, 1);
 			st32(&seg->spans[i].head, i);
 			word_store(&seg->spans[i], w);
@@ -850,6 +861,78 @@ int shg__span_abandon(struct shg_seg *seg, uint32_t idx, uint32_t tidx)
 	    cls < SHG_NUM_CLASSES &&
 	    atomic_load_explicit(&sp->owner, memory_order_relaxed) ==
 		    tidx + 1) {
+		uint32_t first = ld32(&a->abandoned[cls]);
+
+		st32(&sp->next, first <= seg->nspans ? first : 0);
+		st32(&sp->prev, 0);
+		atomic_store_explicit(&sp->owner, 0, memory_order_relaxed);
+		st32(&a->abandoned[cls], idx + 1);
+		rc = 0;
+	}
+	arena_unlock(seg, node);
+	return rc;
+}
+
+/**
+ * shg__span_sweep_mark() - set SMALL span @idx, owned by dead thread slot
+ * @tidx, aside for the leak sweep: owner = SHG_OWNER_SWEEP, on no list, so
+ * no thread adopts it and allocates from it until shg__span_sweep_release.
+ * Remote frees keep landing on its remote stack. Return: 0 or -ESTALE.
+ */
+int shg__span_sweep_mark(struct shg_seg *seg, uint32_t idx, uint32_t tidx)
+{
+	struct shg_span *sp;
+	unsigned node;
+	uint64_t w;
+	int rc = -ESTALE;
+
+	if (idx >= heap_spans(seg))
+		return rc;
+	sp = &seg->spans[idx];
+	node = SHG_SPAN_NODE(word_load(sp));
+	if (node >= seg->nodes || arena_lock(seg, node))
+		return rc;
+	w = word_load(sp);
+	if (SHG_SPAN_STATE(w) == SHG_SPAN_SMALL && SHG_SPAN_NODE(w) == node &&
+	    SHG_SPAN_CLASS(w) < SHG_NUM_CLASSES &&
+	    atomic_load_explicit(&sp->owner, memory_order_relaxed) ==
+		    tidx + 1) {
+		st32(&sp->next, 0);
+		st32(&sp->prev, 0);
+		atomic_store_explicit(&sp->owner, SHG_OWNER_SWEEP,
+				      memory_order_release);
+		rc = 0;
+	}
+	arena_unlock(seg, node);
+	return rc;
+}
+
+/**
+ * shg__span_sweep_release() - hand a swept SHG_OWNER_SWEEP span @idx to
+ * its arena's abandoned list (owner 0), where it is adopted like any
+ * ownerless span. Idempotent. Return: 0 or -ESTALE.
+ */
+int shg__span_sweep_release(struct shg_seg *seg, uint32_t idx)
+{
+	struct shg_span *sp;
+	struct shg_arena *a;
+	unsigned node, cls;
+	uint64_t w;
+	int rc = -ESTALE;
+
+	if (idx >= heap_spans(seg))
+		return rc;
+	sp = &seg->spans[idx];
+	node = SHG_SPAN_NODE(word_load(sp));
+	if (node >= seg->nodes || arena_lock(seg, node))
+		return rc;
+	a = &seg->arenas[node];
+	w = word_load(sp);
+	cls = SHG_SPAN_CLASS(w);
+	if (SHG_SPAN_STATE(w) == SHG_SPAN_SMALL && SHG_SPAN_NODE(w) == node &&
+	    cls < SHG_NUM_CLASSES &&
+	    atomic_load_explicit(&sp->owner, memory_order_relaxed) ==
+		    SHG_OWNER_SWEEP) {
 		uint32_t first = ld32(&a->abandoned[cls]);
 
 		st32(&sp->next, first <= seg->nspans ? first : 0);

@@ -19,7 +19,7 @@
 #include "internal.h"
 #include "torture_core.h"
 
-#define BATCH_CAP ((SHG_BATCH_BYTES - 32) / 8)
+#define BATCH_CAP ((SHG_BATCH_BYTES - 32) / sizeof(struct shg_retired))
 #define PATTERN 0x5a
 
 static const int flavor_fence = SHG_FLAVOR_FENCE;
@@ -745,10 +745,10 @@ static void test_epoch_limbo_check_repair(void **state)
 	repair(seg);
 	assert_int_equal(h->limbo_tail, o3);
 	/* A block retired twice is reported. */
-	saved = b2->ent[5];
-	b2->ent[5] = b1->ent[7];
+	saved = b2->ent[5].off;
+	b2->ent[5].off = b1->ent[7].off;
 	assert_true(limbo_problems(seg, &rep) > 0);
-	b2->ent[5] = saved;
+	b2->ent[5].off = saved;
 	assert_int_equal(limbo_problems(seg, &rep), 0);
 	shg_read_unlock(seg);
 	tu_ok(shg_synchronize(seg, 0));
@@ -808,17 +808,17 @@ static void test_epoch_adopt_crash_windows(void **state)
 	shg__unlock(&h->limbo_lock);
 	b1->count = BATCH_CAP / 2; /* the upper half is "already freed" */
 	for (i = BATCH_CAP / 2; i < (int)BATCH_CAP; i++)
-		tu_ok(shg_free(seg, (struct shg_off){ b1->ent[i] }));
+		tu_ok(shg_free(seg, (struct shg_off){ b1->ent[i].off }));
 	tu_ok(shg_alloc(seg, SHG_BATCH_BYTES, &nb));
 	ob = batch(seg, nb.v);
 	memset(ob, 0, SHG_BATCH_BYTES);
 	ob->cap = BATCH_CAP;
 	for (i = 0; i < 5; i++) {
-		ob->ent[i] = new_block(seg, 80).v;
-		sum += shg_block_size(seg, (struct shg_off){ ob->ent[i] });
+		ob->ent[i].off = new_block(seg, 80).v;
+		sum += shg_block_size(seg, (struct shg_off){ ob->ent[i].off });
 	}
 	ob->count = 5;
-	last = shg_block_size(seg, (struct shg_off){ ob->ent[4] });
+	last = shg_block_size(seg, (struct shg_off){ ob->ent[4].off });
 	ob->bytes = sum - last;
 	atomic_store(&d->limbo_open, nb.v);
 	rk0 = atomic_load(&h->reclaimed_blocks);

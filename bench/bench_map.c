@@ -1,0 +1,1025 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_map - shmgraph's persistent map against its peers, side by side in
+ * one run, for N = 10k and 1M keys (--quick: 10k and 100k), 8-byte keys
+ * and values:
+ *
+ *   lookup            random-key lookups by one reader process (a thread
+ *                     for urcu-lfht), with no writer, with one writer
+ *                     process updating single keys flat out, and paced at
+ *                     10k updates/s; every 64th lookup timed for p50/p99;
+ *                     every lookup verified (misses are reported).
+ *   commit            single-update commits per second, one writer.
+ *   batch_update      updates per second in txns of 1,000 and of 100.
+ *   build             time to insert N keys in txns of 1,000.
+ *   bytes_per_entry   memory after building N keys (several measures).
+ *   retained_with_pin shmgraph: pin v1, run K = N single-update commits,
+ *                     memory while pinned and after unpin vs v1's size.
+ *
+ * Systems: shmgraph, rwlock-shm, lmdb, urcu-lfht, flat-nolock (peers.h).
+ * Timed cases are calibrated once, then repeated interleaved; medians and
+ * min-max of the reps. JSON lines go to --json FILE (appended) or stdout;
+ * the tables go to stdout (stderr when the JSON goes to stdout).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "benchutil.h"
+#include "peers.h"
+
+#define PACED_RATE 10000 /* updates/s of the paced writer */
+#define MAX_SIZES 4
+
+enum {
+	SYS_SHMGRAPH,
+	SYS_RWLOCK,
+	SYS_LMDB,
+	SYS_LFHT,
+	SYS_FLAT,
+	SYS_SHMGRAPH_FENCE,
+	NSYS
+};
+
+static const struct peer_ops *const sys_ops[NSYS] = {
+	&peer_shmgraph_ops, &peer_rwlock_ops,
+#ifdef HAVE_LMDB
+	&peer_lmdb_ops,
+#else
+	NULL,
+#endif
+	&peer_lfht_ops,	    &peer_flat_ops,   &peer_shmgraph_fence_ops,
+};
+
+/* Names for --systems and the tables; JSON "system" is ops->system. */
+static const char *const sys_names[NSYS] = { "shmgraph",    "rwlock-shm",
+					     "lmdb",	    "urcu-lfht",
+					     "flat-nolock", "shmgraph-fence" };
+
+struct sys {
+	struct peer p;
+	const char *name;
+	bool want; /* selected (--systems) */
+	bool ok; /* built, workers running */
+	char skip[320];
+	struct worker *reader;
+	struct worker *writer;
+};
+
+struct opts {
+	bool quick;
+	bool pin;
+	bool verbose;
+	const char *json;
+	unsigned reps;
+	unsigned time_ms;
+	uint64_t sizes[MAX_SIZES];
+	unsigned nsizes;
+	bool want[NSYS];
+	int reader_cpu;
+	int writer_cpu;
+};
+
+static struct opts O;
+
+/* ---- cases ----------------------------------------------------------- */
+
+enum lk_mode { LK_ALONE, LK_FLAT, LK_PACED };
+
+struct case_arg {
+	struct sys *sys;
+	int mode; /* enum lk_mode for lookups */
+	unsigned batch; /* batch_update */
+	uint64_t seed;
+	/* totals over all runs, for notes */
+	uint64_t lookups, misses, w_ops, w_ns;
+	const char *label; /* short name of the case for the table */
+	char note[256];
+};
+
+#define MAX_CASES 64
+
+struct case_list {
+	struct bench_case c[MAX_CASES];
+	struct case_arg a[MAX_CASES];
+	char variant[MAX_CASES][384]; /* JSON variants: configuration; case */
+	size_t n;
+};
+
+static int case_fail(struct bench_case *c, const char *what, int err,
+		     const char *msg)
+{
+	bench_case_skip(c, "failed: %s: %s", what,
+			msg && *msg ? msg : strerror(-err));
+	return err < 0 ? err : -EIO;
+}
+
+static int run_lookup(struct bench_case *c, const struct bench_ctl *ctl,
+		      struct bench_sample *out)
+{
+	struct case_arg *a = c->arg;
+	struct sys *s = a->sys;
+	struct lookup_job j = { .iters = ctl->iters, .nkeys = s->p.nkeys };
+	uint64_t wops = 0, wns = 0;
+	int err;
+
+	j.seed = 0x1234567ull + ++a->seed * 0x9e3779b97f4a7c15ull;
+	j.hist = ctl->hist;
+	if (a->mode != LK_ALONE) {
+		err = worker_write_start(s->writer,
+					 a->mode == LK_PACED ? PACED_RATE : 0);
+		if (err) {
+			worker_write_stop(s->writer, &wops, &wns);
+			return case_fail(c, "writer", err,
+					 worker_error(s->writer));
+		}
+	}
+	err = worker_lookup(s->reader, &j);
+	if (a->mode != LK_ALONE) {
+		int err2 = worker_write_stop(s->writer, &wops, &wns);
+
+		if (err2 && !err)
+			return case_fail(c, "writer", err2,
+					 worker_error(s->writer));
+		a->w_ops += wops;
+		a->w_ns += wns;
+	}
+	if (err)
+		return case_fail(c, "reader", err, worker_error(s->reader));
+	a->lookups += j.ops;
+	a->misses += j.misses;
+	out->ops = j.ops;
+	out->ns = j.ns;
+	return 0;
+}
+
+static int run_commit(struct bench_case *c, const struct bench_ctl *ctl,
+		      struct bench_sample *out)
+{
+	struct case_arg *a = c->arg;
+	struct peer *p = &a->sys->p;
+	uint64_t rng = ++a->seed * 0x9e3779b97f4a7c15ull | 1, i, t0;
+	uint32_t gen = (uint32_t)a->seed << 20;
+	int err;
+
+	t0 = bench_now_ns();
+	for (i = 0; i < ctl->iters; i++) {
+		uint64_t key = key_of(rand_index(&rng, p->nkeys));
+
+		err = p->ops->update(p, p->main_handle, key,
+				     val_of(key, gen + (uint32_t)i));
+		if (err)
+			return case_fail(c, "update", err, p->err);
+	}
+	out->ns = bench_now_ns() - t0;
+	out->ops = ctl->iters;
+	return 0;
+}
+
+static int run_batch(struct bench_case *c, const struct bench_ctl *ctl,
+		     struct bench_sample *out)
+{
+	struct case_arg *a = c->arg;
+	struct peer *p = &a->sys->p;
+	uint64_t rng = ++a->seed * 0x9e3779b97f4a7c15ull | 1, t0, done = 0;
+	uint64_t keys[1000], vals[1000];
+	uint32_t gen = (uint32_t)a->seed << 20;
+	unsigned b = a->batch, k;
+	int err;
+
+	t0 = bench_now_ns();
+	while (done < ctl->iters) {
+		for (k = 0; k < b; k++) {
+			keys[k] = key_of(rand_index(&rng, p->nkeys));
+			vals[k] = val_of(keys[k], gen);
+		}
+		gen++;
+		err = p->ops->update_batch(p, p->main_handle, keys, vals, b);
+		if (err)
+			return case_fail(c, "update_batch", err, p->err);
+		done += b;
+	}
+	out->ns = bench_now_ns() - t0;
+	out->ops = done;
+	return 0;
+}
+
+static int run_build(struct bench_case *c, const struct bench_ctl *ctl,
+		     struct bench_sample *out)
+{
+	struct case_arg *a = c->arg;
+	struct peer *p = &a->sys->p;
+	uint64_t ns = 0;
+	int err;
+
+	(void)ctl;
+	err = p->ops->build(p, p->nkeys, 1000, &ns);
+	if (err)
+		return case_fail(c, "build", err, p->err);
+	out->ns = ns;
+	out->ops = p->nkeys;
+	return 0;
+}
+
+static struct bench_case *add(struct case_list *l, struct sys *s,
+			      const char *variant, const char *workload,
+			      bench_fn run)
+{
+	struct bench_case *c;
+	struct case_arg *a;
+
+	if (l->n >= MAX_CASES) {
+		fprintf(stderr, "bench_map: too many cases\n");
+		exit(2);
+	}
+	c = &l->c[l->n];
+	a = &l->a[l->n++];
+	memset(a, 0, sizeof(*a));
+	a->sys = s;
+	a->label = variant;
+	bench_case_init(c);
+	c->system = s->p.ops ? s->p.ops->system : s->name;
+	c->variant = variant;
+	c->workload = workload;
+	c->run = run;
+	c->arg = a;
+	c->keys = (long long)s->p.nkeys;
+	if (!s->ok)
+		bench_case_skip(c, "%s", s->skip);
+	return c;
+}
+
+/* The JSON variant of the next case: the system's configuration, then
+ * what the case does. */
+static const char *variant(struct case_list *l, const struct sys *s,
+			   const char *extra)
+{
+	char *v = l->variant[l->n];
+
+	snprintf(v, sizeof(l->variant[0]), "%s%s%s", s->p.variant,
+		 extra ? "; " : "", extra ? extra : "");
+	return v;
+}
+
+/* Index of the case of @system / @workload / @mode or batch, or -1. */
+static int find(const struct case_list *l, const char *system,
+		const char *workload, int mode, unsigned batch)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		const struct bench_case *c = &l->c[i];
+
+		if (strcmp(l->a[i].sys->name, system) == 0 &&
+		    strcmp(c->workload, workload) == 0 &&
+		    l->a[i].mode == mode && l->a[i].batch == batch)
+			return (int)i;
+	}
+	return -1;
+}
+
+static void add_timed_cases(struct case_list *l, struct sys *sys)
+{
+	static const char *const lk_extra[3] = {
+		"reader process, no writer",
+		"reader process, 1 writer process flat out",
+		"reader process, 1 writer process paced at 10k updates/s",
+	};
+	static const char *const lk_label[3] = {
+		"lookup, no writer",
+		"lookup, 1 writer flat out",
+		"lookup, 1 writer at 10k/s",
+	};
+	static const char *const lk_extra_thr[3] = {
+		"reader thread, no writer",
+		"reader thread, 1 writer thread flat out",
+		"reader thread, 1 writer thread paced at 10k updates/s",
+	};
+	struct bench_case *c;
+	int i, m;
+
+	for (m = LK_ALONE; m <= LK_PACED; m++) {
+		for (i = 0; i < NSYS; i++) {
+			struct sys *s = &sys[i];
+
+			if (!s->want ||
+			    (m != LK_ALONE && s->p.ops && s->p.ops->read_only))
+				continue;
+			c = add(l, s,
+				variant(l, s,
+					s->p.ops->in_process ? lk_extra_thr[m] :
+							       lk_extra[m]),
+				"lookup", run_lookup);
+			l->a[l->n - 1].mode = m;
+			l->a[l->n - 1].label = lk_label[m];
+			c->readers = 1;
+			c->writers = m == LK_ALONE ? 0 : 1;
+			c->latency = true;
+			c->min_iters = 10000;
+		}
+	}
+	for (i = 0; i < NSYS; i++) {
+		struct sys *s = &sys[i];
+
+		if (!s->want || (s->p.ops && s->p.ops->read_only))
+			continue;
+		c = add(l, s, variant(l, s, "1 update per commit"), "commit",
+			run_commit);
+		l->a[l->n - 1].label = "commit, 1 update per txn";
+		c->readers = 0;
+		c->writers = 1;
+	}
+	for (m = 0; m < 2; m++) {
+		unsigned b = m == 0 ? 1000 : 100;
+
+		for (i = 0; i < NSYS; i++) {
+			struct sys *s = &sys[i];
+
+			if (!s->want || (s->p.ops && s->p.ops->read_only))
+				continue;
+			c = add(l, s,
+				variant(l, s,
+					b == 1000 ? "1,000 updates per commit" :
+						    "100 updates per commit"),
+				"batch_update", run_batch);
+			l->a[l->n - 1].batch = b;
+			l->a[l->n - 1].label = b == 1000 ?
+						       "batch, 1,000 per txn" :
+						       "batch, 100 per txn";
+			c->readers = 0;
+			c->writers = 1;
+			c->min_iters = b;
+		}
+	}
+}
+
+static void add_build_cases(struct case_list *l, struct sys *sys)
+{
+	struct bench_case *c;
+	int i;
+
+	for (i = 0; i < NSYS; i++) {
+		struct sys *s = &sys[i];
+
+		if (!s->want || (s->p.ops && s->p.ops->read_only))
+			continue;
+		c = add(l, s, variant(l, s, "insert N keys, 1,000 per commit"),
+			"build", run_build);
+		l->a[l->n - 1].label = "build N keys, 1,000 per txn";
+		c->readers = 0;
+		c->writers = 1;
+		c->timed = true;
+	}
+}
+
+/* Static records: bytes per entry, retained with a pin. */
+static void add_bytes_cases(struct case_list *l, struct sys *sys)
+{
+	int i;
+
+	for (i = 0; i < NSYS; i++) {
+		struct sys *s = &sys[i];
+		const char *vs[4];
+		long long b[4];
+		unsigned n = 0, k;
+		struct bench_case *c;
+
+		if (!s->want || i == SYS_SHMGRAPH_FENCE) /* same map */
+			continue;
+		if (!s->ok) {
+			add(l, s, "-", "bytes_per_entry", NULL);
+			continue;
+		}
+		if (s->p.ops->bytes(&s->p, vs, b, &n)) {
+			c = add(l, s, "-", "bytes_per_entry", NULL);
+			bench_case_skip(c, "failed: %s", s->p.err);
+			continue;
+		}
+		for (k = 0; k < n; k++) {
+			c = add(l, s, vs[k], "bytes_per_entry", NULL);
+			c->static_rec = true;
+			c->bytes = b[k];
+			c->readers = 0;
+			c->writers = 0;
+		}
+	}
+}
+
+static struct retained_result retained;
+static bool retained_ok;
+
+static void add_retained_cases(struct case_list *l, struct sys *s)
+{
+	static char v[2][160];
+	struct retained_result *r = &retained;
+	uint64_t k = s->p.nkeys;
+	struct bench_case *c;
+
+	retained_ok = false;
+	if (!s->ok) {
+		c = add(l, s, "-", "retained_with_pin", NULL);
+		return;
+	}
+	if (k > 1000000)
+		k = 1000000;
+	if (peer_shmgraph_retained(&s->p, k, r)) {
+		c = add(l, s, "-", "retained_with_pin", NULL);
+		bench_case_skip(c, "failed: %s", s->p.err);
+		return;
+	}
+	retained_ok = true;
+	snprintf(v[0], sizeof(v[0]),
+		 "v1 pinned, after %llu single-update commits, then "
+		 "synchronize + reclaim: allocator used bytes",
+		 (unsigned long long)r->updates);
+	snprintf(v[1], sizeof(v[1]),
+		 "after unpin, synchronize + reclaim: allocator used bytes");
+	c = add(l, s, v[0], "retained_with_pin", NULL);
+	c->static_rec = true;
+	c->bytes = r->used_pinned;
+	c->version_bytes = r->version_bytes;
+	c->readers = 0;
+	c->writers = 1;
+	c = add(l, s, v[1], "retained_with_pin", NULL);
+	c->static_rec = true;
+	c->bytes = r->used_unpinned;
+	c->version_bytes = r->version_bytes;
+	c->readers = 0;
+	c->writers = 1;
+}
+
+/* Notes (writer rate, misses) and the misses field, after the runs. */
+static void finish_notes(struct case_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		struct bench_case *c = &l->c[i];
+		struct case_arg *a = &l->a[i];
+
+		if (c->run != run_lookup || c->skip)
+			continue;
+		c->misses = (long long)a->misses;
+		if (a->mode != LK_ALONE && a->w_ns)
+			snprintf(a->note, sizeof(a->note),
+				 "%s: writer ran at %.0f updates/s; %llu "
+				 "misses in %llu lookups",
+				 a->mode == LK_FLAT ? "flat out" : "paced",
+				 (double)a->w_ops * 1e9 / (double)a->w_ns,
+				 (unsigned long long)a->misses,
+				 (unsigned long long)a->lookups);
+		else
+			snprintf(a->note, sizeof(a->note),
+				 "no writer: %llu misses in %llu lookups",
+				 (unsigned long long)a->misses,
+				 (unsigned long long)a->lookups);
+		c->note = a->note;
+	}
+}
+
+/* ---- result tables ---------------------------------------------------- */
+
+static void print_cases(FILE *f, const struct case_list *l, const char *title)
+{
+	size_t i;
+
+	fprintf(f, "\n%s\n", title);
+	fprintf(f, "  %-14s %-30s %10s  %-19s %7s %7s %12s\n", "system", "case",
+		"ns/op", "min-max (reps)", "p50 ns", "p99 ns", "ops/s");
+	for (i = 0; i < l->n; i++) {
+		const struct bench_case *c = &l->c[i];
+		const struct case_arg *a = &l->a[i];
+		struct bench_summary s;
+		char range[40], p50[16] = "-", p99[16] = "-";
+
+		if (c->skip) {
+			fprintf(f, "  %-14s %-30.30s skipped: %s\n",
+				a->sys->name, a->label, c->skip);
+			continue;
+		}
+		if (c->static_rec) {
+			fprintf(f, "  %-14s %s: %lld B = %.1f B/entry\n",
+				a->sys->name, a->label, c->bytes,
+				(double)c->bytes / (double)c->keys);
+			continue;
+		}
+		if (!c->nreps)
+			continue;
+		bench_summarize(c->rep_ns, c->nreps, &s);
+		snprintf(range, sizeof(range), "%.1f-%.1f (%u)", s.min, s.max,
+			 s.n);
+		if (c->hist && c->hist->count) {
+			snprintf(p50, sizeof(p50), "%llu",
+				 (unsigned long long)bench_hist_quantile(
+					 c->hist, 0.5));
+			snprintf(p99, sizeof(p99), "%llu",
+				 (unsigned long long)bench_hist_quantile(
+					 c->hist, 0.99));
+		}
+		fprintf(f, "  %-14s %-30s %10.1f  %-19s %7s %7s %12.0f\n",
+			a->sys->name, a->label, s.median, range, p50, p99,
+			1e9 / s.median);
+		if (c->note)
+			fprintf(f, "  %-14s   (%s)\n", "", c->note);
+	}
+}
+
+static void print_configs(FILE *f, const struct sys *sys)
+{
+	int i;
+
+	fprintf(f, "\nConfigurations (JSON \"variant\" = configuration; "
+		   "case):\n");
+	for (i = 0; i < NSYS; i++) {
+		if (sys[i].want && sys[i].ok)
+			fprintf(f, "  %-14s %s\n", sys[i].name,
+				sys[i].p.variant);
+		else if (sys[i].want)
+			fprintf(f, "  %-14s not run: %s\n", sys[i].name,
+				sys[i].skip);
+	}
+}
+
+/* ---- goals table ------------------------------------------------------ */
+
+static double med(const struct case_list *l, int i)
+{
+	struct bench_summary s;
+
+	if (i < 0 || l->c[i].skip || !l->c[i].nreps)
+		return NAN;
+	bench_summarize(l->c[i].rep_ns, l->c[i].nreps, &s);
+	return s.median;
+}
+
+/* p50 of the sampled latencies of case @i, NAN if none. */
+static double p50(const struct case_list *l, int i)
+{
+	if (i < 0 || l->c[i].skip || !l->c[i].hist || !l->c[i].hist->count)
+		return NAN;
+	return (double)bench_hist_quantile(l->c[i].hist, 0.5);
+}
+
+static long long static_bytes(const struct case_list *l, const char *system,
+			      const char *workload, const char *prefix)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		const struct bench_case *c = &l->c[i];
+
+		if (c->static_rec && !c->skip &&
+		    strcmp(c->system, system) == 0 &&
+		    strcmp(c->workload, workload) == 0 &&
+		    strncmp(c->variant, prefix, strlen(prefix)) == 0)
+			return c->bytes;
+	}
+	return -1;
+}
+
+static void goal_row(FILE *f, const char *what, double ratio, const char *unit,
+		     const char *goal, int verdict)
+{
+	char r[32];
+
+	if (isnan(ratio))
+		snprintf(r, sizeof(r), "n/a");
+	else
+		snprintf(r, sizeof(r), "%.3g%s", ratio, unit);
+	fprintf(f, "  %-58s %12s   %-32s %s\n", what, r, goal,
+		verdict < 0 ? "-" :
+		verdict	    ? "met" :
+			      "NOT met");
+}
+
+static int le(double v, double goal)
+{
+	return isnan(v) ? -1 : v <= goal;
+}
+
+static int ge(double v, double goal)
+{
+	return isnan(v) ? -1 : v >= goal;
+}
+
+static void print_goals(FILE *f, const struct case_list *t,
+			const struct case_list *b, const struct case_list *st,
+			uint64_t n)
+{
+	double sh = med(t, find(t, "shmgraph", "lookup", LK_ALONE, 0));
+	double shw = med(t, find(t, "shmgraph", "lookup", LK_FLAT, 0));
+	double shp = med(t, find(t, "shmgraph", "lookup", LK_PACED, 0));
+	double lf = med(t, find(t, "urcu-lfht", "lookup", LK_ALONE, 0));
+	double lm = med(t, find(t, "lmdb", "lookup", LK_ALONE, 0));
+	double lmw = med(t, find(t, "lmdb", "lookup", LK_FLAT, 0));
+	double rw = med(t, find(t, "rwlock-shm", "lookup", LK_ALONE, 0));
+	double rww = med(t, find(t, "rwlock-shm", "lookup", LK_FLAT, 0));
+	double lfw = med(t, find(t, "urcu-lfht", "lookup", LK_FLAT, 0));
+	double fl = med(t, find(t, "flat-nolock", "lookup", LK_ALONE, 0));
+	double cs = med(t, find(t, "shmgraph", "commit", 0, 0));
+	double cl = med(t, find(t, "lmdb", "commit", 0, 0));
+	double bs = med(t, find(t, "shmgraph", "batch_update", 0, 1000));
+	double bl = med(t, find(t, "lmdb", "batch_update", 0, 1000));
+	double bs1 = med(t, find(t, "shmgraph", "batch_update", 0, 100));
+	double bl1 = med(t, find(t, "lmdb", "batch_update", 0, 100));
+	double fsh = med(t, find(t, "shmgraph-fence", "lookup", LK_ALONE, 0));
+	double fshw = med(t, find(t, "shmgraph-fence", "lookup", LK_FLAT, 0));
+	double fcs = med(t, find(t, "shmgraph-fence", "commit", 0, 0));
+	double fbs = med(t, find(t, "shmgraph-fence", "batch_update", 0, 1000));
+	double ds = med(b, find(b, "shmgraph", "build", 0, 0));
+	double dl = med(b, find(b, "lmdb", "build", 0, 0));
+	long long ms =
+		static_bytes(st, "shmgraph", "bytes_per_entry", "allocator");
+	long long ml =
+		static_bytes(st, "lmdb", "bytes_per_entry", "psize x tree");
+	double bpe = ms >= 0 ? (double)ms / (double)n : NAN;
+	double bpl = ml >= 0 ? (double)ml / (double)n : NAN;
+	double ret = NAN;
+
+	if (retained_ok && retained.version_bytes > 0)
+		ret = (double)(retained.used_pinned - retained.used_unpinned) /
+		      (double)retained.version_bytes;
+	fprintf(f,
+		"\nGoals (DESIGN §3), N = %llu keys: shmgraph against the "
+		"peers measured in this run\n",
+		(unsigned long long)n);
+	goal_row(f, "lookup ns, shmgraph / urcu-lfht", sh / lf, "x", "<= 0.5x",
+		 le(sh / lf, 0.5));
+	goal_row(f, "lookup ns, shmgraph / lmdb", sh / lm, "x", "<= 0.2x",
+		 le(sh / lm, 0.2));
+	goal_row(f, "lookup ns, shmgraph (stretch)", sh, " ns", "<= 100 ns",
+		 le(sh, 100));
+	goal_row(f, "lookup p50, shmgraph / urcu-lfht (sampled ops)",
+		 p50(t, find(t, "shmgraph", "lookup", LK_ALONE, 0)) /
+			 p50(t, find(t, "urcu-lfht", "lookup", LK_ALONE, 0)),
+		 "x", "(info: robust to preemption)", -1);
+	goal_row(f, "lookup p50, shmgraph / lmdb (sampled ops)",
+		 p50(t, find(t, "shmgraph", "lookup", LK_ALONE, 0)) /
+			 p50(t, find(t, "lmdb", "lookup", LK_ALONE, 0)),
+		 "x", "(info: robust to preemption)", -1);
+	goal_row(f, "lookup ns, shmgraph / rwlock-shm (no writer)", sh / rw,
+		 "x", "(info)", -1);
+	goal_row(f, "lookup ns, shmgraph / flat-nolock (memory bound)", sh / fl,
+		 "x", "(info)", -1);
+	goal_row(f, "reader rate kept, flat-out writer: shmgraph", sh / shw, "",
+		 ">= 0.8", ge(sh / shw, 0.8));
+	goal_row(f, "reader rate kept, paced writer: shmgraph", sh / shp, "",
+		 "(info)", -1);
+	goal_row(f, "reader rate kept, flat-out writer: lmdb", lm / lmw, "",
+		 "(info)", -1);
+	goal_row(f, "reader rate kept, flat-out writer: rwlock-shm", rw / rww,
+		 "", "(info)", -1);
+	goal_row(f, "reader rate kept, flat-out writer: urcu-lfht", lf / lfw,
+		 "", "(info)", -1);
+	goal_row(f, "commits/s, shmgraph / lmdb (1 update per commit)", cl / cs,
+		 "x", ">= 2x", ge(cl / cs, 2));
+	goal_row(f, "updates/s, shmgraph / lmdb (1,000 per commit)", bl / bs,
+		 "x", ">= 3x", ge(bl / bs, 3));
+	goal_row(f, "updates/s, shmgraph / lmdb (100 per commit)", bl1 / bs1,
+		 "x", "(info)", -1);
+	goal_row(f, "build N keys, shmgraph / lmdb speed", dl / ds, "x",
+		 "(info)", -1);
+	if (!isnan(fsh)) {
+		goal_row(f, "fence flavor: lookup ns, shmgraph / urcu-lfht",
+			 fsh / lf, "x", "<= 0.5x", le(fsh / lf, 0.5));
+		goal_row(f, "fence flavor: lookup ns, shmgraph / lmdb",
+			 fsh / lm, "x", "<= 0.2x", le(fsh / lm, 0.2));
+		goal_row(f, "fence flavor: reader rate kept, flat-out writer",
+			 fsh / fshw, "", ">= 0.8", ge(fsh / fshw, 0.8));
+		goal_row(f, "fence flavor: commits/s, shmgraph / lmdb",
+			 cl / fcs, "x", ">= 2x", ge(cl / fcs, 2));
+		goal_row(f, "fence flavor: updates/s, shmgraph / lmdb (1,000)",
+			 bl / fbs, "x", ">= 3x", ge(bl / fbs, 3));
+	}
+	goal_row(f, "bytes per entry, shmgraph (allocator used / N)", bpe, " B",
+		 "<= 40 B", le(bpe, 40));
+	goal_row(f, "bytes per entry, shmgraph / lmdb (tree pages)", bpe / bpl,
+		 "x", "(info)", -1);
+	goal_row(f, "retained by pin / v1 size (used pinned - used unpinned)",
+		 ret, "x", "<= 1.1x + 1 grace period",
+		 retained_ok && (retained.pinned_bad ||
+				 retained.pinned_bad_before) ?
+			 0 :
+			 le(ret, 1.1));
+	if (retained_ok && (retained.pinned_bad || retained.pinned_bad_before))
+		fprintf(f,
+			"  NOT met: the pinned v1 lost entries (%llu wrong or "
+			"missing before the updates, %llu after), so its "
+			"nodes were not retained\n",
+			(unsigned long long)retained.pinned_bad_before,
+			(unsigned long long)retained.pinned_bad);
+	if (retained_ok)
+		fprintf(f,
+			"  retained_with_pin: v1 %lld B, before %lld B used, "
+			"pinned after %llu commits %lld B used (%lld B "
+			"retired), live version %lld B, after unpin %lld B "
+			"used (right after the commits, before "
+			"synchronize + reclaim: %lld B); %.0f commits/s; "
+			"v1 read through the pin after the commits: %llu of "
+			"%llu keys wrong or missing\n",
+			retained.version_bytes, retained.used_before,
+			(unsigned long long)retained.updates,
+			retained.used_pinned, retained.retired_pinned,
+			retained.live_bytes, retained.used_unpinned,
+			retained.used_end,
+			retained.ns ? (double)retained.updates * 1e9 /
+					      (double)retained.ns :
+				      0,
+			(unsigned long long)retained.pinned_bad,
+			(unsigned long long)retained.pinned_checked);
+}
+
+/* ---- systems ------------------------------------------------------------ */
+
+static void sys_setup(struct sys *sys, uint64_t n)
+{
+	int i, err;
+
+	for (i = 0; i < NSYS; i++) {
+		struct sys *s = &sys[i];
+		bool shmg = i == SYS_SHMGRAPH || i == SYS_SHMGRAPH_FENCE;
+
+		memset(s, 0, sizeof(*s));
+		s->p.ops = sys_ops[i];
+		s->name = sys_names[i];
+		s->want = O.want[i];
+		if (!s->want)
+			continue;
+		if (!s->p.ops) {
+			snprintf(s->skip, sizeof(s->skip),
+				 "%s not built (library not found)",
+				 sys_names[i]);
+			fprintf(stderr, "bench_map: %s\n", s->skip);
+			continue;
+		}
+		if (O.verbose)
+			fprintf(stderr, "bench_map: building %s, %llu keys\n",
+				sys_names[i], (unsigned long long)n);
+		s->p.nkeys = n;
+		err = s->p.ops->create(&s->p, n);
+		if (!err)
+			err = worker_start(&s->p, O.reader_cpu, &s->reader);
+		if (!err && !s->p.ops->read_only)
+			err = worker_start(&s->p, O.writer_cpu, &s->writer);
+		if (err) {
+			snprintf(s->skip, sizeof(s->skip), "%s%s: %s",
+				 shmg ? "shmgraph map not available" :
+					sys_names[i],
+				 shmg ? (i == SYS_SHMGRAPH ? "" : " (fence)") :
+					" not available",
+				 s->p.err[0] ? s->p.err : strerror(-err));
+			fprintf(stderr, "bench_map: %s\n", s->skip);
+			continue;
+		}
+		s->ok = true;
+	}
+}
+
+static void sys_teardown(struct sys *sys)
+{
+	int i;
+
+	for (i = 0; i < NSYS; i++) {
+		struct sys *s = &sys[i];
+
+		worker_stop(s->reader);
+		worker_stop(s->writer);
+		s->reader = s->writer = NULL;
+		if (s->p.ops && s->p.priv)
+			s->p.ops->destroy(&s->p);
+	}
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: bench_map [--quick] [--json FILE] [--reps N] "
+		"[--time-ms MS] [--keys N[,N..]]\n"
+		"                 [--systems LIST] [--no-pin] [--verbose]\n"
+		"  --quick        N = 10k and 100k, short reps (< 60 s)\n"
+		"  --json FILE    append JSON lines to FILE ('-': stdout, the "
+		"default;\n"
+		"                 the tables then go to stderr)\n"
+		"  --reps N       repetitions per case (default 7, quick 3)\n"
+		"  --time-ms MS   minimum duration of one rep (default 100, "
+		"quick 30)\n"
+		"  --keys LIST    map sizes (default 10000,1000000)\n"
+		"  --systems LIST comma-separated subset of shmgraph, "
+		"rwlock-shm, lmdb,\n"
+		"                 urcu-lfht, flat-nolock, shmgraph-fence\n"
+		"  --no-pin       do not pin readers and writers to CPUs\n");
+}
+
+static int parse_list(const char *arg, bool sizes)
+{
+	char buf[256], *tok, *save = NULL;
+	int i;
+
+	snprintf(buf, sizeof(buf), "%s", arg);
+	if (sizes)
+		O.nsizes = 0;
+	else
+		memset(O.want, 0, sizeof(O.want));
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (sizes) {
+			uint64_t v = strtoull(tok, NULL, 10);
+
+			if (!v || O.nsizes >= MAX_SIZES)
+				return -EINVAL;
+			O.sizes[O.nsizes++] = v;
+			continue;
+		}
+		for (i = 0; i < NSYS; i++) {
+			if (strcmp(tok, sys_names[i]) == 0)
+				break;
+		}
+		if (i == NSYS)
+			return -EINVAL;
+		O.want[i] = true;
+	}
+	return 0;
+}
+
+static int parse_args(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "quick", no_argument, NULL, 'q' },
+		{ "json", required_argument, NULL, 'j' },
+		{ "reps", required_argument, NULL, 'r' },
+		{ "time-ms", required_argument, NULL, 't' },
+		{ "keys", required_argument, NULL, 'k' },
+		{ "systems", required_argument, NULL, 's' },
+		{ "no-pin", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *keys = NULL;
+	int ch, i;
+
+	O.pin = true;
+	for (i = 0; i < NSYS; i++)
+		O.want[i] = true;
+	while ((ch = getopt_long(argc, argv, "qj:r:t:k:s:nvh", opts, NULL)) !=
+	       -1) {
+		switch (ch) {
+		case 'q':
+			O.quick = true;
+			break;
+		case 'j':
+			O.json = optarg;
+			break;
+		case 'r':
+			O.reps = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 't':
+			O.time_ms = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'k':
+			keys = optarg;
+			break;
+		case 's':
+			if (parse_list(optarg, false)) {
+				usage(stderr);
+				return -EINVAL;
+			}
+			break;
+		case 'n':
+			O.pin = false;
+			break;
+		case 'v':
+			O.verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return -EINVAL;
+	}
+	if (keys) {
+		if (parse_list(keys, true)) {
+			usage(stderr);
+			return -EINVAL;
+		}
+	} else {
+		O.sizes[0] = 10000;
+		O.sizes[1] = O.quick ? 100000 : 1000000;
+		O.nsizes = 2;
+	}
+	if (!O.reps)
+		O.reps = O.quick ? 3 : 7;
+	if (!O.time_ms)
+		O.time_ms = O.quick ? 30 : 100;
+	return 0;
+}
+
+static void setup_cpus(void)
+{
+	const struct bench_machine *m = bench_machine();
+
+	O.reader_cpu = -1;
+	O.writer_cpu = -1;
+	if (!O.pin || m->cores < 2)
+		return;
+	if (bench_pin_cpu(0) == 0) {
+		O.writer_cpu = 0;
+		O.reader_cpu = m->cores - 1;
+	}
+}
+
+static int run_size(uint64_t n, FILE *jf, FILE *tf)
+{
+	static struct case_list timed, build, stat;
+	static struct sys sys[NSYS];
+	struct bench_opts o = { 0 };
+	char title[160];
+	int err;
+
+	memset(&timed, 0, sizeof(timed));
+	memset(&build, 0, sizeof(build));
+	memset(&stat, 0, sizeof(stat));
+	sys_setup(sys, n);
+	add_timed_cases(&timed, sys);
+	add_build_cases(&build, sys);
+	add_bytes_cases(&stat, sys);
+	if (O.want[SYS_SHMGRAPH])
+		add_retained_cases(&stat, &sys[SYS_SHMGRAPH]);
+
+	o.reps = O.reps;
+	o.target_ns = (uint64_t)O.time_ms * 1000000ull;
+	o.verbose = O.verbose;
+	err = bench_run(timed.c, timed.n, &o);
+	if (!err) {
+		o.reps = O.quick ? 2 : 3;
+		err = bench_run(build.c, build.n, &o);
+	}
+	sys_teardown(sys);
+	if (err)
+		return err;
+	finish_notes(&timed);
+
+	bench_json_write(jf, timed.c, timed.n);
+	bench_json_write(jf, build.c, build.n);
+	bench_json_write(jf, stat.c, stat.n);
+	snprintf(
+		title, sizeof(title),
+		"bench_map, N = %llu keys: medians of interleaved reps; lookup "
+		"p50/p99 from every 64th op (includes ~25 ns of clock reads)",
+		(unsigned long long)n);
+	print_configs(tf, sys);
+	print_cases(tf, &timed, title);
+	print_cases(tf, &build, "build (ns per inserted key):");
+	print_cases(tf, &stat, "memory after building N keys:");
+	print_goals(tf, &timed, &build, &stat, n);
+	bench_cases_free(timed.c, timed.n);
+	bench_cases_free(build.c, build.n);
+	fflush(tf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	FILE *jf = stdout, *tf = stderr;
+	unsigned i;
+	int err = 0;
+
+	if (parse_args(argc, argv))
+		return 2;
+	if (O.json && strcmp(O.json, "-") != 0) {
+		jf = fopen(O.json, "ae");
+		if (!jf) {
+			fprintf(stderr, "bench_map: %s: %s\n", O.json,
+				strerror(errno));
+			return 1;
+		}
+		tf = stdout;
+	}
+	setup_cpus();
+	for (i = 0; i < O.nsizes && !err; i++)
+		err = run_size(O.sizes[i], jf, tf);
+	if (O.reader_cpu < 0)
+		fprintf(tf, "Readers and writers were not pinned to CPUs.\n");
+	else
+		fprintf(tf,
+			"Reader worker pinned to CPU %d; writer worker and the "
+			"benchmark (commit, batch, build cases) to CPU %d.\n",
+			O.reader_cpu, O.writer_cpu);
+	if (jf != stdout)
+		fclose(jf);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The urcu-lfht peer: liburcu's lock-free resizable hash table (cds_lfht)
+ * with the memb flavor, in ONE process (reader and writer are threads):
+ * the in-process upper bound. Lookups run inside urcu_memb_read_lock();
+ * an update allocates a node, cds_lfht_add_replace() swaps it in and the
+ * old node is freed by urcu_memb_call_rcu(). cds_lfht has no
+ * transactions: a "batch" is that many single updates.
+ */
+#define _LGPL_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <urcu/urcu-memb.h>
+#include <urcu/rculfhash.h>
+
+#include "peers.h"
+
+struct lnode {
+	struct cds_lfht_node node;
+	uint64_t key;
+	uint64_t val;
+	struct rcu_head rcu;
+};
+
+struct lfht_state {
+	struct cds_lfht *ht;
+	long long heap_bytes; /* malloc'd by the build (mallinfo2) */
+};
+
+static int match(struct cds_lfht_node *node, const void *key)
+{
+	const struct lnode *n = caa_container_of(node, struct lnode, node);
+
+	return n->key == *(const uint64_t *)key;
+}
+
+static void free_node(struct rcu_head *head)
+{
+	free(caa_container_of(head, struct lnode, rcu));
+}
+
+static unsigned long pow2_at_least(uint64_t n)
+{
+	unsigned long c = 1;
+
+	while (c < n)
+		c <<= 1;
+	return c;
+}
+
+static struct cds_lfht *ht_new(uint64_t nkeys)
+{
+	return cds_lfht_new_flavor(pow2_at_least(nkeys), 1, 0,
+				   CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
+				   &urcu_memb_flavor, NULL);
+}
+
+/* Replace or add; the old node (if any) is freed after a grace period. */
+static int ht_put(struct cds_lfht *ht, uint64_t key, uint64_t val)
+{
+	struct lnode *n = malloc(sizeof(*n));
+	struct cds_lfht_node *old;
+
+	if (!n)
+		return -ENOMEM;
+	cds_lfht_node_init(&n->node);
+	n->key = key;
+	n->val = val;
+	urcu_memb_read_lock();
+	old = cds_lfht_add_replace(ht, mix64(key), match, &key, &n->node);
+	urcu_memb_read_unlock();
+	if (old)
+		urcu_memb_call_rcu(
+			&caa_container_of(old, struct lnode, node)->rcu,
+			free_node);
+	return 0;
+}
+
+static int ht_fill(struct cds_lfht *ht, uint64_t nkeys)
+{
+	uint64_t i;
+	int err;
+
+	for (i = 0; i < nkeys; i++) {
+		uint64_t key = key_of(i);
+
+		err = ht_put(ht, key, val_of(key, 0));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Remove and free every node (no reader uses @ht any more), destroy. */
+static void ht_free(struct cds_lfht *ht)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	urcu_memb_read_lock();
+	cds_lfht_for_each(ht, &it, node) {
+		struct lnode *n = caa_container_of(node, struct lnode, node);
+
+		if (cds_lfht_del(ht, node) == 0)
+			urcu_memb_call_rcu(&n->rcu, free_node);
+	}
+	urcu_memb_read_unlock();
+	urcu_memb_barrier(); /* run the pending frees */
+	cds_lfht_destroy(ht, NULL);
+}
+
+static bool main_registered;
+
+static int f_create(struct peer *p, uint64_t nkeys)
+{
+	struct lfht_state *s = calloc(1, sizeof(*s));
+	struct mallinfo2 before, after;
+	int err;
+
+	if (!s)
+		return -ENOMEM;
+	if (!main_registered) /* the benchmark thread, once */
+		urcu_memb_register_thread();
+	main_registered = true;
+	before = mallinfo2();
+	s->ht = ht_new(nkeys);
+	if (!s->ht) {
+		free(s);
+		peer_fail(p, "cds_lfht_new failed");
+		return -ENOMEM;
+	}
+	err = ht_fill(s->ht, nkeys);
+	if (err) {
+		peer_fail(p, "out of memory");
+		ht_free(s->ht);
+		free(s);
+		return err;
+	}
+	after = mallinfo2();
+	s->heap_bytes = (long long)(after.uordblks + after.hblkhd) -
+			(long long)(before.uordblks + before.hblkhd);
+	p->priv = s;
+	p->main_handle = s;
+	p->nkeys = nkeys;
+	snprintf(p->variant, sizeof(p->variant),
+		 "liburcu cds_lfht, memb flavor, one process (reader and "
+		 "writer threads), AUTO_RESIZE, call_rcu frees");
+	return 0;
+}
+
+static int f_attach(struct peer *p, void **handle)
+{
+	urcu_memb_register_thread();
+	*handle = p->priv;
+	return 0;
+}
+
+static void f_detach(struct peer *p, void *handle)
+{
+	(void)p;
+	(void)handle;
+	urcu_memb_unregister_thread();
+}
+
+static inline bool f_get(struct cds_lfht *ht, uint64_t key, uint64_t *val)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+	bool found = false;
+
+	urcu_memb_read_lock();
+	cds_lfht_lookup(ht, mix64(key), match, &key, &it);
+	node = cds_lfht_iter_get_node(&it);
+	if (node) {
+		*val = caa_container_of(node, struct lnode, node)->val;
+		found = true;
+	}
+	urcu_memb_read_unlock();
+	return found;
+}
+
+static int f_lookup_loop(struct peer *p, void *handle, struct lookup_job *j)
+{
+	struct lfht_state *s = handle;
+	struct cds_lfht *ht = s->ht;
+
+	(void)p;
+	PEER_LOOKUP_LOOP(j, ht, f_get);
+	return 0;
+}
+
+static int f_update(struct peer *p, void *handle, uint64_t key, uint64_t val)
+{
+	struct lfht_state *s = handle;
+
+	(void)p;
+	return ht_put(s->ht, key, val);
+}
+
+static int f_update_batch(struct peer *p, void *handle, const uint64_t *keys,
+			  const uint64_t *vals, unsigned n)
+{
+	struct lfht_state *s = handle;
+	unsigned i;
+	int err;
+
+	(void)p;
+	for (i = 0; i < n; i++) {
+		err = ht_put(s->ht, keys[i], vals[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int f_build(struct peer *p, uint64_t nkeys, unsigned batch, uint64_t *ns)
+{
+	struct cds_lfht *ht = ht_new(nkeys);
+	uint64_t t0;
+	int err;
+
+	(void)batch;
+	if (!ht) {
+		peer_fail(p, "cds_lfht_new failed");
+		return -ENOMEM;
+	}
+	t0 = bench_now_ns();
+	err = ht_fill(ht, nkeys);
+	*ns = bench_now_ns() - t0;
+	ht_free(ht);
+	return err;
+}
+
+static int f_bytes(struct peer *p, const char **variants, long long *bytes,
+		   unsigned *n)
+{
+	struct lfht_state *s = p->priv;
+
+	variants[0] = "malloc'd bytes of the build (mallinfo2: 48 B nodes "
+		      "in 64 B chunks + buckets)";
+	bytes[0] = s->heap_bytes;
+	*n = 1;
+	return 0;
+}
+
+static void f_destroy(struct peer *p)
+{
+	struct lfht_state *s = p->priv;
+
+	if (!s)
+		return;
+	ht_free(s->ht);
+	free(s);
+	p->priv = NULL;
+	p->main_handle = NULL;
+}
+
+const struct peer_ops peer_lfht_ops = {
+	.system = "urcu-lfht",
+	.in_process = true,
+	.create = f_create,
+	.attach = f_attach,
+	.detach = f_detach,
+	.lookup_loop = f_lookup_loop,
+	.update = f_update,
+	.update_batch = f_update_batch,
+	.build = f_build,
+	.bytes = f_bytes,
+	.destroy = f_destroy,
+};

@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The key-value systems the map benchmark (bench_map) compares, behind one
+ * interface: shmgraph's persistent map and its peers (a process-shared
+ * rwlock around a hash table in POSIX shm, LMDB, liburcu's lock-free hash
+ * table in one process, and a flat table read without synchronization).
+ *
+ * A system is built by the benchmark process (struct peer), then used by
+ * worker processes (or threads, for in-process systems) that attach their
+ * own handles after fork(): a reader that runs lookup loops, a writer that
+ * updates keys flat out or paced. Keys are key_of(0..N-1), a bijection of
+ * the index (never 0); a value carries check32(key) in its low 32 bits and
+ * a generation in the high 32 bits, so that every lookup is verified.
+ */
+#ifndef SHG_BENCH_PEERS_H
+#define SHG_BENCH_PEERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "benchutil.h"
+
+#define peer_unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- keys and values ---------------------------------------------------- */
+
+/* splitmix64's finalizer: a bijection of 64-bit integers, 0 -> 0. */
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+/* The i-th key (i < N): distinct, never 0. */
+static inline uint64_t key_of(uint64_t i)
+{
+	return mix64(i + 1);
+}
+
+static inline uint32_t check32(uint64_t key)
+{
+	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 32);
+}
+
+static inline uint64_t val_of(uint64_t key, uint32_t gen)
+{
+	return (uint64_t)gen << 32 | check32(key);
+}
+
+static inline bool val_ok(uint64_t key, uint64_t val)
+{
+	return (uint32_t)val == check32(key);
+}
+
+/* xorshift64* step; returns a uniform index below n. */
+static inline uint64_t rand_index(uint64_t *s, uint64_t n)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return (((x * 0x2545f4914f6cdd1dull) >> 32) * n) >> 32;
+}
+
+/* ---- jobs ---------------------------------------------------------------- */
+
+/* A lookup loop: iters random keys of nkeys, verified. */
+struct lookup_job {
+	uint64_t iters;
+	uint64_t nkeys;
+	uint64_t seed;
+	struct bench_hist *hist; /* every 64th lookup timed, or NULL */
+	/* results */
+	uint64_t ops;
+	uint64_t ns;
+	uint64_t misses; /* not found or wrong value */
+};
+
+/*
+ * The lookup loop shared by every system: LOOKUP(p, key, &val) returns
+ * true when found. Every 64th lookup is timed on its own into the
+ * histogram (the two clock reads, ~25 ns here, are inside that sample).
+ */
+#define PEER_LOOKUP_LOOP(job, p, LOOKUP)                                       \
+	do {                                                                   \
+		uint64_t rng_ = (job)->seed | 1, n_ = (job)->iters, miss_ = 0; \
+		struct bench_hist *h_ = (job)->hist;                           \
+		uint64_t t0_ = bench_now_ns(), i_;                             \
+		for (i_ = 0; i_ < n_; i_++) {                                  \
+			uint64_t k_ = key_of(rand_index(&rng_, (job)->nkeys)); \
+			uint64_t v_ = 0;                                       \
+			bool f_;                                               \
+			if (peer_unlikely((i_ & 63) == 0 && h_)) {             \
+				uint64_t s_ = bench_now_ns();                  \
+				f_ = LOOKUP(p, k_, &v_);                       \
+				bench_hist_record(h_, bench_now_ns() - s_);    \
+			} else {                                               \
+				f_ = LOOKUP(p, k_, &v_);                       \
+			}                                                      \
+			miss_ += !f_ || !val_ok(k_, v_);                       \
+		}                                                              \
+		(job)->ns = bench_now_ns() - t0_;                              \
+		(job)->ops = n_;                                               \
+		(job)->misses = miss_;                                         \
+	} while (0)
+
+/* ---- systems -------------------------------------------------------------- */
+
+struct peer;
+
+/*
+ * struct peer_ops - what a system provides. Return 0 or a negative code;
+ * on failure, peer_fail() leaves a message in p->err.
+ */
+struct peer_ops {
+	const char *system; /* JSON "system" */
+	bool in_process; /* workers are threads, not processes */
+	bool read_only; /* lookups only (no writer, commit, batch, build) */
+	/* Create an empty structure and insert nkeys keys (batched). */
+	int (*create)(struct peer *p, uint64_t nkeys);
+	/* In a worker (after fork, or in a thread): own handles. */
+	int (*attach)(struct peer *p, void **handle);
+	void (*detach)(struct peer *p, void *handle);
+	int (*lookup_loop)(struct peer *p, void *handle, struct lookup_job *j);
+	/* One commit of one update / of n updates (keys from key_of()). */
+	int (*update)(struct peer *p, void *handle, uint64_t key, uint64_t val);
+	int (*update_batch)(struct peer *p, void *handle, const uint64_t *keys,
+			    const uint64_t *vals, unsigned n);
+	/* Build a fresh structure of nkeys keys, timed inside (ns), and
+	 * throw it away. */
+	int (*build)(struct peer *p, uint64_t nkeys, unsigned batch,
+		     uint64_t *ns);
+	/* Memory per entry: up to 4 (variant, bytes) figures. */
+	int (*bytes)(struct peer *p, const char **variants, long long *bytes,
+		     unsigned *n);
+	void (*destroy)(struct peer *p);
+};
+
+struct peer {
+	const struct peer_ops *ops;
+	char variant[192]; /* JSON "variant": configuration, as users run it */
+	uint64_t nkeys;
+	void *priv; /* the system's state */
+	void *main_handle; /* handle of the benchmark process */
+	char err[256];
+};
+
+void peer_fail(struct peer *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+extern const struct peer_ops peer_shmgraph_ops; /* default flavor (AUTO) */
+extern const struct peer_ops peer_shmgraph_fence_ops; /* fence flavor */
+extern const struct peer_ops peer_rwlock_ops;
+extern const struct peer_ops peer_flat_ops;
+extern const struct peer_ops peer_lfht_ops;
+#ifdef HAVE_LMDB
+extern const struct peer_ops peer_lmdb_ops;
+#endif
+
+/* shmgraph only: the retained_with_pin measurement. */
+struct retained_result {
+	long long version_bytes; /* v1's own size (shg_version_info .bytes) */
+	long long used_pinned; /* allocator used bytes, v1 pinned, after K */
+	long long retired_pinned; /* of which retired (not yet freed) */
+	long long live_bytes; /* the current version's size */
+	long long used_unpinned; /* after unpin and reclaim */
+	long long used_before; /* before the K updates */
+	long long used_end; /* right after the K updates, before settling */
+	uint64_t pinned_checked; /* keys of v1 looked up through the pin */
+	uint64_t pinned_bad; /* of which missing or not v1's value */
+	uint64_t pinned_bad_before; /* the same check before the updates */
+	uint64_t updates;
+	uint64_t ns;
+};
+int peer_shmgraph_retained(struct peer *p, uint64_t k,
+			   struct retained_result *r);
+
+/* ---- workers ------------------------------------------------------------- */
+
+enum worker_cmd {
+	WCMD_NONE = 0,
+	WCMD_LOOKUP, /* run a lookup job */
+	WCMD_WRITE, /* update until told to stop (rate 0: flat out) */
+	WCMD_EXIT,
+};
+
+struct worker;
+
+/* Start a worker (a forked process, or a thread for in-process systems);
+ * it attaches its handle before returning. cpu < 0: not pinned. */
+int worker_start(struct peer *p, int cpu, struct worker **out);
+/* Run a lookup job in the worker and wait for it. */
+int worker_lookup(struct worker *w, struct lookup_job *j);
+/* Start writing (rate: updates per second, 0 = flat out); returns once
+ * the writer made its first update. */
+int worker_write_start(struct worker *w, uint64_t rate);
+/* Stop writing; the updates done and their time. */
+int worker_write_stop(struct worker *w, uint64_t *ops, uint64_t *ns);
+/* Ask the worker to exit, wait (then kill). */
+void worker_stop(struct worker *w);
+/* The worker's last error message ("" if none). */
+const char *worker_error(const struct worker *w);
+
+#endif /* SHG_BENCH_PEERS_H */
