@@ -2,10 +2,12 @@
 /*
  * shg-demo: cooperating processes over one shmgraph segment.
  *
- * A control process publishes a configuration block under the root
- * "config" many times a second (each version: a sequence number, a set of
- * values and a checksum). Worker processes read it inside read sections,
- * without locks, and verify every version they see is whole. Half-way, one
+ * A control process keeps a routing table -- a persistent map from route
+ * id to backend under the root "routes" -- and publishes a new version many
+ * times a second, each a transaction that rewrites every route (so a torn
+ * version would be visible). Worker processes look routes up inside read
+ * sections, without locks, and verify every version they see is whole: all
+ * routes of one version name the same generation. Half-way, one
  * worker is killed with SIGKILL while inside a read section: the control
  * process's grace periods notice the dead reader, release its slot, and
  * reclamation of old versions carries on. The segment is left in place for
@@ -26,20 +28,14 @@
 
 #include "shmgraph.h"
 
-#define NVALUES 30
 #define NWORKERS 3
 
-/* One published configuration version (lives in the segment). */
-struct config {
-	uint64_t seq; /* version number */
-	uint64_t values[NVALUES]; /* payload: seq * (i + 1) */
-	uint64_t sum; /* checksum of the above */
-};
+#define NROUTES 64
 
 struct worker_result {
 	uint64_t reads; /* read sections completed */
-	uint64_t torn; /* versions that failed their checksum */
-	uint64_t newest; /* highest version seen */
+	uint64_t torn; /* versions whose routes disagree */
+	uint64_t newest; /* highest generation seen */
 };
 
 static uint64_t now_ms(void)
@@ -50,51 +46,68 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static uint64_t checksum(const struct config *c)
-{
-	uint64_t s = c->seq * 0x9e3779b97f4a7c15ull;
-	int i;
-
-	for (i = 0; i < NVALUES; i++)
-		s = (s ^ c->values[i]) * 0x100000001b3ull;
-	return s;
-}
-
 static int die(const char *what, int err)
 {
 	fprintf(stderr, "shg-demo: %s: %s\n", what, shg_strerror(err));
 	return 1;
 }
 
-/* Publish version @seq: allocate, fill, CAS, retire the old block. */
-static int publish(struct shg_seg *seg, struct shg_root *root, uint64_t seq)
+/* Route @i of generation @gen: which backend serves it. */
+static uint64_t backend(uint64_t gen, uint64_t i)
 {
-	struct shg_off off, old;
-	struct config *c;
-	int err, i;
-
-	err = shg_alloc(seg, sizeof(*c), &off);
-	if (err)
-		return err;
-	c = shg_ptr(seg, off, sizeof(*c));
-	c->seq = seq;
-	for (i = 0; i < NVALUES; i++)
-		c->values[i] = seq * (uint64_t)(i + 1);
-	c->sum = checksum(c);
-	err = shg_read_lock(seg);
-	if (err)
-		return err;
-	old = shg_root_load(root);
-	shg_read_unlock(seg);
-	err = shg_root_cas(root, old, off);
-	if (err) {
-		shg_free(seg, off);
-		return err;
-	}
-	return shg_off_is_null(old) ? 0 : shg_retire(seg, old);
+	return gen * 1000 + (i * 7 + gen) % 16;
 }
 
-static int worker(const char *name, int id, int report_fd, int stall_fd)
+/* One transaction: every route rewritten for generation @gen. */
+static int publish(struct shg_root *root, uint64_t gen)
+{
+	struct shg_txn *txn;
+	uint64_t i;
+	int err;
+
+	err = shg_txn_begin(root, &txn);
+	if (err)
+		return err;
+	if (gen == 1)
+		err = shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_U64,
+				      SHG_KIND_U64);
+	for (i = 0; i < NROUTES && !err; i++) {
+		struct shg_val v = { .kind = SHG_KIND_U64,
+				     .u64 = backend(gen, i) };
+
+		err = shg_txn_map_put_u64(txn, SHG_REF_ROOT, i, &v);
+	}
+	if (!err)
+		err = shg_txn_commit(txn);
+	if (err)
+		(void)shg_txn_abort(txn);
+	return err;
+}
+
+/* Read every route of the current version; whole iff one generation. */
+static bool read_routes(struct shg_seg *seg, struct shg_root *root,
+			uint64_t *gen_out)
+{
+	struct shg_version_info vi;
+	uint64_t i, gen = 0;
+
+	if (shg_version_info(seg, shg_version_current(root), &vi))
+		return false;
+	for (i = 0; i < NROUTES; i++) {
+		struct shg_val v;
+
+		if (shg_map_get_u64(seg, vi.node, i, &v))
+			return false;
+		if (i == 0)
+			gen = v.u64 / 1000;
+		if (v.u64 != backend(gen, i))
+			return false;
+	}
+	*gen_out = gen;
+	return true;
+}
+
+static int worker(const char *name, int report_fd, int stall_fd)
 {
 	struct shg_opts o = { .size = sizeof(o) };
 	struct worker_result r = { 0 };
@@ -106,23 +119,18 @@ static int worker(const char *name, int id, int report_fd, int stall_fd)
 	err = shg_seg_open(name, &o, &seg);
 	if (err)
 		return die("worker open", err);
-	err = shg_root_open(seg, "config", &root);
+	err = shg_root_open(seg, "routes", &root);
 	if (err)
 		return die("worker root", err);
 	while (now_ms() < until) {
-		const struct config *c;
-		struct shg_off off;
+		uint64_t gen = 0;
 
 		if (shg_read_lock(seg))
 			return 1;
-		off = shg_root_load(root);
-		c = shg_ptr(seg, off, sizeof(*c));
-		if (c) {
-			if (c->sum != checksum(c))
-				r.torn++;
-			if (c->seq > r.newest)
-				r.newest = c->seq;
-		}
+		if (!read_routes(seg, root, &gen))
+			r.torn++;
+		else if (gen > r.newest)
+			r.newest = gen;
 		if (stall_fd >= 0 && r.reads == 20000) {
 			/* Tell the parent we are inside a section and wait to
 			 * be killed: the section never ends. */
@@ -140,7 +148,6 @@ static int worker(const char *name, int id, int report_fd, int stall_fd)
 		return 1;
 	shg_root_close(root);
 	shg_seg_close(seg);
-	(void)id;
 	return 0;
 }
 
@@ -180,17 +187,18 @@ int main(int argc, char **argv)
 	err = shg_seg_create(name, &o, &seg);
 	if (err)
 		return die("create", err);
-	err = shg_root_create(seg, "config", &root);
+	err = shg_root_create(seg, "routes", &root);
 	if (err)
 		return die("root", err);
-	err = publish(seg, root, ++seq);
+	err = publish(root, ++seq);
 	if (err)
 		return die("publish", err);
 	printf("== shmgraph demo: segment %s, %d worker processes ==\n", name,
 	       NWORKERS);
-	printf("control (pid %d) publishes versions of root \"config\"; "
-	       "workers read them without locks\n",
-	       (int)getpid());
+	printf("control (pid %d) publishes versions of the routing table "
+	       "\"routes\"\n(%d routes rewritten per transaction); workers "
+	       "look routes up without locks\n",
+	       (int)getpid(), NROUTES);
 	if (pipe(report) || pipe(stall))
 		return die("pipe", -errno);
 	fflush(stdout);
@@ -199,7 +207,7 @@ int main(int argc, char **argv)
 		if (pids[i] < 0)
 			return die("fork", -errno);
 		if (pids[i] == 0)
-			_exit(worker(name, i, report[1],
+			_exit(worker(name, report[1],
 				     i == NWORKERS - 1 ? stall[1] : -1));
 	}
 	/* Publish flat out for 3.5 s; kill the staller once it stalls. */
@@ -207,7 +215,7 @@ int main(int argc, char **argv)
 	while (now_ms() < t_end) {
 		struct pollfd pfd = { .fd = stall[0], .events = POLLIN };
 
-		err = publish(seg, root, ++seq);
+		err = publish(root, ++seq);
 		if (err)
 			return die("publish", err);
 		if (poll(&pfd, 1, 0) == 1 && read(stall[0], &ch, 1) == 1) {
@@ -249,9 +257,9 @@ int main(int argc, char **argv)
 	(void)shg_reclaim(seg);
 	if (shg_stats_get(seg, &st) == 0)
 		printf("\npublished %" PRIu64
-		       " versions; survivors read %" PRIu64 " times, %" PRIu64
-		       " torn reads; reclaimed %" PRIu64
-		       " old versions (%" PRIu64 " bytes), %" PRIu64
+		       " versions; survivors read the full table %" PRIu64
+		       " times, %" PRIu64 " torn; reclaimed %" PRIu64
+		       " replaced blocks (%" PRIu64 " bytes), %" PRIu64
 		       " bytes still pending\n",
 		       seq, total_reads, total_torn, st.reclaimed_blocks,
 		       st.reclaimed_bytes, st.retired_bytes);
