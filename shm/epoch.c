@@ -239,7 +239,7 @@ static pid_t slot_pid(struct shg_seg *seg, struct shg_tslot *s, int32_t *flavor)
 
 int shg_read_lock(struct shg_seg *seg)
 {
-	struct shg__tctx *ctx = shg__tctx_peek(seg);
+	struct shg__tctx *ctx = shg__tctx_fast(seg);
 	int err;
 
 	if (shg_unlikely(!ctx)) {
@@ -253,7 +253,10 @@ int shg_read_lock(struct shg_seg *seg)
 
 void shg_read_unlock(struct shg_seg *seg)
 {
-	struct shg__tctx *ctx = shg__tctx_peek(seg);
+	struct shg__tctx *ctx = shg__tctx_fast(seg);
+
+	if (shg_unlikely(!ctx))
+		ctx = shg__tctx_peek(seg);
 
 	/* Unbalanced unlock is a caller bug; never underflow the nesting. */
 	if (ctx && ctx->hot.nest > 0)
