@@ -312,6 +312,9 @@ SHG_HIDDEN void shg__txn_drop(struct shg_txn *txn, uint64_t off);
 /* Make a bytes node in @txn. */
 SHG_HIDDEN int shg__txn_bytes(struct shg_txn *txn, const void *p, size_t len,
 			      uint64_t *out);
+/* Encode a map/vector value (creates bytes nodes; checks NODE/ROOT). */
+SHG_HIDDEN int shg__txn_val_word(struct shg_txn *txn, unsigned vk,
+				 const struct shg_val *val, uint64_t *out);
 /* Resolve a ref to the address of its 8-byte slot (node must be owned). */
 SHG_HIDDEN int shg__txn_ref_slot(struct shg_txn *txn, struct shg_ref ref,
 				 uint64_t **slot);

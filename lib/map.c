@@ -1264,54 +1264,6 @@ static int del_rec(struct mop *op, uint64_t *pslot, unsigned depth)
 
 /* ---- txn entry points ------------------------------------------------------ */
 
-/* Value word for @val (creates a bytes node for bytes values). */
-static int val_word(struct shg_txn *txn, unsigned vk, const struct shg_val *val,
-		    uint64_t *out)
-{
-	struct shg_seg *seg = txn->seg;
-	const struct shg_node *n;
-	struct shg_rslot *rs;
-	size_t size;
-	int err = 0;
-
-	if (!val || (unsigned)val->kind != vk)
-		return -EINVAL;
-	switch (vk) {
-	case SHG_KIND_BYTES:
-		*out = 0;
-		if (val->bytes.len == 0)
-			return 0;
-		if (!val->bytes.p || val->bytes.len > UINT32_MAX)
-			return -EINVAL;
-		return shg__txn_bytes(txn, val->bytes.p, val->bytes.len, out);
-	case SHG_KIND_NODE:
-		*out = val->node.v;
-		if (val->node.v == 0)
-			return 0;
-		n = shg__node(seg, val->node.v, sizeof(*n), &size, &err);
-		if (!n)
-			return err;
-		return n->graph == txn->graph ? 0 : -EXDEV;
-	case SHG_KIND_ROOT:
-		if (val->root >= seg->max_roots)
-			return -EINVAL;
-		rs = &seg->roots[val->root];
-		if (atomic_load_explicit(&rs->state, memory_order_acquire) !=
-		    SHG_ROOT_LIVE)
-			return -ENOENT;
-		*out = SHG_ROOTREF(val->root,
-				   __atomic_load_n(&rs->incarnation,
-						   __ATOMIC_RELAXED));
-		return 0;
-	case SHG_KIND_F64:
-		memcpy(out, &val->f64, 8);
-		return 0;
-	default:
-		*out = val->u64;
-		return 0;
-	}
-}
-
 /* Resolve @ref to its slot and validate the map there. */
 static int op_init(struct mop *op, struct shg_txn *txn, struct shg_ref ref,
 		   unsigned kk, uint64_t **pslot)
@@ -1367,7 +1319,7 @@ static int op_put(struct mop *op, uint64_t *pslot, const struct shg_val *val)
 		if (!found)
 			return -EOVERFLOW;
 	}
-	err = val_word(op->txn, op->vk, val, &op->val);
+	err = shg__txn_val_word(op->txn, op->vk, val, &op->val);
 	if (err)
 		return err;
 	err = put_rec(op, pslot, 0, &added);

@@ -1268,3 +1268,55 @@ static int drop_hook(struct shg_seg *seg, struct shg_off value, void *arg)
 	(void)shg__retire_dead(seg, value.v, w.death);
 	return err;
 }
+
+/*
+ * The 8-byte word that stores @val (of kind @vk) in a map entry or vector
+ * slot: a bytes node is created for bytes values; NODE values must belong
+ * to the txn's graph (-EXDEV: import it); ROOT values name a live root.
+ */
+int shg__txn_val_word(struct shg_txn *txn, unsigned vk,
+		      const struct shg_val *val, uint64_t *out)
+{
+	struct shg_seg *seg = txn->seg;
+	const struct shg_node *n;
+	struct shg_rslot *rs;
+	size_t size;
+	int err = 0;
+
+	if (!val || (unsigned)val->kind != vk)
+		return -EINVAL;
+	switch (vk) {
+	case SHG_KIND_BYTES:
+		*out = 0;
+		if (val->bytes.len == 0)
+			return 0;
+		if (!val->bytes.p || val->bytes.len > UINT32_MAX)
+			return -EINVAL;
+		return shg__txn_bytes(txn, val->bytes.p, val->bytes.len, out);
+	case SHG_KIND_NODE:
+		*out = val->node.v;
+		if (val->node.v == 0)
+			return 0;
+		n = shg__node(seg, val->node.v, sizeof(*n), &size, &err);
+		if (!n)
+			return err;
+		return n->graph == txn->graph ? 0 : -EXDEV;
+	case SHG_KIND_ROOT:
+		if (val->root >= seg->max_roots)
+			return -EINVAL;
+		rs = &seg->roots[val->root];
+		if (atomic_load_explicit(&rs->state, memory_order_acquire) !=
+		    SHG_ROOT_LIVE)
+			return -ENOENT;
+		*out = SHG_ROOTREF(val->root,
+				   __atomic_load_n(&rs->incarnation,
+						   __ATOMIC_RELAXED));
+		return 0;
+	case SHG_KIND_F64:
+		memcpy(out, &val->f64, 8);
+		return 0;
+	default:
+		*out = val->u64;
+		return 0;
+	}
+}

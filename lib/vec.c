@@ -317,54 +317,6 @@ static void drop_val(struct vop *op, uint64_t w)
 		shg__txn_drop(op->txn, w);
 }
 
-/* Value word for @val (a bytes node for bytes values). */
-static int vval_word(struct shg_txn *txn, unsigned vk,
-		     const struct shg_val *val, uint64_t *out)
-{
-	struct shg_seg *seg = txn->seg;
-	const struct shg_node *n;
-	struct shg_rslot *rs;
-	size_t size;
-	int err = 0;
-
-	if (!val || (unsigned)val->kind != vk)
-		return -EINVAL;
-	switch (vk) {
-	case SHG_KIND_BYTES:
-		*out = 0;
-		if (val->bytes.len == 0)
-			return 0;
-		if (!val->bytes.p || val->bytes.len > UINT32_MAX)
-			return -EINVAL;
-		return shg__txn_bytes(txn, val->bytes.p, val->bytes.len, out);
-	case SHG_KIND_NODE:
-		*out = val->node.v;
-		if (val->node.v == 0)
-			return 0;
-		n = shg__node(seg, val->node.v, sizeof(*n), &size, &err);
-		if (!n)
-			return err;
-		return n->graph == txn->graph ? 0 : -EXDEV;
-	case SHG_KIND_ROOT:
-		if (val->root >= seg->max_roots)
-			return -EINVAL;
-		rs = &seg->roots[val->root];
-		if (atomic_load_explicit(&rs->state, memory_order_acquire) !=
-		    SHG_ROOT_LIVE)
-			return -ENOENT;
-		*out = SHG_ROOTREF(val->root,
-				   __atomic_load_n(&rs->incarnation,
-						   __ATOMIC_RELAXED));
-		return 0;
-	case SHG_KIND_F64:
-		memcpy(out, &val->f64, 8);
-		return 0;
-	default:
-		*out = val->u64;
-		return 0;
-	}
-}
-
 /* Make trie node *@pslot mutable with @need slots; updates *@pslot. */
 static int vnode_mut(struct vop *op, uint64_t *pslot, unsigned level,
 		     unsigned need, struct shg_vec_node **out, unsigned *n)
@@ -682,7 +634,7 @@ int shg_txn_vec_push(struct shg_txn *txn, struct shg_ref ref,
 		return txn ? vop_fail(txn, err) : err;
 	if (ro->len == UINT64_MAX)
 		return -EOVERFLOW;
-	err = vval_word(txn, op.vk, val, &op.val);
+	err = shg__txn_val_word(txn, op.vk, val, &op.val);
 	if (err)
 		return vop_fail(txn, err);
 	err = head_mut(&op, slot, &hd);
@@ -710,7 +662,7 @@ int shg_txn_vec_set(struct shg_txn *txn, struct shg_ref ref, uint64_t index,
 		return txn ? vop_fail(txn, err) : err;
 	if (index >= ro->len)
 		return -ERANGE;
-	err = vval_word(txn, op.vk, val, &op.val);
+	err = shg__txn_val_word(txn, op.vk, val, &op.val);
 	if (err)
 		return vop_fail(txn, err);
 	err = head_mut(&op, slot, &hd);
