@@ -29,6 +29,9 @@ struct cli {
 	unsigned mode;
 	int numa_policy;
 	int numa_node;
+	bool as_int; /* put: store an unsigned integer value */
+	const char *arg[3]; /* positional arguments after SEGMENT */
+	int nargs;
 };
 
 static int usage(FILE *f)
@@ -48,6 +51,12 @@ static int usage(FILE *f)
 		"  stats SEG            allocator by size class and NUMA node\n"
 		"  check SEG            verify invariants (exit 1 on problems)\n"
 		"  recover SEG          release what dead processes held\n"
+		"  put SEG ROOT KEY VALUE [--int]\n"
+		"                       set KEY in the map at ROOT (created if\n"
+		"                       absent: string keys, string or --int values)\n"
+		"  get SEG ROOT KEY     print KEY's value (exit 1 if absent)\n"
+		"  del SEG ROOT KEY     delete KEY (exit 1 if absent)\n"
+		"  ls SEG ROOT          list the map's entries\n"
 		"\n"
 		"exit status: 0 ok, 1 check found problems, 2 error\n");
 	return f == stdout ? 0 : EXIT_ERROR;
@@ -126,12 +135,16 @@ static int parse_args(int argc, char **argv, struct cli *c)
 				c->numa_node = atoi(p + 5);
 			} else
 				return -EINVAL;
+		} else if (!strcmp(a, "--int")) {
+			c->as_int = true;
 		} else if (a[0] == '-' && a[1] == '-') {
 			return -EINVAL;
 		} else if (!c->cmd) {
 			c->cmd = a;
 		} else if (!c->seg_name) {
 			c->seg_name = a;
+		} else if (c->nargs < 3) {
+			c->arg[c->nargs++] = a;
 		} else {
 			return -EINVAL;
 		}
@@ -474,6 +487,240 @@ static int cmd_recover(struct cli *c, struct shg_seg *seg)
 	return 0;
 }
 
+/* ---- maps at a root: put, get, del, ls ----------------------------------- */
+
+struct put_arg {
+	const char *key;
+	struct shg_val val;
+	bool create;
+};
+
+static int put_fn(struct shg_txn *txn, void *p)
+{
+	struct put_arg *a = p;
+	int err = 0;
+
+	if (a->create || shg_off_is_null(shg_txn_root_node(txn)))
+		err = shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_BYTES,
+				      a->val.kind);
+	if (!err)
+		err = shg_txn_map_put_bytes(txn, SHG_REF_ROOT, a->key,
+					    strlen(a->key), &a->val);
+	return err;
+}
+
+static int del_fn(struct shg_txn *txn, void *p)
+{
+	const char *key = p;
+
+	return shg_txn_map_del_bytes(txn, SHG_REF_ROOT, key, strlen(key));
+}
+
+static void print_val(struct cli *c, const struct shg_val *v)
+{
+	char buf[32];
+
+	switch (v->kind) {
+	case SHG_KIND_BYTES:
+		if (c->json) {
+			char *t = strndup(v->bytes.p ? v->bytes.p : "",
+					  v->bytes.len);
+
+			json_str(t ? t : "");
+			free(t);
+		} else {
+			fwrite(v->bytes.p ? v->bytes.p : "", 1, v->bytes.len,
+			       stdout);
+		}
+		return;
+	case SHG_KIND_I64:
+		snprintf(buf, sizeof(buf), "%" PRId64, v->i64);
+		break;
+	case SHG_KIND_F64:
+		snprintf(buf, sizeof(buf), "%.17g", v->f64);
+		break;
+	default:
+		snprintf(buf, sizeof(buf), "%" PRIu64, v->u64);
+		break;
+	}
+	fputs(buf, stdout);
+}
+
+static int open_map_root(struct cli *c, struct shg_seg *seg, bool create,
+			 struct shg_root **root, bool *created)
+{
+	int err = shg_root_open(seg, c->arg[0], root);
+
+	*created = false;
+	if (err == -ENOENT && create) {
+		err = shg_root_create(seg, c->arg[0], root);
+		if (err == -EEXIST)
+			err = shg_root_open(seg, c->arg[0], root);
+		else if (!err)
+			*created = true;
+	}
+	if (err)
+		return fail(c->arg[0], err);
+	return 0;
+}
+
+static int cmd_put(struct cli *c, struct shg_seg *seg)
+{
+	struct put_arg a = { .key = c->arg[1] };
+	struct shg_root *root;
+	int err, rc;
+
+	if (c->nargs != 3) {
+		fprintf(stderr, "shmctl: put needs ROOT KEY VALUE\n");
+		return EXIT_ERROR;
+	}
+	if (c->as_int) {
+		char *end;
+
+		errno = 0;
+		a.val.kind = SHG_KIND_U64;
+		a.val.u64 = strtoull(c->arg[2], &end, 0);
+		if (errno || *end || end == c->arg[2]) {
+			fprintf(stderr, "shmctl: not an integer: %s\n",
+				c->arg[2]);
+			return EXIT_ERROR;
+		}
+	} else {
+		a.val.kind = SHG_KIND_BYTES;
+		a.val.bytes.p = c->arg[2];
+		a.val.bytes.len = strlen(c->arg[2]);
+	}
+	rc = open_map_root(c, seg, true, &root, &a.create);
+	if (rc)
+		return rc;
+	err = shg_update(root, put_fn, &a, 0);
+	shg_root_close(root);
+	if (err == -EINVAL)
+		fprintf(stderr,
+			"shmctl: %s: not a map of string keys and %s "
+			"values\n",
+			c->arg[0], c->as_int ? "integer" : "string");
+	if (err)
+		return err == -EINVAL ? EXIT_ERROR : fail("put", err);
+	if (c->json)
+		printf("{\"ok\":true}\n");
+	return 0;
+}
+
+/* Current map of @root (read section held); SHG_OFF_NULL if none. */
+static struct shg_off current_map(struct shg_seg *seg, struct shg_root *root)
+{
+	struct shg_version_info vi;
+
+	if (shg_version_info(seg, shg_version_current(root), &vi))
+		return SHG_OFF_NULL;
+	return vi.node;
+}
+
+static int cmd_get(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_root *root;
+	struct shg_val v;
+	bool created;
+	int err, rc;
+
+	if (c->nargs != 2) {
+		fprintf(stderr, "shmctl: get needs ROOT KEY\n");
+		return EXIT_ERROR;
+	}
+	rc = open_map_root(c, seg, false, &root, &created);
+	if (rc)
+		return rc;
+	err = shg_read_lock(seg);
+	if (!err) {
+		err = shg_map_get_bytes(seg, current_map(seg, root), c->arg[1],
+					strlen(c->arg[1]), &v);
+		if (!err) {
+			if (c->json) {
+				printf("{\"key\":");
+				json_str(c->arg[1]);
+				printf(",\"value\":");
+			}
+			print_val(c, &v);
+			printf(c->json ? "}\n" : "\n");
+		}
+		shg_read_unlock(seg);
+	}
+	shg_root_close(root);
+	if (err == -ENOENT) {
+		fprintf(stderr, "shmctl: %s: no key '%s'\n", c->arg[0],
+			c->arg[1]);
+		return EXIT_PROBLEMS;
+	}
+	return err ? fail("get", err) : 0;
+}
+
+static int cmd_del(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_root *root;
+	bool created;
+	int err, rc;
+
+	if (c->nargs != 2) {
+		fprintf(stderr, "shmctl: del needs ROOT KEY\n");
+		return EXIT_ERROR;
+	}
+	rc = open_map_root(c, seg, false, &root, &created);
+	if (rc)
+		return rc;
+	err = shg_update(root, del_fn, (void *)c->arg[1], 0);
+	shg_root_close(root);
+	if (err == -ENOENT) {
+		fprintf(stderr, "shmctl: %s: no key '%s'\n", c->arg[0],
+			c->arg[1]);
+		return EXIT_PROBLEMS;
+	}
+	return err ? fail("del", err) : 0;
+}
+
+static int cmd_ls(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_map_iter it;
+	struct shg_root *root;
+	struct shg_val k, v;
+	bool created;
+	int err, rc, n = 0;
+
+	if (c->nargs != 1) {
+		fprintf(stderr, "shmctl: ls needs ROOT\n");
+		return EXIT_ERROR;
+	}
+	rc = open_map_root(c, seg, false, &root, &created);
+	if (rc)
+		return rc;
+	err = shg_read_lock(seg);
+	if (!err) {
+		struct shg_off map = current_map(seg, root);
+
+		if (c->json)
+			printf("{\"entries\":[");
+		err = shg_off_is_null(map) ? 0 :
+					     shg_map_iter_init(seg, map, &it);
+		while (!err && !shg_off_is_null(map) &&
+		       (err = shg_map_iter_next(&it, &k, &v)) == 0) {
+			if (c->json)
+				printf("%s{\"key\":", n ? "," : "");
+			print_val(c, &k);
+			printf(c->json ? ",\"value\":" : "\t");
+			print_val(c, &v);
+			printf(c->json ? "}" : "\n");
+			n++;
+		}
+		if (err == -ENOENT)
+			err = 0;
+		if (c->json)
+			printf("],\"count\":%d}\n", n);
+		shg_read_unlock(seg);
+	}
+	shg_root_close(root);
+	return err ? fail("ls", err) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct shg_opts o = { .size = sizeof(o) };
@@ -493,7 +740,9 @@ int main(int argc, char **argv)
 		return cmd_destroy(&c);
 	if (strcmp(c.cmd, "info") && strcmp(c.cmd, "roots") &&
 	    strcmp(c.cmd, "readers") && strcmp(c.cmd, "stats") &&
-	    strcmp(c.cmd, "check") && strcmp(c.cmd, "recover")) {
+	    strcmp(c.cmd, "check") && strcmp(c.cmd, "recover") &&
+	    strcmp(c.cmd, "put") && strcmp(c.cmd, "get") &&
+	    strcmp(c.cmd, "del") && strcmp(c.cmd, "ls")) {
 		fprintf(stderr, "shmctl: unknown command '%s'\n", c.cmd);
 		return EXIT_ERROR;
 	}
@@ -515,6 +764,14 @@ int main(int argc, char **argv)
 		rc = cmd_stats(&c, seg);
 	else if (!strcmp(c.cmd, "check"))
 		rc = cmd_check(&c, seg);
+	else if (!strcmp(c.cmd, "put"))
+		rc = cmd_put(&c, seg);
+	else if (!strcmp(c.cmd, "get"))
+		rc = cmd_get(&c, seg);
+	else if (!strcmp(c.cmd, "del"))
+		rc = cmd_del(&c, seg);
+	else if (!strcmp(c.cmd, "ls"))
+		rc = cmd_ls(&c, seg);
 	else
 		rc = cmd_recover(&c, seg);
 	shg_seg_close(seg);
