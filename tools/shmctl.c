@@ -264,24 +264,48 @@ static int cmd_info(struct cli *c, struct shg_seg *seg)
 	return 0;
 }
 
+/*
+ * Snapshot a list (roots, readers): ask for the count, allocate, fill.
+ * Returns the entries in *@out (caller frees) and their number, or a
+ * negative code.
+ */
+typedef int (*list_fn)(struct shg_seg *seg, void *out, unsigned max);
+
+static int fetch_list(struct shg_seg *seg, list_fn fn, size_t size, void **out)
+{
+	int n = fn(seg, NULL, 0);
+	int got;
+
+	if (n < 0)
+		return n;
+	*out = calloc((size_t)n + 1, size);
+	if (!*out)
+		return -ENOMEM;
+	got = fn(seg, *out, (unsigned)n);
+	if (got < 0) {
+		free(*out);
+		return got;
+	}
+	return got > n ? n : got;
+}
+
+static int list_roots(struct shg_seg *seg, void *out, unsigned max)
+{
+	return shg_root_list(seg, out, max);
+}
+
+static int list_readers(struct shg_seg *seg, void *out, unsigned max)
+{
+	return shg_reader_list(seg, out, max);
+}
+
 static int cmd_roots(struct cli *c, struct shg_seg *seg)
 {
 	struct shg_root_info *ri;
-	int n = shg_root_list(seg, NULL, 0);
-	int i, got;
+	int i, got = fetch_list(seg, list_roots, sizeof(*ri), (void **)&ri);
 
-	if (n < 0)
-		return fail("roots", n);
-	ri = calloc((size_t)n + 1, sizeof(*ri));
-	if (!ri)
-		return fail("roots", -ENOMEM);
-	got = shg_root_list(seg, ri, (unsigned)n);
-	if (got < 0) {
-		free(ri);
+	if (got < 0)
 		return fail("roots", got);
-	}
-	if (got > n)
-		got = n;
 	if (c->json)
 		printf("{\"roots\":[");
 	else
@@ -313,21 +337,10 @@ static int cmd_roots(struct cli *c, struct shg_seg *seg)
 static int cmd_readers(struct cli *c, struct shg_seg *seg)
 {
 	struct shg_reader_info *ri;
-	int n = shg_reader_list(seg, NULL, 0);
-	int i, got;
+	int i, got = fetch_list(seg, list_readers, sizeof(*ri), (void **)&ri);
 
-	if (n < 0)
-		return fail("readers", n);
-	ri = calloc((size_t)n + 1, sizeof(*ri));
-	if (!ri)
-		return fail("readers", -ENOMEM);
-	got = shg_reader_list(seg, ri, (unsigned)n);
-	if (got < 0) {
-		free(ri);
+	if (got < 0)
 		return fail("readers", got);
-	}
-	if (got > n)
-		got = n;
 	if (c->json)
 		printf("{\"readers\":[");
 	else
