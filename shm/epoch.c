@@ -104,7 +104,7 @@
  *  - a dead reader's slot blocks reclamation until its liveness is checked
  *    (pid + start time token); the registry then releases it.
  */
-#include "graph_internal.h"
+#include "limbo.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -113,104 +113,9 @@
 #include <time.h>
 #include <urcu/arch.h>
 
-#define BATCH_CAP                                                         \
-	((uint32_t)((SHG_BATCH_BYTES - offsetof(struct shg_batch, ent)) / \
-		    sizeof(struct shg_retired)))
-#define HELD_CAP ((uint32_t)SHG_HELD_CAP)
-#define BLOCK_ALIGN 16u
 #define MS_NS 1000000ull
 #define RECLAIM_DEAD_CHECK_NS (50 * MS_NS) /* blocked this long: alive? */
 #define SYNC_DEAD_CHECK_NS (10 * MS_NS) /* synchronize waited this long */
-
-/*
- * Plain (non-_Atomic) layout words shared between processes are accessed
- * with atomic builtins so that concurrent checkers never race; the order
- * each use needs is stated there.
- */
-static inline uint64_t ld64(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void st64(uint64_t *p, uint64_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
-/* Batches the heap could hold: bounds every walk over untrusted links. */
-static uint64_t fifo_bound(const struct shg_seg *seg)
-{
-	return (uint64_t)seg->nspans * (SHG_SPAN_SIZE / SHG_BATCH_BYTES) + 1;
-}
-
-/* The batch at @off if the offset and its geometry are sane, else NULL. */
-static struct shg_batch *batch_at(struct shg_seg *seg, uint64_t off)
-{
-	struct shg_batch *b;
-	uint32_t cap;
-
-	if (!off || !shg__off_ok(seg, off, SHG_BATCH_BYTES, BLOCK_ALIGN))
-		return NULL;
-	b = shg__at(seg, off);
-	cap = __atomic_load_n(&b->cap, __ATOMIC_RELAXED);
-	if (cap != BATCH_CAP && cap != HELD_CAP)
-		return NULL;
-	if (__atomic_load_n(&b->count, __ATOMIC_RELAXED) > cap)
-		return NULL;
-	return b;
-}
-
-/* A held-format batch (bare offsets, one death bound)? */
-static inline bool is_held(struct shg_batch *b)
-{
-	return __atomic_load_n(&b->cap, __ATOMIC_RELAXED) == HELD_CAP;
-}
-
-static inline struct shg_held_batch *as_held(struct shg_batch *b)
-{
-	return (struct shg_held_batch *)b;
-}
-
-/* Entry @i of either format: offset, death, and clearing the offset. */
-static inline uint64_t ent_off(struct shg_batch *b, uint32_t i)
-{
-	return is_held(b) ? ld64(&as_held(b)->off[i]) : ld64(&b->ent[i].off);
-}
-
-static inline uint64_t ent_death(struct shg_batch *b, uint32_t i)
-{
-	return is_held(b) ? ld64(&as_held(b)->death) : ld64(&b->ent[i].death);
-}
-
-static inline void ent_clear(struct shg_batch *b, uint32_t i)
-{
-	if (is_held(b))
-		st64(&as_held(b)->off[i], 0);
-	else
-		st64(&b->ent[i].off, 0);
-}
-
-/* Entries in use; acquire pairs with the release store in batch_append. */
-static uint32_t batch_count(struct shg_batch *b)
-{
-	uint32_t n = __atomic_load_n(&b->count, __ATOMIC_ACQUIRE);
-	uint32_t cap = __atomic_load_n(&b->cap, __ATOMIC_RELAXED);
-
-	if (cap > HELD_CAP)
-		cap = HELD_CAP;
-	return n > cap ? cap : n;
-}
-
-/* Saturating subtraction: shared counters must never wrap around. */
-static void sat_sub(_Atomic uint64_t *v, uint64_t d)
-{
-	uint64_t old = atomic_load_explicit(v, memory_order_relaxed);
-
-	while (!atomic_compare_exchange_weak_explicit(
-		v, &old, old > d ? old - d : 0, memory_order_relaxed,
-		memory_order_relaxed))
-		;
-}
 
 /* pid of a thread slot's owner: its process slot's pid, else the token. */
 static pid_t slot_pid(struct shg_seg *seg, struct shg_tslot *s, int32_t *flavor)
@@ -409,275 +314,13 @@ static uint64_t pop_freeable(struct shg_seg *seg, struct shg_tslot *self,
 
 /* ---- reclamation ------------------------------------------------------ */
 
-/* ---- interval checks (graph nodes retired with a death) --------------- */
-
-#define HOLD_ANY UINT64_MAX /* held, holder unknown (no snapshot) */
-
-/*
- * One pin snapshot per reclaim pass, taken lazily by the first entry that
- * needs it, i.e. AFTER the pass's grace check (scan_slots). Why after: a
- * node dead at d is needed only by pins of versions in [birth, d). Such a
- * pin was taken inside a read section that loaded that version from the
- * root before d's commit unlinked it, or derives from a pin that still
- * exists. The batch's grace period covers that section (it cannot have
- * begun after the unlink, it would have loaded a version >= d), so the
- * scan read its release store of 0 with acquire: the pin record's stores,
- * sequenced before it, are visible to the snapshot, which is sequenced
- * after the scan. A snapshot taken before the scan could miss such a pin.
- */
-struct pass {
-	struct shg__pinsnap snap;
-	bool taken;
-	bool failed; /* no memory for a snapshot: hold every node entry */
-};
-
-static const struct shg__pinsnap *pass_snap(struct shg_seg *seg, struct pass *p)
-{
-	if (!p->taken) {
-		p->taken = true;
-		p->failed = shg__pinsnap_take(seg, &p->snap) != 0;
-	}
-	return p->failed ? NULL : &p->snap;
-}
-
-static void pass_done(struct pass *p)
-{
-	if (p->taken && !p->failed)
-		shg__pinsnap_free(&p->snap);
-	memset(p, 0, sizeof(*p));
-}
-
-/*
- * Key of a pin that still needs graph node @off, dead at @death (0: free
- * it; HOLD_ANY: no snapshot, keep it). The header is intact: the node is
- * not freed yet. A block that is not a valid node is freed like a plain
- * retired block (it was retired all the same).
- */
-static uint64_t holder(struct shg_seg *seg, struct pass *p, uint64_t off,
-		       uint64_t death)
-{
-	const struct shg__pinsnap *snap;
-	const struct shg_node *n;
-
-	if (!death)
-		return 0;
-	n = shg__node(seg, off, 0, NULL, NULL);
-	if (!n)
-		return 0;
-	snap = pass_snap(seg, p);
-	if (!snap)
-		return HOLD_ANY;
-	return shg__pinsnap_holder(snap, n->graph, n->birth, death);
-}
-
-/* retire_now: whether node @off dead at @death is pinned right now. */
-static bool node_pinned(struct shg_seg *seg, uint64_t off, uint64_t death)
-{
-	struct pass p = { 0 };
-	bool held;
-
-	held = holder(seg, &p, off, death) != 0;
-	pass_done(&p);
-	return held;
-}
-
-/*
- * Push held batch @b (at @bo) on the held list; limbo_lock held. Crash
- * ordering: next, head (release), then the total; repair recounts the
- * total from the list after a death inside the lock. If a pin went away
- * since the snapshot the decision was made with (gen moved), force the
- * next reclaim pass to re-examine the list.
- */
-static void held_push_locked(struct shg_seg *seg, uint64_t bo,
-			     struct shg_batch *b, uint64_t snap_gen)
-{
-	struct shg_hdr *hdr = seg->hdr;
-
-	st64(&b->next, ld64(&hdr->held_head));
-	__atomic_store_n(&hdr->held_head, bo, __ATOMIC_RELEASE);
-	atomic_fetch_add_explicit(&hdr->held_bytes, ld64(&b->bytes),
-				  memory_order_relaxed);
-	if (snap_gen != shg__pins_gen(seg))
-		atomic_store_explicit(&hdr->held_gen, UINT64_MAX,
-				      memory_order_relaxed);
-}
-
-static uint64_t fix_bytes(struct shg_seg *seg, struct shg_batch *b);
-
-/*
- * No memory for held batches: keep the whole reclaiming batch @b (at @bo)
- * as a held batch of unknown holder (tag 0, re-examined on any pin
- * change). Push and forgetting s.reclaiming share one lock hold (repair
- * drops a reclaiming record naming a held batch).
- */
-static bool hold_whole(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
-		       struct shg_batch *b, uint64_t snap_gen)
-{
-	if (shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair))
-		return false;
-	fix_bytes(seg, b); /* entries moved earlier (tombstones) */
-	st64(&b->tag, 0);
-	held_push_locked(seg, bo, b, snap_gen);
-	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
-	shg__unlock(&seg->hdr->limbo_lock);
-	return true;
-}
-
-#define HELD_MERGE_LOOK 64 /* held batches searched for room */
-
-/*
- * Move entries of the private held batch @nb into a linked held batch of
- * the same holder with room (limbo_lock held), so held memory is not
- * dominated by half-empty batch blocks. Crash ordering: append to the
- * linked batch (entry, count + 1 with release, its bytes, held_bytes),
- * then shorten @nb; a death in between leaves the entry linked once and
- * @nb private (leaked); repair recomputes the linked batch's bytes and
- * held_bytes.
- */
-static void held_merge_locked(struct shg_seg *seg, struct shg_batch *nb)
-{
-	uint64_t cur = ld64(&seg->hdr->held_head), key = ld64(&nb->tag);
-	uint64_t off, size, death = ld64(&as_held(nb)->death);
-	struct shg_batch *t;
-	uint32_t n = 0, c, m;
-
-	while (key && cur && n++ < HELD_MERGE_LOOK &&
-	       (t = batch_at(seg, cur)) && (m = batch_count(nb))) {
-		cur = ld64(&t->next);
-		if (ld64(&t->tag) != key || !is_held(t))
-			continue;
-		/* Raise the bound before any entry relies on it. */
-		if (ld64(&as_held(t)->death) < death)
-			st64(&as_held(t)->death, death);
-		while ((c = batch_count(t)) < HELD_CAP && m) {
-			off = ld64(&as_held(nb)->off[m - 1]);
-			size = shg_block_size(seg, (struct shg_off){ off });
-			st64(&as_held(t)->off[c], off);
-			__atomic_store_n(&t->count, c + 1, __ATOMIC_RELEASE);
-			st64(&t->bytes, ld64(&t->bytes) + size);
-			atomic_fetch_add_explicit(&seg->hdr->held_bytes, size,
-						  memory_order_relaxed);
-			__atomic_store_n(&nb->count, --m, __ATOMIC_RELAXED);
-			st64(&nb->bytes, ld64(&nb->bytes) - size);
-		}
-	}
-}
-
-struct held_ent {
-	uint64_t key;
-	uint32_t i;
-};
-
-static int cmp_held(const void *a, const void *b)
-{
-	const struct held_ent *x = a, *y = b;
-
-	return x->key < y->key ? -1 : x->key > y->key;
-}
-
-/* A private held batch for entries @h[0..k) of @b (all one key). */
-static uint64_t held_build(struct shg_seg *seg, struct shg_batch *b,
-			   const struct held_ent *h, uint32_t k)
-{
-	struct shg_held_batch *nb;
-	struct shg_off o;
-	uint64_t sum = 0, off, death = 0, d;
-	uint32_t j;
-
-	if (shg_alloc(seg, SHG_BATCH_BYTES, &o))
-		return 0;
-	nb = shg_ptr(seg, o, SHG_BATCH_BYTES);
-	if (!nb) {
-		shg_free(seg, o);
-		return 0;
-	}
-	for (j = 0; j < k; j++) {
-		off = ent_off(b, h[j].i);
-		d = ent_death(b, h[j].i);
-		death = d > death ? d : death;
-		st64(&nb->off[j], off);
-		sum += shg_block_size(seg, (struct shg_off){ off });
-	}
-	st64(&nb->next, 0);
-	st64(&nb->tag, h[0].key == HOLD_ANY ? 0 : h[0].key);
-	st64(&nb->bytes, sum);
-	st64(&nb->death, death);
-	__atomic_store_n(&nb->cap, HELD_CAP, __ATOMIC_RELAXED);
-	__atomic_store_n(&nb->count, k, __ATOMIC_RELEASE);
-	return o.v;
-}
-
-/*
- * Move the entries of reclaiming batch @b that a pin still needs into new
- * held batches, one per holding pin. Order (crash at any point: leaks,
- * never a double free): build the held batches privately; under
- * limbo_lock, zero the moved entries in @b (tombstones: the free loop and
- * a survivor finishing @b skip them), then push the held batches. A death
- * between the two leaks the moved entries (the sweep finds them); a death
- * inside the pushes is repaired by recounting held_bytes.
- * Return: bytes moved, or UINT64_MAX if @b itself became a held batch.
- */
-static uint64_t hold_split(struct shg_seg *seg, struct shg_tslot *s,
-			   uint64_t bo, struct shg_batch *b, struct pass *p)
-{
-	struct held_ent h[HELD_CAP];
-	uint64_t hb[HELD_CAP], key, moved = 0, gen;
-	uint32_t i, j, k = 0, nhb = 0, n = batch_count(b);
-
-	for (i = 0; i < n; i++) {
-		uint64_t off = ent_off(b, i);
-
-		if (off && (key = holder(seg, p, off, ent_death(b, i))))
-			h[k++] = (struct held_ent){ key, i };
-	}
-	if (!k)
-		return 0;
-	/* The gen the decisions were made at (never equal: rescan). */
-	gen = p->failed ? UINT64_MAX - 1 : p->snap.gen;
-	qsort(h, k, sizeof(h[0]), cmp_held);
-	for (i = 0; i < k; i = j) {
-		for (j = i + 1; j < k && h[j].key == h[i].key; j++)
-			;
-		hb[nhb] = held_build(seg, b, h + i, j - i);
-		if (!hb[nhb]) {
-			while (nhb)
-				shg__free_now(seg, NULL, hb[--nhb]);
-			return hold_whole(seg, s, bo, b, gen) ? UINT64_MAX : 0;
-		}
-		nhb++;
-	}
-	if (shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair)) {
-		/* Lock unusable: leak the held entries, never free them. */
-		for (i = 0; i < k; i++)
-			ent_clear(b, h[i].i);
-		while (nhb)
-			shg__free_now(seg, NULL, hb[--nhb]);
-		return 0;
-	}
-	for (i = 0; i < k; i++)
-		ent_clear(b, h[i].i);
-	for (i = 0; i < nhb; i++) {
-		struct shg_batch *nb = batch_at(seg, hb[i]);
-
-		moved += ld64(&nb->bytes);
-		held_merge_locked(seg, nb);
-		if (batch_count(nb))
-			held_push_locked(seg, hb[i], nb, gen);
-	}
-	shg__unlock(&seg->hdr->limbo_lock);
-	for (i = 0; i < nhb; i++) /* emptied into linked batches */
-		if (!batch_count(batch_at(seg, hb[i])))
-			shg__free_now(seg, NULL, hb[i]);
-	return moved;
-}
-
 /*
  * Free the batch at @bo, recorded in @s->reclaiming and in no list, its
  * grace period over; entries a pin still needs move to held batches
  * first. Return the bytes freed.
  */
-static uint64_t finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
-			     struct shg_tslot *s, uint64_t bo, struct pass *p)
+uint64_t shg__finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
+			   struct shg_tslot *s, uint64_t bo, struct pass *p)
 {
 	struct shg_hdr *hdr = seg->hdr;
 	struct shg_batch *b = batch_at(seg, bo);
@@ -688,7 +331,7 @@ static uint64_t finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 		atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
 		return 0;
 	}
-	held = hold_split(seg, s, bo, b, p);
+	held = shg__hold_split(seg, s, bo, b, p);
 	if (held == UINT64_MAX)
 		return 0; /* @b is a held batch now */
 	n = batch_count(b);
@@ -718,107 +361,6 @@ static uint64_t finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 	atomic_signal_fence(memory_order_seq_cst);
 	shg__free_now(seg, ctx, bo);
 	return bytes;
-}
-
-/*
- * Pop the first held batch whose holding pin is not in @snap (or whose
- * holder is unknown), recording it in @self->reclaiming first (same lock
- * hold, as pop_freeable). None left: remember @snap's gen as scanned.
- */
-static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
-			 const struct shg__pinsnap *snap)
-{
-	struct shg_hdr *hdr = seg->hdr;
-	uint64_t cur, prev = 0, next, tag, n = 0, bound = fifo_bound(seg);
-	struct shg_batch *b, *pb;
-
-	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
-		return 0;
-	cur = ld64(&hdr->held_head);
-	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
-		tag = ld64(&b->tag);
-		next = ld64(&b->next);
-		if (tag && shg__pinsnap_has(snap, tag)) {
-			prev = cur;
-			cur = next;
-			continue;
-		}
-		if (next && !batch_at(seg, next))
-			next = 0; /* bad link: the rest is leaked */
-		/* Crash ordering: record, then unlink (as pop_freeable). */
-		atomic_store_explicit(&self->reclaiming, cur,
-				      memory_order_relaxed);
-		sat_sub(&hdr->held_bytes, ld64(&b->bytes));
-		pb = prev ? batch_at(seg, prev) : NULL;
-		if (pb)
-			__atomic_store_n(&pb->next, next, __ATOMIC_RELEASE);
-		else
-			__atomic_store_n(&hdr->held_head, next,
-					 __ATOMIC_RELEASE);
-		shg__unlock(&hdr->limbo_lock);
-		return cur;
-	}
-	atomic_store_explicit(&hdr->held_gen, snap->gen, memory_order_relaxed);
-	shg__unlock(&hdr->limbo_lock);
-	return 0;
-}
-
-/*
- * Re-examine held batches if a pin went away since the last full scan.
- * A snapshot picks the batches whose pin is gone; each popped batch is
- * then decided with a NEW snapshot taken after the pop. Why: entries may
- * have been linked or merged into that batch after the first snapshot,
- * by a reclaimer whose grace period the first snapshot does not follow;
- * every link happens under limbo_lock before our pop, after that
- * reclaimer's scan, so a snapshot after the pop sees every pin that
- * could need them (the argument at struct pass). The newest snapshot
- * also picks the next batch, so batches just re-held are not picked again.
- */
-static int64_t rescan_held(struct shg_seg *seg, struct shg__tctx *ctx)
-{
-	const struct shg__pinsnap *snap;
-	struct pass q = { 0 };
-	uint64_t h, k;
-	int64_t freed = 0;
-
-	if (!ld64(&seg->hdr->held_head) ||
-	    shg__pins_gen(seg) == atomic_load_explicit(&seg->hdr->held_gen,
-						       memory_order_relaxed))
-		return 0;
-	snap = pass_snap(seg, &q);
-	for (k = 0; snap && k < fifo_bound(seg); k++) {
-		h = pop_held(seg, ctx->slot, snap);
-		if (!h)
-			break;
-		pass_done(&q);
-		/* Failure: every node entry is held again (tag 0). */
-		(void)pass_snap(seg, &q);
-		freed += (int64_t)finish_batch(seg, ctx, ctx->slot, h, &q);
-		snap = q.failed ? NULL : &q.snap;
-	}
-	pass_done(&q);
-	return freed;
-}
-
-uint64_t shg__held_bytes(struct shg_seg *seg)
-{
-	return atomic_load_explicit(&seg->hdr->held_bytes,
-				    memory_order_relaxed);
-}
-
-/* Whether @off is linked in the held list (limbo_lock held). */
-static bool held_contains(struct shg_seg *seg, uint64_t off)
-{
-	uint64_t cur = ld64(&seg->hdr->held_head), n = 0;
-	uint64_t bound = fifo_bound(seg);
-	struct shg_batch *b;
-
-	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
-		if (cur == off)
-			return true;
-		cur = ld64(&b->next);
-	}
-	return false;
 }
 
 /*
@@ -965,12 +507,12 @@ static int64_t reclaim(struct shg_seg *seg, struct shg__tctx *ctx, bool held)
 			h = pop_freeable(seg, ctx->slot, sc.m, &oldest);
 			if (!h)
 				break;
-			freed += (int64_t)finish_batch(seg, ctx, ctx->slot, h,
-						       &p);
+			freed += (int64_t)shg__finish_batch(seg, ctx, ctx->slot,
+							    h, &p);
 		}
-		pass_done(&p);
+		shg__pass_done(&p);
 		if (pops || held)
-			freed += rescan_held(seg, ctx);
+			freed += shg__rescan_held(seg, ctx);
 		if (!sc.marked && !(oldest && sc.min_epoch <= oldest))
 			break;
 		if (!mark_blockers(seg, oldest))
@@ -1072,7 +614,7 @@ static int retire_now(struct shg_seg *seg, struct shg__tctx *ctx, uint64_t off,
 		return err;
 	/* A graph node still pinned cannot be recorded anywhere: leave it
 	 * (the leak sweep frees it once no pin reaches it). */
-	if (death && node_pinned(seg, off, death))
+	if (death && shg__node_pinned(seg, off, death))
 		return 0;
 	shg__free_now(seg, ctx, off);
 	atomic_fetch_add_explicit(&seg->hdr->reclaimed_bytes, size,
@@ -1413,22 +955,6 @@ int shg_reader_list(struct shg_seg *seg, struct shg_reader_info *out,
 
 /* ---- recovery --------------------------------------------------------- */
 
-/*
- * Bytes of @b recomputed from its entries. A death between "count + 1"
- * and "bytes += size" in batch_append leaves bytes short.
- */
-static uint64_t fix_bytes(struct shg_seg *seg, struct shg_batch *b)
-{
-	uint64_t old = ld64(&b->bytes), sum = 0;
-	uint32_t i, n = batch_count(b);
-
-	for (i = 0; i < n; i++)
-		sum += shg_block_size(seg, (struct shg_off){ ent_off(b, i) });
-	if (sum != old)
-		st64(&b->bytes, sum);
-	return sum;
-}
-
 void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 		      struct shg_recover_report *rep)
 {
@@ -1448,14 +974,14 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
 		return;
 	r = atomic_load_explicit(&s->reclaiming, memory_order_acquire);
-	if (r && (fifo_contains(seg, r) || held_contains(seg, r)))
+	if (r && (fifo_contains(seg, r) || shg__held_contains(seg, r)))
 		r = 0; /* died before unlinking it */
 	o = atomic_load_explicit(&s->limbo_open, memory_order_acquire);
 	if (o && !fifo_contains(seg, o) && (b = batch_at(seg, o))) {
 		if (!batch_count(b)) {
 			empty = o;
 		} else {
-			adopted = fix_bytes(seg, b);
+			adopted = shg__batch_fix_bytes(seg, b);
 			seal_locked(seg, o, b);
 		}
 	}
@@ -1468,21 +994,13 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	if (r) {
 		struct pass p = { 0 };
 
-		adopted += finish_batch(seg, ctx, s, r, &p);
-		pass_done(&p);
+		adopted += shg__finish_batch(seg, ctx, s, r, &p);
+		shg__pass_done(&p);
 	}
 	if (empty)
 		shg__free_now(seg, ctx, empty);
 	if (rep)
 		rep->retired_adopted += adopted;
-}
-
-/* Comparison for qsort of offsets. */
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /*
@@ -1526,7 +1044,7 @@ static uint64_t *fifo_sorted(struct shg_seg *seg, size_t *n)
 		cur = ld64(&b->next);
 	}
 	if (v)
-		qsort(v, *n, sizeof(*v), cmp_u64);
+		qsort(v, *n, sizeof(*v), shg__cmp_u64);
 	return v;
 }
 
@@ -1548,11 +1066,13 @@ static void drop_stale_records(struct shg_seg *seg)
 		uint64_t o = atomic_load_explicit(&s->limbo_open,
 						  memory_order_relaxed);
 
-		if (r && (v ? bsearch(&r, v, n, sizeof(*v), cmp_u64) != NULL :
-			      fifo_contains(seg, r) || held_contains(seg, r)))
+		if (r &&
+		    (v ? bsearch(&r, v, n, sizeof(*v), shg__cmp_u64) != NULL :
+			 fifo_contains(seg, r) || shg__held_contains(seg, r)))
 			atomic_compare_exchange_strong(&s->reclaiming, &r, 0);
-		if (o && (v ? bsearch(&o, v, n, sizeof(*v), cmp_u64) != NULL :
-			      fifo_contains(seg, o)))
+		if (o &&
+		    (v ? bsearch(&o, v, n, sizeof(*v), shg__cmp_u64) != NULL :
+			 fifo_contains(seg, o)))
 			atomic_compare_exchange_strong(&s->limbo_open, &o, 0);
 	}
 	free(v);
@@ -1571,36 +1091,6 @@ static void recount_sealed(struct shg_seg *seg)
 	}
 	atomic_store_explicit(&seg->hdr->retired_bytes, sum,
 			      memory_order_relaxed);
-}
-
-/*
- * Held list after a death inside limbo_lock: cut at a bad link or an
- * absurd length (which also cuts a cycle), recount held_bytes, and force
- * a rescan.
- */
-static void repair_held(struct shg_seg *seg)
-{
-	struct shg_hdr *hdr = seg->hdr;
-	uint64_t cur = ld64(&hdr->held_head), next, sum = 0, n = 0;
-	uint64_t bound = fifo_bound(seg);
-	struct shg_batch *b;
-
-	if (cur && !batch_at(seg, cur)) {
-		st64(&hdr->held_head, 0);
-		cur = 0;
-	}
-	while (cur) {
-		b = batch_at(seg, cur);
-		sum += fix_bytes(seg, b);
-		next = ld64(&b->next);
-		if (next && (!batch_at(seg, next) || ++n >= bound)) {
-			st64(&b->next, 0);
-			next = 0;
-		}
-		cur = next;
-	}
-	atomic_store_explicit(&hdr->held_bytes, sum, memory_order_relaxed);
-	atomic_store_explicit(&hdr->held_gen, UINT64_MAX, memory_order_relaxed);
 }
 
 void shg__limbo_repair(struct shg_seg *seg)
@@ -1630,247 +1120,6 @@ void shg__limbo_repair(struct shg_seg *seg)
 	}
 	st64(&hdr->limbo_tail, last);
 	recount_sealed(seg);
-	repair_held(seg);
+	shg__repair_held(seg);
 	drop_stale_records(seg);
-}
-
-/* ---- check and walk --------------------------------------------------- */
-
-struct offvec {
-	uint64_t *v;
-	size_t n, cap;
-	bool oom;
-};
-
-static void vec_push(struct offvec *a, uint64_t x)
-{
-	uint64_t *nv;
-
-	if (a->oom)
-		return;
-	if (a->n == a->cap) {
-		a->cap = a->cap ? 2 * a->cap : 1024;
-		nv = realloc(a->v, a->cap * sizeof(*nv));
-		if (!nv) {
-			a->oom = true;
-			return;
-		}
-		a->v = nv;
-	}
-	a->v[a->n++] = x;
-}
-
-struct lcheck {
-	shg_problem_fn fn;
-	void *arg;
-	struct shg_check_report *rep;
-	struct offvec all; /* every batch block and retired entry */
-	uint64_t sum; /* bytes over all batches */
-	uint64_t sealed; /* bytes over the sealed FIFO */
-};
-
-/* Check one batch (@kind: "sealed", "open", "reclaiming"); NULL if bad. */
-static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
-				     uint64_t off, const char *kind)
-{
-	struct shg_batch *b = batch_at(seg, off);
-	uint64_t sizes = 0, e, bytes;
-	uint32_t i, n;
-	size_t sz;
-
-	if (!b) {
-		shg__problem(c->fn, c->arg, c->rep, SHG_ECORRUPT,
-			     "limbo: %s batch at %#llx is invalid", kind,
-			     (unsigned long long)off);
-		return NULL;
-	}
-	if (shg_block_size(seg, (struct shg_off){ off }) < SHG_BATCH_BYTES)
-		shg__problem(
-			c->fn, c->arg, c->rep, SHG_ECORRUPT,
-			"limbo: %s batch at %#llx is not an allocated block",
-			kind, (unsigned long long)off);
-	vec_push(&c->all, off);
-	n = batch_count(b);
-	for (i = 0; i < n; i++) {
-		e = ent_off(b, i);
-		if (!e && !strcmp(kind, "reclaiming"))
-			continue; /* moved to a held batch */
-		sz = shg_block_size(seg, (struct shg_off){ e });
-		if (!sz)
-			shg__problem(
-				c->fn, c->arg, c->rep, SHG_ECORRUPT,
-				"limbo: retired %#llx (batch %#llx) is not an allocated block",
-				(unsigned long long)e, (unsigned long long)off);
-		sizes += sz;
-		vec_push(&c->all, e);
-	}
-	bytes = ld64(&b->bytes);
-	/* A reclaiming batch keeps its total while its count shrinks. */
-	if (strcmp(kind, "reclaiming") && bytes != sizes)
-		shg__problem(
-			c->fn, c->arg, c->rep, SHG_ECORRUPT,
-			"limbo: %s batch %#llx says %llu bytes, entries hold %llu",
-			kind, (unsigned long long)off,
-			(unsigned long long)bytes, (unsigned long long)sizes);
-	c->sum += bytes;
-	return b;
-}
-
-/* Walk the FIFO, checking links, tags and the tail. */
-static void check_fifo(struct shg_seg *seg, struct lcheck *c)
-{
-	struct shg_hdr *hdr = seg->hdr;
-	uint64_t cur = ld64(&hdr->limbo_head), last = 0, prev_tag = 0, n = 0;
-	uint64_t bound = fifo_bound(seg), tail = ld64(&hdr->limbo_tail);
-	struct shg_batch *b;
-
-	while (cur) {
-		if (++n > bound) {
-			shg__problem(
-				c->fn, c->arg, c->rep, SHG_ECORRUPT,
-				"limbo: FIFO longer than the heap can hold");
-			return;
-		}
-		b = check_batch(seg, c, cur, "sealed");
-		if (!b)
-			return;
-		c->sealed += ld64(&b->bytes);
-		if (n > 1 && ld64(&b->tag) <= prev_tag) {
-			shg__problem(
-				c->fn, c->arg, c->rep, SHG_ECORRUPT,
-				"limbo: tag of batch %#llx does not increase (cycle?)",
-				(unsigned long long)cur);
-			return;
-		}
-		prev_tag = ld64(&b->tag);
-		last = cur;
-		cur = ld64(&b->next);
-	}
-	if (tail != last)
-		shg__problem(c->fn, c->arg, c->rep, SHG_ECORRUPT,
-			     "limbo: tail %#llx is not the last batch %#llx",
-			     (unsigned long long)tail,
-			     (unsigned long long)last);
-}
-
-/* Walk the held list, checking each batch and the held total. */
-static void check_held(struct shg_seg *seg, struct lcheck *c)
-{
-	uint64_t cur = ld64(&seg->hdr->held_head), n = 0, sum = 0, total;
-	uint64_t bound = fifo_bound(seg);
-	struct shg_batch *b;
-
-	while (cur) {
-		if (++n > bound) {
-			shg__problem(c->fn, c->arg, c->rep, SHG_ECORRUPT,
-				     "limbo: held list longer than the heap "
-				     "can hold (cycle?)");
-			return;
-		}
-		b = check_batch(seg, c, cur, "held");
-		if (!b)
-			return;
-		sum += ld64(&b->bytes);
-		cur = ld64(&b->next);
-	}
-	total = shg__held_bytes(seg);
-	if (total != sum)
-		shg__problem(
-			c->fn, c->arg, c->rep, SHG_ECORRUPT,
-			"limbo: held_bytes is %llu, held batches hold %llu",
-			(unsigned long long)total, (unsigned long long)sum);
-}
-
-int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
-		     struct shg_check_report *rep)
-{
-	struct lcheck c = { .fn = fn, .arg = arg, .rep = rep };
-	uint64_t hdr_bytes;
-	uint32_t i;
-	size_t k;
-
-	check_fifo(seg, &c);
-	check_held(seg, &c);
-	for (i = 0; i < seg->max_threads; i++) {
-		struct shg_tslot *s = &seg->threads[i];
-		uint64_t o = atomic_load_explicit(&s->limbo_open,
-						  memory_order_acquire);
-		uint64_t r = atomic_load_explicit(&s->reclaiming,
-						  memory_order_acquire);
-
-		if (o)
-			check_batch(seg, &c, o, "open");
-		if (r)
-			check_batch(seg, &c, r, "reclaiming");
-	}
-	if (c.all.oom) {
-		free(c.all.v);
-		return -ENOMEM;
-	}
-	if (c.all.n)
-		qsort(c.all.v, c.all.n, sizeof(*c.all.v), cmp_u64);
-	for (k = 1; k < c.all.n; k++)
-		if (c.all.v[k] == c.all.v[k - 1])
-			shg__problem(fn, arg, rep, SHG_ECORRUPT,
-				     "limbo: block %#llx is retired twice",
-				     (unsigned long long)c.all.v[k]);
-	free(c.all.v);
-	hdr_bytes = atomic_load_explicit(&seg->hdr->retired_bytes,
-					 memory_order_relaxed);
-	if (hdr_bytes != c.sealed)
-		shg__problem(fn, arg, rep, SHG_ECORRUPT,
-			     "limbo: retired_bytes is %llu, sealed batches "
-			     "hold %llu",
-			     (unsigned long long)hdr_bytes,
-			     (unsigned long long)c.sealed);
-	if (rep)
-		rep->retired_bytes = c.sum;
-	return 0;
-}
-
-/* Report batch @off and its entries to @fn. */
-static void walk_batch(struct shg_batch *b, uint64_t off,
-		       void (*fn)(void *arg, uint64_t off), void *arg)
-{
-	uint32_t i, n = batch_count(b);
-
-	fn(arg, off);
-	for (i = 0; i < n; i++)
-		if (ent_off(b, i))
-			fn(arg, ent_off(b, i));
-}
-
-void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
-		     void *arg)
-{
-	uint64_t cur = ld64(&seg->hdr->limbo_head), prev_tag = 0, n = 0;
-	uint64_t bound = fifo_bound(seg);
-	struct shg_batch *b;
-	uint32_t i;
-
-	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
-		if (n > 1 && ld64(&b->tag) <= prev_tag)
-			break;
-		prev_tag = ld64(&b->tag);
-		walk_batch(b, cur, fn, arg);
-		cur = ld64(&b->next);
-	}
-	cur = ld64(&seg->hdr->held_head);
-	n = 0;
-	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
-		walk_batch(b, cur, fn, arg);
-		cur = ld64(&b->next);
-	}
-	for (i = 0; i < seg->max_threads; i++) {
-		struct shg_tslot *s = &seg->threads[i];
-		uint64_t o = atomic_load_explicit(&s->limbo_open,
-						  memory_order_acquire);
-		uint64_t r = atomic_load_explicit(&s->reclaiming,
-						  memory_order_acquire);
-
-		if ((b = batch_at(seg, o)))
-			walk_batch(b, o, fn, arg);
-		if ((b = batch_at(seg, r)))
-			walk_batch(b, r, fn, arg);
-	}
 }

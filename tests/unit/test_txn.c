@@ -1020,20 +1020,6 @@ static void test_txn_stress_pins_and_kills(void **state)
 	struct stress st[4];
 	pid_t pid[4];
 	uint64_t live;
-
-	/*
-	 * Known open defect: under CPU load, after a pinning committer is
-	 * killed, the held list sometimes keeps a non-multiple-of-16 byte
-	 * count (bad accounting of a held batch) or check reports problems.
-	 * It reproduces in about one `make check -j2` in three, rarely when
-	 * run alone. Kept out of `make check` until fixed; run it with
-	 * SHG_LONG_TESTS=1 (also part of `make regtest`).
-	 */
-	if (!getenv("SHG_LONG_TESTS")) {
-		print_message("  skipped: known held-list defect after kill -9 "
-			      "under load; SHG_LONG_TESTS=1 runs it\n");
-		skip();
-	}
 	int i;
 
 	build_tree(f, 12);

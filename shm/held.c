@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The held list: retired graph nodes whose grace period is over but that a
+ * pinned version still reaches (interval-based reclamation; the argument
+ * is in epoch.c's theory of operation). Entries move from a reclaiming
+ * batch into held batches grouped by holding pin, and are re-examined when
+ * a pin goes away.
+ */
+#include "limbo.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- interval checks (graph nodes retired with a death) --------------- */
+
+const struct shg__pinsnap *shg__pass_snap(struct shg_seg *seg, struct pass *p)
+{
+	if (!p->taken) {
+		p->taken = true;
+		p->failed = shg__pinsnap_take(seg, &p->snap) != 0;
+	}
+	return p->failed ? NULL : &p->snap;
+}
+
+void shg__pass_done(struct pass *p)
+{
+	if (p->taken && !p->failed)
+		shg__pinsnap_free(&p->snap);
+	memset(p, 0, sizeof(*p));
+}
+
+/*
+ * Key of a pin that still needs graph node @off, dead at @death (0: free
+ * it; HOLD_ANY: no snapshot, keep it). The header is intact: the node is
+ * not freed yet. A block that is not a valid node is freed like a plain
+ * retired block (it was retired all the same).
+ */
+static uint64_t holder(struct shg_seg *seg, struct pass *p, uint64_t off,
+		       uint64_t death)
+{
+	const struct shg__pinsnap *snap;
+	const struct shg_node *n;
+
+	if (!death)
+		return 0;
+	n = shg__node(seg, off, 0, NULL, NULL);
+	if (!n)
+		return 0;
+	snap = shg__pass_snap(seg, p);
+	if (!snap)
+		return HOLD_ANY;
+	return shg__pinsnap_holder(snap, n->graph, n->birth, death);
+}
+
+/* retire_now: whether node @off dead at @death is pinned right now. */
+bool shg__node_pinned(struct shg_seg *seg, uint64_t off, uint64_t death)
+{
+	struct pass p = { 0 };
+	bool held;
+
+	held = holder(seg, &p, off, death) != 0;
+	shg__pass_done(&p);
+	return held;
+}
+
+/*
+ * Push held batch @b (at @bo) on the held list; limbo_lock held. Crash
+ * ordering: next, head (release), then the total; repair recounts the
+ * total from the list after a death inside the lock. If a pin went away
+ * since the snapshot the decision was made with (gen moved), force the
+ * next reclaim pass to re-examine the list.
+ */
+static void held_push_locked(struct shg_seg *seg, uint64_t bo,
+			     struct shg_batch *b, uint64_t snap_gen)
+{
+	struct shg_hdr *hdr = seg->hdr;
+
+	st64(&b->next, ld64(&hdr->held_head));
+	__atomic_store_n(&hdr->held_head, bo, __ATOMIC_RELEASE);
+	atomic_fetch_add_explicit(&hdr->held_bytes, ld64(&b->bytes),
+				  memory_order_relaxed);
+	if (snap_gen != shg__pins_gen(seg))
+		atomic_store_explicit(&hdr->held_gen, UINT64_MAX,
+				      memory_order_relaxed);
+}
+
+/*
+ * No memory for held batches: keep the whole reclaiming batch @b (at @bo)
+ * as a held batch of unknown holder (tag 0, re-examined on any pin
+ * change). Push and forgetting s.reclaiming share one lock hold (repair
+ * drops a reclaiming record naming a held batch).
+ */
+static bool hold_whole(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
+		       struct shg_batch *b, uint64_t snap_gen)
+{
+	if (shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair))
+		return false;
+	shg__batch_fix_bytes(seg, b); /* entries moved earlier (tombstones) */
+	st64(&b->tag, 0);
+	held_push_locked(seg, bo, b, snap_gen);
+	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
+	shg__unlock(&seg->hdr->limbo_lock);
+	return true;
+}
+
+#define HELD_MERGE_LOOK 64 /* held batches searched for room */
+
+/*
+ * Move entries of the private held batch @nb into a linked held batch of
+ * the same holder with room (limbo_lock held), so held memory is not
+ * dominated by half-empty batch blocks. Crash ordering: append to the
+ * linked batch (entry, count + 1 with release, its bytes, held_bytes),
+ * then shorten @nb; a death in between leaves the entry linked once and
+ * @nb private (leaked); repair recomputes the linked batch's bytes and
+ * held_bytes.
+ */
+static void held_merge_locked(struct shg_seg *seg, struct shg_batch *nb)
+{
+	uint64_t cur = ld64(&seg->hdr->held_head), key = ld64(&nb->tag);
+	uint64_t off, size, death = ld64(&as_held(nb)->death);
+	struct shg_batch *t;
+	uint32_t n = 0, c, m;
+
+	while (key && cur && n++ < HELD_MERGE_LOOK &&
+	       (t = batch_at(seg, cur)) && (m = batch_count(nb))) {
+		cur = ld64(&t->next);
+		if (ld64(&t->tag) != key || !is_held(t))
+			continue;
+		/* Raise the bound before any entry relies on it. */
+		if (ld64(&as_held(t)->death) < death)
+			st64(&as_held(t)->death, death);
+		while ((c = batch_count(t)) < HELD_CAP && m) {
+			off = ld64(&as_held(nb)->off[m - 1]);
+			size = shg_block_size(seg, (struct shg_off){ off });
+			st64(&as_held(t)->off[c], off);
+			__atomic_store_n(&t->count, c + 1, __ATOMIC_RELEASE);
+			st64(&t->bytes, ld64(&t->bytes) + size);
+			atomic_fetch_add_explicit(&seg->hdr->held_bytes, size,
+						  memory_order_relaxed);
+			__atomic_store_n(&nb->count, --m, __ATOMIC_RELAXED);
+			st64(&nb->bytes, ld64(&nb->bytes) - size);
+		}
+	}
+}
+
+struct held_ent {
+	uint64_t key;
+	uint32_t i;
+};
+
+static int cmp_held(const void *a, const void *b)
+{
+	const struct held_ent *x = a, *y = b;
+
+	return x->key < y->key ? -1 : x->key > y->key;
+}
+
+/* A private held batch for entries @h[0..k) of @b (all one key). */
+static uint64_t held_build(struct shg_seg *seg, struct shg_batch *b,
+			   const struct held_ent *h, uint32_t k)
+{
+	struct shg_held_batch *nb;
+	struct shg_off o;
+	uint64_t sum = 0, off, death = 0, d;
+	uint32_t j;
+
+	if (shg_alloc(seg, SHG_BATCH_BYTES, &o))
+		return 0;
+	nb = shg_ptr(seg, o, SHG_BATCH_BYTES);
+	if (!nb) {
+		shg_free(seg, o);
+		return 0;
+	}
+	for (j = 0; j < k; j++) {
+		off = ent_off(b, h[j].i);
+		d = ent_death(b, h[j].i);
+		death = d > death ? d : death;
+		st64(&nb->off[j], off);
+		sum += shg_block_size(seg, (struct shg_off){ off });
+	}
+	st64(&nb->next, 0);
+	st64(&nb->tag, h[0].key == HOLD_ANY ? 0 : h[0].key);
+	st64(&nb->bytes, sum);
+	st64(&nb->death, death);
+	__atomic_store_n(&nb->cap, HELD_CAP, __ATOMIC_RELAXED);
+	__atomic_store_n(&nb->count, k, __ATOMIC_RELEASE);
+	return o.v;
+}
+
+/*
+ * Move the entries of reclaiming batch @b that a pin still needs into new
+ * held batches, one per holding pin. Order (crash at any point: leaks,
+ * never a double free): build the held batches privately; under
+ * limbo_lock, zero the moved entries in @b (tombstones: the free loop and
+ * a survivor finishing @b skip them), then push the held batches. A death
+ * between the two leaks the moved entries (the sweep finds them); a death
+ * inside the pushes is repaired by recounting held_bytes.
+ * Return: bytes moved, or UINT64_MAX if @b itself became a held batch.
+ */
+uint64_t shg__hold_split(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
+			 struct shg_batch *b, struct pass *p)
+{
+	struct held_ent h[HELD_CAP];
+	uint64_t hb[HELD_CAP], key, moved = 0, gen;
+	uint32_t i, j, k = 0, nhb = 0, n = batch_count(b);
+
+	for (i = 0; i < n; i++) {
+		uint64_t off = ent_off(b, i);
+
+		if (off && (key = holder(seg, p, off, ent_death(b, i))))
+			h[k++] = (struct held_ent){ key, i };
+	}
+	if (!k)
+		return 0;
+	/* The gen the decisions were made at (never equal: rescan). */
+	gen = p->failed ? UINT64_MAX - 1 : p->snap.gen;
+	qsort(h, k, sizeof(h[0]), cmp_held);
+	for (i = 0; i < k; i = j) {
+		for (j = i + 1; j < k && h[j].key == h[i].key; j++)
+			;
+		hb[nhb] = held_build(seg, b, h + i, j - i);
+		if (!hb[nhb]) {
+			while (nhb)
+				shg__free_now(seg, NULL, hb[--nhb]);
+			return hold_whole(seg, s, bo, b, gen) ? UINT64_MAX : 0;
+		}
+		nhb++;
+	}
+	if (shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair)) {
+		/* Lock unusable: leak the held entries, never free them. */
+		for (i = 0; i < k; i++)
+			ent_clear(b, h[i].i);
+		while (nhb)
+			shg__free_now(seg, NULL, hb[--nhb]);
+		return 0;
+	}
+	for (i = 0; i < k; i++)
+		ent_clear(b, h[i].i);
+	for (i = 0; i < nhb; i++) {
+		struct shg_batch *nb = batch_at(seg, hb[i]);
+
+		moved += ld64(&nb->bytes);
+		held_merge_locked(seg, nb);
+		if (batch_count(nb)) {
+			held_push_locked(seg, hb[i], nb, gen);
+			hb[i] = 0; /* linked: no longer ours */
+		}
+	}
+	shg__unlock(&seg->hdr->limbo_lock);
+	/*
+	 * Free the batches emptied into linked ones. Decided under the lock
+	 * above: a pushed batch may be popped, finished and freed by another
+	 * reclaimer as soon as the lock is dropped, so it must not even be
+	 * looked at here.
+	 */
+	for (i = 0; i < nhb; i++)
+		if (hb[i])
+			shg__free_now(seg, NULL, hb[i]);
+	return moved;
+}
+
+/*
+ * Pop the first held batch whose holding pin is not in @snap (or whose
+ * holder is unknown), recording it in @self->reclaiming first (same lock
+ * hold, as pop_freeable). None left: remember @snap's gen as scanned.
+ */
+static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
+			 const struct shg__pinsnap *snap)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	uint64_t cur, prev = 0, next, tag, n = 0, bound = fifo_bound(seg);
+	struct shg_batch *b, *pb;
+
+	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
+		return 0;
+	cur = ld64(&hdr->held_head);
+	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
+		tag = ld64(&b->tag);
+		next = ld64(&b->next);
+		if (tag && shg__pinsnap_has(snap, tag)) {
+			prev = cur;
+			cur = next;
+			continue;
+		}
+		if (next && !batch_at(seg, next))
+			next = 0; /* bad link: the rest is leaked */
+		/* Crash ordering: record, then unlink (as pop_freeable). */
+		atomic_store_explicit(&self->reclaiming, cur,
+				      memory_order_relaxed);
+		sat_sub(&hdr->held_bytes, ld64(&b->bytes));
+		pb = prev ? batch_at(seg, prev) : NULL;
+		if (pb)
+			__atomic_store_n(&pb->next, next, __ATOMIC_RELEASE);
+		else
+			__atomic_store_n(&hdr->held_head, next,
+					 __ATOMIC_RELEASE);
+		shg__unlock(&hdr->limbo_lock);
+		return cur;
+	}
+	atomic_store_explicit(&hdr->held_gen, snap->gen, memory_order_relaxed);
+	shg__unlock(&hdr->limbo_lock);
+	return 0;
+}
+
+/*
+ * Re-examine held batches if a pin went away since the last full scan.
+ * A snapshot picks the batches whose pin is gone; each popped batch is
+ * then decided with a NEW snapshot taken after the pop. Why: entries may
+ * have been linked or merged into that batch after the first snapshot,
+ * by a reclaimer whose grace period the first snapshot does not follow;
+ * every link happens under limbo_lock before our pop, after that
+ * reclaimer's scan, so a snapshot after the pop sees every pin that
+ * could need them (the argument at struct pass). The newest snapshot
+ * also picks the next batch, so batches just re-held are not picked again.
+ */
+int64_t shg__rescan_held(struct shg_seg *seg, struct shg__tctx *ctx)
+{
+	const struct shg__pinsnap *snap;
+	struct pass q = { 0 };
+	uint64_t h, k;
+	int64_t freed = 0;
+
+	if (!ld64(&seg->hdr->held_head) ||
+	    shg__pins_gen(seg) == atomic_load_explicit(&seg->hdr->held_gen,
+						       memory_order_relaxed))
+		return 0;
+	snap = shg__pass_snap(seg, &q);
+	for (k = 0; snap && k < fifo_bound(seg); k++) {
+		h = pop_held(seg, ctx->slot, snap);
+		if (!h)
+			break;
+		shg__pass_done(&q);
+		/* Failure: every node entry is held again (tag 0). */
+		(void)shg__pass_snap(seg, &q);
+		freed += (int64_t)shg__finish_batch(seg, ctx, ctx->slot, h, &q);
+		snap = q.failed ? NULL : &q.snap;
+	}
+	shg__pass_done(&q);
+	return freed;
+}
+
+uint64_t shg__held_bytes(struct shg_seg *seg)
+{
+	return atomic_load_explicit(&seg->hdr->held_bytes,
+				    memory_order_relaxed);
+}
+
+/* Whether @off is linked in the held list (limbo_lock held). */
+bool shg__held_contains(struct shg_seg *seg, uint64_t off)
+{
+	uint64_t cur = ld64(&seg->hdr->held_head), n = 0;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b;
+
+	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
+		if (cur == off)
+			return true;
+		cur = ld64(&b->next);
+	}
+	return false;
+}
+
+/*
+ * Bytes of @b recomputed from its entries. A death between "count + 1"
+ * and "bytes += size" in batch_append leaves bytes short.
+ */
+uint64_t shg__batch_fix_bytes(struct shg_seg *seg, struct shg_batch *b)
+{
+	uint64_t old = ld64(&b->bytes), sum = 0;
+	uint32_t i, n = batch_count(b);
+
+	for (i = 0; i < n; i++)
+		sum += shg_block_size(seg, (struct shg_off){ ent_off(b, i) });
+	if (sum != old)
+		st64(&b->bytes, sum);
+	return sum;
+}
+
+/*
+ * Held list after a death inside limbo_lock: cut at a bad link or an
+ * absurd length (which also cuts a cycle), recount held_bytes, and force
+ * a rescan.
+ */
+void shg__repair_held(struct shg_seg *seg)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	uint64_t cur = ld64(&hdr->held_head), next, sum = 0, n = 0;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b;
+
+	if (cur && !batch_at(seg, cur)) {
+		st64(&hdr->held_head, 0);
+		cur = 0;
+	}
+	while (cur) {
+		b = batch_at(seg, cur);
+		sum += shg__batch_fix_bytes(seg, b);
+		next = ld64(&b->next);
+		if (next && (!batch_at(seg, next) || ++n >= bound)) {
+			st64(&b->next, 0);
+			next = 0;
+		}
+		cur = next;
+	}
+	atomic_store_explicit(&hdr->held_bytes, sum, memory_order_relaxed);
+	atomic_store_explicit(&hdr->held_gen, UINT64_MAX, memory_order_relaxed);
+}

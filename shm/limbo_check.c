@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Checking and walking the retire lists (FIFO, held list, open and
+ * reclaiming batches) for shg_check and the leak sweep. Read-only.
+ */
+#include "limbo.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct offvec {
+	uint64_t *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void vec_push(struct offvec *a, uint64_t x)
+{
+	uint64_t *nv;
+
+	if (a->oom)
+		return;
+	if (a->n == a->cap) {
+		a->cap = a->cap ? 2 * a->cap : 1024;
+		nv = realloc(a->v, a->cap * sizeof(*nv));
+		if (!nv) {
+			a->oom = true;
+			return;
+		}
+		a->v = nv;
+	}
+	a->v[a->n++] = x;
+}
+
+struct lcheck {
+	shg_problem_fn fn;
+	void *arg;
+	struct shg_check_report *rep;
+	struct offvec all; /* every batch block and retired entry */
+	uint64_t sum; /* bytes over all batches */
+	uint64_t sealed; /* bytes over the sealed FIFO */
+};
+
+/* Check one batch (@kind: "sealed", "open", "reclaiming"); NULL if bad. */
+static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
+				     uint64_t off, const char *kind)
+{
+	struct shg_batch *b = batch_at(seg, off);
+	uint64_t sizes = 0, e, bytes;
+	uint32_t i, n;
+	size_t sz;
+
+	if (!b) {
+		shg__problem(c->fn, c->arg, c->rep, SHG_ECORRUPT,
+			     "limbo: %s batch at %#llx is invalid", kind,
+			     (unsigned long long)off);
+		return NULL;
+	}
+	if (shg_block_size(seg, (struct shg_off){ off }) < SHG_BATCH_BYTES)
+		shg__problem(
+			c->fn, c->arg, c->rep, SHG_ECORRUPT,
+			"limbo: %s batch at %#llx is not an allocated block",
+			kind, (unsigned long long)off);
+	vec_push(&c->all, off);
+	n = batch_count(b);
+	for (i = 0; i < n; i++) {
+		e = ent_off(b, i);
+		if (!e && !strcmp(kind, "reclaiming"))
+			continue; /* moved to a held batch */
+		sz = shg_block_size(seg, (struct shg_off){ e });
+		if (!sz)
+			shg__problem(
+				c->fn, c->arg, c->rep, SHG_ECORRUPT,
+				"limbo: retired %#llx (batch %#llx) is not an allocated block",
+				(unsigned long long)e, (unsigned long long)off);
+		sizes += sz;
+		vec_push(&c->all, e);
+	}
+	bytes = ld64(&b->bytes);
+	/* A reclaiming batch keeps its total while its count shrinks. */
+	if (strcmp(kind, "reclaiming") && bytes != sizes)
+		shg__problem(
+			c->fn, c->arg, c->rep, SHG_ECORRUPT,
+			"limbo: %s batch %#llx says %llu bytes, entries hold %llu",
+			kind, (unsigned long long)off,
+			(unsigned long long)bytes, (unsigned long long)sizes);
+	c->sum += bytes;
+	return b;
+}
+
+/* Walk the FIFO, checking links, tags and the tail. */
+static void check_fifo(struct shg_seg *seg, struct lcheck *c)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	uint64_t cur = ld64(&hdr->limbo_head), last = 0, prev_tag = 0, n = 0;
+	uint64_t bound = fifo_bound(seg), tail = ld64(&hdr->limbo_tail);
+	struct shg_batch *b;
+
+	while (cur) {
+		if (++n > bound) {
+			shg__problem(
+				c->fn, c->arg, c->rep, SHG_ECORRUPT,
+				"limbo: FIFO longer than the heap can hold");
+			return;
+		}
+		b = check_batch(seg, c, cur, "sealed");
+		if (!b)
+			return;
+		c->sealed += ld64(&b->bytes);
+		if (n > 1 && ld64(&b->tag) <= prev_tag) {
+			shg__problem(
+				c->fn, c->arg, c->rep, SHG_ECORRUPT,
+				"limbo: tag of batch %#llx does not increase (cycle?)",
+				(unsigned long long)cur);
+			return;
+		}
+		prev_tag = ld64(&b->tag);
+		last = cur;
+		cur = ld64(&b->next);
+	}
+	if (tail != last)
+		shg__problem(c->fn, c->arg, c->rep, SHG_ECORRUPT,
+			     "limbo: tail %#llx is not the last batch %#llx",
+			     (unsigned long long)tail,
+			     (unsigned long long)last);
+}
+
+/* Walk the held list, checking each batch and the held total. */
+static void check_held(struct shg_seg *seg, struct lcheck *c)
+{
+	uint64_t cur = ld64(&seg->hdr->held_head), n = 0, sum = 0, total;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b;
+
+	while (cur) {
+		if (++n > bound) {
+			shg__problem(c->fn, c->arg, c->rep, SHG_ECORRUPT,
+				     "limbo: held list longer than the heap "
+				     "can hold (cycle?)");
+			return;
+		}
+		b = check_batch(seg, c, cur, "held");
+		if (!b)
+			return;
+		sum += ld64(&b->bytes);
+		cur = ld64(&b->next);
+	}
+	total = shg__held_bytes(seg);
+	if (total != sum)
+		shg__problem(
+			c->fn, c->arg, c->rep, SHG_ECORRUPT,
+			"limbo: held_bytes is %llu, held batches hold %llu",
+			(unsigned long long)total, (unsigned long long)sum);
+}
+
+int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
+		     struct shg_check_report *rep)
+{
+	struct lcheck c = { .fn = fn, .arg = arg, .rep = rep };
+	uint64_t hdr_bytes;
+	uint32_t i;
+	size_t k;
+
+	check_fifo(seg, &c);
+	check_held(seg, &c);
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *s = &seg->threads[i];
+		uint64_t o = atomic_load_explicit(&s->limbo_open,
+						  memory_order_acquire);
+		uint64_t r = atomic_load_explicit(&s->reclaiming,
+						  memory_order_acquire);
+
+		if (o)
+			check_batch(seg, &c, o, "open");
+		if (r)
+			check_batch(seg, &c, r, "reclaiming");
+	}
+	if (c.all.oom) {
+		free(c.all.v);
+		return -ENOMEM;
+	}
+	if (c.all.n)
+		qsort(c.all.v, c.all.n, sizeof(*c.all.v), shg__cmp_u64);
+	for (k = 1; k < c.all.n; k++)
+		if (c.all.v[k] == c.all.v[k - 1])
+			shg__problem(fn, arg, rep, SHG_ECORRUPT,
+				     "limbo: block %#llx is retired twice",
+				     (unsigned long long)c.all.v[k]);
+	free(c.all.v);
+	hdr_bytes = atomic_load_explicit(&seg->hdr->retired_bytes,
+					 memory_order_relaxed);
+	if (hdr_bytes != c.sealed)
+		shg__problem(fn, arg, rep, SHG_ECORRUPT,
+			     "limbo: retired_bytes is %llu, sealed batches "
+			     "hold %llu",
+			     (unsigned long long)hdr_bytes,
+			     (unsigned long long)c.sealed);
+	if (rep)
+		rep->retired_bytes = c.sum;
+	return 0;
+}
+
+/* Report batch @off and its entries to @fn. */
+static void walk_batch(struct shg_batch *b, uint64_t off,
+		       void (*fn)(void *arg, uint64_t off), void *arg)
+{
+	uint32_t i, n = batch_count(b);
+
+	fn(arg, off);
+	for (i = 0; i < n; i++)
+		if (ent_off(b, i))
+			fn(arg, ent_off(b, i));
+}
+
+void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
+		     void *arg)
+{
+	uint64_t cur = ld64(&seg->hdr->limbo_head), prev_tag = 0, n = 0;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b;
+	uint32_t i;
+
+	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
+		if (n > 1 && ld64(&b->tag) <= prev_tag)
+			break;
+		prev_tag = ld64(&b->tag);
+		walk_batch(b, cur, fn, arg);
+		cur = ld64(&b->next);
+	}
+	cur = ld64(&seg->hdr->held_head);
+	n = 0;
+	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
+		walk_batch(b, cur, fn, arg);
+		cur = ld64(&b->next);
+	}
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *s = &seg->threads[i];
+		uint64_t o = atomic_load_explicit(&s->limbo_open,
+						  memory_order_acquire);
+		uint64_t r = atomic_load_explicit(&s->reclaiming,
+						  memory_order_acquire);
+
+		if ((b = batch_at(seg, o)))
+			walk_batch(b, o, fn, arg);
+		if ((b = batch_at(seg, r)))
+			walk_batch(b, r, fn, arg);
+	}
+}
