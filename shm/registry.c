@@ -133,8 +133,8 @@ static bool recover_trylock(_Atomic uint64_t *lock, uint64_t me)
 
 	if (atomic_compare_exchange_strong(lock, &cur, me))
 		return true;
-	if (cur == me)
-		return true; /* ours (re-entered after our own crash? no) */
+	/* Held by a live process, possibly another thread of ours: the
+	 * token names processes, so that thread is releasing it now. */
 	if (shg__token_alive(cur))
 		return false;
 	return atomic_compare_exchange_strong(lock, &cur, me);
