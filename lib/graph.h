@@ -253,7 +253,14 @@ SHG_API SHG_MUST_CHECK int shg_txn_set_f64(struct shg_txn *txn,
 SHG_API SHG_MUST_CHECK int shg_txn_set_bytes(struct shg_txn *txn,
 					     struct shg_ref ref, const void *p,
 					     size_t len);
-/* Link a node of this graph (or null). Nodes of other graphs: import. */
+/**
+ * shg_txn_set_node() - link a node (or null) at @ref. The node must have
+ * been created in this txn or be reachable from its base version; a node of
+ * another graph or one taken from an older version of this graph is
+ * refused with -EXDEV (copy it with shg_txn_import()). The first link of a
+ * published node walks the base version once.
+ * Return: 0, -EXDEV, -EINVAL (wrong field kind), or a walk error.
+ */
 SHG_API SHG_MUST_CHECK int
 shg_txn_set_node(struct shg_txn *txn, struct shg_ref ref, struct shg_off node);
 SHG_API SHG_MUST_CHECK int shg_txn_set_root(struct shg_txn *txn,

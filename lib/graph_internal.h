@@ -290,6 +290,10 @@ struct shg_txn {
 	bool walk_owned; /* node_new/set_node/import used: commit walks the
 			  * owned nodes (unlinked ones are freed, sharing
 			  * detected) */
+	bool base_walked; /* @base_nodes is built */
+	struct shg__offset_set base_nodes; /* nodes reachable from the base,
+					    * built by the first link of a
+					    * published node */
 };
 
 /* Allocate a zeroed node of @type and @size bytes owned by @txn. */
@@ -307,6 +311,21 @@ static inline bool shg__txn_owns(const struct shg_txn *txn, uint64_t off)
  */
 SHG_HIDDEN int shg__txn_copy(struct shg_txn *txn, uint64_t off, size_t new_size,
 			     uint64_t *out);
+/*
+ * Whether published node @off of the txn's graph may be linked into it: it
+ * must be reachable from the txn's base version (which the txn pins), not
+ * taken from an older version, where nothing keeps it alive once that
+ * version's pin goes. The first call walks the base once. Return 0,
+ * -EXDEV (copy it with shg_txn_import()), or a walk error.
+ */
+SHG_HIDDEN int shg__txn_link_check(struct shg_txn *txn, uint64_t off);
+/*
+ * A NODE value @off (map entry, vector slot) was removed or overwritten:
+ * commit retires its subgraph if nothing else reaches it (the unlinked
+ * list of shg_txn_set_node), or frees it if it was made in this txn. A
+ * failure poisons the txn. Return 0 or -ENOMEM.
+ */
+SHG_HIDDEN int shg__txn_unlink_value(struct shg_txn *txn, uint64_t off);
 /* Node @off leaves the graph: garbage if published, freed if owned. */
 SHG_HIDDEN void shg__txn_drop(struct shg_txn *txn, uint64_t off);
 /* Make a bytes node in @txn. */

@@ -855,10 +855,13 @@ static int op_key_word(struct mop *op, uint64_t *out)
 	return 0;
 }
 
+/* Entry word @w of @kind leaves the map: its bytes or node go too. */
 static void drop_word(struct mop *op, unsigned kind, uint64_t w)
 {
 	if (kind == SHG_KIND_BYTES && w != 0)
 		shg__txn_drop(op->txn, w);
+	else if (kind == SHG_KIND_NODE)
+		(void)shg__txn_unlink_value(op->txn, w); /* poisons on error */
 }
 
 /* Allocate an owned map node at @depth with room for @size bytes. */
@@ -1324,7 +1327,8 @@ static int op_put(struct mop *op, uint64_t *pslot, const struct shg_val *val)
 		return err;
 	err = put_rec(op, pslot, 0, &added);
 	if (err) {
-		drop_word(op, op->vk, op->val);
+		if (op->vk == SHG_KIND_BYTES) /* ours; a node is the caller's */
+			drop_word(op, op->vk, op->val);
 		if (op->knode)
 			drop_word(op, op->kk, op->key);
 	}

@@ -374,8 +374,12 @@ int shg_txn_set_node(struct shg_txn *txn, struct shg_ref ref,
 			return err;
 		if (n->graph != txn->graph || n->type == SHG_TYPE_VERSION)
 			return -EXDEV;
-		if (!shg__txn_owns(txn, node.v))
+		if (!shg__txn_owns(txn, node.v)) {
+			err = shg__txn_link_check(txn, node.v);
+			if (err)
+				return err;
 			txn->full_check = true; /* shared or moved */
+		}
 	}
 	txn->walk_owned = true;
 	if (*slot && *slot != node.v && !shg__txn_owns(txn, *slot)) {
@@ -505,6 +509,7 @@ int shg_txn_begin(struct shg_root *root, struct shg_txn **out)
 static void txn_free(struct shg_txn *txn)
 {
 	shg__oset_free(&txn->owned);
+	shg__oset_free(&txn->base_nodes);
 	free(txn->garbage.v);
 	free(txn->unlinked.v);
 	free(txn);
@@ -1300,7 +1305,11 @@ int shg__txn_val_word(struct shg_txn *txn, unsigned vk,
 		n = shg__node(seg, val->node.v, sizeof(*n), &size, &err);
 		if (!n)
 			return err;
-		return n->graph == txn->graph ? 0 : -EXDEV;
+		if (n->graph != txn->graph || n->type == SHG_TYPE_VERSION)
+			return -EXDEV;
+		if (shg__txn_owns(txn, val->node.v))
+			return 0;
+		return shg__txn_link_check(txn, val->node.v);
 	case SHG_KIND_ROOT:
 		if (val->root >= seg->max_roots)
 			return -EINVAL;
@@ -1319,4 +1328,43 @@ int shg__txn_val_word(struct shg_txn *txn, unsigned vk,
 		*out = val->u64;
 		return 0;
 	}
+}
+
+static int base_visit(void *arg, uint64_t off, const struct shg_node *n,
+		      size_t size)
+{
+	(void)n;
+	(void)size;
+	return shg__oset_add(arg, off);
+}
+
+int shg__txn_link_check(struct shg_txn *txn, uint64_t off)
+{
+	int err;
+
+	if (!txn->base_walked) {
+		err = shg__walk(txn->seg, txn->base_ver, base_visit, NULL,
+				&txn->base_nodes);
+		if (err)
+			return err;
+		txn->base_walked = true;
+	}
+	return shg__oset_has(&txn->base_nodes, off) ? 0 : -EXDEV;
+}
+
+int shg__txn_unlink_value(struct shg_txn *txn, uint64_t off)
+{
+	int err;
+
+	if (!off)
+		return 0;
+	if (shg__txn_owns(txn, off)) {
+		txn->walk_owned = true; /* commit frees it if unreachable */
+		return 0;
+	}
+	err = shg__offvec_push(&txn->unlinked, off);
+	if (err)
+		return poison(txn, err);
+	txn->full_check = true;
+	return 0;
 }

@@ -311,10 +311,21 @@ struct vop {
 	uint64_t val; /* value word (push/set) */
 };
 
+/* Value word @w leaves the vector: its bytes or node go too. */
 static void drop_val(struct vop *op, uint64_t w)
 {
 	if (op->vk == SHG_KIND_BYTES && w != 0)
 		shg__txn_drop(op->txn, w);
+	else if (op->vk == SHG_KIND_NODE)
+		(void)shg__txn_unlink_value(op->txn, w); /* poisons on error */
+}
+
+/* A value word made for a failed push/set: bytes are ours to drop, a
+ * node is the caller's. */
+static void drop_new_val(struct vop *op, uint64_t w)
+{
+	if (op->vk == SHG_KIND_BYTES)
+		drop_val(op, w);
 }
 
 /* Make trie node *@pslot mutable with @need slots; updates *@pslot. */
@@ -641,7 +652,7 @@ int shg_txn_vec_push(struct shg_txn *txn, struct shg_ref ref,
 	if (!err)
 		err = vec_push(&op, hd);
 	if (err) {
-		drop_val(&op, op.val);
+		drop_new_val(&op, op.val);
 		return vop_fail(txn, err);
 	}
 	hd->len++;
@@ -669,7 +680,7 @@ int shg_txn_vec_set(struct shg_txn *txn, struct shg_ref ref, uint64_t index,
 	if (!err)
 		err = set_rec(&op, &hd->root, hd->shift / VEC_BITS, index);
 	if (err) {
-		drop_val(&op, op.val);
+		drop_new_val(&op, op.val);
 		return vop_fail(txn, err);
 	}
 	return 0;

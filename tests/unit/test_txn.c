@@ -930,6 +930,144 @@ static void test_txn_moved_and_shared_nodes_stay(void **state)
 	assert_int_equal(shg_check(f->seg, NULL, NULL, NULL), 0);
 }
 
+/*
+ * A node taken from an older version cannot be linked: nothing would keep
+ * it alive once that version's pin goes. Importing copies it instead.
+ */
+static void test_txn_link_from_old_version_refused(void **state)
+{
+	struct fx *f = *state;
+	struct shg_txn *txn;
+	struct shg_pin *old;
+	struct shg_off a, b, c, copy, got;
+	struct shg_version_info vi;
+	uint64_t v;
+
+	build_chain(f, f->root, 3); /* A -> B -> C */
+	tu_ok(shg_pin_current(f->root, &old));
+	tu_ok(shg_version_info(f->seg, shg_pin_version(old), &vi));
+	tu_ok(shg_get_node(f->seg, vi.node, F_CHILD, &b)); /* old B */
+	/* replace B (and C) in a new version */
+	tu_ok(shg_txn_begin(f->root, &txn));
+	tu_ok(shg_txn_mut(txn, SHG_REF_ROOT, &a));
+	tu_ok(shg_txn_mut(txn, fld(a, F_CHILD), &c));
+	tu_ok(shg_txn_set_u64(txn, fld(c, F_VAL), 4242));
+	tu_ok(shg_txn_commit(txn));
+	/* old B is not in the new base: linking it is refused */
+	tu_ok(shg_txn_begin(f->root, &txn));
+	tu_ok(shg_txn_mut(txn, SHG_REF_ROOT, &a));
+	assert_int_equal(shg_txn_set_node(txn, fld(a, F_OTHER), b), -EXDEV);
+	/* a node of the base may be linked twice (a DAG) */
+	tu_ok(shg_get_node(f->seg, a, F_CHILD, &c));
+	tu_ok(shg_txn_set_node(txn, fld(a, F_OTHER), c));
+	/* importing the old node copies it */
+	tu_ok(shg_txn_import(txn, b, &copy));
+	assert_true(copy.v != b.v);
+	tu_ok(shg_txn_set_node(txn, fld(a, F_OTHER), copy));
+	tu_ok(shg_txn_commit(txn));
+	shg_unpin(old);
+	settle(f->seg);
+	tu_ok(shg_read_lock(f->seg));
+	tu_ok(shg_version_info(f->seg, shg_version_current(f->root), &vi));
+	tu_ok(shg_get_node(f->seg, vi.node, F_OTHER, &got));
+	assert_int_equal(got.v, copy.v);
+	tu_ok(shg_get_u64(f->seg, got, F_VAL, &v));
+	shg_read_unlock(f->seg);
+	assert_int_equal(shg_check(f->seg, NULL, NULL, NULL), 0);
+}
+
+static void dbg_problem(void *arg, int code, const char *msg)
+{
+	(void)arg;
+	print_message("  problem %s: %s\n", shg_strerror(code), msg);
+}
+
+/* The same rule for node values of a map. */
+static void test_txn_map_value_from_old_version_refused(void **state)
+{
+	struct fx *f = *state;
+	struct shg_root *m;
+	struct shg_txn *txn;
+	struct shg_pin *old;
+	struct shg_off x, copy;
+	struct shg_val v = { .kind = SHG_KIND_NODE };
+
+	tu_ok(shg_root_create(f->seg, "nodes", &m));
+	tu_ok(shg_txn_begin(m, &txn));
+	tu_ok(shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_U64, SHG_KIND_NODE));
+	tu_ok(shg_txn_node_new(txn, f->type, &x));
+	tu_ok(shg_txn_set_u64(txn, fld(x, F_VAL), 5));
+	v.node = x;
+	tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, 1, &v));
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_pin_current(m, &old)); /* keeps x alive for now */
+	tu_ok(shg_txn_begin(m, &txn));
+	tu_ok(shg_txn_map_del_u64(txn, SHG_REF_ROOT, 1));
+	tu_ok(shg_txn_commit(txn));
+	assert_int_equal(shg_check(f->seg, dbg_problem, NULL, NULL), 0);
+	tu_ok(shg_txn_begin(m, &txn));
+	assert_int_equal(shg_txn_map_put_u64(txn, SHG_REF_ROOT, 2, &v), -EXDEV);
+	tu_ok(shg_txn_abort(txn));
+	tu_ok(shg_txn_begin(m, &txn));
+	tu_ok(shg_txn_import(txn, x, &copy));
+	v.node = copy;
+	tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, 2, &v));
+	tu_ok(shg_txn_commit(txn));
+	shg_unpin(old);
+	settle(f->seg);
+	assert_int_equal(shg_check(f->seg, dbg_problem, NULL, NULL), 0);
+	tu_ok(shg_root_remove(f->seg, "nodes"));
+	shg_root_close(m);
+}
+
+/* Node values replaced or removed leave with their subgraph (no leak). */
+static void test_txn_node_values_leave(void **state)
+{
+	struct fx *f = *state;
+	struct shg_root *r;
+	struct shg_txn *txn;
+	struct shg_off x, y;
+	struct shg_val v = { .kind = SHG_KIND_NODE };
+	struct shg_recover_report rep;
+	int i;
+
+	tu_ok(shg_root_create(f->seg, "vals", &r));
+	tu_ok(shg_txn_begin(r, &txn));
+	tu_ok(shg_txn_vec_new(txn, SHG_REF_ROOT, SHG_KIND_NODE));
+	for (i = 0; i < 3; i++) {
+		tu_ok(shg_txn_node_new(txn, f->type, &x));
+		tu_ok(shg_txn_node_new(txn, f->type, &y));
+		tu_ok(shg_txn_set_node(txn, fld(x, F_CHILD), y));
+		v.node = x;
+		tu_ok(shg_txn_vec_push(txn, SHG_REF_ROOT, &v));
+	}
+	tu_ok(shg_txn_commit(txn));
+	/* overwrite slot 1 (published), pop slot 2, overwrite an owned one */
+	tu_ok(shg_txn_begin(r, &txn));
+	tu_ok(shg_txn_node_new(txn, f->type, &x));
+	v.node = x;
+	tu_ok(shg_txn_vec_set(txn, SHG_REF_ROOT, 1, &v));
+	tu_ok(shg_txn_node_new(txn, f->type, &y));
+	v.node = y;
+	tu_ok(shg_txn_vec_set(txn, SHG_REF_ROOT, 1, &v)); /* x unreachable */
+	tu_ok(shg_txn_vec_pop(txn, SHG_REF_ROOT));
+	tu_ok(shg_txn_commit(txn));
+	settle(f->seg);
+	assert_int_equal(shg_check(f->seg, dbg_problem, NULL, NULL), 0);
+	/* nothing unreachable for the leak sweep to find */
+	memset(&rep, 0, sizeof(rep));
+	tu_ok(shg_recover(f->seg, &rep));
+	assert_int_equal(rep.leaked_freed, 0);
+	tu_ok(shg_root_remove(f->seg, "vals"));
+	shg_root_close(r);
+	settle(f->seg);
+	assert_int_equal(shg_check(f->seg, dbg_problem, NULL, NULL), 0);
+	/* nothing unreachable for the leak sweep to find */
+	memset(&rep, 0, sizeof(rep));
+	tu_ok(shg_recover(f->seg, &rep));
+	assert_int_equal(rep.leaked_freed, 0);
+}
+
 /* Child of the stress test: commits, pins that must stay stable. */
 struct stress {
 	char name[64];
@@ -1121,6 +1259,9 @@ int main(void)
 		T(test_txn_import_map),
 		T(test_txn_unlinked_nodes_leave),
 		T(test_txn_moved_and_shared_nodes_stay),
+		T(test_txn_link_from_old_version_refused),
+		T(test_txn_map_value_from_old_version_refused),
+		T(test_txn_node_values_leave),
 		T(test_txn_remove_root_frees_graph),
 		T(test_txn_stress_pins_and_kills),
 #undef T
