@@ -112,7 +112,13 @@ SHG_API SHG_MUST_CHECK int shg_get_bytes(struct shg_seg *seg,
 SHG_API SHG_MUST_CHECK int shg_get_node(struct shg_seg *seg,
 					struct shg_off node, unsigned field,
 					struct shg_off *out);
-/* Root ref: the referenced root's slot index (open it by name or slot). */
+/**
+ * shg_get_root() - the slot index of the root named by ROOT field @field.
+ * Root refs are weak: a ref to a root that was removed, or whose slot now
+ * holds a newer root, gives -ENOENT. Open the root by its name
+ * (shg_root_list() maps slots to names). Context: @node readable.
+ * Return: 0, -ENOENT (null or dangling ref), -EINVAL, SHG_ECORRUPT.
+ */
 SHG_API SHG_MUST_CHECK int shg_get_root(struct shg_seg *seg,
 					struct shg_off node, unsigned field,
 					uint32_t *slot);

@@ -74,6 +74,12 @@ struct shg_version_x {
 #define SHG_ROOTREF(slot, inc) (((uint64_t)(inc) << 32) | (uint32_t)(slot))
 #define SHG_ROOTREF_SLOT(v) ((uint32_t)(v))
 #define SHG_ROOTREF_INC(v) ((uint32_t)((v) >> 32))
+/*
+ * Slot of root ref @ref if that root still exists in the incarnation the
+ * ref names. Return 0, -ENOENT (removed or slot reused), SHG_ECORRUPT.
+ */
+SHG_HIDDEN int shg__rootref_resolve(struct shg_seg *seg, uint64_t ref,
+				    uint32_t *slot);
 
 /* ---- type table ------------------------------------------------------- */
 

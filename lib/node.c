@@ -219,6 +219,24 @@ int shg_get_root(struct shg_seg *seg, struct shg_off node, unsigned field,
 		return err;
 	if (!v)
 		return -ENOENT; /* no root referenced */
-	*slot = SHG_ROOTREF_SLOT(v);
+	return shg__rootref_resolve(seg, v, slot);
+}
+
+int shg__rootref_resolve(struct shg_seg *seg, uint64_t ref, uint32_t *slot)
+{
+	uint32_t i = SHG_ROOTREF_SLOT(ref);
+	struct shg_rslot *rs;
+
+	if (i >= seg->max_roots)
+		return SHG_ECORRUPT;
+	rs = &seg->roots[i];
+	/* Weak reference: the slot must still hold the incarnation that was
+	 * referenced (relaxed loads: a racing removal reads as either). */
+	if (atomic_load_explicit(&rs->state, memory_order_acquire) !=
+		    SHG_ROOT_LIVE ||
+	    (uint32_t)__atomic_load_n(&rs->incarnation, __ATOMIC_RELAXED) !=
+		    SHG_ROOTREF_INC(ref))
+		return -ENOENT;
+	*slot = i;
 	return 0;
 }

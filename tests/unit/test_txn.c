@@ -234,6 +234,36 @@ static void test_txn_build_and_read(void **state)
 	shg_read_unlock(f->seg);
 }
 
+/* Root refs are weak: a removed root, or a new one in its slot, is gone. */
+static void test_txn_root_ref_dangles_after_remove(void **state)
+{
+	struct fx *f = *state;
+	struct shg_root *other, *again;
+	struct shg_txn *txn;
+	struct shg_off a;
+	struct shg_version_info vi;
+	uint32_t slot;
+
+	tu_ok(shg_root_create(f->seg, "other", &other));
+	tu_ok(shg_txn_begin(f->root, &txn));
+	tu_ok(shg_txn_node_new(txn, f->type, &a));
+	tu_ok(shg_txn_set_root(txn, fld(a, F_LINK), other));
+	tu_ok(shg_txn_set_node(txn, SHG_REF_ROOT, a));
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_read_lock(f->seg));
+	tu_ok(shg_version_info(f->seg, shg_version_current(f->root), &vi));
+	tu_ok(shg_get_root(f->seg, vi.node, F_LINK, &slot));
+	assert_int_equal(slot, shg__root_slot(other));
+	shg_read_unlock(f->seg);
+	tu_ok(shg_root_remove(f->seg, "other"));
+	shg_root_close(other);
+	tu_ok(shg_root_create(f->seg, "other", &again));
+	tu_ok(shg_read_lock(f->seg));
+	assert_int_equal(shg_get_root(f->seg, vi.node, F_LINK, &slot), -ENOENT);
+	shg_read_unlock(f->seg);
+	shg_root_close(again);
+}
+
 static void test_txn_path_copy(void **state)
 {
 	struct fx *f = *state;
@@ -1245,6 +1275,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 		T(test_txn_build_and_read),
+		T(test_txn_root_ref_dangles_after_remove),
 		T(test_txn_path_copy),
 		T(test_txn_abort_frees),
 		T(test_txn_conflict_detach_publish_as),

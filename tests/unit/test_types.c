@@ -605,6 +605,7 @@ static void test_types_getters(void **state)
 	uint64_t u, bits;
 	int64_t i;
 	size_t len;
+	struct shg_root *r;
 	uint32_t slot, t;
 	int err;
 
@@ -618,7 +619,9 @@ static void test_types_getters(void **state)
 	set_field(g_seg, node.v, 2, bits);
 	set_field(g_seg, node.v, 3, mk_bytes(g_seg, "hello"));
 	set_field(g_seg, node.v, 4, other.v);
-	set_field(g_seg, node.v, 5, SHG_ROOTREF(3, 9));
+	tu_ok(shg_root_create(g_seg, "getters", &r));
+	set_field(g_seg, node.v, 5,
+		  SHG_ROOTREF(shg__root_slot(r), shg__root_incarnation(r)));
 
 	assert_int_equal(shg_node_type(g_seg, node, &err), t);
 	assert_int_equal(err, 0);
@@ -634,7 +637,14 @@ static void test_types_getters(void **state)
 	tu_ok(shg_get_node(g_seg, node, 4, &other));
 	assert_int_equal(other.v, ((uint64_t *)shg_ptr(g_seg, node, 64))[6]);
 	tu_ok(shg_get_root(g_seg, node, 5, &slot));
-	assert_int_equal(slot, 3);
+	assert_int_equal(slot, shg__root_slot(r));
+	/* a ref to an incarnation that does not exist dangles */
+	set_field(g_seg, other.v, 5,
+		  SHG_ROOTREF(shg__root_slot(r), shg__root_incarnation(r) + 1));
+	assert_int_equal(shg_get_root(g_seg, other, 5, &slot), -ENOENT);
+	tu_ok(shg_root_remove(g_seg, "getters"));
+	shg_root_close(r);
+	assert_int_equal(shg_get_root(g_seg, node, 5, &slot), -ENOENT);
 	/* Zero fields: empty bytes, null node, no root. */
 	tu_ok(shg_get_bytes(g_seg, node, 6, &p, &len));
 	assert_int_equal(len, 0);
