@@ -1006,7 +1006,8 @@ static void test_txn_link_from_old_version_refused(void **state)
 	assert_int_equal(shg_check(f->seg, NULL, NULL, NULL), 0);
 }
 
-static void dbg_problem(void *arg, int code, const char *msg)
+/* Print each problem shg_check() reports. */
+static void print_problem(void *arg, int code, const char *msg)
 {
 	(void)arg;
 	print_message("  problem %s: %s\n", shg_strerror(code), msg);
@@ -1034,7 +1035,7 @@ static void test_txn_map_value_from_old_version_refused(void **state)
 	tu_ok(shg_txn_begin(m, &txn));
 	tu_ok(shg_txn_map_del_u64(txn, SHG_REF_ROOT, 1));
 	tu_ok(shg_txn_commit(txn));
-	assert_int_equal(shg_check(f->seg, dbg_problem, NULL, NULL), 0);
+	assert_int_equal(shg_check(f->seg, print_problem, NULL, NULL), 0);
 	tu_ok(shg_txn_begin(m, &txn));
 	assert_int_equal(shg_txn_map_put_u64(txn, SHG_REF_ROOT, 2, &v), -EXDEV);
 	tu_ok(shg_txn_abort(txn));
@@ -1045,7 +1046,7 @@ static void test_txn_map_value_from_old_version_refused(void **state)
 	tu_ok(shg_txn_commit(txn));
 	shg_unpin(old);
 	settle(f->seg);
-	assert_int_equal(shg_check(f->seg, dbg_problem, NULL, NULL), 0);
+	assert_int_equal(shg_check(f->seg, print_problem, NULL, NULL), 0);
 	tu_ok(shg_root_remove(f->seg, "nodes"));
 	shg_root_close(m);
 }
@@ -1083,7 +1084,7 @@ static void test_txn_node_values_leave(void **state)
 	tu_ok(shg_txn_vec_pop(txn, SHG_REF_ROOT));
 	tu_ok(shg_txn_commit(txn));
 	settle(f->seg);
-	assert_int_equal(shg_check(f->seg, dbg_problem, NULL, NULL), 0);
+	assert_int_equal(shg_check(f->seg, print_problem, NULL, NULL), 0);
 	/* nothing unreachable for the leak sweep to find */
 	memset(&rep, 0, sizeof(rep));
 	tu_ok(shg_recover(f->seg, &rep));
@@ -1091,7 +1092,7 @@ static void test_txn_node_values_leave(void **state)
 	tu_ok(shg_root_remove(f->seg, "vals"));
 	shg_root_close(r);
 	settle(f->seg);
-	assert_int_equal(shg_check(f->seg, dbg_problem, NULL, NULL), 0);
+	assert_int_equal(shg_check(f->seg, print_problem, NULL, NULL), 0);
 	/* nothing unreachable for the leak sweep to find */
 	memset(&rep, 0, sizeof(rep));
 	tu_ok(shg_recover(f->seg, &rep));
@@ -1174,12 +1175,6 @@ static int stress_child(void *arg)
 	shg_root_close(root);
 	shg_seg_close(seg);
 	return 0;
-}
-
-static void print_problem(void *arg, int code, const char *msg)
-{
-	(void)arg;
-	print_message("  problem %s: %s\n", shg_strerror(code), msg);
 }
 
 static void test_txn_stress_pins_and_kills(void **state)
