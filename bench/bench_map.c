@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench_map - shmgraph's persistent map against its peers, side by side in
- * one run, for N = 10k and 1M keys (--quick: 10k and 100k), 8-byte keys
+ * one run, for N = 10k and 1M keys (--quick: 10k only), 8-byte keys
  * and values:
  *
  *   lookup            random-key lookups by one reader process (a thread
@@ -24,7 +24,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include <unistd.h>
 
 #include "benchutil.h"
+#include "knobs.h"
 #include "peers.h"
 
 #define PACED_RATE 10000 /* updates/s of the paced writer */
@@ -84,9 +84,11 @@ struct opts {
 	bool want[NSYS];
 	int reader_cpu;
 	int writer_cpu;
+	struct bench_knobs k; /* the common knobs (knobs.h) */
 };
 
 static struct opts O;
+static char config_json[1024];
 
 /* ---- cases ----------------------------------------------------------- */
 
@@ -244,6 +246,7 @@ static struct bench_case *add(struct case_list *l, struct sys *s,
 	a->sys = s;
 	a->label = variant;
 	bench_case_init(c);
+	c->label = variant;
 	c->system = s->p.ops ? s->p.ops->system : s->name;
 	c->variant = variant;
 	c->workload = workload;
@@ -454,6 +457,24 @@ static void add_retained_cases(struct case_list *l, struct sys *s)
 	c->writers = 1;
 }
 
+/* Table names: the short label, marked for the fence-flavor segment. */
+static void set_labels(struct case_list *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		struct case_arg *a = &l->a[i];
+
+		if (a->sys == NULL)
+			continue;
+		l->c[i].label = a->label;
+		l->c[i].table_system = a->sys->name;
+		l->c[i].numa = strcmp(l->c[i].system, "shmgraph") == 0 ?
+				       O.k.numa :
+				       NULL;
+	}
+}
+
 /* Notes (writer rate, misses) and the misses field, after the runs. */
 static void finish_notes(struct case_list *l)
 {
@@ -484,51 +505,6 @@ static void finish_notes(struct case_list *l)
 }
 
 /* ---- result tables ---------------------------------------------------- */
-
-static void print_cases(FILE *f, const struct case_list *l, const char *title)
-{
-	size_t i;
-
-	fprintf(f, "\n%s\n", title);
-	fprintf(f, "  %-14s %-30s %10s  %-19s %7s %7s %12s\n", "system", "case",
-		"ns/op", "min-max (reps)", "p50 ns", "p99 ns", "ops/s");
-	for (i = 0; i < l->n; i++) {
-		const struct bench_case *c = &l->c[i];
-		const struct case_arg *a = &l->a[i];
-		struct bench_summary s;
-		char range[40], p50[16] = "-", p99[16] = "-";
-
-		if (c->skip) {
-			fprintf(f, "  %-14s %-30.30s skipped: %s\n",
-				a->sys->name, a->label, c->skip);
-			continue;
-		}
-		if (c->static_rec) {
-			fprintf(f, "  %-14s %s: %lld B = %.1f B/entry\n",
-				a->sys->name, a->label, c->bytes,
-				(double)c->bytes / (double)c->keys);
-			continue;
-		}
-		if (!c->nreps)
-			continue;
-		bench_summarize(c->rep_ns, c->nreps, &s);
-		snprintf(range, sizeof(range), "%.1f-%.1f (%u)", s.min, s.max,
-			 s.n);
-		if (c->hist && c->hist->count) {
-			snprintf(p50, sizeof(p50), "%llu",
-				 (unsigned long long)bench_hist_quantile(
-					 c->hist, 0.5));
-			snprintf(p99, sizeof(p99), "%llu",
-				 (unsigned long long)bench_hist_quantile(
-					 c->hist, 0.99));
-		}
-		fprintf(f, "  %-14s %-30s %10.1f  %-19s %7s %7s %12.0f\n",
-			a->sys->name, a->label, s.median, range, p50, p99,
-			1e9 / s.median);
-		if (c->note)
-			fprintf(f, "  %-14s   (%s)\n", "", c->note);
-	}
-}
 
 static void print_configs(FILE *f, const struct sys *sys)
 {
@@ -762,6 +738,8 @@ static void sys_setup(struct sys *sys, uint64_t n)
 			fprintf(stderr, "bench_map: building %s, %llu keys\n",
 				sys_names[i], (unsigned long long)n);
 		s->p.nkeys = n;
+		s->p.numa_policy = O.k.numa_policy;
+		s->p.numa_node = O.k.numa_node;
 		err = s->p.ops->create(&s->p, n);
 		if (!err)
 			err = worker_start(&s->p, O.reader_cpu, &s->reader);
@@ -798,46 +776,24 @@ static void sys_teardown(struct sys *sys)
 
 /* ---- main ------------------------------------------------------------- */
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: bench_map [--quick] [--json FILE] [--reps N] "
-		"[--time-ms MS] [--keys N[,N..]]\n"
-		"                 [--systems LIST] [--no-pin] [--verbose]\n"
-		"  --quick        N = 10k and 100k, short reps (< 60 s)\n"
-		"  --json FILE    append JSON lines to FILE ('-': stdout, the "
-		"default;\n"
-		"                 the tables then go to stderr)\n"
-		"  --reps N       repetitions per case (default 7, quick 3)\n"
-		"  --time-ms MS   minimum duration of one rep (default 100, "
-		"quick 30)\n"
-		"  --keys LIST    map sizes (default 10000,1000000)\n"
-		"  --systems LIST comma-separated subset of shmgraph, "
-		"rwlock-shm, lmdb,\n"
-		"                 urcu-lfht, flat-nolock, shmgraph-fence\n"
-		"  --no-pin       do not pin readers and writers to CPUs\n");
-}
+static const char usage_text[] =
+	"bench_map: persistent map lookups, commits, batches, build, memory\n"
+	"and retained memory with a pin, against rwlock-shm, lmdb, urcu-lfht,\n"
+	"flat-nolock (and shmgraph-fence: the same map, fence flavor).\n"
+	"Defaults: --keys 10000,1000000 (quick: 10000 only), --reps 7 (quick "
+	"3),\n--duration-ms 100 (quick 20); --systems from shmgraph, "
+	"rwlock-shm, lmdb,\nurcu-lfht, flat-nolock, shmgraph-fence; --numa "
+	"applies to the shmgraph segments.\n";
 
-static int parse_list(const char *arg, bool sizes)
+static int parse_list(const char *arg)
 {
 	char buf[256], *tok, *save = NULL;
 	int i;
 
 	snprintf(buf, sizeof(buf), "%s", arg);
-	if (sizes)
-		O.nsizes = 0;
-	else
-		memset(O.want, 0, sizeof(O.want));
+	memset(O.want, 0, sizeof(O.want));
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		if (sizes) {
-			uint64_t v = strtoull(tok, NULL, 10);
-
-			if (!v || O.nsizes >= MAX_SIZES)
-				return -EINVAL;
-			O.sizes[O.nsizes++] = v;
-			continue;
-		}
 		for (i = 0; i < NSYS; i++) {
 			if (strcmp(tok, sys_names[i]) == 0)
 				break;
@@ -851,80 +807,38 @@ static int parse_list(const char *arg, bool sizes)
 
 static int parse_args(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "quick", no_argument, NULL, 'q' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "reps", required_argument, NULL, 'r' },
-		{ "time-ms", required_argument, NULL, 't' },
-		{ "keys", required_argument, NULL, 'k' },
-		{ "systems", required_argument, NULL, 's' },
-		{ "no-pin", no_argument, NULL, 'n' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *keys = NULL;
-	int ch, i;
+	struct bench_knobs *k = &O.k;
+	unsigned i;
 
-	O.pin = true;
+	if (bench_knobs_parse(k, "bench_map", BK_KEYS | BK_SYSTEMS | BK_NUMA,
+			      usage_text, argc, argv))
+		return -EINVAL;
+	O.quick = k->quick;
+	O.pin = k->pin;
+	O.verbose = k->verbose;
+	O.json = k->json;
 	for (i = 0; i < NSYS; i++)
 		O.want[i] = true;
-	while ((ch = getopt_long(argc, argv, "qj:r:t:k:s:nvh", opts, NULL)) !=
-	       -1) {
-		switch (ch) {
-		case 'q':
-			O.quick = true;
-			break;
-		case 'j':
-			O.json = optarg;
-			break;
-		case 'r':
-			O.reps = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 't':
-			O.time_ms = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'k':
-			keys = optarg;
-			break;
-		case 's':
-			if (parse_list(optarg, false)) {
-				usage(stderr);
-				return -EINVAL;
-			}
-			break;
-		case 'n':
-			O.pin = false;
-			break;
-		case 'v':
-			O.verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		usage(stderr);
+	if (k->systems && parse_list(k->systems)) {
+		fprintf(stderr, "bench_map: unknown system in --systems %s\n",
+			k->systems);
 		return -EINVAL;
 	}
-	if (keys) {
-		if (parse_list(keys, true)) {
-			usage(stderr);
-			return -EINVAL;
-		}
+	if (k->nkeys) {
+		for (i = 0; i < k->nkeys && i < MAX_SIZES; i++)
+			O.sizes[i] = k->keys[i];
+		O.nsizes = i;
 	} else {
 		O.sizes[0] = 10000;
-		O.sizes[1] = O.quick ? 100000 : 1000000;
-		O.nsizes = 2;
+		O.sizes[1] = 1000000;
+		O.nsizes = O.quick ? 1 : 2;
 	}
-	if (!O.reps)
-		O.reps = O.quick ? 3 : 7;
-	if (!O.time_ms)
-		O.time_ms = O.quick ? 30 : 100;
+	O.reps = k->reps ? k->reps : O.quick ? 3 : 7;
+	O.time_ms = k->time_ms ? k->time_ms : O.quick ? 20 : 100;
+	k->reps = O.reps;
+	k->time_ms = O.time_ms;
+	bench_knobs_json(k, config_json, sizeof(config_json));
+	bench_set_config(config_json);
 	return 0;
 }
 
@@ -973,6 +887,9 @@ static int run_size(uint64_t n, FILE *jf, FILE *tf)
 		return err;
 	finish_notes(&timed);
 
+	set_labels(&timed);
+	set_labels(&build);
+	set_labels(&stat);
 	bench_json_write(jf, timed.c, timed.n);
 	bench_json_write(jf, build.c, build.n);
 	bench_json_write(jf, stat.c, stat.n);
@@ -982,9 +899,14 @@ static int run_size(uint64_t n, FILE *jf, FILE *tf)
 		"p50/p99 from every 64th op (includes ~25 ns of clock reads)",
 		(unsigned long long)n);
 	print_configs(tf, sys);
-	print_cases(tf, &timed, title);
-	print_cases(tf, &build, "build (ns per inserted key):");
-	print_cases(tf, &stat, "memory after building N keys:");
+	bench_table_print(tf, timed.c, timed.n, title);
+	bench_peer_matrix(
+		tf, timed.c, timed.n,
+		"Peers side by side (same run, interleaved reps):", "shmgraph");
+	bench_table_print(tf, build.c, build.n, "build (ns per inserted key):");
+	bench_peer_matrix(tf, build.c, build.n,
+			  "build, side by side:", "shmgraph");
+	bench_table_print(tf, stat.c, stat.n, "memory after building N keys:");
 	print_goals(tf, &timed, &build, &stat, n);
 	bench_cases_free(timed.c, timed.n);
 	bench_cases_free(build.c, build.n);

@@ -24,7 +24,6 @@
  */
 #define _LGPL_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -41,6 +40,7 @@
 #include <urcu/urcu-qsbr.h>
 
 #include "benchutil.h"
+#include "knobs.h"
 #include "shmgraph.h"
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -786,22 +786,6 @@ static void close_segments(void)
 	}
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: bench_micro [--quick] [--json FILE] [--reps N] "
-		"[--time-ms MS] [--no-pin] [--verbose]\n"
-		"  --quick      short reps (whole suite in a few seconds)\n"
-		"  --json FILE  append JSON lines to FILE ('-': stdout, the "
-		"default;\n"
-		"               the table then goes to stderr)\n"
-		"  --reps N     repetitions per case (default 7, quick 5)\n"
-		"  --time-ms MS minimum duration of one rep (default 100, "
-		"quick 15)\n"
-		"  --no-pin     do not pin the benchmark and the busy reader "
-		"to CPUs\n");
-}
-
 struct args {
 	const char *json;
 	unsigned reps;
@@ -809,57 +793,30 @@ struct args {
 	bool verbose;
 };
 
+static const char usage_text[] =
+	"bench_micro: read-lock pairs, grace periods, alloc/free, retire,\n"
+	"against liburcu memb/qsbr and glibc malloc.\n"
+	"Defaults: --reps 7 (quick 5), --duration-ms 100 (quick 15); no "
+	"workload\nknob applies (--no-pin keeps the benchmark and the busy "
+	"reader unpinned).\n";
+
+static struct bench_knobs knobs;
+static char config_json[1024];
+
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option opts[] = {
-		{ "quick", no_argument, NULL, 'q' },
-		{ "json", required_argument, NULL, 'j' },
-		{ "reps", required_argument, NULL, 'r' },
-		{ "time-ms", required_argument, NULL, 't' },
-		{ "no-pin", no_argument, NULL, 'n' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-
-	M.pin = true;
-	while ((ch = getopt_long(argc, argv, "qj:r:t:nvh", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'q':
-			M.quick = true;
-			break;
-		case 'j':
-			a->json = optarg;
-			break;
-		case 'r':
-			a->reps = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 't':
-			a->time_ms = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'n':
-			M.pin = false;
-			break;
-		case 'v':
-			a->verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		usage(stderr);
+	if (bench_knobs_parse(&knobs, "bench_micro", 0, usage_text, argc, argv))
 		return -EINVAL;
-	}
-	if (!a->reps)
-		a->reps = M.quick ? 5 : 7;
-	if (!a->time_ms)
-		a->time_ms = M.quick ? 15 : 100;
+	M.quick = knobs.quick;
+	M.pin = knobs.pin;
+	a->json = knobs.json;
+	a->verbose = knobs.verbose;
+	a->reps = knobs.reps ? knobs.reps : M.quick ? 5 : 7;
+	a->time_ms = knobs.time_ms ? knobs.time_ms : M.quick ? 15 : 100;
+	knobs.reps = a->reps;
+	knobs.time_ms = a->time_ms;
+	bench_knobs_json(&knobs, config_json, sizeof(config_json));
+	bench_set_config(config_json);
 	return 0;
 }
 

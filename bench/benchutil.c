@@ -228,39 +228,54 @@ static int count_numa_nodes(void)
 	return n ? n : 1;
 }
 
+static struct bench_machine machine;
+static bool machine_done;
+static const char *run_config;
+
+void bench_set_config(const char *json_object)
+{
+	run_config = json_object;
+}
+
+void bench_machine_set_topology(const char *desc)
+{
+	struct bench_machine *m = (struct bench_machine *)bench_machine();
+
+	snprintf(m->topology, sizeof(m->topology), "%s", desc ? desc : "");
+}
+
 const struct bench_machine *bench_machine(void)
 {
-	static struct bench_machine m;
-	static bool done;
+	struct bench_machine *m = &machine;
 	struct utsname u;
 	const char *commit;
 	long cores;
 
-	if (done)
-		return &m;
-	read_cpu_model(m.cpu, sizeof(m.cpu));
+	if (machine_done)
+		return m;
+	read_cpu_model(m->cpu, sizeof(m->cpu));
 	cores = sysconf(_SC_NPROCESSORS_ONLN);
-	m.cores = cores > 0 ? (int)cores : 1;
-	m.numa_nodes = count_numa_nodes();
+	m->cores = cores > 0 ? (int)cores : 1;
+	m->numa_nodes = count_numa_nodes();
 	if (uname(&u) == 0)
-		copy_trim(m.kernel, sizeof(m.kernel), u.release);
+		copy_trim(m->kernel, sizeof(m->kernel), u.release);
 	else
-		snprintf(m.kernel, sizeof(m.kernel), "unknown");
+		snprintf(m->kernel, sizeof(m->kernel), "unknown");
 #ifdef __VERSION__
 #ifdef __clang__
-	snprintf(m.compiler, sizeof(m.compiler), "clang %s", __VERSION__);
+	snprintf(m->compiler, sizeof(m->compiler), "clang %s", __VERSION__);
 #else
-	snprintf(m.compiler, sizeof(m.compiler), "gcc %s", __VERSION__);
+	snprintf(m->compiler, sizeof(m->compiler), "gcc %s", __VERSION__);
 #endif
 #else
-	snprintf(m.compiler, sizeof(m.compiler), "unknown");
+	snprintf(m->compiler, sizeof(m->compiler), "unknown");
 #endif
-	copy_trim(m.cflags, sizeof(m.cflags), bench_cflags());
+	copy_trim(m->cflags, sizeof(m->cflags), bench_cflags());
 	commit = getenv("SHG_COMMIT");
-	copy_trim(m.commit, sizeof(m.commit),
+	copy_trim(m->commit, sizeof(m->commit),
 		  commit && *commit ? commit : "unknown");
-	done = true;
-	return &m;
+	machine_done = true;
+	return m;
 }
 
 /* ---- cases and driver ------------------------------------------------- */
@@ -464,6 +479,8 @@ static void json_machine(FILE *f, const struct bench_machine *m)
 	json_str(f, m->compiler);
 	fputs(",\"cflags\":", f);
 	json_str(f, m->cflags);
+	fputs(",\"topology\":", f);
+	json_str(f, m->topology[0] ? m->topology : NULL);
 	fputc('}', f);
 }
 
@@ -521,6 +538,10 @@ static void json_case(FILE *f, const struct bench_case *c)
 		fprintf(f, ",\"version_bytes\":%lld", c->version_bytes);
 	if (c->misses >= 0)
 		fprintf(f, ",\"misses\":%lld", c->misses);
+	fputs(",\"config\":", f);
+	fputs(run_config ? run_config : "null", f);
+	if (c->json_extra)
+		fputs(c->json_extra, f);
 	fputs("}\n", f);
 }
 
@@ -537,27 +558,39 @@ void bench_json_write(FILE *f, const struct bench_case *cases, size_t n)
 
 /* ---- table ------------------------------------------------------------ */
 
-static int width_of(const struct bench_case *cases, size_t n, size_t field,
-		    int min)
+static const char *case_sys(const struct bench_case *c)
+{
+	return c->table_system ? c->table_system : c->system;
+}
+
+static const char *case_label(const struct bench_case *c)
+{
+	return c->label ? c->label : c->variant ? c->variant : "-";
+}
+
+static int col_width(const struct bench_case *cases, size_t n, bool label,
+		     int min, int max)
 {
 	int w = min;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		const char *s =
-			*(const char *const *)((const char *)&cases[i] + field);
+		const char *s = label ? case_label(&cases[i]) :
+					case_sys(&cases[i]);
 		int len = s ? (int)strlen(s) : 1;
 
 		if (len > w)
 			w = len;
 	}
-	return w;
+	return w < max ? w : max;
 }
 
 static double case_median(const struct bench_case *c)
 {
 	struct bench_summary s;
 
+	if (c->skip || !c->nreps)
+		return NAN;
 	bench_summarize(c->rep_ns, c->nreps, &s);
 	return s.median;
 }
@@ -575,7 +608,7 @@ static void format_ratio_goal(const struct bench_case *cases, size_t n,
 	snprintf(goal, gsize, "-");
 	if (c->peer >= 0 && (size_t)c->peer < n)
 		p = &cases[c->peer];
-	if (p && !p->skip && p->nreps && case_median(p) > 0) {
+	if (p && case_median(p) > 0) {
 		rt = med / case_median(p);
 		snprintf(ratio, rsize, rt < 0.1 ? "%.3fx" : "%.2fx", rt);
 	}
@@ -589,79 +622,205 @@ static void format_ratio_goal(const struct bench_case *cases, size_t n,
 		snprintf(goal, gsize, "<= %gx peer: no peer", c->goal_ratio);
 }
 
+static void fmt_quantile(char *buf, size_t size, const struct bench_hist *h,
+			 double q)
+{
+	if (h && h->count)
+		snprintf(buf, size, "%llu",
+			 (unsigned long long)bench_hist_quantile(h, q));
+	else
+		snprintf(buf, size, "-");
+}
+
+static void fmt_rate(char *buf, size_t size, double ns)
+{
+	double r = ns > 0 ? 1e9 / ns : 0;
+
+	if (r >= 1e6)
+		snprintf(buf, size, "%.2fM", r / 1e6);
+	else if (r >= 1e3)
+		snprintf(buf, size, "%.1fk", r / 1e3);
+	else
+		snprintf(buf, size, "%.1f", r);
+}
+
 static void print_row(FILE *f, const struct bench_case *cases, size_t n,
-		      const struct bench_case *c, const int w[3])
+		      const struct bench_case *c, const int w[2])
 {
 	struct bench_summary s;
-	char range[48], p50[24], p99[24], ratio[24], goal[48];
+	char range[48], rate[24], p50[24], p99[24], p999[24], ratio[24];
+	char goal[48];
 
 	if (!c->skip && c->static_rec) {
 		if (c->keys > 0)
-			fprintf(f,
-				"%-*s  %-*s  %-*s  %lld bytes, %.1f B/entry\n",
-				w[0], c->system, w[1], c->variant, w[2],
-				c->workload, c->bytes,
-				(double)c->bytes / (double)c->keys);
+			fprintf(f, "%-*s  %-*.*s  %lld bytes = %.1f B/entry\n",
+				w[0], case_sys(c), w[1], w[1], case_label(c),
+				c->bytes, (double)c->bytes / (double)c->keys);
 		else
-			fprintf(f, "%-*s  %-*s  %-*s  %lld bytes\n", w[0],
-				c->system, w[1], c->variant, w[2], c->workload,
+			fprintf(f, "%-*s  %-*.*s  %lld bytes\n", w[0],
+				case_sys(c), w[1], w[1], case_label(c),
 				c->bytes);
 		return;
 	}
 	if (c->skip || !c->nreps) {
-		fprintf(f, "%-*s  %-*s  %-*s  skipped: %s\n", w[0], c->system,
-			w[1], c->variant, w[2], c->workload,
+		fprintf(f, "%-*s  %-*.*s  skipped: %s\n", w[0], case_sys(c),
+			w[1], w[1], case_label(c),
 			c->skip ? c->skip : "no data");
 		return;
 	}
 	bench_summarize(c->rep_ns, c->nreps, &s);
-	snprintf(range, sizeof(range), "%.2f-%.2f", s.min, s.max);
-	snprintf(p50, sizeof(p50), "-");
-	snprintf(p99, sizeof(p99), "-");
-	if (c->hist && c->hist->count) {
-		snprintf(p50, sizeof(p50), "%llu",
-			 (unsigned long long)bench_hist_quantile(c->hist, 0.5));
-		snprintf(p99, sizeof(p99), "%llu",
-			 (unsigned long long)bench_hist_quantile(c->hist,
-								 0.99));
-	}
+	snprintf(range, sizeof(range), "%.1f-%.1f (%u)", s.min, s.max, s.n);
+	fmt_rate(rate, sizeof(rate), s.median);
+	fmt_quantile(p50, sizeof(p50), c->hist, 0.5);
+	fmt_quantile(p99, sizeof(p99), c->hist, 0.99);
+	fmt_quantile(p999, sizeof(p999), c->hist, 0.999);
 	format_ratio_goal(cases, n, c, ratio, sizeof(ratio), goal,
 			  sizeof(goal));
-	fprintf(f, "%-*s  %-*s  %-*s  %10.2f  %-19s  %8s  %8s  %7s  %s\n", w[0],
-		c->system, w[1], c->variant, w[2], c->workload, s.median, range,
-		p50, p99, ratio, goal);
+	fprintf(f, "%-*s  %-*.*s  %10.1f  %-21s %8s %7s %7s %8s  %7s  %s\n",
+		w[0], case_sys(c), w[1], w[1], case_label(c), s.median, range,
+		rate, p50, p99, p999, ratio, goal);
 }
 
 void bench_table_print(FILE *f, const struct bench_case *cases, size_t n,
 		       const char *title)
 {
 	const struct bench_machine *m = bench_machine();
-	int w[3];
+	int w[2];
 	size_t i;
 
-	w[0] = width_of(cases, n, offsetof(struct bench_case, system), 6);
-	w[1] = width_of(cases, n, offsetof(struct bench_case, variant), 7);
-	w[2] = width_of(cases, n, offsetof(struct bench_case, workload), 8);
+	w[0] = col_width(cases, n, false, 6, 20);
+	w[1] = col_width(cases, n, true, 4, 56);
 	fprintf(f, "\n%s\n", title);
 	fprintf(f, "machine: %s, %d cores, %d NUMA node(s), Linux %s, %s\n",
 		m->cpu, m->cores, m->numa_nodes, m->kernel, m->compiler);
+	if (m->topology[0])
+		fprintf(f, "topology: %s\n", m->topology);
 	fprintf(f, "commit: %s  cflags: %s\n\n", m->commit, m->cflags);
-	fprintf(f, "%-*s  %-*s  %-*s  %10s  %-19s  %8s  %8s  %7s  %s\n", w[0],
-		"system", w[1], "variant", w[2], "workload", "ns/op",
-		"min-max (reps)", "p50 ns", "p99 ns", "ratio", "goal");
+	fprintf(f, "%-*s  %-*s  %10s  %-21s %8s %7s %7s %8s  %7s  %s\n", w[0],
+		"system", w[1], "case", "ns/op", "min-max (reps)", "ops/s",
+		"p50 ns", "p99 ns", "p999 ns", "ratio", "goal");
 	for (i = 0; i < n; i++)
 		print_row(f, cases, n, &cases[i], w);
 	fputc('\n', f);
 	for (i = 0; i < n; i++) {
 		const struct bench_case *c = &cases[i];
 
-		if (c->peer >= 0 && (size_t)c->peer < n && c->note)
+		if (!c->note)
+			continue;
+		if (c->peer >= 0 && (size_t)c->peer < n)
 			fprintf(f, "- %s / %s: ratio vs %s / %s. %s\n",
-				c->system, c->variant, cases[c->peer].system,
-				cases[c->peer].variant, c->note);
-		else if (c->note)
-			fprintf(f, "- %s / %s: %s\n", c->system, c->variant,
-				c->note);
+				case_sys(c), case_label(c),
+				case_sys(&cases[c->peer]),
+				case_label(&cases[c->peer]), c->note);
+		else
+			fprintf(f, "- %s / %s: %s\n", case_sys(c),
+				case_label(c), c->note);
+	}
+	fflush(f);
+}
+
+/* ---- peers side by side ------------------------------------------------- */
+
+#define MATRIX_COLS 8
+
+static const char *case_group(const struct bench_case *c)
+{
+	return c->group ? c->group : case_label(c);
+}
+
+static bool matrix_row(const struct bench_case *c)
+{
+	return !c->skip && !c->static_rec && c->nreps;
+}
+
+/* Median of the case of @group and @system, NAN if none. */
+static double matrix_cell(const struct bench_case *cases, size_t n,
+			  const char *group, const char *system)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (matrix_row(&cases[i]) &&
+		    strcmp(case_group(&cases[i]), group) == 0 &&
+		    strcmp(case_sys(&cases[i]), system) == 0)
+			return case_median(&cases[i]);
+	return NAN;
+}
+
+static unsigned matrix_systems(const struct bench_case *cases, size_t n,
+			       const char *ref, const char **sys)
+{
+	unsigned ns = 0, k;
+	size_t i;
+
+	sys[ns++] = ref;
+	for (i = 0; i < n && ns < MATRIX_COLS; i++) {
+		if (!matrix_row(&cases[i]))
+			continue;
+		for (k = 0; k < ns; k++)
+			if (strcmp(sys[k], case_sys(&cases[i])) == 0)
+				break;
+		if (k == ns)
+			sys[ns++] = case_sys(&cases[i]);
+	}
+	return ns;
+}
+
+static bool group_seen(const struct bench_case *cases, size_t upto,
+		       const char *g)
+{
+	size_t i;
+
+	for (i = 0; i < upto; i++)
+		if (matrix_row(&cases[i]) &&
+		    strcmp(case_group(&cases[i]), g) == 0)
+			return true;
+	return false;
+}
+
+void bench_peer_matrix(FILE *f, const struct bench_case *cases, size_t n,
+		       const char *title, const char *ref)
+{
+	const char *sys[MATRIX_COLS];
+	unsigned ns = matrix_systems(cases, n, ref, sys), k;
+	int wg = 8;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (matrix_row(&cases[i]) &&
+		    (int)strlen(case_group(&cases[i])) > wg)
+			wg = (int)strlen(case_group(&cases[i]));
+	if (wg > 48)
+		wg = 48;
+	fprintf(f,
+		"\n%s\n(median ns/op; (x) = %s / that system, < 1: %s "
+		"faster)\n%-*s",
+		title, ref, ref, wg, "case");
+	for (k = 0; k < ns; k++)
+		fprintf(f, "  %18s", sys[k]);
+	fputc('\n', f);
+	for (i = 0; i < n; i++) {
+		const char *g = case_group(&cases[i]);
+		double r;
+
+		if (!matrix_row(&cases[i]) || group_seen(cases, i, g))
+			continue;
+		r = matrix_cell(cases, n, g, ref);
+		fprintf(f, "%-*.*s", wg, wg, g);
+		for (k = 0; k < ns; k++) {
+			double v = matrix_cell(cases, n, g, sys[k]);
+			char cell[40];
+
+			if (isnan(v))
+				snprintf(cell, sizeof(cell), "-");
+			else if (k == 0 || isnan(r))
+				snprintf(cell, sizeof(cell), "%.1f", v);
+			else
+				snprintf(cell, sizeof(cell), "%.1f (%.2fx)", v,
+					 r / v);
+			fprintf(f, "  %18s", cell);
+		}
+		fputc('\n', f);
 	}
 	fflush(f);
 }

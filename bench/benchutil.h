@@ -84,10 +84,18 @@ struct bench_machine {
 	char compiler[96]; /* __VERSION__ of the compiler of benchutil.c */
 	char cflags[256]; /* -DSHG_BENCH_CFLAGS, else $SHG_BENCH_CFLAGS */
 	char commit[64]; /* $SHG_COMMIT, else "unknown" */
+	char topology[256]; /* bench_machine_set_topology(), else "" */
 };
 
 /* Collected once, on first call. */
 const struct bench_machine *bench_machine(void);
+
+/* Describe the CPU / NUMA topology used (JSON machine.topology). */
+void bench_machine_set_topology(const char *desc);
+
+/* The run's configuration, a JSON object written as "config" into every
+ * record (NULL: null). The string must stay valid. */
+void bench_set_config(const char *json_object);
 
 /* ---- cases and the interleaved driver ---------------------------------- */
 
@@ -137,6 +145,9 @@ struct bench_case {
 	double goal_ns; /* goal: median ns/op <= goal_ns (0: none) */
 	double goal_ratio; /* goal: median / peer's median <= this (0: none) */
 	const char *note; /* printed under the table (NULL: none) */
+	const char *label; /* short name in tables (NULL: the variant) */
+	const char *table_system; /* system column in tables (NULL: system) */
+	const char *group; /* peer matrix row (NULL: label or variant) */
 
 	/* results, filled by bench_run() */
 	const char *skip; /* reason the case did not run, or NULL */
@@ -151,6 +162,7 @@ struct bench_case {
 	bool static_rec; /* a figure without timing (bytes); never run */
 	long long version_bytes; /* JSON "version_bytes" (retained_with_pin) */
 	long long misses; /* JSON "misses": lookups not found or wrong */
+	const char *json_extra; /* appended to the record: ",\"k\":v..." */
 };
 
 struct bench_opts {
@@ -182,10 +194,22 @@ void bench_cases_free(struct bench_case *cases, size_t n);
 /* One JSON object per case that ran, one per line (bench interface). */
 void bench_json_write(FILE *f, const struct bench_case *cases, size_t n);
 
-/* Human-readable table of all cases, with ratios against the peers, the
- * goals and whether they are met, and the notes. */
+/* Human-readable table of all cases (median ns/op, min-max of the reps,
+ * ops/s, p50/p99/p999 when sampled; bytes for static records), with the
+ * ratio against each case's peer, the goals and whether they are met,
+ * and the notes. */
 void bench_table_print(FILE *f, const struct bench_case *cases, size_t n,
 		       const char *title);
+
+/*
+ * Peers side by side: one row per group (bench_case.group, else label,
+ * else variant), one column per system in order of first appearance, each
+ * cell the median ns/op and, for systems other than @ref, the ratio
+ * ref / that system (< 1: @ref is faster). Static and skipped cases are
+ * left out.
+ */
+void bench_peer_matrix(FILE *f, const struct bench_case *cases, size_t n,
+		       const char *title, const char *ref);
 
 /* Resident set size of this process in bytes (-1 if unknown). */
 long long bench_rss_bytes(void);

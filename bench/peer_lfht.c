@@ -182,6 +182,14 @@ static inline bool f_get(struct cds_lfht *ht, uint64_t key, uint64_t *val)
 	return found;
 }
 
+static bool f_get_one(struct peer *p, void *handle, uint64_t key, uint64_t *val)
+{
+	struct cds_lfht *h = ((struct lfht_state *)handle)->ht;
+
+	(void)p;
+	return f_get(h, key, val);
+}
+
 static int f_lookup_loop(struct peer *p, void *handle, struct lookup_job *j)
 {
 	struct lfht_state *s = handle;
@@ -265,6 +273,7 @@ const struct peer_ops peer_lfht_ops = {
 	.attach = f_attach,
 	.detach = f_detach,
 	.lookup_loop = f_lookup_loop,
+	.lookup_one = f_get_one,
 	.update = f_update,
 	.update_batch = f_update_batch,
 	.build = f_build,

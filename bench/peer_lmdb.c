@@ -256,6 +256,14 @@ static inline bool l_get(struct lmdb_env *e, uint64_t key, uint64_t *val)
 	return found;
 }
 
+static bool l_get_one(struct peer *p, void *handle, uint64_t key, uint64_t *val)
+{
+	struct lmdb_env *h = handle;
+
+	(void)p;
+	return l_get(h, key, val);
+}
+
 static int l_lookup_loop(struct peer *p, void *handle, struct lookup_job *j)
 {
 	struct lmdb_env *e = handle;
@@ -293,6 +301,75 @@ static int l_build(struct peer *p, uint64_t nkeys, unsigned batch, uint64_t *ns)
 		*ns = bench_now_ns() - t0;
 	}
 	env_remove(&e);
+	return err;
+}
+
+/* Bytes of the tree pages (branch + leaf + overflow) seen by @txn. */
+static int tree_bytes(struct peer *p, struct lmdb_env *e, MDB_txn *txn,
+		      long long *bytes)
+{
+	MDB_stat st;
+	int rc = mdb_stat(txn, e->dbi, &st);
+
+	if (rc)
+		return lfail(p, "mdb_stat", rc);
+	*bytes = (long long)st.ms_psize *
+		 (long long)(st.ms_branch_pages + st.ms_leaf_pages +
+			     st.ms_overflow_pages);
+	return 0;
+}
+
+/* An old snapshot held by a read txn left open (a "long reader"). */
+static int l_hold(struct peer *p, void *handle, void **tok, long long *bytes)
+{
+	struct lmdb_env *e = handle;
+	int rc, err;
+
+	if (!e->rtxn)
+		return lfail(p, "hold", EINVAL);
+	rc = mdb_txn_renew(e->rtxn);
+	if (rc)
+		return lfail(p, "mdb_txn_renew", rc);
+	err = tree_bytes(p, e, e->rtxn, bytes);
+	if (err) {
+		mdb_txn_reset(e->rtxn);
+		return err;
+	}
+	*tok = e->rtxn;
+	return 0;
+}
+
+static void l_release(struct peer *p, void *handle, void *tok)
+{
+	(void)p;
+	(void)handle;
+	mdb_txn_reset(tok);
+}
+
+/* used = pages of the file in use or held (last_pgno + 1); LMDB has no
+ * retired-unfreed count (freed pages go to its free list). */
+static int l_mem(struct peer *p, bool settle, long long *used,
+		 long long *retired, long long *live)
+{
+	struct lmdb_env *e = p->priv;
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn;
+	int rc, err;
+
+	(void)settle;
+	rc = mdb_env_info(e->env, &info);
+	if (!rc)
+		rc = mdb_env_stat(e->env, &st);
+	if (rc)
+		return lfail(p, "mdb_env_info", rc);
+	*used = (long long)st.ms_psize * (long long)(info.me_last_pgno + 1);
+	*retired = -1;
+	rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return lfail(p, "mdb_txn_begin", rc);
+	err = tree_bytes(p, e, txn, live);
+	mdb_txn_abort(txn);
 	return err;
 }
 
@@ -347,11 +424,15 @@ static void l_destroy(struct peer *p)
 }
 
 const struct peer_ops peer_lmdb_ops = {
+	.hold = l_hold,
+	.release = l_release,
+	.mem = l_mem,
 	.system = "lmdb",
 	.create = l_create,
 	.attach = l_attach,
 	.detach = l_detach,
 	.lookup_loop = l_lookup_loop,
+	.lookup_one = l_get_one,
 	.update = l_update,
 	.update_batch = l_update_batch,
 	.build = l_build,

@@ -270,6 +270,15 @@ static inline bool rw_get(struct table *t, uint64_t key, uint64_t *val)
 	return f;
 }
 
+static bool rw_get_one(struct peer *p, void *handle, uint64_t key,
+		       uint64_t *val)
+{
+	struct table *h = handle;
+
+	(void)p;
+	return rw_get(h, key, val);
+}
+
 static int rw_lookup_loop(struct peer *p, void *handle, struct lookup_job *j)
 {
 	struct table *t = handle;
@@ -348,6 +357,7 @@ const struct peer_ops peer_rwlock_ops = {
 	.attach = rw_attach,
 	.detach = rw_detach,
 	.lookup_loop = rw_lookup_loop,
+	.lookup_one = rw_get_one,
 	.update = rw_update,
 	.update_batch = rw_update_batch,
 	.build = rw_build,

@@ -187,6 +187,8 @@ static int s_create(struct peer *p, uint64_t nkeys)
 	bench_cleanup_shm(s->name);
 	o.capacity = SEG_CAPACITY;
 	o.flavor = flavor_of(p);
+	o.numa_policy = p->numa_policy;
+	o.numa_node = p->numa_node;
 	err = shg_seg_create(s->name, &o, &h->seg);
 	if (err) {
 		free(s);
@@ -284,6 +286,14 @@ static inline bool s_get(struct shandle *h, uint64_t key, uint64_t *val)
 	}
 	shg_thread_read_unlock(h->t);
 	return found;
+}
+
+static bool s_get_one(struct peer *p, void *handle, uint64_t key, uint64_t *val)
+{
+	struct shandle *h = handle;
+
+	(void)p;
+	return s_get(h, key, val);
 }
 
 static int s_lookup_loop(struct peer *p, void *handle, struct lookup_job *j)
@@ -441,16 +451,58 @@ int peer_shmgraph_retained(struct peer *p, uint64_t k,
 	return err;
 }
 
+static int s_hold(struct peer *p, void *handle, void **tok, long long *bytes)
+{
+	struct shandle *h = handle;
+	struct shg_pin *pin;
+	int err = shg_pin_current(h->root, &pin);
+
+	if (err)
+		return sfail(p, "shg_pin_current", err);
+	err = version_bytes(h, shg_pin_version(pin), bytes);
+	if (err) {
+		shg_unpin(pin);
+		return sfail(p, "shg_version_info", err);
+	}
+	*tok = pin;
+	return 0;
+}
+
+static void s_release(struct peer *p, void *handle, void *tok)
+{
+	(void)p;
+	(void)handle;
+	shg_unpin(tok);
+}
+
+static int s_mem(struct peer *p, bool do_settle, long long *used,
+		 long long *retired, long long *live)
+{
+	struct sstate *s = p->priv;
+	int err;
+
+	if (do_settle)
+		settle(s->main.seg);
+	err = used_bytes(s->main.seg, used, retired);
+	if (!err)
+		err = current_bytes(&s->main, live);
+	return err ? sfail(p, "memory", err) : 0;
+}
+
 const struct peer_ops peer_shmgraph_ops = {
 	.system = "shmgraph",
 	.create = s_create,
 	.attach = s_attach,
 	.detach = s_detach,
 	.lookup_loop = s_lookup_loop,
+	.lookup_one = s_get_one,
 	.update = s_update,
 	.update_batch = s_update_batch,
 	.build = s_build,
 	.bytes = s_bytes,
+	.hold = s_hold,
+	.release = s_release,
+	.mem = s_mem,
 	.destroy = s_destroy,
 };
 
@@ -460,9 +512,13 @@ const struct peer_ops peer_shmgraph_fence_ops = {
 	.attach = s_attach,
 	.detach = s_detach,
 	.lookup_loop = s_lookup_loop,
+	.lookup_one = s_get_one,
 	.update = s_update,
 	.update_batch = s_update_batch,
 	.build = s_build,
 	.bytes = s_bytes,
+	.hold = s_hold,
+	.release = s_release,
+	.mem = s_mem,
 	.destroy = s_destroy,
 };

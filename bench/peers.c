@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -54,13 +55,17 @@ struct worker_ctl {
 	_Atomic int stop; /* writer: leave the loop */
 	_Atomic uint64_t progress; /* writer: updates so far */
 	int cmd; /* enum worker_cmd */
-	uint64_t rate; /* writer: updates/s, 0 = flat out */
+	uint64_t rate; /* writer: txns/s, 0 = flat out */
+	unsigned txn_size; /* writer: updates per txn (>= 1) */
+	struct bench_keydist wdist; /* writer: key ranks (n = 0: uniform) */
+	int cpu_seen; /* sched_getcpu() after the last command */
 	struct lookup_job job; /* lookup: parameters and results */
 	bool want_hist;
 	int result; /* 0 or negative code */
 	uint64_t w_ops, w_ns; /* writer: updates done, their time */
 	char err[256];
 	struct bench_hist hist; /* lookup: sampled latencies */
+	struct bench_hist w_hist; /* writer: every 16th txn's latency */
 };
 
 struct worker {
@@ -91,6 +96,64 @@ static void ctl_error(struct worker_ctl *c, const char *what, const char *msg)
 	snprintf(c->err, sizeof(c->err), "%s: %.200s", what, msg);
 }
 
+/* Lookups and updates mixed: read_pct % lookups, the rest updates in
+ * txns of txn_size keys. Every 64th lookup timed, as in the pure loop. */
+static int run_mixed(struct peer *p, void *h, struct lookup_job *j)
+{
+	uint64_t rng = j->seed | 1, t0 = bench_now_ns(), end = 0, i, n;
+	uint64_t keys[1000], vals[1000], miss = 0, upd = 0;
+	unsigned txn = j->txn_size ? j->txn_size : 1, k;
+	uint32_t gen = (uint32_t)(j->seed >> 40) | 1;
+	int err;
+
+	if (txn > 1000)
+		txn = 1000;
+	if (!p->ops->lookup_one || p->ops->read_only) {
+		peer_fail(p, "%s has no mixed read/write loop", p->ops->system);
+		return -ENOTSUP;
+	}
+	n = j->duration_ns ? UINT64_MAX : j->iters;
+	if (j->duration_ns)
+		end = t0 + j->duration_ns;
+	for (i = 0; i < n;) {
+		if ((bench_rand64(&rng) >> 32) % 100 < j->read_pct) {
+			uint64_t key = key_of(job_index(j, &rng)), v = 0, s;
+			bool f;
+
+			if ((i & 63) == 0 && j->hist) {
+				s = bench_now_ns();
+				f = p->ops->lookup_one(p, h, key, &v);
+				bench_hist_record(j->hist, bench_now_ns() - s);
+			} else {
+				f = p->ops->lookup_one(p, h, key, &v);
+			}
+			miss += !f || !val_ok(key, v);
+			i++;
+		} else {
+			for (k = 0; k < txn; k++) {
+				keys[k] = key_of(job_index(j, &rng));
+				vals[k] = val_of(keys[k], gen);
+			}
+			gen++;
+			err = txn == 1 ?
+				      p->ops->update(p, h, keys[0], vals[0]) :
+				      p->ops->update_batch(p, h, keys, vals,
+							   txn);
+			if (err)
+				return err;
+			upd += txn;
+			i += txn;
+		}
+		if (end && (i & 255) < txn && bench_now_ns() >= end)
+			break;
+	}
+	j->ns = bench_now_ns() - t0;
+	j->ops = i;
+	j->misses = miss;
+	j->updates = upd;
+	return 0;
+}
+
 static int run_lookup(struct worker *w, void *h)
 {
 	struct worker_ctl *c = w->ctl;
@@ -99,7 +162,11 @@ static int run_lookup(struct worker *w, void *h)
 
 	bench_hist_reset(&c->hist);
 	c->job.hist = c->want_hist ? &c->hist : NULL;
-	err = p->ops->lookup_loop(p, h, &c->job);
+	c->job.updates = 0;
+	if (c->job.read_pct > 0 && c->job.read_pct < 100)
+		err = run_mixed(p, h, &c->job);
+	else
+		err = p->ops->lookup_loop(p, h, &c->job);
 	c->job.hist = NULL;
 	if (err)
 		ctl_error(c, "lookup", p->err[0] ? p->err : strerror(-err));
@@ -122,20 +189,37 @@ static int run_write(struct worker *w, void *h)
 	struct peer *p = w->peer;
 	uint64_t rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid(), n = 0;
 	uint64_t period = c->rate ? 1000000000ull / c->rate : 0;
-	uint64_t t0 = bench_now_ns(), next = t0;
+	uint64_t t0 = bench_now_ns(), next = t0, txns = 0;
+	uint64_t keys[1000], vals[1000];
+	unsigned txn = c->txn_size ? c->txn_size : 1, k;
 	uint32_t gen = 1;
 	int err = 0;
 
+	if (txn > 1000)
+		txn = 1000;
+	bench_hist_reset(&c->w_hist);
 	while (!atomic_load_explicit(&c->stop, memory_order_relaxed)) {
-		uint64_t key = key_of(rand_index(&rng, p->nkeys));
+		bool timed = (txns++ & 15) == 0;
+		uint64_t s = timed ? bench_now_ns() : 0;
 
-		err = p->ops->update(p, h, key, val_of(key, gen++));
+		for (k = 0; k < txn; k++) {
+			keys[k] = key_of(
+				c->wdist.n ?
+					bench_keydist_next(&c->wdist, &rng) :
+					rand_index(&rng, p->nkeys));
+			vals[k] = val_of(keys[k], gen);
+		}
+		gen++;
+		err = txn == 1 ? p->ops->update(p, h, keys[0], vals[0]) :
+				 p->ops->update_batch(p, h, keys, vals, txn);
 		if (err) {
 			ctl_error(c, "update",
 				  p->err[0] ? p->err : strerror(-err));
 			break;
 		}
-		n++;
+		if (timed)
+			bench_hist_record(&c->w_hist, bench_now_ns() - s);
+		n += txn;
 		atomic_store_explicit(&c->progress, n, memory_order_relaxed);
 		if (period) {
 			next += period;
@@ -164,6 +248,7 @@ static void worker_loop(struct worker *w)
 		atomic_store_explicit(&c->ready, -1, memory_order_release);
 		return;
 	}
+	c->cpu_seen = sched_getcpu();
 	atomic_store_explicit(&c->ready, 1, memory_order_release);
 	for (;;) {
 		struct timespec ts = { 0, 200000000 };
@@ -184,6 +269,7 @@ static void worker_loop(struct worker *w)
 			c->result = run_write(w, h);
 		else
 			c->result = -EINVAL;
+		c->cpu_seen = sched_getcpu();
 		atomic_store_explicit(&c->done_seq, seen, memory_order_release);
 		wake(&c->done_seq);
 	}
@@ -311,23 +397,54 @@ static int wait_done(struct worker *w)
 	}
 }
 
-int worker_lookup(struct worker *w, struct lookup_job *j)
+void worker_lookup_post(struct worker *w, const struct lookup_job *j)
 {
-	int err;
-
 	w->ctl->job = *j;
 	w->ctl->job.hist = NULL;
 	w->ctl->want_hist = j->hist != NULL;
 	post(w, WCMD_LOOKUP);
-	err = wait_done(w);
+}
+
+int worker_lookup_wait(struct worker *w, struct lookup_job *j)
+{
+	int err = wait_done(w);
+
 	if (err)
 		return err;
 	j->ops = w->ctl->job.ops;
 	j->ns = w->ctl->job.ns;
 	j->misses = w->ctl->job.misses;
+	j->updates = w->ctl->job.updates;
+	j->cpu = w->ctl->cpu_seen;
 	if (j->hist)
 		bench_hist_merge(j->hist, &w->ctl->hist);
 	return 0;
+}
+
+int worker_lookup(struct worker *w, struct lookup_job *j)
+{
+	worker_lookup_post(w, j);
+	return worker_lookup_wait(w, j);
+}
+
+void worker_write_config(struct worker *w, unsigned txn_size,
+			 const struct bench_keydist *d)
+{
+	w->ctl->txn_size = txn_size ? txn_size : 1;
+	if (d)
+		w->ctl->wdist = *d;
+	else
+		memset(&w->ctl->wdist, 0, sizeof(w->ctl->wdist));
+}
+
+const struct bench_hist *worker_write_hist(const struct worker *w)
+{
+	return &w->ctl->w_hist;
+}
+
+int worker_cpu(const struct worker *w)
+{
+	return w->ctl->cpu_seen;
 }
 
 int worker_write_start(struct worker *w, uint64_t rate)

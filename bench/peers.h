@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "benchutil.h"
+#include "knobs.h"
 
 #define peer_unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -70,30 +71,54 @@ static inline uint64_t rand_index(uint64_t *s, uint64_t n)
 
 /* ---- jobs ---------------------------------------------------------------- */
 
-/* A lookup loop: iters random keys of nkeys, verified. */
+/*
+ * A lookup loop: iters random keys of nkeys (or, with duration_ns, as many
+ * as fit in that time), verified. Keys are uniform over nkeys unless
+ * dist.n is set (then dist gives the ranks: uniform or zipfian). With
+ * read_pct < 100 the worker runs a mixed loop instead (peers.c): that
+ * share of lookups, the rest updates in txns of txn_size.
+ */
 struct lookup_job {
 	uint64_t iters;
 	uint64_t nkeys;
 	uint64_t seed;
 	struct bench_hist *hist; /* every 64th lookup timed, or NULL */
+	struct bench_keydist dist; /* n = 0: uniform over nkeys */
+	uint64_t duration_ns; /* > 0: run this long instead of iters */
+	unsigned read_pct; /* 0 or 100: lookups only */
+	unsigned txn_size; /* mixed loop: updates per txn */
 	/* results */
 	uint64_t ops;
 	uint64_t ns;
 	uint64_t misses; /* not found or wrong value */
+	uint64_t updates; /* mixed loop: updates done (included in ops) */
+	int cpu; /* CPU the worker was on at the end (-1: unknown) */
 };
+
+static inline uint64_t job_index(const struct lookup_job *j, uint64_t *rng)
+{
+	if (j->dist.n)
+		return bench_keydist_next(&j->dist, rng);
+	return rand_index(rng, j->nkeys);
+}
 
 /*
  * The lookup loop shared by every system: LOOKUP(p, key, &val) returns
  * true when found. Every 64th lookup is timed on its own into the
  * histogram (the two clock reads, ~25 ns here, are inside that sample).
+ * A timed job (duration_ns) reads the clock every 256 lookups.
  */
 #define PEER_LOOKUP_LOOP(job, p, LOOKUP)                                       \
 	do {                                                                   \
 		uint64_t rng_ = (job)->seed | 1, n_ = (job)->iters, miss_ = 0; \
 		struct bench_hist *h_ = (job)->hist;                           \
-		uint64_t t0_ = bench_now_ns(), i_;                             \
+		uint64_t t0_ = bench_now_ns(), i_, end_ = 0;                   \
+		if ((job)->duration_ns) {                                      \
+			n_ = UINT64_MAX;                                       \
+			end_ = t0_ + (job)->duration_ns;                       \
+		}                                                              \
 		for (i_ = 0; i_ < n_; i_++) {                                  \
-			uint64_t k_ = key_of(rand_index(&rng_, (job)->nkeys)); \
+			uint64_t k_ = key_of(job_index((job), &rng_));         \
 			uint64_t v_ = 0;                                       \
 			bool f_;                                               \
 			if (peer_unlikely((i_ & 63) == 0 && h_)) {             \
@@ -104,9 +129,14 @@ struct lookup_job {
 				f_ = LOOKUP(p, k_, &v_);                       \
 			}                                                      \
 			miss_ += !f_ || !val_ok(k_, v_);                       \
+			if (peer_unlikely(end_ && (i_ & 255) == 255 &&         \
+					  bench_now_ns() >= end_)) {           \
+				i_++;                                          \
+				break;                                         \
+			}                                                      \
 		}                                                              \
 		(job)->ns = bench_now_ns() - t0_;                              \
-		(job)->ops = n_;                                               \
+		(job)->ops = i_;                                               \
 		(job)->misses = miss_;                                         \
 	} while (0)
 
@@ -128,6 +158,9 @@ struct peer_ops {
 	int (*attach)(struct peer *p, void **handle);
 	void (*detach)(struct peer *p, void *handle);
 	int (*lookup_loop)(struct peer *p, void *handle, struct lookup_job *j);
+	/* One lookup (for mixed loops); true when found. */
+	bool (*lookup_one)(struct peer *p, void *handle, uint64_t key,
+			   uint64_t *val);
 	/* One commit of one update / of n updates (keys from key_of()). */
 	int (*update)(struct peer *p, void *handle, uint64_t key, uint64_t val);
 	int (*update_batch)(struct peer *p, void *handle, const uint64_t *keys,
@@ -136,6 +169,17 @@ struct peer_ops {
 	 * throw it away. */
 	int (*build)(struct peer *p, uint64_t nkeys, unsigned batch,
 		     uint64_t *ns);
+	/* pin suite (NULL where not provided): keep the current version
+	 * alive in this handle (shmgraph: a pin; lmdb: an open read txn),
+	 * its size in *bytes; release it. */
+	int (*hold)(struct peer *p, void *handle, void **tok, long long *bytes);
+	void (*release)(struct peer *p, void *handle, void *tok);
+	/* Memory now, from the benchmark process: @used (allocator used
+	 * bytes / LMDB file pages), @retired (retired, not yet freed; -1 if
+	 * not known), @live (the current version's own size). @settle:
+	 * wait for a grace period and reclaim first. */
+	int (*mem)(struct peer *p, bool settle, long long *used,
+		   long long *retired, long long *live);
 	/* Memory per entry: up to 4 (variant, bytes) figures. */
 	int (*bytes)(struct peer *p, const char **variants, long long *bytes,
 		     unsigned *n);
@@ -146,6 +190,8 @@ struct peer {
 	const struct peer_ops *ops;
 	char variant[192]; /* JSON "variant": configuration, as users run it */
 	uint64_t nkeys;
+	int numa_policy; /* shmgraph: struct shg_opts numa_policy (create) */
+	int numa_node; /* shmgraph: numa_node for SHG_NUMA_BIND */
 	void *priv; /* the system's state */
 	void *main_handle; /* handle of the benchmark process */
 	char err[256];
@@ -197,9 +243,20 @@ struct worker;
 int worker_start(struct peer *p, int cpu, struct worker **out);
 /* Run a lookup job in the worker and wait for it. */
 int worker_lookup(struct worker *w, struct lookup_job *j);
-/* Start writing (rate: updates per second, 0 = flat out); returns once
+/* The same in two steps, so that several workers run at once. */
+void worker_lookup_post(struct worker *w, const struct lookup_job *j);
+int worker_lookup_wait(struct worker *w, struct lookup_job *j);
+/* Writer settings for the next worker_write_start(): updates per txn
+ * (default 1) and key ranks (NULL: uniform). */
+void worker_write_config(struct worker *w, unsigned txn_size,
+			 const struct bench_keydist *d);
+/* Start writing (rate: txns per second, 0 = flat out); returns once
  * the writer made its first update. */
 int worker_write_start(struct worker *w, uint64_t rate);
+/* Commit latencies of the last write run (every 16th txn timed). */
+const struct bench_hist *worker_write_hist(const struct worker *w);
+/* CPU the worker last ran on (-1: unknown). */
+int worker_cpu(const struct worker *w);
 /* Stop writing; the updates done and their time. */
 int worker_write_stop(struct worker *w, uint64_t *ops, uint64_t *ns);
 /* Ask the worker to exit, wait (then kill). */

@@ -3,21 +3,37 @@
 #
 # bench.sh - build shmgraph (optimised) and run a benchmark suite.
 #
-# Usage: scripts/bench.sh SUITE [--quick] [extra args passed to the suite]
+# Usage: scripts/bench.sh SUITE [--quick] [knobs passed to every program]
 #   SUITE    micro   read-lock pairs, grace periods, alloc/free, retire
 #                    (bench/bench_micro), side by side with liburcu and glibc
 #            map     persistent map lookups, commits, batches, build, memory,
 #                    retained memory with a pin (bench/bench_map), side by
 #                    side with rwlock-shm, LMDB, liburcu lfht, flat table
-#            all     every suite: micro, then map
-#   --quick  short repetitions (micro: a few seconds; map: < 60 s)
+#            scale   1..P reader processes x 0/1/2 writer processes
+#                    (bench/bench_scale): shmgraph, rwlock-shm, LMDB,
+#                    lfht (threads of one process), flat table
+#            graph   deep trees, wide nodes, large values through the graph
+#                    API (bench/bench_graph) vs the same under an rwlock
+#            pin     memory over time with an old version pinned
+#                    (bench/bench_pin): shmgraph pin vs an LMDB long reader
+#            all     every suite, in that order
+#   --quick  short runs (all --quick: < 1 minute on 2 cores)
+#   knobs    --keys, --key-size/--value-size, --read-pct, --write-rate,
+#            --txn-size, --dist uniform|zipf[:T], --reps, --duration-ms,
+#            --readers, --writers, --numa local|interleave|bind:N, --cpus,
+#            --place, --reader-node/--writer-node, --systems, --depths;
+#            a knob a program does not use is reported and ignored
+#            (bench/README.md; each program's --help)
 #
 # Steps: scripts/build.sh (skipped with SHG_BENCH_NO_BUILD=1), then each
 # suite program with SHG_COMMIT set, appending one JSON object per
 # measurement to bench/results/<suite>-<UTC date>-<commit>.jsonl, copied to
-# bench/results/<suite>-latest.jsonl; the program prints its table.
+# bench/results/<suite>-latest.jsonl; the programs print their tables;
+# then scripts/plot.sh draws PNG charts next to the JSON when gnuplot is
+# installed (SHG_BENCH_NO_PLOT=1 skips it). The elapsed time is printed.
 #
-# Environment: BUILD_DIR (default: build), SHG_BENCH_NO_BUILD=1, and what
+# Environment: BUILD_DIR (default: build), SHG_BENCH_NO_BUILD=1,
+# SHG_BENCH_NO_PLOT=1, SHG_NUMA_SIM=N (simulated NUMA nodes), and what
 # scripts/build.sh reads (SHG_CONFIGURE_FLAGS, SHG_SKIP_DEPS, MAKE_JOBS).
 set -euo pipefail
 
@@ -26,7 +42,7 @@ cd "$ROOT"
 
 usage() {
 	echo "usage: scripts/bench.sh SUITE [--quick] [extra args]" >&2
-	echo "  SUITE: micro | map | all" >&2
+	echo "  SUITE: micro | map | scale | graph | pin | all" >&2
 }
 
 if (($# < 1)); then
@@ -36,9 +52,8 @@ fi
 suite=$1
 shift
 case "$suite" in
-micro) programs=(micro) ;;
-map) programs=(map) ;;
-all) programs=(micro map) ;;
+micro | map | scale | graph | pin) programs=("$suite") ;;
+all) programs=(micro map scale graph pin) ;;
 -h | --help)
 	usage
 	exit 0
@@ -50,6 +65,7 @@ all) programs=(micro map) ;;
 	;;
 esac
 
+t_start=$(date +%s.%N)
 BUILD_DIR=${BUILD_DIR:-build}
 BUILD_DIR=${BUILD_DIR%/}
 export BUILD_DIR
@@ -87,15 +103,34 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out="$results/$suite-$stamp-$commit.jsonl"
 : >"$out"
 
+elapsed() {
+	awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
+}
+
+t_bench=$(date +%s.%N)
 for prog in "${programs[@]}"; do
 	bin="$BUILD_DIR/bench/bench_$prog"
 	if [[ ! -x $bin ]]; then
 		echo "bench: $bin is missing (did the build fail?)" >&2
 		exit 1
 	fi
+	t_prog=$(date +%s.%N)
 	echo "bench: running $prog (commit $commit)"
 	"$bin" --json "$out" "$@"
+	echo "bench: $prog took $(elapsed "$t_prog") s"
 done
 
 cp "$out" "$results/$suite-latest.jsonl"
 echo "bench: $(wc -l <"$out") records in $out (copy: $results/$suite-latest.jsonl)"
+
+if [[ ${SHG_BENCH_NO_PLOT:-0} != 1 ]]; then
+	if command -v gnuplot >/dev/null 2>&1 && command -v jq >/dev/null 2>&1; then
+		./scripts/plot.sh "$out" "$results" "$suite-latest" ||
+			echo "bench: plotting failed (results are kept)" >&2
+	else
+		echo "bench: gnuplot or jq not installed; no plots" \
+			"(scripts/deps.sh installs them)"
+	fi
+fi
+echo "bench: suite $suite done in $(elapsed "$t_bench") s of benchmarks," \
+	"$(elapsed "$t_start") s in total (build included)"
