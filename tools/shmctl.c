@@ -1,792 +1,455 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shmctl: inspect, check and repair shmgraph segments.
+ * shmctl: inspect, check, repair and edit shmgraph segments.
  *
- *   shmctl COMMAND SEGMENT [ARGS...] [--json]
+ *   shmctl COMMAND SEGMENT [ARGS...] [OPTIONS] [--json]
  *
  * SEGMENT is a POSIX shm name ("/demo") or a file path. Every command
- * prints a readable table, or with --json one JSON object with stable field
- * names. Exit status: 0 success, 1 check found problems, 2 usage or
- * runtime error (with a one-line message on stderr).
+ * prints a readable table, or with --json JSON with stable field names
+ * (documented in shmctl(1)). Exit status: 0 success, 1 check found
+ * problems (get/del: no such key), 2 usage or runtime error (with a
+ * one-line message on stderr).
+ *
+ * This file parses the command line and dispatches through the command
+ * table; the commands live in shmctl_*.c (see shmctl.h).
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "shmgraph.h"
+#include "config.h"
+#include "shmctl.h"
 
-#define EXIT_PROBLEMS 1
-#define EXIT_ERROR 2
+#define OPTS_VAL (OPT_INT | OPT_HEX | OPT_BASE64)
 
-struct cli {
-	const char *cmd;
-	const char *seg_name;
-	bool json;
-	uint64_t size;
-	unsigned mode;
-	int numa_policy;
-	int numa_node;
-	bool as_int; /* put: store an unsigned integer value */
-	const char *arg[3]; /* positional arguments after SEGMENT */
-	int nargs;
+static const struct cmd cmds[] = {
+	{ "create", cmd_create, OPT_JSON | OPT_SIZE | OPT_MODE | OPT_NUMA, 0, 0,
+	  CMD_NO_OPEN | CMD_WRITE,
+	  "[--size BYTES[k|m|g]] [--mode OCTAL] "
+	  "[--numa local|interleave|bind:N]",
+	  "create a segment",
+	  "Creates SEG (exclusively: it must not exist). --size is its\n"
+	  "capacity (default 1g), --mode its file mode, set exactly (default\n"
+	  "0600), --numa where heap pages go (default local).\n" },
+	{ "destroy", cmd_destroy, OPT_JSON, 0, 0, CMD_NO_OPEN | CMD_WRITE, "",
+	  "remove a segment's name",
+	  "Removes SEG's name; processes that have it mapped keep working.\n" },
+	{ "info", cmd_info, OPT_JSON, 0, 0, 0, "",
+	  "format, capacity, usage, epoch, counts",
+	  "Format, capacity, bytes backed and used, retired bytes waiting for\n"
+	  "a grace period, the global epoch, roots, processes and threads.\n" },
+	{ "roots", cmd_roots, OPT_JSON, 0, 0, 0, "", "the root table",
+	  "One line per root: slot, current version (SEQ), publishes (GEN),\n"
+	  "the type of its graph's root node, bytes reachable from its\n"
+	  "current version, open handles, state and the last commit's age.\n" },
+	{ "readers", cmd_readers, OPT_JSON, 0, 0, 0, "",
+	  "registered threads: sections, epoch lag, stalls",
+	  "One line per registered thread: pid, tid, whether its process is\n"
+	  "alive, flavor, whether it is inside a read section, its epoch lag,\n"
+	  "how long it has blocked reclamation and the retired bytes it holds\n"
+	  "back -- the answer to \"who is holding memory?\".\n" },
+	{ "stats", cmd_stats, OPT_JSON, 0, 0, 0, "",
+	  "allocator by size class and NUMA node",
+	  "Allocator statistics by size class and NUMA node, retired bytes\n"
+	  "pending and reclaimed totals.\n" },
+	{ "check", cmd_check, OPT_JSON, 0, 0, 0, "",
+	  "verify invariants (exit 1 on problems)",
+	  "Verifies every invariant of the segment and its graphs and lists\n"
+	  "each violation. Read-only; safe on a live segment (re-run to\n"
+	  "confirm a problem seen while writers work). Exit 1 if any.\n" },
+	{ "recover", cmd_recover, OPT_JSON, 0, 0, CMD_RECOVER | CMD_WRITE, "",
+	  "release what dead processes held",
+	  "Releases the slots, root holds, pins, spans and retired lists of\n"
+	  "dead processes and frees blocks they leaked; safe while others\n"
+	  "read and write.\n" },
+	{ "dump", cmd_dump, OPT_JSON | OPT_VERSION | OPT_DEPTH | OPT_LIMIT, 1,
+	  1, 0, "ROOT [--version SEQ] [--depth N] [--limit N]",
+	  "print a root's graph through the type table",
+	  "Prints the graph of ROOT's current version: maps (entries sorted\n"
+	  "by key) and vectors as such, user types field by field, root\n"
+	  "references as references (not followed), a node reached twice\n"
+	  "once. --version SEQ dumps that version if it is current or still\n"
+	  "pinned by some process (else exit 2), --depth N shows N levels of\n"
+	  "nesting (default 64, at most 2000), --limit N at most N items\n"
+	  "per container.\n"
+	  "Bytes that are not printable UTF-8 are shown as hex:... .\n" },
+	{ "put", cmd_put, OPT_JSON | OPTS_VAL, 3, 3, CMD_WRITE,
+	  "ROOT KEY VALUE [--int|--hex|--base64]",
+	  "set KEY in the map at ROOT (created if absent)",
+	  "Sets KEY to VALUE in the map with string keys at ROOT, in one\n"
+	  "commit. The root and the map are created if absent. VALUE is a\n"
+	  "string, or with --int an integer (negative: signed), --hex or\n"
+	  "--base64 bytes given in that encoding.\n" },
+	{ "get", cmd_get, OPT_JSON | OPT_HEX | OPT_BASE64, 2, 2, 0,
+	  "ROOT KEY [--hex|--base64]", "print KEY's value (exit 1 if absent)",
+	  "Prints KEY's value in the map at ROOT. Bytes that are printable\n"
+	  "UTF-8 print as is, other bytes as hex:...; --hex and --base64\n"
+	  "print bytes values in that encoding. Exit 1 if KEY is absent.\n" },
+	{ "del", cmd_del, OPT_JSON, 2, 2, CMD_WRITE, "ROOT KEY",
+	  "delete KEY (exit 1 if absent)",
+	  "Deletes KEY from the map at ROOT in one commit. Exit 1 if absent.\n" },
+	{ "ls", cmd_ls, OPT_JSON, 1, 1, 0, "ROOT", "list the map's entries",
+	  "Lists the entries of the map at ROOT, one \"KEY<TAB>VALUE\" line\n"
+	  "each (bytes that are not printable UTF-8 as hex:...).\n" },
+	{ "export", cmd_export, OPT_JSON, 2, 2, 0, "ROOT FILE",
+	  "write ROOT's graph to a snapshot file",
+	  "Writes the current version of ROOT's graph to FILE (\"-\": standard\n"
+	  "output) in the portable snapshot format: versioned, checksummed,\n"
+	  "with the type definitions it uses. Equal graphs give identical\n"
+	  "files. FILE is written under a temporary name and renamed.\n" },
+	{ "import", cmd_import, OPT_JSON | OPT_REPLACE, 2, 2, CMD_WRITE,
+	  "ROOT FILE [--replace]", "read a snapshot file into ROOT",
+	  "Reads snapshot FILE (\"-\": standard input) into ROOT, which must not\n"
+	  "exist, or with --replace whose graph is replaced in one commit.\n"
+	  "The file is validated completely first: a damaged, truncated or\n"
+	  "forged file is refused (exit 2) and nothing changes.\n" },
+	{ "watch", cmd_watch, OPT_JSON | OPT_INTERVAL | OPT_COUNT, 0, 0, 0,
+	  "[--interval SEC] [--count N]",
+	  "live rates: commits, epochs, readers",
+	  "Prints one row every SEC seconds (default 1): commits/s, grace\n"
+	  "periods (epochs)/s, retired bytes, reclaimed bytes/s, readers (all,\n"
+	  "inside a section, dead) and the longest reclamation stall. Reads\n"
+	  "are not counted by the library. --count N stops after N rows.\n" },
 };
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
-static int usage(FILE *f)
+static const struct cmd *find_cmd(const char *name)
 {
-	fprintf(f,
-		"usage: shmctl COMMAND SEGMENT [OPTIONS] [--json]\n"
-		"\n"
-		"SEGMENT is a POSIX shm name (/name) or a file path.\n"
-		"\n"
-		"commands:\n"
-		"  create SEG [--size BYTES[k|m|g]] [--mode OCTAL]\n"
-		"             [--numa local|interleave|bind:N]\n"
-		"  destroy SEG          remove the segment's name\n"
-		"  info SEG             format, capacity, usage, epoch, counts\n"
-		"  roots SEG            the root table\n"
-		"  readers SEG          registered threads, epochs, stalls\n"
-		"  stats SEG            allocator by size class and NUMA node\n"
-		"  check SEG            verify invariants (exit 1 on problems)\n"
-		"  recover SEG          release what dead processes held\n"
-		"  put SEG ROOT KEY VALUE [--int]\n"
-		"                       set KEY in the map at ROOT (created if\n"
-		"                       absent: string keys, string or --int values)\n"
-		"  get SEG ROOT KEY     print KEY's value (exit 1 if absent)\n"
-		"  del SEG ROOT KEY     delete KEY (exit 1 if absent)\n"
-		"  ls SEG ROOT          list the map's entries\n"
-		"\n"
-		"exit status: 0 ok, 1 check found problems, 2 error\n");
-	return f == stdout ? 0 : EXIT_ERROR;
+	size_t i;
+
+	for (i = 0; name && i < NCMDS; i++)
+		if (!strcmp(cmds[i].name, name))
+			return &cmds[i];
+	return NULL;
 }
 
-static int fail(const char *what, int err)
+static void usage(FILE *f)
 {
-	fprintf(stderr, "shmctl: %s: %s\n", what, shg_strerror(err));
-	return EXIT_ERROR;
+	size_t i;
+
+	fprintf(f, "usage: shmctl COMMAND SEGMENT [ARGS...] [--json]\n"
+		   "       shmctl COMMAND --help\n\n"
+		   "SEGMENT is a POSIX shm name (/name) or a file path.\n\n"
+		   "commands:\n");
+	for (i = 0; i < NCMDS; i++)
+		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+	fprintf(f, "\n--json prints JSON with stable field names (shmctl(1)).\n"
+		   "exit status: 0 ok, 1 check found problems (get/del: no "
+		   "such key), 2 error\n");
+}
+
+static void cmd_usage(FILE *f, const struct cmd *cmd)
+{
+	fprintf(f, "usage: shmctl %s SEGMENT%s%s [--json]\n\n%s\n%s", cmd->name,
+		*cmd->args ? " " : "", cmd->args, cmd->summary, cmd->help);
+	fprintf(f, "\nexit status: 0 ok, %s2 error\n",
+		!strcmp(cmd->name, "check") ? "1 problems found, " :
+		!strcmp(cmd->name, "get") || !strcmp(cmd->name, "del") ?
+					      "1 no such key, " :
+					      "");
+}
+
+/* ---- option values -------------------------------------------------------- */
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	return !errno && end != s && !*end && *s != '-';
 }
 
 static bool parse_size(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
+	unsigned shift = 0;
 
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s)
+	if (errno || end == s || *s == '-')
 		return false;
 	switch (*end) {
 	case 'k':
 	case 'K':
-		v <<= 10;
-		end++;
+		shift = 10;
 		break;
 	case 'm':
 	case 'M':
-		v <<= 20;
-		end++;
+		shift = 20;
 		break;
 	case 'g':
 	case 'G':
-		v <<= 30;
-		end++;
+		shift = 30;
 		break;
 	default:
 		break;
 	}
-	if (*end)
+	if (shift)
+		end++;
+	if (*end || v > (UINT64_MAX >> shift))
 		return false;
-	*out = v;
+	*out = v << shift;
 	return true;
 }
 
-static int parse_args(int argc, char **argv, struct cli *c)
+static bool parse_numa(const char *p, struct cli *c)
 {
-	int i;
+	uint64_t n;
+
+	if (!strcmp(p, "local"))
+		c->numa_policy = SHG_NUMA_LOCAL;
+	else if (!strcmp(p, "interleave"))
+		c->numa_policy = SHG_NUMA_INTERLEAVE;
+	else if (!strncmp(p, "bind:", 5) && parse_u64(p + 5, &n) && n < 1024) {
+		c->numa_policy = SHG_NUMA_BIND;
+		c->numa_node = (int)n;
+	} else
+		return false;
+	return true;
+}
+
+/* Store the value of option @bit; false if @v is not valid for it. */
+static bool opt_value(struct cli *c, unsigned bit, const char *v)
+{
+	uint64_t n;
+	char *end;
+
+	switch (bit) {
+	case OPT_JSON:
+		c->json = true;
+		return true;
+	case OPT_INT:
+		c->enc = ENC_INT;
+		return true;
+	case OPT_HEX:
+		c->enc = ENC_HEX;
+		return true;
+	case OPT_BASE64:
+		c->enc = ENC_BASE64;
+		return true;
+	case OPT_REPLACE:
+		c->replace = true;
+		return true;
+	case OPT_SIZE:
+		return parse_size(v, &c->size);
+	case OPT_MODE:
+		errno = 0;
+		c->mode = (unsigned)strtoul(v, &end, 8);
+		return !errno && end != v && !*end && c->mode &&
+		       c->mode <= 0777;
+	case OPT_NUMA:
+		return parse_numa(v, c);
+	case OPT_VERSION:
+		return parse_u64(v, &c->version);
+	case OPT_DEPTH:
+		if (!parse_u64(v, &n) || n > 2000)
+			return false;
+		c->depth = (unsigned)n;
+		return true;
+	case OPT_LIMIT:
+		return parse_u64(v, &c->limit);
+	case OPT_COUNT:
+		return parse_u64(v, &c->count) && c->count > 0;
+	default: /* OPT_INTERVAL */
+		c->interval = strtod(v, &end);
+		return end != v && !*end && c->interval >= 0.01 &&
+		       c->interval <= 86400;
+	}
+}
+
+/* Option @name with its value @v (NULL for flags); sets c->seen. */
+static int set_opt(struct cli *c, const char *name, const char *v)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+		bool arg;
+	} opts[] = {
+		{ "json", OPT_JSON, false },
+		{ "int", OPT_INT, false },
+		{ "hex", OPT_HEX, false },
+		{ "base64", OPT_BASE64, false },
+		{ "replace", OPT_REPLACE, false },
+		{ "size", OPT_SIZE, true },
+		{ "mode", OPT_MODE, true },
+		{ "numa", OPT_NUMA, true },
+		{ "version", OPT_VERSION, true },
+		{ "depth", OPT_DEPTH, true },
+		{ "limit", OPT_LIMIT, true },
+		{ "interval", OPT_INTERVAL, true },
+		{ "count", OPT_COUNT, true },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (!strcmp(opts[i].name, name))
+			break;
+	if (i == sizeof(opts) / sizeof(opts[0]))
+		return failf("unknown option --%s (see shmctl --help)", name);
+	if (opts[i].arg != (v != NULL))
+		return failf(opts[i].arg ? "option --%s needs a value" :
+					   "option --%s takes no value",
+			     name);
+	c->seen |= opts[i].bit;
+	return opt_value(c, opts[i].bit, v) ?
+		       0 :
+		       failf("bad value for --%s: %s", name, v);
+}
+
+/* Arguments of an option that takes a value (for "--name VALUE"). */
+static bool takes_value(const char *name)
+{
+	static const char *const with[] = { "size",	"mode",	 "numa",
+					    "version",	"depth", "limit",
+					    "interval", "count" };
+	size_t i;
+
+	for (i = 0; i < sizeof(with) / sizeof(with[0]); i++)
+		if (!strcmp(with[i], name))
+			return true;
+	return false;
+}
+
+static int positional(struct cli *c, const char *a)
+{
+	if (!c->cmd)
+		c->cmd = a;
+	else if (!c->seg_name)
+		c->seg_name = a;
+	else if (c->nargs < MAX_ARGS)
+		c->arg[c->nargs++] = a;
+	else
+		return failf("too many arguments (see shmctl %s --help)",
+			     c->cmd);
+	return 0;
+}
+
+/* Parse argv into @c; *@help set if --help/-h was given. */
+static int parse_args(int argc, char **argv, struct cli *c, bool *help)
+{
+	char name[32];
+	const char *a, *eq, *v;
+	int i, rc;
 
 	memset(c, 0, sizeof(*c));
+	*help = false;
 	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "--json")) {
-			c->json = true;
-		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			exit(usage(stdout));
-		} else if (!strcmp(a, "--size") && i + 1 < argc) {
-			if (!parse_size(argv[++i], &c->size))
-				return -EINVAL;
-		} else if (!strcmp(a, "--mode") && i + 1 < argc) {
-			char *end;
-
-			c->mode = (unsigned)strtoul(argv[++i], &end, 8);
-			if (*end || c->mode > 0777 || c->mode == 0)
-				return -EINVAL;
-		} else if (!strcmp(a, "--numa") && i + 1 < argc) {
-			const char *p = argv[++i];
-
-			if (!strcmp(p, "local"))
-				c->numa_policy = SHG_NUMA_LOCAL;
-			else if (!strcmp(p, "interleave"))
-				c->numa_policy = SHG_NUMA_INTERLEAVE;
-			else if (!strncmp(p, "bind:", 5)) {
-				c->numa_policy = SHG_NUMA_BIND;
-				c->numa_node = atoi(p + 5);
-			} else
-				return -EINVAL;
-		} else if (!strcmp(a, "--int")) {
-			c->as_int = true;
-		} else if (a[0] == '-' && a[1] == '-') {
-			return -EINVAL;
-		} else if (!c->cmd) {
-			c->cmd = a;
-		} else if (!c->seg_name) {
-			c->seg_name = a;
-		} else if (c->nargs < 3) {
-			c->arg[c->nargs++] = a;
-		} else {
-			return -EINVAL;
+		a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			*help = true;
+			continue;
 		}
-	}
-	return c->cmd && c->seg_name ? 0 : -EINVAL;
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
-static const char *fmt_bytes(uint64_t b, char *buf, size_t len)
-{
-	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-	return buf;
-}
-
-static int cmd_create(struct cli *c)
-{
-	struct shg_opts o = { .size = sizeof(o) };
-	struct shg_seg *seg;
-	int err;
-
-	o.capacity = c->size;
-	o.mode = c->mode;
-	o.numa_policy = c->numa_policy;
-	o.numa_node = c->numa_node;
-	err = shg_seg_create(c->seg_name, &o, &seg);
-	if (err)
-		return fail(c->seg_name, err);
-	if (c->json) {
-		printf("{\"segment\":");
-		json_str(c->seg_name);
-		printf(",\"capacity\":%" PRIu64 "}\n", shg_seg_capacity(seg));
-	} else {
-		char b[32];
-
-		printf("created %s (capacity %s)\n", c->seg_name,
-		       fmt_bytes(shg_seg_capacity(seg), b, sizeof(b)));
-	}
-	shg_seg_close(seg);
-	return 0;
-}
-
-static int cmd_destroy(struct cli *c)
-{
-	int err = shg_seg_unlink(c->seg_name);
-
-	if (err)
-		return fail(c->seg_name, err);
-	if (c->json)
-		printf("{\"destroyed\":true}\n");
-	else
-		printf("destroyed %s\n", c->seg_name);
-	return 0;
-}
-
-static int cmd_info(struct cli *c, struct shg_seg *seg)
-{
-	struct shg_stats st;
-	char b1[32], b2[32], b3[32], b4[32];
-	uint64_t used;
-	int err = shg_stats_get(seg, &st);
-
-	if (err)
-		return fail("stats", err);
-	used = st.small_used_bytes + st.large_used_bytes;
-	if (c->json) {
-		printf("{\"segment\":");
-		json_str(c->seg_name);
-		printf(",\"format\":1,\"capacity\":%" PRIu64
-		       ",\"backed\":%" PRIu64 ",\"heap\":%" PRIu64
-		       ",\"used\":%" PRIu64 ",\"free\":%" PRIu64
-		       ",\"retired_pending\":%" PRIu64 ",\"epoch\":%" PRIu64
-		       ",\"roots\":%u,\"processes\":%u,\"threads\":%u"
-		       ",\"numa_nodes\":%u,\"flavor\":\"%s\"}\n",
-		       st.capacity, st.backed, st.heap_bytes, used,
-		       st.capacity - used, st.retired_bytes, st.global_epoch,
-		       st.roots, st.procs, st.threads, st.nodes,
-		       shg_seg_flavor(seg) == SHG_FLAVOR_FENCE ? "fence" :
-								 "membarrier");
-		return 0;
-	}
-	printf("%-18s %s\n", "segment", c->seg_name);
-	printf("%-18s %d\n", "format", 1);
-	printf("%-18s %s\n", "capacity",
-	       fmt_bytes(st.capacity, b1, sizeof(b1)));
-	printf("%-18s %s\n", "backed", fmt_bytes(st.backed, b2, sizeof(b2)));
-	printf("%-18s %s\n", "used", fmt_bytes(used, b3, sizeof(b3)));
-	printf("%-18s %s\n", "retired pending",
-	       fmt_bytes(st.retired_bytes, b4, sizeof(b4)));
-	printf("%-18s %" PRIu64 "\n", "epoch", st.global_epoch);
-	printf("%-18s %u\n", "roots", st.roots);
-	printf("%-18s %u\n", "processes", st.procs);
-	printf("%-18s %u\n", "threads", st.threads);
-	printf("%-18s %u\n", "numa nodes", st.nodes);
-	return 0;
-}
-
-/*
- * Snapshot a list (roots, readers): ask for the count, allocate, fill.
- * Returns the entries in *@out (caller frees) and their number, or a
- * negative code.
- */
-typedef int (*list_fn)(struct shg_seg *seg, void *out, unsigned max);
-
-static int fetch_list(struct shg_seg *seg, list_fn fn, size_t size, void **out)
-{
-	int n = fn(seg, NULL, 0);
-	int got;
-
-	if (n < 0)
-		return n;
-	*out = calloc((size_t)n + 1, size);
-	if (!*out)
-		return -ENOMEM;
-	got = fn(seg, *out, (unsigned)n);
-	if (got < 0) {
-		free(*out);
-		return got;
-	}
-	return got > n ? n : got;
-}
-
-static int list_roots(struct shg_seg *seg, void *out, unsigned max)
-{
-	return shg_root_list(seg, out, max);
-}
-
-static int list_readers(struct shg_seg *seg, void *out, unsigned max)
-{
-	return shg_reader_list(seg, out, max);
-}
-
-static int cmd_roots(struct cli *c, struct shg_seg *seg)
-{
-	struct shg_root_info *ri;
-	int i, got = fetch_list(seg, list_roots, sizeof(*ri), (void **)&ri);
-
-	if (got < 0)
-		return fail("roots", got);
-	if (c->json)
-		printf("{\"roots\":[");
-	else
-		printf("%-24s %6s %12s %6s %8s %s\n", "NAME", "SLOT",
-		       "GENERATION", "HOLDS", "STATE", "VALUE");
-	for (i = 0; i < got; i++) {
-		if (c->json) {
-			printf("%s{\"name\":", i ? "," : "");
-			json_str(ri[i].name);
-			printf(",\"slot\":%u,\"generation\":%" PRIu64
-			       ",\"holds\":%u,\"removed\":%s,\"value\":%" PRIu64
-			       ",\"last_publish_ns\":%" PRIu64 "}",
-			       ri[i].slot, ri[i].generation, ri[i].holds,
-			       ri[i].removed ? "true" : "false", ri[i].value.v,
-			       ri[i].last_publish_ns);
-		} else {
-			printf("%-24s %6u %12" PRIu64 " %6u %8s %" PRIu64 "\n",
-			       ri[i].name, ri[i].slot, ri[i].generation,
-			       ri[i].holds, ri[i].removed ? "removed" : "live",
-			       ri[i].value.v);
+		if (strncmp(a, "--", 2) || !a[2]) {
+			rc = positional(c, a);
+			if (rc)
+				return rc;
+			continue;
 		}
-	}
-	if (c->json)
-		printf("]}\n");
-	free(ri);
-	return 0;
-}
-
-static int cmd_readers(struct cli *c, struct shg_seg *seg)
-{
-	struct shg_reader_info *ri;
-	int i, got = fetch_list(seg, list_readers, sizeof(*ri), (void **)&ri);
-
-	if (got < 0)
-		return fail("readers", got);
-	if (c->json)
-		printf("{\"readers\":[");
-	else
-		printf("%6s %8s %8s %6s %11s %8s %10s %12s %12s\n", "SLOT",
-		       "PID", "TID", "ALIVE", "FLAVOR", "SECTION", "EPOCH_LAG",
-		       "BLOCKED_MS", "HELD_BYTES");
-	for (i = 0; i < got; i++) {
-		const char *fl = ri[i].flavor == SHG_FLAVOR_FENCE ?
-					 "fence" :
-					 "membarrier";
-
-		if (c->json)
-			printf("%s{\"slot\":%u,\"pid\":%d,\"tid\":%d,"
-			       "\"alive\":%s,\"flavor\":\"%s\","
-			       "\"in_section\":%s,\"epoch\":%" PRIu64
-			       ",\"epoch_lag\":%" PRIu64
-			       ",\"blocked_ns\":%" PRIu64
-			       ",\"held_bytes\":%" PRIu64 "}",
-			       i ? "," : "", ri[i].slot, (int)ri[i].pid,
-			       (int)ri[i].tid, ri[i].alive ? "true" : "false",
-			       fl, ri[i].in_section ? "true" : "false",
-			       ri[i].epoch, ri[i].epoch_lag, ri[i].blocked_ns,
-			       ri[i].held_bytes);
-		else
-			printf("%6u %8d %8d %6s %11s %8s %10" PRIu64
-			       " %12.1f %12" PRIu64 "\n",
-			       ri[i].slot, (int)ri[i].pid, (int)ri[i].tid,
-			       ri[i].alive ? "yes" : "DEAD", fl,
-			       ri[i].in_section ? "yes" : "no", ri[i].epoch_lag,
-			       ri[i].blocked_ns / 1e6, ri[i].held_bytes);
-	}
-	if (c->json)
-		printf("]}\n");
-	free(ri);
-	return 0;
-}
-
-static int cmd_stats(struct cli *c, struct shg_seg *seg)
-{
-	struct shg_stats st;
-	unsigned i;
-	int err = shg_stats_get(seg, &st);
-
-	if (err)
-		return fail("stats", err);
-	if (c->json) {
-		printf("{\"heap_bytes\":%" PRIu64
-		       ",\"free_span_bytes\":%" PRIu64
-		       ",\"small_used_bytes\":%" PRIu64
-		       ",\"large_used_bytes\":%" PRIu64
-		       ",\"retired_bytes\":%" PRIu64
-		       ",\"reclaimed_bytes\":%" PRIu64
-		       ",\"reclaimed_blocks\":%" PRIu64 ",\"classes\":[",
-		       st.heap_bytes, st.free_span_bytes, st.small_used_bytes,
-		       st.large_used_bytes, st.retired_bytes,
-		       st.reclaimed_bytes, st.reclaimed_blocks);
-		for (i = 0; i < SHG_NUM_CLASSES; i++)
-			printf("%s{\"size\":%u,\"spans\":%u,\"used_blocks\":%" PRIu64
-			       ",\"total_blocks\":%" PRIu64 "}",
-			       i ? "," : "", st.cls[i].size, st.cls[i].spans,
-			       st.cls[i].used_blocks, st.cls[i].total_blocks);
-		printf("],\"nodes\":[");
-		for (i = 0; i < st.nodes && i < SHG_MAX_NODES; i++)
-			printf("%s{\"node\":%u,\"span_bytes\":%" PRIu64
-			       ",\"used_bytes\":%" PRIu64 "}",
-			       i ? "," : "", i, st.node[i].span_bytes,
-			       st.node[i].used_bytes);
-		printf("]}\n");
-		return 0;
-	}
-	printf("%8s %6s %12s %12s\n", "CLASS", "SPANS", "USED_BLOCKS",
-	       "TOTAL_BLOCKS");
-	for (i = 0; i < SHG_NUM_CLASSES; i++)
-		if (st.cls[i].spans)
-			printf("%8u %6u %12" PRIu64 " %12" PRIu64 "\n",
-			       st.cls[i].size, st.cls[i].spans,
-			       st.cls[i].used_blocks, st.cls[i].total_blocks);
-	printf("\n%6s %14s %14s\n", "NODE", "SPAN_BYTES", "USED_BYTES");
-	for (i = 0; i < st.nodes && i < SHG_MAX_NODES; i++)
-		printf("%6u %14" PRIu64 " %14" PRIu64 "\n", i,
-		       st.node[i].span_bytes, st.node[i].used_bytes);
-	printf("\nretired %" PRIu64 " bytes pending, reclaimed %" PRIu64
-	       " bytes in %" PRIu64 " blocks\n",
-	       st.retired_bytes, st.reclaimed_bytes, st.reclaimed_blocks);
-	return 0;
-}
-
-struct problems {
-	bool json;
-	unsigned n;
-};
-
-static void on_problem(void *arg, int code, const char *msg)
-{
-	struct problems *p = arg;
-
-	if (p->json) {
-		printf("%s{\"code\":%d,\"error\":", p->n ? "," : "", code);
-		json_str(shg_strerror(code));
-		printf(",\"message\":");
-		json_str(msg);
-		printf("}");
-	} else {
-		printf("PROBLEM %s: %s\n", shg_strerror(code), msg);
-	}
-	p->n++;
-}
-
-static int cmd_check(struct cli *c, struct shg_seg *seg)
-{
-	struct problems p = { .json = c->json };
-	struct shg_check_report rep;
-	int n;
-
-	if (c->json)
-		printf("{\"problems\":[");
-	n = shg_check(seg, on_problem, &p, &rep);
-	if (n < 0) {
-		if (c->json)
-			printf("]}\n");
-		return fail("check", n);
-	}
-	if (c->json) {
-		printf("],\"count\":%d,\"dead_procs\":%u,\"dead_threads\":%u"
-		       ",\"free_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64
-		       ",\"retired_bytes\":%" PRIu64 ",\"ok\":%s}\n",
-		       n, rep.dead_procs, rep.dead_threads, rep.free_bytes,
-		       rep.used_bytes, rep.retired_bytes, n ? "false" : "true");
-	} else {
-		printf("%s: %d problem%s; %u dead process slot(s), %u dead "
-		       "thread slot(s) (run recover to release them)\n",
-		       n ? "FAILED" : "OK", n, n == 1 ? "" : "s",
-		       rep.dead_procs, rep.dead_threads);
-	}
-	return n ? EXIT_PROBLEMS : 0;
-}
-
-static int cmd_recover(struct cli *c, struct shg_seg *seg)
-{
-	struct shg_recover_report r;
-	int err = shg_recover(seg, &r);
-
-	if (err)
-		return fail("recover", err);
-	if (c->json)
-		printf("{\"procs_released\":%u,\"threads_released\":%u,"
-		       "\"holds_released\":%u,\"spans_adopted\":%u,"
-		       "\"retired_adopted\":%" PRIu64 "}\n",
-		       r.procs_released, r.threads_released, r.holds_released,
-		       r.spans_adopted, r.retired_adopted);
-	else
-		printf("released %u process slot(s), %u thread slot(s), %u "
-		       "root hold(s); adopted %u span(s) and %" PRIu64
-		       " retired bytes\n",
-		       r.procs_released, r.threads_released, r.holds_released,
-		       r.spans_adopted, r.retired_adopted);
-	return 0;
-}
-
-/* ---- maps at a root: put, get, del, ls ----------------------------------- */
-
-struct put_arg {
-	const char *key;
-	struct shg_val val;
-	bool create;
-};
-
-static int put_fn(struct shg_txn *txn, void *p)
-{
-	struct put_arg *a = p;
-	int err = 0;
-
-	if (a->create || shg_off_is_null(shg_txn_root_node(txn)))
-		err = shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_BYTES,
-				      a->val.kind);
-	if (!err)
-		err = shg_txn_map_put_bytes(txn, SHG_REF_ROOT, a->key,
-					    strlen(a->key), &a->val);
-	return err;
-}
-
-static int del_fn(struct shg_txn *txn, void *p)
-{
-	const char *key = p;
-
-	return shg_txn_map_del_bytes(txn, SHG_REF_ROOT, key, strlen(key));
-}
-
-static void print_val(struct cli *c, const struct shg_val *v)
-{
-	char buf[32];
-
-	switch (v->kind) {
-	case SHG_KIND_BYTES:
-		if (c->json) {
-			char *t = strndup(v->bytes.p ? v->bytes.p : "",
-					  v->bytes.len);
-
-			json_str(t ? t : "");
-			free(t);
-		} else {
-			fwrite(v->bytes.p ? v->bytes.p : "", 1, v->bytes.len,
-			       stdout);
+		eq = strchr(a + 2, '=');
+		if ((size_t)((eq ? eq : a + strlen(a)) - (a + 2)) >=
+		    sizeof(name))
+			return failf("unknown option %s", a);
+		snprintf(name, sizeof(name), "%.*s",
+			 (int)((eq ? eq : a + strlen(a)) - (a + 2)), a + 2);
+		v = eq ? eq + 1 : NULL;
+		if (!v && takes_value(name)) {
+			if (i + 1 >= argc)
+				return failf("option --%s needs a value", name);
+			v = argv[++i];
 		}
-		return;
-	case SHG_KIND_I64:
-		snprintf(buf, sizeof(buf), "%" PRId64, v->i64);
-		break;
-	case SHG_KIND_F64:
-		snprintf(buf, sizeof(buf), "%.17g", v->f64);
-		break;
-	default:
-		snprintf(buf, sizeof(buf), "%" PRIu64, v->u64);
-		break;
+		rc = set_opt(c, name, v);
+		if (rc)
+			return rc;
 	}
-	fputs(buf, stdout);
-}
-
-static int open_map_root(struct cli *c, struct shg_seg *seg, bool create,
-			 struct shg_root **root, bool *created)
-{
-	int err = shg_root_open(seg, c->arg[0], root);
-
-	*created = false;
-	if (err == -ENOENT && create) {
-		err = shg_root_create(seg, c->arg[0], root);
-		if (err == -EEXIST)
-			err = shg_root_open(seg, c->arg[0], root);
-		else if (!err)
-			*created = true;
-	}
-	if (err)
-		return fail(c->arg[0], err);
 	return 0;
 }
 
-static int cmd_put(struct cli *c, struct shg_seg *seg)
+static const char *opt_name(unsigned bit)
 {
-	struct put_arg a = { .key = c->arg[1] };
-	struct shg_root *root;
-	int err, rc;
+	static const char *const names[] = {
+		"json",	   "size",     "mode",	  "numa",  "int",
+		"hex",	   "base64",   "version", "depth", "limit",
+		"replace", "interval", "count",
+	};
+	unsigned i = (unsigned)__builtin_ctz(bit);
 
-	if (c->nargs != 3) {
-		fprintf(stderr, "shmctl: put needs ROOT KEY VALUE\n");
-		return EXIT_ERROR;
-	}
-	if (c->as_int) {
-		char *end;
+	return i < sizeof(names) / sizeof(names[0]) ? names[i] : "?";
+}
 
-		errno = 0;
-		a.val.kind = SHG_KIND_U64;
-		a.val.u64 = strtoull(c->arg[2], &end, 0);
-		if (errno || *end || end == c->arg[2]) {
-			fprintf(stderr, "shmctl: not an integer: %s\n",
-				c->arg[2]);
-			return EXIT_ERROR;
-		}
-	} else {
-		a.val.kind = SHG_KIND_BYTES;
-		a.val.bytes.p = c->arg[2];
-		a.val.bytes.len = strlen(c->arg[2]);
-	}
-	rc = open_map_root(c, seg, true, &root, &a.create);
-	if (rc)
-		return rc;
-	err = shg_update(root, put_fn, &a, 0);
-	shg_root_close(root);
-	if (err == -EINVAL)
-		fprintf(stderr,
-			"shmctl: %s: not a map of string keys and %s "
-			"values\n",
-			c->arg[0], c->as_int ? "integer" : "string");
-	if (err)
-		return err == -EINVAL ? EXIT_ERROR : fail("put", err);
-	if (c->json)
-		printf("{\"ok\":true}\n");
+/* Options and argument counts against what @cmd accepts. */
+static int check_args(const struct cli *c, const struct cmd *cmd)
+{
+	unsigned bad = c->seen & ~cmd->opts;
+	int n = __builtin_popcount(c->seen & OPTS_VAL);
+
+	if (bad)
+		return failf("option --%s does not apply to %s (see shmctl %s "
+			     "--help)",
+			     opt_name(bad & -bad), cmd->name, cmd->name);
+	if (n > 1)
+		return failf("--int, --hex and --base64 exclude each other");
+	if (!c->seg_name || c->nargs < cmd->min_args ||
+	    c->nargs > cmd->max_args)
+		return failf("usage: shmctl %s SEGMENT%s%s", cmd->name,
+			     *cmd->args ? " " : "", cmd->args);
 	return 0;
-}
-
-/* Current map of @root (read section held); SHG_OFF_NULL if none. */
-static struct shg_off current_map(struct shg_seg *seg, struct shg_root *root)
-{
-	struct shg_version_info vi;
-
-	if (shg_version_info(seg, shg_version_current(root), &vi))
-		return SHG_OFF_NULL;
-	return vi.node;
-}
-
-static int cmd_get(struct cli *c, struct shg_seg *seg)
-{
-	struct shg_root *root;
-	struct shg_val v;
-	bool created;
-	int err, rc;
-
-	if (c->nargs != 2) {
-		fprintf(stderr, "shmctl: get needs ROOT KEY\n");
-		return EXIT_ERROR;
-	}
-	rc = open_map_root(c, seg, false, &root, &created);
-	if (rc)
-		return rc;
-	err = shg_read_lock(seg);
-	if (!err) {
-		err = shg_map_get_bytes(seg, current_map(seg, root), c->arg[1],
-					strlen(c->arg[1]), &v);
-		if (!err) {
-			if (c->json) {
-				printf("{\"key\":");
-				json_str(c->arg[1]);
-				printf(",\"value\":");
-			}
-			print_val(c, &v);
-			printf(c->json ? "}\n" : "\n");
-		}
-		shg_read_unlock(seg);
-	}
-	shg_root_close(root);
-	if (err == -ENOENT) {
-		fprintf(stderr, "shmctl: %s: no key '%s'\n", c->arg[0],
-			c->arg[1]);
-		return EXIT_PROBLEMS;
-	}
-	return err ? fail("get", err) : 0;
-}
-
-static int cmd_del(struct cli *c, struct shg_seg *seg)
-{
-	struct shg_root *root;
-	bool created;
-	int err, rc;
-
-	if (c->nargs != 2) {
-		fprintf(stderr, "shmctl: del needs ROOT KEY\n");
-		return EXIT_ERROR;
-	}
-	rc = open_map_root(c, seg, false, &root, &created);
-	if (rc)
-		return rc;
-	err = shg_update(root, del_fn, (void *)c->arg[1], 0);
-	shg_root_close(root);
-	if (err == -ENOENT) {
-		fprintf(stderr, "shmctl: %s: no key '%s'\n", c->arg[0],
-			c->arg[1]);
-		return EXIT_PROBLEMS;
-	}
-	return err ? fail("del", err) : 0;
-}
-
-static int cmd_ls(struct cli *c, struct shg_seg *seg)
-{
-	struct shg_map_iter it;
-	struct shg_root *root;
-	struct shg_val k, v;
-	bool created;
-	int err, rc, n = 0;
-
-	if (c->nargs != 1) {
-		fprintf(stderr, "shmctl: ls needs ROOT\n");
-		return EXIT_ERROR;
-	}
-	rc = open_map_root(c, seg, false, &root, &created);
-	if (rc)
-		return rc;
-	err = shg_read_lock(seg);
-	if (!err) {
-		struct shg_off map = current_map(seg, root);
-
-		if (c->json)
-			printf("{\"entries\":[");
-		err = shg_off_is_null(map) ? 0 :
-					     shg_map_iter_init(seg, map, &it);
-		while (!err && !shg_off_is_null(map) &&
-		       (err = shg_map_iter_next(&it, &k, &v)) == 0) {
-			if (c->json)
-				printf("%s{\"key\":", n ? "," : "");
-			print_val(c, &k);
-			printf(c->json ? ",\"value\":" : "\t");
-			print_val(c, &v);
-			printf(c->json ? "}" : "\n");
-			n++;
-		}
-		if (err == -ENOENT)
-			err = 0;
-		if (c->json)
-			printf("],\"count\":%d}\n", n);
-		shg_read_unlock(seg);
-	}
-	shg_root_close(root);
-	return err ? fail("ls", err) : 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct shg_opts o = { .size = sizeof(o) };
-	struct shg_seg *seg;
+	const struct cmd *cmd;
+	struct shg_seg *seg = NULL;
 	struct cli c;
+	bool help;
 	int err, rc;
 
-	if (argc < 2)
-		return usage(stderr);
-	if (parse_args(argc, argv, &c)) {
-		fprintf(stderr, "shmctl: bad arguments (see shmctl --help)\n");
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("shmctl (shmgraph) %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	rc = parse_args(argc, argv, &c, &help);
+	if (c.cmd && !strcmp(c.cmd, "help")) {
+		cmd = find_cmd(c.seg_name);
+		if (cmd)
+			cmd_usage(stdout, cmd);
+		else
+			usage(stdout);
+		return c.seg_name && !cmd ? EXIT_ERROR : 0;
+	}
+	cmd = find_cmd(c.cmd);
+	if (help) {
+		if (cmd)
+			cmd_usage(stdout, cmd);
+		else
+			usage(stdout);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (!c.cmd) {
+		usage(stderr);
 		return EXIT_ERROR;
 	}
-	if (!strcmp(c.cmd, "create"))
-		return cmd_create(&c);
-	if (!strcmp(c.cmd, "destroy"))
-		return cmd_destroy(&c);
-	if (strcmp(c.cmd, "info") && strcmp(c.cmd, "roots") &&
-	    strcmp(c.cmd, "readers") && strcmp(c.cmd, "stats") &&
-	    strcmp(c.cmd, "check") && strcmp(c.cmd, "recover") &&
-	    strcmp(c.cmd, "put") && strcmp(c.cmd, "get") &&
-	    strcmp(c.cmd, "del") && strcmp(c.cmd, "ls")) {
-		fprintf(stderr, "shmctl: unknown command '%s'\n", c.cmd);
-		return EXIT_ERROR;
-	}
+	if (!cmd)
+		return failf("unknown command '%s' (see shmctl --help)", c.cmd);
+	rc = check_args(&c, cmd);
+	if (rc)
+		return rc;
+	if (cmd->flags & CMD_NO_OPEN)
+		return cmd->run(&c, NULL);
 	/* Inspection must not change what it inspects: only recover
 	 * releases dead processes' slots. */
-	if (strcmp(c.cmd, "recover"))
+	if (!(cmd->flags & CMD_RECOVER))
 		o.flags |= SHG_OPEN_NO_RECOVER;
 	o.flavor = SHG_FLAVOR_FENCE;
 	err = shg_seg_open(c.seg_name, &o, &seg);
 	if (err)
 		return fail(c.seg_name, err);
-	if (!strcmp(c.cmd, "info"))
-		rc = cmd_info(&c, seg);
-	else if (!strcmp(c.cmd, "roots"))
-		rc = cmd_roots(&c, seg);
-	else if (!strcmp(c.cmd, "readers"))
-		rc = cmd_readers(&c, seg);
-	else if (!strcmp(c.cmd, "stats"))
-		rc = cmd_stats(&c, seg);
-	else if (!strcmp(c.cmd, "check"))
-		rc = cmd_check(&c, seg);
-	else if (!strcmp(c.cmd, "put"))
-		rc = cmd_put(&c, seg);
-	else if (!strcmp(c.cmd, "get"))
-		rc = cmd_get(&c, seg);
-	else if (!strcmp(c.cmd, "del"))
-		rc = cmd_del(&c, seg);
-	else if (!strcmp(c.cmd, "ls"))
-		rc = cmd_ls(&c, seg);
-	else
-		rc = cmd_recover(&c, seg);
+	rc = cmd->run(&c, seg);
 	shg_seg_close(seg);
 	return rc;
 }

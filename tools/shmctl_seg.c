@@ -1,0 +1,387 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmctl segment commands: create, destroy, info, roots, readers, stats,
+ * check, recover.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shmctl.h"
+
+int cmd_create(struct cli *c, struct shg_seg *unused)
+{
+	struct shg_opts o = { .size = sizeof(o) };
+	struct shg_seg *seg;
+	char b[32];
+	int err;
+
+	(void)unused;
+	o.capacity = c->size;
+	o.mode = c->mode;
+	o.numa_policy = c->numa_policy;
+	o.numa_node = c->numa_node;
+	err = shg_seg_create(c->seg_name, &o, &seg);
+	if (err)
+		return fail(c->seg_name, err);
+	if (c->json) {
+		printf("{\"segment\":");
+		json_str(stdout, c->seg_name);
+		printf(",\"capacity\":%" PRIu64 "}\n", shg_seg_capacity(seg));
+	} else {
+		printf("created %s (capacity %s)\n", c->seg_name,
+		       fmt_bytes(shg_seg_capacity(seg), b, sizeof(b)));
+	}
+	shg_seg_close(seg);
+	return 0;
+}
+
+int cmd_destroy(struct cli *c, struct shg_seg *unused)
+{
+	int err = shg_seg_unlink(c->seg_name);
+
+	(void)unused;
+	if (err)
+		return fail(c->seg_name, err);
+	if (c->json)
+		printf("{\"destroyed\":true}\n");
+	else
+		printf("destroyed %s\n", c->seg_name);
+	return 0;
+}
+
+int cmd_info(struct cli *c, struct shg_seg *seg)
+{
+	char b1[32], b2[32], b3[32], b4[32];
+	struct shg_stats st;
+	uint64_t used;
+	int err = shg_stats_get(seg, &st);
+
+	if (err)
+		return fail("stats", err);
+	used = st.small_used_bytes + st.large_used_bytes;
+	if (c->json) {
+		printf("{\"segment\":");
+		json_str(stdout, c->seg_name);
+		printf(",\"format\":1,\"capacity\":%" PRIu64
+		       ",\"backed\":%" PRIu64 ",\"heap\":%" PRIu64
+		       ",\"used\":%" PRIu64 ",\"free\":%" PRIu64
+		       ",\"retired_pending\":%" PRIu64 ",\"epoch\":%" PRIu64
+		       ",\"roots\":%u,\"processes\":%u,\"threads\":%u"
+		       ",\"numa_nodes\":%u,\"flavor\":\"%s\"}\n",
+		       st.capacity, st.backed, st.heap_bytes, used,
+		       st.capacity - used, st.retired_bytes, st.global_epoch,
+		       st.roots, st.procs, st.threads, st.nodes,
+		       shg_seg_flavor(seg) == SHG_FLAVOR_FENCE ? "fence" :
+								 "membarrier");
+		return 0;
+	}
+	printf("%-18s %s\n", "segment", c->seg_name);
+	printf("%-18s %d\n", "format", 1);
+	printf("%-18s %s\n", "capacity",
+	       fmt_bytes(st.capacity, b1, sizeof(b1)));
+	printf("%-18s %s\n", "backed", fmt_bytes(st.backed, b2, sizeof(b2)));
+	printf("%-18s %s\n", "used", fmt_bytes(used, b3, sizeof(b3)));
+	printf("%-18s %s\n", "retired pending",
+	       fmt_bytes(st.retired_bytes, b4, sizeof(b4)));
+	printf("%-18s %" PRIu64 "\n", "epoch", st.global_epoch);
+	printf("%-18s %u\n", "roots", st.roots);
+	printf("%-18s %u\n", "processes", st.procs);
+	printf("%-18s %u\n", "threads", st.threads);
+	printf("%-18s %u\n", "numa nodes", st.nodes);
+	return 0;
+}
+
+/* What a root's current version holds (all zero if it has none). */
+struct root_ver {
+	bool has; /* a version exists */
+	uint64_t seq;
+	uint64_t bytes;
+	char type[SHG_TYPE_NAME_MAX + 1]; /* of the graph's root node */
+};
+
+/* Name of the type of node @n ("-" for null); read section held. */
+static void node_type_name(struct shg_seg *seg, struct shg_off n, char *out,
+			   size_t len)
+{
+	struct shg_type_info *ti;
+	uint32_t id;
+	int err;
+
+	snprintf(out, len, "-");
+	if (shg_off_is_null(n))
+		return;
+	id = shg_node_type(seg, n, &err);
+	if (!id) {
+		snprintf(out, len, "(bad)");
+		return;
+	}
+	if (id == SHG_TYPE_MAP || id == SHG_TYPE_VEC || id == SHG_TYPE_BYTES) {
+		snprintf(out, len, "%s",
+			 id == SHG_TYPE_MAP ? "map" :
+			 id == SHG_TYPE_VEC ? "vector" :
+					      "bytes");
+		return;
+	}
+	ti = malloc(sizeof(*ti));
+	if (ti && !shg_type_info(seg, id, ti))
+		snprintf(out, len, "%s", ti->name);
+	free(ti);
+}
+
+static void root_version(struct shg_seg *seg, const char *name,
+			 struct root_ver *rv)
+{
+	struct shg_version_info vi;
+	struct shg_root *r;
+
+	memset(rv, 0, sizeof(*rv));
+	if (shg_root_open(seg, name, &r))
+		return;
+	if (!shg_read_lock(seg)) {
+		if (!shg_version_info(seg, shg_version_current(r), &vi)) {
+			rv->has = true;
+			rv->seq = vi.seq;
+			rv->bytes = vi.bytes;
+			node_type_name(seg, vi.node, rv->type,
+				       sizeof(rv->type));
+		}
+		shg_read_unlock(seg);
+	}
+	shg_root_close(r);
+}
+
+static void root_row(struct cli *c, struct shg_seg *seg,
+		     const struct shg_root_info *ri, bool first)
+{
+	char b1[32], b2[32];
+	struct root_ver rv;
+
+	root_version(seg, ri->name, &rv);
+	if (c->json) {
+		printf("%s{\"name\":", first ? "" : ",");
+		json_str(stdout, ri->name);
+		printf(",\"slot\":%u,\"generation\":%" PRIu64
+		       ",\"holds\":%u,\"removed\":%s,\"value\":%" PRIu64
+		       ",\"last_publish_ns\":%" PRIu64,
+		       ri->slot, ri->generation, ri->holds,
+		       ri->removed ? "true" : "false", ri->value.v,
+		       ri->last_publish_ns);
+		if (rv.has) {
+			printf(",\"seq\":%" PRIu64 ",\"bytes\":%" PRIu64
+			       ",\"type\":",
+			       rv.seq, rv.bytes);
+			json_str(stdout, rv.type);
+		} else {
+			printf(",\"seq\":null,\"bytes\":null,\"type\":null");
+		}
+		printf("}");
+		return;
+	}
+	printf("%-20s %5u %8" PRIu64 " %6" PRIu64 " %-12s %10s %5u %-7s %s\n",
+	       ri->name, ri->slot, rv.seq, ri->generation,
+	       rv.has ? rv.type : "-",
+	       rv.has ? fmt_bytes(rv.bytes, b1, sizeof(b1)) : "-", ri->holds,
+	       ri->removed ? "removed" : "live",
+	       fmt_age(ri->last_publish_ns, b2, sizeof(b2)));
+}
+
+int cmd_roots(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_root_info *ri;
+	int i, got = fetch_list(seg, list_roots, sizeof(*ri), (void **)&ri);
+
+	if (got < 0)
+		return fail("roots", got);
+	if (c->json)
+		printf("{\"roots\":[");
+	else
+		printf("%-20s %5s %8s %6s %-12s %10s %5s %-7s %s\n", "NAME",
+		       "SLOT", "SEQ", "GEN", "TYPE", "BYTES", "HOLDS", "STATE",
+		       "LAST COMMIT");
+	for (i = 0; i < got; i++)
+		root_row(c, seg, &ri[i], i == 0);
+	if (c->json)
+		printf("]}\n");
+	free(ri);
+	return 0;
+}
+
+int cmd_readers(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_reader_info *ri;
+	int i, got = fetch_list(seg, list_readers, sizeof(*ri), (void **)&ri);
+
+	if (got < 0)
+		return fail("readers", got);
+	if (c->json)
+		printf("{\"readers\":[");
+	else
+		printf("%6s %8s %8s %6s %11s %8s %10s %12s %12s\n", "SLOT",
+		       "PID", "TID", "ALIVE", "FLAVOR", "SECTION", "EPOCH_LAG",
+		       "BLOCKED_MS", "HELD_BYTES");
+	for (i = 0; i < got; i++) {
+		const char *fl = ri[i].flavor == SHG_FLAVOR_FENCE ?
+					 "fence" :
+					 "membarrier";
+
+		if (c->json)
+			printf("%s{\"slot\":%u,\"pid\":%d,\"tid\":%d,"
+			       "\"alive\":%s,\"flavor\":\"%s\","
+			       "\"in_section\":%s,\"epoch\":%" PRIu64
+			       ",\"epoch_lag\":%" PRIu64
+			       ",\"blocked_ns\":%" PRIu64
+			       ",\"held_bytes\":%" PRIu64 "}",
+			       i ? "," : "", ri[i].slot, (int)ri[i].pid,
+			       (int)ri[i].tid, ri[i].alive ? "true" : "false",
+			       fl, ri[i].in_section ? "true" : "false",
+			       ri[i].epoch, ri[i].epoch_lag, ri[i].blocked_ns,
+			       ri[i].held_bytes);
+		else
+			printf("%6u %8d %8d %6s %11s %8s %10" PRIu64
+			       " %12.1f %12" PRIu64 "\n",
+			       ri[i].slot, (int)ri[i].pid, (int)ri[i].tid,
+			       ri[i].alive ? "yes" : "DEAD", fl,
+			       ri[i].in_section ? "yes" : "no", ri[i].epoch_lag,
+			       ri[i].blocked_ns / 1e6, ri[i].held_bytes);
+	}
+	if (c->json)
+		printf("]}\n");
+	free(ri);
+	return 0;
+}
+
+static void stats_json(const struct shg_stats *st)
+{
+	unsigned i;
+
+	printf("{\"heap_bytes\":%" PRIu64 ",\"free_span_bytes\":%" PRIu64
+	       ",\"small_used_bytes\":%" PRIu64 ",\"large_used_bytes\":%" PRIu64
+	       ",\"retired_bytes\":%" PRIu64 ",\"reclaimed_bytes\":%" PRIu64
+	       ",\"reclaimed_blocks\":%" PRIu64 ",\"classes\":[",
+	       st->heap_bytes, st->free_span_bytes, st->small_used_bytes,
+	       st->large_used_bytes, st->retired_bytes, st->reclaimed_bytes,
+	       st->reclaimed_blocks);
+	for (i = 0; i < SHG_NUM_CLASSES; i++)
+		printf("%s{\"size\":%u,\"spans\":%u,\"used_blocks\":%" PRIu64
+		       ",\"total_blocks\":%" PRIu64 "}",
+		       i ? "," : "", st->cls[i].size, st->cls[i].spans,
+		       st->cls[i].used_blocks, st->cls[i].total_blocks);
+	printf("],\"nodes\":[");
+	for (i = 0; i < st->nodes && i < SHG_MAX_NODES; i++)
+		printf("%s{\"node\":%u,\"span_bytes\":%" PRIu64
+		       ",\"used_bytes\":%" PRIu64 "}",
+		       i ? "," : "", i, st->node[i].span_bytes,
+		       st->node[i].used_bytes);
+	printf("]}\n");
+}
+
+int cmd_stats(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_stats st;
+	unsigned i;
+	int err = shg_stats_get(seg, &st);
+
+	if (err)
+		return fail("stats", err);
+	if (c->json) {
+		stats_json(&st);
+		return 0;
+	}
+	printf("%8s %6s %12s %12s\n", "CLASS", "SPANS", "USED_BLOCKS",
+	       "TOTAL_BLOCKS");
+	for (i = 0; i < SHG_NUM_CLASSES; i++)
+		if (st.cls[i].spans)
+			printf("%8u %6u %12" PRIu64 " %12" PRIu64 "\n",
+			       st.cls[i].size, st.cls[i].spans,
+			       st.cls[i].used_blocks, st.cls[i].total_blocks);
+	printf("\n%6s %14s %14s\n", "NODE", "SPAN_BYTES", "USED_BYTES");
+	for (i = 0; i < st.nodes && i < SHG_MAX_NODES; i++)
+		printf("%6u %14" PRIu64 " %14" PRIu64 "\n", i,
+		       st.node[i].span_bytes, st.node[i].used_bytes);
+	printf("\nretired %" PRIu64 " bytes pending, reclaimed %" PRIu64
+	       " bytes in %" PRIu64 " blocks\n",
+	       st.retired_bytes, st.reclaimed_bytes, st.reclaimed_blocks);
+	return 0;
+}
+
+struct problems {
+	bool json;
+	unsigned n;
+};
+
+static void on_problem(void *arg, int code, const char *msg)
+{
+	struct problems *p = arg;
+
+	if (p->json) {
+		printf("%s{\"code\":%d,\"error\":", p->n ? "," : "", code);
+		json_str(stdout, shg_strerror(code));
+		printf(",\"message\":");
+		json_str(stdout, msg);
+		printf("}");
+	} else {
+		printf("PROBLEM %s: %s\n", shg_strerror(code), msg);
+	}
+	p->n++;
+}
+
+int cmd_check(struct cli *c, struct shg_seg *seg)
+{
+	struct problems p = { .json = c->json };
+	struct shg_check_report rep;
+	int n;
+
+	if (c->json)
+		printf("{\"problems\":[");
+	n = shg_check(seg, on_problem, &p, &rep);
+	if (n < 0) {
+		if (c->json)
+			printf("]}\n");
+		return fail("check", n);
+	}
+	if (c->json) {
+		printf("],\"count\":%d,\"dead_procs\":%u,\"dead_threads\":%u"
+		       ",\"free_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64
+		       ",\"retired_bytes\":%" PRIu64 ",\"graphs\":%u"
+		       ",\"graph_nodes\":%" PRIu64 ",\"pins\":%u,\"ok\":%s}\n",
+		       n, rep.dead_procs, rep.dead_threads, rep.free_bytes,
+		       rep.used_bytes, rep.retired_bytes, rep.graphs,
+		       rep.graph_nodes, rep.pins, n ? "false" : "true");
+	} else {
+		printf("%s: %d problem%s; %u graph(s), %" PRIu64
+		       " node(s), %u pin(s); %u dead process slot(s), %u dead "
+		       "thread slot(s)%s\n",
+		       n ? "FAILED" : "OK", n, n == 1 ? "" : "s", rep.graphs,
+		       rep.graph_nodes, rep.pins, rep.dead_procs,
+		       rep.dead_threads,
+		       rep.dead_procs || rep.dead_threads ?
+			       " (run recover to release them)" :
+			       "");
+	}
+	return n ? EXIT_PROBLEMS : 0;
+}
+
+int cmd_recover(struct cli *c, struct shg_seg *seg)
+{
+	struct shg_recover_report r;
+	int err = shg_recover(seg, &r);
+
+	if (err)
+		return fail("recover", err);
+	if (c->json)
+		printf("{\"procs_released\":%u,\"threads_released\":%u,"
+		       "\"holds_released\":%u,\"spans_adopted\":%u,"
+		       "\"retired_adopted\":%" PRIu64
+		       ",\"leaked_freed\":%" PRIu64 "}\n",
+		       r.procs_released, r.threads_released, r.holds_released,
+		       r.spans_adopted, r.retired_adopted, r.leaked_freed);
+	else
+		printf("released %u process slot(s), %u thread slot(s), %u "
+		       "root hold(s); adopted %u span(s) and %" PRIu64
+		       " retired bytes; freed %" PRIu64 " leaked bytes\n",
+		       r.procs_released, r.threads_released, r.holds_released,
+		       r.spans_adopted, r.retired_adopted, r.leaked_freed);
+	return 0;
+}
