@@ -125,6 +125,32 @@ SHG_API SHG_MUST_CHECK int shg_get_root(struct shg_seg *seg,
 
 /* ---- versions and pins --------------------------------------------------- */
 
+/* struct shg_pin_info - one pinned version, see shg_pin_list(). */
+struct shg_pin_info {
+	pid_t pid; /* owning process (0 if its slot is already gone) */
+	bool alive; /* owning process is alive (pid + start time) */
+	bool detached; /* a detached txn version, not a root's version */
+	uint32_t root; /* root slot the version belongs to */
+	uint32_t graph; /* graph id */
+	uint64_t seq; /* pinned version's sequence */
+	uint64_t current_seq; /* the root's current sequence (0: none) */
+	uint64_t version_bytes; /* bytes reachable from the pinned version */
+	uint64_t held_bytes; /* retired nodes kept only for pins of this
+			      * version (shared by every pin of it) */
+};
+
+/**
+ * shg_pin_list() - snapshot of the pin table: who pins which version, and
+ * how much retired memory each pinned version holds back (nodes that later
+ * commits replaced, kept on the held list until the pin goes).
+ * A monitoring read: pins may come and go meanwhile. Context: outside or
+ * inside a read section; takes the retire-list lock briefly.
+ * Return: the number of pins in use (may exceed @max; @out gets the first
+ * @max), or a negative code.
+ */
+SHG_API int shg_pin_list(struct shg_seg *seg, struct shg_pin_info *out,
+			 unsigned max);
+
 struct shg_version_info {
 	struct shg_off node; /* the graph's root node (may be null) */
 	uint64_t graph; /* graph id */
@@ -132,6 +158,7 @@ struct shg_version_info {
 	uint64_t parent; /* sequence of the base version (0 = none) */
 	uint64_t commit_ns; /* CLOCK_REALTIME at commit */
 	uint64_t bytes; /* bytes of nodes reachable from this version */
+	uint64_t nodes; /* blocks reachable from this version */
 };
 
 /**

@@ -252,6 +252,13 @@ SHG_HIDDEN uint64_t shg__pinsnap_holder(const struct shg__pinsnap *snap,
 					uint64_t death);
 /* Whether the snapshot holds a pin with key @key. */
 SHG_HIDDEN bool shg__pinsnap_has(const struct shg__pinsnap *snap, uint64_t key);
+/*
+ * Add to @bytes[i] the bytes of the held batches whose holding pin key is
+ * @keys[i] (@keys sorted, @n of them); takes limbo_lock briefly. Leaves
+ * @bytes as is if the lock cannot be taken.
+ */
+SHG_HIDDEN void shg__held_by_key(struct shg_seg *seg, const uint64_t *keys,
+				 uint64_t *bytes, size_t n);
 /* Current pin table gen (0 if there is no table); acquire. */
 SHG_HIDDEN uint64_t shg__pins_gen(struct shg_seg *seg);
 

@@ -70,6 +70,7 @@ int shg_version_info(struct shg_seg *seg, struct shg_off version,
 	out->parent = v->parent;
 	out->commit_ns = v->commit_ns;
 	out->bytes = v->bytes;
+	out->nodes = v->nodes;
 	return 0;
 }
 
@@ -360,4 +361,115 @@ bool shg__pinsnap_has(const struct shg__pinsnap *snap, uint64_t key)
 	size_t i = lower_bound(snap, key);
 
 	return i < snap->n && snap->key[i] == key;
+}
+
+/* ---- monitoring ---------------------------------------------------------- */
+
+/* Owner of pin record @r: pid and liveness from its process slot. */
+static void pin_owner(struct shg_seg *seg, const struct shg_pinrec *r,
+		      struct shg_pin_info *pi)
+{
+	uint32_t p1 = atomic_load_explicit(&r->proc1, memory_order_relaxed);
+	struct shg_pslot *ps;
+	uint64_t tok;
+
+	if (!p1 || p1 > seg->max_procs)
+		return;
+	ps = &seg->procs[p1 - 1];
+	tok = atomic_load_explicit(&ps->token, memory_order_relaxed);
+	if (!tok)
+		return;
+	pi->pid = (pid_t)__atomic_load_n(&ps->pid, __ATOMIC_RELAXED);
+	pi->alive = shg__token_alive(tok);
+}
+
+/* Sequence and reachable bytes of version record @off (0s if invalid). */
+static void pin_version(struct shg_seg *seg, uint64_t off, uint64_t *seq,
+			uint64_t *bytes)
+{
+	struct shg_version_info vi;
+
+	if (off && !shg_version_info(seg, (struct shg_off){ off }, &vi)) {
+		if (seq)
+			*seq = vi.seq;
+		if (bytes)
+			*bytes = vi.bytes;
+	}
+}
+
+/* Fill @pi from record @r; inside a read section. */
+static void pin_fill(struct shg_seg *seg, const struct shg_pinrec *r,
+		     struct shg_pin_info *pi)
+{
+	uint64_t v = atomic_load_explicit(&r->version, memory_order_acquire);
+
+	memset(pi, 0, sizeof(*pi));
+	pi->root = __atomic_load_n(&r->root, __ATOMIC_RELAXED);
+	pi->graph = __atomic_load_n(&r->graph, __ATOMIC_RELAXED);
+	pi->seq = atomic_load_explicit(&r->seq, memory_order_relaxed);
+	pi->detached = __atomic_load_n(&r->flags, __ATOMIC_RELAXED) &
+		       SHG_PINF_DETACHED;
+	pin_owner(seg, r, pi);
+	pin_version(seg, v, NULL, &pi->version_bytes);
+	if (pi->root < seg->max_roots)
+		pin_version(seg,
+			    atomic_load_explicit(&seg->roots[pi->root].value,
+						 memory_order_acquire),
+			    &pi->current_seq, NULL);
+}
+
+/* Held bytes of each listed pin's version (one held-list walk). */
+static void pin_held(struct shg_seg *seg, struct shg_pin_info *out, size_t n)
+{
+	uint64_t *keys = malloc(n * sizeof(*keys));
+	uint64_t *bytes = calloc(n, sizeof(*bytes));
+	const uint64_t *hit;
+	size_t i;
+
+	if (keys && bytes) {
+		for (i = 0; i < n; i++)
+			keys[i] = snap_key(out[i].graph, out[i].seq);
+		qsort(keys, n, sizeof(*keys), cmp_u64);
+		shg__held_by_key(seg, keys, bytes, n);
+		for (i = 0; i < n; i++) {
+			uint64_t k = snap_key(out[i].graph, out[i].seq);
+
+			hit = bsearch(&k, keys, n, sizeof(*keys), cmp_u64);
+			/* duplicate keys: the first copy got the bytes */
+			while (hit && hit > keys && hit[-1] == k)
+				hit--;
+			out[i].held_bytes = hit ? bytes[hit - keys] : 0;
+		}
+	}
+	free(keys);
+	free(bytes);
+}
+
+int shg_pin_list(struct shg_seg *seg, struct shg_pin_info *out, unsigned max)
+{
+	struct shg_pin_table *t;
+	unsigned i, n = 0;
+	int err;
+
+	if (!seg || (max && !out))
+		return -EINVAL;
+	t = table_peek(seg);
+	if (!t)
+		return 0;
+	err = shg_read_lock(seg);
+	if (err)
+		return err;
+	for (i = 0; i < SHG_MAX_PINS; i++) {
+		struct shg_pinrec *r = &t->rec[i];
+
+		if (!atomic_load_explicit(&r->proc1, memory_order_relaxed) ||
+		    !atomic_load_explicit(&r->version, memory_order_acquire))
+			continue;
+		if (n < max)
+			pin_fill(seg, r, &out[n]);
+		n++;
+	}
+	shg_read_unlock(seg);
+	pin_held(seg, out, n < max ? n : max);
+	return (int)n;
 }

@@ -405,3 +405,25 @@ void shg__repair_held(struct shg_seg *seg)
 	atomic_store_explicit(&hdr->held_bytes, sum, memory_order_relaxed);
 	atomic_store_explicit(&hdr->held_gen, UINT64_MAX, memory_order_relaxed);
 }
+
+void shg__held_by_key(struct shg_seg *seg, const uint64_t *keys,
+		      uint64_t *bytes, size_t n)
+{
+	uint64_t cur, tag, k = 0, bound = fifo_bound(seg);
+	const uint64_t *hit;
+	struct shg_batch *b;
+
+	if (!n || shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair))
+		return;
+	cur = ld64(&seg->hdr->held_head);
+	while (cur && k++ < bound && (b = batch_at(seg, cur))) {
+		tag = ld64(&b->tag);
+		hit = tag ? bsearch(&tag, keys, n, sizeof(*keys),
+				    shg__cmp_u64) :
+			    NULL;
+		if (hit)
+			bytes[hit - keys] += ld64(&b->bytes);
+		cur = ld64(&b->next);
+	}
+	shg__unlock(&seg->hdr->limbo_lock);
+}

@@ -135,6 +135,7 @@ typedef int (*list_fn)(struct shg_seg *seg, void *out, unsigned max);
 int fetch_list(struct shg_seg *seg, list_fn fn, size_t size, void **out);
 int list_roots(struct shg_seg *seg, void *out, unsigned max);
 int list_readers(struct shg_seg *seg, void *out, unsigned max);
+int list_pins(struct shg_seg *seg, void *out, unsigned max);
 
 /* ---- commands ------------------------------------------------------------ */
 

@@ -98,6 +98,8 @@ struct root_ver {
 	bool has; /* a version exists */
 	uint64_t seq;
 	uint64_t bytes;
+	uint64_t nodes;
+	unsigned pins; /* pins of this root's versions (detached ones too) */
 	char type[SHG_TYPE_NAME_MAX + 1]; /* of the graph's root node */
 };
 
@@ -144,6 +146,7 @@ static void root_version(struct shg_seg *seg, const char *name,
 			rv->has = true;
 			rv->seq = vi.seq;
 			rv->bytes = vi.bytes;
+			rv->nodes = vi.nodes;
 			node_type_name(seg, vi.node, rv->type,
 				       sizeof(rv->type));
 		}
@@ -153,12 +156,13 @@ static void root_version(struct shg_seg *seg, const char *name,
 }
 
 static void root_row(struct cli *c, struct shg_seg *seg,
-		     const struct shg_root_info *ri, bool first)
+		     const struct shg_root_info *ri, unsigned pins, bool first)
 {
 	char b1[32], b2[32];
 	struct root_ver rv;
 
 	root_version(seg, ri->name, &rv);
+	rv.pins = pins;
 	if (c->json) {
 		printf("%s{\"name\":", first ? "" : ",");
 		json_str(stdout, ri->name);
@@ -170,49 +174,150 @@ static void root_row(struct cli *c, struct shg_seg *seg,
 		       ri->last_publish_ns);
 		if (rv.has) {
 			printf(",\"seq\":%" PRIu64 ",\"bytes\":%" PRIu64
-			       ",\"type\":",
-			       rv.seq, rv.bytes);
+			       ",\"nodes\":%" PRIu64 ",\"type\":",
+			       rv.seq, rv.bytes, rv.nodes);
 			json_str(stdout, rv.type);
 		} else {
-			printf(",\"seq\":null,\"bytes\":null,\"type\":null");
+			printf(",\"seq\":null,\"bytes\":null,\"nodes\":null,"
+			       "\"type\":null");
 		}
-		printf("}");
+		printf(",\"pins\":%u}", rv.pins);
 		return;
 	}
-	printf("%-20s %5u %8" PRIu64 " %6" PRIu64 " %-12s %10s %5u %-7s %s\n",
+	printf("%-20s %5u %8" PRIu64 " %6" PRIu64 " %-12s %8" PRIu64
+	       " %10s %5u %4u %-7s %s\n",
 	       ri->name, ri->slot, rv.seq, ri->generation,
-	       rv.has ? rv.type : "-",
+	       rv.has ? rv.type : "-", rv.nodes,
 	       rv.has ? fmt_bytes(rv.bytes, b1, sizeof(b1)) : "-", ri->holds,
-	       ri->removed ? "removed" : "live",
+	       rv.pins, ri->removed ? "removed" : "live",
 	       fmt_age(ri->last_publish_ns, b2, sizeof(b2)));
+}
+
+/* Pins of root slot @slot in @pi[0..n). */
+static unsigned pins_of(const struct shg_pin_info *pi, int n, uint32_t slot)
+{
+	unsigned k = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		k += pi[i].root == slot;
+	return k;
 }
 
 int cmd_roots(struct cli *c, struct shg_seg *seg)
 {
 	struct shg_root_info *ri;
-	int i, got = fetch_list(seg, list_roots, sizeof(*ri), (void **)&ri);
+	struct shg_pin_info *pi = NULL;
+	int i, np, got = fetch_list(seg, list_roots, sizeof(*ri), (void **)&ri);
 
 	if (got < 0)
 		return fail("roots", got);
+	np = fetch_list(seg, list_pins, sizeof(*pi), (void **)&pi);
+	if (np < 0) {
+		free(ri);
+		return fail("roots: pins", np);
+	}
 	if (c->json)
 		printf("{\"roots\":[");
 	else
-		printf("%-20s %5s %8s %6s %-12s %10s %5s %-7s %s\n", "NAME",
-		       "SLOT", "SEQ", "GEN", "TYPE", "BYTES", "HOLDS", "STATE",
-		       "LAST COMMIT");
+		printf("%-20s %5s %8s %6s %-12s %8s %10s %5s %4s %-7s %s\n",
+		       "NAME", "SLOT", "SEQ", "GEN", "TYPE", "NODES", "BYTES",
+		       "HOLDS", "PINS", "STATE", "LAST COMMIT");
 	for (i = 0; i < got; i++)
-		root_row(c, seg, &ri[i], i == 0);
+		root_row(c, seg, &ri[i],
+			 ri[i].removed ? 0 : pins_of(pi, np, ri[i].slot),
+			 i == 0);
 	if (c->json)
 		printf("]}\n");
 	free(ri);
+	free(pi);
 	return 0;
+}
+
+static void reader_row(struct cli *c, const struct shg_reader_info *r,
+		       bool first)
+{
+	const char *fl = r->flavor == SHG_FLAVOR_FENCE ? "fence" : "membarrier";
+
+	if (c->json)
+		printf("%s{\"slot\":%u,\"pid\":%d,\"tid\":%d,"
+		       "\"alive\":%s,\"flavor\":\"%s\","
+		       "\"in_section\":%s,\"epoch\":%" PRIu64
+		       ",\"epoch_lag\":%" PRIu64 ",\"blocked_ns\":%" PRIu64
+		       ",\"held_bytes\":%" PRIu64 "}",
+		       first ? "" : ",", r->slot, (int)r->pid, (int)r->tid,
+		       r->alive ? "true" : "false", fl,
+		       r->in_section ? "true" : "false", r->epoch, r->epoch_lag,
+		       r->blocked_ns, r->held_bytes);
+	else
+		printf("%6u %8d %8d %6s %11s %8s %10" PRIu64
+		       " %12.1f %12" PRIu64 "\n",
+		       r->slot, (int)r->pid, (int)r->tid,
+		       r->alive ? "yes" : "DEAD", fl,
+		       r->in_section ? "yes" : "no", r->epoch_lag,
+		       r->blocked_ns / 1e6, r->held_bytes);
+}
+
+static void pin_row(struct cli *c, const struct shg_pin_info *p,
+		    const struct root_names *rn, bool first)
+{
+	const char *name = p->detached ? NULL : root_name(rn, p->root);
+	uint64_t lag = p->current_seq > p->seq ? p->current_seq - p->seq : 0;
+	char b1[32], b2[32];
+
+	if (c->json) {
+		printf("%s{\"pid\":%d,\"alive\":%s,\"root\":", first ? "" : ",",
+		       (int)p->pid, p->alive ? "true" : "false");
+		if (name)
+			json_str(stdout, name);
+		else
+			printf("null");
+		printf(",\"root_slot\":%u,\"detached\":%s,\"seq\":%" PRIu64
+		       ",\"current_seq\":%" PRIu64 ",\"version_bytes\":%" PRIu64
+		       ",\"held_bytes\":%" PRIu64 "}",
+		       p->root, p->detached ? "true" : "false", p->seq,
+		       p->current_seq, p->version_bytes, p->held_bytes);
+		return;
+	}
+	printf("%8d %6s %-20s %8" PRIu64 " %8" PRIu64 " %10s %12s\n",
+	       (int)p->pid, p->alive ? "yes" : "DEAD",
+	       name ? name : (p->detached ? "(detached)" : "(removed)"), p->seq,
+	       lag, fmt_bytes(p->version_bytes, b1, sizeof(b1)),
+	       fmt_bytes(p->held_bytes, b2, sizeof(b2)));
+}
+
+/* Pins: who keeps which old version, and what it holds back. */
+static int readers_pins(struct cli *c, struct shg_seg *seg, uint64_t *held)
+{
+	struct shg_pin_info *pi;
+	struct root_names rn = { 0 };
+	int i, got = fetch_list(seg, list_pins, sizeof(*pi), (void **)&pi);
+
+	if (got < 0)
+		return got;
+	(void)root_names_load(seg, &rn);
+	if (c->json)
+		printf("],\"pins\":[");
+	else if (got)
+		printf("\n%8s %6s %-20s %8s %8s %10s %12s\n", "PID", "ALIVE",
+		       "ROOT", "SEQ", "BEHIND", "VERSION", "HELD_BACK");
+	for (i = 0; i < got; i++) {
+		pin_row(c, &pi[i], &rn, i == 0);
+		*held += pi[i].held_bytes;
+	}
+	root_names_free(&rn);
+	free(pi);
+	return got;
 }
 
 int cmd_readers(struct cli *c, struct shg_seg *seg)
 {
 	struct shg_reader_info *ri;
-	int i, got = fetch_list(seg, list_readers, sizeof(*ri), (void **)&ri);
+	uint64_t stalled = 0, pinned = 0;
+	char b1[32], b2[32];
+	int i, npins, got;
 
+	got = fetch_list(seg, list_readers, sizeof(*ri), (void **)&ri);
 	if (got < 0)
 		return fail("readers", got);
 	if (c->json)
@@ -222,33 +327,25 @@ int cmd_readers(struct cli *c, struct shg_seg *seg)
 		       "PID", "TID", "ALIVE", "FLAVOR", "SECTION", "EPOCH_LAG",
 		       "BLOCKED_MS", "HELD_BYTES");
 	for (i = 0; i < got; i++) {
-		const char *fl = ri[i].flavor == SHG_FLAVOR_FENCE ?
-					 "fence" :
-					 "membarrier";
-
-		if (c->json)
-			printf("%s{\"slot\":%u,\"pid\":%d,\"tid\":%d,"
-			       "\"alive\":%s,\"flavor\":\"%s\","
-			       "\"in_section\":%s,\"epoch\":%" PRIu64
-			       ",\"epoch_lag\":%" PRIu64
-			       ",\"blocked_ns\":%" PRIu64
-			       ",\"held_bytes\":%" PRIu64 "}",
-			       i ? "," : "", ri[i].slot, (int)ri[i].pid,
-			       (int)ri[i].tid, ri[i].alive ? "true" : "false",
-			       fl, ri[i].in_section ? "true" : "false",
-			       ri[i].epoch, ri[i].epoch_lag, ri[i].blocked_ns,
-			       ri[i].held_bytes);
-		else
-			printf("%6u %8d %8d %6s %11s %8s %10" PRIu64
-			       " %12.1f %12" PRIu64 "\n",
-			       ri[i].slot, (int)ri[i].pid, (int)ri[i].tid,
-			       ri[i].alive ? "yes" : "DEAD", fl,
-			       ri[i].in_section ? "yes" : "no", ri[i].epoch_lag,
-			       ri[i].blocked_ns / 1e6, ri[i].held_bytes);
+		reader_row(c, &ri[i], i == 0);
+		stalled += ri[i].held_bytes;
 	}
-	if (c->json)
-		printf("]}\n");
 	free(ri);
+	npins = readers_pins(c, seg, &pinned);
+	if (npins < 0) {
+		if (c->json)
+			printf("]}\n");
+		return fail("readers: pins", npins);
+	}
+	if (c->json) {
+		printf("],\"stalled_held_bytes\":%" PRIu64
+		       ",\"pinned_held_bytes\":%" PRIu64 "}\n",
+		       stalled, pinned);
+		return 0;
+	}
+	printf("\nheld back: %s by stalled readers, %s by %d pin(s)\n",
+	       fmt_bytes(stalled, b1, sizeof(b1)),
+	       fmt_bytes(pinned, b2, sizeof(b2)), npins);
 	return 0;
 }
 

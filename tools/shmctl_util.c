@@ -302,6 +302,11 @@ int list_readers(struct shg_seg *seg, void *out, unsigned max)
 	return shg_reader_list(seg, out, max);
 }
 
+int list_pins(struct shg_seg *seg, void *out, unsigned max)
+{
+	return shg_pin_list(seg, out, max);
+}
+
 int fetch_list(struct shg_seg *seg, list_fn fn, size_t size, void **out)
 {
 	int n = fn(seg, NULL, 0);

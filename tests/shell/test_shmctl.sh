@@ -174,6 +174,14 @@ if [ -x "$PIN" ]; then
 	json_field "dump pinned older version" \
 		'j["version"]["current"], [e["value"] for e in j["graph"]["entries"] if e["key"]=="threads"][0]' \
 		"False 8" "$SHMCTL" dump "$SEG" config --version "$cur" --json
+	# who pins what: readers lists the pin, roots counts it
+	json_field "readers lists the pin" \
+		'[(p["root"], p["seq"], p["current_seq"] > p["seq"], p["alive"]) for p in j["pins"]]' \
+		"[('config', $cur, True, True)]" "$SHMCTL" readers "$SEG" --json
+	json_field "roots counts pins" \
+		'[r["pins"] for r in j["roots"] if r["name"]=="config"][0]' \
+		"1" "$SHMCTL" roots "$SEG" --json
+	"$SHMCTL" readers "$SEG" | grep -q "HELD_BACK" && ok || bad "readers: no pin table"
 	kill "$pinpid" 2>/dev/null
 	wait "$pinpid" 2>/dev/null
 	expect_err "dump unpinned version" "not reachable" "$SHMCTL" dump "$SEG" config --version "$cur"

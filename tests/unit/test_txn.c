@@ -1099,6 +1099,42 @@ static void test_txn_node_values_leave(void **state)
 	assert_int_equal(rep.leaked_freed, 0);
 }
 
+/* shg_pin_list: the pin, how far behind it is, what it holds back. */
+static void test_txn_pin_list_reports_held(void **state)
+{
+	struct fx *f = *state;
+	struct shg_pin_info pi[4];
+	struct shg_version_info vi;
+	struct shg_pin *pin;
+	struct shg_txn *txn;
+	int i;
+
+	build_chain(f, f->root, 6);
+	assert_int_equal(shg_pin_list(f->seg, pi, 4), 0);
+	tu_ok(shg_pin_current(f->root, &pin));
+	tu_ok(shg_version_info(f->seg, shg_pin_version(pin), &vi));
+	for (i = 0; i < 10; i++) {
+		tu_ok(shg_txn_begin(f->root, &txn));
+		edit_path(txn, 5, (uint64_t)i + 100);
+		tu_ok(shg_txn_commit(txn));
+	}
+	settle(f->seg);
+	assert_int_equal(shg_pin_list(f->seg, pi, 4), 1);
+	assert_int_equal(pi[0].pid, getpid());
+	assert_true(pi[0].alive);
+	assert_false(pi[0].detached);
+	assert_int_equal(pi[0].root, shg__root_slot(f->root));
+	assert_int_equal(pi[0].seq, vi.seq);
+	assert_int_equal(pi[0].current_seq, vi.seq + 10);
+	assert_int_equal(pi[0].version_bytes, vi.bytes);
+	/* the pinned version's replaced path is held for it, and only it */
+	assert_true(pi[0].held_bytes > 0);
+	assert_int_equal(pi[0].held_bytes, shg__held_bytes(f->seg));
+	assert_int_equal(shg_pin_list(f->seg, NULL, 0), 1);
+	tu_ok(shg_unpin(pin));
+	assert_int_equal(shg_pin_list(f->seg, pi, 4), 0);
+}
+
 /* Child of the stress test: commits, pins that must stay stable. */
 struct stress {
 	char name[64];
@@ -1288,6 +1324,7 @@ int main(void)
 		T(test_txn_link_from_old_version_refused),
 		T(test_txn_map_value_from_old_version_refused),
 		T(test_txn_node_values_leave),
+		T(test_txn_pin_list_reports_held),
 		T(test_txn_remove_root_frees_graph),
 		T(test_txn_stress_pins_and_kills),
 #undef T
