@@ -2,9 +2,10 @@
 /*
  * Graph-layer checker and the graph half of the leak sweep's marking.
  *
- * shg__graph_check() (called by shg_check) verifies, for every root whose
- * value is a version record: the record (graph id, sequence), that every
- * node reachable from it is a valid typed block of the root's graph, that
+ * shg__graph_check() (called by shg_check) verifies the type table
+ * (shg__types_check), then, for every root whose value is a version
+ * record: the record (graph id, sequence), that every node reachable from
+ * it is a valid typed block of the root's graph, that
  * no node is reachable from two graphs (a process-local map node -> graph
  * over all roots), that no node reachable from a CURRENT version is
  * retired or held, and that the version's bytes/nodes totals equal the
@@ -399,6 +400,10 @@ int shg__graph_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 	uint64_t off;
 	int err;
 
+	/* The type table first: every node check below relies on it. */
+	err = shg__types_check(seg, fn, arg, rep);
+	if (err < 0)
+		return err;
 	if (!types_table(seg, &off) && !pins_table(seg, &off))
 		return 0; /* no graph layer use in this segment */
 	err = shg_read_lock(seg);

@@ -10,14 +10,19 @@
 #   asan           build-asan:    --enable-asan --enable-ubsan (CC=clang if
 #                                 available, else gcc), make check
 #   distcheck      make -C $BUILD_DIR distcheck
-# --quick skips werror, asan and distcheck even in CI mode (format still
-# runs in CI mode).  --fail-fast stops after the first failed phase.
+#   fuzz           scripts/fuzz.sh --time $FUZZ_TIME (default 60) for each
+#                  libFuzzer target (build-fuzz-lf); fails on any finding
+# The format phase also checks that docs/API.md matches the headers
+# (scripts/apidoc.py).
+# --quick skips werror, asan, distcheck and fuzz even in CI mode (format
+# still runs in CI mode).  --fail-fast stops after the first failed phase.
 #
 # Each phase prints "== phase ==" and its elapsed time; a summary line
 # follows at the end.  Exits non-zero if any phase failed.
 #
 # Environment: CI, BUILD_DIR, SHG_CONFIGURE_FLAGS (main tree only),
-#              CHECK_JOBS (default 2), MAKE_JOBS (default nproc).
+#              CHECK_JOBS (default 2), MAKE_JOBS (default nproc),
+#              FUZZ_TIME (seconds per fuzz target, default 60).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -122,13 +127,37 @@ phase_format() {
 			bad+=("$f")
 		fi
 	done < <(git ls-files -z -- '*.c' '*.h')
+	local rc=0
 	if ((${#bad[@]})); then
 		echo "test: ${#bad[@]} of $n files are not clang-format clean:"
 		printf '  %s\n' "${bad[@]}"
 		echo "test: fix with: clang-format -i ${bad[*]}"
+		rc=1
+	else
+		echo "test: $n files clang-format clean"
+	fi
+	check_apidoc || rc=1
+	return $rc
+}
+
+# docs/API.md must be what scripts/apidoc.py makes of the headers now.
+check_apidoc() {
+	local tmp rc=0
+	tmp=$(mktemp "${TMPDIR:-/tmp}/shg-api.XXXXXX")
+	if ! python3 scripts/apidoc.py -o "$tmp"; then
+		echo "test: scripts/apidoc.py failed"
+		rm -f "$tmp"
 		return 1
 	fi
-	echo "test: $n files clang-format clean"
+	if ! diff -u docs/API.md "$tmp"; then
+		echo "test: docs/API.md is out of date with lib/shmgraph.h and" \
+			"lib/graph.h; regenerate: scripts/apidoc.py -o docs/API.md"
+		rc=1
+	else
+		echo "test: docs/API.md is up to date"
+	fi
+	rm -f "$tmp"
+	return $rc
 }
 
 phase_werror() {
@@ -145,6 +174,10 @@ phase_asan() {
 		SHG_SKIP_DEPS=1 build_and_check build-asan
 }
 
+phase_fuzz() {
+	./scripts/fuzz.sh --time "${FUZZ_TIME:-60}"
+}
+
 phase_distcheck() {
 	echo "test: make -C $BUILD_DIR distcheck -j$MAKE_JOBS"
 	: >"$MARKER"
@@ -157,7 +190,7 @@ phase_distcheck() {
 phases=(build)
 if ((ci)); then
 	phases+=(format)
-	((quick)) || phases+=(werror asan distcheck)
+	((quick)) || phases+=(werror asan distcheck fuzz)
 fi
 
 declare -A result=()
