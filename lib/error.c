@@ -28,6 +28,7 @@ static const char *const shg_msgs[] = {
 	[-(SHG_EBADOFF)-4096] = "bad offset (null, out of range or misaligned)",
 	[-(SHG_ENESTED)-4096] = "not allowed inside a read section",
 	[-(SHG_EBOOT)-4096] = "segment from another boot",
+	[-(SHG_ESTUCK)-4096] = "a live process held a segment lock too long",
 };
 
 _Static_assert(sizeof(shg_msgs) / sizeof(shg_msgs[0]) ==

@@ -64,7 +64,8 @@ enum shg_error {
 	SHG_EBADOFF = -4111, /* offset null, out of range or misaligned */
 	SHG_ENESTED = -4112, /* call not allowed inside a read section */
 	SHG_EBOOT = -4113, /* segment from another boot (recovered) */
-	SHG_ELAST = -4113,
+	SHG_ESTUCK = -4114, /* a live process held a segment lock too long */
+	SHG_ELAST = -4114,
 };
 
 /**
@@ -611,9 +612,9 @@ SHG_API SHG_MUST_CHECK int shg_import(struct shg_seg *seg, const char *root,
  * -ENOENT (a referenced root does not exist); -EFBIG; -EINVAL;
  * SHG_ENESTED; SHG_ECAPACITY, -ENOSPC, -ENOMEM, SHG_ECONFLICT.
  */
-SHG_API SHG_MUST_CHECK int shg_import_mem(struct shg_seg *seg,
-					  const char *root, const void *buf,
-					  size_t len, unsigned flags);
+SHG_API SHG_MUST_CHECK int shg_import_mem(struct shg_seg *seg, const char *root,
+					  const void *buf, size_t len,
+					  unsigned flags);
 
 /**
  * shg_version_pinned() - find version @seq of @root among the pins of
@@ -628,9 +629,8 @@ SHG_API SHG_MUST_CHECK int shg_import_mem(struct shg_seg *seg,
  * Context: any. Return: 0 and *@out (the version record), -ENOENT (no
  * pin holds that version), -EINVAL.
  */
-SHG_API SHG_MUST_CHECK int shg_version_pinned(struct shg_root *root,
-					      uint64_t seq,
-					      struct shg_off *out);
+SHG_API SHG_MUST_CHECK int
+shg_version_pinned(struct shg_root *root, uint64_t seq, struct shg_off *out);
 
 #ifdef __cplusplus
 }

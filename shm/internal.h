@@ -126,12 +126,18 @@ SHG_HIDDEN void shg__random_bytes(uint8_t *buf, size_t len);
 SHG_HIDDEN uint64_t shg__layout_hash(void);
 /* Make sure heap bytes [0, heap_bytes) are backed; -ENOSPC, ECAPACITY. */
 SHG_HIDDEN int shg__ensure_backed(struct shg_seg *seg, uint64_t heap_bytes);
+/* ---- lock.c ------------------------------------------------------------ */
 /* Robust process-shared mutex; on EOWNERDEAD runs @repair then marks the
- * mutex consistent. Returns 0 or -errno (ENOTRECOVERABLE). */
+ * mutex consistent. A lock whose owner TID is no live participant's (lock
+ * word from another boot, forged) is taken over as if its owner died.
+ * Returns 0, -ENOTRECOVERABLE, or SHG_ESTUCK (a live owner held it for
+ * longer than 10 s). */
 SHG_HIDDEN int shg__mutex_init(pthread_mutex_t *m);
 SHG_HIDDEN int shg__lock(struct shg_seg *seg, pthread_mutex_t *m,
 			 void (*repair)(struct shg_seg *seg));
 SHG_HIDDEN void shg__unlock(pthread_mutex_t *m);
+/* Whether thread @tid is no thread of a live registered process. */
+SHG_HIDDEN bool shg__lock_owner_orphaned(struct shg_seg *seg, pid_t tid);
 
 /* Offsets: bounds-checked conversion (NULL when bad) and trusted ones. */
 static inline bool shg__off_ok(const struct shg_seg *seg, uint64_t off,
@@ -161,6 +167,8 @@ static inline uint64_t shg__off(const struct shg_seg *seg, const void *p)
 SHG_HIDDEN void shg__graph_attach(struct shg_seg *seg);
 
 /* ---- registry.c -------------------------------------------------------- */
+/* Whether @pid is a live process registered in @seg (pid + start time). */
+SHG_HIDDEN bool shg__pid_participates(struct shg_seg *seg, pid_t pid);
 #define SHG_TLS_IE __attribute__((tls_model("initial-exec")))
 /* This thread's contexts, most recently used first. */
 extern __thread struct shg__tctx *shg__tls_head SHG_TLS_IE;
@@ -177,7 +185,9 @@ static inline struct shg__tctx *shg__tctx_fast(struct shg_seg *seg)
 		return c;
 	return NULL;
 }
-SHG_HIDDEN int shg__proc_attach(struct shg_seg *seg);
+/* Claim a process slot; with @take_dead, take over a dead process's
+ * slot when none is free. Return 0, SHG_ESLOTS, -errno. */
+SHG_HIDDEN int shg__proc_attach(struct shg_seg *seg, bool take_dead);
 SHG_HIDDEN void shg__proc_detach(struct shg_seg *seg);
 /* The calling thread's context for @seg, registering it if needed. */
 SHG_HIDDEN int shg__tctx_get(struct shg_seg *seg, struct shg__tctx **out);

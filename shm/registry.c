@@ -145,6 +145,22 @@ static void recover_unlock(_Atomic uint64_t *lock)
 	atomic_store_explicit(lock, 0, memory_order_release);
 }
 
+bool shg__pid_participates(struct shg_seg *seg, pid_t pid)
+{
+	uint32_t p;
+
+	for (p = 0; p < seg->max_procs; p++) {
+		struct shg_pslot *ps = &seg->procs[p];
+		uint64_t tok =
+			atomic_load_explicit(&ps->token, memory_order_acquire);
+
+		if (tok && (pid_t)(tok & SHG_TOKEN_PID_MASK) == pid &&
+		    pslot_alive(seg, p, tok))
+			return true;
+	}
+	return false;
+}
+
 /*
  * Give back thread slot @t owned by @owner (dead, or the exiting thread
  * itself when @ctx != NULL). Idempotent.
@@ -263,7 +279,71 @@ static void atfork_init(void)
 	pthread_atfork(NULL, NULL, atfork_child);
 }
 
-int shg__proc_attach(struct shg_seg *seg)
+/* Fill our process slot @p (its token is ours already). */
+static int pslot_fill(struct shg_seg *seg, uint32_t p)
+{
+	struct shg_pslot *ps = &seg->procs[p];
+
+	ps->attached_ns = shg__realtime_ns();
+	ps->pid = (int32_t)getpid();
+	ps->uid = (uint32_t)geteuid();
+	atomic_store_explicit(&ps->nthreads, 0, memory_order_relaxed);
+	ps->flavor = seg->flavor;
+	seg->pslot = p;
+	/* Count membarrier readers before any of our sections can start: a
+	 * reclaimer that sees the count issues membarrier(); seq_cst so the
+	 * increment precedes our first slot store. */
+	if (seg->flavor == SHG_FLAVOR_MEMBARRIER)
+		atomic_fetch_add(&seg->hdr->asym_procs, 1);
+	return 0;
+}
+
+/*
+ * Every process slot is taken: take over one whose process is dead. The
+ * slot becomes ours by one CAS of its token (from then on we are a live
+ * participant, which segment locks rely on), then, still under its
+ * recover_lock, what the dead process held is released as release_proc
+ * does: its threads (found by the old token), holds and pins (by slot
+ * index: we hold none yet), its membarrier count. A death of ours in
+ * between leaves a slot with our dead token: released normally, the old
+ * owner's thread slots as orphans. No thread context is needed; the graph
+ * of a removed root whose last holder was the dead process is left to the
+ * leak sweep (no drop hook runs before the graph layer attaches).
+ */
+static int take_over_dead(struct shg_seg *seg, uint64_t tok)
+{
+	uint32_t p, t;
+
+	for (p = 0; p < seg->max_procs; p++) {
+		struct shg_pslot *ps = &seg->procs[p];
+		uint64_t old =
+			atomic_load_explicit(&ps->token, memory_order_acquire);
+
+		if (!old || pslot_alive(seg, p, old) ||
+		    !recover_trylock(&ps->recover_lock, tok))
+			continue;
+		if (!atomic_compare_exchange_strong(&ps->token, &old, tok)) {
+			recover_unlock(&ps->recover_lock);
+			continue;
+		}
+		for (t = 0; t < seg->max_threads; t++)
+			if (atomic_load_explicit(&seg->threads[t].owner,
+						 memory_order_acquire) == old)
+				release_tslot(seg, t, old, NULL, NULL);
+		shg__roots_release_proc(seg, p);
+		shg__pins_release_proc(seg, p);
+		if (ps->flavor == SHG_FLAVOR_MEMBARRIER) {
+			ps->flavor = SHG_FLAVOR_FENCE;
+			atomic_fetch_sub(&seg->hdr->asym_procs, 1);
+		}
+		pslot_fill(seg, p);
+		recover_unlock(&ps->recover_lock);
+		return 0;
+	}
+	return SHG_ESLOTS;
+}
+
+int shg__proc_attach(struct shg_seg *seg, bool take_dead)
 {
 	uint64_t tok = shg__self_token();
 	uint32_t p;
@@ -286,22 +366,10 @@ int shg__proc_attach(struct shg_seg *seg)
 
 		if (atomic_load_explicit(&ps->token, memory_order_relaxed))
 			continue;
-		if (!atomic_compare_exchange_strong(&ps->token, &zero, tok))
-			continue;
-		ps->attached_ns = shg__realtime_ns();
-		ps->pid = (int32_t)getpid();
-		ps->uid = (uint32_t)geteuid();
-		atomic_store_explicit(&ps->nthreads, 0, memory_order_relaxed);
-		ps->flavor = seg->flavor;
-		seg->pslot = p;
-		/* Count membarrier readers before any of our sections can
-		 * start: a reclaimer that sees the count issues membarrier();
-		 * seq_cst so the increment precedes our first slot store. */
-		if (seg->flavor == SHG_FLAVOR_MEMBARRIER)
-			atomic_fetch_add(&seg->hdr->asym_procs, 1);
-		return 0;
+		if (atomic_compare_exchange_strong(&ps->token, &zero, tok))
+			return pslot_fill(seg, p);
 	}
-	return SHG_ESLOTS;
+	return take_dead ? take_over_dead(seg, tok) : SHG_ESLOTS;
 }
 
 static void tls_key_init(void);

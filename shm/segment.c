@@ -503,7 +503,7 @@ int shg_seg_create(const char *name, const struct shg_opts *opts,
 	free(g);
 	if (!err) {
 		seg->flavor = flavor;
-		err = shg__proc_attach(seg);
+		err = shg__proc_attach(seg, false);
 	}
 	if (err) {
 		if (made)
@@ -610,7 +610,9 @@ int shg_seg_open(const char *name, const struct shg_opts *opts,
 	 * predate this boot is the registry's job (shg__release_dead).
 	 */
 	seg->flavor = flavor;
-	err = shg__proc_attach(seg);
+	/* Every slot taken by dead processes: take one over (otherwise
+	 * nobody could ever attach again, recover included). */
+	err = shg__proc_attach(seg, !(o.flags & SHG_OPEN_NO_RECOVER));
 	if (err) {
 		handle_free(seg);
 		return err;
@@ -884,47 +886,4 @@ int shg__ensure_backed(struct shg_seg *seg, uint64_t heap_bytes)
 		       memory_order_relaxed))
 		;
 	return 0;
-}
-
-/* -------------------------------------------------------------------------
- * Robust process-shared mutexes.
- */
-int shg__mutex_init(pthread_mutex_t *m)
-{
-	pthread_mutexattr_t a;
-	int err;
-
-	err = pthread_mutexattr_init(&a);
-	if (err)
-		return -err;
-	err = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_NORMAL);
-	if (!err)
-		err = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-	if (!err)
-		err = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-	if (!err)
-		err = pthread_mutex_init(m, &a);
-	pthread_mutexattr_destroy(&a);
-	return -err;
-}
-
-int shg__lock(struct shg_seg *seg, pthread_mutex_t *m,
-	      void (*repair)(struct shg_seg *seg))
-{
-	int err = pthread_mutex_lock(m);
-
-	if (err == EOWNERDEAD) {
-		/* The holder died inside the critical section: repair what
-		 * it guarded, then make the mutex usable again. */
-		if (repair)
-			repair(seg);
-		pthread_mutex_consistent(m);
-		return 0;
-	}
-	return -err;
-}
-
-void shg__unlock(pthread_mutex_t *m)
-{
-	pthread_mutex_unlock(m);
 }

@@ -305,6 +305,73 @@ struct fork_arg {
 	struct shg_seg *seg;
 };
 
+struct opener {
+	char name[64];
+	int ready[2]; /* pipe: the child says it attached */
+};
+
+static int child_attaches_then_waits(void *p)
+{
+	struct opener *o = p;
+	struct shg_seg *seg;
+
+	struct shg_root *r;
+
+	if (shg_seg_open(o->name, NULL, &seg))
+		return 1;
+	if (shg_root_open(seg, "r", &r)) /* a hold to be released */
+		return 3;
+	if (write(o->ready[1], "x", 1) != 1)
+		return 2;
+	pause(); /* killed by the parent */
+	return 0;
+}
+
+/* Every process slot held by a dead process: the next open frees them. */
+static void test_registry_all_slots_dead_reopened(void **state)
+{
+	struct shg_opts o = { .size = sizeof(o), .max_procs = 2 };
+	struct shg_root_info ri;
+	struct shg_root *r;
+	struct opener op;
+	struct shg_seg *seg;
+	pid_t pid[2];
+	char c;
+	int i;
+
+	(void)state;
+	tu_shm_name(op.name, sizeof(op.name), "alldead");
+	tu_ok(shg_seg_create(op.name, &o, &seg));
+	tu_ok(shg_root_create(seg, "r", &r));
+	shg_root_close(r);
+	tu_ok(shg_seg_close(seg)); /* both slots for the children */
+	assert_int_equal(pipe(op.ready), 0);
+	for (i = 0; i < 2; i++) {
+		pid[i] = tu_fork(child_attaches_then_waits, &op);
+		assert_int_equal(read(op.ready[0], &c, 1), 1);
+	}
+	for (i = 0; i < 2; i++) {
+		kill(pid[i], SIGKILL);
+		assert_int_equal(tu_wait(pid[i]), 128 + SIGKILL);
+	}
+	close(op.ready[0]);
+	close(op.ready[1]);
+	/* inspection-only opens do not repair: still full */
+	assert_int_equal(shg_seg_open(op.name,
+				      &(struct shg_opts){
+					      .size = sizeof(struct shg_opts),
+					      .flags = SHG_OPEN_NO_RECOVER },
+				      &seg),
+			 SHG_ESLOTS);
+	tu_ok(shg_seg_open(op.name, NULL, &seg));
+	assert_int_equal(count_procs(seg), 1);
+	/* the dead took over had their holds released */
+	assert_int_equal(shg_root_list(seg, &ri, 1), 1);
+	assert_int_equal(ri.holds, 0);
+	assert_int_equal(shg_check(seg, NULL, NULL, NULL), 0);
+	tu_destroy(seg, op.name);
+}
+
 static int child_uses_inherited_handle(void *p)
 {
 	struct fork_arg *a = p;
@@ -369,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_registry_slot_from_before_boot_is_dead),
 		cmocka_unit_test(test_registry_stale_proc_index_not_dead),
 		cmocka_unit_test(test_registry_fork_inherited_handle_refused),
+		cmocka_unit_test(test_registry_all_slots_dead_reopened),
 		cmocka_unit_test(test_registry_handle_nesting),
 	};
 

@@ -772,6 +772,69 @@ static void test_roots_repair_dead_lock(void **state)
 	tu_destroy(seg, name);
 }
 
+/* ---- lock words the kernel cannot repair -------------------------------- */
+
+static int exit_child(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static int sleep_child(void *arg)
+{
+	(void)arg;
+	sleep(30); /* killed by the parent */
+	return 0;
+}
+
+/*
+ * Write owner TID @tid into root_lock's futex word, as a lock taken in an
+ * earlier boot (or a forged file) looks: the kernel never saw that thread
+ * die, so only the take-over path can free it.
+ */
+static void forge_owner(struct shg_seg *seg, pid_t tid)
+{
+	int *word = (int *)&seg->hdr->root_lock; /* glibc: futex word first */
+
+	__atomic_store_n(word, (int)tid, __ATOMIC_RELEASE);
+}
+
+static void test_roots_orphaned_lock_taken_over(void **state)
+{
+	struct shg_root_info ri[4];
+	struct shg_root *a;
+	struct shg_seg *seg;
+	struct problems pb;
+	pid_t dead, live;
+	char name[64];
+
+	(void)state;
+#ifndef __GLIBC__
+	print_message("  skipped: lock word layout is glibc's\n");
+	skip();
+#endif
+	seg = create_roots(name, 0);
+	tu_ok(shg_root_create(seg, "a", &a));
+	/* an owner that no longer exists */
+	dead = tu_fork(exit_child, NULL);
+	assert_int_equal(tu_wait(dead), 0);
+	forge_owner(seg, dead);
+	assert_int_equal(shg_root_list(seg, ri, 4), 1);
+	/* an owner that lives but never attached (a reused TID) */
+	live = tu_fork(sleep_child, NULL);
+	forge_owner(seg, live);
+	assert_int_equal(shg_root_list(seg, ri, 4), 1);
+	kill(live, SIGKILL);
+	assert_int_equal(tu_wait(live), 128 + SIGKILL);
+	/* the lock works normally afterwards and nothing is damaged */
+	shg_root_close(a);
+	tu_ok(shg_root_remove(seg, "a"));
+	assert_int_equal(shg_root_list(seg, ri, 4), 0);
+	assert_int_equal(roots_problems(seg, &pb), 0);
+	assert_false(shg__lock_owner_orphaned(seg, getpid()));
+	tu_destroy(seg, name);
+}
+
 /* ---- checker on forged slots ------------------------------------------- */
 
 static void test_roots_check_forged(void **state)
@@ -888,6 +951,7 @@ int main(void)
 		cmocka_unit_test(test_roots_seg_close_drops_holds),
 		cmocka_unit_test(test_roots_dead_holder),
 		cmocka_unit_test(test_roots_repair_dead_lock),
+		cmocka_unit_test(test_roots_orphaned_lock_taken_over),
 		cmocka_unit_test(test_roots_check_forged),
 		cmocka_unit_test(test_roots_check_duplicate_names),
 	};
