@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shmctl.h"
 
@@ -424,29 +425,65 @@ static void on_problem(void *arg, int code, const char *msg)
 	p->n++;
 }
 
+#define CHECK_RUNS 5 /* problems must persist this many checks */
+
+/*
+ * shg_check on a live segment reads structures that writers change
+ * meanwhile, and can catch one in passing (a count updated an instant
+ * before the list it counts). Problems count only if they persist: check
+ * silently until a check is clean or CHECK_RUNS - 1 have failed, then once
+ * more, printing what it finds. A quiescent corrupt segment fails every
+ * time; a sound live one passes one of the runs.
+ */
+static int check_confirmed(struct shg_seg *seg, struct problems *p,
+			   struct shg_check_report *rep, int *runs)
+{
+	int n = 0;
+
+	for (*runs = 1; *runs < CHECK_RUNS; ++*runs) {
+		n = shg_check(seg, NULL, NULL, rep);
+		if (n <= 0)
+			break;
+		usleep(20 * 1000);
+	}
+	if (n > 0) {
+		if (p->json)
+			printf("{\"problems\":[");
+		return shg_check(seg, on_problem, p, rep);
+	}
+	if (p->json)
+		printf("{\"problems\":["); /* closed by the caller */
+	return n;
+}
+
 int cmd_check(struct cli *c, struct shg_seg *seg)
 {
 	struct problems p = { .json = c->json };
 	struct shg_check_report rep;
-	int n;
+	int n, runs;
 
-	if (c->json)
-		printf("{\"problems\":[");
-	n = shg_check(seg, on_problem, &p, &rep);
+	n = check_confirmed(seg, &p, &rep, &runs);
 	if (n < 0) {
 		if (c->json)
 			printf("]}\n");
 		return fail("check", n);
 	}
 	if (c->json) {
-		printf("],\"count\":%d,\"dead_procs\":%u,\"dead_threads\":%u"
+		printf("],\"count\":%d,\"runs\":%d,\"dead_procs\":%u,"
+		       "\"dead_threads\":%u"
 		       ",\"free_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64
 		       ",\"retired_bytes\":%" PRIu64 ",\"graphs\":%u"
 		       ",\"graph_nodes\":%" PRIu64 ",\"pins\":%u,\"ok\":%s}\n",
-		       n, rep.dead_procs, rep.dead_threads, rep.free_bytes,
-		       rep.used_bytes, rep.retired_bytes, rep.graphs,
-		       rep.graph_nodes, rep.pins, n ? "false" : "true");
+		       n, runs, rep.dead_procs, rep.dead_threads,
+		       rep.free_bytes, rep.used_bytes, rep.retired_bytes,
+		       rep.graphs, rep.graph_nodes, rep.pins,
+		       n ? "false" : "true");
 	} else {
+		if (runs > 1)
+			printf("(%s after %d checks: a live segment can show a "
+			       "state in passing)\n",
+			       n ? "problems confirmed" : "not confirmed",
+			       runs);
 		printf("%s: %d problem%s; %u graph(s), %" PRIu64
 		       " node(s), %u pin(s); %u dead process slot(s), %u dead "
 		       "thread slot(s)%s\n",

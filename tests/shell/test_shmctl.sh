@@ -189,6 +189,18 @@ else
 	echo "SKIP: dump of a pinned older version ($PIN not built)"
 fi
 
+# ---- check and recover while writers work ------------------------------------
+( for i in $(seq 40); do "$SHMCTL" put "$SEG" busy "k$((i % 7))" "$i" --int >/dev/null 2>&1; done ) &
+bpid=$!
+live_bad=0
+for _ in 1 2 3 4 5; do
+	"$SHMCTL" check "$SEG" >/dev/null 2>&1 || live_bad=$((live_bad + 1))
+	"$SHMCTL" recover "$SEG" >/dev/null 2>&1 || live_bad=$((live_bad + 1))
+done
+wait "$bpid"
+[ "$live_bad" -eq 0 ] && ok || bad "check/recover on a live segment: $live_bad failures"
+expect_rc 0 "check after live writes" "$SHMCTL" check "$SEG"
+
 # ---- watch ------------------------------------------------------------------------------
 out=$("$SHMCTL" watch "$SEG" --interval 0.1 --count 2 2>&1); rc=$?
 { [ $rc -eq 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 4 ]; } && ok ||
