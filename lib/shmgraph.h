@@ -540,13 +540,20 @@ struct shg_recover_report {
 	uint32_t spans_adopted; /* spans of dead threads made available */
 	uint64_t retired_adopted; /* retired bytes moved to survivors */
 	uint64_t leaked_freed; /* bytes freed by a reachability sweep */
+	int32_t sweep_err; /* 0, or why the sweep did not finish (e.g.
+			    * SHG_EBUDGET: a live reader stalled its grace
+			    * period; -EBUSY: another sweep was running) */
 };
 
 /**
  * shg_recover() - release everything dead processes held.
  *
- * Safe while other processes read and write. Context: outside read
- * sections. Return: 0 or a negative code.
+ * Releases dead processes' slots, holds, pins and retired lists, then runs
+ * a live leak sweep (mark from roots, pins and live txns; a grace period;
+ * mark again) and frees what nothing reaches. Safe while other processes
+ * read and write. Context: outside read sections. Return: 0, even when
+ * the sweep could not finish (then @rep->sweep_err says why); SHG_ENESTED
+ * inside a read section; -EINVAL.
  */
 SHG_API SHG_MUST_CHECK int shg_recover(struct shg_seg *seg,
 				       struct shg_recover_report *rep);

@@ -610,6 +610,8 @@ int shg_recover(struct shg_seg *seg, struct shg_recover_report *rep)
 	n = shg__sweep_live(seg, false);
 	if (n > 0)
 		rep->leaked_freed = (uint64_t)n;
+	else if (n < 0)
+		rep->sweep_err = (int32_t)n;
 	shg_reclaim(seg);
 	return 0;
 }

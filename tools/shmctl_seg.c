@@ -508,14 +508,21 @@ int cmd_recover(struct cli *c, struct shg_seg *seg)
 		printf("{\"procs_released\":%u,\"threads_released\":%u,"
 		       "\"holds_released\":%u,\"spans_adopted\":%u,"
 		       "\"retired_adopted\":%" PRIu64
-		       ",\"leaked_freed\":%" PRIu64 "}\n",
+		       ",\"leaked_freed\":%" PRIu64
+		       ",\"sweep_error\":%s%s%s}\n",
 		       r.procs_released, r.threads_released, r.holds_released,
-		       r.spans_adopted, r.retired_adopted, r.leaked_freed);
+		       r.spans_adopted, r.retired_adopted, r.leaked_freed,
+		       r.sweep_err ? "\"" : "",
+		       r.sweep_err ? shg_strerror(r.sweep_err) : "null",
+		       r.sweep_err ? "\"" : "");
 	else
 		printf("released %u process slot(s), %u thread slot(s), %u "
 		       "root hold(s); adopted %u span(s) and %" PRIu64
 		       " retired bytes; freed %" PRIu64 " leaked bytes\n",
 		       r.procs_released, r.threads_released, r.holds_released,
 		       r.spans_adopted, r.retired_adopted, r.leaked_freed);
+	if (!c->json && r.sweep_err)
+		printf("leak sweep not finished: %s (run recover again later)\n",
+		       shg_strerror(r.sweep_err));
 	return 0;
 }
