@@ -12,8 +12,10 @@
  *              sweep marking, dump)
  *   version.c  versions, pins (pin table), interval checks for reclaim
  *   txn.c      transactions: begin, mut, setters, commit, abort, detach,
- *              update, import
- *   map.c      persistent hash map (CHAMP-style HAMT)
+ *              update
+ *   txn_import.c  import (copying a subgraph into a txn)
+ *   map.c      persistent hash map (CHAMP-style HAMT with leaves): edits;
+ *              map_read.c lookups and iteration, map_internal.h layout
  *   vec.c      persistent vector (32-way radix trie)
  *   gcheck.c   graph-layer checker and recovery (sweep marking)
  */
@@ -289,6 +291,8 @@ struct shg_txn {
 	struct shg_pin *base; /* pinned base version (may be NULL: empty) */
 	uint64_t base_ver; /* base version offset (0 = root was empty) */
 	uint64_t base_seq; /* base version's sequence (0 = none) */
+	uint64_t base_bytes; /* base version's bytes and nodes totals */
+	uint64_t base_count;
 	uint64_t seq; /* this txn's sequence (birth of its nodes) */
 	uint64_t root_node; /* graph root node as of the txn */
 	struct shg__offset_set owned; /* nodes created/copied in this txn */
@@ -318,12 +322,31 @@ static inline bool shg__txn_owns(const struct shg_txn *txn, uint64_t off)
 	return shg__oset_has(&txn->owned, off);
 }
 /*
+ * shg__txn_owns() of node @off whose header @n was validated: every node
+ * the txn created or copied has birth == txn->seq (set by the txn, never
+ * written by anyone else), so most published nodes are told apart
+ * without probing the set.
+ */
+static inline bool shg__txn_owns_node(const struct shg_txn *txn, uint64_t off,
+				      const struct shg_node *n)
+{
+	return n->birth == txn->seq && shg__oset_has(&txn->owned, off);
+}
+/*
  * Copy published node @off into a new owned node of @new_size bytes (>= the
  * copied bytes; the rest zeroed) and record @off as garbage. Returns the
  * copy. If @off is owned already and fits, returns it unchanged.
  */
 SHG_HIDDEN int shg__txn_copy(struct shg_txn *txn, uint64_t off, size_t new_size,
 			     uint64_t *out);
+/*
+ * shg__txn_copy() of node @off whose header @n (at @off) the caller has
+ * validated (type, heap range): only the allocator's block record is
+ * checked (a block starts at @off, inside the backed heap).
+ */
+SHG_HIDDEN int shg__txn_copy_hdr(struct shg_txn *txn, uint64_t off,
+				 const struct shg_node *n, size_t new_size,
+				 uint64_t *out);
 /*
  * Whether published node @off of the txn's graph may be linked into it: it
  * must be reachable from the txn's base version (which the txn pins), not
@@ -376,7 +399,7 @@ SHG_HIDDEN int shg__txn_map_new_flags(struct shg_txn *txn, struct shg_ref ref,
  * @copy, a byte copy of the container node at @off, every child offset c
  * that the children function reports (node/bytes children and values) with
  * the offset @map returns for it. Return 0, @map's error, or a negative code
- * if the node is invalid. txn.c references them weakly (import of a
+ * if the node is invalid. txn_import.c references them weakly (import of a
  * container is -ENOTSUP until they exist).
  */
 SHG_HIDDEN int

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Persistent hash map: a CHAMP-style hash array mapped trie (Steindorfer &
- * Vinju, OOPSLA 2015) whose nodes live in the segment. Lookups walk at most
- * 14 nodes without writing anything; a txn updates it by path copying
- * (each node copied once per txn, later edits in place).
+ * Vinju, OOPSLA 2015) with leaf buckets, whose nodes live in the segment.
+ * Lookups walk at most 14 nodes without writing anything; a txn updates it
+ * by path copying (each node copied once per txn, later edits in place).
  *
  * HOW IT WORKS
  *
@@ -12,17 +12,31 @@
  * 32-bit maps: @datamap marks positions holding an entry inline, @nodemap
  * positions holding a child subtree; the two never overlap. Entries come
  * first in the slot array, ordered by position, then the child offsets,
- * ordered by position. Two keys whose 64-bit hashes are equal end in a
- * collision node at depth 13: a plain array of entries sorted by key.
+ * ordered by position. A leaf (type SHG_TYPE_MAP_COLL) is a plain array
+ * of entries sorted by key (u64 ascending, bytes lexicographic).
  *
- * Canonical form (CHAMP): a subtree other than the root that holds a single
- * entry is always inlined into its parent; deletion restores this bottom-up
- * (a child whose count falls to 1 turns back into an entry, recursively).
- * Insertion creates exactly the chain of nodes needed to separate two keys.
- * So the shape depends only on the set of keys, never on the order of
- * operations: equal maps have equal shapes, and iteration (depth first,
- * a node's entries before its children, positions ascending) visits equal
- * maps in the same order.
+ * Canonical form: a subtree other than the root that holds a single entry
+ * is that entry, inline in its parent (CHAMP); one that holds 2 or more is
+ * a leaf if it fits one, else a bitmap node. A leaf fits up to
+ * MAP_LEAF_MAX (64) entries in a map with u64 keys, and any number at
+ * depth 13, where two keys have equal 64-bit hashes (leaf_max(); bytes
+ * keys have leaves at depth 13 only, so their subtrees of 2 are chains
+ * down to where the hashes differ). Inserting into a full leaf splits it
+ * into the subtree its entries make; a delete that leaves a bitmap node
+ * with few enough entries gathers them into a leaf, and one that leaves a
+ * subtree with one entry inlines it, bottom-up. So the shape depends only
+ * on the set of keys, never on the order of operations: equal maps have
+ * equal shapes, and iteration (depth first, a node's entries before its
+ * children, positions ascending; a leaf in key order) visits equal maps
+ * in the same order.
+ *
+ * Why leaves: with 32-way bitmap nodes a map of 32^k keys gets a partial
+ * extra level of small nodes (a 1M-key map: 4.65 nodes a lookup, the last
+ * two usually cache misses). A leaf of up to 64 keys ends the walk one or
+ * two levels earlier (1M keys: 3 bitmap levels and leaves of ~30 entries,
+ * one miss a lookup, found by binary search), a path copy has fewer nodes
+ * to copy and retire, and the map has fewer node headers (19 bytes an
+ * entry instead of 30 at 1M keys).
  *
  * Every node records the number of entries in its subtree (@count), its
  * key and value kinds, flags and its depth. Readers check each node's
@@ -36,726 +50,15 @@
  * must re-insert the entries. Bytes keys are stored as bytes nodes whose
  * @hash field caches the low 32 bits of the map hash (compared before the
  * length and the data).
+ *
+ * Files: map_internal.h (layout, hashing, validation, the lookup walk),
+ * map_read.c (lookups, iteration, traversal hooks), this file (edits).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "graph_internal.h"
-
-/*
- * Map node, SHG_TYPE_MAP (depth 0..12) or SHG_TYPE_MAP_COLL (depth 13).
- *
- *   off  size  field
- *     0    16  struct shg_node header (type, graph, birth)
- *    16     4  datamap   positions holding an inline entry (MAP only)
- *    20     4  nodemap   positions holding a child (MAP only)
- *    24     4  count     entries in this subtree (COLL: entries here)
- *    28     1  keykind   enum shg_kind of the keys (U64 or BYTES)
- *    29     1  valkind   enum shg_kind of the values
- *    30     1  flags     SHG_MAP_F_* (same in every node of a map)
- *    31     1  depth     0 for the map's root, +1 per level, 13 = COLL
- *    32  16*E  entries   {key, value} words, E = popcount(datamap) (MAP)
- *                        or count (COLL)
- *  32+16E 8*C  children  offsets of child nodes, C = popcount(nodemap)
- *
- * Key word: the u64 key, or the offset of a bytes node (0 = empty key).
- * Value word: by value kind (U64/I64/F64 bits; BYTES: offset of a bytes
- * node, 0 = empty; NODE: node offset, 0 = null; ROOT: SHG_ROOTREF).
- */
-struct shg_map_node {
-	struct shg_node h;
-	uint32_t datamap;
-	uint32_t nodemap;
-	uint32_t count;
-	uint8_t keykind;
-	uint8_t valkind;
-	uint8_t flags;
-	uint8_t depth;
-	uint64_t slot[];
-};
-_Static_assert(offsetof(struct shg_map_node, datamap) == 16, "map layout");
-_Static_assert(offsetof(struct shg_map_node, count) == 24, "map layout");
-_Static_assert(offsetof(struct shg_map_node, keykind) == 28, "map layout");
-_Static_assert(offsetof(struct shg_map_node, depth) == 31, "map layout");
-_Static_assert(offsetof(struct shg_map_node, slot) == 32, "map layout");
-_Static_assert(sizeof(struct shg_map_node) == 32, "map layout");
-
-#define MAP_HDR 32u
-#define MAP_BITS 5u
-#define MAP_MAX_DEPTH 12u /* deepest bitmap level */
-#define MAP_COLL_DEPTH 13u /* collision nodes */
-#define MAP_MAX_COLL (1u << 24) /* sanity bound on a collision node */
-
-static const uint8_t empty_bytes[1];
-
-/* ---- hashing ------------------------------------------------------------ */
-
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
-static inline uint64_t seg_seed(struct shg_seg *seg)
-{
-	uint64_t a, b;
-
-	/* uuid is immutable after creation (header line 0). */
-	memcpy(&a, seg->hdr->uuid, 8);
-	memcpy(&b, seg->hdr->uuid + 8, 8);
-	return mix64(a ^ (b * 0x9e3779b97f4a7c15ull));
-}
-
-static inline uint64_t hash_u64(struct shg_seg *seg, uint64_t key)
-{
-	return mix64(key ^ seg_seed(seg));
-}
-
-uint64_t shg__hash_u64(struct shg_seg *seg, uint64_t key)
-{
-	return hash_u64(seg, key);
-}
-
-static inline uint64_t mum(uint64_t a, uint64_t b)
-{
-	__uint128_t r = (__uint128_t)a * b;
-
-	return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-static inline uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static inline uint64_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-#define HB_P0 0xa0761d6478bd642full
-#define HB_P1 0xe7037ed1a0b428dbull
-#define HB_P2 0x8ebc6af09c88c6e3ull
-
-/* A wyhash-style hash: 16 bytes per multiply, overlapping tail reads. */
-static uint64_t hash_bytes_seeded(uint64_t seed, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	uint64_t h = seed ^ HB_P0, a = 0, b = 0;
-	size_t n = len;
-
-	while (n > 16) {
-		h = mum(rd64(p) ^ HB_P1, rd64(p + 8) ^ h);
-		p += 16;
-		n -= 16;
-	}
-	if (n >= 8) {
-		a = rd64(p);
-		b = rd64(p + n - 8);
-	} else if (n >= 4) {
-		a = rd32(p);
-		b = rd32(p + n - 4);
-	} else if (n > 0) {
-		a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) |
-		    p[n - 1];
-	}
-	h = mum(a ^ HB_P1, b ^ h);
-	return mum(h ^ HB_P2, (uint64_t)len ^ HB_P1);
-}
-
-uint64_t shg__hash_bytes(struct shg_seg *seg, const void *p, size_t len)
-{
-	return hash_bytes_seeded(seg_seed(seg), p, len);
-}
-
-/* The test hash: 8 bits, so that many keys collide completely. */
-static uint64_t test_hash_bytes(const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	uint64_t s = len;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		s += p[i];
-	return s & 0xff;
-}
-
-static inline uint64_t map_hash_u64(struct shg_seg *seg, unsigned flags,
-				    uint64_t key)
-{
-	if (shg_unlikely(flags & SHG_MAP_F_TESTHASH))
-		return key & 0xff;
-	return hash_u64(seg, key);
-}
-
-static inline uint64_t map_hash_bytes(struct shg_seg *seg, unsigned flags,
-				      const void *p, size_t len)
-{
-	if (shg_unlikely(flags & SHG_MAP_F_TESTHASH))
-		return test_hash_bytes(p, len);
-	return shg__hash_bytes(seg, p, len);
-}
-
-/* ---- node validation (read side) ----------------------------------------- */
-
-/* Population count (a library call without -mpopcnt: avoid it). */
-static inline unsigned pc32(uint32_t x)
-{
-#ifdef __POPCNT__
-	return (unsigned)__builtin_popcount(x);
-#else
-	x = x - ((x >> 1) & 0x55555555u);
-	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-	x = (x + (x >> 4)) & 0x0f0f0f0fu;
-	return (x * 0x01010101u) >> 24;
-#endif
-}
-
-/*
- * Heap bounds for one operation: shg__off_ok() with the backed size
- * loaded once (it only grows, so an older value is merely stricter).
- */
-struct mbound {
-	uint64_t lo, hi;
-};
-
-static inline void mbound_init(const struct shg_seg *seg, struct mbound *b)
-{
-	uint64_t backed =
-		atomic_load_explicit(&seg->hdr->backed, memory_order_acquire);
-
-	b->lo = seg->heap_off;
-	b->hi = backed < seg->capacity ? backed : seg->capacity;
-}
-
-static inline bool mb_ok(const struct mbound *b, uint64_t off, uint64_t len)
-{
-	return off >= b->lo && (off & 15) == 0 && len <= b->hi &&
-	       off <= b->hi - len;
-}
-
-/* The kinds/flags/depth word at offset 28, as one 32-bit value. */
-static inline uint32_t kinds_word(unsigned kk, unsigned vk, unsigned fl,
-				  unsigned depth)
-{
-	uint8_t b[4] = { (uint8_t)kk, (uint8_t)vk, (uint8_t)fl,
-			 (uint8_t)depth };
-	uint32_t w;
-
-	memcpy(&w, b, 4);
-	return w;
-}
-
-static inline uint32_t node_word(const struct shg_map_node *n)
-{
-	uint32_t w;
-
-	memcpy(&w, &n->keykind, 4);
-	return w;
-}
-
-static inline uint32_t with_depth(uint32_t w, unsigned depth)
-{
-	return (w & ~kinds_word(0, 0, 0, 0xff)) | kinds_word(0, 0, 0, depth);
-}
-
-/*
- * struct mview - a validated map node: entries and children counts.
- */
-struct mview {
-	const struct shg_map_node *n;
-	unsigned nd; /* entries */
-	unsigned nc; /* children */
-	size_t size; /* logical size in bytes */
-};
-
-/*
- * Validate the node at @off against @word (kinds, flags, depth): in range,
- * aligned, right type for its depth, maps disjoint, slots inside the backed
- * heap. One comparison covers kinds, flags and depth.
- */
-static inline __attribute__((always_inline)) int
-map_view_b(struct shg_seg *seg, const struct mbound *b, uint64_t off,
-	   uint32_t word, struct mview *v)
-{
-	const struct shg_map_node *n;
-	uint32_t dm, nm, type;
-	uint64_t size;
-
-	if (shg_unlikely(!mb_ok(b, off, MAP_HDR)))
-		return SHG_EBADOFF;
-	n = shg__at(seg, off);
-	type = n->h.type;
-	if (shg_unlikely(node_word(n) != word))
-		return SHG_ECORRUPT;
-	if (shg_likely(type == SHG_TYPE_MAP)) {
-		dm = n->datamap;
-		nm = n->nodemap;
-		if (shg_unlikely((dm & nm) != 0 || n->depth > MAP_MAX_DEPTH))
-			return SHG_ECORRUPT;
-		v->nd = pc32(dm);
-		v->nc = pc32(nm);
-	} else if (type == SHG_TYPE_MAP_COLL) {
-		v->nd = n->count;
-		v->nc = 0;
-		if (n->depth != MAP_COLL_DEPTH || v->nd < 2 ||
-		    v->nd > MAP_MAX_COLL)
-			return SHG_ECORRUPT;
-	} else {
-		return SHG_ECORRUPT;
-	}
-	size = MAP_HDR + 16ull * v->nd + 8ull * v->nc;
-	if (shg_unlikely(!mb_ok(b, off, size)))
-		return SHG_ECORRUPT;
-	v->n = n;
-	v->size = (size_t)size;
-	return 0;
-}
-
-static inline int map_view(struct shg_seg *seg, uint64_t off, uint32_t word,
-			   struct mview *v)
-{
-	struct mbound b;
-
-	mbound_init(seg, &b);
-	return map_view_b(seg, &b, off, word, v);
-}
-
-/* Validate a map's root node (depth 0) and return its word. */
-static inline __attribute__((always_inline)) int
-map_root_b(struct shg_seg *seg, const struct mbound *b, uint64_t off,
-	   struct mview *v)
-{
-	const struct shg_map_node *n;
-
-	if (!mb_ok(b, off, MAP_HDR))
-		return SHG_EBADOFF;
-	n = shg__at(seg, off);
-	if (n->depth != 0 ||
-	    (n->keykind != SHG_KIND_U64 && n->keykind != SHG_KIND_BYTES) ||
-	    n->valkind < SHG_KIND_U64 || n->valkind > SHG_KIND_ROOT ||
-	    (n->flags & ~SHG_MAP_F_ALL))
-		return SHG_ECORRUPT;
-	return map_view_b(seg, b, off, node_word(n), v);
-}
-
-static int map_root(struct shg_seg *seg, uint64_t off, struct mview *v)
-{
-	struct mbound b;
-
-	mbound_init(seg, &b);
-	return map_root_b(seg, &b, off, v);
-}
-
-/* Validated bytes node (type, length inside the heap). */
-static inline const struct shg_bytes *bytes_at(struct shg_seg *seg,
-					       uint64_t off, int *err)
-{
-	const struct shg_bytes *b;
-
-	if (shg_unlikely(!shg__off_ok(seg, off, sizeof(*b), 16))) {
-		*err = SHG_EBADOFF;
-		return NULL;
-	}
-	b = shg__at(seg, off);
-	if (shg_unlikely(b->h.type != SHG_TYPE_BYTES ||
-			 !shg__off_ok(seg, off, sizeof(*b) + (uint64_t)b->len,
-				      16))) {
-		*err = SHG_ECORRUPT;
-		return NULL;
-	}
-	return b;
-}
-
-/*
- * Whether entry key word @ek equals the bytes key (@p, @len, hash @h).
- * 1 equal, 0 not, negative on corrupt data.
- */
-static inline int bkey_eq(struct shg_seg *seg, uint64_t ek, const void *p,
-			  size_t len, uint64_t h)
-{
-	const struct shg_bytes *b;
-	int err = 0;
-
-	if (ek == 0)
-		return len == 0;
-	b = bytes_at(seg, ek, &err);
-	if (!b)
-		return err;
-	return b->hash == (uint32_t)h && b->len == len &&
-	       memcmp(b->data, p, len) == 0;
-}
-
-/* Fill @out from a value word of kind @vk. */
-static int val_out(struct shg_seg *seg, unsigned vk, uint64_t w,
-		   struct shg_val *out)
-{
-	const struct shg_bytes *b;
-	int err = 0;
-
-	if (!out)
-		return 0;
-	out->kind = (enum shg_kind)vk;
-	switch (vk) {
-	case SHG_KIND_BYTES:
-		if (w == 0) {
-			out->bytes.p = empty_bytes;
-			out->bytes.len = 0;
-			return 0;
-		}
-		b = bytes_at(seg, w, &err);
-		if (!b)
-			return err;
-		out->bytes.p = b->data;
-		out->bytes.len = b->len;
-		return 0;
-	case SHG_KIND_NODE:
-		out->node.v = w;
-		return 0;
-	case SHG_KIND_ROOT:
-		out->root = SHG_ROOTREF_SLOT(w);
-		return 0;
-	default:
-		out->u64 = w;
-		return 0;
-	}
-}
-
-/* ---- lookups ------------------------------------------------------------- */
-
-/*
- * Ask for a child's first lines at once: the header line tells where the
- * wanted slot is, and that slot is usually one or two lines further on;
- * fetching them in parallel turns two dependent cache misses per level into
- * about one. A prefetch never faults, so a bad offset is harmless here (it
- * is validated before any load).
- */
-static inline void map_prefetch(struct shg_seg *seg, uint64_t off)
-{
-	const uint8_t *p = seg->base + off;
-
-	__builtin_prefetch(p);
-	__builtin_prefetch(p + 64);
-	__builtin_prefetch(p + 128);
-	__builtin_prefetch(p + 192);
-}
-
-/*
- * Find the entry for hash @h: returns a pointer to its {key, value} pair
- * (compared by @eq), NULL and 0 if absent, NULL and *err if corrupt. The
- * callers below inline their key comparison.
- */
-#define MAP_FIND(seg, v, word, h, found, err, EQ)                               \
-	do {                                                                    \
-		unsigned d_ = 0;                                                \
-		struct mbound b_;                                               \
-		mbound_init((seg), &b_);                                        \
-		for (;;) {                                                      \
-			const struct shg_map_node *n_ = (v).n;                  \
-			uint32_t bit_, dm_, below_;                             \
-			uint64_t c_;                                            \
-			if (shg_unlikely(d_ == MAP_COLL_DEPTH)) {               \
-				for (unsigned i_ = 0; i_ < (v).nd; i_++) {      \
-					const uint64_t *e_ =                    \
-						&n_->slot[2 * i_];              \
-					int r_ = (EQ);                          \
-					if (r_ < 0) {                           \
-						(err) = r_;                     \
-						break;                          \
-					}                                       \
-					if (r_) {                               \
-						(found) = e_;                   \
-						break;                          \
-					}                                       \
-				}                                               \
-				break;                                          \
-			}                                                       \
-			bit_ = 1u << (((h) >> (MAP_BITS * d_)) & 31);           \
-			dm_ = n_->datamap;                                      \
-			below_ = bit_ - 1;                                      \
-			if (dm_ & bit_) {                                       \
-				const uint64_t *e_ =                            \
-					&n_->slot[2 * pc32(dm_ & below_)];      \
-				int r_ = (EQ);                                  \
-				if (r_ < 0)                                     \
-					(err) = r_;                             \
-				else if (r_)                                    \
-					(found) = e_;                           \
-				break;                                          \
-			}                                                       \
-			if (!(n_->nodemap & bit_))                              \
-				break;                                          \
-			c_ = n_->slot[2 * (v).nd + pc32(n_->nodemap & below_)]; \
-			map_prefetch((seg), c_);                                \
-			d_++;                                                   \
-			(err) = map_view_b((seg), &b_, c_,                      \
-					   with_depth((word), d_), &(v));       \
-			if (shg_unlikely(err))                                  \
-				break;                                          \
-		}                                                               \
-	} while (0)
-
-int shg_map_get_u64(struct shg_seg *seg, struct shg_off map, uint64_t key,
-		    struct shg_val *out)
-{
-	const uint64_t *found = NULL;
-	struct mbound b;
-	struct mview v;
-	uint32_t word;
-	uint64_t h;
-	int err;
-
-	if (map.v == 0)
-		return -ENOENT; /* null map: empty */
-	mbound_init(seg, &b);
-	err = map_root_b(seg, &b, map.v, &v);
-	if (err)
-		return err;
-	if (v.n->keykind != SHG_KIND_U64)
-		return -EINVAL;
-	word = node_word(v.n);
-	h = map_hash_u64(seg, v.n->flags, key);
-	MAP_FIND(seg, v, word, h, found, err, e_[0] == key);
-	if (err)
-		return err;
-	if (!found)
-		return -ENOENT;
-	return val_out(seg, v.n->valkind, found[1], out);
-}
-
-int shg_map_get_bytes(struct shg_seg *seg, struct shg_off map, const void *key,
-		      size_t klen, struct shg_val *out)
-{
-	const uint64_t *found = NULL;
-	struct mbound b;
-	struct mview v;
-	uint32_t word;
-	uint64_t h;
-	int err;
-
-	if (!key && klen)
-		return -EINVAL;
-	if (!key)
-		key = empty_bytes;
-	if (map.v == 0)
-		return -ENOENT;
-	mbound_init(seg, &b);
-	err = map_root_b(seg, &b, map.v, &v);
-	if (err)
-		return err;
-	if (v.n->keykind != SHG_KIND_BYTES)
-		return -EINVAL;
-	word = node_word(v.n);
-	h = map_hash_bytes(seg, v.n->flags, key, klen);
-	MAP_FIND(seg, v, word, h, found, err,
-		 bkey_eq(seg, e_[0], key, klen, h));
-	if (err)
-		return err;
-	if (!found)
-		return -ENOENT;
-	return val_out(seg, v.n->valkind, found[1], out);
-}
-
-int64_t shg_map_count(struct shg_seg *seg, struct shg_off map)
-{
-	struct mview v;
-	int err;
-
-	if (map.v == 0)
-		return 0;
-	err = map_root(seg, map.v, &v);
-	if (err)
-		return err;
-	return v.n->count;
-}
-
-/* ---- iteration ------------------------------------------------------------ */
-
-_Static_assert(MAP_COLL_DEPTH + 1 <= sizeof(((struct shg_map_iter *)0)->pos) /
-					     sizeof(uint32_t),
-	       "iterator stack covers depths 0..13");
-
-int shg_map_iter_init(struct shg_seg *seg, struct shg_off map,
-		      struct shg_map_iter *it)
-{
-	struct mview v;
-	int err;
-
-	memset(it, 0, sizeof(*it));
-	it->seg = seg;
-	if (map.v == 0)
-		return 0; /* empty: stack[0] null ends at once */
-	err = map_root(seg, map.v, &v);
-	if (err)
-		return err;
-	it->stack[0] = map;
-	return 0;
-}
-
-static int key_out(struct shg_seg *seg, unsigned kk, uint64_t w,
-		   struct shg_val *key)
-{
-	if (!key)
-		return 0;
-	if (kk == SHG_KIND_BYTES)
-		return val_out(seg, SHG_KIND_BYTES, w, key);
-	key->kind = SHG_KIND_U64;
-	key->u64 = w;
-	return 0;
-}
-
-int shg_map_iter_next(struct shg_map_iter *it, struct shg_val *key,
-		      struct shg_val *val)
-{
-	struct shg_seg *seg = it->seg;
-	struct mview root, v;
-	uint32_t word, d, p;
-	int err;
-
-	if (it->stack[0].v == 0)
-		return -ENOENT;
-	err = map_root(seg, it->stack[0].v, &root);
-	if (err)
-		goto fail;
-	word = node_word(root.n);
-	for (;;) {
-		d = it->depth;
-		if (d > MAP_COLL_DEPTH) {
-			err = SHG_ECORRUPT;
-			goto fail;
-		}
-		err = map_view(seg, it->stack[d].v, with_depth(word, d), &v);
-		if (err)
-			goto fail;
-		p = it->pos[d];
-		if (p < v.nd) {
-			it->pos[d] = p + 1;
-			err = key_out(seg, root.n->keykind, v.n->slot[2 * p],
-				      key);
-			if (!err)
-				err = val_out(seg, root.n->valkind,
-					      v.n->slot[2 * p + 1], val);
-			if (err)
-				goto fail;
-			return 0;
-		}
-		if (p < v.nd + v.nc) {
-			it->pos[d] = p + 1;
-			if (d + 1 > MAP_COLL_DEPTH) {
-				err = SHG_ECORRUPT;
-				goto fail;
-			}
-			it->stack[d + 1].v = v.n->slot[2 * v.nd + (p - v.nd)];
-			it->pos[d + 1] = 0;
-			it->depth = d + 1;
-			continue;
-		}
-		if (d == 0) {
-			it->stack[0].v = 0;
-			return -ENOENT;
-		}
-		it->depth = d - 1;
-	}
-fail:
-	it->stack[0].v = 0;
-	return err;
-}
-
-/* ---- traversal ------------------------------------------------------------ */
-
-int shg__map_children(struct shg_seg *seg, uint64_t off,
-		      void (*fn)(void *arg, uint64_t child),
-		      void (*rootfn)(void *arg, uint64_t rootref), void *arg)
-{
-	const struct shg_map_node *n;
-	struct mview v;
-	unsigned i, kk, vk;
-	uint64_t w;
-	int err;
-
-	if (!shg__off_ok(seg, off, MAP_HDR, 16))
-		return SHG_EBADOFF;
-	n = shg__at(seg, off);
-	kk = n->keykind;
-	vk = n->valkind;
-	if ((kk != SHG_KIND_U64 && kk != SHG_KIND_BYTES) || vk < SHG_KIND_U64 ||
-	    vk > SHG_KIND_ROOT)
-		return SHG_ECORRUPT;
-	err = map_view(seg, off, node_word(n), &v);
-	if (err)
-		return err;
-	/* Off the lookup path: also check the slots fit the block itself. */
-	if (shg_block_size(seg, (struct shg_off){ off }) < v.size)
-		return SHG_ECORRUPT;
-	for (i = 0; i < v.nd; i++) {
-		w = n->slot[2 * i];
-		if (kk == SHG_KIND_BYTES && w != 0 && fn)
-			fn(arg, w);
-		w = n->slot[2 * i + 1];
-		if (w == 0)
-			continue;
-		if ((vk == SHG_KIND_BYTES || vk == SHG_KIND_NODE) && fn)
-			fn(arg, w);
-		else if (vk == SHG_KIND_ROOT && rootfn)
-			rootfn(arg, w);
-	}
-	for (i = 0; i < v.nc && fn; i++)
-		fn(arg, n->slot[2 * v.nd + i]);
-	return 0;
-}
-
-/*
- * Import: in @copy, a byte copy of the node at @off, replace bytes keys,
- * bytes/node values and child offsets by what @map gives for them.
- */
-int shg__map_remap(struct shg_seg *seg, uint64_t off, void *copy,
-		   int (*map)(void *arg, uint64_t child, uint64_t *out),
-		   void *arg)
-{
-	const struct shg_map_node *n;
-	struct shg_map_node *c = copy;
-	struct mview v;
-	unsigned i, kk, vk;
-	int err;
-
-	if (!shg__off_ok(seg, off, MAP_HDR, 16))
-		return SHG_EBADOFF;
-	n = shg__at(seg, off);
-	kk = n->keykind;
-	vk = n->valkind;
-	err = map_view(seg, off, node_word(n), &v);
-	if (err)
-		return err;
-	for (i = 0; i < v.nd; i++) {
-		if (kk == SHG_KIND_BYTES && n->slot[2 * i]) {
-			err = map(arg, n->slot[2 * i], &c->slot[2 * i]);
-			if (err)
-				return err;
-		}
-		if ((vk == SHG_KIND_BYTES || vk == SHG_KIND_NODE) &&
-		    n->slot[2 * i + 1]) {
-			err = map(arg, n->slot[2 * i + 1], &c->slot[2 * i + 1]);
-			if (err)
-				return err;
-		}
-	}
-	for (i = 0; i < v.nc; i++) {
-		err = map(arg, n->slot[2 * v.nd + i], &c->slot[2 * v.nd + i]);
-		if (err)
-			return err;
-	}
-	return 0;
-}
+#include "map_internal.h"
 
 /* ---- write side ------------------------------------------------------------ */
 
@@ -794,7 +97,7 @@ static int entry_hash(struct mop *op, uint64_t ek, uint64_t *h)
 		return 0;
 	}
 	if (ek == 0) {
-		*h = map_hash_bytes(op->seg, op->flags, empty_bytes, 0);
+		*h = map_hash_bytes(op->seg, op->flags, shg__map_empty, 0);
 		return 0;
 	}
 	b = bytes_at(op->seg, ek, &err);
@@ -804,7 +107,7 @@ static int entry_hash(struct mop *op, uint64_t ek, uint64_t *h)
 	return 0;
 }
 
-/* Order of keys in a collision node: u64 ascending, bytes lexicographic. */
+/* Order of keys in a leaf: u64 ascending, bytes lexicographic. */
 static int key_cmp(struct mop *op, uint64_t a, uint64_t b, int *cmp)
 {
 	const struct shg_bytes *ba, *bb;
@@ -864,16 +167,14 @@ static void drop_word(struct mop *op, unsigned kind, uint64_t w)
 		(void)shg__txn_unlink_value(op->txn, w); /* poisons on error */
 }
 
-/* Allocate an owned map node at @depth with room for @size bytes. */
-static int node_alloc(struct mop *op, unsigned depth, size_t size,
+/* Allocate an owned map node (a leaf if @leaf) at @depth, @size bytes. */
+static int node_alloc(struct mop *op, unsigned depth, size_t size, bool leaf,
 		      struct shg_map_node **out, uint64_t *off)
 {
 	struct shg_map_node *m;
 	int err;
 
-	err = shg__txn_alloc(op->txn,
-			     depth == MAP_COLL_DEPTH ? SHG_TYPE_MAP_COLL :
-						       SHG_TYPE_MAP,
+	err = shg__txn_alloc(op->txn, leaf ? SHG_TYPE_MAP_COLL : SHG_TYPE_MAP,
 			     size, off);
 	if (err)
 		return err;
@@ -896,13 +197,31 @@ static int node_mut(struct mop *op, uint64_t *pslot, const struct mview *v,
 	uint64_t noff;
 	int err;
 
-	err = shg__txn_copy(op->txn, *pslot, v->size > need ? v->size : need,
-			    &noff);
+	/* Owned and no bigger: its block holds its layout already (an owned
+	 * node's block was allocated for at least its current layout). */
+	if (need <= v->size && shg__txn_owns_node(op->txn, *pslot, &v->n->h)) {
+		*out = shg__at(op->seg, *pslot);
+		return 0;
+	}
+	err = shg__txn_copy_hdr(op->txn, *pslot, &v->n->h,
+				v->size > need ? v->size : need, &noff);
 	if (err)
 		return err;
 	*pslot = noff;
 	*out = shg__at(op->seg, noff);
 	return 0;
+}
+
+/* Prefetch the child in slot word @idx of the validated node @v. */
+static inline void child_prefetch(struct mop *op, const struct mview *v,
+				  unsigned idx)
+{
+	struct mbound b;
+	uint64_t c = v->n->slot[idx];
+
+	mbound_init(op->seg, &b);
+	if (mb_hdr_ok(&b, c))
+		(void)map_prefetch(op->seg, c, v->n->count);
 }
 
 /*
@@ -943,28 +262,28 @@ static void node_relayout(struct shg_map_node *m, uint32_t ndm, uint32_t nnm,
 	m->nodemap = nnm;
 }
 
-/* Undo make_pair(): drop a fresh chain of single-child nodes and its end. */
-static void drop_pair(struct mop *op, uint64_t off, unsigned depth)
+/*
+ * Drop the map nodes of the subtree at @off (depth @depth), not the keys
+ * and values of its entries (they moved elsewhere): published nodes
+ * become garbage, owned ones are freed. Depth bounds the recursion.
+ */
+static void drop_tree(struct mop *op, uint64_t off, unsigned depth)
 {
 	struct mview v;
+	unsigned j;
 
-	for (; depth <= MAP_COLL_DEPTH; depth++) {
-		uint64_t next;
-
-		if (map_view(op->seg, off, with_depth(op->word, depth), &v))
-			return;
-		next = v.nd == 0 && v.nc == 1 ? v.n->slot[0] : 0;
-		shg__txn_drop(op->txn, off);
-		if (!next)
-			return;
-		off = next;
-	}
+	if (depth > MAP_COLL_DEPTH ||
+	    map_view(op->seg, off, with_depth(op->word, depth), &v))
+		return;
+	for (j = 0; j < v.nc; j++)
+		drop_tree(op, v.n->slot[2 * v.nd + j], depth + 1);
+	shg__txn_drop(op->txn, off);
 }
 
 /*
  * Build the subtree at @depth holding two entries with different keys
- * (hashes @h1, @h2): a chain down to where the hashes differ, or a
- * collision node at depth 13.
+ * (hashes @h1, @h2): a leaf where leaves of two are allowed, else a chain
+ * down to where the hashes differ (bytes keys), or a leaf at depth 13.
  */
 static int make_pair(struct mop *op, unsigned depth, uint64_t k1, uint64_t v1,
 		     uint64_t h1, uint64_t k2, uint64_t v2, uint64_t h2,
@@ -975,11 +294,11 @@ static int make_pair(struct mop *op, unsigned depth, uint64_t k1, uint64_t v1,
 	uint64_t child;
 	int err, cmp;
 
-	if (depth == MAP_COLL_DEPTH) {
+	if (leaf_max(op->kk, depth) >= 2) {
 		err = key_cmp(op, k1, k2, &cmp);
 		if (err)
 			return err;
-		err = node_alloc(op, depth, MAP_HDR + 32, &m, out);
+		err = node_alloc(op, depth, MAP_HDR + 32, true, &m, out);
 		if (err)
 			return err;
 		m->count = 2;
@@ -995,9 +314,9 @@ static int make_pair(struct mop *op, unsigned depth, uint64_t k1, uint64_t v1,
 		err = make_pair(op, depth + 1, k1, v1, h1, k2, v2, h2, &child);
 		if (err)
 			return err;
-		err = node_alloc(op, depth, MAP_HDR + 8, &m, out);
+		err = node_alloc(op, depth, MAP_HDR + 8, false, &m, out);
 		if (err) {
-			drop_pair(op, child, depth + 1);
+			drop_tree(op, child, depth + 1);
 			return err;
 		}
 		m->nodemap = b1;
@@ -1005,7 +324,7 @@ static int make_pair(struct mop *op, unsigned depth, uint64_t k1, uint64_t v1,
 		m->slot[0] = child;
 		return 0;
 	}
-	err = node_alloc(op, depth, MAP_HDR + 32, &m, out);
+	err = node_alloc(op, depth, MAP_HDR + 32, false, &m, out);
 	if (err)
 		return err;
 	m->datamap = b1 | b2;
@@ -1017,52 +336,181 @@ static int make_pair(struct mop *op, unsigned depth, uint64_t k1, uint64_t v1,
 	return 0;
 }
 
-/* Put into a collision node: overwrite, or insert in key order. */
-static int coll_put(struct mop *op, uint64_t *pslot, const struct mview *v,
-		    int *added)
+/* An entry being rebuilt into a subtree: key, value, hash. */
+struct ment {
+	uint64_t k, v, h;
+};
+
+/*
+ * Build the canonical subtree at @depth (>= 1) of the @n >= 2 entries @e,
+ * in key order with distinct keys: a leaf if @n fits one, else a bitmap
+ * node whose positions hold single entries inline and subtrees of two or
+ * more built the same way one level down. U64 keys only (bytes keys are
+ * never rebuilt). On failure nothing built is left.
+ */
+static int build_sub(struct mop *op, const struct ment *e, unsigned n,
+		     unsigned depth, uint64_t *out)
+{
+	struct ment g[MAP_LEAF_MAX + 1];
+	uint64_t kid[32], c;
+	unsigned cnt[32] = { 0 }, start[32], p, i, nd = 0, nc = 0, at;
+	struct shg_map_node *m;
+	uint32_t dm = 0, nm = 0;
+	int err = 0;
+
+	if (n <= leaf_max(op->kk, depth)) {
+		err = node_alloc(op, depth, MAP_HDR + 16ull * n, true, &m, out);
+		if (err)
+			return err;
+		for (i = 0; i < n; i++) {
+			m->slot[2 * i] = e[i].k;
+			m->slot[2 * i + 1] = e[i].v;
+		}
+		m->count = n;
+		return 0;
+	}
+	if (n > MAP_LEAF_MAX + 1 || depth >= MAP_COLL_DEPTH)
+		return SHG_ECORRUPT; /* not reachable from a valid map */
+	/* Stable counting sort by position: key order within each. */
+	for (i = 0; i < n; i++)
+		cnt[(e[i].h >> (MAP_BITS * depth)) & 31]++;
+	for (p = 0, at = 0; p < 32; p++) {
+		start[p] = at;
+		at += cnt[p];
+		if (cnt[p] == 1) {
+			dm |= 1u << p;
+			nd++;
+		} else if (cnt[p] > 1) {
+			nm |= 1u << p;
+		}
+	}
+	for (i = 0; i < n; i++)
+		g[start[(e[i].h >> (MAP_BITS * depth)) & 31]++] = e[i];
+	for (p = 0, at = 0; p < 32 && !err; at += cnt[p], p++) {
+		if (cnt[p] > 1) {
+			err = build_sub(op, g + at, cnt[p], depth + 1, &c);
+			if (!err)
+				kid[nc++] = c;
+		}
+	}
+	if (!err)
+		err = node_alloc(op, depth, MAP_HDR + 16ull * nd + 8ull * nc,
+				 false, &m, out);
+	if (err) {
+		while (nc)
+			drop_tree(op, kid[--nc], depth + 1);
+		return err;
+	}
+	m->datamap = dm;
+	m->nodemap = nm;
+	m->count = n;
+	for (p = 0, at = 0, i = 0; p < 32; at += cnt[p], p++) {
+		if (cnt[p] == 1) {
+			m->slot[2 * i] = g[at].k;
+			m->slot[2 * i + 1] = g[at].v;
+			i++;
+		}
+	}
+	memcpy(&m->slot[2 * nd], kid, nc * sizeof(kid[0]));
+	return 0;
+}
+
+/*
+ * The leaf's @n entries plus the new one {@k, op value} at index @at
+ * exceed a leaf: replace the leaf by the subtree they make (U64 keys).
+ */
+static int leaf_split(struct mop *op, uint64_t *pslot, const struct mview *v,
+		      unsigned depth, unsigned at, uint64_t k)
+{
+	struct ment e[MAP_LEAF_MAX + 1];
+	unsigned n = v->nd + 1, i, j;
+	uint64_t off;
+	int err;
+
+	if (op->kk != SHG_KIND_U64 || v->nd > MAP_LEAF_MAX)
+		return SHG_ECORRUPT;
+	for (i = 0, j = 0; i < n; i++) {
+		if (i == at) {
+			e[i] = (struct ment){ k, op->val, op->h };
+			continue;
+		}
+		e[i].k = v->n->slot[2 * j];
+		e[i].v = v->n->slot[2 * j + 1];
+		e[i].h = map_hash_u64(op->seg, op->flags, e[i].k);
+		j++;
+	}
+	err = build_sub(op, e, n, depth, &off);
+	if (err)
+		return err;
+	shg__txn_drop(op->txn, *pslot); /* its entries moved */
+	*pslot = off;
+	return 0;
+}
+
+/* Put into a leaf: overwrite, insert in key order, or split it. */
+static int leaf_put(struct mop *op, uint64_t *pslot, const struct mview *v,
+		    unsigned depth, int *added)
 {
 	struct shg_map_node *m;
 	unsigned i, at = v->nd;
 	uint64_t k, old;
+	bool hit = false;
 	int err, r, cmp;
 
-	for (i = 0; i < v->nd; i++) {
-		r = op_key_eq(op, v->n->slot[2 * i]);
-		if (r < 0)
-			return r;
-		if (r) {
-			err = node_mut(op, pslot, v, v->size, &m);
-			if (err)
-				return err;
-			old = m->slot[2 * i + 1];
-			m->slot[2 * i + 1] = op->val;
-			drop_word(op, op->vk, old);
-			*added = 0;
-			return 0;
+	/* the parent asked for 512 bytes (not a collision leaf's all) */
+	for (i = 512; i < v->size && i < MAP_LEAF_BYTES; i += 64)
+		__builtin_prefetch((const uint8_t *)v->n + i);
+	if (op->kk == SHG_KIND_U64) {
+		at = leaf_lower_u64(v->n, v->nd, op->key);
+		hit = at < v->nd && v->n->slot[2 * at] == op->key;
+	} else {
+		for (i = 0; i < v->nd && !hit; i++) {
+			r = op_key_eq(op, v->n->slot[2 * i]);
+			if (r < 0)
+				return r;
+			if (r) {
+				at = i;
+				hit = true;
+			}
 		}
+	}
+	if (hit) {
+		err = node_mut(op, pslot, v, v->size, &m);
+		if (err)
+			return err;
+		old = m->slot[2 * at + 1];
+		m->slot[2 * at + 1] = op->val;
+		drop_word(op, op->vk, old);
+		*added = 0;
+		return 0;
 	}
 	err = op_key_word(op, &k);
 	if (err)
 		return err;
-	for (i = 0; i < v->nd; i++) {
-		err = key_cmp(op, k, v->n->slot[2 * i], &cmp);
-		if (err)
-			return err;
-		if (cmp < 0) {
-			at = i;
-			break;
+	if (op->kk != SHG_KIND_U64) { /* bytes: the insertion point */
+		for (at = 0; at < v->nd; at++) {
+			err = key_cmp(op, k, v->n->slot[2 * at], &cmp);
+			if (err)
+				return err;
+			if (cmp < 0)
+				break;
 		}
 	}
-	err = node_mut(op, pslot, v, v->size + 16, &m);
-	if (err)
-		return err;
-	memmove(&m->slot[2 * at + 2], &m->slot[2 * at],
-		(size_t)(v->nd - at) * 16);
-	m->slot[2 * at] = k;
-	m->slot[2 * at + 1] = op->val;
-	m->count = v->nd + 1;
-	*added = 1;
-	return 0;
+	if (v->nd + 1 > leaf_max(op->kk, depth)) {
+		err = leaf_split(op, pslot, v, depth, at, k);
+	} else {
+		err = node_mut(op, pslot, v, v->size + 16, &m);
+		if (!err) {
+			memmove(&m->slot[2 * at + 2], &m->slot[2 * at],
+				(size_t)(v->nd - at) * 16);
+			m->slot[2 * at] = k;
+			m->slot[2 * at + 1] = op->val;
+			m->count = v->nd + 1;
+		}
+	}
+	if (!err)
+		*added = 1;
+	return err;
 }
 
 /* Recursive put below *@pslot at @depth; *@added = 1 if the key is new. */
@@ -1077,8 +525,8 @@ static int put_rec(struct mop *op, uint64_t *pslot, unsigned depth, int *added)
 	err = map_view(op->seg, *pslot, with_depth(op->word, depth), &v);
 	if (err)
 		return err;
-	if (depth == MAP_COLL_DEPTH)
-		return coll_put(op, pslot, &v, added);
+	if (v.n->h.type == SHG_TYPE_MAP_COLL)
+		return leaf_put(op, pslot, &v, depth, added);
 	bit = 1u << ((op->h >> (MAP_BITS * depth)) & 31);
 	dm = v.n->datamap;
 	nm = v.n->nodemap;
@@ -1120,6 +568,8 @@ static int put_rec(struct mop *op, uint64_t *pslot, unsigned depth, int *added)
 	if (nm & bit) {
 		unsigned j = pc32(nm & (bit - 1));
 
+		/* the child's lines load while this node is copied */
+		child_prefetch(op, &v, v.nd + j);
 		err = node_mut(op, pslot, &v, v.size, &m);
 		if (err)
 			return err;
@@ -1184,6 +634,106 @@ static int collapse_take(struct mop *op, uint64_t off, unsigned depth,
 	return SHG_ECORRUPT;
 }
 
+/* Append the entries of the subtree at @off (@depth) to @e (room: MAP_LEAF_MAX). */
+static int gather(struct mop *op, uint64_t off, unsigned depth, struct ment *e,
+		  unsigned *n)
+{
+	struct mview v;
+	unsigned i;
+	int err;
+
+	if (depth > MAP_COLL_DEPTH)
+		return SHG_ECORRUPT;
+	err = map_view(op->seg, off, with_depth(op->word, depth), &v);
+	if (err)
+		return err;
+	if (v.nd > MAP_LEAF_MAX - *n)
+		return SHG_ECORRUPT;
+	for (i = 0; i < v.nd; i++, (*n)++) {
+		e[*n].k = v.n->slot[2 * i];
+		e[*n].v = v.n->slot[2 * i + 1];
+	}
+	for (i = 0; i < v.nc && !err; i++)
+		err = gather(op, v.n->slot[2 * v.nd + i], depth + 1, e, n);
+	return err;
+}
+
+/*
+ * After a delete below it: the bitmap node at *@pslot (@depth >= 1) that
+ * now holds few enough entries for a leaf becomes one (U64 keys).
+ */
+static int leafify(struct mop *op, uint64_t *pslot, unsigned depth)
+{
+	struct ment e[MAP_LEAF_MAX], t;
+	struct shg_map_node *m;
+	struct mview v;
+	unsigned n = 0, i, j;
+	uint64_t off;
+	int err;
+
+	err = map_view(op->seg, *pslot, with_depth(op->word, depth), &v);
+	if (err || v.n->h.type != SHG_TYPE_MAP ||
+	    v.n->count > leaf_max(op->kk, depth))
+		return err;
+	err = gather(op, *pslot, depth, e, &n);
+	if (err)
+		return err;
+	if (n != v.n->count || n < 2)
+		return SHG_ECORRUPT;
+	for (i = 1; i < n; i++) { /* key order */
+		t = e[i];
+		for (j = i; j > 0 && e[j - 1].k > t.k; j--)
+			e[j] = e[j - 1];
+		e[j] = t;
+	}
+	err = node_alloc(op, depth, MAP_HDR + 16ull * n, true, &m, &off);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++) {
+		m->slot[2 * i] = e[i].k;
+		m->slot[2 * i + 1] = e[i].v;
+	}
+	m->count = n;
+	drop_tree(op, *pslot, depth);
+	*pslot = off;
+	return 0;
+}
+
+/* Delete from a leaf of 3 or more entries. */
+static int leaf_del(struct mop *op, uint64_t *pslot, const struct mview *v)
+{
+	struct shg_map_node *m;
+	unsigned i;
+	uint64_t k, val;
+	int err, r = 0;
+
+	if (op->kk == SHG_KIND_U64) {
+		i = leaf_lower_u64(v->n, v->nd, op->key);
+		r = i < v->nd && v->n->slot[2 * i] == op->key;
+	} else {
+		for (i = 0; i < v->nd; i++) {
+			r = op_key_eq(op, v->n->slot[2 * i]);
+			if (r < 0)
+				return r;
+			if (r)
+				break;
+		}
+	}
+	if (!r || v->nd < 3)
+		return SHG_ECORRUPT;
+	err = node_mut(op, pslot, v, v->size, &m);
+	if (err)
+		return err;
+	k = m->slot[2 * i];
+	val = m->slot[2 * i + 1];
+	memmove(&m->slot[2 * i], &m->slot[2 * i + 2],
+		(size_t)(v->nd - i - 1) * 16);
+	m->count = v->nd - 1;
+	drop_word(op, op->kk, k);
+	drop_word(op, op->vk, val);
+	return 0;
+}
+
 /* Recursive delete (the key is known to be present). */
 static int del_rec(struct mop *op, uint64_t *pslot, unsigned depth)
 {
@@ -1197,28 +747,8 @@ static int del_rec(struct mop *op, uint64_t *pslot, unsigned depth)
 	err = map_view(op->seg, *pslot, with_depth(op->word, depth), &v);
 	if (err)
 		return err;
-	if (depth == MAP_COLL_DEPTH) { /* count >= 3 here */
-		for (i = 0; i < v.nd; i++) {
-			r = op_key_eq(op, v.n->slot[2 * i]);
-			if (r < 0)
-				return r;
-			if (r)
-				break;
-		}
-		if (i == v.nd || v.nd < 3)
-			return SHG_ECORRUPT;
-		err = node_mut(op, pslot, &v, v.size, &m);
-		if (err)
-			return err;
-		k = m->slot[2 * i];
-		val = m->slot[2 * i + 1];
-		memmove(&m->slot[2 * i], &m->slot[2 * i + 2],
-			(size_t)(v.nd - i - 1) * 16);
-		m->count = v.nd - 1;
-		drop_word(op, op->kk, k);
-		drop_word(op, op->vk, val);
-		return 0;
-	}
+	if (v.n->h.type == SHG_TYPE_MAP_COLL) /* count >= 3 here */
+		return leaf_del(op, pslot, &v);
 	bit = 1u << ((op->h >> (MAP_BITS * depth)) & 31);
 	dm = v.n->datamap;
 	nm = v.n->nodemap;
@@ -1256,13 +786,15 @@ static int del_rec(struct mop *op, uint64_t *pslot, unsigned depth)
 		m->count--;
 		return 0;
 	}
+	child_prefetch(op, &v, v.nd + j);
 	err = node_mut(op, pslot, &v, v.size, &m);
 	if (err)
 		return err;
 	err = del_rec(op, &m->slot[2 * v.nd + j], depth + 1);
-	if (!err)
-		m->count--;
-	return err;
+	if (err)
+		return err;
+	m->count--;
+	return leafify(op, &m->slot[2 * v.nd + j], depth + 1);
 }
 
 /* ---- txn entry points ------------------------------------------------------ */
@@ -1271,7 +803,8 @@ static int del_rec(struct mop *op, uint64_t *pslot, unsigned depth)
 static int op_init(struct mop *op, struct shg_txn *txn, struct shg_ref ref,
 		   unsigned kk, uint64_t **pslot)
 {
-	struct mview v;
+	const struct shg_map_node *n;
+	struct mbound b;
 	int err;
 
 	if (!txn)
@@ -1284,15 +817,17 @@ static int op_init(struct mop *op, struct shg_txn *txn, struct shg_ref ref,
 	err = shg__txn_ref_slot(txn, ref, pslot);
 	if (err)
 		return err;
-	err = map_root(op->seg, **pslot, &v);
-	if (err)
+	/* The root's header; its slots are checked by the walk. */
+	mbound_init(op->seg, &b);
+	n = map_root_hdr(op->seg, &b, **pslot, &err);
+	if (!n)
 		return err;
-	if (v.n->keykind != kk)
+	if (n->keykind != kk)
 		return -EINVAL;
-	op->word = node_word(v.n);
+	op->word = node_word(n);
 	op->kk = kk;
-	op->vk = v.n->valkind;
-	op->flags = v.n->flags;
+	op->vk = n->valkind;
+	op->flags = n->flags;
 	return 0;
 }
 
@@ -1305,22 +840,29 @@ static int op_fail(struct shg_txn *txn, int err)
 	return err;
 }
 
+/* The op's key in the map at @off (validated root): 0, -ENOENT, error. */
+static int op_find(struct mop *op, uint64_t off, const uint64_t **found)
+{
+	const struct fkey k = {
+		.kk = op->kk, .key = op->key, .p = op->kp, .len = op->klen
+	};
+	struct mbound b;
+
+	mbound_init(op->seg, &b);
+	return map_find(op->seg, &b, off, op->word, op->h, &k, found);
+}
+
 static int op_put(struct mop *op, uint64_t *pslot, const struct shg_val *val)
 {
+	const struct shg_map_node *root = shg__at(op->seg, *pslot);
 	const uint64_t *found = NULL;
-	struct mview v;
 	int err, added = 0;
 
-	err = map_view(op->seg, *pslot, op->word, &v);
-	if (err)
-		return err;
-	if (shg_unlikely(v.n->count == UINT32_MAX)) { /* full unless present */
-		MAP_FIND(op->seg, v, op->word, op->h, found, err,
-			 op_key_eq(op, e_[0]));
+	/* root: header checked by op_init() */
+	if (shg_unlikely(root->count == UINT32_MAX)) { /* full unless present */
+		err = op_find(op, *pslot, &found);
 		if (err)
-			return err;
-		if (!found)
-			return -EOVERFLOW;
+			return err == -ENOENT ? -EOVERFLOW : err;
 	}
 	err = shg__txn_val_word(op->txn, op->vk, val, &op->val);
 	if (err)
@@ -1363,7 +905,7 @@ int shg_txn_map_put_bytes(struct shg_txn *txn, struct shg_ref ref,
 	err = op_init(&op, txn, ref, SHG_KIND_BYTES, &pslot);
 	if (err)
 		return txn ? op_fail(txn, err) : err;
-	op.kp = key ? key : empty_bytes;
+	op.kp = key ? key : shg__map_empty;
 	op.klen = klen;
 	op.h = map_hash_bytes(op.seg, op.flags, op.kp, klen);
 	return op_fail(txn, op_put(&op, pslot, val));
@@ -1373,17 +915,11 @@ int shg_txn_map_put_bytes(struct shg_txn *txn, struct shg_ref ref,
 static int op_del(struct mop *op, uint64_t *pslot)
 {
 	const uint64_t *found = NULL;
-	struct mview v;
 	int err;
 
-	err = map_view(op->seg, *pslot, op->word, &v);
+	err = op_find(op, *pslot, &found); /* root header: op_init() */
 	if (err)
 		return err;
-	MAP_FIND(op->seg, v, op->word, op->h, found, err, op_key_eq(op, e_[0]));
-	if (err)
-		return err;
-	if (!found)
-		return -ENOENT;
 	return del_rec(op, pslot, 0);
 }
 
@@ -1413,7 +949,7 @@ int shg_txn_map_del_bytes(struct shg_txn *txn, struct shg_ref ref,
 	err = op_init(&op, txn, ref, SHG_KIND_BYTES, &pslot);
 	if (err)
 		return txn ? op_fail(txn, err) : err;
-	op.kp = key ? key : empty_bytes;
+	op.kp = key ? key : shg__map_empty;
 	op.klen = klen;
 	op.h = map_hash_bytes(op.seg, op.flags, op.kp, klen);
 	return op_fail(txn, op_del(&op, pslot));

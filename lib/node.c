@@ -12,40 +12,51 @@
 
 #include "graph_internal.h"
 
-const struct shg_node *shg__node_rec(struct shg_seg *seg, uint64_t off,
-				     size_t min_size, size_t *size,
-				     const struct shg_type_rec **rec, int *err)
+/*
+ * Minimum block size of a node of built-in type @type (1..6): their
+ * layouts are code, not type table records.
+ */
+static inline size_t builtin_min(uint32_t type)
 {
-	size_t bs, need = min_size < sizeof(struct shg_node) ?
-				  sizeof(struct shg_node) :
-				  min_size;
-	const struct shg_type_rec *r;
+	if (type == SHG_TYPE_VERSION)
+		return sizeof(struct shg_version);
+	if (type == SHG_TYPE_BYTES)
+		return sizeof(struct shg_bytes);
+	return sizeof(struct shg_node);
+}
+
+/*
+ * The common part: @off is a 16-aligned block start of @bs bytes inside
+ * the backed heap (or @bs is 0); check its type and sizes. A built-in type
+ * needs no table lookup unless its record is asked for.
+ */
+static inline __attribute__((always_inline)) const struct shg_node *
+node_check(struct shg_seg *seg, uint64_t off, size_t bs, size_t min_size,
+	   size_t *size, const struct shg_type_rec **rec, int *err)
+{
+	const struct shg_type_rec *r = NULL;
 	const struct shg_node *n;
-	uint32_t type, flags;
+	uint32_t type;
 	int e = SHG_EBADOFF;
 
-	if (shg_unlikely(!off || (off & 15)))
-		goto fail;
-	bs = shg_block_size(seg, (struct shg_off){ off });
 	if (shg_unlikely(!bs || !shg__off_ok(seg, off, bs, 16)))
 		goto fail;
 	e = SHG_ECORRUPT;
-	if (shg_unlikely(bs < need))
+	if (shg_unlikely(bs < min_size || bs < sizeof(struct shg_node)))
 		goto fail;
 	n = shg__at(seg, off);
 	type = n->type;
-	r = shg__type_get(seg, type);
-	if (shg_unlikely(!r))
-		goto fail;
-	flags = r->flags;
-	if (!(flags & SHG_TYPEF_BUILTIN)) {
-		if (shg_unlikely(bs < shg__user_node_size(r->nfields)))
+	if (shg_likely(type - 1u < SHG_TYPE_VEC_NODE)) {
+		if (shg_unlikely(bs < builtin_min(type)))
 			goto fail;
-	} else if (type == SHG_TYPE_VERSION) {
-		if (shg_unlikely(bs < sizeof(struct shg_version)))
+		if (rec)
+			r = shg__type_get(seg, type);
+	} else {
+		r = shg__type_get(seg, type);
+		if (shg_unlikely(!r))
 			goto fail;
-	} else if (type == SHG_TYPE_BYTES) {
-		if (shg_unlikely(bs < sizeof(struct shg_bytes)))
+		if (!(r->flags & SHG_TYPEF_BUILTIN) &&
+		    shg_unlikely(bs < shg__user_node_size(r->nfields)))
 			goto fail;
 	}
 	if (size)
@@ -59,10 +70,31 @@ fail:
 	return NULL;
 }
 
+const struct shg_node *shg__node_rec(struct shg_seg *seg, uint64_t off,
+				     size_t min_size, size_t *size,
+				     const struct shg_type_rec **rec, int *err)
+{
+	if (shg_unlikely(!off || (off & 15))) {
+		if (err)
+			*err = SHG_EBADOFF;
+		return NULL;
+	}
+	return node_check(seg, off,
+			  shg_block_size(seg, (struct shg_off){ off }),
+			  min_size, size, rec, err);
+}
+
 const struct shg_node *shg__node(struct shg_seg *seg, uint64_t off,
 				 size_t min_size, size_t *size, int *err)
 {
-	return shg__node_rec(seg, off, min_size, size, NULL, err);
+	if (shg_unlikely(!off || (off & 15))) {
+		if (err)
+			*err = SHG_EBADOFF;
+		return NULL;
+	}
+	return node_check(seg, off,
+			  shg_block_size(seg, (struct shg_off){ off }),
+			  min_size, size, NULL, err);
 }
 
 /* Validated bytes node and its length (read once). */

@@ -29,14 +29,13 @@
  * garbage (unreachable; the leak sweep frees it); killed before the CAS it
  * leaks its owned nodes the same way. Nothing is freed twice.
  *
- * Import copies a subgraph (of any graph or version) into the txn: one
- * walk collects the nodes (stopping at root refs), each gets an owned
- * copy, then child offsets inside the copies are remapped through the
- * old -> new table: user types by field kind, map and vector nodes by
- * their own remap functions (shg__map_remap / shg__vec_remap, referenced
- * weakly: without them importing a container is -ENOTSUP).
+ * Import (txn_import.c) copies a subgraph (of any graph or version) into
+ * the txn: one walk collects the nodes (stopping at root refs), each gets
+ * an owned copy, then child offsets inside the copies are remapped through
+ * the old -> new table.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,13 +70,29 @@ void shg__graph_attach(struct shg_seg *seg)
 
 /* ---- internals used by map.c and vec.c --------------------------------- */
 
-/* Zero a new block past the @used bytes (allocator rounding). */
-static void zero_slack(struct shg_txn *txn, uint64_t off, size_t used)
+/*
+ * Size of the block shg_alloc() just returned at @off for @size bytes: a
+ * small request is served from its size class (no span lookup needed).
+ */
+static size_t new_block_size(struct shg_txn *txn, uint64_t off, size_t size)
 {
-	size_t bs = shg_block_size(txn->seg, (struct shg_off){ off });
+	if (size <= SHG_SMALL_MAX)
+		return shg__class_size(shg__size_class(size));
+	return shg_block_size(txn->seg, (struct shg_off){ off });
+}
 
-	if (bs > used)
-		memset((uint8_t *)shg__at(txn->seg, off) + used, 0, bs - used);
+/* Node @off of block size @bs leaves the graph (see shg__txn_drop). */
+static void drop_sized(struct shg_txn *txn, uint64_t off, size_t bs, bool owned)
+{
+	if (owned && shg__oset_del(&txn->owned, off)) {
+		/* Never published: no reader can hold it. */
+		shg_free(txn->seg, (struct shg_off){ off });
+	} else if (shg__offvec_push(&txn->garbage, off)) {
+		poison(txn, -ENOMEM);
+		return;
+	}
+	txn->bytes_delta -= (int64_t)bs;
+	txn->nodes_delta--;
 }
 
 int shg__txn_alloc(struct shg_txn *txn, uint32_t type, size_t size,
@@ -85,6 +100,7 @@ int shg__txn_alloc(struct shg_txn *txn, uint32_t type, size_t size,
 {
 	struct shg_node *n;
 	struct shg_off o;
+	size_t bs;
 	int err;
 
 	if (size < sizeof(struct shg_node))
@@ -92,13 +108,13 @@ int shg__txn_alloc(struct shg_txn *txn, uint32_t type, size_t size,
 	err = shg_alloc(txn->seg, size, &o);
 	if (err)
 		return poison(txn, err);
-	n = shg_ptr(txn->seg, o, size);
-	if (!n) {
+	bs = new_block_size(txn, o.v, size);
+	n = shg_ptr(txn->seg, o, bs);
+	if (!n || bs < size) {
 		shg_free(txn->seg, o);
 		return poison(txn, SHG_ECORRUPT);
 	}
-	memset(n, 0, size);
-	zero_slack(txn, o.v, size);
+	memset(n, 0, bs); /* the allocator's rounding too */
 	n->type = type;
 	n->graph = txn->graph;
 	n->birth = txn->seq;
@@ -107,25 +123,24 @@ int shg__txn_alloc(struct shg_txn *txn, uint32_t type, size_t size,
 		shg_free(txn->seg, o);
 		return poison(txn, err);
 	}
-	txn->bytes_delta += block_bytes(txn, o.v);
+	txn->bytes_delta += (int64_t)bs;
 	txn->nodes_delta++;
 	*out = o.v;
 	return 0;
 }
 
-int shg__txn_copy(struct shg_txn *txn, uint64_t off, size_t new_size,
-		  uint64_t *out)
+/* shg__txn_copy() of the valid node @old at @off, a block of @osize. */
+static int copy_node(struct shg_txn *txn, uint64_t off,
+		     const struct shg_node *old, size_t osize, size_t new_size,
+		     uint64_t *out)
 {
-	const struct shg_node *old;
+	size_t nsize, keep;
 	struct shg_node *n;
-	bool owned = shg__txn_owns(txn, off);
-	size_t osize;
 	struct shg_off o;
+	bool owned;
 	int err;
 
-	old = shg__node(txn->seg, off, 0, &osize, &err);
-	if (!old)
-		return err;
+	owned = shg__txn_owns_node(txn, off, old);
 	if (owned && new_size <= osize) {
 		*out = off;
 		return 0;
@@ -137,42 +152,62 @@ int shg__txn_copy(struct shg_txn *txn, uint64_t off, size_t new_size,
 	err = shg_alloc(txn->seg, new_size, &o);
 	if (err)
 		return poison(txn, err);
-	n = shg_ptr(txn->seg, o, new_size);
-	if (!n || shg__oset_add(&txn->owned, o.v)) {
+	nsize = new_block_size(txn, o.v, new_size);
+	n = shg_ptr(txn->seg, o, nsize);
+	if (!n || nsize < new_size || shg__oset_add(&txn->owned, o.v)) {
 		shg_free(txn->seg, o);
-		return poison(txn, n ? -ENOMEM : SHG_ECORRUPT);
+		return poison(txn,
+			      n && nsize >= new_size ? -ENOMEM : SHG_ECORRUPT);
 	}
-	memcpy(n, old, osize < new_size ? osize : new_size);
-	if (new_size > osize)
-		memset((uint8_t *)n + osize, 0, new_size - osize);
-	zero_slack(txn, o.v, new_size);
+	/* The old block's bytes up to @new_size, zeros after (rounding
+	 * included). */
+	keep = osize < new_size ? osize : new_size;
+	memcpy(n, old, keep);
+	memset((uint8_t *)n + keep, 0, nsize - keep);
 	n->graph = txn->graph;
 	n->birth = txn->seq;
-	txn->bytes_delta += block_bytes(txn, o.v);
+	txn->bytes_delta += (int64_t)nsize;
 	txn->nodes_delta++;
-	shg__txn_drop(txn, off);
+	drop_sized(txn, off, osize, owned);
 	*out = o.v;
 	return 0;
 }
 
+int shg__txn_copy(struct shg_txn *txn, uint64_t off, size_t new_size,
+		  uint64_t *out)
+{
+	const struct shg_node *old;
+	size_t osize;
+	int err;
+
+	old = shg__node(txn->seg, off, 0, &osize, &err);
+	if (!old)
+		return err;
+	return copy_node(txn, off, old, osize, new_size, out);
+}
+
+int shg__txn_copy_hdr(struct shg_txn *txn, uint64_t off,
+		      const struct shg_node *n, size_t new_size, uint64_t *out)
+{
+	size_t osize = shg_block_size(txn->seg, (struct shg_off){ off });
+
+	if (shg_unlikely(osize < sizeof(*n) ||
+			 !shg__off_ok(txn->seg, off, osize, 16) ||
+			 shg__at(txn->seg, off) != (const void *)n))
+		return SHG_EBADOFF;
+	return copy_node(txn, off, n, osize, new_size, out);
+}
+
 void shg__txn_drop(struct shg_txn *txn, uint64_t off)
 {
-	int64_t bs;
+	size_t bs;
 
 	if (!off)
 		return;
-	bs = block_bytes(txn, off);
+	bs = shg_block_size(txn->seg, (struct shg_off){ off });
 	if (!bs)
 		return; /* not a block: nothing to account or free */
-	if (shg__oset_del(&txn->owned, off)) {
-		/* Never published: no reader can hold it. */
-		shg_free(txn->seg, (struct shg_off){ off });
-	} else if (shg__offvec_push(&txn->garbage, off)) {
-		poison(txn, -ENOMEM);
-		return;
-	}
-	txn->bytes_delta -= bs;
-	txn->nodes_delta--;
+	drop_sized(txn, off, bs, true);
 }
 
 int shg__txn_bytes(struct shg_txn *txn, const void *p, size_t len,
@@ -426,20 +461,89 @@ static const struct shg_version *version_at(struct shg_seg *seg, uint64_t off,
 	return (const struct shg_version *)n;
 }
 
-/* Flags of the version record at @off (validated by the caller). */
-static uint64_t version_flags(struct shg_seg *seg, uint64_t off)
+/* Free the process-local parts of @txn (nodes untouched). */
+static void txn_release(struct shg_txn *txn)
 {
-	const struct shg_version_x *x = shg__at(seg, off);
+	shg__oset_free(&txn->owned);
+	shg__oset_free(&txn->base_nodes);
+	free(txn->garbage.v);
+	free(txn->unlinked.v);
+	free(txn);
+}
 
-	if (shg_block_size(seg, (struct shg_off){ off }) < sizeof(*x))
-		return 0;
-	return x->flags;
+/*
+ * One spare txn record per thread: a finished txn's record and its small
+ * owned set and garbage vector serve the thread's next txn, instead of
+ * three malloc/free pairs per commit. The spare is held by a pthread key
+ * only while spare (a txn in use may be handed to another thread), and
+ * the key's destructor frees it when the thread exits.
+ */
+#define SPARE_MAX_SLOTS 64u /* larger arrays are freed, not kept */
+
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_ok;
+
+static void spare_dtor(void *p)
+{
+	txn_release(p);
+}
+
+static void spare_init(void)
+{
+	spare_ok = pthread_key_create(&spare_key, spare_dtor) == 0;
+}
+
+/* Library unload: no destructor may run in unmapped code (spares leak). */
+__attribute__((destructor)) static void spare_fini(void)
+{
+	if (spare_ok) {
+		spare_ok = false;
+		pthread_key_delete(spare_key);
+	}
+}
+
+/* A zeroed txn record: the thread's spare, or a new one. */
+static struct shg_txn *txn_new(void)
+{
+	struct shg_txn *txn;
+
+	if (pthread_once(&spare_once, spare_init) == 0 && spare_ok) {
+		txn = pthread_getspecific(spare_key);
+		if (txn && pthread_setspecific(spare_key, NULL) == 0)
+			return txn;
+	}
+	return calloc(1, sizeof(struct shg_txn));
+}
+
+/* Done with @txn: keep it as the thread's spare if small, else free it. */
+static void txn_free(struct shg_txn *txn)
+{
+	struct shg__offset_set owned = txn->owned;
+	struct shg__offvec g = txn->garbage, u = txn->unlinked;
+
+	if (!spare_ok || owned.cap > SPARE_MAX_SLOTS ||
+	    g.cap > SPARE_MAX_SLOTS || u.cap > SPARE_MAX_SLOTS ||
+	    txn->base_nodes.cap || pthread_getspecific(spare_key)) {
+		txn_release(txn);
+		return;
+	}
+	if (owned.slot)
+		memset(owned.slot, 0, owned.cap * sizeof(*owned.slot));
+	memset(txn, 0, sizeof(*txn));
+	txn->owned = (struct shg__offset_set){ owned.slot, owned.cap, 0 };
+	txn->garbage = (struct shg__offvec){ g.v, 0, g.cap };
+	txn->unlinked = (struct shg__offvec){ u.v, 0, u.cap };
+	if (pthread_setspecific(spare_key, txn))
+		txn_release(txn);
 }
 
 /* Read and pin the root's current version (read section inside). */
 static int pin_base(struct shg_txn *txn)
 {
-	const struct shg_version *v;
+	const struct shg_version_x *x;
+	const struct shg_node *n;
+	size_t size;
 	uint64_t off;
 	int err;
 
@@ -448,13 +552,22 @@ static int pin_base(struct shg_txn *txn)
 		return err;
 	off = shg_root_load(txn->root).v;
 	if (off) {
-		v = version_at(txn->seg, off, txn->graph, &err);
-		if (v) {
+		n = shg__node(txn->seg, off, sizeof(x->v), &size, &err);
+		if (n &&
+		    (n->type != SHG_TYPE_VERSION || n->graph != txn->graph)) {
+			n = NULL;
+			err = SHG_ECORRUPT;
+		}
+		if (n) {
+			x = (const struct shg_version_x *)n;
 			txn->base_ver = off;
-			txn->base_seq = v->seq;
-			txn->root_node = v->node;
-			txn->full_check = version_flags(txn->seg, off) &
-					  SHG_VERF_SHARED;
+			txn->base_seq = x->v.seq;
+			txn->base_bytes = x->v.bytes;
+			txn->base_count = x->v.nodes;
+			txn->root_node = x->v.node;
+			/* A smaller record has no flags word (flags 0). */
+			txn->full_check = size >= sizeof(*x) &&
+					  (x->flags & SHG_VERF_SHARED);
 			err = shg__pin_take(txn->seg, txn->rslot, off, false,
 					    &txn->base);
 		}
@@ -479,21 +592,21 @@ int shg_txn_begin(struct shg_root *root, struct shg_txn **out)
 	err = shg_budget_check(seg, 100);
 	if (err)
 		return err;
-	txn = calloc(1, sizeof(*txn));
+	txn = txn_new();
 	if (!txn)
 		return -ENOMEM;
 	txn->seg = seg;
 	txn->root = root;
 	txn->rslot = shg__root_slot(root);
 	if (txn->rslot >= seg->max_roots) {
-		free(txn);
+		txn_free(txn);
 		return SHG_ECORRUPT;
 	}
 	rs = &seg->roots[txn->rslot];
 	txn->graph = __atomic_load_n(&rs->graph, __ATOMIC_RELAXED);
 	err = pin_base(txn);
 	if (err) {
-		free(txn);
+		txn_free(txn);
 		return err;
 	}
 	/* After the base was read: seq > base seq (the base's commit took
@@ -503,16 +616,6 @@ int shg_txn_begin(struct shg_root *root, struct shg_txn **out)
 		   1;
 	*out = txn;
 	return 0;
-}
-
-/* Free the process-local parts of @txn (nodes untouched). */
-static void txn_free(struct shg_txn *txn)
-{
-	shg__oset_free(&txn->owned);
-	shg__oset_free(&txn->base_nodes);
-	free(txn->garbage.v);
-	free(txn->unlinked.v);
-	free(txn);
 }
 
 /* Free every owned node (never published). */
@@ -738,16 +841,11 @@ static void cleanup_done(struct shg_txn *txn, struct cleanup *c)
 static int build_version(struct shg_txn *txn, uint64_t commit_ns, bool shared,
 			 uint64_t *out)
 {
-	const struct shg_version *base = NULL;
 	struct shg_version_x *x;
 	struct shg_version *v;
 	struct shg_off o;
-	int err = 0;
+	int err;
 
-	if (txn->base_ver)
-		base = version_at(txn->seg, txn->base_ver, txn->graph, &err);
-	if (txn->base_ver && !base)
-		return err;
 	err = shg_alloc(txn->seg, sizeof(*x), &o);
 	if (err)
 		return err;
@@ -766,10 +864,9 @@ static int build_version(struct shg_txn *txn, uint64_t commit_ns, bool shared,
 	v->seq = txn->seq;
 	v->parent = txn->base_seq;
 	v->commit_ns = commit_ns;
-	v->bytes = (uint64_t)((int64_t)(base ? base->bytes : 0) +
-			      txn->bytes_delta);
-	v->nodes = (uint64_t)((int64_t)(base ? base->nodes : 0) +
-			      txn->nodes_delta);
+	/* The base's totals as read when it was pinned (immutable since). */
+	v->bytes = (uint64_t)((int64_t)txn->base_bytes + txn->bytes_delta);
+	v->nodes = (uint64_t)((int64_t)txn->base_count + txn->nodes_delta);
 	*out = o.v;
 	return 0;
 }
@@ -784,6 +881,72 @@ static void retire_replaced(struct shg_seg *seg, const struct shg__offvec *g,
 		(void)shg__retire_dead(seg, g->v[i], seq);
 	if (base_ver)
 		(void)shg__retire_dead(seg, base_ver, seq);
+}
+
+/* Retire @g's entries from *@i on, dead at @seq; stop at a failure. */
+static int retire_from(struct shg_seg *seg, const struct shg__offvec *g,
+		       size_t *i, uint64_t seq)
+{
+	int err;
+
+	for (; *i < g->n; (*i)++) {
+		err = shg__retire_dead(seg, g->v[*i], seq);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/*
+ * After a successful publish: retire what the commit replaced (its
+ * garbage, the published subtrees it cut off, the base version record),
+ * then unpin the base.
+ *
+ * Unpin last: until the retire entries exist, the base pin is what keeps
+ * the garbage (in [birth, seq) of the base's seq) from the live leak
+ * sweep (shm/check.c). Retire inside one read section: a retire that
+ * fills a batch seals it and runs a reclaim pass, and a batch sealed
+ * during the section cannot pass its grace period before the section
+ * ends, by when the base is unpinned. Outside a section that pass could
+ * find this commit's own garbage held by its own base pin and move it to
+ * held batches, only to pop them again after the unpin. If a retire
+ * fails in the section (no memory for a batch: a retire inside a section
+ * cannot wait for a grace period), the rest is retired after it.
+ */
+static void retire_and_unpin(struct shg_txn *txn, const struct shg__offvec *cut)
+{
+	struct shg_seg *seg = txn->seg;
+	size_t i = 0, j = 0;
+	bool ver_done = !txn->base_ver;
+	int err;
+
+	err = shg_read_lock(seg);
+	if (!err) {
+		err = retire_from(seg, &txn->garbage, &i, txn->seq);
+		if (!err)
+			err = retire_from(seg, cut, &j, txn->seq);
+		if (!err && !ver_done)
+			err = shg__retire_dead(seg, txn->base_ver, txn->seq);
+		ver_done = ver_done || !err;
+		if (!err && txn->base) {
+			shg_unpin(txn->base);
+			txn->base = NULL;
+		}
+		shg_read_unlock(seg);
+	}
+	if (err) { /* the rest, where a retire may wait for a grace period */
+		for (; i < txn->garbage.n; i++)
+			(void)shg__retire_dead(seg, txn->garbage.v[i],
+					       txn->seq);
+		for (; j < cut->n; j++)
+			(void)shg__retire_dead(seg, cut->v[j], txn->seq);
+		if (!ver_done)
+			(void)shg__retire_dead(seg, txn->base_ver, txn->seq);
+	}
+	if (txn->base) {
+		shg_unpin(txn->base);
+		txn->base = NULL;
+	}
 }
 
 int shg_txn_commit(struct shg_txn *txn)
@@ -814,13 +977,8 @@ int shg_txn_commit(struct shg_txn *txn)
 		return err;
 	}
 	cleanup_done(txn, &c);
-	retire_replaced(txn->seg, &txn->garbage, txn->base_ver, txn->seq);
-	retire_replaced(txn->seg, &c.retire, 0, txn->seq);
+	retire_and_unpin(txn, &c.retire);
 	cleanup_free(&c);
-	/* Unpin last: until here the base pin keeps our garbage's interval
-	 * covered (its seq is in [birth, seq) of every garbage node). */
-	if (txn->base)
-		shg_unpin(txn->base);
 	txn_free(txn);
 	return 0;
 }
@@ -1040,195 +1198,6 @@ int shg_pin_publish_as(struct shg_pin *pin, struct shg_root *other)
 			return 0;
 	}
 	shg_txn_abort(txn);
-	return err;
-}
-
-/* ---- import ------------------------------------------------------------ */
-
-/*
- * Container remapping, provided by map.c and vec.c: rewrite in @copy (a
- * byte copy of the container node at @off) every child offset c (as
- * reported by the children function) with the value @map gives for it.
- * Weak references: without them, importing a container is -ENOTSUP.
- */
-#pragma weak shg__map_remap
-#pragma weak shg__vec_remap
-
-/* Open-addressing map old offset -> new offset (process-local). */
-struct memo {
-	uint64_t *k, *v;
-	size_t cap, n;
-};
-
-static size_t memo_home(const struct memo *m, uint64_t k)
-{
-	uint64_t h = (k >> 4) * 0x9e3779b97f4a7c15ull;
-
-	return (size_t)(h >> 29 ^ h) & (m->cap - 1);
-}
-
-static int memo_put(struct memo *m, uint64_t k, uint64_t v);
-
-static int memo_grow(struct memo *m)
-{
-	struct memo t = { 0 };
-	size_t i;
-
-	t.cap = m->cap ? 2 * m->cap : 64;
-	t.k = calloc(t.cap, sizeof(*t.k));
-	t.v = calloc(t.cap, sizeof(*t.v));
-	if (!t.k || !t.v) {
-		free(t.k);
-		free(t.v);
-		return -ENOMEM;
-	}
-	for (i = 0; i < m->cap; i++)
-		if (m->k[i])
-			memo_put(&t, m->k[i], m->v[i]);
-	free(m->k);
-	free(m->v);
-	*m = t;
-	return 0;
-}
-
-static int memo_put(struct memo *m, uint64_t k, uint64_t v)
-{
-	size_t i;
-
-	if ((m->n + 1) * 2 > m->cap && memo_grow(m))
-		return -ENOMEM;
-	for (i = memo_home(m, k); m->k[i] && m->k[i] != k;
-	     i = (i + 1) & (m->cap - 1))
-		;
-	if (!m->k[i])
-		m->n++;
-	m->k[i] = k;
-	m->v[i] = v;
-	return 0;
-}
-
-static uint64_t memo_get(const struct memo *m, uint64_t k)
-{
-	size_t i;
-
-	if (!m->cap)
-		return 0;
-	for (i = memo_home(m, k); m->k[i]; i = (i + 1) & (m->cap - 1))
-		if (m->k[i] == k)
-			return m->v[i];
-	return 0;
-}
-
-struct import {
-	struct shg_txn *txn;
-	struct memo memo; /* old -> copy */
-	struct shg__offvec order; /* old offsets, in visit order */
-};
-
-/* Pass 1: copy every reachable node byte for byte into an owned block. */
-static int import_visit(void *arg, uint64_t off, const struct shg_node *n,
-			size_t size)
-{
-	struct import *im = arg;
-	struct shg_txn *txn = im->txn;
-	uint64_t copy;
-	int err;
-
-	if (n->type == SHG_TYPE_VERSION)
-		return SHG_ECORRUPT; /* versions are not graph nodes */
-	err = shg__txn_alloc(txn, n->type, size, &copy);
-	if (err)
-		return err;
-	memcpy((uint8_t *)shg__at(txn->seg, copy) + sizeof(*n), n + 1,
-	       size - sizeof(*n));
-	err = memo_put(&im->memo, off, copy);
-	if (!err)
-		err = shg__offvec_push(&im->order, off);
-	if (err)
-		shg__txn_drop(txn, copy);
-	return err;
-}
-
-static int memo_map(void *arg, uint64_t child, uint64_t *out)
-{
-	struct import *im = arg;
-
-	*out = memo_get(&im->memo, child);
-	return *out || !child ? 0 : SHG_ECORRUPT;
-}
-
-/* Pass 2: point the copy of @off at the copies of its children. */
-static int import_fix(struct import *im, uint64_t off)
-{
-	struct shg_seg *seg = im->txn->seg;
-	uint64_t copy = memo_get(&im->memo, off), *slot;
-	const struct shg_type_rec *r;
-	const struct shg_node *n;
-	uint32_t i;
-	int err;
-
-	n = shg__node_rec(seg, copy, 0, NULL, &r, &err);
-	if (!n)
-		return err;
-	switch (n->type) {
-	case SHG_TYPE_BYTES:
-		return 0;
-	case SHG_TYPE_MAP:
-	case SHG_TYPE_MAP_COLL:
-		if (!shg__map_remap)
-			return -ENOTSUP;
-		return shg__map_remap(seg, off, shg__at(seg, copy), memo_map,
-				      im);
-	case SHG_TYPE_VEC:
-	case SHG_TYPE_VEC_NODE:
-		if (!shg__vec_remap)
-			return -ENOTSUP;
-		return shg__vec_remap(seg, off, shg__at(seg, copy), memo_map,
-				      im);
-	default:
-		break;
-	}
-	if (r->flags & SHG_TYPEF_BUILTIN)
-		return SHG_ECORRUPT;
-	slot = (uint64_t *)((uint8_t *)shg__at(seg, copy) + sizeof(*n));
-	for (i = 0; i < r->nfields; i++) {
-		if (r->kind[i] != SHG_KIND_NODE && r->kind[i] != SHG_KIND_BYTES)
-			continue;
-		err = memo_map(im, slot[i], &slot[i]);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-int shg_txn_import(struct shg_txn *txn, struct shg_off node,
-		   struct shg_off *out)
-{
-	struct import im = { .txn = txn };
-	size_t i;
-	int err;
-
-	if (!txn || !out)
-		return -EINVAL;
-	if (txn->err)
-		return txn->err;
-	out->v = 0;
-	if (!node.v)
-		return 0;
-	txn->walk_owned = true;
-	err = shg__walk(txn->seg, node.v, import_visit, NULL, &im);
-	for (i = 0; !err && i < im.order.n; i++)
-		err = import_fix(&im, im.order.v[i]);
-	if (!err) {
-		out->v = memo_get(&im.memo, node.v);
-	} else {
-		for (i = 0; i < im.memo.cap; i++)
-			if (im.memo.k[i])
-				shg__txn_drop(txn, im.memo.v[i]);
-	}
-	free(im.memo.k);
-	free(im.memo.v);
-	free(im.order.v);
 	return err;
 }
 

@@ -813,6 +813,7 @@ static const uint64_t layout_facts[] = {
 	SHG_MAX_NODES,
 	SHG_BATCH_BYTES,
 	SHG_FORMAT_VERSION,
+	SHG_GRAPH_RULES,
 };
 
 static _Atomic uint64_t layout_hash_cache;

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "graph_internal.h"
+#include "map_internal.h"
 #include "testutil.h"
 
 /* ---- environment ------------------------------------------------------- */
@@ -98,14 +98,15 @@ static struct shg_val u64v(uint64_t x)
 /* ---- shape invariants (layout documented in lib/map.c) ----------------- */
 
 struct shape {
-	unsigned nodes, coll, maxdepth;
+	unsigned nodes, leaves, coll, maxdepth;
 };
 
 /*
- * Walk the subtree at @off (depth @d) checking the CHAMP invariants: maps
- * disjoint, count = entries + children's counts, every non-root subtree
- * holds >= 2 entries, collision nodes only at depth 13 (sorted u64 keys).
- * Returns the subtree's count.
+ * Walk the subtree at @off (depth @d) checking the canonical form: bitmap
+ * nodes with disjoint maps and count = entries + children's counts; every
+ * non-root subtree holds >= 2 entries and is a leaf (u64 keys ascending)
+ * exactly when it fits one: up to MAP_LEAF_MAX entries with u64 keys, any
+ * number at depth 13 (@coll counts those). Returns the subtree's count.
  */
 static unsigned shape_walk(struct env *e, uint64_t off, unsigned d,
 			   struct shape *sh)
@@ -124,16 +125,18 @@ static unsigned shape_walk(struct env *e, uint64_t off, unsigned d,
 	sh->nodes++;
 	if (d > sh->maxdepth)
 		sh->maxdepth = d;
-	if (d == 13) {
+	if (d > 0 && count <= leaf_max(p[28], d)) {
 		assert_int_equal(type, SHG_TYPE_MAP_COLL);
 		assert_true(count >= 2);
-		sh->coll++;
+		sh->leaves++;
+		sh->coll += d == 13;
 		if (p[28] == SHG_KIND_U64)
 			for (unsigned i = 1; i < count; i++)
 				assert_true(slot[2 * i - 2] < slot[2 * i]);
 		return count;
 	}
 	assert_int_equal(type, SHG_TYPE_MAP);
+	assert_true(d < 13);
 	assert_int_equal(dm & nm, 0);
 	nd = (uint32_t)__builtin_popcount(dm);
 	nc = (uint32_t)__builtin_popcount(nm);
@@ -141,8 +144,6 @@ static unsigned shape_walk(struct env *e, uint64_t off, unsigned d,
 	for (unsigned i = 0; i < nc; i++)
 		sum += shape_walk(e, slot[2 * nd + i], d + 1, sh);
 	assert_int_equal(sum, count);
-	if (d > 0)
-		assert_true(count >= 2);
 	return count;
 }
 
@@ -290,10 +291,13 @@ static void u64_random(uint64_t seed, unsigned nkeys, unsigned long ops,
 	check_shape(&e, cur_node(&e), &sh);
 	shg_read_unlock(e.seg);
 	print_message("seed %llu: %u keys live after %lu ops in %u commits; "
-		      "%u nodes, %u collision nodes, depth %u\n",
+		      "%u nodes, %u leaves (%u at depth 13), depth %u\n",
 		      (unsigned long long)seed, m.count, done, commits,
-		      sh.nodes, sh.coll, sh.maxdepth);
-	if (flags & SHG_MAP_F_TESTHASH)
+		      sh.nodes, sh.leaves, sh.coll, sh.maxdepth);
+	assert_true(m.count < 2 || sh.leaves > 0);
+	/* The test hash has 256 values, each shared by the keys i + 256 j:
+	 * well over MAP_LEAF_MAX keys a value need chains down to depth 13. */
+	if ((flags & SHG_MAP_F_TESTHASH) && m.count > 256 * 80)
 		assert_true(sh.coll > 0 && sh.maxdepth == 13);
 
 	/* delete down to empty, in random batches */
@@ -339,10 +343,14 @@ static void test_map_u64_collisions(void **state)
 	unsigned long ops = long_tests() ? 1000000 : 150000;
 
 	(void)state;
-	/* hash = key & 0xff: ~8 keys per full collision at depth 13 */
+	/* hash = key & 0xff: ~8 keys per hash value, leaves at depth 2 */
 	u64_random(4, 2048, ops, SHG_MAP_F_TESTHASH);
-	/* a few keys: chains of single-child nodes, collapse on delete */
+	/* a few keys: leaves of two, collapse on delete */
 	u64_random(5, 600, ops, SHG_MAP_F_TESTHASH);
+	/* ~90 live keys per hash value: chains of single-child nodes down to
+	 * leaves at depth 13, split and merged back as they pass
+	 * MAP_LEAF_MAX */
+	u64_random(6, 40000, ops, SHG_MAP_F_TESTHASH);
 }
 
 /* ---- bytes keys and values --------------------------------------------- */
@@ -998,12 +1006,13 @@ struct offs {
 static void collect(struct env *e, uint64_t off, unsigned d, struct offs *o)
 {
 	const uint8_t *p = shg_ptr(e->seg, (struct shg_off){ off }, 32);
-	uint32_t dm, nm;
+	uint32_t dm, nm, type;
 
 	if (o->n < 65536)
 		o->v[o->n++] = off;
-	if (d == 13)
-		return;
+	memcpy(&type, p, 4);
+	if (type == SHG_TYPE_MAP_COLL || d == 13)
+		return; /* a leaf */
 	memcpy(&dm, p + 16, 4);
 	memcpy(&nm, p + 20, 4);
 	for (unsigned i = 0; i < (unsigned)__builtin_popcount(nm); i++)

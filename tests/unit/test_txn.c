@@ -12,6 +12,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1301,6 +1302,114 @@ static void test_txn_remove_root_frees_graph(void **state)
 	assert_int_equal(shg_check(f->seg, NULL, NULL, NULL), 0);
 }
 
+/* ---- commit bookkeeping ---------------------------------------------------- */
+
+/*
+ * A commit's own garbage is never held by its own base pin: commits that
+ * fill several retire batches (each seal runs a reclaim pass while the
+ * base is still pinned) leave nothing on the held list, with no other pin.
+ */
+static void test_txn_commit_holds_none_of_its_own(void **state)
+{
+	struct fx *f = *state;
+	struct shg_val v = { .kind = SHG_KIND_U64 };
+	struct shg_txn *txn;
+	uint64_t i, r;
+
+	tu_ok(shg_txn_begin(f->root, &txn));
+	tu_ok(shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_U64, SHG_KIND_U64));
+	for (i = 0; i < 20000; i++) {
+		v.u64 = i;
+		tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, i * 7919, &v));
+	}
+	tu_ok(shg_txn_commit(txn));
+	settle(f->seg);
+	for (r = 1; r <= 6; r++) {
+		tu_ok(shg_txn_begin(f->root, &txn));
+		for (i = 0; i < 2000; i++) { /* ~650 replaced nodes */
+			v.u64 = r;
+			tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT,
+						  (i * 10 + r) * 7919, &v));
+		}
+		tu_ok(shg_txn_commit(txn));
+		assert_int_equal(shg__held_bytes(f->seg), 0);
+	}
+	settle(f->seg);
+	assert_int_equal(shg_check(f->seg, NULL, NULL, NULL), 0);
+}
+
+struct handoff {
+	struct shg_root *root;
+	struct shg_txn *txn; /* begun by the main thread */
+	int err;
+};
+
+/* Commit a txn begun elsewhere, then run txns of our own, and exit. */
+static void *handoff_thread(void *arg)
+{
+	struct handoff *h = arg;
+	struct shg_val v = { .kind = SHG_KIND_U64 };
+	struct shg_txn *txn;
+	uint64_t i;
+
+	h->err = shg_txn_commit(h->txn);
+	for (i = 0; i < 50 && !h->err; i++) {
+		h->err = shg_txn_begin(h->root, &txn);
+		if (h->err)
+			break;
+		v.u64 = 1000 + i;
+		h->err = shg_txn_map_put_u64(txn, SHG_REF_ROOT, i, &v);
+		if (!h->err)
+			h->err = shg_txn_commit(txn);
+		else
+			shg_txn_abort(txn);
+	}
+	return NULL;
+}
+
+/*
+ * Txn records are reused per thread: a txn begun in one thread and
+ * committed in another, then more txns in both, and the other thread's
+ * exit, lose nothing (run under ASan for the records' lifetimes).
+ */
+static void test_txn_records_across_threads(void **state)
+{
+	struct fx *f = *state;
+	struct shg_val v = { .kind = SHG_KIND_U64 }, out;
+	struct handoff h = { .root = f->root };
+	struct shg_version_info vi;
+	struct shg_txn *txn;
+	pthread_t th;
+	uint64_t i;
+
+	tu_ok(shg_txn_begin(f->root, &txn));
+	tu_ok(shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_U64, SHG_KIND_U64));
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_txn_begin(f->root, &h.txn));
+	for (i = 0; i < 100; i++) {
+		v.u64 = i;
+		tu_ok(shg_txn_map_put_u64(h.txn, SHG_REF_ROOT, i, &v));
+	}
+	assert_int_equal(pthread_create(&th, NULL, handoff_thread, &h), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	tu_ok(h.err);
+	for (i = 50; i < 100; i++) { /* the main thread's own txns */
+		tu_ok(shg_txn_begin(f->root, &txn));
+		v.u64 = 2000 + i;
+		tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, i, &v));
+		tu_ok(shg_txn_commit(txn));
+	}
+	tu_ok(shg_read_lock(f->seg));
+	tu_ok(shg_version_info(f->seg, shg_version_current(f->root), &vi));
+	for (i = 0; i < 100; i++) {
+		tu_ok(shg_map_get_u64(f->seg, vi.node, i, &out));
+		assert_int_equal(out.u64, i < 50 ? 1000 + i : 2000 + i);
+	}
+	shg_read_unlock(f->seg);
+	settle(f->seg);
+	assert_int_equal(shg_check(f->seg, NULL, NULL, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1327,6 +1436,8 @@ int main(void)
 		T(test_txn_pin_list_reports_held),
 		T(test_txn_remove_root_frees_graph),
 		T(test_txn_stress_pins_and_kills),
+		T(test_txn_commit_holds_none_of_its_own),
+		T(test_txn_records_across_threads),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the persistent hash map shared by its read side
+ * (map_read.c: lookups, iteration, traversal) and its write side (map.c:
+ * put, delete, creation): the node layout, hashing, bounds and node
+ * validation. See map.c for how the map works.
+ */
+#ifndef SHG_MAP_INTERNAL_H
+#define SHG_MAP_INTERNAL_H
+
+#include <errno.h>
+#include <string.h>
+
+#include "graph_internal.h"
+
+/*
+ * Map node: a bitmap node, SHG_TYPE_MAP (depth 0..12), or a leaf,
+ * SHG_TYPE_MAP_COLL (depth 1..13: entries sorted by key, no maps).
+ *
+ *   off  size  field
+ *     0    16  struct shg_node header (type, graph, birth)
+ *    16     4  datamap   positions holding an inline entry (MAP only)
+ *    20     4  nodemap   positions holding a child (MAP only)
+ *    24     4  count     entries in this subtree (COLL: entries here)
+ *    28     1  keykind   enum shg_kind of the keys (U64 or BYTES)
+ *    29     1  valkind   enum shg_kind of the values
+ *    30     1  flags     SHG_MAP_F_* (same in every node of a map)
+ *    31     1  depth     0 for the map's root, +1 per level, 13 = COLL
+ *    32  16*E  entries   {key, value} words, E = popcount(datamap) (MAP)
+ *                        or count (COLL)
+ *  32+16E 8*C  children  offsets of child nodes, C = popcount(nodemap)
+ *
+ * Key word: the u64 key, or the offset of a bytes node (0 = empty key).
+ * Value word: by value kind (U64/I64/F64 bits; BYTES: offset of a bytes
+ * node, 0 = empty; NODE: node offset, 0 = null; ROOT: SHG_ROOTREF).
+ */
+struct shg_map_node {
+	struct shg_node h;
+	uint32_t datamap;
+	uint32_t nodemap;
+	uint32_t count;
+	uint8_t keykind;
+	uint8_t valkind;
+	uint8_t flags;
+	uint8_t depth;
+	uint64_t slot[];
+};
+_Static_assert(offsetof(struct shg_map_node, datamap) == 16, "map layout");
+_Static_assert(offsetof(struct shg_map_node, count) == 24, "map layout");
+_Static_assert(offsetof(struct shg_map_node, keykind) == 28, "map layout");
+_Static_assert(offsetof(struct shg_map_node, depth) == 31, "map layout");
+_Static_assert(offsetof(struct shg_map_node, slot) == 32, "map layout");
+_Static_assert(sizeof(struct shg_map_node) == 32, "map layout");
+
+#define MAP_HDR 32u
+#define MAP_BITS 5u
+#define MAP_MAX_DEPTH 12u /* deepest bitmap level */
+#define MAP_COLL_DEPTH 13u /* no hash bits left: leaves of any size */
+#define MAP_MAX_COLL (1u << 24) /* sanity bound on a depth-13 leaf */
+/* Most entries of a leaf above depth 13 (maps with U64 keys only). */
+#define MAP_LEAF_MAX 64u
+#define MAP_LEAF_BYTES (MAP_HDR + 16u * MAP_LEAF_MAX)
+/* Largest bitmap node whose maps are disjoint: 32 entries of 16 bytes. */
+#define MAP_NODE_MAX (MAP_HDR + 32u * 16u)
+
+static const uint8_t shg__map_empty[1];
+
+/*
+ * Most entries a leaf at @depth may hold in a map with keys of kind @kk:
+ * a subtree other than the root with 2..leaf_max entries is one leaf (see
+ * map.c). Bytes keys have no leaves above depth 13 (a leaf is searched by
+ * comparing keys, and a bytes key is a node of its own); at depth 13 the
+ * hash has no bits left and a leaf holds every key with that hash.
+ */
+static inline uint32_t leaf_max(unsigned kk, unsigned depth)
+{
+	if (depth >= MAP_COLL_DEPTH)
+		return MAP_MAX_COLL;
+	return kk == SHG_KIND_U64 ? MAP_LEAF_MAX : 1;
+}
+
+/* ---- population count ---------------------------------------------------- */
+
+/*
+ * x86-64 builds without -mpopcnt would get a library call (gcc) or a
+ * dozen instructions (SWAR) for __builtin_popcount: the map checks the CPU
+ * once (map_read.c) and issues the instruction itself when it exists.
+ */
+#if defined(__x86_64__) && !defined(__POPCNT__)
+extern SHG_HIDDEN bool shg__map_popcnt;
+#endif
+
+static inline __attribute__((always_inline)) unsigned pc32(uint32_t x)
+{
+#if defined(__POPCNT__) || defined(__aarch64__)
+	return (unsigned)__builtin_popcount(x);
+#else
+#if defined(__x86_64__)
+	if (shg_likely(shg__map_popcnt)) {
+		uint32_t r;
+
+		__asm__("popcntl %1, %0" : "=r"(r) : "rm"(x) : "cc");
+		return r;
+	}
+#endif
+	x = x - ((x >> 1) & 0x55555555u);
+	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+	x = (x + (x >> 4)) & 0x0f0f0f0fu;
+	return (x * 0x01010101u) >> 24;
+#endif
+}
+
+/* ---- hashing ------------------------------------------------------------- */
+
+static inline uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+static inline uint64_t seg_seed(struct shg_seg *seg)
+{
+	uint64_t a, b;
+
+	/* uuid is immutable after creation (header line 0). */
+	memcpy(&a, seg->hdr->uuid, 8);
+	memcpy(&b, seg->hdr->uuid + 8, 8);
+	return mix64(a ^ (b * 0x9e3779b97f4a7c15ull));
+}
+
+static inline uint64_t hash_u64(struct shg_seg *seg, uint64_t key)
+{
+	return mix64(key ^ seg_seed(seg));
+}
+
+/* The test hash: 8 bits, so that many keys collide completely. */
+static inline uint64_t test_hash_bytes(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t s = len;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		s += p[i];
+	return s & 0xff;
+}
+
+static inline uint64_t map_hash_u64(struct shg_seg *seg, unsigned flags,
+				    uint64_t key)
+{
+	if (shg_unlikely(flags & SHG_MAP_F_TESTHASH))
+		return key & 0xff;
+	return hash_u64(seg, key);
+}
+
+static inline uint64_t map_hash_bytes(struct shg_seg *seg, unsigned flags,
+				      const void *p, size_t len)
+{
+	if (shg_unlikely(flags & SHG_MAP_F_TESTHASH))
+		return test_hash_bytes(p, len);
+	return shg__hash_bytes(seg, p, len);
+}
+
+/* ---- bounds and node validation ------------------------------------------ */
+
+/*
+ * Heap bounds for one operation: shg__off_ok() with the backed size
+ * loaded once (it only grows, so an older value is merely stricter).
+ * @fast: a 16-aligned node at an offset in [lo, fast] has all of its
+ * header and any slot of a bitmap node with disjoint maps inside the
+ * heap, so a lookup checks one bound per node.
+ */
+struct mbound {
+	uint64_t lo, hi;
+	uint64_t nhi; /* last offset of a node header: hi - MAP_HDR (or 0) */
+	uint64_t fast;
+};
+
+static inline void mbound_init(const struct shg_seg *seg, struct mbound *b)
+{
+	uint64_t backed =
+		atomic_load_explicit(&seg->hdr->backed, memory_order_acquire);
+
+	b->lo = seg->heap_off; /* > 0: the segment header comes first */
+	b->hi = backed < seg->capacity ? backed : seg->capacity;
+	b->nhi = b->hi >= MAP_HDR ? b->hi - MAP_HDR : 0;
+	b->fast = b->hi >= MAP_NODE_MAX ? b->hi - MAP_NODE_MAX : 0;
+}
+
+static inline bool mb_ok(const struct mbound *b, uint64_t off, uint64_t len)
+{
+	return off >= b->lo && (off & 15) == 0 && len <= b->hi &&
+	       off <= b->hi - len;
+}
+
+/* mb_ok(@b, @off, MAP_HDR): a node header fits at @off. */
+static inline bool mb_hdr_ok(const struct mbound *b, uint64_t off)
+{
+	return off >= b->lo && off <= b->nhi && (off & 15) == 0;
+}
+
+/* The kinds/flags/depth word at offset 28, as one 32-bit value. */
+static inline uint32_t kinds_word(unsigned kk, unsigned vk, unsigned fl,
+				  unsigned depth)
+{
+	uint8_t b[4] = { (uint8_t)kk, (uint8_t)vk, (uint8_t)fl,
+			 (uint8_t)depth };
+	uint32_t w;
+
+	memcpy(&w, b, 4);
+	return w;
+}
+
+static inline uint32_t node_word(const struct shg_map_node *n)
+{
+	uint32_t w;
+
+	memcpy(&w, &n->keykind, 4);
+	return w;
+}
+
+static inline uint32_t with_depth(uint32_t w, unsigned depth)
+{
+	return (w & ~kinds_word(0, 0, 0, 0xff)) | kinds_word(0, 0, 0, depth);
+}
+
+/*
+ * struct mview - a validated map node: entries and children counts.
+ */
+struct mview {
+	const struct shg_map_node *n;
+	unsigned nd; /* entries */
+	unsigned nc; /* children */
+	size_t size; /* logical size in bytes */
+};
+
+/*
+ * Validate the node at @off against @word (kinds, flags, depth): in range,
+ * aligned, right type for its depth, maps disjoint, slots inside the backed
+ * heap. One comparison covers kinds, flags and depth.
+ */
+static inline __attribute__((always_inline)) int
+map_view_b(struct shg_seg *seg, const struct mbound *b, uint64_t off,
+	   uint32_t word, struct mview *v)
+{
+	const struct shg_map_node *n;
+	uint32_t dm, nm, type;
+	uint64_t size;
+
+	if (shg_unlikely(!mb_hdr_ok(b, off)))
+		return SHG_EBADOFF;
+	n = shg__at(seg, off);
+	type = n->h.type;
+	if (shg_unlikely(node_word(n) != word))
+		return SHG_ECORRUPT;
+	if (shg_likely(type == SHG_TYPE_MAP)) {
+		dm = n->datamap;
+		nm = n->nodemap;
+		if (shg_unlikely((dm & nm) != 0 || n->depth > MAP_MAX_DEPTH))
+			return SHG_ECORRUPT;
+		v->nd = pc32(dm);
+		v->nc = pc32(nm);
+	} else if (type == SHG_TYPE_MAP_COLL) {
+		v->nd = n->count;
+		v->nc = 0;
+		if (n->depth == 0 || n->depth > MAP_COLL_DEPTH || v->nd < 2 ||
+		    v->nd > leaf_max(n->keykind, n->depth))
+			return SHG_ECORRUPT;
+	} else {
+		return SHG_ECORRUPT;
+	}
+	size = MAP_HDR + 16ull * v->nd + 8ull * v->nc;
+	if (shg_unlikely((off > b->fast || size > MAP_NODE_MAX) &&
+			 !mb_ok(b, off, size)))
+		return SHG_ECORRUPT;
+	v->n = n;
+	v->size = (size_t)size;
+	return 0;
+}
+
+static inline int map_view(struct shg_seg *seg, uint64_t off, uint32_t word,
+			   struct mview *v)
+{
+	struct mbound b;
+
+	mbound_init(seg, &b);
+	return map_view_b(seg, &b, off, word, v);
+}
+
+/*
+ * A map's root node at @off: in range, a bitmap node of depth 0 with
+ * valid kinds and flags. Returns its header (the slots are checked by
+ * whoever reads them) or NULL with *@err.
+ */
+static inline __attribute__((always_inline)) const struct shg_map_node *
+map_root_hdr(struct shg_seg *seg, const struct mbound *b, uint64_t off,
+	     int *err)
+{
+	const struct shg_map_node *n;
+
+	if (shg_unlikely(!mb_hdr_ok(b, off))) {
+		*err = SHG_EBADOFF;
+		return NULL;
+	}
+	n = shg__at(seg, off);
+	if (shg_unlikely(n->h.type != SHG_TYPE_MAP || n->depth != 0 ||
+			 (n->keykind != SHG_KIND_U64 &&
+			  n->keykind != SHG_KIND_BYTES) ||
+			 n->valkind < SHG_KIND_U64 ||
+			 n->valkind > SHG_KIND_ROOT ||
+			 (n->flags & ~SHG_MAP_F_ALL))) {
+		*err = SHG_ECORRUPT;
+		return NULL;
+	}
+	return n;
+}
+
+/* Validate a map's root node (depth 0) and its slots. */
+static inline __attribute__((always_inline)) int
+map_root_b(struct shg_seg *seg, const struct mbound *b, uint64_t off,
+	   struct mview *v)
+{
+	const struct shg_map_node *n;
+	int err;
+
+	n = map_root_hdr(seg, b, off, &err);
+	if (!n)
+		return err;
+	return map_view_b(seg, b, off, node_word(n), v);
+}
+
+static inline int map_root(struct shg_seg *seg, uint64_t off, struct mview *v)
+{
+	struct mbound b;
+
+	mbound_init(seg, &b);
+	return map_root_b(seg, &b, off, v);
+}
+
+/* Validated bytes node (type, length inside the heap). */
+static inline const struct shg_bytes *bytes_at(struct shg_seg *seg,
+					       uint64_t off, int *err)
+{
+	const struct shg_bytes *b;
+
+	if (shg_unlikely(!shg__off_ok(seg, off, sizeof(*b), 16))) {
+		*err = SHG_EBADOFF;
+		return NULL;
+	}
+	b = shg__at(seg, off);
+	if (shg_unlikely(b->h.type != SHG_TYPE_BYTES ||
+			 !shg__off_ok(seg, off, sizeof(*b) + (uint64_t)b->len,
+				      16))) {
+		*err = SHG_ECORRUPT;
+		return NULL;
+	}
+	return b;
+}
+
+/*
+ * Whether entry key word @ek equals the bytes key (@p, @len, hash @h).
+ * 1 equal, 0 not, negative on corrupt data.
+ */
+static inline int bkey_eq(struct shg_seg *seg, uint64_t ek, const void *p,
+			  size_t len, uint64_t h)
+{
+	const struct shg_bytes *b;
+	int err = 0;
+
+	if (ek == 0)
+		return len == 0;
+	b = bytes_at(seg, ek, &err);
+	if (!b)
+		return err;
+	return b->hash == (uint32_t)h && b->len == len &&
+	       memcmp(b->data, p, len) == 0;
+}
+
+/* ---- lookup ---------------------------------------------------------------- */
+
+/* A key to find: U64 (@key) or BYTES (@p, @len), by @kk. */
+struct fkey {
+	unsigned kk;
+	uint64_t key;
+	const void *p;
+	size_t len;
+};
+
+static inline __attribute__((always_inline)) int
+fkey_eq(struct shg_seg *seg, const struct fkey *k, uint64_t ek, uint64_t h)
+{
+	if (k->kk == SHG_KIND_U64)
+		return ek == k->key;
+	return bkey_eq(seg, ek, k->p, k->len, h);
+}
+
+/*
+ * Ask for a child's lines at once: the header line tells where the wanted
+ * slot is, and that slot is often a few lines further on; fetching them in
+ * parallel turns two dependent cache misses per level into about one. How
+ * many: a parent with @count >= 256 entries has big children (bitmap
+ * nodes up to 544 bytes, leaves of ~8 to 64 entries): 8 lines (a leaf
+ * asks for the rest itself); a smaller parent has small children (2
+ * lines). Returns the bytes asked for. Only called on an offset inside
+ * the heap; a prefetch never faults.
+ */
+static inline __attribute__((always_inline)) uint32_t
+map_prefetch(struct shg_seg *seg, uint64_t off, uint32_t count)
+{
+	const uint8_t *p = seg->base + off;
+
+	__builtin_prefetch(p);
+	__builtin_prefetch(p + 64);
+	if (count >= 256) {
+		__builtin_prefetch(p + 128);
+		__builtin_prefetch(p + 192);
+		__builtin_prefetch(p + 256);
+		__builtin_prefetch(p + 320);
+		__builtin_prefetch(p + 384);
+		__builtin_prefetch(p + 448);
+		return 512;
+	}
+	return 128;
+}
+
+/* Whether the @nwords slot words from word @idx of the node at @off are
+ * inside the heap (one comparison unless the node is near the end). */
+static inline __attribute__((always_inline)) bool
+slots_ok(const struct mbound *b, uint64_t off, uint64_t idx, uint64_t nwords)
+{
+	return shg_likely(off <= b->fast) ||
+	       mb_ok(b, off, MAP_HDR + 8 * (idx + nwords));
+}
+
+/*
+ * Index of the first of the @cnt (>= 1) entries of leaf @n, u64 keys
+ * ascending, whose key is >= @key (@cnt if none): a branch-free binary
+ * search. On a leaf whose keys are not sorted (corrupt data) it still
+ * returns an index <= @cnt.
+ */
+static inline unsigned leaf_lower_u64(const struct shg_map_node *n,
+				      unsigned cnt, uint64_t key)
+{
+	unsigned lo = 0, len = cnt;
+
+	while (len > 1) {
+		unsigned half = len / 2;
+
+		lo = n->slot[2 * (lo + half)] < key ? lo + half : lo;
+		len -= half;
+	}
+	return lo + (n->slot[2 * lo] < key);
+}
+
+/*
+ * The entry for @k in the leaf at @off (depth @d, header checked by the
+ * caller): its count is checked against the depth's bound and its entries
+ * against the heap; the lines beyond the @pf bytes the parent prefetched
+ * are asked for at once.
+ */
+static inline int leaf_find(struct shg_seg *seg, const struct mbound *b,
+			    uint64_t off, unsigned d, uint32_t pf, uint64_t h,
+			    const struct fkey *k, const uint64_t **found)
+{
+	const struct shg_map_node *n = shg__at(seg, off);
+	uint32_t cnt = n->count, i;
+	uint64_t size = MAP_HDR + 16ull * cnt;
+	int r;
+
+	if (shg_unlikely(cnt < 2 || cnt > leaf_max(k->kk, d) ||
+			 !mb_ok(b, off, size)))
+		return SHG_ECORRUPT;
+	if (k->kk == SHG_KIND_U64) {
+		for (i = pf; i < size && i < MAP_LEAF_BYTES; i += 64)
+			__builtin_prefetch((const uint8_t *)n + i);
+		i = leaf_lower_u64(n, cnt, k->key);
+		if (i < cnt && n->slot[2 * i] == k->key) {
+			*found = &n->slot[2 * i];
+			return 0;
+		}
+		return -ENOENT;
+	}
+	for (i = 0; i < cnt; i++) {
+		r = fkey_eq(seg, k, n->slot[2 * i], h);
+		if (r < 0)
+			return r;
+		if (r) {
+			*found = &n->slot[2 * i];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/*
+ * map_find() - the entry for key @k (hash @h) in the map whose root node
+ * at @off passed map_root_hdr() (its word: @word).
+ *
+ * Per bitmap level it reads the node's header words and the one slot it
+ * needs: the node was checked when its parent's slot was read (one bound,
+ * its type, and its kinds/flags/depth word, whose depth must grow by one a
+ * level, which also ends any walk over corrupt data after 14 nodes); the
+ * slot is inside the heap by the node's bound when the maps are disjoint.
+ * A leaf ends the walk (leaf_find()).
+ * Return: 0 and *@found (the {key, value} words), -ENOENT, or
+ * SHG_EBADOFF / SHG_ECORRUPT on corrupt data.
+ */
+static inline __attribute__((always_inline)) int
+map_find(struct shg_seg *seg, const struct mbound *b, uint64_t off,
+	 uint32_t word, uint64_t h, const struct fkey *k,
+	 const uint64_t **found)
+{
+	const struct shg_map_node *n = shg__at(seg, off);
+	const uint32_t depth1 = kinds_word(0, 0, 0, 1);
+	uint64_t hs = h; /* the bits of the next levels */
+	uint32_t pf;
+	unsigned d;
+	int r;
+
+	word = with_depth(word, 0);
+	for (d = 0;; hs >>= MAP_BITS) {
+		uint32_t dm = n->datamap, nm = n->nodemap;
+		uint32_t bit = 1u << (hs & 31);
+		uint64_t idx, c;
+
+		if (shg_unlikely(dm & nm))
+			return SHG_ECORRUPT;
+		if (dm & bit) {
+			idx = 2 * pc32(dm & (bit - 1));
+			if (shg_unlikely(!slots_ok(b, off, idx, 2)))
+				return SHG_ECORRUPT;
+			r = fkey_eq(seg, k, n->slot[idx], h);
+			if (r <= 0)
+				return r < 0 ? r : -ENOENT;
+			*found = &n->slot[idx];
+			return 0;
+		}
+		if (!(nm & bit))
+			return -ENOENT;
+		idx = 2 * pc32(dm) + pc32(nm & (bit - 1));
+		if (shg_unlikely(!slots_ok(b, off, idx, 1)))
+			return SHG_ECORRUPT;
+		c = n->slot[idx];
+		if (shg_unlikely(!mb_hdr_ok(b, c)))
+			return SHG_EBADOFF;
+		pf = map_prefetch(seg, c, n->count);
+		off = c;
+		n = shg__at(seg, off);
+		d++;
+		word += depth1; /* depth d (d <= 13: no carry) */
+		if (shg_unlikely(node_word(n) != word))
+			return SHG_ECORRUPT;
+		if (n->h.type == SHG_TYPE_MAP_COLL)
+			return leaf_find(seg, b, off, d, pf, h, k, found);
+		if (shg_unlikely(n->h.type != SHG_TYPE_MAP ||
+				 d > MAP_MAX_DEPTH))
+			return SHG_ECORRUPT;
+	}
+}
+
+#endif /* SHG_MAP_INTERNAL_H */

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Persistent hash map, read side: hashing, lookups, count, iteration and
+ * the traversal hooks (children, import remapping). Nothing here writes
+ * shared memory; every offset read from the segment is checked before it
+ * is dereferenced (map_internal.h). The layout and the write side: map.c.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "map_internal.h"
+
+#if defined(__x86_64__) && !defined(__POPCNT__)
+#include <cpuid.h>
+
+bool shg__map_popcnt;
+
+/* Whether the CPU has POPCNT (checked once, at load). */
+__attribute__((constructor)) static void map_cpu_init(void)
+{
+	unsigned a, b, c, d;
+
+	if (__get_cpuid(1, &a, &b, &c, &d))
+		shg__map_popcnt = (c & bit_POPCNT) != 0;
+}
+#endif
+
+/* ---- hashing ------------------------------------------------------------ */
+
+uint64_t shg__hash_u64(struct shg_seg *seg, uint64_t key)
+{
+	return hash_u64(seg, key);
+}
+
+static inline uint64_t mum(uint64_t a, uint64_t b)
+{
+	__uint128_t r = (__uint128_t)a * b;
+
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint64_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+#define HB_P0 0xa0761d6478bd642full
+#define HB_P1 0xe7037ed1a0b428dbull
+#define HB_P2 0x8ebc6af09c88c6e3ull
+
+/* A wyhash-style hash: 16 bytes per multiply, overlapping tail reads. */
+static uint64_t hash_bytes_seeded(uint64_t seed, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t h = seed ^ HB_P0, a = 0, b = 0;
+	size_t n = len;
+
+	while (n > 16) {
+		h = mum(rd64(p) ^ HB_P1, rd64(p + 8) ^ h);
+		p += 16;
+		n -= 16;
+	}
+	if (n >= 8) {
+		a = rd64(p);
+		b = rd64(p + n - 8);
+	} else if (n >= 4) {
+		a = rd32(p);
+		b = rd32(p + n - 4);
+	} else if (n > 0) {
+		a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) |
+		    p[n - 1];
+	}
+	h = mum(a ^ HB_P1, b ^ h);
+	return mum(h ^ HB_P2, (uint64_t)len ^ HB_P1);
+}
+
+uint64_t shg__hash_bytes(struct shg_seg *seg, const void *p, size_t len)
+{
+	return hash_bytes_seeded(seg_seed(seg), p, len);
+}
+
+/* Fill @out from a value word of kind @vk. */
+static int val_out(struct shg_seg *seg, unsigned vk, uint64_t w,
+		   struct shg_val *out)
+{
+	const struct shg_bytes *b;
+	int err = 0;
+
+	if (!out)
+		return 0;
+	out->kind = (enum shg_kind)vk;
+	switch (vk) {
+	case SHG_KIND_BYTES:
+		if (w == 0) {
+			out->bytes.p = shg__map_empty;
+			out->bytes.len = 0;
+			return 0;
+		}
+		b = bytes_at(seg, w, &err);
+		if (!b)
+			return err;
+		out->bytes.p = b->data;
+		out->bytes.len = b->len;
+		return 0;
+	case SHG_KIND_NODE:
+		out->node.v = w;
+		return 0;
+	case SHG_KIND_ROOT:
+		out->root = SHG_ROOTREF_SLOT(w);
+		return 0;
+	default:
+		out->u64 = w;
+		return 0;
+	}
+}
+
+/* ---- lookups ------------------------------------------------------------- */
+
+/* Fill @out from the value word @w of kind @vk (scalars inline). */
+static inline __attribute__((always_inline)) int
+val_fill(struct shg_seg *seg, unsigned vk, uint64_t w, struct shg_val *out)
+{
+	if (shg_likely(out && vk <= SHG_KIND_F64)) {
+		out->kind = (enum shg_kind)vk;
+		out->u64 = w;
+		return 0;
+	}
+	return val_out(seg, vk, w, out);
+}
+
+int shg_map_get_u64(struct shg_seg *seg, struct shg_off map, uint64_t key,
+		    struct shg_val *out)
+{
+	const struct fkey k = { .kk = SHG_KIND_U64, .key = key };
+	const struct shg_map_node *root;
+	const uint64_t *found;
+	struct mbound b;
+	int err;
+
+	if (map.v == 0)
+		return -ENOENT; /* null map: empty */
+	mbound_init(seg, &b);
+	root = map_root_hdr(seg, &b, map.v, &err);
+	if (!root)
+		return err;
+	if (root->keykind != SHG_KIND_U64)
+		return -EINVAL;
+	err = map_find(seg, &b, map.v, node_word(root),
+		       map_hash_u64(seg, root->flags, key), &k, &found);
+	if (err)
+		return err;
+	return val_fill(seg, root->valkind, found[1], out);
+}
+
+int shg_map_get_bytes(struct shg_seg *seg, struct shg_off map, const void *key,
+		      size_t klen, struct shg_val *out)
+{
+	struct fkey k = { .kk = SHG_KIND_BYTES, .p = key, .len = klen };
+	const struct shg_map_node *root;
+	const uint64_t *found;
+	struct mbound b;
+	int err;
+
+	if (!key && klen)
+		return -EINVAL;
+	if (!key)
+		k.p = shg__map_empty;
+	if (map.v == 0)
+		return -ENOENT;
+	mbound_init(seg, &b);
+	root = map_root_hdr(seg, &b, map.v, &err);
+	if (!root)
+		return err;
+	if (root->keykind != SHG_KIND_BYTES)
+		return -EINVAL;
+	err = map_find(seg, &b, map.v, node_word(root),
+		       map_hash_bytes(seg, root->flags, k.p, klen), &k, &found);
+	if (err)
+		return err;
+	return val_fill(seg, root->valkind, found[1], out);
+}
+
+int64_t shg_map_count(struct shg_seg *seg, struct shg_off map)
+{
+	struct mview v;
+	int err;
+
+	if (map.v == 0)
+		return 0;
+	err = map_root(seg, map.v, &v);
+	if (err)
+		return err;
+	return v.n->count;
+}
+
+/* ---- iteration ------------------------------------------------------------ */
+
+_Static_assert(MAP_COLL_DEPTH + 1 <= sizeof(((struct shg_map_iter *)0)->pos) /
+					     sizeof(uint32_t),
+	       "iterator stack covers depths 0..13");
+
+int shg_map_iter_init(struct shg_seg *seg, struct shg_off map,
+		      struct shg_map_iter *it)
+{
+	struct mview v;
+	int err;
+
+	memset(it, 0, sizeof(*it));
+	it->seg = seg;
+	if (map.v == 0)
+		return 0; /* empty: stack[0] null ends at once */
+	err = map_root(seg, map.v, &v);
+	if (err)
+		return err;
+	it->stack[0] = map;
+	return 0;
+}
+
+static int key_out(struct shg_seg *seg, unsigned kk, uint64_t w,
+		   struct shg_val *key)
+{
+	if (!key)
+		return 0;
+	if (kk == SHG_KIND_BYTES)
+		return val_out(seg, SHG_KIND_BYTES, w, key);
+	key->kind = SHG_KIND_U64;
+	key->u64 = w;
+	return 0;
+}
+
+int shg_map_iter_next(struct shg_map_iter *it, struct shg_val *key,
+		      struct shg_val *val)
+{
+	struct shg_seg *seg = it->seg;
+	struct mview root, v;
+	uint32_t word, d, p;
+	int err;
+
+	if (it->stack[0].v == 0)
+		return -ENOENT;
+	err = map_root(seg, it->stack[0].v, &root);
+	if (err)
+		goto fail;
+	word = node_word(root.n);
+	for (;;) {
+		d = it->depth;
+		if (d > MAP_COLL_DEPTH) {
+			err = SHG_ECORRUPT;
+			goto fail;
+		}
+		err = map_view(seg, it->stack[d].v, with_depth(word, d), &v);
+		if (err)
+			goto fail;
+		p = it->pos[d];
+		if (p < v.nd) {
+			it->pos[d] = p + 1;
+			err = key_out(seg, root.n->keykind, v.n->slot[2 * p],
+				      key);
+			if (!err)
+				err = val_out(seg, root.n->valkind,
+					      v.n->slot[2 * p + 1], val);
+			if (err)
+				goto fail;
+			return 0;
+		}
+		if (p < v.nd + v.nc) {
+			it->pos[d] = p + 1;
+			if (d + 1 > MAP_COLL_DEPTH) {
+				err = SHG_ECORRUPT;
+				goto fail;
+			}
+			it->stack[d + 1].v = v.n->slot[2 * v.nd + (p - v.nd)];
+			it->pos[d + 1] = 0;
+			it->depth = d + 1;
+			continue;
+		}
+		if (d == 0) {
+			it->stack[0].v = 0;
+			return -ENOENT;
+		}
+		it->depth = d - 1;
+	}
+fail:
+	it->stack[0].v = 0;
+	return err;
+}
+
+/* ---- traversal ------------------------------------------------------------ */
+
+int shg__map_children(struct shg_seg *seg, uint64_t off,
+		      void (*fn)(void *arg, uint64_t child),
+		      void (*rootfn)(void *arg, uint64_t rootref), void *arg)
+{
+	const struct shg_map_node *n;
+	struct mview v;
+	unsigned i, kk, vk;
+	uint64_t w;
+	int err;
+
+	if (!shg__off_ok(seg, off, MAP_HDR, 16))
+		return SHG_EBADOFF;
+	n = shg__at(seg, off);
+	kk = n->keykind;
+	vk = n->valkind;
+	if ((kk != SHG_KIND_U64 && kk != SHG_KIND_BYTES) || vk < SHG_KIND_U64 ||
+	    vk > SHG_KIND_ROOT)
+		return SHG_ECORRUPT;
+	err = map_view(seg, off, node_word(n), &v);
+	if (err)
+		return err;
+	/* Off the lookup path: also check the slots fit the block itself. */
+	if (shg_block_size(seg, (struct shg_off){ off }) < v.size)
+		return SHG_ECORRUPT;
+	for (i = 0; i < v.nd; i++) {
+		w = n->slot[2 * i];
+		if (kk == SHG_KIND_BYTES && w != 0 && fn)
+			fn(arg, w);
+		w = n->slot[2 * i + 1];
+		if (w == 0)
+			continue;
+		if ((vk == SHG_KIND_BYTES || vk == SHG_KIND_NODE) && fn)
+			fn(arg, w);
+		else if (vk == SHG_KIND_ROOT && rootfn)
+			rootfn(arg, w);
+	}
+	for (i = 0; i < v.nc && fn; i++)
+		fn(arg, n->slot[2 * v.nd + i]);
+	return 0;
+}
+
+/*
+ * Import: in @copy, a byte copy of the node at @off, replace bytes keys,
+ * bytes/node values and child offsets by what @map gives for them.
+ */
+int shg__map_remap(struct shg_seg *seg, uint64_t off, void *copy,
+		   int (*map)(void *arg, uint64_t child, uint64_t *out),
+		   void *arg)
+{
+	const struct shg_map_node *n;
+	struct shg_map_node *c = copy;
+	struct mview v;
+	unsigned i, kk, vk;
+	int err;
+
+	if (!shg__off_ok(seg, off, MAP_HDR, 16))
+		return SHG_EBADOFF;
+	n = shg__at(seg, off);
+	kk = n->keykind;
+	vk = n->valkind;
+	err = map_view(seg, off, node_word(n), &v);
+	if (err)
+		return err;
+	for (i = 0; i < v.nd; i++) {
+		if (kk == SHG_KIND_BYTES && n->slot[2 * i]) {
+			err = map(arg, n->slot[2 * i], &c->slot[2 * i]);
+			if (err)
+				return err;
+		}
+		if ((vk == SHG_KIND_BYTES || vk == SHG_KIND_NODE) &&
+		    n->slot[2 * i + 1]) {
+			err = map(arg, n->slot[2 * i + 1], &c->slot[2 * i + 1]);
+			if (err)
+				return err;
+		}
+	}
+	for (i = 0; i < v.nc; i++) {
+		err = map(arg, n->slot[2 * v.nd + i], &c->slot[2 * v.nd + i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Import: copy a subgraph (of any graph or version) into a txn. One walk
+ * collects the nodes (stopping at root refs), each gets an owned copy,
+ * then child offsets inside the copies are remapped through the old -> new
+ * table: user types by field kind, map and vector nodes by their own remap
+ * functions (shg__map_remap / shg__vec_remap, referenced weakly: without
+ * them importing a container is -ENOTSUP). See txn.c for transactions.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph_internal.h"
+
+/* ---- import ------------------------------------------------------------ */
+
+/*
+ * Container remapping, provided by map.c and vec.c: rewrite in @copy (a
+ * byte copy of the container node at @off) every child offset c (as
+ * reported by the children function) with the value @map gives for it.
+ * Weak references: without them, importing a container is -ENOTSUP.
+ */
+#pragma weak shg__map_remap
+#pragma weak shg__vec_remap
+
+/* Open-addressing map old offset -> new offset (process-local). */
+struct memo {
+	uint64_t *k, *v;
+	size_t cap, n;
+};
+
+static size_t memo_home(const struct memo *m, uint64_t k)
+{
+	uint64_t h = (k >> 4) * 0x9e3779b97f4a7c15ull;
+
+	return (size_t)(h >> 29 ^ h) & (m->cap - 1);
+}
+
+static int memo_put(struct memo *m, uint64_t k, uint64_t v);
+
+static int memo_grow(struct memo *m)
+{
+	struct memo t = { 0 };
+	size_t i;
+
+	t.cap = m->cap ? 2 * m->cap : 64;
+	t.k = calloc(t.cap, sizeof(*t.k));
+	t.v = calloc(t.cap, sizeof(*t.v));
+	if (!t.k || !t.v) {
+		free(t.k);
+		free(t.v);
+		return -ENOMEM;
+	}
+	for (i = 0; i < m->cap; i++)
+		if (m->k[i])
+			memo_put(&t, m->k[i], m->v[i]);
+	free(m->k);
+	free(m->v);
+	*m = t;
+	return 0;
+}
+
+static int memo_put(struct memo *m, uint64_t k, uint64_t v)
+{
+	size_t i;
+
+	if ((m->n + 1) * 2 > m->cap && memo_grow(m))
+		return -ENOMEM;
+	for (i = memo_home(m, k); m->k[i] && m->k[i] != k;
+	     i = (i + 1) & (m->cap - 1))
+		;
+	if (!m->k[i])
+		m->n++;
+	m->k[i] = k;
+	m->v[i] = v;
+	return 0;
+}
+
+static uint64_t memo_get(const struct memo *m, uint64_t k)
+{
+	size_t i;
+
+	if (!m->cap)
+		return 0;
+	for (i = memo_home(m, k); m->k[i]; i = (i + 1) & (m->cap - 1))
+		if (m->k[i] == k)
+			return m->v[i];
+	return 0;
+}
+
+struct import {
+	struct shg_txn *txn;
+	struct memo memo; /* old -> copy */
+	struct shg__offvec order; /* old offsets, in visit order */
+};
+
+/* Pass 1: copy every reachable node byte for byte into an owned block. */
+static int import_visit(void *arg, uint64_t off, const struct shg_node *n,
+			size_t size)
+{
+	struct import *im = arg;
+	struct shg_txn *txn = im->txn;
+	uint64_t copy;
+	int err;
+
+	if (n->type == SHG_TYPE_VERSION)
+		return SHG_ECORRUPT; /* versions are not graph nodes */
+	err = shg__txn_alloc(txn, n->type, size, &copy);
+	if (err)
+		return err;
+	memcpy((uint8_t *)shg__at(txn->seg, copy) + sizeof(*n), n + 1,
+	       size - sizeof(*n));
+	err = memo_put(&im->memo, off, copy);
+	if (!err)
+		err = shg__offvec_push(&im->order, off);
+	if (err)
+		shg__txn_drop(txn, copy);
+	return err;
+}
+
+static int memo_map(void *arg, uint64_t child, uint64_t *out)
+{
+	struct import *im = arg;
+
+	*out = memo_get(&im->memo, child);
+	return *out || !child ? 0 : SHG_ECORRUPT;
+}
+
+/* Pass 2: point the copy of @off at the copies of its children. */
+static int import_fix(struct import *im, uint64_t off)
+{
+	struct shg_seg *seg = im->txn->seg;
+	uint64_t copy = memo_get(&im->memo, off), *slot;
+	const struct shg_type_rec *r;
+	const struct shg_node *n;
+	uint32_t i;
+	int err;
+
+	n = shg__node_rec(seg, copy, 0, NULL, &r, &err);
+	if (!n)
+		return err;
+	switch (n->type) {
+	case SHG_TYPE_BYTES:
+		return 0;
+	case SHG_TYPE_MAP:
+	case SHG_TYPE_MAP_COLL:
+		if (!shg__map_remap)
+			return -ENOTSUP;
+		return shg__map_remap(seg, off, shg__at(seg, copy), memo_map,
+				      im);
+	case SHG_TYPE_VEC:
+	case SHG_TYPE_VEC_NODE:
+		if (!shg__vec_remap)
+			return -ENOTSUP;
+		return shg__vec_remap(seg, off, shg__at(seg, copy), memo_map,
+				      im);
+	default:
+		break;
+	}
+	if (r->flags & SHG_TYPEF_BUILTIN)
+		return SHG_ECORRUPT;
+	slot = (uint64_t *)((uint8_t *)shg__at(seg, copy) + sizeof(*n));
+	for (i = 0; i < r->nfields; i++) {
+		if (r->kind[i] != SHG_KIND_NODE && r->kind[i] != SHG_KIND_BYTES)
+			continue;
+		err = memo_map(im, slot[i], &slot[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int shg_txn_import(struct shg_txn *txn, struct shg_off node,
+		   struct shg_off *out)
+{
+	struct import im = { .txn = txn };
+	size_t i;
+	int err;
+
+	if (!txn || !out)
+		return -EINVAL;
+	if (txn->err)
+		return txn->err;
+	out->v = 0;
+	if (!node.v)
+		return 0;
+	txn->walk_owned = true;
+	err = shg__walk(txn->seg, node.v, import_visit, NULL, &im);
+	for (i = 0; !err && i < im.order.n; i++)
+		err = import_fix(&im, im.order.v[i]);
+	if (!err) {
+		out->v = memo_get(&im.memo, node.v);
+	} else {
+		for (i = 0; i < im.memo.cap; i++)
+			if (im.memo.k[i])
+				shg__txn_drop(txn, im.memo.v[i]);
+	}
+	free(im.memo.k);
+	free(im.memo.v);
+	free(im.order.v);
+	return err;
+}
