@@ -955,24 +955,6 @@ int shg_txn_map_del_bytes(struct shg_txn *txn, struct shg_ref ref,
 	return op_fail(txn, op_del(&op, pslot));
 }
 
-/*
- * A new container replaces the value at a slot: a published old value is
- * recorded as unlinked (commit retires what nothing else reaches, as for
- * shg_txn_set_node); an owned one is cleaned up by the commit.
- */
-static int unlink_old(struct shg_txn *txn, uint64_t old)
-{
-	int err;
-
-	if (!old || shg__txn_owns(txn, old))
-		return 0;
-	err = shg__offvec_push(&txn->unlinked, old);
-	if (err)
-		return err;
-	txn->full_check = true;
-	return 0;
-}
-
 int shg__txn_map_new_flags(struct shg_txn *txn, struct shg_ref ref,
 			   enum shg_kind key_kind, enum shg_kind val_kind,
 			   unsigned flags)
@@ -998,7 +980,7 @@ int shg__txn_map_new_flags(struct shg_txn *txn, struct shg_ref ref,
 	m->valkind = (uint8_t)val_kind;
 	m->flags = (uint8_t)flags;
 	m->depth = 0;
-	err = unlink_old(txn, *slot);
+	err = shg__txn_unlink_value(txn, *slot); /* the old value */
 	if (err) {
 		shg__txn_drop(txn, off);
 		return op_fail(txn, err);

@@ -421,7 +421,6 @@ int shg_txn_set_node(struct shg_txn *txn, struct shg_ref ref,
 		err = shg__offvec_push(&txn->unlinked, *slot);
 		if (err)
 			return poison(txn, err);
-		txn->full_check = true;
 	}
 	*slot = node.v;
 	return 0;
@@ -632,12 +631,15 @@ static void free_owned(struct shg_txn *txn)
 /*
  * What leaves the graph besides the nodes the txn copied or dropped:
  * owned nodes no longer reachable from the new root (created and
- * unlinked: freed after a successful publish, never published), and,
- * when the txn linked or unlinked published nodes (full check), the
- * published subtrees set_node cut off that nothing reaches any more
- * (retired). With a full check, garbage still reachable through another
- * parent is also taken off the garbage list. Cost: the owned nodes, or
- * the whole new graph for a full check.
+ * unlinked: freed after a successful publish, never published), and the
+ * published subtrees cut off: those set_node or a container replaced
+ * (the unlinked list) and those below freed owned nodes (retired). When
+ * the txn linked a published node, or the base is a DAG (full check), the
+ * whole new graph is walked first, so subtrees still reachable through
+ * another parent stay, and garbage still reachable is taken off the
+ * garbage list. Otherwise (a tree, no links of published nodes) a subtree
+ * cut off is reachable through nothing else. Cost: the owned nodes plus
+ * the subtrees cut off, or the whole new graph for a full check.
  */
 struct cleanup {
 	struct shg__offvec retire; /* published, now unreachable */
@@ -651,7 +653,7 @@ struct reach {
 	struct shg__offset_set r; /* reachable from the new root */
 	struct shg__offset_set kids; /* children seen (sharing check) */
 	struct cleanup *c;
-	struct shg__offvec stack; /* owned walk: to visit */
+	struct shg__offvec stack; /* owned walk, cuts: to visit */
 	bool shared; /* some node has two parents */
 	int err;
 };
@@ -771,6 +773,40 @@ static int prune_garbage(struct shg_txn *txn, struct reach *w)
 	return 0;
 }
 
+static void published_kid(void *arg, uint64_t child)
+{
+	struct reach *w = arg;
+
+	if (child && !w->err && !shg__txn_owns(w->txn, child))
+		w->err = shg__offvec_push(&w->stack, child);
+}
+
+/*
+ * Owned nodes that became unreachable (cut off after being made or
+ * copied) take the published subtrees below them along: cut those off
+ * too, as for the unlinked list. A published child still reachable is in
+ * @w->r (a full check) or got another parent only by a link, which forces
+ * the full check; otherwise it is reachable through nothing else.
+ */
+static int cut_below_freed(struct shg_txn *txn, struct reach *w)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; !err && i < w->c->free.n; i++) {
+		err = shg__node_children(txn->seg, w->c->free.v[i],
+					 published_kid, NULL, w);
+		if (!err)
+			err = w->err;
+	}
+	while (!err && w->stack.n)
+		err = shg__walk(txn->seg, w->stack.v[--w->stack.n], cut_visit,
+				NULL, w);
+	free(w->stack.v);
+	w->stack = (struct shg__offvec){ 0 };
+	return err;
+}
+
 static int cleanup_collect(struct shg_txn *txn, struct cleanup *c)
 {
 	struct reach w = { .txn = txn, .c = c };
@@ -808,6 +844,8 @@ static int cleanup_collect(struct shg_txn *txn, struct cleanup *c)
 	for (i = 0; !err && i < txn->unlinked.n; i++)
 		err = shg__walk(txn->seg, txn->unlinked.v[i], cut_visit, NULL,
 				&w);
+	if (!err)
+		err = cut_below_freed(txn, &w);
 	shg__oset_free(&w.r);
 	if (err) {
 		cleanup_free(c);
@@ -1334,6 +1372,6 @@ int shg__txn_unlink_value(struct shg_txn *txn, uint64_t off)
 	err = shg__offvec_push(&txn->unlinked, off);
 	if (err)
 		return poison(txn, err);
-	txn->full_check = true;
+	txn->walk_owned = true; /* commit cuts its subtree off */
 	return 0;
 }

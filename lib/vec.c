@@ -550,24 +550,6 @@ static int head_mut(struct vop *op, uint64_t *slot, struct shg_vec_head **hd)
 	return 0;
 }
 
-/*
- * A new container replaces the value at a slot: a published old value is
- * recorded as unlinked (commit retires what nothing else reaches, as for
- * shg_txn_set_node); an owned one is cleaned up by the commit.
- */
-static int unlink_old(struct shg_txn *txn, uint64_t old)
-{
-	int err;
-
-	if (!old || shg__txn_owns(txn, old))
-		return 0;
-	err = shg__offvec_push(&txn->unlinked, old);
-	if (err)
-		return err;
-	txn->full_check = true;
-	return 0;
-}
-
 int shg_txn_vec_new(struct shg_txn *txn, struct shg_ref ref,
 		    enum shg_kind val_kind)
 {
@@ -587,7 +569,7 @@ int shg_txn_vec_new(struct shg_txn *txn, struct shg_ref ref,
 		return vop_fail(txn, err);
 	hd = shg__at(txn->seg, off);
 	hd->valkind = (uint8_t)val_kind;
-	err = unlink_old(txn, *slot);
+	err = shg__txn_unlink_value(txn, *slot); /* the old value */
 	if (err) {
 		shg__txn_drop(txn, off);
 		return vop_fail(txn, err);

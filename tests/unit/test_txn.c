@@ -1136,6 +1136,51 @@ static void test_txn_pin_list_reports_held(void **state)
 	assert_int_equal(shg_pin_list(f->seg, pi, 4), 0);
 }
 
+/* Cutting off a copied node: the published nodes below it leave too. */
+static void test_txn_cut_below_copy(void **state)
+{
+	struct fx *f = *state;
+	struct shg_txn *txn;
+	struct shg_off a, b;
+	struct shg_recover_report rep;
+
+	build_chain(f, f->root, 5); /* A -> B -> C -> D -> E */
+	tu_ok(shg_txn_begin(f->root, &txn));
+	tu_ok(shg_txn_mut(txn, SHG_REF_ROOT, &a));
+	tu_ok(shg_txn_mut(txn, fld(a, F_CHILD), &b)); /* B copied */
+	tu_ok(shg_txn_set_u64(txn, fld(b, F_VAL), 99));
+	tu_ok(shg_txn_set_node(txn, fld(a, F_CHILD), SHG_OFF_NULL));
+	assert_false(txn->full_check); /* a tree: no whole-graph walk */
+	tu_ok(shg_txn_commit(txn));
+	settle(f->seg);
+	assert_int_equal(shg_check(f->seg, print_problem, NULL, NULL), 0);
+	memset(&rep, 0, sizeof(rep));
+	tu_ok(shg_recover(f->seg, &rep));
+	assert_int_equal(rep.leaked_freed, 0);
+}
+
+/* Replacing a published subtree in a tree cuts only that subtree off. */
+static void test_txn_unlink_in_tree_no_full_walk(void **state)
+{
+	struct fx *f = *state;
+	struct shg_txn *txn;
+	struct shg_off a, x;
+	struct shg_recover_report rep;
+
+	build_chain(f, f->root, 6);
+	tu_ok(shg_txn_begin(f->root, &txn));
+	tu_ok(shg_txn_mut(txn, SHG_REF_ROOT, &a));
+	tu_ok(shg_txn_node_new(txn, f->type, &x));
+	tu_ok(shg_txn_set_node(txn, fld(a, F_CHILD), x));
+	assert_false(txn->full_check);
+	tu_ok(shg_txn_commit(txn));
+	settle(f->seg);
+	assert_int_equal(shg_check(f->seg, print_problem, NULL, NULL), 0);
+	memset(&rep, 0, sizeof(rep));
+	tu_ok(shg_recover(f->seg, &rep));
+	assert_int_equal(rep.leaked_freed, 0);
+}
+
 /* Child of the stress test: commits, pins that must stay stable. */
 struct stress {
 	char name[64];
@@ -1433,6 +1478,8 @@ int main(void)
 		T(test_txn_link_from_old_version_refused),
 		T(test_txn_map_value_from_old_version_refused),
 		T(test_txn_node_values_leave),
+		T(test_txn_cut_below_copy),
+		T(test_txn_unlink_in_tree_no_full_walk),
 		T(test_txn_pin_list_reports_held),
 		T(test_txn_remove_root_frees_graph),
 		T(test_txn_stress_pins_and_kills),
