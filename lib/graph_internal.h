@@ -204,7 +204,9 @@ _Static_assert(sizeof(struct shg_pinrec) == 32, "pinrec");
 
 struct shg_pin_table {
 	_Atomic uint64_t gen; /* bumped on every unpin (rescan held) */
-	uint64_t pad[7];
+	_Atomic uint64_t hiwater; /* records [0, hiwater) were ever used:
+				   * snapshots scan only those */
+	uint64_t pad[6];
 	struct shg_pinrec rec[SHG_MAX_PINS];
 };
 
@@ -240,6 +242,9 @@ struct shg__pinsnap {
 	size_t n;
 	uint64_t *key; /* sorted (graph << 40 | seq) — seq < 2^40 */
 	uint64_t gen; /* pin table gen, read before the records */
+	uint64_t min_seq; /* smallest pinned sequence, any graph (UINT64_MAX:
+			   * no pins): a node dead at or before it is held
+			   * by no pin */
 };
 SHG_HIDDEN int shg__pinsnap_take(struct shg_seg *seg,
 				 struct shg__pinsnap *snap);

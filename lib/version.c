@@ -133,6 +133,49 @@ static void rec_release(struct shg_pin_table *t, struct shg_pinrec *r)
 	atomic_store_explicit(&r->proc1, 0, memory_order_release);
 	atomic_fetch_add_explicit(&t->gen, 1, memory_order_seq_cst);
 }
+/* Records [0, hiwater) of pin table @t (never more than the table). */
+static uint32_t rec_limit(struct shg_pin_table *t)
+{
+	uint64_t hw = atomic_load_explicit(&t->hiwater, memory_order_acquire);
+
+	return hw < SHG_MAX_PINS ? (uint32_t)hw : SHG_MAX_PINS;
+}
+
+/*
+ * Claim a free pin record, preferring those below the high-water mark
+ * (from a rotating start, to spread claimers), else the first above it,
+ * raising the mark. The mark is raised before the record is filled, so a
+ * snapshot that can see the record's version also sees the mark (both
+ * are sequenced before the pinner's release of its read section, which
+ * the snapshot's grace-period scan acquires). Return its index, or
+ * SHG_MAX_PINS if the table is full.
+ */
+static uint32_t claim_rec(struct shg_seg *seg, struct shg_pin_table *t)
+{
+	uint32_t i, idx, hw = rec_limit(t), expect;
+	uint32_t start =
+		atomic_fetch_add_explicit(&pin_hint, 1, memory_order_relaxed);
+	uint64_t cur;
+
+	for (i = 0; i < SHG_MAX_PINS; i++) {
+		idx = i < hw ? (start + i) % hw : i;
+		expect = 0;
+		if (atomic_load_explicit(&t->rec[idx].proc1,
+					 memory_order_relaxed) ||
+		    !atomic_compare_exchange_strong_explicit(
+			    &t->rec[idx].proc1, &expect, seg->pslot + 1,
+			    memory_order_acq_rel, memory_order_relaxed))
+			continue;
+		cur = atomic_load_explicit(&t->hiwater, memory_order_relaxed);
+		while (cur < idx + 1 &&
+		       !atomic_compare_exchange_weak_explicit(
+			       &t->hiwater, &cur, idx + 1, memory_order_seq_cst,
+			       memory_order_relaxed))
+			;
+		return idx;
+	}
+	return SHG_MAX_PINS;
+}
 
 int shg__pin_take(struct shg_seg *seg, uint32_t root, uint64_t version,
 		  bool detached, struct shg_pin **out)
@@ -142,7 +185,7 @@ int shg__pin_take(struct shg_seg *seg, uint32_t root, uint64_t version,
 	struct shg_pin_table *t;
 	struct shg_pinrec *r;
 	struct shg_pin *pin;
-	uint32_t i, idx, start, expect;
+	uint32_t idx;
 	int err;
 
 	n = shg__node(seg, version, sizeof(*v), NULL, &err);
@@ -157,21 +200,12 @@ int shg__pin_take(struct shg_seg *seg, uint32_t root, uint64_t version,
 	pin = calloc(1, sizeof(*pin));
 	if (!pin)
 		return -ENOMEM;
-	start = atomic_fetch_add_explicit(&pin_hint, 1, memory_order_relaxed);
-	for (i = 0; i < SHG_MAX_PINS; i++) {
-		idx = (start + i) % SHG_MAX_PINS;
-		r = &t->rec[idx];
-		expect = 0;
-		if (!atomic_load_explicit(&r->proc1, memory_order_relaxed) &&
-		    atomic_compare_exchange_strong_explicit(
-			    &r->proc1, &expect, seg->pslot + 1,
-			    memory_order_acq_rel, memory_order_relaxed))
-			break;
-	}
-	if (i == SHG_MAX_PINS) {
+	idx = claim_rec(seg, t);
+	if (idx == SHG_MAX_PINS) {
 		free(pin);
 		return SHG_ESLOTS;
 	}
+	r = &t->rec[idx];
 	pin->seg = seg;
 	pin->idx = idx;
 	pin->root = root;
@@ -284,19 +318,21 @@ static uint64_t snap_key(uint32_t graph, uint64_t seq)
 int shg__pinsnap_take(struct shg_seg *seg, struct shg__pinsnap *snap)
 {
 	struct shg_pin_table *t = table_peek(seg);
-	uint32_t i;
+	uint32_t i, lim;
 
 	memset(snap, 0, sizeof(*snap));
+	snap->min_seq = UINT64_MAX;
 	if (!t)
 		return 0;
 	/* gen first: a release after this load shows up as a new gen. */
 	snap->gen = atomic_load_explicit(&t->gen, memory_order_acquire);
-	snap->key = malloc(SHG_MAX_PINS * sizeof(*snap->key));
+	lim = rec_limit(t);
+	snap->key = malloc((lim ? lim : 1) * sizeof(*snap->key));
 	if (!snap->key)
 		return -ENOMEM;
-	for (i = 0; i < SHG_MAX_PINS; i++) {
+	for (i = 0; i < lim; i++) {
 		struct shg_pinrec *r = &t->rec[i];
-		uint64_t v;
+		uint64_t v, seq;
 
 		if (!atomic_load_explicit(&r->proc1, memory_order_relaxed))
 			continue;
@@ -304,9 +340,11 @@ int shg__pinsnap_take(struct shg_seg *seg, struct shg__pinsnap *snap)
 		v = atomic_load_explicit(&r->version, memory_order_acquire);
 		if (!v)
 			continue;
+		seq = atomic_load_explicit(&r->seq, memory_order_relaxed);
+		if (seq < snap->min_seq)
+			snap->min_seq = seq;
 		snap->key[snap->n++] = snap_key(
-			__atomic_load_n(&r->graph, __ATOMIC_RELAXED),
-			atomic_load_explicit(&r->seq, memory_order_relaxed));
+			__atomic_load_n(&r->graph, __ATOMIC_RELAXED), seq);
 	}
 	if (snap->n > 1)
 		qsort(snap->key, snap->n, sizeof(*snap->key), cmp_u64);

@@ -43,10 +43,14 @@ static uint64_t holder(struct shg_seg *seg, struct pass *p, uint64_t off,
 
 	if (!death)
 		return 0;
+	snap = shg__pass_snap(seg, p);
+	/* A pin holds the node only if its sequence is below the death: with
+	 * no pin that old (in any graph), skip reading the node. */
+	if (snap && death <= snap->min_seq)
+		return 0;
 	n = shg__node(seg, off, 0, NULL, NULL);
 	if (!n)
 		return 0;
-	snap = shg__pass_snap(seg, p);
 	if (!snap)
 		return HOLD_ANY;
 	return shg__pinsnap_holder(snap, n->graph, n->birth, death);

@@ -1181,6 +1181,28 @@ static void test_txn_unlink_in_tree_no_full_walk(void **state)
 	assert_int_equal(rep.leaked_freed, 0);
 }
 
+/* Pin records are claimed densely: snapshots scan only the used prefix. */
+static void test_txn_pin_records_stay_dense(void **state)
+{
+	struct fx *f = *state;
+	struct shg_pin *pins[8];
+	struct shg_pin_table *t;
+	uint64_t off;
+	int i, round;
+
+	build_chain(f, f->root, 2);
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < 8; i++)
+			tu_ok(shg_pin_current(f->root, &pins[i]));
+		off = atomic_load(&f->seg->hdr->ext[SHG_EXT_PINS]);
+		t = shg__at(f->seg, off);
+		assert_true(atomic_load(&t->hiwater) <= 8);
+		for (i = 0; i < 8; i++)
+			tu_ok(shg_unpin(pins[i]));
+	}
+	assert_int_equal(shg_pin_list(f->seg, NULL, 0), 0);
+}
+
 /* Child of the stress test: commits, pins that must stay stable. */
 struct stress {
 	char name[64];
@@ -1481,6 +1503,7 @@ int main(void)
 		T(test_txn_cut_below_copy),
 		T(test_txn_unlink_in_tree_no_full_walk),
 		T(test_txn_pin_list_reports_held),
+		T(test_txn_pin_records_stay_dense),
 		T(test_txn_remove_root_frees_graph),
 		T(test_txn_stress_pins_and_kills),
 		T(test_txn_commit_holds_none_of_its_own),
