@@ -12,9 +12,12 @@
 #   distcheck      make -C $BUILD_DIR distcheck
 #   fuzz           scripts/fuzz.sh --time $FUZZ_TIME (default 60) for each
 #                  libFuzzer target (build-fuzz-lf); fails on any finding
+#   bench          scripts/bench.sh all --quick: every benchmark program
+#                  runs and verifies its lookups (a smoke test, not a
+#                  measurement; results go to bench/results/, ignored)
 # The format phase also checks that docs/API.md matches the headers
 # (scripts/apidoc.py).
-# --quick skips werror, asan, distcheck and fuzz even in CI mode (format
+# --quick skips werror, asan, distcheck, fuzz and bench even in CI mode (format
 # still runs in CI mode).  --fail-fast stops after the first failed phase.
 #
 # Each phase prints "== phase ==" and its elapsed time; a summary line
@@ -178,6 +181,10 @@ phase_fuzz() {
 	./scripts/fuzz.sh --time "${FUZZ_TIME:-60}"
 }
 
+phase_bench() {
+	SHG_BENCH_NO_PLOT=1 ./scripts/bench.sh all --quick
+}
+
 phase_distcheck() {
 	echo "test: make -C $BUILD_DIR distcheck -j$MAKE_JOBS"
 	: >"$MARKER"
@@ -190,7 +197,7 @@ phase_distcheck() {
 phases=(build)
 if ((ci)); then
 	phases+=(format)
-	((quick)) || phases+=(werror asan distcheck fuzz)
+	((quick)) || phases+=(werror asan distcheck fuzz bench)
 fi
 
 declare -A result=()
