@@ -367,6 +367,13 @@ SHG_HIDDEN int shg__txn_link_check(struct shg_txn *txn, uint64_t off);
  * failure poisons the txn. Return 0 or -ENOMEM.
  */
 SHG_HIDDEN int shg__txn_unlink_value(struct shg_txn *txn, uint64_t off);
+/*
+ * Fill @out (may be NULL) from a map or vector value word @w of kind @vk:
+ * scalars as is, BYTES through their (checked) bytes node, NODE as the
+ * offset, ROOT as the slot. Return 0, SHG_EBADOFF or SHG_ECORRUPT.
+ */
+SHG_HIDDEN int shg__val_out(struct shg_seg *seg, unsigned vk, uint64_t w,
+			    struct shg_val *out);
 /* Node @off leaves the graph: garbage if published, freed if owned. */
 SHG_HIDDEN void shg__txn_drop(struct shg_txn *txn, uint64_t off);
 /* Make a bytes node in @txn. */

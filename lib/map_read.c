@@ -90,9 +90,8 @@ uint64_t shg__hash_bytes(struct shg_seg *seg, const void *p, size_t len)
 	return hash_bytes_seeded(seg_seed(seg), p, len);
 }
 
-/* Fill @out from a value word of kind @vk. */
-static int val_out(struct shg_seg *seg, unsigned vk, uint64_t w,
-		   struct shg_val *out)
+int shg__val_out(struct shg_seg *seg, unsigned vk, uint64_t w,
+		 struct shg_val *out)
 {
 	const struct shg_bytes *b;
 	int err = 0;
@@ -136,7 +135,7 @@ val_fill(struct shg_seg *seg, unsigned vk, uint64_t w, struct shg_val *out)
 		out->u64 = w;
 		return 0;
 	}
-	return val_out(seg, vk, w, out);
+	return shg__val_out(seg, vk, w, out);
 }
 
 int shg_map_get_u64(struct shg_seg *seg, struct shg_off map, uint64_t key,
@@ -233,7 +232,7 @@ static int key_out(struct shg_seg *seg, unsigned kk, uint64_t w,
 	if (!key)
 		return 0;
 	if (kk == SHG_KIND_BYTES)
-		return val_out(seg, SHG_KIND_BYTES, w, key);
+		return shg__val_out(seg, SHG_KIND_BYTES, w, key);
 	key->kind = SHG_KIND_U64;
 	key->u64 = w;
 	return 0;
@@ -268,8 +267,8 @@ int shg_map_iter_next(struct shg_map_iter *it, struct shg_val *key,
 			err = key_out(seg, root.n->keykind, v.n->slot[2 * p],
 				      key);
 			if (!err)
-				err = val_out(seg, root.n->valkind,
-					      v.n->slot[2 * p + 1], val);
+				err = shg__val_out(seg, root.n->valkind,
+						   v.n->slot[2 * p + 1], val);
 			if (err)
 				goto fail;
 			return 0;

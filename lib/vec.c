@@ -73,8 +73,6 @@ _Static_assert(offsetof(struct shg_vec_node, slot) == 24, "vec layout");
 #define VEC_WIDTH 32u
 #define VEC_MAX_SHIFT 60u
 
-static const uint8_t empty_bytes[1];
-
 /* ---- read side ------------------------------------------------------------ */
 
 static int head_at(struct shg_seg *seg, uint64_t off,
@@ -125,38 +123,6 @@ static inline const struct shg_vec_node *vnode_at(struct shg_seg *seg,
 	return v;
 }
 
-static int val_out(struct shg_seg *seg, unsigned vk, uint64_t w,
-		   struct shg_val *out)
-{
-	const struct shg_bytes *b;
-	int err = 0;
-
-	out->kind = (enum shg_kind)vk;
-	switch (vk) {
-	case SHG_KIND_BYTES:
-		if (w == 0) {
-			out->bytes.p = empty_bytes;
-			out->bytes.len = 0;
-			return 0;
-		}
-		b = shg__bytes(seg, w, &err);
-		if (!b)
-			return err ? err : SHG_ECORRUPT;
-		out->bytes.p = b->data;
-		out->bytes.len = b->len;
-		return 0;
-	case SHG_KIND_NODE:
-		out->node.v = w;
-		return 0;
-	case SHG_KIND_ROOT:
-		out->root = SHG_ROOTREF_SLOT(w);
-		return 0;
-	default:
-		out->u64 = w;
-		return 0;
-	}
-}
-
 int64_t shg_vec_len(struct shg_seg *seg, struct shg_off vec)
 {
 	const struct shg_vec_head *hd;
@@ -201,7 +167,7 @@ int shg_vec_get(struct shg_seg *seg, struct shg_off vec, uint64_t index,
 		if (level == 0)
 			break;
 	}
-	return out ? val_out(seg, vk, off, out) : 0;
+	return shg__val_out(seg, vk, off, out);
 }
 
 int shg__vec_children(struct shg_seg *seg, uint64_t off,

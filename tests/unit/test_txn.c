@@ -1014,6 +1014,18 @@ static void print_problem(void *arg, int code, const char *msg)
 	print_message("  problem %s: %s\n", shg_strerror(code), msg);
 }
 
+/* Settled, the checker finds nothing and the leak sweep frees nothing. */
+static void assert_clean(struct shg_seg *seg)
+{
+	struct shg_recover_report rep;
+
+	settle(seg);
+	assert_int_equal(shg_check(seg, print_problem, NULL, NULL), 0);
+	memset(&rep, 0, sizeof(rep));
+	tu_ok(shg_recover(seg, &rep));
+	assert_int_equal(rep.leaked_freed, 0);
+}
+
 /* The same rule for node values of a map. */
 static void test_txn_map_value_from_old_version_refused(void **state)
 {
@@ -1060,7 +1072,6 @@ static void test_txn_node_values_leave(void **state)
 	struct shg_txn *txn;
 	struct shg_off x, y;
 	struct shg_val v = { .kind = SHG_KIND_NODE };
-	struct shg_recover_report rep;
 	int i;
 
 	tu_ok(shg_root_create(f->seg, "vals", &r));
@@ -1084,20 +1095,10 @@ static void test_txn_node_values_leave(void **state)
 	tu_ok(shg_txn_vec_set(txn, SHG_REF_ROOT, 1, &v)); /* x unreachable */
 	tu_ok(shg_txn_vec_pop(txn, SHG_REF_ROOT));
 	tu_ok(shg_txn_commit(txn));
-	settle(f->seg);
-	assert_int_equal(shg_check(f->seg, print_problem, NULL, NULL), 0);
-	/* nothing unreachable for the leak sweep to find */
-	memset(&rep, 0, sizeof(rep));
-	tu_ok(shg_recover(f->seg, &rep));
-	assert_int_equal(rep.leaked_freed, 0);
+	assert_clean(f->seg);
 	tu_ok(shg_root_remove(f->seg, "vals"));
 	shg_root_close(r);
-	settle(f->seg);
-	assert_int_equal(shg_check(f->seg, print_problem, NULL, NULL), 0);
-	/* nothing unreachable for the leak sweep to find */
-	memset(&rep, 0, sizeof(rep));
-	tu_ok(shg_recover(f->seg, &rep));
-	assert_int_equal(rep.leaked_freed, 0);
+	assert_clean(f->seg);
 }
 
 /* shg_pin_list: the pin, how far behind it is, what it holds back. */
@@ -1142,7 +1143,6 @@ static void test_txn_cut_below_copy(void **state)
 	struct fx *f = *state;
 	struct shg_txn *txn;
 	struct shg_off a, b;
-	struct shg_recover_report rep;
 
 	build_chain(f, f->root, 5); /* A -> B -> C -> D -> E */
 	tu_ok(shg_txn_begin(f->root, &txn));
@@ -1152,11 +1152,7 @@ static void test_txn_cut_below_copy(void **state)
 	tu_ok(shg_txn_set_node(txn, fld(a, F_CHILD), SHG_OFF_NULL));
 	assert_false(txn->full_check); /* a tree: no whole-graph walk */
 	tu_ok(shg_txn_commit(txn));
-	settle(f->seg);
-	assert_int_equal(shg_check(f->seg, print_problem, NULL, NULL), 0);
-	memset(&rep, 0, sizeof(rep));
-	tu_ok(shg_recover(f->seg, &rep));
-	assert_int_equal(rep.leaked_freed, 0);
+	assert_clean(f->seg);
 }
 
 /* Replacing a published subtree in a tree cuts only that subtree off. */
@@ -1165,7 +1161,6 @@ static void test_txn_unlink_in_tree_no_full_walk(void **state)
 	struct fx *f = *state;
 	struct shg_txn *txn;
 	struct shg_off a, x;
-	struct shg_recover_report rep;
 
 	build_chain(f, f->root, 6);
 	tu_ok(shg_txn_begin(f->root, &txn));
@@ -1174,11 +1169,7 @@ static void test_txn_unlink_in_tree_no_full_walk(void **state)
 	tu_ok(shg_txn_set_node(txn, fld(a, F_CHILD), x));
 	assert_false(txn->full_check);
 	tu_ok(shg_txn_commit(txn));
-	settle(f->seg);
-	assert_int_equal(shg_check(f->seg, print_problem, NULL, NULL), 0);
-	memset(&rep, 0, sizeof(rep));
-	tu_ok(shg_recover(f->seg, &rep));
-	assert_int_equal(rep.leaked_freed, 0);
+	assert_clean(f->seg);
 }
 
 /* Pin records are claimed densely: snapshots scan only the used prefix. */
