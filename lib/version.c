@@ -54,13 +54,16 @@ int shg_version_info(struct shg_seg *seg, struct shg_off version,
 {
 	const struct shg_version *v;
 	const struct shg_node *n;
-	int err;
 
 	if (!out)
 		return -EINVAL;
-	n = shg__node(seg, version.v, sizeof(*v), NULL, &err);
-	if (!n)
-		return err;
+	/* Hot path of every lookup: a range check and the type, without the
+	 * allocator's block lookup. Reads stay inside the mapping whatever
+	 * the offset; what the record names is validated where it is used. */
+	if (shg_unlikely(!version.v ||
+			 !shg__off_ok(seg, version.v, sizeof(*v), 16)))
+		return SHG_EBADOFF;
+	n = shg__at(seg, version.v);
 	if (n->type != SHG_TYPE_VERSION)
 		return -EINVAL;
 	v = (const struct shg_version *)n;
