@@ -3,7 +3,8 @@
  * The LMDB peer: an environment in a temporary directory on /dev/shm,
  * opened with MDB_NOSYNC | MDB_NOMETASYNC | MDB_WRITEMAP (how users who
  * want speed over durability run it), one unnamed database with
- * MDB_INTEGERKEY (8-byte native keys, 8-byte values). Readers use one
+ * MDB_INTEGERKEY (8-byte native keys, 8-byte values; plain byte keys
+ * without MDB_INTEGERKEY for other key sizes, values of any size). Readers use one
  * read-only txn per lookup, recycled with mdb_txn_renew / mdb_txn_reset;
  * writers one txn per update or per batch. Each worker process opens its
  * own environment after fork(), as LMDB requires.
@@ -31,11 +32,12 @@ struct lmdb_env {
 	MDB_env *env;
 	MDB_dbi dbi;
 	MDB_txn *rtxn; /* reset read txn of this process (readers) */
+	unsigned ksize, vsize; /* bytes per key / value */
 };
 
-static size_t map_size(uint64_t nkeys)
+static size_t map_size(uint64_t nkeys, unsigned ksize, unsigned vsize)
 {
-	size_t s = (size_t)nkeys * 1024;
+	size_t s = (size_t)nkeys * (1024 + 4 * ((size_t)ksize + vsize));
 
 	return s < (1ull << 30) ? (1ull << 30) : s;
 }
@@ -71,7 +73,9 @@ static int env_open(struct peer *p, struct lmdb_env *e, bool create)
 		e->env = NULL;
 		return lfail(p, "mdb_txn_begin", rc);
 	}
-	rc = mdb_dbi_open(txn, NULL, MDB_INTEGERKEY | (create ? MDB_CREATE : 0),
+	rc = mdb_dbi_open(txn, NULL,
+			  (e->ksize == 8 ? MDB_INTEGERKEY : 0) |
+				  (create ? MDB_CREATE : 0),
 			  &e->dbi);
 	if (!rc)
 		rc = mdb_txn_commit(txn);
@@ -121,6 +125,37 @@ static int env_dir(struct peer *p, struct lmdb_env *e, const char *tag,
 	return 0;
 }
 
+/* put_batch() for keys or values wider than 8 bytes. */
+static int put_batch_wide(struct peer *p, struct lmdb_env *e,
+			  const uint64_t *keys, const uint64_t *vals,
+			  unsigned n)
+{
+	unsigned char kb[PEER_KEY_MAX], vb[PEER_VAL_MAX];
+	MDB_txn *txn;
+	unsigned i;
+	int rc;
+
+	rc = mdb_txn_begin(e->env, NULL, 0, &txn);
+	if (rc)
+		return lfail(p, "mdb_txn_begin", rc);
+	for (i = 0; i < n; i++) {
+		MDB_val k = { e->ksize, kb };
+		MDB_val v = { e->vsize, vb };
+
+		key_fill(kb, keys[i], e->ksize);
+		val_fill(vb, vals[i], e->vsize);
+		rc = mdb_put(txn, e->dbi, &k, &v, 0);
+		if (rc) {
+			mdb_txn_abort(txn);
+			return lfail(p, "mdb_put", rc);
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		return lfail(p, "mdb_txn_commit", rc);
+	return 0;
+}
+
 static int put_batch(struct peer *p, struct lmdb_env *e, const uint64_t *keys,
 		     const uint64_t *vals, unsigned n)
 {
@@ -128,6 +163,8 @@ static int put_batch(struct peer *p, struct lmdb_env *e, const uint64_t *keys,
 	unsigned i;
 	int rc;
 
+	if (e->ksize != 8 || e->vsize != 8)
+		return put_batch_wide(p, e, keys, vals, n);
 	rc = mdb_txn_begin(e->env, NULL, 0, &txn);
 	if (rc)
 		return lfail(p, "mdb_txn_begin", rc);
@@ -179,7 +216,9 @@ static int l_create(struct peer *p, uint64_t nkeys)
 	if (!e)
 		return -ENOMEM;
 	snprintf(tag, sizeof(tag), "%u", counter++);
-	e->mapsize = map_size(nkeys);
+	e->ksize = peer_ksize(p);
+	e->vsize = peer_vsize(p);
+	e->mapsize = map_size(nkeys, e->ksize, e->vsize);
 	err = env_dir(p, e, tag, true);
 	if (!err)
 		err = env_open(p, e, true);
@@ -195,9 +234,13 @@ static int l_create(struct peer *p, uint64_t nkeys)
 	p->nkeys = nkeys;
 	snprintf(p->variant, sizeof(p->variant),
 		 "LMDB %d.%d.%d, /dev/shm, MDB_NOSYNC|MDB_NOMETASYNC|"
-		 "MDB_WRITEMAP (no durability), MDB_INTEGERKEY; read txn per "
+		 "MDB_WRITEMAP (no durability), %s; read txn per "
 		 "lookup (renew/reset), write txn per update or batch",
-		 MDB_VERSION_MAJOR, MDB_VERSION_MINOR, MDB_VERSION_PATCH);
+		 MDB_VERSION_MAJOR, MDB_VERSION_MINOR, MDB_VERSION_PATCH,
+		 e->ksize == 8 ? "MDB_INTEGERKEY" : "byte keys");
+	if (e->ksize != 8 || e->vsize != 8)
+		peer_variant_add(p, "; %u B keys, %u B values", e->ksize,
+				 e->vsize);
 	return 0;
 }
 
@@ -256,11 +299,28 @@ static inline bool l_get(struct lmdb_env *e, uint64_t key, uint64_t *val)
 	return found;
 }
 
+static inline bool l_get_wide(struct lmdb_env *e, uint64_t key, uint64_t *val)
+{
+	unsigned char kb[PEER_KEY_MAX];
+	MDB_val k = { e->ksize, kb }, v;
+	bool found = false;
+
+	key_fill(kb, key, e->ksize);
+	if (mdb_txn_renew(e->rtxn) != 0)
+		return false;
+	if (mdb_get(e->rtxn, e->dbi, &k, &v) == 0)
+		found = val_read(v.mv_data, v.mv_size, e->vsize, val);
+	mdb_txn_reset(e->rtxn);
+	return found;
+}
+
 static bool l_get_one(struct peer *p, void *handle, uint64_t key, uint64_t *val)
 {
 	struct lmdb_env *h = handle;
 
 	(void)p;
+	if (h->ksize != 8 || h->vsize != 8)
+		return l_get_wide(h, key, val);
 	return l_get(h, key, val);
 }
 
@@ -269,7 +329,10 @@ static int l_lookup_loop(struct peer *p, void *handle, struct lookup_job *j)
 	struct lmdb_env *e = handle;
 
 	(void)p;
-	PEER_LOOKUP_LOOP(j, e, l_get);
+	if (e->ksize != 8 || e->vsize != 8)
+		PEER_LOOKUP_LOOP(j, e, l_get_wide);
+	else
+		PEER_LOOKUP_LOOP(j, e, l_get);
 	return 0;
 }
 
@@ -287,10 +350,11 @@ static int l_update_batch(struct peer *p, void *handle, const uint64_t *keys,
 static int l_build(struct peer *p, uint64_t nkeys, unsigned batch, uint64_t *ns)
 {
 	static bool registered;
-	struct lmdb_env e = { .mapsize = map_size(nkeys) };
+	struct lmdb_env e = { .ksize = peer_ksize(p), .vsize = peer_vsize(p) };
 	uint64_t t0;
 	int err;
 
+	e.mapsize = map_size(nkeys, e.ksize, e.vsize);
 	err = env_dir(p, &e, "build", !registered);
 	registered = true;
 	if (!err)

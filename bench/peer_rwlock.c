@@ -213,6 +213,13 @@ static int create_common(struct peer *p, uint64_t nkeys, bool locked)
 	struct table *t;
 	int err;
 
+	if (!peer_narrow(p)) {
+		peer_fail(p,
+			  "fixed 16 B slots hold 8 B keys and values only "
+			  "(asked for %u B keys, %u B values)",
+			  peer_ksize(p), peer_vsize(p));
+		return -ENOTSUP;
+	}
 	if (used[locked] >= 4) {
 		peer_fail(p, "too many tables");
 		return -ENOSPC;

@@ -7,6 +7,8 @@
  * Writers commit one txn per update or per batch (path copying; the
  * replaced nodes are retired with the commit's sequence and reclaimed by
  * the library). Worker processes open the segment by name.
+ * Keys wider than 8 bytes use a map with BYTES keys (shg_map_get_bytes),
+ * values wider than 8 bytes BYTES values; 8-byte ones stay U64.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@ struct shandle {
 	struct shg_seg *seg;
 	struct shg_thread *t;
 	struct shg_root *root;
+	unsigned ksize, vsize; /* bytes per key / value */
 	bool created; /* this handle created (and unlinks) the segment */
 };
 
@@ -52,6 +55,70 @@ static void handle_close(struct sstate *s, struct shandle *h)
 	h->created = false;
 }
 
+/* One put of the key_fill() / val_fill() bytes of @key / @val (wide
+ * keys or values); @what names the call on failure. */
+static int put_wide(struct shg_txn *txn, unsigned ks, unsigned vs, uint64_t key,
+		    uint64_t val, const char **what)
+{
+	unsigned char kb[PEER_KEY_MAX], vb[PEER_VAL_MAX];
+	struct shg_val v = { .kind = SHG_KIND_U64, .u64 = val };
+
+	if (vs > 8) {
+		val_fill(vb, val, vs);
+		v.kind = SHG_KIND_BYTES;
+		v.bytes.p = vb;
+		v.bytes.len = vs;
+	}
+	if (ks > 8) {
+		key_fill(kb, key, ks);
+		*what = "shg_txn_map_put_bytes";
+		return shg_txn_map_put_bytes(txn, SHG_REF_ROOT, kb, ks, &v);
+	}
+	*what = "shg_txn_map_put_u64";
+	return shg_txn_map_put_u64(txn, SHG_REF_ROOT, key, &v);
+}
+
+static int put_txn_wide(struct peer *p, struct shg_root *root, bool create,
+			const uint64_t *keys, const uint64_t *vals, unsigned n)
+{
+	unsigned ks = peer_ksize(p), vs = peer_vsize(p);
+	const char *what = "";
+	int tries, err = 0;
+
+	for (tries = 0; tries < 64; tries++) {
+		struct shg_txn *txn;
+		unsigned i;
+
+		err = shg_txn_begin(root, &txn);
+		if (err)
+			return sfail(p, "shg_txn_begin", err);
+		if (create) {
+			err = shg_txn_map_new(
+				txn, SHG_REF_ROOT,
+				ks > 8 ? SHG_KIND_BYTES : SHG_KIND_U64,
+				vs > 8 ? SHG_KIND_BYTES : SHG_KIND_U64);
+			if (err) {
+				shg_txn_abort(txn);
+				return sfail(p, "shg_txn_map_new", err);
+			}
+		}
+		for (i = 0; i < n; i++) {
+			err = put_wide(txn, ks, vs, keys[i], vals[i], &what);
+			if (peer_unlikely(err)) {
+				shg_txn_abort(txn);
+				return sfail(p, what, err);
+			}
+		}
+		err = shg_txn_commit(txn);
+		if (!err)
+			return 0;
+		if (err != SHG_ECONFLICT)
+			return sfail(p, "shg_txn_commit", err);
+		shg_txn_abort(txn);
+	}
+	return sfail(p, "shg_txn_commit", err);
+}
+
 /* One txn of @n puts on the map at the graph root of @root (creating the
  * map first with @create); retried on conflict. */
 static int put_txn(struct peer *p, struct shg_root *root, bool create,
@@ -59,6 +126,8 @@ static int put_txn(struct peer *p, struct shg_root *root, bool create,
 {
 	int tries, err = 0;
 
+	if (!peer_narrow(p))
+		return put_txn_wide(p, root, create, keys, vals, n);
 	for (tries = 0; tries < 64; tries++) {
 		struct shg_txn *txn;
 		unsigned i;
@@ -171,6 +240,23 @@ static int32_t flavor_of(const struct peer *p)
 						    SHG_FLAVOR_AUTO;
 }
 
+/* The configuration with wide keys or values (shorter, to fit). */
+static void wide_variant(struct peer *p, const struct shandle *h)
+{
+	p->variant[0] = '\0';
+	peer_variant_add(
+		p,
+		"persistent hash map (HAMT) in shm, %u B %s keys, %u B %s "
+		"values, %s read sections (flavor %s), lookup = current "
+		"version + shg_map_get_%s; txn per update or batch",
+		h->ksize, h->ksize > 8 ? "BYTES" : "U64", h->vsize,
+		h->vsize > 8 ? "BYTES" : "U64",
+		shg_seg_flavor(h->seg) == SHG_FLAVOR_FENCE ? "fence" :
+							     "membarrier",
+		flavor_of(p) == SHG_FLAVOR_FENCE ? "FENCE" : "AUTO",
+		h->ksize > 8 ? "bytes" : "u64");
+}
+
 static int s_create(struct peer *p, uint64_t nkeys)
 {
 	static unsigned counter;
@@ -195,6 +281,8 @@ static int s_create(struct peer *p, uint64_t nkeys)
 		return sfail(p, "shg_seg_create", err);
 	}
 	h->created = true;
+	h->ksize = peer_ksize(p);
+	h->vsize = peer_vsize(p);
 	err = shg_thread_get(h->seg, &h->t);
 	if (err) {
 		sfail(p, "shg_thread_get", err);
@@ -219,6 +307,8 @@ static int s_create(struct peer *p, uint64_t nkeys)
 		 shg_seg_flavor(h->seg) == SHG_FLAVOR_FENCE ? "fence" :
 							      "membarrier",
 		 flavor_of(p) == SHG_FLAVOR_FENCE ? "FENCE" : "AUTO");
+	if (h->ksize != 8 || h->vsize != 8)
+		wide_variant(p, h);
 	return 0;
 fail:
 	handle_close(s, h);
@@ -235,6 +325,8 @@ static int s_attach(struct peer *p, void **handle)
 
 	if (!h)
 		return -ENOMEM;
+	h->ksize = peer_ksize(p);
+	h->vsize = peer_vsize(p);
 	o.flavor = flavor_of(p);
 	err = shg_seg_open(s->name, &o, &h->seg);
 	if (err) {
@@ -288,11 +380,49 @@ static inline bool s_get(struct shandle *h, uint64_t key, uint64_t *val)
 	return found;
 }
 
+/* @key in the map @map (wide or narrow keys and values); context: a read
+ * section or a pin keeps @map alive. */
+static inline bool map_lookup(struct shandle *h, struct shg_off map,
+			      uint64_t key, uint64_t *val)
+{
+	unsigned char kb[PEER_KEY_MAX];
+	struct shg_val v;
+	int err;
+
+	if (h->ksize > 8) {
+		key_fill(kb, key, h->ksize);
+		err = shg_map_get_bytes(h->seg, map, kb, h->ksize, &v);
+	} else {
+		err = shg_map_get_u64(h->seg, map, key, &v);
+	}
+	if (err)
+		return false;
+	if (h->vsize > 8)
+		return v.kind == SHG_KIND_BYTES &&
+		       val_read(v.bytes.p, v.bytes.len, h->vsize, val);
+	*val = v.u64;
+	return true;
+}
+
+static inline bool s_get_wide(struct shandle *h, uint64_t key, uint64_t *val)
+{
+	struct shg_version_info vi;
+	bool found = false;
+
+	shg_thread_read_lock(h->t);
+	if (shg_version_info(h->seg, shg_version_current(h->root), &vi) == 0)
+		found = map_lookup(h, vi.node, key, val);
+	shg_thread_read_unlock(h->t);
+	return found;
+}
+
 static bool s_get_one(struct peer *p, void *handle, uint64_t key, uint64_t *val)
 {
 	struct shandle *h = handle;
 
 	(void)p;
+	if (h->ksize != 8 || h->vsize != 8)
+		return s_get_wide(h, key, val);
 	return s_get(h, key, val);
 }
 
@@ -301,7 +431,10 @@ static int s_lookup_loop(struct peer *p, void *handle, struct lookup_job *j)
 	struct shandle *h = handle;
 
 	(void)p;
-	PEER_LOOKUP_LOOP(j, h, s_get);
+	if (h->ksize != 8 || h->vsize != 8)
+		PEER_LOOKUP_LOOP(j, h, s_get_wide);
+	else
+		PEER_LOOKUP_LOOP(j, h, s_get);
 	return 0;
 }
 
@@ -389,11 +522,9 @@ static void check_pinned(struct shandle *h, struct shg_pin *pin, uint64_t nkeys,
 		return;
 	}
 	for (i = 0; i < nkeys && i < 1000000; i++) {
-		uint64_t key = key_of(i);
-		struct shg_val v;
+		uint64_t key = key_of(i), v;
 
-		if (shg_map_get_u64(h->seg, vi.node, key, &v) != 0 ||
-		    v.u64 != val_of(key, 0))
+		if (!map_lookup(h, vi.node, key, &v) || v != val_of(key, 0))
 			r->pinned_bad++;
 		r->pinned_checked++;
 	}

@@ -48,6 +48,16 @@ void peer_fail(struct peer *p, const char *fmt, ...)
 	va_end(ap);
 }
 
+void peer_variant_add(struct peer *p, const char *fmt, ...)
+{
+	size_t len = strnlen(p->variant, sizeof(p->variant) - 1);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->variant + len, sizeof(p->variant) - len, fmt, ap);
+	va_end(ap);
+}
+
 struct worker_ctl {
 	_Atomic uint32_t cmd_seq;
 	_Atomic uint32_t done_seq;

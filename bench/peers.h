@@ -11,12 +11,15 @@
  * updates keys flat out or paced. Keys are key_of(0..N-1), a bijection of
  * the index (never 0); a value carries check32(key) in its low 32 bits and
  * a generation in the high 32 bits, so that every lookup is verified.
+ * With key_size / value_size above 8, systems store the wider bytes of
+ * key_fill() / val_fill() for those same keys and values.
  */
 #ifndef SHG_BENCH_PEERS_H
 #define SHG_BENCH_PEERS_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "benchutil.h"
 #include "knobs.h"
@@ -55,6 +58,55 @@ static inline uint64_t val_of(uint64_t key, uint32_t gen)
 static inline bool val_ok(uint64_t key, uint64_t val)
 {
 	return (uint32_t)val == check32(key);
+}
+
+/*
+ * Wider keys and values (--key-size, --value-size): the key bytes of key
+ * k are k itself (native order) followed by a chain of mix64() words, so
+ * they are distinct whenever the keys are and every system stores the
+ * same bytes. A value of vsize bytes carries the 64-bit value at its
+ * start and, from 16 bytes on, again in its last 8 bytes (a torn or
+ * short value fails the check); the bytes between are a fixed pattern.
+ */
+#define PEER_KEY_MAX 256
+#define PEER_VAL_MAX 4096
+
+static inline void key_fill(void *buf, uint64_t key, unsigned ksize)
+{
+	unsigned char *b = buf;
+	uint64_t w = key;
+	unsigned o;
+
+	for (o = 0; o < ksize; o += 8) {
+		memcpy(b + o, &w, ksize - o < 8 ? ksize - o : 8);
+		w = mix64(w + 0x9e3779b97f4a7c15ull);
+	}
+}
+
+static inline void val_fill(void *buf, uint64_t val, unsigned vsize)
+{
+	unsigned char *b = buf;
+
+	memcpy(b, &val, 8);
+	if (vsize > 16)
+		memset(b + 8, 0xa5, vsize - 16);
+	if (vsize >= 16)
+		memcpy(b + vsize - 8, &val, 8);
+	else if (vsize > 8)
+		memset(b + 8, 0xa5, vsize - 8);
+}
+
+/* The 64-bit value of a stored value of @len bytes; false when the
+ * length is not vsize or its two copies differ. */
+static inline bool val_read(const void *buf, size_t len, unsigned vsize,
+			    uint64_t *val)
+{
+	const unsigned char *b = buf;
+
+	if (len != vsize)
+		return false;
+	memcpy(val, b, 8);
+	return vsize < 16 || memcmp(b, b + vsize - 8, 8) == 0;
 }
 
 /* xorshift64* step; returns a uniform index below n. */
@@ -190,6 +242,8 @@ struct peer {
 	const struct peer_ops *ops;
 	char variant[192]; /* JSON "variant": configuration, as users run it */
 	uint64_t nkeys;
+	unsigned key_size; /* bytes per key; 0 means 8 */
+	unsigned value_size; /* bytes per value; 0 means 8 */
 	int numa_policy; /* shmgraph: struct shg_opts numa_policy (create) */
 	int numa_node; /* shmgraph: numa_node for SHG_NUMA_BIND */
 	void *priv; /* the system's state */
@@ -197,7 +251,26 @@ struct peer {
 	char err[256];
 };
 
+static inline unsigned peer_ksize(const struct peer *p)
+{
+	return p->key_size ? p->key_size : 8;
+}
+
+static inline unsigned peer_vsize(const struct peer *p)
+{
+	return p->value_size ? p->value_size : 8;
+}
+
+/* True for the original 8-byte keys and values. */
+static inline bool peer_narrow(const struct peer *p)
+{
+	return peer_ksize(p) == 8 && peer_vsize(p) == 8;
+}
+
 void peer_fail(struct peer *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Append to p->variant (truncated to fit). */
+void peer_variant_add(struct peer *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 extern const struct peer_ops peer_shmgraph_ops; /* default flavor (AUTO) */
