@@ -229,6 +229,22 @@ static void get_out(struct cli *c, const struct shg_val *v,
 		printf("\"}");
 }
 
+/* Exit status and message of get/del for @err (0: success). */
+static int key_result(struct cli *c, const char *what, int err)
+{
+	if (err == -ENOENT) {
+		fprintf(stderr, "shmctl: %s: no key '%s'\n", c->arg[0],
+			c->arg[1]);
+		return EXIT_PROBLEMS;
+	}
+	if (err == ENOTMAP)
+		return failf("%s: its graph is not a map (see shmctl dump)",
+			     c->arg[0]);
+	if (err == -EINVAL)
+		return failf("%s: not a map with string keys", c->arg[0]);
+	return err ? fail(what, err) : 0;
+}
+
 int cmd_get(struct cli *c, struct shg_seg *seg)
 {
 	struct root_names rn = { 0 };
@@ -263,17 +279,7 @@ int cmd_get(struct cli *c, struct shg_seg *seg)
 	}
 	shg_root_close(root);
 	root_names_free(&rn);
-	if (err == -ENOENT) {
-		fprintf(stderr, "shmctl: %s: no key '%s'\n", c->arg[0],
-			c->arg[1]);
-		return EXIT_PROBLEMS;
-	}
-	if (err == ENOTMAP)
-		return failf("%s: its graph is not a map (see shmctl dump)",
-			     c->arg[0]);
-	if (err == -EINVAL)
-		return failf("%s: not a map with string keys", c->arg[0]);
-	return err ? fail("get", err) : 0;
+	return key_result(c, "get", err);
 }
 
 int cmd_del(struct cli *c, struct shg_seg *seg)
@@ -288,18 +294,8 @@ int cmd_del(struct cli *c, struct shg_seg *seg)
 		return rc;
 	err = shg_update(root, del_fn, &a, 0);
 	shg_root_close(root);
-	if (err == -ENOENT) {
-		fprintf(stderr, "shmctl: %s: no key '%s'\n", c->arg[0],
-			c->arg[1]);
-		return EXIT_PROBLEMS;
-	}
-	if (err == ENOTMAP)
-		return failf("%s: its graph is not a map (see shmctl dump)",
-			     c->arg[0]);
-	if (err == -EINVAL)
-		return failf("%s: not a map with string keys", c->arg[0]);
 	if (err)
-		return fail("del", err);
+		return key_result(c, "del", err);
 	if (c->json) {
 		printf("{\"deleted\":true,\"key\":");
 		json_str(stdout, c->arg[1]);

@@ -854,6 +854,26 @@ static void test_snapshot_forged_references(void **state)
 	forged_try(x->seg, &f, SHG_ECORRUPT, x->base);
 }
 
+/*
+ * A file whose one type, @name, has a first field of kind @k1 named @n1
+ * and a NODE field named @n2: refused as corrupt, nothing changed.
+ */
+static void forged_type(struct fx *x, const char *name, unsigned k1,
+			const char *n1, const char *n2)
+{
+	struct forged f;
+
+	forged_init(&f);
+	f.types.n = 0;
+	pb_str(&f.types, name);
+	pb_le(&f.types, 2, 1);
+	pb_le(&f.types, k1, 1);
+	pb_str(&f.types, n1);
+	pb_le(&f.types, SHG_KIND_NODE, 1);
+	pb_str(&f.types, n2);
+	forged_try(x->seg, &f, SHG_ECORRUPT, x->base);
+}
+
 /* Types and record kinds. */
 static void test_snapshot_forged_types(void **state)
 {
@@ -878,33 +898,9 @@ static void test_snapshot_forged_types(void **state)
 	forged_try(x->seg, &f, SHG_ECORRUPT, x->base);
 	/* A field of unknown kind; a type name with a control byte; two
 	 * fields of one name; a type listed but never used. */
-	forged_init(&f);
-	f.types.n = 0;
-	pb_str(&f.types, "pt");
-	pb_le(&f.types, 2, 1);
-	pb_le(&f.types, 9, 1);
-	pb_str(&f.types, "v");
-	pb_le(&f.types, SHG_KIND_NODE, 1);
-	pb_str(&f.types, "nx");
-	forged_try(x->seg, &f, SHG_ECORRUPT, x->base);
-	forged_init(&f);
-	f.types.n = 0;
-	pb_str(&f.types, "p\x01");
-	pb_le(&f.types, 2, 1);
-	pb_le(&f.types, SHG_KIND_U64, 1);
-	pb_str(&f.types, "v");
-	pb_le(&f.types, SHG_KIND_NODE, 1);
-	pb_str(&f.types, "nx");
-	forged_try(x->seg, &f, SHG_ECORRUPT, x->base);
-	forged_init(&f);
-	f.types.n = 0;
-	pb_str(&f.types, "pt");
-	pb_le(&f.types, 2, 1);
-	pb_le(&f.types, SHG_KIND_U64, 1);
-	pb_str(&f.types, "v");
-	pb_le(&f.types, SHG_KIND_NODE, 1);
-	pb_str(&f.types, "v");
-	forged_try(x->seg, &f, SHG_ECORRUPT, x->base);
+	forged_type(x, "pt", 9, "v", "nx");
+	forged_type(x, "p\x01", SHG_KIND_U64, "v", "nx");
+	forged_type(x, "pt", SHG_KIND_U64, "v", "v");
 	forged_init(&f);
 	pb_str(&f.types, "spare");
 	pb_le(&f.types, 0, 1);
