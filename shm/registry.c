@@ -198,19 +198,17 @@ static bool release_tslot(struct shg_seg *seg, uint32_t t, uint64_t owner,
 	return true;
 }
 
-/* Release dead process slot @p (token @tok) and everything it owned. */
-static void release_proc(struct shg_seg *seg, uint32_t p, uint64_t tok,
-			 struct shg_recover_report *rep)
+/*
+ * Give back what the dead owner @tok of process slot @p held: its thread
+ * slots (by token), its root holds and pins (by slot index), its
+ * membarrier count. Caller holds @p's recover_lock.
+ */
+static void release_owned(struct shg_seg *seg, uint32_t p, uint64_t tok,
+			  struct shg_recover_report *rep)
 {
 	struct shg_pslot *ps = &seg->procs[p];
-	uint32_t t;
+	uint32_t t, holds;
 
-	if (!recover_trylock(&ps->recover_lock, seg->token))
-		return;
-	if (atomic_load_explicit(&ps->token, memory_order_acquire) != tok) {
-		recover_unlock(&ps->recover_lock);
-		return;
-	}
 	for (t = 0; t < seg->max_threads; t++) {
 		uint64_t o = atomic_load_explicit(&seg->threads[t].owner,
 						  memory_order_acquire);
@@ -218,10 +216,9 @@ static void release_proc(struct shg_seg *seg, uint32_t p, uint64_t tok,
 		if (o == tok && release_tslot(seg, t, tok, NULL, rep) && rep)
 			rep->threads_released++;
 	}
+	holds = shg__roots_release_proc(seg, p);
 	if (rep)
-		rep->holds_released += shg__roots_release_proc(seg, p);
-	else
-		shg__roots_release_proc(seg, p);
+		rep->holds_released += holds;
 	shg__pins_release_proc(seg, p); /* graph layer: its pins */
 	/* Clear the flavor mark before the count: a crash in between leaves
 	 * the count too high (extra membarriers), never too low. */
@@ -230,6 +227,21 @@ static void release_proc(struct shg_seg *seg, uint32_t p, uint64_t tok,
 		atomic_thread_fence(memory_order_seq_cst);
 		atomic_fetch_sub(&seg->hdr->asym_procs, 1);
 	}
+}
+
+/* Release dead process slot @p (token @tok) and everything it owned. */
+static void release_proc(struct shg_seg *seg, uint32_t p, uint64_t tok,
+			 struct shg_recover_report *rep)
+{
+	struct shg_pslot *ps = &seg->procs[p];
+
+	if (!recover_trylock(&ps->recover_lock, seg->token))
+		return;
+	if (atomic_load_explicit(&ps->token, memory_order_acquire) != tok) {
+		recover_unlock(&ps->recover_lock);
+		return;
+	}
+	release_owned(seg, p, tok, rep);
 	atomic_store_explicit(&ps->nthreads, 0, memory_order_relaxed);
 	atomic_store_explicit(&ps->token, 0, memory_order_release);
 	recover_unlock(&ps->recover_lock);
@@ -312,7 +324,7 @@ static int pslot_fill(struct shg_seg *seg, uint32_t p)
  */
 static int take_over_dead(struct shg_seg *seg, uint64_t tok)
 {
-	uint32_t p, t;
+	uint32_t p;
 
 	for (p = 0; p < seg->max_procs; p++) {
 		struct shg_pslot *ps = &seg->procs[p];
@@ -326,16 +338,7 @@ static int take_over_dead(struct shg_seg *seg, uint64_t tok)
 			recover_unlock(&ps->recover_lock);
 			continue;
 		}
-		for (t = 0; t < seg->max_threads; t++)
-			if (atomic_load_explicit(&seg->threads[t].owner,
-						 memory_order_acquire) == old)
-				release_tslot(seg, t, old, NULL, NULL);
-		shg__roots_release_proc(seg, p);
-		shg__pins_release_proc(seg, p);
-		if (ps->flavor == SHG_FLAVOR_MEMBARRIER) {
-			ps->flavor = SHG_FLAVOR_FENCE;
-			atomic_fetch_sub(&seg->hdr->asym_procs, 1);
-		}
+		release_owned(seg, p, old, NULL);
 		pslot_fill(seg, p);
 		recover_unlock(&ps->recover_lock);
 		return 0;

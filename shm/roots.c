@@ -470,37 +470,9 @@ static int create_locked(struct shg_root *root, const char *name, size_t len)
 	return open_locked(root, (uint32_t)idx);
 }
 
-int shg_root_create(struct shg_seg *seg, const char *name,
-		    struct shg_root **out)
-{
-	struct shg_root *root;
-	size_t len;
-	int err;
-
-	if (!seg || !out)
-		return -EINVAL;
-	err = name_check(name, &len);
-	if (err)
-		return err;
-	root = handle_new(seg);
-	if (!root)
-		return -ENOMEM;
-	err = roots_lock(seg);
-	if (err) {
-		free(root);
-		return err;
-	}
-	err = create_locked(root, name, len);
-	roots_unlock(seg);
-	if (err) {
-		free(root);
-		return err;
-	}
-	*out = root;
-	return 0;
-}
-
-int shg_root_open(struct shg_seg *seg, const char *name, struct shg_root **out)
+/* A new handle on root @name: created (@create) or the live one opened. */
+static int handle_get(struct shg_seg *seg, const char *name, bool create,
+		      struct shg_root **out)
 {
 	struct shg_root *root;
 	int64_t idx;
@@ -520,8 +492,12 @@ int shg_root_open(struct shg_seg *seg, const char *name, struct shg_root **out)
 		free(root);
 		return err;
 	}
-	idx = find_live(seg, name, len);
-	err = idx < 0 ? -ENOENT : open_locked(root, (uint32_t)idx);
+	if (create) {
+		err = create_locked(root, name, len);
+	} else {
+		idx = find_live(seg, name, len);
+		err = idx < 0 ? -ENOENT : open_locked(root, (uint32_t)idx);
+	}
 	roots_unlock(seg);
 	if (err) {
 		free(root);
@@ -529,6 +505,17 @@ int shg_root_open(struct shg_seg *seg, const char *name, struct shg_root **out)
 	}
 	*out = root;
 	return 0;
+}
+
+int shg_root_create(struct shg_seg *seg, const char *name,
+		    struct shg_root **out)
+{
+	return handle_get(seg, name, true, out);
+}
+
+int shg_root_open(struct shg_seg *seg, const char *name, struct shg_root **out)
+{
+	return handle_get(seg, name, false, out);
 }
 
 int shg_root_close(struct shg_root *root)
