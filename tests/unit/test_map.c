@@ -16,68 +16,12 @@
 #include "map_internal.h"
 #include "testutil.h"
 
-/* ---- environment ------------------------------------------------------- */
-/* Print each problem the checker reports. */
-static void problem_print(void *arg, int code, const char *msg)
-{
-	(void)arg;
-	print_message("check: %s (%s)\n", msg, shg_strerror(code));
-}
-
-#define CHECK_SOUND(seg) \
-	assert_int_equal(shg_check((seg), problem_print, NULL, NULL), 0)
-
-struct env {
-	char name[64];
-	struct shg_seg *seg;
-	struct shg_root *root;
-};
-
-static void env_open(struct env *e, uint64_t cap)
-{
-	e->seg = tu_create(e->name, cap);
-	tu_ok(shg_root_create(e->seg, "map", &e->root));
-}
-
-static void env_close(struct env *e)
-{
-	shg_root_close(e->root);
-	tu_destroy(e->seg, e->name);
-}
-
-static bool long_tests(void)
-{
-	const char *s = getenv("SHG_LONG_TESTS");
-
-	return s && *s && strcmp(s, "0") != 0;
-}
-
-/* Root node of the current version (caller holds a read section). */
-static struct shg_off cur_node(struct env *e)
-{
-	struct shg_version_info vi;
-	struct shg_off v = shg_version_current(e->root);
-
-	assert_false(shg_off_is_null(v));
-	tu_ok(shg_version_info(e->seg, v, &vi));
-	return vi.node;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static unsigned rng_below(uint64_t *s, unsigned n)
 {
-	return (unsigned)(rng_next(s) % n);
+	return (unsigned)(tu_rng_next(s) % n);
 }
 
-static void new_map(struct env *e, enum shg_kind kk, enum shg_kind vk,
+static void new_map(struct tu_env *e, enum shg_kind kk, enum shg_kind vk,
 		    unsigned flags)
 {
 	struct shg_txn *txn;
@@ -108,7 +52,7 @@ struct shape {
  * exactly when it fits one: up to MAP_LEAF_MAX entries with u64 keys, any
  * number at depth 13 (@coll counts those). Returns the subtree's count.
  */
-static unsigned shape_walk(struct env *e, uint64_t off, unsigned d,
+static unsigned shape_walk(struct tu_env *e, uint64_t off, unsigned d,
 			   struct shape *sh)
 {
 	const uint8_t *p = shg_ptr(e->seg, (struct shg_off){ off }, 32);
@@ -147,7 +91,7 @@ static unsigned shape_walk(struct env *e, uint64_t off, unsigned d,
 	return count;
 }
 
-static void check_shape(struct env *e, struct shg_off map, struct shape *sh)
+static void check_shape(struct tu_env *e, struct shg_off map, struct shape *sh)
 {
 	memset(sh, 0, sizeof(*sh));
 	shape_walk(e, map.v, 0, sh);
@@ -169,7 +113,7 @@ static uint64_t ukey(unsigned i)
 	return (uint64_t)i | ((uint64_t)(uint32_t)(i * 2654435761u) << 32);
 }
 
-static void u64_verify_all(struct env *e, const struct u64model *m,
+static void u64_verify_all(struct tu_env *e, const struct u64model *m,
 			   struct shg_off map)
 {
 	struct shg_val v;
@@ -190,7 +134,7 @@ static void u64_verify_all(struct env *e, const struct u64model *m,
 }
 
 /* Every entry exactly once, keys in the model, values right. */
-static void u64_verify_iter(struct env *e, const struct u64model *m,
+static void u64_verify_iter(struct tu_env *e, const struct u64model *m,
 			    struct shg_off map)
 {
 	struct shg_map_iter it;
@@ -229,7 +173,7 @@ static void u64_random(uint64_t seed, unsigned nkeys, unsigned long ops,
 {
 	struct u64model m = { .n = nkeys };
 	struct shape sh;
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v;
 	unsigned long done = 0;
@@ -241,7 +185,7 @@ static void u64_random(uint64_t seed, unsigned nkeys, unsigned long ops,
 	m.val = calloc(nkeys, sizeof(*m.val));
 	assert_non_null(m.present);
 	assert_non_null(m.val);
-	env_open(&e, 512u << 20);
+	tu_env_open(&e, 512u << 20, "map");
 	new_map(&e, SHG_KIND_U64, SHG_KIND_U64, flags);
 	while (done < ops) {
 		unsigned batch = 1 + rng_below(&s, 1000);
@@ -252,7 +196,7 @@ static void u64_random(uint64_t seed, unsigned nkeys, unsigned long ops,
 
 			i = rng_below(&s, nkeys);
 			if (r < 55) {
-				uint64_t x = rng_next(&s);
+				uint64_t x = tu_rng_next(&s);
 				struct shg_val pv = u64v(x);
 
 				tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT,
@@ -279,16 +223,16 @@ static void u64_random(uint64_t seed, unsigned nkeys, unsigned long ops,
 		tu_ok(shg_txn_commit(txn));
 		if (++commits % 64 == 1) {
 			tu_ok(shg_read_lock(e.seg));
-			u64_verify_all(&e, &m, cur_node(&e));
-			u64_verify_iter(&e, &m, cur_node(&e));
-			check_shape(&e, cur_node(&e), &sh);
+			u64_verify_all(&e, &m, tu_cur_node(&e));
+			u64_verify_iter(&e, &m, tu_cur_node(&e));
+			check_shape(&e, tu_cur_node(&e), &sh);
 			shg_read_unlock(e.seg);
 		}
 	}
 	tu_ok(shg_read_lock(e.seg));
-	u64_verify_all(&e, &m, cur_node(&e));
-	u64_verify_iter(&e, &m, cur_node(&e));
-	check_shape(&e, cur_node(&e), &sh);
+	u64_verify_all(&e, &m, tu_cur_node(&e));
+	u64_verify_iter(&e, &m, tu_cur_node(&e));
+	check_shape(&e, tu_cur_node(&e), &sh);
 	shg_read_unlock(e.seg);
 	print_message("seed %llu: %u keys live after %lu ops in %u commits; "
 		      "%u nodes, %u leaves (%u at depth 13), depth %u\n",
@@ -317,20 +261,20 @@ static void u64_random(uint64_t seed, unsigned nkeys, unsigned long ops,
 		tu_ok(shg_txn_commit(txn));
 	}
 	tu_ok(shg_read_lock(e.seg));
-	u64_verify_all(&e, &m, cur_node(&e));
-	u64_verify_iter(&e, &m, cur_node(&e));
-	check_shape(&e, cur_node(&e), &sh);
+	u64_verify_all(&e, &m, tu_cur_node(&e));
+	u64_verify_iter(&e, &m, tu_cur_node(&e));
+	check_shape(&e, tu_cur_node(&e), &sh);
 	assert_int_equal(sh.nodes, 1); /* empty: the root alone */
 	shg_read_unlock(e.seg);
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 	free(m.present);
 	free(m.val);
 }
 
 static void test_map_u64_random(void **state)
 {
-	unsigned long ops = long_tests() ? 4000000 : 400000;
+	unsigned long ops = tu_long_tests() ? 4000000 : 400000;
 
 	(void)state;
 	u64_random(1, 20000, ops, 0);
@@ -340,7 +284,7 @@ static void test_map_u64_random(void **state)
 
 static void test_map_u64_collisions(void **state)
 {
-	unsigned long ops = long_tests() ? 1000000 : 150000;
+	unsigned long ops = tu_long_tests() ? 1000000 : 150000;
 
 	(void)state;
 	/* hash = key & 0xff: ~8 keys per hash value, leaves at depth 2 */
@@ -404,7 +348,7 @@ static void bmodel_free(struct bmodel *m)
 	free(m->vlen);
 }
 
-static void bytes_verify(struct env *e, const struct bmodel *m,
+static void bytes_verify(struct tu_env *e, const struct bmodel *m,
 			 struct shg_off map)
 {
 	struct shg_map_iter it;
@@ -437,7 +381,7 @@ static void bytes_random(uint64_t seed, unsigned nkeys, unsigned long ops,
 			 unsigned flags)
 {
 	struct bmodel m;
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v = { .kind = SHG_KIND_BYTES };
 	unsigned long done = 0;
@@ -448,7 +392,7 @@ static void bytes_random(uint64_t seed, unsigned nkeys, unsigned long ops,
 
 	assert_non_null(buf);
 	bmodel_init(&m, nkeys, &s);
-	env_open(&e, 512u << 20);
+	tu_env_open(&e, 512u << 20, "map");
 	new_map(&e, SHG_KIND_BYTES, SHG_KIND_BYTES, flags);
 	while (done < ops) {
 		unsigned batch = 1 + rng_below(&s, 1000);
@@ -462,7 +406,7 @@ static void bytes_random(uint64_t seed, unsigned nkeys, unsigned long ops,
 						     rng_below(&s, 100);
 
 				for (size_t j = 0; j < len; j += 8) {
-					uint64_t x = rng_next(&s);
+					uint64_t x = tu_rng_next(&s);
 
 					memcpy(buf + j, &x,
 					       len - j < 8 ? len - j : 8);
@@ -489,7 +433,7 @@ static void bytes_random(uint64_t seed, unsigned nkeys, unsigned long ops,
 		tu_ok(shg_txn_commit(txn));
 		if (++commits % 16 == 1) {
 			tu_ok(shg_read_lock(e.seg));
-			bytes_verify(&e, &m, cur_node(&e));
+			bytes_verify(&e, &m, tu_cur_node(&e));
 			shg_read_unlock(e.seg);
 		}
 	}
@@ -505,17 +449,17 @@ static void bytes_random(uint64_t seed, unsigned nkeys, unsigned long ops,
 	}
 	tu_ok(shg_txn_commit(txn));
 	tu_ok(shg_read_lock(e.seg));
-	bytes_verify(&e, &m, cur_node(&e));
+	bytes_verify(&e, &m, tu_cur_node(&e));
 	shg_read_unlock(e.seg);
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 	bmodel_free(&m);
 	free(buf);
 }
 
 static void test_map_bytes_random(void **state)
 {
-	unsigned long ops = long_tests() ? 1000000 : 150000;
+	unsigned long ops = tu_long_tests() ? 1000000 : 150000;
 
 	(void)state;
 	bytes_random(11, 5000, ops, 0);
@@ -525,7 +469,7 @@ static void test_map_bytes_random(void **state)
 /* ---- canonical shape and iteration order ----------------------------- */
 
 /* Iterate @map into @keys (capacity @cap); returns the count. */
-static unsigned iter_keys(struct env *e, struct shg_off map, uint64_t *keys,
+static unsigned iter_keys(struct tu_env *e, struct shg_off map, uint64_t *keys,
 			  unsigned cap)
 {
 	struct shg_map_iter it;
@@ -555,11 +499,11 @@ static void canonical_case(unsigned nkeys, unsigned flags)
 	struct shg_off maps[3];
 	struct shape sh[3];
 	uint64_t *ks[4];
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	unsigned r, i, n[4];
 
-	env_open(&e, 256u << 20);
+	tu_env_open(&e, 256u << 20, "map");
 	for (r = 0; r < 3; r++) {
 		struct shg_ref ref = SHG_REF_ROOT;
 
@@ -610,8 +554,8 @@ static void canonical_case(unsigned nkeys, unsigned flags)
 		free(ks[i]);
 	for (r = 0; r < 3; r++)
 		shg_root_close(roots[r]);
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 }
 
 static void test_map_canonical_order(void **state)
@@ -626,7 +570,7 @@ static void test_map_canonical_order(void **state)
 /* ---- structural sharing -------------------------------------------------- */
 
 /* Nodes on the path of @key's hash (root included). */
-static unsigned path_nodes(struct env *e, struct shg_off map, uint64_t key)
+static unsigned path_nodes(struct tu_env *e, struct shg_off map, uint64_t key)
 {
 	uint64_t h = shg__hash_u64(e->seg, key), off = map.v;
 	unsigned d;
@@ -651,14 +595,14 @@ static unsigned path_nodes(struct env *e, struct shg_off map, uint64_t key)
 
 static void test_map_sharing(void **state)
 {
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v = u64v(7);
 	unsigned i, path;
 	size_t owned;
 
 	(void)state;
-	env_open(&e, 256u << 20);
+	tu_env_open(&e, 256u << 20, "map");
 	new_map(&e, SHG_KIND_U64, SHG_KIND_U64, 0);
 	tu_ok(shg_txn_begin(e.root, &txn));
 	for (i = 0; i < 100000; i++)
@@ -686,14 +630,14 @@ static void test_map_sharing(void **state)
 	assert_true(txn->owned.n <= path + 1);
 	assert_true(path <= 6);
 	tu_ok(shg_txn_abort(txn));
-	env_close(&e);
+	tu_env_close(&e);
 }
 
 /* ---- committed versions stay intact -------------------------------------- */
 
 static void test_map_versions_intact(void **state)
 {
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_pin *pin;
 	struct shg_version_info vi;
@@ -702,7 +646,7 @@ static void test_map_versions_intact(void **state)
 	int err;
 
 	(void)state;
-	env_open(&e, 256u << 20);
+	tu_env_open(&e, 256u << 20, "map");
 	new_map(&e, SHG_KIND_U64, SHG_KIND_U64, 0);
 	tu_ok(shg_txn_begin(e.root, &txn));
 	for (i = 0; i < 20000; i++) {
@@ -732,8 +676,8 @@ static void test_map_versions_intact(void **state)
 		assert_true(v.u64 == i);
 	}
 	tu_ok(shg_unpin(pin));
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 }
 
 /*
@@ -783,14 +727,14 @@ static int reader_child(void *arg)
 
 static void test_map_concurrent_reader(void **state)
 {
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v;
 	unsigned i, round;
 	pid_t pid;
 
 	(void)state;
-	env_open(&e, 256u << 20);
+	tu_env_open(&e, 256u << 20, "map");
 	new_map(&e, SHG_KIND_U64, SHG_KIND_U64, 0);
 	tu_ok(shg_txn_begin(e.root, &txn));
 	for (i = 0; i < CR_KEYS; i++) {
@@ -809,8 +753,8 @@ static void test_map_concurrent_reader(void **state)
 		tu_ok(shg_txn_commit(txn));
 	}
 	assert_int_equal(tu_wait(pid), 0);
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 }
 
 /* ---- node and root values, children, import ----------------------------- */
@@ -835,7 +779,7 @@ static void test_map_node_values_import(void **state)
 {
 	static const struct shg_field_def f[] = { { "x", SHG_KIND_U64 } };
 	struct shg_root *other;
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v = { .kind = SHG_KIND_NODE }, out;
 	struct shg_off node, map, copy;
@@ -845,7 +789,7 @@ static void test_map_node_values_import(void **state)
 	unsigned i;
 
 	(void)state;
-	env_open(&e, 0);
+	tu_env_open(&e, 0, "map");
 	tu_ok(shg_type_register(e.seg, "item", f, 1, &type));
 	tu_ok(shg_root_create(e.seg, "other", &other));
 	tu_ok(shg_txn_begin(e.root, &txn));
@@ -862,7 +806,7 @@ static void test_map_node_values_import(void **state)
 
 	/* children: 300 nodes + child map nodes; no roots */
 	tu_ok(shg_read_lock(e.seg));
-	map = cur_node(&e);
+	map = tu_cur_node(&e);
 	tu_ok(shg__map_children(e.seg, map.v, kid_fn, kid_root, &k));
 	shg_read_unlock(e.seg);
 	assert_int_equal(k.roots, 0);
@@ -871,7 +815,7 @@ static void test_map_node_values_import(void **state)
 	/* import the map into the other graph, look up through the copy */
 	tu_ok(shg_txn_begin(other, &txn));
 	tu_ok(shg_read_lock(e.seg));
-	map = cur_node(&e);
+	map = tu_cur_node(&e);
 	shg_read_unlock(e.seg);
 	tu_ok(shg_txn_import(txn, map, &copy));
 	tu_ok(shg_txn_set_node(txn, SHG_REF_ROOT, copy));
@@ -932,8 +876,8 @@ static void test_map_node_values_import(void **state)
 	}
 	shg_read_unlock(e.seg);
 	shg_root_close(other);
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 }
 
 /* ---- argument errors and value kinds ------------------------------------- */
@@ -941,7 +885,7 @@ static void test_map_node_values_import(void **state)
 static void test_map_kinds(void **state)
 {
 	struct shg_root *other;
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v = u64v(1), out;
 	struct shg_off map;
@@ -949,7 +893,7 @@ static void test_map_kinds(void **state)
 	int64_t neg = -42;
 
 	(void)state;
-	env_open(&e, 0);
+	tu_env_open(&e, 0, "map");
 	new_map(&e, SHG_KIND_U64, SHG_KIND_F64, 0);
 	tu_ok(shg_txn_begin(e.root, &txn));
 	/* wrong value kind, wrong key kind */
@@ -989,11 +933,11 @@ static void test_map_kinds(void **state)
 	tu_ok(shg_txn_map_put_bytes(txn, SHG_REF_ROOT, "k", 1, &v));
 	tu_ok(shg_txn_commit(txn));
 	shg_root_close(other);
-	CHECK_SOUND(e.seg);
+	TU_CHECK_SOUND(e.seg);
 	/* not a map */
 	assert_int_equal(shg_map_get_u64(e.seg, (struct shg_off){ 3 }, 1, &out),
 			 SHG_EBADOFF);
-	env_close(&e);
+	tu_env_close(&e);
 }
 
 /* ---- corrupt data ------------------------------------------------------------ */
@@ -1003,7 +947,7 @@ struct offs {
 	unsigned n;
 };
 
-static void collect(struct env *e, uint64_t off, unsigned d, struct offs *o)
+static void collect(struct tu_env *e, uint64_t off, unsigned d, struct offs *o)
 {
 	const uint8_t *p = shg_ptr(e->seg, (struct shg_off){ off }, 32);
 	uint32_t dm, nm, type;
@@ -1027,7 +971,7 @@ static void test_map_corrupt(void **state)
 {
 	struct offs *o = calloc(1, sizeof(*o));
 	struct shg_map_iter it;
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v = u64v(1), k;
 	struct shg_off map;
@@ -1036,14 +980,14 @@ static void test_map_corrupt(void **state)
 
 	(void)state;
 	assert_non_null(o);
-	env_open(&e, 0);
+	tu_env_open(&e, 0, "map");
 	new_map(&e, SHG_KIND_U64, SHG_KIND_U64, SHG_MAP_F_TESTHASH);
 	tu_ok(shg_txn_begin(e.root, &txn));
 	for (i = 0; i < 3000; i++)
 		tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, ukey(i), &v));
 	tu_ok(shg_txn_commit(txn));
 	tu_ok(shg_read_lock(e.seg));
-	map = cur_node(&e);
+	map = tu_cur_node(&e);
 	collect(&e, map.v, 0, o);
 	for (round = 0; round < 300; round++) {
 		uint64_t off = o->v[rng_below(&s, o->n)];
@@ -1066,7 +1010,7 @@ static void test_map_corrupt(void **state)
 	}
 	print_message("%u lookups failed on corrupted nodes\n", bad);
 	shg_read_unlock(e.seg);
-	env_close(&e);
+	tu_env_close(&e);
 	free(o);
 }
 
@@ -1078,14 +1022,14 @@ static void test_map_out_of_memory(void **state)
 {
 	static uint8_t big[4096];
 	struct shg_stats st0, st1;
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v = { .kind = SHG_KIND_BYTES };
 	unsigned i;
 	int err = 0;
 
 	(void)state;
-	env_open(&e, 8u << 20);
+	tu_env_open(&e, 8u << 20, "map");
 	new_map(&e, SHG_KIND_U64, SHG_KIND_BYTES, 0);
 	v.bytes.p = big;
 	v.bytes.len = sizeof(big);
@@ -1107,21 +1051,21 @@ static void test_map_out_of_memory(void **state)
 					   st1.large_used_bytes));
 	assert_true(st1.small_used_bytes + st1.large_used_bytes ==
 		    st0.small_used_bytes + st0.large_used_bytes);
-	CHECK_SOUND(e.seg);
+	TU_CHECK_SOUND(e.seg);
 	tu_ok(shg_txn_begin(e.root, &txn));
 	for (i = 0; i < 100; i++)
 		tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, i, &v));
 	tu_ok(shg_txn_commit(txn));
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 }
 
 /* ---- lookup cost ------------------------------------------------------------ */
 
 static void test_map_lookup_timing(void **state)
 {
-	unsigned n = long_tests() ? 1000000 : 200000, i, rounds = 2;
-	struct env e;
+	unsigned n = tu_long_tests() ? 1000000 : 200000, i, rounds = 2;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v = u64v(0);
 	struct shg_off map;
@@ -1130,7 +1074,7 @@ static void test_map_lookup_timing(void **state)
 	double ns;
 
 	(void)state;
-	env_open(&e, 512u << 20);
+	tu_env_open(&e, 512u << 20, "map");
 	new_map(&e, SHG_KIND_U64, SHG_KIND_U64, 0);
 	for (i = 0; i < n;) {
 		tu_ok(shg_txn_begin(e.root, &txn));
@@ -1141,10 +1085,10 @@ static void test_map_lookup_timing(void **state)
 		tu_ok(shg_txn_commit(txn));
 	}
 	tu_ok(shg_read_lock(e.seg));
-	map = cur_node(&e);
+	map = tu_cur_node(&e);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (i = 0; i < rounds * n; i++) {
-		uint64_t k = rng_next(&s) % n;
+		uint64_t k = tu_rng_next(&s) % n;
 
 		tu_ok(shg_map_get_u64(e.seg, map, k, &v));
 		sum += v.u64 == k;
@@ -1156,7 +1100,7 @@ static void test_map_lookup_timing(void **state)
 	      (double)(t1.tv_nsec - t0.tv_nsec)) /
 	     (rounds * n);
 	print_message("random lookup, %u keys: %.1f ns\n", n, ns);
-	env_close(&e);
+	tu_env_close(&e);
 }
 
 int main(void)

@@ -14,60 +14,6 @@
 #include "graph_internal.h"
 #include "testutil.h"
 
-/* Print each problem the checker reports. */
-static void problem_print(void *arg, int code, const char *msg)
-{
-	(void)arg;
-	print_message("check: %s (%s)\n", msg, shg_strerror(code));
-}
-
-#define CHECK_SOUND(seg) \
-	assert_int_equal(shg_check((seg), problem_print, NULL, NULL), 0)
-
-struct env {
-	char name[64];
-	struct shg_seg *seg;
-	struct shg_root *root;
-};
-
-static void env_open(struct env *e, uint64_t cap)
-{
-	e->seg = tu_create(e->name, cap);
-	tu_ok(shg_root_create(e->seg, "vec", &e->root));
-}
-
-static void env_close(struct env *e)
-{
-	shg_root_close(e->root);
-	tu_destroy(e->seg, e->name);
-}
-
-static bool long_tests(void)
-{
-	const char *s = getenv("SHG_LONG_TESTS");
-
-	return s && *s && strcmp(s, "0") != 0;
-}
-
-static struct shg_off cur_node(struct env *e)
-{
-	struct shg_version_info vi;
-	struct shg_off v = shg_version_current(e->root);
-
-	assert_false(shg_off_is_null(v));
-	tu_ok(shg_version_info(e->seg, v, &vi));
-	return vi.node;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static struct shg_val u64v(uint64_t x)
 {
 	struct shg_val v = { .kind = SHG_KIND_U64 };
@@ -76,7 +22,7 @@ static struct shg_val u64v(uint64_t x)
 	return v;
 }
 
-static void new_vec(struct env *e, enum shg_kind vk)
+static void new_vec(struct tu_env *e, enum shg_kind vk)
 {
 	struct shg_txn *txn;
 
@@ -100,7 +46,7 @@ static void model_push(struct model *m, uint64_t x)
 	m->v[m->len++] = x;
 }
 
-static void verify(struct env *e, const struct model *m, struct shg_off vec)
+static void verify(struct tu_env *e, const struct model *m, struct shg_off vec)
 {
 	struct shg_val v;
 	uint64_t i;
@@ -114,10 +60,10 @@ static void verify(struct env *e, const struct model *m, struct shg_off vec)
 	assert_int_equal(shg_vec_get(e->seg, vec, m->len, &v), -ERANGE);
 }
 
-static void verify_current(struct env *e, const struct model *m)
+static void verify_current(struct tu_env *e, const struct model *m)
 {
 	tu_ok(shg_read_lock(e->seg));
-	verify(e, m, cur_node(e));
+	verify(e, m, tu_cur_node(e));
 	shg_read_unlock(e->seg);
 }
 
@@ -127,13 +73,13 @@ static void test_vec_boundaries(void **state)
 	static const uint64_t marks[] = { 1,	31,   32,    33,    1023,
 					  1024, 1025, 32767, 32768, 32769 };
 	struct model m = { 0 };
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v;
 	unsigned k;
 
 	(void)state;
-	env_open(&e, 256u << 20);
+	tu_env_open(&e, 256u << 20, "vec");
 	new_vec(&e, SHG_KIND_U64);
 	for (k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
 		tu_ok(shg_txn_begin(e.root, &txn));
@@ -163,8 +109,8 @@ static void test_vec_boundaries(void **state)
 	v = u64v(5);
 	assert_int_equal(shg_txn_vec_set(txn, SHG_REF_ROOT, 0, &v), -ERANGE);
 	tu_ok(shg_txn_abort(txn));
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 	free(m.v);
 }
 
@@ -172,24 +118,24 @@ static void test_vec_boundaries(void **state)
 static void random_case(uint64_t seed, unsigned long ops)
 {
 	struct model m = { 0 };
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v;
 	unsigned long done = 0;
 	unsigned commits = 0;
 	uint64_t s = seed;
 
-	env_open(&e, 512u << 20);
+	tu_env_open(&e, 512u << 20, "vec");
 	new_vec(&e, SHG_KIND_U64);
 	while (done < ops) {
-		unsigned batch = 1 + (unsigned)(rng_next(&s) % 1000);
+		unsigned batch = 1 + (unsigned)(tu_rng_next(&s) % 1000);
 		/* drift: phases that grow and phases that shrink */
 		unsigned grow = (done / 50000) % 3 ? 60 : 35;
 
 		tu_ok(shg_txn_begin(e.root, &txn));
 		for (unsigned b = 0; b < batch; b++, done++) {
-			unsigned r = (unsigned)(rng_next(&s) % 100);
-			uint64_t x = rng_next(&s);
+			unsigned r = (unsigned)(tu_rng_next(&s) % 100);
+			uint64_t x = tu_rng_next(&s);
 
 			if (r < grow) {
 				v = u64v(x);
@@ -230,14 +176,14 @@ static void random_case(uint64_t seed, unsigned long ops)
 	}
 	tu_ok(shg_txn_commit(txn));
 	verify_current(&e, &m);
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 	free(m.v);
 }
 
 static void test_vec_random(void **state)
 {
-	unsigned long ops = long_tests() ? 5000000 : 500000;
+	unsigned long ops = tu_long_tests() ? 5000000 : 500000;
 
 	(void)state;
 	random_case(1, ops);
@@ -247,14 +193,14 @@ static void test_vec_random(void **state)
 /* Bytes values: set and pop drop the replaced bytes nodes. */
 static void test_vec_bytes(void **state)
 {
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v = { .kind = SHG_KIND_BYTES }, out;
 	char buf[64];
 	unsigned i;
 
 	(void)state;
-	env_open(&e, 0);
+	tu_env_open(&e, 0, "vec");
 	new_vec(&e, SHG_KIND_BYTES);
 	tu_ok(shg_txn_begin(e.root, &txn));
 	for (i = 0; i < 100; i++) {
@@ -274,9 +220,9 @@ static void test_vec_bytes(void **state)
 	assert_int_equal(shg_txn_vec_push(txn, SHG_REF_ROOT, &v), -EINVAL);
 	tu_ok(shg_txn_commit(txn));
 	tu_ok(shg_read_lock(e.seg));
-	assert_int_equal(shg_vec_len(e.seg, cur_node(&e)), 99);
+	assert_int_equal(shg_vec_len(e.seg, tu_cur_node(&e)), 99);
 	for (i = 0; i < 99; i++) {
-		tu_ok(shg_vec_get(e.seg, cur_node(&e), i, &out));
+		tu_ok(shg_vec_get(e.seg, tu_cur_node(&e), i, &out));
 		assert_int_equal(out.kind, SHG_KIND_BYTES);
 		if (i == 50) {
 			assert_int_equal(out.bytes.len, 7);
@@ -291,20 +237,20 @@ static void test_vec_bytes(void **state)
 		}
 	}
 	shg_read_unlock(e.seg);
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 }
 
 /* One set in a 100k vector copies the head and one path. */
 static void test_vec_sharing(void **state)
 {
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v = u64v(1);
 	unsigned i;
 
 	(void)state;
-	env_open(&e, 0);
+	tu_env_open(&e, 0, "vec");
 	new_vec(&e, SHG_KIND_U64);
 	tu_ok(shg_txn_begin(e.root, &txn));
 	for (i = 0; i < 100000; i++)
@@ -317,14 +263,14 @@ static void test_vec_sharing(void **state)
 	tu_ok(shg_txn_vec_set(txn, SHG_REF_ROOT, 4243, &v));
 	assert_int_equal(txn->owned.n, 5);
 	tu_ok(shg_txn_abort(txn));
-	env_close(&e);
+	tu_env_close(&e);
 }
 
 /* A pinned version keeps its contents while later commits change them. */
 static void test_vec_versions_intact(void **state)
 {
 	struct model m = { 0 };
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_pin *pin;
 	struct shg_version_info vi;
@@ -332,7 +278,7 @@ static void test_vec_versions_intact(void **state)
 	unsigned i, round;
 
 	(void)state;
-	env_open(&e, 0);
+	tu_env_open(&e, 0, "vec");
 	new_vec(&e, SHG_KIND_U64);
 	tu_ok(shg_txn_begin(e.root, &txn));
 	for (i = 0; i < 5000; i++) {
@@ -356,7 +302,7 @@ static void test_vec_versions_intact(void **state)
 	tu_ok(shg_version_info(e.seg, shg_pin_version(pin), &vi));
 	verify(&e, &m, vi.node);
 	tu_ok(shg_unpin(pin));
-	env_close(&e);
+	tu_env_close(&e);
 	free(m.v);
 }
 
@@ -370,7 +316,7 @@ static void test_vec_import(void **state)
 {
 	struct shg_root *other;
 	struct shg_version_info vi;
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v = { .kind = SHG_KIND_BYTES }, out;
 	struct shg_off vec, copy;
@@ -378,7 +324,7 @@ static void test_vec_import(void **state)
 	unsigned i, kids = 0;
 
 	(void)state;
-	env_open(&e, 0);
+	tu_env_open(&e, 0, "vec");
 	new_vec(&e, SHG_KIND_BYTES);
 	tu_ok(shg_txn_begin(e.root, &txn));
 	for (i = 0; i < 2000; i++) {
@@ -388,7 +334,7 @@ static void test_vec_import(void **state)
 	}
 	tu_ok(shg_txn_commit(txn));
 	tu_ok(shg_read_lock(e.seg));
-	vec = cur_node(&e);
+	vec = tu_cur_node(&e);
 	tu_ok(shg__vec_children(e.seg, vec.v, count_child, NULL, &kids));
 	assert_int_equal(kids, 1); /* the trie root */
 	shg_read_unlock(e.seg);
@@ -415,8 +361,8 @@ static void test_vec_import(void **state)
 	tu_ok(shg_txn_vec_push(txn, SHG_REF_ROOT, &v));
 	tu_ok(shg_txn_commit(txn));
 	shg_root_close(other);
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 }
 
 /* Fill a small segment until a push fails: the txn is poisoned, abort
@@ -425,14 +371,14 @@ static void test_vec_out_of_memory(void **state)
 {
 	static uint8_t big[4096];
 	struct shg_stats st0, st1;
-	struct env e;
+	struct tu_env e;
 	struct shg_txn *txn;
 	struct shg_val v = { .kind = SHG_KIND_BYTES };
 	unsigned i;
 	int err = 0;
 
 	(void)state;
-	env_open(&e, 8u << 20);
+	tu_env_open(&e, 8u << 20, "vec");
 	new_vec(&e, SHG_KIND_BYTES);
 	v.bytes.p = big;
 	v.bytes.len = sizeof(big);
@@ -447,8 +393,8 @@ static void test_vec_out_of_memory(void **state)
 	tu_ok(shg_stats_get(e.seg, &st1));
 	assert_true(st1.small_used_bytes + st1.large_used_bytes ==
 		    st0.small_used_bytes + st0.large_used_bytes);
-	CHECK_SOUND(e.seg);
-	env_close(&e);
+	TU_CHECK_SOUND(e.seg);
+	tu_env_close(&e);
 }
 
 int main(void)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sys/prctl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,4 +80,48 @@ int tu_wait(pid_t pid)
 	if (WIFSIGNALED(st))
 		return 128 + WTERMSIG(st);
 	return -1;
+}
+
+void tu_problem_print(void *arg, int code, const char *msg)
+{
+	(void)arg;
+	print_message("check: %s (%s)\n", msg, shg_strerror(code));
+}
+
+void tu_env_open(struct tu_env *e, uint64_t cap, const char *root_name)
+{
+	e->seg = tu_create(e->name, cap);
+	tu_ok(shg_root_create(e->seg, root_name, &e->root));
+}
+
+void tu_env_close(struct tu_env *e)
+{
+	shg_root_close(e->root);
+	tu_destroy(e->seg, e->name);
+}
+
+struct shg_off tu_cur_node(struct tu_env *e)
+{
+	struct shg_version_info vi;
+	struct shg_off v = shg_version_current(e->root);
+
+	assert_false(shg_off_is_null(v));
+	tu_ok(shg_version_info(e->seg, v, &vi));
+	return vi.node;
+}
+
+bool tu_long_tests(void)
+{
+	const char *s = getenv("SHG_LONG_TESTS");
+
+	return s && *s && strcmp(s, "0") != 0;
+}
+
+uint64_t tu_rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
 }

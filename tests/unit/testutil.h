@@ -8,6 +8,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -36,5 +37,28 @@ int tu_wait(pid_t pid);
 			fail_msg("%s: %d (%s)", #expr, tu_err_, \
 				 shg_strerror(tu_err_));        \
 	} while (0)
+
+/* ---- graph-layer fixtures shared by the map and vector tests ----------- */
+
+/* Print each problem the checker reports. */
+void tu_problem_print(void *arg, int code, const char *msg);
+#define TU_CHECK_SOUND(seg) \
+	assert_int_equal(shg_check((seg), tu_problem_print, NULL, NULL), 0)
+
+/* A fresh segment with one root. */
+struct tu_env {
+	char name[64];
+	struct shg_seg *seg;
+	struct shg_root *root;
+};
+/* Create the segment (@cap bytes, 0 = default) and root @root_name. */
+void tu_env_open(struct tu_env *e, uint64_t cap, const char *root_name);
+void tu_env_close(struct tu_env *e);
+/* Root node of the root's current version (caller in a read section). */
+struct shg_off tu_cur_node(struct tu_env *e);
+/* SHG_LONG_TESTS set (and not "0"): run the long variants. */
+bool tu_long_tests(void);
+/* splitmix64 step: a reproducible stream from seed *@s. */
+uint64_t tu_rng_next(uint64_t *s);
 
 #endif /* SHG_TESTUTIL_H */
