@@ -465,20 +465,21 @@ static void pin_held(struct shg_seg *seg, struct shg_pin_info *out, size_t n)
 	uint64_t *keys = malloc(n * sizeof(*keys));
 	uint64_t *bytes = calloc(n, sizeof(*bytes));
 	const uint64_t *hit;
-	size_t i;
+	size_t i, m = 0;
 
 	if (keys && bytes) {
 		for (i = 0; i < n; i++)
 			keys[i] = snap_key(out[i].graph, out[i].seq);
 		qsort(keys, n, sizeof(*keys), cmp_u64);
-		shg__held_by_key(seg, keys, bytes, n);
+		/* Unique keys: pins of one version share its held bytes. */
+		for (i = 0; i < n; i++)
+			if (!m || keys[m - 1] != keys[i])
+				keys[m++] = keys[i];
+		shg__held_by_key(seg, keys, bytes, m);
 		for (i = 0; i < n; i++) {
 			uint64_t k = snap_key(out[i].graph, out[i].seq);
 
-			hit = bsearch(&k, keys, n, sizeof(*keys), cmp_u64);
-			/* duplicate keys: the first copy got the bytes */
-			while (hit && hit > keys && hit[-1] == k)
-				hit--;
+			hit = bsearch(&k, keys, m, sizeof(*keys), cmp_u64);
 			out[i].held_bytes = hit ? bytes[hit - keys] : 0;
 		}
 	}

@@ -1107,13 +1107,14 @@ static void test_txn_pin_list_reports_held(void **state)
 	struct fx *f = *state;
 	struct shg_pin_info pi[4];
 	struct shg_version_info vi;
-	struct shg_pin *pin;
+	struct shg_pin *pin, *pin2;
 	struct shg_txn *txn;
 	int i;
 
 	build_chain(f, f->root, 6);
 	assert_int_equal(shg_pin_list(f->seg, pi, 4), 0);
 	tu_ok(shg_pin_current(f->root, &pin));
+	tu_ok(shg_pin_current(f->root, &pin2)); /* same version */
 	tu_ok(shg_version_info(f->seg, shg_pin_version(pin), &vi));
 	for (i = 0; i < 10; i++) {
 		tu_ok(shg_txn_begin(f->root, &txn));
@@ -1121,19 +1122,23 @@ static void test_txn_pin_list_reports_held(void **state)
 		tu_ok(shg_txn_commit(txn));
 	}
 	settle(f->seg);
-	assert_int_equal(shg_pin_list(f->seg, pi, 4), 1);
-	assert_int_equal(pi[0].pid, getpid());
-	assert_true(pi[0].alive);
-	assert_false(pi[0].detached);
-	assert_int_equal(pi[0].root, shg__root_slot(f->root));
-	assert_int_equal(pi[0].seq, vi.seq);
-	assert_int_equal(pi[0].current_seq, vi.seq + 10);
-	assert_int_equal(pi[0].version_bytes, vi.bytes);
-	/* the pinned version's replaced path is held for it, and only it */
-	assert_true(pi[0].held_bytes > 0);
-	assert_int_equal(pi[0].held_bytes, shg__held_bytes(f->seg));
-	assert_int_equal(shg_pin_list(f->seg, NULL, 0), 1);
+	assert_int_equal(shg_pin_list(f->seg, pi, 4), 2);
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pi[i].pid, getpid());
+		assert_true(pi[i].alive);
+		assert_false(pi[i].detached);
+		assert_int_equal(pi[i].root, shg__root_slot(f->root));
+		assert_int_equal(pi[i].seq, vi.seq);
+		assert_int_equal(pi[i].current_seq, vi.seq + 10);
+		assert_int_equal(pi[i].version_bytes, vi.bytes);
+		/* the replaced path is held for this version, shared by
+		 * both of its pins, and only for it */
+		assert_true(pi[i].held_bytes > 0);
+		assert_int_equal(pi[i].held_bytes, shg__held_bytes(f->seg));
+	}
+	assert_int_equal(shg_pin_list(f->seg, NULL, 0), 2);
 	tu_ok(shg_unpin(pin));
+	tu_ok(shg_unpin(pin2));
 	assert_int_equal(shg_pin_list(f->seg, pi, 4), 0);
 }
 
