@@ -877,19 +877,50 @@ static int op_put(struct mop *op, uint64_t *pslot, const struct shg_val *val)
 	return err;
 }
 
+/* Set up @op for key @key of a u64-keyed map at @ref. */
+static int op_key_u64(struct mop *op, struct shg_txn *txn, struct shg_ref ref,
+		      uint64_t key, uint64_t **pslot)
+{
+	int err = op_init(op, txn, ref, SHG_KIND_U64, pslot);
+
+	if (err)
+		return err;
+	op->key = key;
+	op->h = map_hash_u64(op->seg, op->flags, key);
+	return 0;
+}
+
+/* Set up @op for key @key (@klen bytes) of a bytes-keyed map at @ref. */
+static int op_key_bytes(struct mop *op, struct shg_txn *txn, struct shg_ref ref,
+			const void *key, size_t klen, uint64_t **pslot)
+{
+	int err;
+
+	if ((!key && klen) || klen > UINT32_MAX)
+		return -EINVAL;
+	err = op_init(op, txn, ref, SHG_KIND_BYTES, pslot);
+	if (err)
+		return err;
+	op->kp = key ? key : shg__map_empty;
+	op->klen = klen;
+	op->h = map_hash_bytes(op->seg, op->flags, op->kp, klen);
+	return 0;
+}
+
+/* @err, poisoning @txn (if any) as op_fail() does. */
+static int op_done(struct shg_txn *txn, int err)
+{
+	return txn ? op_fail(txn, err) : err;
+}
+
 int shg_txn_map_put_u64(struct shg_txn *txn, struct shg_ref ref, uint64_t key,
 			const struct shg_val *val)
 {
 	struct mop op;
 	uint64_t *pslot;
-	int err;
+	int err = op_key_u64(&op, txn, ref, key, &pslot);
 
-	err = op_init(&op, txn, ref, SHG_KIND_U64, &pslot);
-	if (err)
-		return txn ? op_fail(txn, err) : err;
-	op.key = key;
-	op.h = map_hash_u64(op.seg, op.flags, key);
-	return op_fail(txn, op_put(&op, pslot, val));
+	return op_done(txn, err ? err : op_put(&op, pslot, val));
 }
 
 int shg_txn_map_put_bytes(struct shg_txn *txn, struct shg_ref ref,
@@ -898,17 +929,9 @@ int shg_txn_map_put_bytes(struct shg_txn *txn, struct shg_ref ref,
 {
 	struct mop op;
 	uint64_t *pslot;
-	int err;
+	int err = op_key_bytes(&op, txn, ref, key, klen, &pslot);
 
-	if ((!key && klen) || klen > UINT32_MAX)
-		return -EINVAL;
-	err = op_init(&op, txn, ref, SHG_KIND_BYTES, &pslot);
-	if (err)
-		return txn ? op_fail(txn, err) : err;
-	op.kp = key ? key : shg__map_empty;
-	op.klen = klen;
-	op.h = map_hash_bytes(op.seg, op.flags, op.kp, klen);
-	return op_fail(txn, op_put(&op, pslot, val));
+	return op_done(txn, err ? err : op_put(&op, pslot, val));
 }
 
 /* Delete: a read-only lookup first, so that an absent key copies nothing. */
@@ -927,14 +950,9 @@ int shg_txn_map_del_u64(struct shg_txn *txn, struct shg_ref ref, uint64_t key)
 {
 	struct mop op;
 	uint64_t *pslot;
-	int err;
+	int err = op_key_u64(&op, txn, ref, key, &pslot);
 
-	err = op_init(&op, txn, ref, SHG_KIND_U64, &pslot);
-	if (err)
-		return txn ? op_fail(txn, err) : err;
-	op.key = key;
-	op.h = map_hash_u64(op.seg, op.flags, key);
-	return op_fail(txn, op_del(&op, pslot));
+	return op_done(txn, err ? err : op_del(&op, pslot));
 }
 
 int shg_txn_map_del_bytes(struct shg_txn *txn, struct shg_ref ref,
@@ -942,17 +960,9 @@ int shg_txn_map_del_bytes(struct shg_txn *txn, struct shg_ref ref,
 {
 	struct mop op;
 	uint64_t *pslot;
-	int err;
+	int err = op_key_bytes(&op, txn, ref, key, klen, &pslot);
 
-	if ((!key && klen) || klen > UINT32_MAX)
-		return -EINVAL;
-	err = op_init(&op, txn, ref, SHG_KIND_BYTES, &pslot);
-	if (err)
-		return txn ? op_fail(txn, err) : err;
-	op.kp = key ? key : shg__map_empty;
-	op.klen = klen;
-	op.h = map_hash_bytes(op.seg, op.flags, op.kp, klen);
-	return op_fail(txn, op_del(&op, pslot));
+	return op_done(txn, err ? err : op_del(&op, pslot));
 }
 
 int shg__txn_map_new_flags(struct shg_txn *txn, struct shg_ref ref,
