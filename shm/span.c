@@ -831,14 +831,15 @@ void shg__span_free(struct shg_seg *seg, uint32_t idx)
 	arena_unlock(seg, node);
 }
 
-/**
- * shg__span_abandon() - make SMALL span @idx, owned by thread slot @tidx,
- * ownerless and list it on its arena's abandoned list for its class.
- *
- * Remote frees keep landing on its remote stack; the adopter collects
- * them. Return: 0, or -ESTALE if @idx is not such a span.
+/*
+ * If span @idx is a SMALL span of a valid class owned by @expect, give it
+ * to @to under its arena lock: 0 = ownerless, pushed on the arena's
+ * abandoned list for its class; SHG_OWNER_SWEEP = set aside on no list
+ * (release: the sweep reads its blocks after seeing the owner). Return 0
+ * or -ESTALE if @idx is not such a span.
  */
-int shg__span_abandon(struct shg_seg *seg, uint32_t idx, uint32_t tidx)
+static int span_reown(struct shg_seg *seg, uint32_t idx, uint32_t expect,
+		      uint32_t to)
 {
 	struct shg_span *sp;
 	struct shg_arena *a;
@@ -850,27 +851,44 @@ int shg__span_abandon(struct shg_seg *seg, uint32_t idx, uint32_t tidx)
 		return rc;
 	sp = &seg->spans[idx];
 	node = SHG_SPAN_NODE(word_load(sp));
-	if (node >= seg->nodes)
-		return rc;
-	if (arena_lock(seg, node))
+	if (node >= seg->nodes || arena_lock(seg, node))
 		return rc;
 	a = &seg->arenas[node];
 	w = word_load(sp);
 	cls = SHG_SPAN_CLASS(w);
 	if (SHG_SPAN_STATE(w) == SHG_SPAN_SMALL && SHG_SPAN_NODE(w) == node &&
 	    cls < SHG_NUM_CLASSES &&
-	    atomic_load_explicit(&sp->owner, memory_order_relaxed) ==
-		    tidx + 1) {
-		uint32_t first = ld32(&a->abandoned[cls]);
+	    atomic_load_explicit(&sp->owner, memory_order_relaxed) == expect) {
+		if (to == 0) {
+			uint32_t first = ld32(&a->abandoned[cls]);
 
-		st32(&sp->next, first <= seg->nspans ? first : 0);
-		st32(&sp->prev, 0);
-		atomic_store_explicit(&sp->owner, 0, memory_order_relaxed);
-		st32(&a->abandoned[cls], idx + 1);
+			st32(&sp->next, first <= seg->nspans ? first : 0);
+			st32(&sp->prev, 0);
+			atomic_store_explicit(&sp->owner, 0,
+					      memory_order_relaxed);
+			st32(&a->abandoned[cls], idx + 1);
+		} else {
+			st32(&sp->next, 0);
+			st32(&sp->prev, 0);
+			atomic_store_explicit(&sp->owner, to,
+					      memory_order_release);
+		}
 		rc = 0;
 	}
 	arena_unlock(seg, node);
 	return rc;
+}
+
+/**
+ * shg__span_abandon() - make SMALL span @idx, owned by thread slot @tidx,
+ * ownerless and list it on its arena's abandoned list for its class.
+ *
+ * Remote frees keep landing on its remote stack; the adopter collects
+ * them. Return: 0, or -ESTALE if @idx is not such a span.
+ */
+int shg__span_abandon(struct shg_seg *seg, uint32_t idx, uint32_t tidx)
+{
+	return span_reown(seg, idx, tidx + 1, 0);
 }
 
 /**
@@ -881,30 +899,7 @@ int shg__span_abandon(struct shg_seg *seg, uint32_t idx, uint32_t tidx)
  */
 int shg__span_sweep_mark(struct shg_seg *seg, uint32_t idx, uint32_t tidx)
 {
-	struct shg_span *sp;
-	unsigned node;
-	uint64_t w;
-	int rc = -ESTALE;
-
-	if (idx >= heap_spans(seg))
-		return rc;
-	sp = &seg->spans[idx];
-	node = SHG_SPAN_NODE(word_load(sp));
-	if (node >= seg->nodes || arena_lock(seg, node))
-		return rc;
-	w = word_load(sp);
-	if (SHG_SPAN_STATE(w) == SHG_SPAN_SMALL && SHG_SPAN_NODE(w) == node &&
-	    SHG_SPAN_CLASS(w) < SHG_NUM_CLASSES &&
-	    atomic_load_explicit(&sp->owner, memory_order_relaxed) ==
-		    tidx + 1) {
-		st32(&sp->next, 0);
-		st32(&sp->prev, 0);
-		atomic_store_explicit(&sp->owner, SHG_OWNER_SWEEP,
-				      memory_order_release);
-		rc = 0;
-	}
-	arena_unlock(seg, node);
-	return rc;
+	return span_reown(seg, idx, tidx + 1, SHG_OWNER_SWEEP);
 }
 
 /**
@@ -914,35 +909,7 @@ int shg__span_sweep_mark(struct shg_seg *seg, uint32_t idx, uint32_t tidx)
  */
 int shg__span_sweep_release(struct shg_seg *seg, uint32_t idx)
 {
-	struct shg_span *sp;
-	struct shg_arena *a;
-	unsigned node, cls;
-	uint64_t w;
-	int rc = -ESTALE;
-
-	if (idx >= heap_spans(seg))
-		return rc;
-	sp = &seg->spans[idx];
-	node = SHG_SPAN_NODE(word_load(sp));
-	if (node >= seg->nodes || arena_lock(seg, node))
-		return rc;
-	a = &seg->arenas[node];
-	w = word_load(sp);
-	cls = SHG_SPAN_CLASS(w);
-	if (SHG_SPAN_STATE(w) == SHG_SPAN_SMALL && SHG_SPAN_NODE(w) == node &&
-	    cls < SHG_NUM_CLASSES &&
-	    atomic_load_explicit(&sp->owner, memory_order_relaxed) ==
-		    SHG_OWNER_SWEEP) {
-		uint32_t first = ld32(&a->abandoned[cls]);
-
-		st32(&sp->next, first <= seg->nspans ? first : 0);
-		st32(&sp->prev, 0);
-		atomic_store_explicit(&sp->owner, 0, memory_order_relaxed);
-		st32(&a->abandoned[cls], idx + 1);
-		rc = 0;
-	}
-	arena_unlock(seg, node);
-	return rc;
+	return span_reown(seg, idx, SHG_OWNER_SWEEP, 0);
 }
 
 /* Pop a valid ownerless span of @cls and give it to @owner (lock held). */
