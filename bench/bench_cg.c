@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 #if defined(__has_include)
 #if __has_include(<valgrind/callgrind.h>)

@@ -37,7 +37,7 @@
 #include "benchutil.h"
 #include "knobs.h"
 #include "peers.h"
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 #define MAX_DEPTHS BENCH_MAX_SIZES
 #define WIDE 64

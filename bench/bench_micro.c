@@ -41,7 +41,7 @@
 
 #include "benchutil.h"
 #include "knobs.h"
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 #define unlikely(x) __builtin_expect(!!(x), 0)
 

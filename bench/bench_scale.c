@@ -36,7 +36,7 @@
 #include "benchutil.h"
 #include "knobs.h"
 #include "peers.h"
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 #define MAX_READERS 64
 #define MAX_WRITERS 8

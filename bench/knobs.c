@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "knobs.h"
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 /* ---- parsing ---------------------------------------------------------------- */
 

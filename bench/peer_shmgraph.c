@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "peers.h"
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 #define SEG_CAPACITY (16ull << 30)
 #define MAP_ROOT "map"

@@ -24,6 +24,26 @@
 
 #include "internal.h"
 
+/*
+ * Encoding rules of the graph layer that readers and writers must share
+ * beyond struct layouts (shg__upper_ops.rules, folded into the layout
+ * hash): 2 = map subtrees of 2..64 u64-keyed entries are sorted leaves.
+ */
+#define SHG_GRAPH_RULES 2u
+
+/* The graph layer's operations, handed to shm/ at create/open (attach.c). */
+SHG_HIDDEN extern const struct shg__upper_ops shg__graph_ops;
+/* A removed root's value, once unheld: drop the graph it names (txn.c). */
+SHG_HIDDEN int shg__graph_drop(struct shg_seg *seg, struct shg_off value,
+			       void *arg);
+/* Leak-sweep marking and the graph invariants (gcheck.c). */
+SHG_HIDDEN void shg__graph_mark_value(struct shg__marker *mk,
+				      struct shg_seg *seg, uint64_t v);
+SHG_HIDDEN void shg__graph_mark_extra(struct shg__marker *mk,
+				      struct shg_seg *seg);
+SHG_HIDDEN int shg__graph_check(struct shg_seg *seg, shg_problem_fn fn,
+				void *arg, struct shg_check_report *rep);
+
 /* ---- nodes ------------------------------------------------------------- */
 
 /*
@@ -234,38 +254,10 @@ SHG_HIDDEN void shg__detached_release(struct shg_pin *pin);
 /* Release every pin of process slot @pidx (recovery). */
 SHG_HIDDEN uint32_t shg__pins_release_proc(struct shg_seg *seg, uint32_t pidx);
 
-/*
- * Interval check for reclamation: a snapshot of live pins, taken by the
- * reclaimer AFTER the grace period of the batches it frees.
- */
-struct shg__pinsnap {
-	size_t n;
-	uint64_t *key; /* sorted (graph << 40 | seq) — seq < 2^40 */
-	uint64_t gen; /* pin table gen, read before the records */
-	uint64_t min_seq; /* smallest pinned sequence, any graph (UINT64_MAX:
-			   * no pins): a node dead at or before it is held
-			   * by no pin */
-};
+/* Fill an interval snapshot from the pin records (shg__upper_ops). Taken
+ * by the reclaimer AFTER the grace period of the batches it frees. */
 SHG_HIDDEN int shg__pinsnap_take(struct shg_seg *seg,
 				 struct shg__pinsnap *snap);
-SHG_HIDDEN void shg__pinsnap_free(struct shg__pinsnap *snap);
-/* Is a node of @graph born at @birth and dead at @death still pinned? */
-SHG_HIDDEN bool shg__pinsnap_holds(const struct shg__pinsnap *snap,
-				   uint32_t graph, uint64_t birth,
-				   uint64_t death);
-/* Key (graph << 40 | seq) of a pin that holds such a node, 0 if none. */
-SHG_HIDDEN uint64_t shg__pinsnap_holder(const struct shg__pinsnap *snap,
-					uint32_t graph, uint64_t birth,
-					uint64_t death);
-/* Whether the snapshot holds a pin with key @key. */
-SHG_HIDDEN bool shg__pinsnap_has(const struct shg__pinsnap *snap, uint64_t key);
-/*
- * Add to @bytes[i] the bytes of the held batches whose holding pin key is
- * @keys[i] (@keys sorted, @n of them); takes limbo_lock briefly. Leaves
- * @bytes as is if the lock cannot be taken.
- */
-SHG_HIDDEN void shg__held_by_key(struct shg_seg *seg, const uint64_t *keys,
-				 uint64_t *bytes, size_t n);
 /* Current pin table gen (0 if there is no table); acquire. */
 SHG_HIDDEN uint64_t shg__pins_gen(struct shg_seg *seg);
 

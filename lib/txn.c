@@ -57,17 +57,6 @@ static int poison(struct shg_txn *txn, int err)
 	return err;
 }
 
-static int drop_hook(struct shg_seg *seg, struct shg_off value, void *arg);
-
-/* Install the graph layer's root drop hook (idempotent). */
-void shg__graph_attach(struct shg_seg *seg)
-{
-	if (__atomic_load_n(&seg->root_drop, __ATOMIC_RELAXED) != drop_hook) {
-		seg->root_drop_arg = NULL;
-		__atomic_store_n(&seg->root_drop, drop_hook, __ATOMIC_RELEASE);
-	}
-}
-
 /* ---- internals used by map.c and vec.c --------------------------------- */
 
 /*
@@ -584,7 +573,6 @@ int shg_txn_begin(struct shg_root *root, struct shg_txn **out)
 
 	if (shg_read_locked(seg))
 		return SHG_ENESTED;
-	shg__graph_attach(seg);
 	err = shg__types_init(seg);
 	if (err)
 		return err;
@@ -1214,7 +1202,7 @@ int shg_pin_publish_as(struct shg_pin *pin, struct shg_root *other)
 {
 	const struct shg_version *v;
 	struct shg_txn *txn;
-	struct shg_off copy;
+	struct shg_off copy = SHG_OFF_NULL;
 	int err;
 
 	if (!pin || !other || shg__root_seg(other) != pin->seg)
@@ -1263,7 +1251,7 @@ static int drop_hook_visit(void *arg, uint64_t off, const struct shg_node *n,
  * of older versions sharing the nodes) keep them. Only this graph reaches
  * these nodes (isolation), so one walk is enough.
  */
-static int drop_hook(struct shg_seg *seg, struct shg_off value, void *arg)
+int shg__graph_drop(struct shg_seg *seg, struct shg_off value, void *arg)
 {
 	const struct shg_node *n;
 	const struct shg_version *v;

@@ -37,9 +37,6 @@
 
 #include "graph_internal.h"
 
-#define SEQ_BITS 40
-#define SEQ_MASK ((1ull << SEQ_BITS) - 1)
-
 static _Atomic uint32_t pin_hint; /* process-local: where to look first */
 
 /* ---- versions ------------------------------------------------------------ */
@@ -313,11 +310,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static uint64_t snap_key(uint32_t graph, uint64_t seq)
-{
-	return ((uint64_t)graph << SEQ_BITS) | (seq & SEQ_MASK);
-}
-
 int shg__pinsnap_take(struct shg_seg *seg, struct shg__pinsnap *snap)
 {
 	struct shg_pin_table *t = table_peek(seg);
@@ -346,62 +338,12 @@ int shg__pinsnap_take(struct shg_seg *seg, struct shg__pinsnap *snap)
 		seq = atomic_load_explicit(&r->seq, memory_order_relaxed);
 		if (seq < snap->min_seq)
 			snap->min_seq = seq;
-		snap->key[snap->n++] = snap_key(
+		snap->key[snap->n++] = shg__pinsnap_key(
 			__atomic_load_n(&r->graph, __ATOMIC_RELAXED), seq);
 	}
 	if (snap->n > 1)
 		qsort(snap->key, snap->n, sizeof(*snap->key), cmp_u64);
 	return 0;
-}
-
-void shg__pinsnap_free(struct shg__pinsnap *snap)
-{
-	free(snap->key);
-	memset(snap, 0, sizeof(*snap));
-}
-
-/* First index with key >= @k. */
-static size_t lower_bound(const struct shg__pinsnap *snap, uint64_t k)
-{
-	size_t lo = 0, hi = snap->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (snap->key[mid] < k)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-uint64_t shg__pinsnap_holder(const struct shg__pinsnap *snap, uint32_t graph,
-			     uint64_t birth, uint64_t death)
-{
-	uint64_t lo, hi;
-	size_t i;
-
-	if (!snap->n || death <= birth)
-		return 0;
-	lo = snap_key(graph, birth > SEQ_MASK ? SEQ_MASK : birth);
-	hi = ((uint64_t)graph << SEQ_BITS) +
-	     (death > SEQ_MASK + 1 ? SEQ_MASK + 1 : death);
-	i = lower_bound(snap, lo);
-	return i < snap->n && snap->key[i] < hi ? snap->key[i] : 0;
-}
-
-bool shg__pinsnap_holds(const struct shg__pinsnap *snap, uint32_t graph,
-			uint64_t birth, uint64_t death)
-{
-	return shg__pinsnap_holder(snap, graph, birth, death) != 0;
-}
-
-bool shg__pinsnap_has(const struct shg__pinsnap *snap, uint64_t key)
-{
-	size_t i = lower_bound(snap, key);
-
-	return i < snap->n && snap->key[i] == key;
 }
 
 /* ---- monitoring ---------------------------------------------------------- */
@@ -469,7 +411,7 @@ static void pin_held(struct shg_seg *seg, struct shg_pin_info *out, size_t n)
 
 	if (keys && bytes) {
 		for (i = 0; i < n; i++)
-			keys[i] = snap_key(out[i].graph, out[i].seq);
+			keys[i] = shg__pinsnap_key(out[i].graph, out[i].seq);
 		qsort(keys, n, sizeof(*keys), cmp_u64);
 		/* Unique keys: pins of one version share its held bytes. */
 		for (i = 0; i < n; i++)
@@ -477,7 +419,7 @@ static void pin_held(struct shg_seg *seg, struct shg_pin_info *out, size_t n)
 				keys[m++] = keys[i];
 		shg__held_by_key(seg, keys, bytes, m);
 		for (i = 0; i < n; i++) {
-			uint64_t k = snap_key(out[i].graph, out[i].seq);
+			uint64_t k = shg__pinsnap_key(out[i].graph, out[i].seq);
 
 			hit = bsearch(&k, keys, m, sizeof(*keys), cmp_u64);
 			out[i].held_bytes = hit ? bytes[hit - keys] : 0;

@@ -5,7 +5,7 @@
 Usage:
     scripts/apidoc.py [-o FILE] [--lint] [HEADER...]
 
-Reads lib/shmgraph.h and lib/graph.h (or the HEADERs given) and writes a
+Reads the public headers include/shmgraph/*.h (or the HEADERs given) and writes a
 Markdown API reference to FILE (default: standard output). Regenerate the
 committed reference with:
 
@@ -33,7 +33,10 @@ import os
 import re
 import sys
 
-HEADERS = ["lib/shmgraph.h", "lib/graph.h"]
+HEADERS = ["include/shmgraph/base.h", "include/shmgraph/segment.h",
+           "include/shmgraph/inline.h", "include/shmgraph/roots.h",
+           "include/shmgraph/inspect.h", "include/shmgraph/graph.h",
+           "include/shmgraph/snapshot.h"]
 LABELS = ("Context", "Ordering", "Return")
 SKIP_PP = re.compile(r"#\s*(if|ifdef|ifndef|endif|else|elif|include|error)\b")
 GUARD = re.compile(r"#\s*define\s+(SHMGRAPH_\w*H|SHG_API|SHG_MUST_CHECK)\b")
@@ -513,7 +516,7 @@ def render(headers, root):
            "",
            "Generated from the comments of the public headers "
            + ", ".join("`%s`" % h for h in headers)
-           + ". Include `shmgraph.h` (it includes `graph.h`) and link with "
+           + ". Include `<shmgraph.h>` (it includes every `shmgraph/*.h`) and link with "
            "`-lshmgraph` (`pkg-config --cflags --libs shmgraph`).",
            "",
            "Conventions: commands return 0 (or a count where stated) or a "

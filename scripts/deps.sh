@@ -9,14 +9,15 @@
 #
 # Usage: scripts/deps.sh [--ci]
 #   --ci   also install clang and libclang-rt-14-dev (sanitizers, fuzzing)
+#          and cppcheck (static analysis)
 set -euo pipefail
 
 PKGS=(
-	build-essential autoconf automake autoconf-archive libtool pkg-config
+	build-essential autoconf automake libtool pkg-config
 	liburcu-dev libnuma-dev libcmocka-dev liblmdb-dev
 	clang-format jq python3 gnuplot-nox
 )
-CI_PKGS=(clang libclang-rt-14-dev)
+CI_PKGS=(clang libclang-rt-14-dev cppcheck)
 
 usage() {
 	echo "usage: ${0##*/} [--ci]" >&2

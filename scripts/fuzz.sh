@@ -71,7 +71,7 @@ done
 
 # Targets this tree builds: fuzz_snapshot needs the snapshot API.
 available=(fuzz_segment)
-if grep -q 'shg_import_mem' lib/shmgraph.h &&
+if grep -q 'shg_import_mem' include/shmgraph/snapshot.h &&
 	grep -q 'fuzz_snapshot_lf' tests/fuzz/local.am; then
 	available+=(fuzz_snapshot)
 fi

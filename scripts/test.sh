@@ -140,7 +140,43 @@ phase_format() {
 		echo "test: $n files clang-format clean"
 	fi
 	check_apidoc || rc=1
+	./scripts/check-layers.sh || rc=1
 	return $rc
+}
+
+# The staged install: headers, .pc and library suffice to build a program.
+phase_install() {
+	tests/shell/test_install.sh "$BUILD_DIR"
+}
+
+# Static analysis of the library and the tools. unknownMacro: liburcu's
+# list iterators are macros from system headers, which cppcheck does not
+# read.
+phase_cppcheck() {
+	command -v cppcheck >/dev/null || {
+		echo "test: cppcheck not found" >&2
+		return 1
+	}
+	cppcheck -q --std=c11 --enable=warning,performance,portability \
+		--error-exitcode=1 --inline-suppr --suppress=unknownMacro \
+		-D__GNUC__ -D_GNU_SOURCE -I include -I "$BUILD_DIR/include" \
+		-I shm -I lib -I "$BUILD_DIR" shm lib tools
+	echo "test: cppcheck found nothing in shm/, lib/, tools/"
+}
+
+# ThreadSanitizer over the tests whose concurrency is threads of one
+# process (TSan cannot follow the forked processes of the others).
+TSAN_TESTS="tests/unit/test_alloc tests/unit/test_roots tests/unit/test_registry"
+phase_tsan() {
+	SHG_CONFIGURE_FLAGS="--enable-tsan --disable-bench" SHG_SKIP_DEPS=1 \
+		BUILD_DIR=build-tsan ./scripts/build.sh
+	echo "test: TSan: $TSAN_TESTS"
+	: >"$MARKER"
+	if ! TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		make -C build-tsan check -j"$CHECK_JOBS" TESTS="$TSAN_TESTS"; then
+		dump_failed_logs build-tsan "$MARKER"
+		return 1
+	fi
 }
 
 # docs/API.md must be what scripts/apidoc.py makes of the headers now.
@@ -153,8 +189,8 @@ check_apidoc() {
 		return 1
 	fi
 	if ! diff -u docs/API.md "$tmp"; then
-		echo "test: docs/API.md is out of date with lib/shmgraph.h and" \
-			"lib/graph.h; regenerate: scripts/apidoc.py -o docs/API.md"
+		echo "test: docs/API.md is out of date with include/shmgraph/*.h;" \
+			"regenerate: scripts/apidoc.py -o docs/API.md"
 		rc=1
 	else
 		echo "test: docs/API.md is up to date"
@@ -194,10 +230,10 @@ phase_distcheck() {
 	fi
 }
 
-phases=(build)
+phases=(build install)
 if ((ci)); then
 	phases+=(format)
-	((quick)) || phases+=(werror asan distcheck fuzz bench)
+	((quick)) || phases+=(cppcheck werror asan tsan distcheck fuzz bench)
 fi
 
 declare -A result=()

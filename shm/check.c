@@ -53,7 +53,7 @@ static void check_header(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 	if (memcmp(h->magic, SHG_MAGIC, 8) != 0)
 		shg__problem(fn, arg, rep, SHG_EMAGIC, "header: bad magic");
 	if (h->version != SHG_FORMAT_VERSION || h->hdr_size != SHG_HDR_SIZE ||
-	    h->layout_hash != shg__layout_hash())
+	    h->layout_hash != shg__seg_layout_hash(seg))
 		shg__problem(fn, arg, rep, SHG_ELAYOUT,
 			     "header: version/size/layout hash changed");
 	if (h->capacity != seg->capacity || h->nspans != seg->nspans ||
@@ -163,7 +163,8 @@ int shg_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 	shg__limbo_check(seg, fn, arg, rep);
 	shg__roots_check(seg, fn, arg, rep);
 	check_roots_vs_retired(seg, fn, arg, rep);
-	shg__graph_check(seg, fn, arg, rep);
+	if (seg->ops && seg->ops->check)
+		seg->ops->check(seg, fn, arg, rep);
 	return (int)rep->problems;
 }
 
@@ -238,7 +239,8 @@ static void mark_all(struct shg__marker *mk,
 	/* Pins before roots and limbo: an unpin is ordered after its owner's
 	 * retires, so an acquire load that sees a pin gone sees those retire
 	 * entries in the limbo walks below. */
-	shg__graph_mark_extra(mk, seg);
+	if (seg->ops && seg->ops->mark_extra)
+		seg->ops->mark_extra(mk, seg);
 	for (r = 0; r < seg->max_roots; r++) {
 		struct shg_rslot *rs = &seg->roots[r];
 		uint64_t v =
@@ -249,7 +251,8 @@ static void mark_all(struct shg__marker *mk,
 		    v == 0)
 			continue;
 		shg__mark(mk, v);
-		shg__graph_mark_value(mk, seg, v);
+		if (seg->ops && seg->ops->mark_value)
+			seg->ops->mark_value(mk, seg, v);
 		if (mark)
 			mark(mk, seg, v, arg);
 	}

@@ -17,7 +17,12 @@ const struct shg__pinsnap *shg__pass_snap(struct shg_seg *seg, struct pass *p)
 {
 	if (!p->taken) {
 		p->taken = true;
-		p->failed = shg__pinsnap_take(seg, &p->snap) != 0;
+		if (seg->ops && seg->ops->pinsnap_take) {
+			p->failed = seg->ops->pinsnap_take(seg, &p->snap) != 0;
+		} else { /* no upper layer: no pins */
+			memset(&p->snap, 0, sizeof(p->snap));
+			p->snap.min_seq = UINT64_MAX;
+		}
 	}
 	return p->failed ? NULL : &p->snap;
 }
@@ -39,7 +44,8 @@ static uint64_t holder(struct shg_seg *seg, struct pass *p, uint64_t off,
 		       uint64_t death)
 {
 	const struct shg__pinsnap *snap;
-	const struct shg_node *n;
+	uint32_t graph;
+	uint64_t birth;
 
 	if (!death)
 		return 0;
@@ -48,12 +54,12 @@ static uint64_t holder(struct shg_seg *seg, struct pass *p, uint64_t off,
 	 * no pin that old (in any graph), skip reading the node. */
 	if (snap && death <= snap->min_seq)
 		return 0;
-	n = shg__node(seg, off, 0, NULL, NULL);
-	if (!n)
+	if (!seg->ops || !seg->ops->node_interval ||
+	    !seg->ops->node_interval(seg, off, &graph, &birth))
 		return 0;
 	if (!snap)
 		return HOLD_ANY;
-	return shg__pinsnap_holder(snap, n->graph, n->birth, death);
+	return shg__pinsnap_holder(snap, graph, birth, death);
 }
 
 /* retire_now: whether node @off dead at @death is pinned right now. */
@@ -83,7 +89,7 @@ static void held_push_locked(struct shg_seg *seg, uint64_t bo,
 	__atomic_store_n(&hdr->held_head, bo, __ATOMIC_RELEASE);
 	atomic_fetch_add_explicit(&hdr->held_bytes, ld64(&b->bytes),
 				  memory_order_relaxed);
-	if (snap_gen != shg__pins_gen(seg))
+	if (snap_gen != shg__upper_pins_gen(seg))
 		atomic_store_explicit(&hdr->held_gen, UINT64_MAX,
 				      memory_order_relaxed);
 }
@@ -325,8 +331,9 @@ int64_t shg__rescan_held(struct shg_seg *seg, struct shg__tctx *ctx)
 	int64_t freed = 0;
 
 	if (!ld64(&seg->hdr->held_head) ||
-	    shg__pins_gen(seg) == atomic_load_explicit(&seg->hdr->held_gen,
-						       memory_order_relaxed))
+	    shg__upper_pins_gen(seg) ==
+		    atomic_load_explicit(&seg->hdr->held_gen,
+					 memory_order_relaxed))
 		return 0;
 	snap = shg__pass_snap(seg, &q);
 	for (k = 0; snap && k < fifo_bound(seg); k++) {

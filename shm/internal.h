@@ -17,7 +17,14 @@
  *               large blocks
  *   roots.c     the root table
  *   check.c     shg_check / shg_recover orchestration, leak sweep
+ *   held.c      the held list (retired nodes a pinned version still needs)
+ *   pinsnap.c   interval snapshots of the pins (search)
+ *   limbo_check.c  checks of the retire FIFO and the held list
+ *   lock.c      robust segment locks, take-over of unrepairable ones
  *   error.c     shg_strerror
+ *
+ * upper.h is the only way to the layer above (lib/): an operations table
+ * handed down at create/open. Nothing in shm/ includes a lib/ header.
  */
 #ifndef SHG_INTERNAL_H
 #define SHG_INTERNAL_H
@@ -28,9 +35,11 @@
 #include <urcu/list.h>
 
 #include "layout.h"
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 #define SHG_HIDDEN __attribute__((visibility("hidden")))
+
+#include "upper.h"
 #define shg_likely(x) __builtin_expect(!!(x), 1)
 #define shg_unlikely(x) __builtin_expect(!!(x), 0)
 
@@ -78,11 +87,21 @@ struct shg_seg {
 	pid_t stalled_pid; /* 0 = none */
 	uint64_t stalled_bytes;
 
-	/* upper-layer hook: called for a removed root's value when its last
-	 * holder lets go (default: shg_retire). */
+	/* the upper layer's operations (NULL: raw blocks only); set before
+	 * the handle is used, never changed after */
+	const struct shg__upper_ops *ops;
+
+	/* called for a removed root's value when its last holder lets go
+	 * (default: shg_retire); ops->root_drop, or a test's hook */
 	int (*root_drop)(struct shg_seg *seg, struct shg_off value, void *arg);
 	void *root_drop_arg;
 };
+
+/* The upper layer's pin generation (0: no upper layer or no pins). */
+static inline uint64_t shg__upper_pins_gen(struct shg_seg *seg)
+{
+	return seg->ops && seg->ops->pins_gen ? seg->ops->pins_gen(seg) : 0;
+}
 
 /*
  * Per-(thread, segment) context; process-local memory, found through TLS.
@@ -123,7 +142,10 @@ SHG_HIDDEN int shg__numa_place(void *addr, size_t len, int policy, int node);
 SHG_HIDDEN void shg__random_bytes(uint8_t *buf, size_t len);
 
 /* ---- segment.c --------------------------------------------------------- */
-SHG_HIDDEN uint64_t shg__layout_hash(void);
+/* Layout hash of this build's shm/ structs folded with @upper_rules
+ * (shg__upper_ops.rules); shg__seg_layout_hash uses the handle's. */
+SHG_HIDDEN uint64_t shg__layout_hash(uint32_t upper_rules);
+SHG_HIDDEN uint64_t shg__seg_layout_hash(const struct shg_seg *seg);
 /* Make sure heap bytes [0, heap_bytes) are backed; -ENOSPC, ECAPACITY. */
 SHG_HIDDEN int shg__ensure_backed(struct shg_seg *seg, uint64_t heap_bytes);
 /* ---- lock.c ------------------------------------------------------------ */
@@ -161,10 +183,6 @@ static inline uint64_t shg__off(const struct shg_seg *seg, const void *p)
 {
 	return (uint64_t)((const uint8_t *)p - seg->base);
 }
-
-/* ---- graph layer (lib/) ------------------------------------------------- */
-/* Called at open/create: install the graph layer's hooks (root drop). */
-SHG_HIDDEN void shg__graph_attach(struct shg_seg *seg);
 
 /* ---- registry.c -------------------------------------------------------- */
 /* Whether @pid is a live process registered in @seg (pid + start time). */
@@ -302,19 +320,19 @@ SHG_HIDDEN void shg__mark_fail(struct shg__marker *mk, int err);
 /* The live leak sweep used by shg_recover (see check.c): frees only blocks
  * allocated by dead processes, while others work. Bytes freed or < 0. */
 SHG_HIDDEN int64_t shg__sweep_live(struct shg_seg *seg, bool dry_run);
-/* Provided by the graph layer (lib/gcheck.c): mark the graph reached from
- * root value @v (if it is a version record); mark the graph layer's own
- * blocks and every pinned version; the graph invariants for shg_check. */
-SHG_HIDDEN void shg__graph_mark_value(struct shg__marker *mk,
-				      struct shg_seg *seg, uint64_t v);
-SHG_HIDDEN void shg__graph_mark_extra(struct shg__marker *mk,
-				      struct shg_seg *seg);
-SHG_HIDDEN int shg__graph_check(struct shg_seg *seg, shg_problem_fn fn,
-				void *arg, struct shg_check_report *rep);
 SHG_HIDDEN int64_t shg__sweep(struct shg_seg *seg,
 			      void (*mark)(struct shg__marker *mk,
 					   struct shg_seg *seg,
 					   uint64_t root_value, void *arg),
 			      void *arg, bool dry_run);
+
+/* ---- held.c ------------------------------------------------------------ */
+/*
+ * Add to @bytes[i] the bytes of the held batches whose holding pin key is
+ * @keys[i] (@keys sorted, @n of them); takes limbo_lock briefly. Leaves
+ * @bytes as is if the lock cannot be taken.
+ */
+SHG_HIDDEN void shg__held_by_key(struct shg_seg *seg, const uint64_t *keys,
+				 uint64_t *bytes, size_t n);
 
 #endif /* SHG_INTERNAL_H */

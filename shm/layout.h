@@ -34,16 +34,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 #define SHG_MAGIC "SHMGRAPH" /* 8 bytes, no NUL stored */
 #define SHG_FORMAT_VERSION 1u
-/*
- * Encoding rules of the graph layer that readers and writers must share
- * beyond struct layouts (folded into the layout hash): 2 = map subtrees of
- * 2..64 u64-keyed entries are sorted leaves.
- */
-#define SHG_GRAPH_RULES 2u
 #define SHG_HDR_SIZE 4096u
 #define SHG_CACHE_LINE 64u
 #define SHG_SPAN_SHIFT 16u

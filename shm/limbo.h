@@ -7,7 +7,7 @@
 #ifndef SHG_LIMBO_H
 #define SHG_LIMBO_H
 
-#include "graph_internal.h"
+#include "internal.h"
 
 #define BATCH_CAP                                                         \
 	((uint32_t)((SHG_BATCH_BYTES - offsetof(struct shg_batch, ent)) / \

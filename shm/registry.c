@@ -39,7 +39,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "graph_internal.h"
+#include "internal.h"
 
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
@@ -219,7 +219,8 @@ static void release_owned(struct shg_seg *seg, uint32_t p, uint64_t tok,
 	holds = shg__roots_release_proc(seg, p);
 	if (rep)
 		rep->holds_released += holds;
-	shg__pins_release_proc(seg, p); /* graph layer: its pins */
+	if (seg->ops && seg->ops->release_proc) /* upper layer: its pins */
+		seg->ops->release_proc(seg, p);
 	/* Clear the flavor mark before the count: a crash in between leaves
 	 * the count too high (extra membarriers), never too low. */
 	if (ps->flavor == SHG_FLAVOR_MEMBARRIER) {
@@ -396,7 +397,8 @@ void shg__proc_detach(struct shg_seg *seg)
 	/* Holds first: dropping the last hold of a removed root retires its
 	 * value, which needs this thread's context. */
 	shg__roots_release_proc(seg, seg->pslot);
-	shg__pins_release_proc(seg, seg->pslot); /* pins left open */
+	if (seg->ops && seg->ops->release_proc) /* pins left open */
+		seg->ops->release_proc(seg, seg->pslot);
 	pthread_mutex_lock(&seg->ctx_lock);
 	cds_list_for_each_entry_safe(ctx, tmp, &seg->ctxs, link)
 		ctx_release_locked(seg, ctx);

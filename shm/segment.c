@@ -269,7 +269,8 @@ static int validate_regions(const struct shg_hdr *h)
 }
 
 /* Header copy @h of a file of @fsize bytes; returns 0 or an SHG_E* code. */
-static int validate_hdr(const struct shg_hdr *h, uint64_t fsize)
+static int validate_hdr(const struct shg_hdr *h, uint64_t fsize,
+			uint64_t layout_hash)
 {
 	uint64_t cap = h->capacity, backed, top;
 	int err;
@@ -278,7 +279,7 @@ static int validate_hdr(const struct shg_hdr *h, uint64_t fsize)
 		return SHG_EMAGIC;
 	if (h->version != SHG_FORMAT_VERSION)
 		return SHG_EVERSION;
-	if (h->hdr_size != SHG_HDR_SIZE || h->layout_hash != shg__layout_hash())
+	if (h->hdr_size != SHG_HDR_SIZE || h->layout_hash != layout_hash)
 		return SHG_ELAYOUT;
 	if (cap < SHG_MIN_CAPACITY || cap > SHG_MAX_CAPACITY ||
 	    cap % SHG_SPAN_SIZE)
@@ -308,7 +309,8 @@ static int validate_hdr(const struct shg_hdr *h, uint64_t fsize)
 /* -------------------------------------------------------------------------
  * The process handle.
  */
-static struct shg_seg *handle_new(const char *name, bool is_shm)
+static struct shg_seg *handle_new(const char *name, bool is_shm,
+				  const struct shg__upper_ops *ops)
 {
 	struct shg_seg *seg = calloc(1, sizeof(*seg));
 
@@ -327,7 +329,10 @@ static struct shg_seg *handle_new(const char *name, bool is_shm)
 		return NULL;
 	}
 	CDS_INIT_LIST_HEAD(&seg->ctxs);
-	seg->root_drop = NULL;
+	/* The upper layer's operations are in place before anything can
+	 * finalize a root (slot take-over at open releases dead holders). */
+	seg->ops = ops;
+	seg->root_drop = ops ? ops->root_drop : NULL;
 	seg->root_drop_arg = NULL;
 	return seg;
 }
@@ -390,7 +395,7 @@ static int init_header(struct shg_seg *seg, const struct shg_hdr *g)
 
 	h->version = SHG_FORMAT_VERSION;
 	h->hdr_size = SHG_HDR_SIZE;
-	h->layout_hash = shg__layout_hash();
+	h->layout_hash = shg__seg_layout_hash(seg);
 	h->capacity = g->capacity;
 	shg__random_bytes(h->uuid, sizeof(h->uuid));
 	h->created_ns = shg__realtime_ns();
@@ -456,8 +461,8 @@ static int create_file(struct shg_seg *seg, mode_t mode, uint64_t meta)
 	return -err;
 }
 
-int shg_seg_create(const char *name, const struct shg_opts *opts,
-		   struct shg_seg **out)
+int shg__seg_create(const char *name, const struct shg_opts *opts,
+		    const struct shg__upper_ops *ops, struct shg_seg **out)
 {
 	struct shg_hdr *g;
 	struct shg_opts o;
@@ -486,7 +491,7 @@ int shg_seg_create(const char *name, const struct shg_opts *opts,
 		free(g);
 		return err;
 	}
-	seg = handle_new(name, is_shm);
+	seg = handle_new(name, is_shm, ops);
 	if (!seg) {
 		free(g);
 		return -ENOMEM;
@@ -511,7 +516,6 @@ int shg_seg_create(const char *name, const struct shg_opts *opts,
 		handle_free(seg);
 		return err;
 	}
-	shg__graph_attach(seg);
 	*out = seg;
 	return 0;
 }
@@ -521,7 +525,8 @@ int shg_seg_create(const char *name, const struct shg_opts *opts,
  */
 
 /* Read and validate the header of the open file into @h. */
-static int read_header(int fd, uint32_t flags, struct shg_hdr *h)
+static int read_header(int fd, uint32_t flags, uint64_t layout_hash,
+		       struct shg_hdr *h)
 {
 	struct stat st;
 	ssize_t n;
@@ -548,7 +553,7 @@ static int read_header(int fd, uint32_t flags, struct shg_hdr *h)
 	 */
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	return validate_hdr(h, (uint64_t)st.st_size);
+	return validate_hdr(h, (uint64_t)st.st_size, layout_hash);
 }
 
 static int open_file(const char *name, bool is_shm)
@@ -563,11 +568,11 @@ static int open_file(const char *name, bool is_shm)
 	return fd;
 }
 
-int shg_seg_open(const char *name, const struct shg_opts *opts,
-		 struct shg_seg **out)
+int shg__seg_open(const char *name, const struct shg_opts *opts,
+		  const struct shg__upper_ops *ops, struct shg_seg **out)
 {
 	struct shg_hdr *h;
-	struct shg_opts o;
+	struct shg_opts o = { 0 };
 	struct shg_seg *seg;
 	enum shg_flavor flavor;
 	bool is_shm;
@@ -583,7 +588,7 @@ int shg_seg_open(const char *name, const struct shg_opts *opts,
 		err = pick_flavor(o.flavor, &flavor);
 	if (err)
 		return err;
-	seg = handle_new(name, is_shm);
+	seg = handle_new(name, is_shm, ops);
 	h = calloc(1, sizeof(*h));
 	if (!seg || !h) {
 		free(h);
@@ -594,7 +599,8 @@ int shg_seg_open(const char *name, const struct shg_opts *opts,
 	seg->fd = open_file(name, is_shm);
 	err = seg->fd < 0 ? seg->fd : 0;
 	if (!err)
-		err = read_header(seg->fd, o.flags, h);
+		err = read_header(seg->fd, o.flags,
+				  shg__layout_hash(ops ? ops->rules : 0), h);
 	if (!err)
 		err = map_segment(seg, h->capacity);
 	if (!err)
@@ -617,7 +623,6 @@ int shg_seg_open(const char *name, const struct shg_opts *opts,
 		handle_free(seg);
 		return err;
 	}
-	shg__graph_attach(seg);
 	if (!(o.flags & SHG_OPEN_NO_RECOVER))
 		(void)shg__release_dead(seg, NULL);
 	*out = seg;
@@ -813,36 +818,51 @@ static const uint64_t layout_facts[] = {
 	SHG_MAX_NODES,
 	SHG_BATCH_BYTES,
 	SHG_FORMAT_VERSION,
-	SHG_GRAPH_RULES,
+	/* then the upper layer's rules (shg__upper_ops.rules) */
 };
 
 static _Atomic uint64_t layout_hash_cache;
 
-uint64_t shg__layout_hash(void)
+static uint64_t fnv_u64(uint64_t h, uint64_t v)
+{
+	size_t j;
+
+	for (j = 0; j < 8; j++) {
+		h ^= (v >> (8 * j)) & 0xff;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+uint64_t shg__seg_layout_hash(const struct shg_seg *seg)
+{
+	return shg__layout_hash(seg->ops ? seg->ops->rules : 0);
+}
+
+uint64_t shg__layout_hash(uint32_t upper_rules)
 {
 	uint64_t h =
 		atomic_load_explicit(&layout_hash_cache, memory_order_relaxed);
 	const uint16_t order = 0x0102;
-	size_t i, j;
+	size_t i;
 
-	if (h)
-		return h;
-	/* Benign race: every thread computes the same value. */
-	h = 0xcbf29ce484222325ull;
-	for (i = 0; i < sizeof(layout_facts) / sizeof(layout_facts[0]); i++) {
-		uint64_t v = layout_facts[i];
+	if (!h) {
+		/* Benign race: every thread computes the same value. */
+		h = 0xcbf29ce484222325ull;
+		for (i = 0; i < sizeof(layout_facts) / sizeof(layout_facts[0]);
+		     i++) {
+			uint64_t v = layout_facts[i];
 
-		if (i == 0)
-			v = *(const uint8_t *)&order; /* 1 big, 2 little */
-		for (j = 0; j < 8; j++) {
-			h ^= (v >> (8 * j)) & 0xff;
-			h *= 0x100000001b3ull;
+			if (i == 0)
+				v = *(const uint8_t
+					      *)&order; /* 1 big, 2 little */
+			h = fnv_u64(h, v);
 		}
+		atomic_store_explicit(&layout_hash_cache, h,
+				      memory_order_relaxed);
 	}
-	if (h == 0)
-		h = 1;
-	atomic_store_explicit(&layout_hash_cache, h, memory_order_relaxed);
-	return h;
+	h = fnv_u64(h, upper_rules);
+	return h ? h : 1;
 }
 
 /* -------------------------------------------------------------------------

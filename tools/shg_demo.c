@@ -13,7 +13,7 @@
  * reclamation of old versions carries on. The segment is left in place for
  * shmctl to inspect (scripts/demo.sh does that, then destroys it).
  *
- * Only the public API (lib/shmgraph.h) is used.
+ * Only the public API (<shmgraph.h>) is used.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 #define NWORKERS 3
 

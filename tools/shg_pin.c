@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 static volatile sig_atomic_t stop;
 

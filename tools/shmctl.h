@@ -12,7 +12,7 @@
  *   shmctl_snap.c   export, import (snapshot files)
  *   shmctl_watch.c  watch (live rates)
  *
- * Only the public API (lib/shmgraph.h) is used.
+ * Only the public API (<shmgraph.h>) is used.
  */
 #ifndef SHMCTL_H
 #define SHMCTL_H
@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 #define EXIT_PROBLEMS 1 /* check found problems; get/del: no such key */
 #define EXIT_ERROR 2 /* usage or runtime error */

@@ -249,7 +249,7 @@ int cmd_get(struct cli *c, struct shg_seg *seg)
 {
 	struct root_names rn = { 0 };
 	struct shg_root *root;
-	struct shg_val v;
+	struct shg_val v = { 0 };
 	bool created;
 	int err, rc;
 

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 /* libFuzzer entry points (defined by each target; Initialize optional). */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "internal.h"
+#include "graph_internal.h"
 
 #define GAP_MERGE 8u /* zero runs shorter than this stay inside a record */
 #define REC_MAX 65535u
@@ -237,7 +237,7 @@ static void put_mutex(int fd, uint64_t fsize, uint64_t off, uint8_t *hdr)
 static void fixups(int fd, uint64_t fsize, uint8_t *hdr)
 {
 	const struct shg_hdr *h = (const struct shg_hdr *)hdr;
-	uint64_t hash = shg__layout_hash(), arenas, types;
+	uint64_t hash = shg__layout_hash(SHG_GRAPH_RULES), arenas, types;
 	unsigned i;
 
 	pthread_once(&fresh_once, fresh_init);

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "shmgraph.h"
+#include <shmgraph.h>
 #include "../unit/torture_core.h"
 
 static void usage(void)

@@ -90,7 +90,7 @@ static int child_open_and_write(void *p)
 	    seg->nspans != a->parent->nspans ||
 	    seg->max_procs != a->parent->max_procs ||
 	    seg->hdr->creator_pid != (uint32_t)getppid() ||
-	    seg->hdr->layout_hash != shg__layout_hash())
+	    seg->hdr->layout_hash != shg__seg_layout_hash(seg))
 		return 12;
 	if (shg__ensure_backed(seg, a->off - seg->heap_off + 64) != 0)
 		return 13;
@@ -964,8 +964,9 @@ static void test_segment_platform_misc(void **state)
 	shg__random_bytes(r1, sizeof(r1));
 	shg__random_bytes(r2, sizeof(r2));
 	assert_memory_not_equal(r1, r2, sizeof(r1));
-	assert_int_not_equal(shg__layout_hash(), 0);
-	assert_int_equal(shg__layout_hash(), shg__layout_hash());
+	assert_int_not_equal(shg__layout_hash(2), 0);
+	assert_int_equal(shg__layout_hash(2), shg__layout_hash(2));
+	assert_int_not_equal(shg__layout_hash(2), shg__layout_hash(3));
 	if (shg__membarrier_supported()) {
 		tu_ok(shg__membarrier_register());
 		tu_ok(shg__membarrier());

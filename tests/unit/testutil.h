@@ -14,7 +14,7 @@
 #include <sys/types.h>
 #include <cmocka.h>
 
-#include "shmgraph.h"
+#include <shmgraph.h>
 
 /* A unique POSIX shm name "/shgtest-<pid>-<n>-<tag>" in @buf. */
 void tu_shm_name(char *buf, size_t len, const char *tag);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * shmgraph graph layer: typed nodes, versions, pins, batched copy-on-write
- * transactions, persistent maps and vectors. Included by shmgraph.h.
+ * transactions, persistent maps and vectors. Include <shmgraph.h> rather
+ * than this file.
  *
  * Model. A root (shg_root_*) holds the current *version* of one graph. A
  * version is an immutable block naming the graph's root node, its graph
@@ -22,8 +23,13 @@
 #ifndef SHMGRAPH_GRAPH_H
 #define SHMGRAPH_GRAPH_H
 
-#ifndef SHMGRAPH_H
-#error "include shmgraph.h"
+#include <shmgraph/base.h>
+#include <shmgraph/inspect.h>
+#include <shmgraph/roots.h>
+#include <shmgraph/segment.h>
+
+#ifdef __cplusplus
+extern "C" {
 #endif
 
 /* ---- types -------------------------------------------------------------- */
@@ -376,4 +382,7 @@ SHG_API SHG_MUST_CHECK int shg_update(struct shg_root *root,
 				      int (*fn)(struct shg_txn *txn, void *arg),
 				      void *arg, unsigned max_tries);
 
+#ifdef __cplusplus
+}
+#endif
 #endif /* SHMGRAPH_GRAPH_H */

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmgraph/inspect.h - readers, statistics, the checker and recovery.
+ * Include <shmgraph.h> rather than this file.
+ */
+#ifndef SHMGRAPH_INSPECT_H
+#define SHMGRAPH_INSPECT_H
+
+#include <shmgraph/base.h>
+#include <shmgraph/segment.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* -------------------------------------------------------------------------
+ * Readers, statistics, check and recover.
+ */
+
+/* struct shg_reader_info - one registered thread, see shg_reader_list(). */
+struct shg_reader_info {
+	uint32_t slot; /* thread slot index */
+	pid_t pid; /* owning process */
+	pid_t tid; /* kernel thread id */
+	bool alive; /* owning process is alive (pid + start time) */
+	bool in_section; /* inside a read section now */
+	int32_t flavor; /* enum shg_flavor of its process */
+	uint64_t epoch; /* epoch it entered with (0 = none) */
+	uint64_t epoch_lag; /* global epoch minus its epoch */
+	uint64_t blocked_ns; /* how long it has blocked reclamation (0 if not) */
+	uint64_t held_bytes; /* retired bytes it holds back */
+};
+
+SHG_API int shg_reader_list(struct shg_seg *seg, struct shg_reader_info *out,
+			    unsigned max);
+
+#define SHG_NUM_CLASSES 36 /* small size classes */
+#define SHG_MAX_NODES 16 /* NUMA nodes tracked per segment */
+
+/* struct shg_stats - allocator and reclamation totals. */
+struct shg_stats {
+	uint64_t capacity; /* segment bytes */
+	uint64_t backed; /* bytes with storage reserved */
+	uint64_t heap_bytes; /* bytes of heap carved into spans */
+	uint64_t free_span_bytes; /* bytes in free spans */
+	uint64_t small_used_bytes; /* allocated bytes in small classes */
+	uint64_t large_used_bytes; /* allocated bytes in large blocks */
+	uint64_t retired_bytes; /* retired, not yet reclaimed */
+	uint64_t reclaimed_bytes; /* total ever reclaimed */
+	uint64_t reclaimed_blocks; /* total blocks ever reclaimed */
+	uint64_t global_epoch; /* current epoch */
+	uint32_t nodes; /* NUMA nodes in use (simulated or real) */
+	uint32_t procs; /* live process slots */
+	uint32_t threads; /* live thread slots */
+	uint32_t roots; /* roots in use */
+	struct {
+		uint32_t size; /* block size */
+		uint32_t spans; /* spans of this class */
+		uint64_t used_blocks; /* blocks allocated */
+		uint64_t total_blocks; /* blocks in those spans */
+	} cls[SHG_NUM_CLASSES];
+	struct {
+		uint64_t span_bytes; /* bytes of spans placed on this node */
+		uint64_t used_bytes; /* allocated bytes on this node */
+	} node[SHG_MAX_NODES];
+};
+
+SHG_API SHG_MUST_CHECK int shg_stats_get(struct shg_seg *seg,
+					 struct shg_stats *st);
+
+/*
+ * Checker. Each problem found is reported through @fn (if not NULL) with a
+ * code (SHG_E*) and a one-line message.
+ */
+typedef void (*shg_problem_fn)(void *arg, int code, const char *msg);
+
+struct shg_check_report {
+	uint32_t problems; /* violations found */
+	uint32_t dead_procs; /* process slots whose owner is dead */
+	uint32_t dead_threads; /* thread slots whose owner is dead */
+	uint64_t free_bytes; /* bytes on free lists and free spans */
+	uint64_t used_bytes; /* bytes allocated */
+	uint64_t retired_bytes; /* bytes in retired lists */
+	uint64_t leaked_bytes; /* held by dead owners, recoverable */
+	/* graph layer (appended) */
+	uint32_t graphs; /* roots whose value is a graph version */
+	uint32_t pins; /* pin records in use (live processes) */
+	uint64_t graph_nodes; /* blocks walked from current and pinned
+			       * versions (version records included) */
+	uint64_t graph_bytes; /* their block bytes */
+};
+
+/**
+ * shg_check() - verify the segment's invariants.
+ *
+ * Safe on a live segment (reads only; concurrent writers may make it
+ * report a transient problem, re-run to confirm). Never reads outside the
+ * mapping. Return: the number of problems (0 = sound) or a negative code.
+ */
+SHG_API int shg_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
+		      struct shg_check_report *rep);
+
+struct shg_recover_report {
+	uint32_t procs_released; /* dead process slots released */
+	uint32_t threads_released; /* dead thread slots released */
+	uint32_t holds_released; /* root holds of dead processes */
+	uint32_t spans_adopted; /* spans of dead threads made available */
+	uint64_t retired_adopted; /* retired bytes moved to survivors */
+	uint64_t leaked_freed; /* bytes freed by a reachability sweep */
+	int32_t sweep_err; /* 0, or why the sweep did not finish (e.g.
+			    * SHG_EBUDGET: a live reader stalled its grace
+			    * period; -EBUSY: another sweep was running) */
+};
+
+/**
+ * shg_recover() - release everything dead processes held.
+ *
+ * Releases dead processes' slots, holds, pins and retired lists, then runs
+ * a live leak sweep (mark from roots, pins and live txns; a grace period;
+ * mark again) and frees what nothing reaches. Safe while other processes
+ * read and write. Context: outside read sections. Return: 0, even when
+ * the sweep could not finish (then @rep->sweep_err says why); SHG_ENESTED
+ * inside a read section; -EINVAL.
+ */
+SHG_API SHG_MUST_CHECK int shg_recover(struct shg_seg *seg,
+				       struct shg_recover_report *rep);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMGRAPH_INSPECT_H */

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmgraph/segment.h - segments (create, open, close, unlink), threads and
+ * read sections across processes (epochs), grace periods, the allocator
+ * and deferred free. Include <shmgraph.h> rather than this file.
+ */
+#ifndef SHMGRAPH_SEGMENT_H
+#define SHMGRAPH_SEGMENT_H
+
+#include <shmgraph/base.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* -------------------------------------------------------------------------
+ * Segments.
+ */
+struct shg_seg; /* per-process handle of a mapped segment */
+
+enum shg_numa_policy {
+	SHG_NUMA_LOCAL = 0, /* heap pages on the allocating thread's node */
+	SHG_NUMA_INTERLEAVE = 1, /* heap pages interleaved over all nodes */
+	SHG_NUMA_BIND = 2, /* heap pages bound to one node */
+};
+
+enum shg_flavor {
+	SHG_FLAVOR_AUTO = 0, /* membarrier if the kernel has it, else fence */
+	SHG_FLAVOR_FENCE = 1, /* full fence on read-lock; works everywhere */
+	SHG_FLAVOR_MEMBARRIER = 2, /* compiler barrier on read-lock; writers
+				    * issue membarrier(GLOBAL_EXPEDITED) */
+};
+
+/* Open flags. */
+#define SHG_OPEN_ALLOW_GROUP 0x1u /* accept group-writable segments */
+#define SHG_OPEN_NO_RECOVER 0x2u /* do not release dead slots on open */
+
+/*
+ * struct shg_opts - options for shg_seg_create() and shg_seg_open().
+ * Zero-initialise, set ->size = sizeof(struct shg_opts); zero fields take
+ * defaults. The leading size lets the struct grow without breaking ABI.
+ */
+struct shg_opts {
+	size_t size; /* sizeof(struct shg_opts) */
+	uint64_t capacity; /* create: max segment bytes (default 1 GiB) */
+	uint32_t mode; /* create: file mode, set exactly (default 0600) */
+	uint32_t flags; /* SHG_OPEN_* */
+	uint32_t max_procs; /* create: process slots (default 256) */
+	uint32_t max_threads; /* create: thread slots (default 1024) */
+	uint32_t max_roots; /* create: root slots (default 1024) */
+	int32_t numa_policy; /* create: enum shg_numa_policy */
+	int32_t numa_node; /* create: node for SHG_NUMA_BIND */
+	int32_t flavor; /* open/create: enum shg_flavor for this process */
+	uint64_t retire_budget; /* create: max retired-unfreed bytes before
+				 * writers get SHG_EBUDGET (default cap/8) */
+};
+
+/**
+ * shg_seg_create() - create and map a new segment.
+ * @name: "/name" (one leading slash, no other) for POSIX shm under /dev/shm,
+ *        otherwise a file path.
+ * @opts: options, or NULL for defaults.
+ * @out:  receives the handle.
+ *
+ * Creates with O_CREAT|O_EXCL|O_NOFOLLOW and the exact mode (umask ignored).
+ * Context: no read section held. Return: 0, -EEXIST, -ENOSPC, -EINVAL, ...
+ */
+SHG_API SHG_MUST_CHECK int shg_seg_create(const char *name,
+					  const struct shg_opts *opts,
+					  struct shg_seg **out);
+
+/**
+ * shg_seg_open() - map an existing segment; never creates one.
+ *
+ * Validates the file (regular, owner, mode, link count, size) and the header
+ * (magic, version, layout hash, region table) before trusting any field.
+ * Releases slots of dead processes unless SHG_OPEN_NO_RECOVER.
+ * Context: no read section held. Return: 0 or a negative code (SHG_EMAGIC,
+ * SHG_EVERSION, SHG_ELAYOUT, SHG_ETRUNC, SHG_ETOOSMALL, SHG_ENOTREG,
+ * SHG_EOWNER, SHG_EMODE, SHG_ENLINK, SHG_ECORRUPT, -ELOOP, -ENOENT, ...).
+ */
+SHG_API SHG_MUST_CHECK int shg_seg_open(const char *name,
+					const struct shg_opts *opts,
+					struct shg_seg **out);
+
+/**
+ * shg_seg_close() - unregister this process and unmap.
+ *
+ * Context: no thread of this process may use @seg afterwards; threads
+ * registered with it are unregistered. Return: 0.
+ */
+SHG_API int shg_seg_close(struct shg_seg *seg);
+
+/**
+ * shg_seg_unlink() - remove a segment's name; mappings stay valid.
+ * Return: 0 or -errno.
+ */
+SHG_API SHG_MUST_CHECK int shg_seg_unlink(const char *name);
+
+/* Bytes of the segment: total capacity, and bytes backed by storage. */
+SHG_API uint64_t shg_seg_capacity(const struct shg_seg *seg);
+SHG_API uint64_t shg_seg_backed(const struct shg_seg *seg);
+
+/* The flavor this process uses for read sections (never AUTO). */
+SHG_API enum shg_flavor shg_seg_flavor(const struct shg_seg *seg);
+
+/* -------------------------------------------------------------------------
+ * Threads and read sections (RCU-style, across processes).
+ */
+
+/**
+ * shg_thread_register() - give the calling thread a reader slot.
+ *
+ * Optional: the first shg_read_lock() or allocation registers implicitly.
+ * Idempotent. The slot is released at thread exit or shg_thread_unregister.
+ * Return: 0, SHG_ESLOTS.
+ */
+SHG_API SHG_MUST_CHECK int shg_thread_register(struct shg_seg *seg);
+
+/**
+ * shg_thread_unregister() - release the calling thread's slot.
+ * Context: outside read sections. Seals the thread's retired blocks so
+ * that other threads reclaim them. Return: 0, SHG_ENESTED.
+ */
+SHG_API int shg_thread_unregister(struct shg_seg *seg);
+
+/**
+ * shg_read_lock() - enter a read-side critical section (nestable).
+ *
+ * Everything reachable from an offset loaded inside the section stays
+ * allocated until the matching outermost shg_read_unlock(). Writes only
+ * the thread's own slot (its own cache line); never waits.
+ * Ordering: loads in the section are ordered after the slot store (full
+ * fence in the fence flavor; the writer's membarrier in the other).
+ * Return: 0, or SHG_ESLOTS if implicit registration failed.
+ */
+SHG_API SHG_MUST_CHECK int shg_read_lock(struct shg_seg *seg);
+
+/**
+ * shg_read_unlock() - leave a read-side critical section.
+ * Ordering: release; all loads of the section complete before it.
+ */
+SHG_API void shg_read_unlock(struct shg_seg *seg);
+
+/* Whether the calling thread is inside a read section of @seg. */
+SHG_API bool shg_read_locked(struct shg_seg *seg);
+
+/**
+ * shg_synchronize() - wait for a grace period.
+ *
+ * Returns once every read section (in any process) that was running when
+ * it was called has ended. Slots of dead processes are released on the
+ * way. Context: outside read sections (else SHG_ENESTED). Return: 0,
+ * SHG_ENESTED, or SHG_EBUDGET if a live reader stalls longer than
+ * @timeout_ms (0 = wait forever).
+ */
+SHG_API SHG_MUST_CHECK int shg_synchronize(struct shg_seg *seg,
+					   unsigned timeout_ms);
+
+/* -------------------------------------------------------------------------
+ * Allocation and deferred free.
+ */
+
+/**
+ * shg_alloc() - allocate @size bytes (16-byte aligned) in the segment.
+ * Context: any; registers the thread if needed. The block is private to
+ * the caller until published. Return: 0, -EINVAL, SHG_ECAPACITY, -ENOSPC.
+ */
+SHG_API SHG_MUST_CHECK int shg_alloc(struct shg_seg *seg, size_t size,
+				     struct shg_off *out);
+
+/**
+ * shg_free() - free a block at once. Only for blocks never published (no
+ * reader can hold them); published blocks go through shg_retire().
+ * Return: 0, SHG_EBADOFF (not an allocated block).
+ */
+SHG_API int shg_free(struct shg_seg *seg, struct shg_off off);
+
+/**
+ * shg_retire() - free a block after a grace period (deferred free).
+ *
+ * The block must already be unreachable for new readers. Its bytes count
+ * against the retire budget until reclaimed. Retired lists live in the
+ * segment: if this process dies, a survivor reclaims them. Never loses the
+ * block: if no memory is left for bookkeeping it waits for a grace period
+ * and frees at once. Return: 0, SHG_EBADOFF.
+ */
+SHG_API int shg_retire(struct shg_seg *seg, struct shg_off off);
+
+/**
+ * shg_reclaim() - free retired blocks whose grace period has passed.
+ *
+ * Writers call it on their own; callable explicitly. Never waits for
+ * readers. Context: outside read sections. Return: bytes freed (>= 0).
+ */
+SHG_API int64_t shg_reclaim(struct shg_seg *seg);
+
+/**
+ * shg_budget_check() - whether a writer may add garbage.
+ *
+ * Reclaims, and if retired-unfreed bytes still exceed the budget, waits up
+ * to @timeout_ms for stalled readers. Return: 0 or SHG_EBUDGET; then
+ * shg_stalled_reader() names the reader that holds memory back.
+ */
+SHG_API SHG_MUST_CHECK int shg_budget_check(struct shg_seg *seg,
+					    unsigned timeout_ms);
+
+/*
+ * shg_stalled_reader() - the live reader blocking reclamation, if any.
+ * Return: true and fills @pid and @bytes (retired bytes it holds back).
+ */
+SHG_API bool shg_stalled_reader(struct shg_seg *seg, pid_t *pid,
+				uint64_t *bytes);
+
+/**
+ * shg_ptr() - pointer for an offset, bounds-checked.
+ * @len: bytes the caller will access from the offset.
+ * Return: a pointer valid in this process, or NULL when @off is null,
+ * misaligned (8 bytes) or [off, off+len) is not inside the backed heap.
+ */
+SHG_API void *shg_ptr(struct shg_seg *seg, struct shg_off off, size_t len);
+
+/* Offset of a pointer into this segment's mapping (SHG_OFF_NULL if not). */
+SHG_API struct shg_off shg_off_of(struct shg_seg *seg, const void *p);
+
+/* Usable size of an allocated block (0 if @off is not a block start). */
+SHG_API size_t shg_block_size(struct shg_seg *seg, struct shg_off off);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMGRAPH_SEGMENT_H */

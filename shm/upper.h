@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a layer above shm/ hands down: the one way the segment layer reaches
+ * the graph layer (lib/) without naming it.
+ *
+ * shm/ knows blocks, offsets, slots and epochs; the meaning of a root's
+ * value, which blocks a graph reaches, and which pinned version still needs
+ * a retired node are the upper layer's. The upper layer passes a table of
+ * operations to shg__seg_create()/shg__seg_open() (SQLite's pager takes its
+ * callbacks from the b-tree the same way); shm/ calls them at the few points
+ * listed here, and works without them (NULL members or a NULL table: raw
+ * blocks only, as the shm/ unit tests use it).
+ *
+ * The interval snapshot below is shm/'s own data structure (the held list
+ * and the reclaimer search it); the upper layer only fills it from its pin
+ * records.
+ */
+#ifndef SHG_UPPER_H
+#define SHG_UPPER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <shmgraph.h>
+
+#ifndef SHG_HIDDEN
+#define SHG_HIDDEN __attribute__((visibility("hidden")))
+#endif
+
+struct shg__marker;
+
+/*
+ * Interval snapshot: the (graph, sequence) pairs pinned when it was taken,
+ * for interval-based reclamation. A node of graph g born at b and dead at d
+ * is held while some pin (g, s) has b <= s < d.
+ */
+#define SHG_IV_SEQ_BITS 40u
+#define SHG_IV_SEQ_MASK ((1ull << SHG_IV_SEQ_BITS) - 1)
+struct shg__pinsnap {
+	size_t n;
+	uint64_t *key; /* sorted (graph << 40 | seq) — seq < 2^40 */
+	uint64_t gen; /* pin table gen, read before the records */
+	uint64_t min_seq; /* smallest pinned sequence, any graph (UINT64_MAX:
+			   * no pins): a node dead at or before it is held
+			   * by no pin */
+};
+
+/* Key of a pin of @graph at @seq. */
+static inline uint64_t shg__pinsnap_key(uint32_t graph, uint64_t seq)
+{
+	return ((uint64_t)graph << SHG_IV_SEQ_BITS) | (seq & SHG_IV_SEQ_MASK);
+}
+
+/* pinsnap.c: search and free a snapshot (pure functions). */
+SHG_HIDDEN void shg__pinsnap_free(struct shg__pinsnap *snap);
+/* Key (graph << 40 | seq) of a pin that holds such a node, 0 if none. */
+SHG_HIDDEN uint64_t shg__pinsnap_holder(const struct shg__pinsnap *snap,
+					uint32_t graph, uint64_t birth,
+					uint64_t death);
+/* Is a node of @graph born at @birth and dead at @death still pinned? */
+SHG_HIDDEN bool shg__pinsnap_holds(const struct shg__pinsnap *snap,
+				   uint32_t graph, uint64_t birth,
+				   uint64_t death);
+/* Whether the snapshot holds a pin with key @key. */
+SHG_HIDDEN bool shg__pinsnap_has(const struct shg__pinsnap *snap, uint64_t key);
+
+/*
+ * struct shg__upper_ops - the upper layer's operations (all optional).
+ *
+ * @rules:         encoding rules the upper layer's readers and writers must
+ *                 share beyond struct layouts; folded into the layout hash,
+ *                 so segments written under other rules are refused.
+ * @root_drop:     a removed root's value, once its last holder let go (in
+ *                 no lock; default: shg_retire of the value).
+ * @mark_value:    leak sweep: mark what the root value @v reaches.
+ * @mark_extra:    leak sweep: mark the upper layer's own blocks and every
+ *                 pinned version.
+ * @check:         shg_check: the upper layer's invariants.
+ * @release_proc:  a dead process slot @pidx is being released: drop what
+ *                 the upper layer recorded for it (pins); returns how many.
+ * @pinsnap_take:  fill an interval snapshot from the pin records (memory
+ *                 from malloc; -ENOMEM: the caller holds every node).
+ * @pins_gen:      the pin table's generation (moves on every unpin);
+ *                 acquire; 0 without a table.
+ * @node_interval: the graph id and birth of the node at @off, or false if
+ *                 @off is not a valid node (then it is freed like a plain
+ *                 retired block).
+ */
+struct shg__upper_ops {
+	uint32_t rules;
+	int (*root_drop)(struct shg_seg *seg, struct shg_off value, void *arg);
+	void (*mark_value)(struct shg__marker *mk, struct shg_seg *seg,
+			   uint64_t v);
+	void (*mark_extra)(struct shg__marker *mk, struct shg_seg *seg);
+	int (*check)(struct shg_seg *seg, shg_problem_fn fn, void *arg,
+		     struct shg_check_report *rep);
+	uint32_t (*release_proc)(struct shg_seg *seg, uint32_t pidx);
+	int (*pinsnap_take)(struct shg_seg *seg, struct shg__pinsnap *snap);
+	uint64_t (*pins_gen)(struct shg_seg *seg);
+	bool (*node_interval)(struct shg_seg *seg, uint64_t off,
+			      uint32_t *graph, uint64_t *birth);
+};
+
+/* segment.c: create or open a segment on behalf of the layer @ops. */
+SHG_HIDDEN int shg__seg_create(const char *name, const struct shg_opts *opts,
+			       const struct shg__upper_ops *ops,
+			       struct shg_seg **out);
+SHG_HIDDEN int shg__seg_open(const char *name, const struct shg_opts *opts,
+			     const struct shg__upper_ops *ops,
+			     struct shg_seg **out);
+
+#endif /* SHG_UPPER_H */
