@@ -923,6 +923,11 @@ class Root:
             pass
 
     @property
+    def segment(self):
+        """The Segment this root was opened through."""
+        return self._seg
+
+    @property
     def generation(self):
         """Number of publishes on this root so far."""
         return _F.shg_root_generation(self.ptr)
