@@ -14,7 +14,7 @@ set -euo pipefail
 PKGS=(
 	build-essential autoconf automake autoconf-archive libtool pkg-config
 	liburcu-dev libnuma-dev libcmocka-dev liblmdb-dev
-	clang-format jq python3 gnuplot-nox
+	clang-format jq python3 python3-pytest gnuplot-nox
 )
 CI_PKGS=(clang libclang-rt-14-dev)
 

@@ -4,6 +4,8 @@
 # test.sh - build shmgraph and run its test suite (the README's test command).
 #
 # Always:          build + `make check` in $BUILD_DIR (default: build)
+#                  python: scripts/test-python.sh (the Python binding's
+#                  pytest suite against $BUILD_DIR's library, ~10 s)
 # In CI mode (CI=true in the environment, or --ci), additionally:
 #   format         every tracked *.c / *.h must pass clang-format -Werror
 #   werror         build-werror:  --enable-werror, make check
@@ -16,7 +18,8 @@
 #                  runs and verifies its lookups (a smoke test, not a
 #                  measurement; results go to bench/results/, ignored)
 # The format phase also checks that docs/API.md matches the headers
-# (scripts/apidoc.py).
+# (scripts/apidoc.py) and docs/python-api.md the Python docstrings
+# (scripts/pyapidoc.py).
 # --quick skips werror, asan, distcheck, fuzz and bench even in CI mode (format
 # still runs in CI mode).  --fail-fast stops after the first failed phase.
 #
@@ -140,6 +143,7 @@ phase_format() {
 		echo "test: $n files clang-format clean"
 	fi
 	check_apidoc || rc=1
+	python3 scripts/pyapidoc.py --check || rc=1
 	return $rc
 }
 
@@ -161,6 +165,10 @@ check_apidoc() {
 	fi
 	rm -f "$tmp"
 	return $rc
+}
+
+phase_python() {
+	BUILD_DIR=$BUILD_DIR ./scripts/test-python.sh
 }
 
 phase_werror() {
@@ -194,7 +202,7 @@ phase_distcheck() {
 	fi
 }
 
-phases=(build)
+phases=(build python)
 if ((ci)); then
 	phases+=(format)
 	((quick)) || phases+=(werror asan distcheck fuzz bench)

@@ -36,6 +36,7 @@ from . import _lib
 from .errors import ShmgraphError, ViewClosedError, check, error_for
 
 _F = _lib.fast
+_MISSING = object()
 _L = _lib.lib
 _NULL = _lib.Off(0)
 
@@ -231,6 +232,7 @@ class Segment:
         self._types_by_cls = {}
         self._lock = threading.Lock()
         self._handles = weakref.WeakSet()  # roots, pins, txns to close
+        self._nsections = 0  # read sections open in any thread
         self._gen = 0  # bumped when reopened after fork
         _live_segments.add(self)
 
@@ -288,6 +290,7 @@ class Segment:
         self._handles = weakref.WeakSet()
         self._tls = threading.local()
         self._lock = threading.Lock()
+        self._nsections = 0
         if self._ptr is not None:
             self._ptr = "inherited"
 
@@ -320,8 +323,10 @@ class Segment:
         if self._ptr == "inherited" or self._pid != os.getpid():
             self._ptr = None
             return
-        if getattr(self._tls, "sections", None):
-            raise error_for(-4112, "Segment.close")
+        with self._lock:
+            if self._nsections:
+                raise error_for(-4112, "Segment.close: a read section is "
+                                "open")
         for h in list(self._handles):
             h._close_for_segment()
         p, self._ptr = self._ptr, None
@@ -523,11 +528,14 @@ class Section:
         self._seg = seg
         self._alive = False
         self._thread = None
+        self._lock = threading.RLock()
 
     def __enter__(self):
         seg = self._seg
         p = seg.ptr
         check(_F.shg_read_lock(p), "shg_read_lock")
+        with seg._lock:
+            seg._nsections += 1
         stack = getattr(seg._tls, "sections", None)
         if stack is None:
             stack = seg._tls.sections = []
@@ -548,6 +556,8 @@ class Section:
             stack.pop()
         if self._seg._ptr is self._segptr:
             _F.shg_read_unlock(self._segptr)
+            with self._seg._lock:
+                self._seg._nsections -= 1
 
     def _ok(self):
         if not self._alive:
@@ -571,6 +581,7 @@ class Pin:
     def __init__(self, root):
         self._seg = root._seg
         self._alive = False
+        self._lock = threading.RLock()
         p = ctypes.c_void_p()
         check(_L.shg_pin_current(root.ptr, ctypes.byref(p)),
               "shg_pin_current")
@@ -603,9 +614,10 @@ class Pin:
 
     def close(self):
         """Unpin (idempotent); views of this pin become unusable."""
-        if self._alive:
-            self._alive = False
-            _L.shg_unpin(self._ptr)
+        with self._lock:  # waits for reads through this pin in progress
+            if self._alive:
+                self._alive = False
+                _L.shg_unpin(self._ptr)
 
     _close_for_segment = close
 
@@ -631,6 +643,11 @@ class Pin:
 def _node_view(ctx, off):
     if not off:
         return None
+    with ctx._lock:
+        return _node_view_locked(ctx, off)
+
+
+def _node_view_locked(ctx, off):
     segp = ctx._ok()
     err = ctypes.c_int(0)
     tid = _F.shg_node_type(segp, _lib.Off(off), ctypes.byref(err))
@@ -664,6 +681,11 @@ def _decode_val(ctx, v):
 
 
 def _read_field(ctx, off, idx, kind, ann):
+    with ctx._lock:
+        return _read_field_locked(ctx, off, idx, kind, ann)
+
+
+def _read_field_locked(ctx, off, idx, kind, ann):
     segp = ctx._ok()
     o = _lib.Off(off)
     if kind == _lib.KIND_U64:
@@ -743,69 +765,88 @@ class NodeView:
 
 
 class _MapBase:
-    def _get_val(self, key):
-        segp = self._ctx._ok()
+    # Every C call runs under the view's context lock (see the module
+    # comment): a pin cannot be closed between the check and the read.
+
+    def _lookup(self, key):
+        """The decoded value under ``key``, or _MISSING."""
         v = _lib.Val()
-        off = _lib.Off(self._map_off())
         if isinstance(key, int) and not isinstance(key, bool):
             if key < 0 or key >= 1 << 64:
-                return None
-            rc = _F.shg_map_get_u64(segp, off, key, ctypes.byref(v))
+                return _MISSING
+            kb = None
         elif isinstance(key, (bytes, str, bytearray, memoryview)):
             kb = _b(key)
-            rc = _F.shg_map_get_bytes(segp, off, kb, len(kb), ctypes.byref(v))
         else:
-            return None
-        if rc in (-errno.ENOENT, -errno.EINVAL):
-            return None
-        check(rc, "shg_map_get")
-        return v
+            return _MISSING
+        ctx = self._ctx
+        with ctx._lock:
+            segp = ctx._ok()
+            off = _lib.Off(self._map_off())
+            if kb is None:
+                rc = _F.shg_map_get_u64(segp, off, key, ctypes.byref(v))
+            else:
+                rc = _F.shg_map_get_bytes(segp, off, kb, len(kb),
+                                          ctypes.byref(v))
+            if rc in (-errno.ENOENT, -errno.EINVAL):
+                return _MISSING
+            check(rc, "shg_map_get")
+            return _decode_val(ctx, v)
 
     def __getitem__(self, key):
-        v = self._get_val(key)
-        if v is None:
+        x = self._lookup(key)
+        if x is _MISSING:
             raise KeyError(key)
-        return _decode_val(self._ctx, v)
+        return x
 
     def __contains__(self, key):
-        return self._get_val(key) is not None
+        return self._lookup(key) is not _MISSING
 
     def __len__(self):
-        segp = self._ctx._ok()
-        off = self._map_off()
-        return check(_F.shg_map_count(segp, _lib.Off(off)), "shg_map_count")
+        ctx = self._ctx
+        with ctx._lock:
+            segp = ctx._ok()
+            off = self._map_off()
+            return check(_F.shg_map_count(segp, _lib.Off(off)),
+                         "shg_map_count")
 
     def _entries(self):
-        """Yield (key Val, value Val) pairs, re-checking per step."""
-        segp = self._ctx._ok()
-        off = self._map_off()
+        """Yield decoded (key, value) pairs; each step checks and reads
+        under the context lock, so no step runs after the section or pin
+        of the view has ended."""
+        ctx = self._ctx
         it = _lib.MapIter()
-        if not off:
-            return
-        check(_F.shg_map_iter_init(segp, _lib.Off(off), ctypes.byref(it)),
-              "shg_map_iter_init")
         k = _lib.Val()
         v = _lib.Val()
-        while True:
-            self._ctx._ok()
-            rc = _F.shg_map_iter_next(ctypes.byref(it), ctypes.byref(k),
-                                      ctypes.byref(v))
-            if rc == -errno.ENOENT:
+        with ctx._lock:
+            segp = ctx._ok()
+            off = self._map_off()
+            if not off:
                 return
-            check(rc, "shg_map_iter_next")
-            yield k, v
+            check(_F.shg_map_iter_init(segp, _lib.Off(off),
+                                       ctypes.byref(it)),
+                  "shg_map_iter_init")
+        while True:
+            with ctx._lock:
+                ctx._ok()
+                rc = _F.shg_map_iter_next(ctypes.byref(it), ctypes.byref(k),
+                                          ctypes.byref(v))
+                if rc == -errno.ENOENT:
+                    return
+                check(rc, "shg_map_iter_next")
+                pair = (_decode_val(ctx, k), _decode_val(ctx, v))
+            yield pair
 
     def __iter__(self):
         for k, _v in self._entries():
-            yield _decode_val(self._ctx, k)
+            yield k
 
     def items(self):
-        return [(_decode_val(self._ctx, k), _decode_val(self._ctx, v))
-                for k, v in self._entries()]
+        return list(self._entries())
 
     def to_dict(self):
         """A plain dict copy (nested nodes stay views)."""
-        return dict(self.items())
+        return dict(self._entries())
 
 
 class MapView(_MapBase, typing.Mapping):
@@ -826,23 +867,28 @@ class MapView(_MapBase, typing.Mapping):
 
 class _VecBase:
     def __len__(self):
-        segp = self._ctx._ok()
-        return check(_F.shg_vec_len(segp, _lib.Off(self._vec_off())),
-                     "shg_vec_len")
+        ctx = self._ctx
+        with ctx._lock:
+            segp = ctx._ok()
+            return check(_F.shg_vec_len(segp, _lib.Off(self._vec_off())),
+                         "shg_vec_len")
 
     def __getitem__(self, i):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        n = len(self)
-        if i < 0:
-            i += n
-        if i < 0 or i >= n:
-            raise IndexError("vector index out of range")
-        segp = self._ctx._ok()
-        v = _lib.Val()
-        check(_F.shg_vec_get(segp, _lib.Off(self._vec_off()), i,
-                             ctypes.byref(v)), "shg_vec_get")
-        return _decode_val(self._ctx, v)
+        ctx = self._ctx
+        with ctx._lock:
+            segp = ctx._ok()
+            off = _lib.Off(self._vec_off())
+            n = check(_F.shg_vec_len(segp, off), "shg_vec_len")
+            if i < 0:
+                i += n
+            if i < 0 or i >= n:
+                raise IndexError("vector index out of range")
+            v = _lib.Val()
+            check(_F.shg_vec_get(segp, off, i, ctypes.byref(v)),
+                  "shg_vec_get")
+            return _decode_val(ctx, v)
 
 
 class VecView(_VecBase, typing.Sequence):
@@ -1061,6 +1107,7 @@ class Txn:
             self._seg._handles.add(self)
         self._ptr = ctypes.c_void_p(txnp)
         self._segptr = self._seg._ptr
+        self._lock = threading.RLock()
         self._alive = True
 
     def _ok(self):
@@ -1078,15 +1125,18 @@ class Txn:
         self._ok()
         if not self._owned:
             raise RuntimeError("Root.update commits for you")
-        check(_L.shg_txn_commit(self._ptr), "shg_txn_commit")
-        self._alive = False
+        with self._lock:
+            self._ok()
+            check(_L.shg_txn_commit(self._ptr), "shg_txn_commit")
+            self._alive = False
 
     def abort(self):
         """Drop the transaction (idempotent)."""
-        if self._alive and self._owned:
-            self._alive = False
-            if self._seg._ptr is self._segptr:
-                _L.shg_txn_abort(self._ptr)
+        with self._lock:
+            if self._alive and self._owned:
+                self._alive = False
+                if self._seg._ptr is self._segptr:
+                    _L.shg_txn_abort(self._ptr)
 
     _close_for_segment = abort
 
@@ -1097,6 +1147,8 @@ class Txn:
         return self
 
     def __exit__(self, et, ev, tb):
+        if not self._alive:  # committed or aborted explicitly
+            return False
         if et is not None:
             self.abort()
             return False
@@ -1255,10 +1307,11 @@ class Txn:
     def _import(self, x, off):
         if not isinstance(x, (NodeView, MapView, VecView)):
             raise error_for(-errno.EXDEV, "shg_txn_set_node")
-        x._ctx._ok()
         o = _lib.Off()
-        check(_L.shg_txn_import(self._ptr, _lib.Off(off), ctypes.byref(o)),
-              "shg_txn_import")
+        with x._ctx._lock:  # the source stays readable while copied
+            x._ctx._ok()
+            check(_L.shg_txn_import(self._ptr, _lib.Off(off),
+                                    ctypes.byref(o)), "shg_txn_import")
         return o.v
 
     def _val_for(self, kind, x):

@@ -155,3 +155,51 @@ def test_sigkilled_reader_is_recovered(seg):
     assert problems == [] and rep["dead_procs"] == 0 and rep["pins"] == 0
     with seg.read():
         assert r.get()[N_KEYS - 1] == 5
+
+
+def test_pin_closed_by_another_thread_while_reading(seg):
+    r = seg.root("m", create=True)
+    with r.txn() as t:
+        t.root = sg.Map(int, bytes, {i: b"x" * 100 for i in range(2000)})
+    for n in range(5):
+        pin = r.pin()
+        m = pin.get()
+        seen = []
+
+        def reader():
+            try:
+                while True:
+                    for k, v in m.items():
+                        assert len(v) == 100
+                    seen.append(1)
+            except sg.ViewClosedError:
+                seen.append("closed")
+        th = threading.Thread(target=reader)
+        th.start()
+        time.sleep(0.02)
+        with r.txn() as t:  # the pinned version's nodes become garbage
+            for i in range(0, 2000, 7):
+                t.root[i] = bytes([n]) * 100
+        pin.close()
+        seg.synchronize()
+        seg.reclaim()
+        th.join()
+        assert seen[-1] == "closed"
+
+
+def test_close_refused_while_another_thread_reads(seg):
+    r = seg.root("m", create=True)
+    write_version(r, 1)
+    inside, leave = threading.Event(), threading.Event()
+
+    def reader():
+        with seg.read():
+            inside.set()
+            leave.wait(10)
+    th = threading.Thread(target=reader)
+    th.start()
+    inside.wait(10)
+    with pytest.raises(sg.NestedError):
+        seg.close()
+    leave.set()
+    th.join()
