@@ -770,6 +770,20 @@ class _MapBase:
 
     def _lookup(self, key):
         """The decoded value under ``key``, or _MISSING."""
+        if type(key) is int and self._offc is not None:
+            # Fast path of a read-only view: its offset and value buffer
+            # are reused (only under the context lock).
+            if 0 <= key < 1 << 64:
+                ctx = self._ctx
+                with ctx._lock:
+                    rc = _F.shg_map_get_u64(ctx._ok(), self._offc, key,
+                                            self._vref)
+                    if rc == 0:
+                        return _decode_val(ctx, self._val)
+                    if rc in (-errno.ENOENT, -errno.EINVAL):
+                        return _MISSING
+                    check(rc, "shg_map_get_u64")
+            return _MISSING
         v = _lib.Val()
         if isinstance(key, int) and not isinstance(key, bool):
             if key < 0 or key >= 1 << 64:
@@ -857,6 +871,9 @@ class MapView(_MapBase, typing.Mapping):
     def __init__(self, ctx, off):
         self._ctx = ctx
         self._off = off
+        self._offc = _lib.Off(off)
+        self._val = _lib.Val()
+        self._vref = ctypes.byref(self._val)
 
     def _map_off(self):
         return self._off
@@ -1401,6 +1418,8 @@ class MutNode:
 
 
 class _MutContainer:
+    _offc = None  # no fast path: the map may move when written
+
     def __init__(self, txn, parent, idx):
         self._txn = txn
         self._parent = parent
