@@ -48,6 +48,27 @@ extra=()
 # shellcheck disable=SC2206 # word splitting is intended
 [[ -n ${PYTEST_ARGS:-} ]] && extra=(${PYTEST_ARGS})
 
+# The documented offline install must work: pip without an index and
+# without build isolation (Debian's setuptools and wheel), into a scratch
+# directory, from a copy of the package (pip builds in the source tree).
+if "$PYTHON" -m pip --version >/dev/null 2>&1; then
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/shg-pyinst.XXXXXX")
+	trap 'rm -rf "$tmp"' EXIT
+	cp -r bindings/python "$tmp/src"
+	rm -rf "$tmp/src/tests" "$tmp/src/build"
+	if ! "$PYTHON" -m pip install -q --no-index --no-build-isolation \
+		--no-warn-script-location --root-user-action=ignore \
+		--target "$tmp/site" "$tmp/src"; then
+		echo "test-python: offline pip install failed" >&2
+		exit 1
+	fi
+	(cd "$tmp" && SHMGRAPH_LIB=$LIB PYTHONPATH="$tmp/site" "$PYTHON" -c \
+		'import shmgraph, sys; assert shmgraph.__file__.startswith(sys.argv[1]); print("test-python: offline pip install ok:", shmgraph.__file__)' \
+		"$tmp/site") || exit 1
+else
+	echo "test-python: skipping the pip install check: no pip for $PYTHON"
+fi
+
 echo "test-python: $PYTHON -m pytest bindings/python/tests (SHMGRAPH_LIB=$LIB)"
 set +e
 SHMGRAPH_LIB=$LIB PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -q \
