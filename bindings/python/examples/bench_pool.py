@@ -45,7 +45,6 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 import shmgraph as sg  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
-PROBE_KEY = 12345
 
 
 def value_of(k):
@@ -87,9 +86,9 @@ class ShmgraphReader:
                 if m[k] != value_of(k):
                     raise AssertionError(k)
 
-    def probe(self):
+    def probe(self, key):
         with self.seg.read():
-            return self.root.get()[PROBE_KEY]
+            return self.root.get()[key]
 
 
 class ManagerReader:
@@ -102,8 +101,8 @@ class ManagerReader:
             if d[k] != value_of(k):
                 raise AssertionError(k)
 
-    def probe(self):
-        return self.d[PROBE_KEY]
+    def probe(self, key):
+        return self.d[key]
 
 
 _HDR = struct.Struct("<QQ")  # version (odd while writing), payload length
@@ -138,9 +137,9 @@ class PickleReader:
             if t[k] != value_of(k):
                 raise AssertionError(k)
 
-    def probe(self):
+    def probe(self, key):
         self.refresh()
-        return self.table[PROBE_KEY]
+        return self.table[key]
 
 
 def make_reader(kind, handle):
@@ -167,15 +166,15 @@ def worker_lookups(kind, handle, entries, seconds, seed):
     return {"lookups_per_s": n / dt, "mem": mem_self()}
 
 
-def worker_probe(kind, handle, expect, start_evt):
-    """Poll PROBE_KEY every 0.1 ms until it reads `expect`; return the
+def worker_probe(kind, handle, key, expect, start_evt):
+    """Poll `key` every 0.1 ms until it reads `expect`; return the
     monotonic time. (Sleeping between polls, like a worker with other
     work, keeps the scheduler from treating the poller as a CPU hog, which
     on a loaded machine would delay it by whole time slices.)"""
     r = make_reader(kind, handle)
     start_evt.set()
     while True:
-        if r.probe() == expect:
+        if r.probe(key) == expect:
             return time.monotonic()
         time.sleep(0.0001)
 
@@ -197,9 +196,9 @@ class ShmgraphStore:
                 m[k] = value_of(k)
         self.handle = self.seg
 
-    def update(self, v):
+    def update(self, key, v):
         def fn(t):
-            t.root[PROBE_KEY] = v
+            t.root[key] = v
         self.root.update(fn)
 
     def shared_bytes(self):
@@ -224,8 +223,8 @@ class ManagerStore:
                            for k in range(s, min(entries, s + chunk))})
         self.handle = self.d
 
-    def update(self, v):
-        self.d[PROBE_KEY] = v
+    def update(self, key, v):
+        self.d[key] = v
 
     def shared_bytes(self):
         return rss_of(self.mgr._process.pid)
@@ -256,8 +255,8 @@ class PickleStore:
         self.version += 1  # even: stable
         _HDR.pack_into(buf, 0, self.version, len(data))
 
-    def update(self, v):
-        self.table[PROBE_KEY] = v
+    def update(self, key, v):
+        self.table[key] = v
         self._write(pickle.dumps(self.table,
                                  protocol=pickle.HIGHEST_PROTOCOL))
 
@@ -280,16 +279,18 @@ def run_store(store, ctx, args):
     res["worker_mem"] = [o["mem"] for o in out]
     res["shared_bytes"] = store.shared_bytes()
     lat = []
+    key = args.entries // 2
     with ctx.Pool(1) as pool:
         for i in range(args.updates):
             v = -(i + 1) if store.kind != "shmgraph" else 10**12 + i
             ready = _Ready(ctx)
             job = pool.apply_async(worker_probe,
-                                   (store.kind, store.handle, v, ready.evt))
+                                   (store.kind, store.handle, key, v,
+                                    ready.evt))
             ready.evt.wait(60)
             time.sleep(0.05)  # the worker is polling now
             t0 = time.monotonic()
-            store.update(v)
+            store.update(key, v)
             seen = job.get(120)
             lat.append((seen - t0) * 1e3)
             ready.close()
