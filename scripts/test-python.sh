@@ -71,7 +71,7 @@ fi
 
 echo "test-python: $PYTHON -m pytest bindings/python/tests (SHMGRAPH_LIB=$LIB)"
 set +e
-SHMGRAPH_LIB=$LIB PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -q \
+SHMGRAPH_LIB=$LIB PYTHONDONTWRITEBYTECODE=1 "$PYTHON" -m pytest -q -rs \
 	-p no:cacheprovider "${extra[@]}" bindings/python/tests
 rc=$?
 set -e
