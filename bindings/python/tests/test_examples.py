@@ -29,3 +29,16 @@ def test_bench_pool_example(tmp_path):
     assert all(x > 0 for x in r["lookups_per_s_per_worker"])
     assert r["update_latency_ms"]["samples"]
     assert "shmgraph" in open(prefix + ".txt").read()
+
+
+def test_readme_example_runs(segname):
+    """The README's "From Python" example (docs/readme-python.md)."""
+    doc = os.path.join(EX, "..", "..", "..", "docs", "readme-python.md")
+    text = open(doc).read()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace('"/demo"', repr(segname))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, timeout=60, check=True,
+                         env=dict(os.environ, PYTHONPATH=os.path.join(
+                             EX, ".."))).stdout
+    assert out == "16\n"
