@@ -15,7 +15,8 @@ set -euo pipefail
 PKGS=(
 	build-essential autoconf automake libtool pkg-config
 	liburcu-dev libnuma-dev libcmocka-dev liblmdb-dev
-	clang-format jq python3 gnuplot-nox
+	clang-format jq python3 python3-pytest python3-pip
+	python3-setuptools python3-wheel gnuplot-nox
 )
 CI_PKGS=(clang libclang-rt-14-dev cppcheck)
 

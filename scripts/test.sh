@@ -4,6 +4,8 @@
 # test.sh - build shmgraph and run its test suite (the README's test command).
 #
 # Always:          build + `make check` in $BUILD_DIR (default: build)
+#                  python: scripts/test-python.sh (the Python binding's
+#                  pytest suite against $BUILD_DIR's library, ~10 s)
 # In CI mode (CI=true in the environment, or --ci), additionally:
 #   format         every tracked *.c / *.h must pass clang-format -Werror
 #   werror         build-werror:  --enable-werror, make check
@@ -16,7 +18,8 @@
 #                  runs and verifies its lookups (a smoke test, not a
 #                  measurement; results go to bench/results/, ignored)
 # The format phase also checks that docs/API.md matches the headers
-# (scripts/apidoc.py).
+# (scripts/apidoc.py) and docs/python-api.md the Python docstrings
+# (scripts/pyapidoc.py).
 # --quick skips werror, asan, distcheck, fuzz and bench even in CI mode (format
 # still runs in CI mode).  --fail-fast stops after the first failed phase.
 #
@@ -141,6 +144,7 @@ phase_format() {
 	fi
 	check_apidoc || rc=1
 	./scripts/check-layers.sh || rc=1
+	python3 scripts/pyapidoc.py --check || rc=1
 	return $rc
 }
 
@@ -199,6 +203,10 @@ check_apidoc() {
 	return $rc
 }
 
+phase_python() {
+	BUILD_DIR=$BUILD_DIR ./scripts/test-python.sh
+}
+
 phase_werror() {
 	SHG_CONFIGURE_FLAGS="--enable-werror" SHG_SKIP_DEPS=1 \
 		build_and_check build-werror
@@ -230,7 +238,7 @@ phase_distcheck() {
 	fi
 }
 
-phases=(build install)
+phases=(build install python)
 if ((ci)); then
 	phases+=(format)
 	((quick)) || phases+=(cppcheck werror asan tsan distcheck fuzz bench)
