@@ -169,8 +169,10 @@ phase_cppcheck() {
 }
 
 # ThreadSanitizer over the tests whose concurrency is threads of one
-# process (TSan cannot follow the forked processes of the others).
-TSAN_TESTS="tests/unit/test_alloc tests/unit/test_roots tests/unit/test_registry"
+# process (TSan cannot follow the forked processes of the others;
+# test_roots forges lock words by hand to test the take-over, which TSan
+# reports as an unlock of an unlocked mutex).
+TSAN_TESTS="tests/unit/test_alloc tests/unit/test_registry"
 phase_tsan() {
 	SHG_CONFIGURE_FLAGS="--enable-tsan --disable-bench" SHG_SKIP_DEPS=1 \
 		BUILD_DIR=build-tsan ./scripts/build.sh
