@@ -441,12 +441,17 @@ int main(int argc, char **argv)
 		return rc;
 	if (cmd->flags & CMD_NO_OPEN)
 		return cmd->run(&c, NULL);
-	/* Inspection must not change what it inspects: only recover
-	 * releases dead processes' slots. */
-	if (!(cmd->flags & CMD_RECOVER))
-		o.flags |= SHG_OPEN_NO_RECOVER;
+	/* Inspection must not change what it inspects, and recover must see
+	 * (and so report) everything it releases: no command lets the open
+	 * release dead processes' slots. Only when every process slot is
+	 * taken by dead processes does recover need the open to take one. */
+	o.flags |= SHG_OPEN_NO_RECOVER;
 	o.flavor = SHG_FLAVOR_FENCE;
 	err = shg_seg_open(c.seg_name, &o, &seg);
+	if (err == SHG_ESLOTS && (cmd->flags & CMD_RECOVER)) {
+		o.flags &= ~SHG_OPEN_NO_RECOVER;
+		err = shg_seg_open(c.seg_name, &o, &seg);
+	}
 	if (err)
 		return fail(c.seg_name, err);
 	rc = cmd->run(&c, seg);

@@ -185,6 +185,17 @@ if [ -x "$PIN" ]; then
 	kill "$pinpid" 2>/dev/null
 	wait "$pinpid" 2>/dev/null
 	expect_err "dump unpinned version" "not reachable" "$SHMCTL" dump "$SEG" config --version "$cur"
+	# A pinner killed with SIGKILL: recover reports what it released (the
+	# open of shmctl itself must not release it unreported).
+	"$PIN" "$SEG" config 60 >"$SNAP.pin" 2>&1 &
+	pinpid=$!
+	for _ in $(seq 50); do grep -q pinned "$SNAP.pin" && break; sleep 0.1; done
+	kill -9 "$pinpid" 2>/dev/null
+	wait "$pinpid" 2>/dev/null
+	json_field "recover reports the killed pinner" \
+		'j["procs_released"] >= 1' "True" "$SHMCTL" recover "$SEG" --json
+	json_field "recover: its pin is gone" 'len(j["pins"])' "0" \
+		"$SHMCTL" readers "$SEG" --json
 else
 	echo "SKIP: dump of a pinned older version ($PIN not built)"
 fi
