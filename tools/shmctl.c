@@ -130,7 +130,9 @@ static void usage(FILE *f)
 
 	fprintf(f, "usage: shmctl COMMAND SEGMENT [ARGS...] [--json]\n"
 		   "       shmctl COMMAND --help\n\n"
-		   "SEGMENT is a POSIX shm name (/name) or a file path.\n\n"
+		   "SEGMENT is a POSIX shm name (/name, in /dev/shm) or a file\n"
+		   "path, which must contain a slash (./name, dir/name, /a/b).\n"
+		   "A bare name is refused: it would be a file here, not /name.\n\n"
 		   "commands:\n");
 	for (i = 0; i < NCMDS; i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
@@ -395,6 +397,13 @@ static int check_args(const struct cli *c, const struct cmd *cmd)
 	    c->nargs > cmd->max_args)
 		return failf("usage: shmctl %s SEGMENT%s%s", cmd->name,
 			     *cmd->args ? " " : "", cmd->args);
+	/* The library reads a name without a slash as a file path in the
+	 * current directory, which is rarely what a user typing "demo"
+	 * means: make the rule visible instead of guessing. */
+	if (!strchr(c->seg_name, '/'))
+		return failf("'%s' is neither a shm name nor a path: did you "
+			     "mean /%s? (file paths need a slash: ./%s)",
+			     c->seg_name, c->seg_name, c->seg_name);
 	return 0;
 }
 

@@ -147,6 +147,13 @@ json_field "roots type" '[r["type"] for r in j["roots"] if r["name"]=="config"][
 	"map" "$SHMCTL" roots "$SEG" --json
 json_field "check --json" 'j["ok"]' "True" "$SHMCTL" check "$SEG" --json
 
+# ---- segment names ------------------------------------------------------------
+bare="shgtest-bare-$$"
+expect_err "bare name refused with a hint" "did you mean /$bare" "$SHMCTL" create "$bare"
+[ ! -e "$bare" ] && ok || { bad "bare name created a file"; rm -f "$bare"; }
+expect_err "info of a bare name hints" "did you mean /$bare" "$SHMCTL" info "$bare"
+"$SHMCTL" --help | grep -q "must contain a slash" && ok || bad "--help states the name rule"
+
 # ---- dump -----------------------------------------------------------------------------
 out=$("$SHMCTL" dump "$SEG" config 2>&1); rc=$?
 { [ $rc -eq 0 ] && printf '%s' "$out" | grep -q '"threads": "8"'; } && ok ||
