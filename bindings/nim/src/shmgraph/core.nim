@@ -36,12 +36,12 @@ type
 
   ShMap*[K, V] = object
     ## Schema marker: a persistent hash map field (keys: an integer type or
-    ## `string`; values: integers, floats, `string`, `NodeRef`, `RootRef`).
+    ## `string`; values: integers, floats, `string`, `NodeRef`, `ShRoot`).
   ShVec*[V] = object
     ## Schema marker: a persistent vector field (values as for `ShMap`).
   NodeRef*[T] = object
     ## Schema marker: a field linking a node of type `T` of the same graph.
-  RootRef*[T] = object
+  ShRoot*[T] = object
     ## Schema marker: a field naming another root (a weak link by reference).
 
   SharedRoot*[T] = object
@@ -163,7 +163,7 @@ proc shgKindOf*(t: typedesc): int32 =
   elif t is SomeFloat: KindF64
   elif t is string or t is seq[byte]: KindBytes
   elif t is NodeRef or t is ShMap or t is ShVec: KindNode
-  elif t is RootRef: KindRoot
+  elif t is ShRoot: KindRoot
   else: {.error: "shmgraph: unsupported field type " & $t.}
 
 proc typeId*[T](seg: ptr CSeg; t: typedesc[T]): uint32 =
@@ -197,11 +197,14 @@ proc forgetSegment(seg: ptr CSeg) =
 
 # ---- segments ----------------------------------------------------------------
 
-proc `=destroy`*(s: var Segment) =
+proc closeHandle(s: var Segment) =
   if s.h != nil:
     forgetSegment(s.h)
     discard shg_seg_close(s.h)
     s.h = nil
+
+proc `=destroy`*(s: var Segment) =
+  closeHandle(s)
   `=destroy`(s.name)
 
 proc `=copy`*(d: var Segment; s: Segment) {.error.}
@@ -238,7 +241,7 @@ proc unlinkSegment*(name: string) =
 
 proc close*(s: var Segment) =
   ## Closes now (as destroying does).
-  `=destroy`(s)
+  closeHandle(s)
 
 proc handle*(s: Segment): ptr CSeg = s.h
   ## The C handle, for calls into `shmgraph/capi`.
@@ -419,7 +422,7 @@ proc decodeVal[V](seg: ptr CSeg; v: ShgVal; serial: uint64;
                   t: typedesc[ShVec[V]]): VecView[V] =
   VecView[V](seg: seg, off: v.a, serial: serial)
 proc decodeVal[U](seg: ptr CSeg; v: ShgVal; serial: uint64;
-                  t: typedesc[RootRef[U]]): RootLink[U] =
+                  t: typedesc[ShRoot[U]]): RootLink[U] =
   RootLink[U](seg: seg, slot: uint32(v.a and 0xffff_ffff'u64), ok: v.b == 0)
 
 proc mkView*[T](seg: ptr CSeg; off: uint64; serial: uint64; t: typedesc[T]): Node[T] =
@@ -451,7 +454,7 @@ proc readField*[T](n: Node[T]; idx: int; t: typedesc): auto =
     v.b = uint64(l)
   elif t is NodeRef or t is ShMap or t is ShVec:
     chk shg_get_node(n.seg, o, cuint(idx), cast[ptr ShgOff](addr v.a)), "shg_get_node"
-  elif t is RootRef:
+  elif t is ShRoot:
     var s: uint32
     let rc = shg_get_root(n.seg, o, cuint(idx), addr s)
     if rc == -2:
@@ -794,7 +797,7 @@ proc mutField*[T](n: MutNode[T]; idx: int; t: typedesc[seq[byte]]): seq[byte] =
 proc mutField*[T; N: SomeNumber | bool](n: MutNode[T]; idx: int; t: typedesc[N]): N =
   ## A number field.
   readField(Node[T](seg: n.seg, off: n.off), idx, t)
-proc mutField*[T; U](n: MutNode[T]; idx: int; t: typedesc[RootRef[U]]): RootLink[U] =
+proc mutField*[T; U](n: MutNode[T]; idx: int; t: typedesc[ShRoot[U]]): RootLink[U] =
   ## A root-ref field.
   readField(Node[T](seg: n.seg, off: n.off), idx, t)
 
@@ -816,7 +819,7 @@ proc writeField*[T; X](n: MutNode[T]; idx: int; t: typedesc; v: X) =
       static: doAssert X is MutNode or X is Node,
         "a NodeRef field takes a MutNode, a Node view or nil"
       linkNode(n.txn, r, v.off)
-  elif t is RootRef:
+  elif t is ShRoot:
     when X is typeof(nil):
       chk shg_txn_set_root(n.txn, r, nil), "shg_txn_set_root"
     else:
@@ -858,7 +861,7 @@ proc encode(txn: ptr CTxn; seg: ptr CSeg; t: typedesc; x: auto): ShgVal =
   elif t is NodeRef:
     when x is typeof(nil): result.a = 0
     else: result.a = x.off
-  elif t is RootRef:
+  elif t is ShRoot:
     result.a = slotOf(seg, x.name)
   else: {.error: "shmgraph: unsupported value type".}
 

@@ -8,7 +8,7 @@
 ##   visits: uint64                 # U64 (unsigned integers, bool)
 ##   score: float                   # F64
 ##   friend: NodeRef[Person]        # NODE: a node of the same graph
-##   team: RootRef[Team]            # ROOT: another root, by reference
+##   team: ShRoot[Team]            # ROOT: another root, by reference
 ##   tags: ShMap[string, int]       # NODE: a persistent map
 ##   history: ShVec[float]          # NODE: a persistent vector
 ## shmType Person
@@ -26,7 +26,7 @@
 ##   copying), maps and vectors give `MutMap`/`MutVec`;
 ## - `f=(MutNode[T], value)`: store a number or string; link a `MutNode`,
 ##   a `Node` view (of another graph: copied in) or `nil`; a `SharedRoot`
-##   for a `RootRef` field.
+##   for a `ShRoot` field.
 ##
 ## The Nim object type is a schema: no value of it is ever built.
 
