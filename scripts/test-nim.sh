@@ -48,8 +48,8 @@ LIBDIR=$ROOT/$BUILD_DIR/.libs
 CACHE=$ROOT/$BUILD_DIR/nimcache
 # shellcheck disable=SC2206
 flags=(--hints:off -d:shgLibDir="$LIBDIR" ${NIM_FLAGS:-})
-nimc() { # nimc NAME SOURCE OUTPUT
-	nim c "${flags[@]}" --nimcache:"$CACHE/$1" -o:"$3" "$2"
+nimc() { # nimc NAME SOURCE OUTPUT [FLAG]
+	nim c "${flags[@]}" ${4:-} --nimcache:"$CACHE/$1" -o:"$3" "$2"
 }
 
 cd bindings/nim
@@ -61,7 +61,7 @@ echo "test-nim: run"
 if ((examples)); then
 	for ex in catalog_shmgraph catalog_lock bench_catalog; do
 		echo "test-nim: compile examples/$ex.nim"
-		nimc "$ex" "examples/$ex.nim" "$ROOT/$BUILD_DIR/nim-$ex"
+		nimc "$ex" "examples/$ex.nim" "$ROOT/$BUILD_DIR/nim-$ex" -d:release
 	done
 	echo "test-nim: example benchmark, smoke run"
 	"$ROOT/$BUILD_DIR/nim-bench_catalog" --quick --bin "$ROOT/$BUILD_DIR/nim-"

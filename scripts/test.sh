@@ -4,6 +4,9 @@
 # test.sh - build shmgraph and run its test suite (the README's test command).
 #
 # Always:          build + `make check` in $BUILD_DIR (default: build)
+#                  nim: scripts/test-nim.sh (the Nim binding's unittest
+#                  suite against $BUILD_DIR; without --quick also compiles
+#                  the examples and smoke-runs their benchmark)
 # In CI mode (CI=true in the environment, or --ci), additionally:
 #   format         every tracked *.c / *.h must pass clang-format -Werror
 #   werror         build-werror:  --enable-werror, make check
@@ -16,7 +19,7 @@
 #                  runs and verifies its lookups (a smoke test, not a
 #                  measurement; results go to bench/results/, ignored)
 # The format phase also checks that docs/API.md matches the headers
-# (scripts/apidoc.py).
+# (scripts/apidoc.py) and docs/nim-api/ the Nim binding (scripts/nimdoc.sh).
 # --quick skips werror, asan, distcheck, fuzz and bench even in CI mode (format
 # still runs in CI mode).  --fail-fast stops after the first failed phase.
 #
@@ -140,6 +143,7 @@ phase_format() {
 		echo "test: $n files clang-format clean"
 	fi
 	check_apidoc || rc=1
+	./scripts/nimdoc.sh --check || rc=1
 	return $rc
 }
 
@@ -161,6 +165,12 @@ check_apidoc() {
 	fi
 	rm -f "$tmp"
 	return $rc
+}
+
+phase_nim() {
+	local args=()
+	((quick)) && args+=(--no-examples)
+	BUILD_DIR=$BUILD_DIR ./scripts/test-nim.sh "${args[@]}"
 }
 
 phase_werror() {
@@ -194,7 +204,7 @@ phase_distcheck() {
 	fi
 }
 
-phases=(build)
+phases=(build nim)
 if ((ci)); then
 	phases+=(format)
 	((quick)) || phases+=(werror asan distcheck fuzz bench)

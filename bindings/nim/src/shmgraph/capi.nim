@@ -11,7 +11,7 @@
 ## finds nothing, the build tree next to this package (`build/.libs` at the
 ## repository top) is used.
 
-import std/[os, strutils]
+import std/os
 
 const shgLibDir* {.strdefine.} = ""
 
@@ -21,6 +21,7 @@ const repoLibDir = currentSourcePath.parentDir.parentDir.parentDir.parentDir.par
 when shgLibDir.len > 0:
   {.passL: "-L" & shgLibDir & " -Wl,-rpath," & shgLibDir & " -lshmgraph".}
 else:
+  import std/strutils
   const pcLibs = staticExec("pkg-config --libs shmgraph 2>/dev/null").strip
   const pcDir = staticExec("pkg-config --variable=libdir shmgraph 2>/dev/null").strip
   when pcLibs.len > 0:
