@@ -57,8 +57,9 @@ proc main() =
   for (name, bin, extra) in runs:
     rows.add run(bin, args & extra)
   let cols = ["system", "readers", "lookups_per_s_per_reader",
-              "process_lookups_per_s", "lookup_p50_ns", "lookup_p99_ns",
-              "updates_per_s", "commits_per_s", "kept_versions"]
+              "process_lookups_per_s", "reader_cpu_ns_per_lookup",
+              "lookup_p50_ns", "lookup_p99_ns", "updates_per_s",
+              "commits_per_s", "writer_cpu_ns_per_update", "kept_versions"]
   var text = "catalog example, " & args.join(" ") & "\n"
   text.add "machine: " & machine() & "\n"
   text.add "date: " & $now().utc & "\n\n"
@@ -68,6 +69,16 @@ proc main() =
     var cells: seq[string]
     for c in cols: cells.add r.getOrDefault(c, "-")
     text.add "| " & cells.join(" | ") & " |\n"
+  text.add """
+Columns: lookups per second per reader (wall clock; reader threads and, for
+shmgraph, reader processes), lookups per second of the reader processes,
+reader CPU ns per lookup (CLOCK_THREAD_CPUTIME_ID, steadier than rates on a
+shared machine), sampled lookup latency p50/p99, the writer's updates and
+commits per second and its CPU ns per update (for the rwlock runs this
+includes the deep copy of the table it makes every 16th batch to keep a
+version), and the versions kept at the end. The rwlock programs run all
+readers as threads of one process: other processes cannot read their table.
+"""
   stdout.write text
   if outFile.len > 0:
     writeFile(outFile, text)

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 ## Helpers shared by the catalog examples: options and latency samples.
 
-import std/[algorithm, monotimes, parseopt, strutils, times]
+import std/[algorithm, monotimes, parseopt, posix, strutils, times]
 
 type
   Opts* = object
@@ -55,3 +55,11 @@ proc encode*(s: Samples): string = s.ns.join(",")
 proc decode*(t: string): Samples =
   for x in t.split(','):
     if x.len > 0: result.ns.add parseBiggestInt(x)
+
+proc threadCpuNs*(): int64 =
+  ## CPU time the calling thread has used, in ns (CLOCK_THREAD_CPUTIME_ID):
+  ## on a shared machine, cost per operation in CPU time is steadier than
+  ## wall-clock rates.
+  var ts: Timespec
+  discard clock_gettime(CLOCK_THREAD_CPUTIME_ID, ts)
+  int64(ts.tv_sec) * 1_000_000_000 + int64(ts.tv_nsec)

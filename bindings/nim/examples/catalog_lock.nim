@@ -39,9 +39,11 @@ type ReaderArg = object
   seed: int
   result: ptr int
   lat: ptr Samples
+  cpu: ptr int64
 
 proc readerThread(a: ReaderArg) {.thread.} =
   {.cast(gcsafe).}:
+    let c0 = threadCpuNs()
     var rng = initRand(a.seed)
     let stop = epochTime() + a.seconds
     var n = 0
@@ -57,6 +59,7 @@ proc readerThread(a: ReaderArg) {.thread.} =
         inc n
       if epochTime() >= stop: break
     a.result[] = n
+    a.cpu[] = threadCpuNs() - c0
 
 proc main() =
   let o = parseOpts()
@@ -72,15 +75,18 @@ proc main() =
   let readers = o.threads + o.procs
   var counts = newSeq[int](readers)
   var lats = newSeq[Samples](readers)
+  var cpus = newSeq[int64](readers)
   var ths = newSeq[Thread[ReaderArg]](readers)
   for t in 0 ..< readers:
     createThread(ths[t], readerThread, ReaderArg(items: o.items,
-      seconds: o.seconds, seed: t, result: addr counts[t], lat: addr lats[t]))
+      seconds: o.seconds, seed: t, result: addr counts[t], lat: addr lats[t],
+      cpu: addr cpus[t]))
 
   var kept: seq[Catalog]
   var rng = initRand(42)
   var commits, updates = 0
   let t0 = epochTime()
+  let wcpu0 = threadCpuNs()
   let stop = t0 + o.seconds
   while epochTime() < stop:
     discard pthread_rwlock_wrlock(addr lock)
@@ -99,9 +105,12 @@ proc main() =
       discard pthread_rwlock_unlock(addr lock)
       if kept.len > o.keep: kept.delete(0)
   let wsecs = epochTime() - t0
+  let wcpu = threadCpuNs() - wcpu0
   joinThreads(ths)
   var total = 0
   for c in counts: total += c
+  var rcpu: int64
+  for c in cpus: rcpu += c
   var lat: Samples
   for l in lats: lat.merge l
   if kept.len > 0:
@@ -114,6 +123,8 @@ proc main() =
     " updates_per_s=", int(float(updates) / wsecs),
     " commits_per_s=", int(float(commits) / wsecs),
     " kept_versions=", kept.len,
+    " reader_cpu_ns_per_lookup=", rcpu div max(total, 1),
+    " writer_cpu_ns_per_update=", wcpu div max(updates, 1),
     " lookup_p50_ns=", lat.pct(50), " lookup_p99_ns=", lat.pct(99),
     " lookup_max_ns=", lat.pct(100)
 

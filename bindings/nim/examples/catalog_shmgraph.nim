@@ -33,8 +33,11 @@ shmType Item
 shmType Catalog
 
 proc lookups(cat: ptr SharedRoot[Catalog]; items: int; seconds: float;
-             seed: int; lat: var Samples): int =
+             seed: int; lat: var Samples; cpu: var int64): int =
   ## Lookups of random items until `seconds` pass; each one read section.
+  ## Adds the CPU time they took to `cpu`.
+  let c0 = threadCpuNs()
+  defer: cpu += threadCpuNs() - c0
   var rng = initRand(seed)
   let stop = epochTime() + seconds
   var n = 0
@@ -57,17 +60,20 @@ type ReaderArg = object
   seed: int
   result: ptr int
   lat: ptr Samples
+  cpu: ptr int64
 
 proc readerThread(a: ReaderArg) {.thread.} =
   let mine = a.cat[]              # this thread's own hold
-  a.result[] = lookups(unsafeAddr mine, a.items, a.seconds, a.seed, a.lat[])
+  a.result[] = lookups(unsafeAddr mine, a.items, a.seconds, a.seed, a.lat[],
+                       a.cpu[])
 
 proc readerProcess(seg: string; items: int; seconds: float; seed: int) =
   let s = openSegment(seg)
   let cat = s.openRoot("catalog", Catalog)
   var lat: Samples
-  let n = lookups(unsafeAddr cat, items, seconds, seed, lat)
-  echo n, " ", lat.encode
+  var cpu: int64
+  let n = lookups(unsafeAddr cat, items, seconds, seed, lat, cpu)
+  echo n, " ", cpu, " ", lat.encode
 
 proc fill(cat: SharedRoot[Catalog]; n: int) =
   var i = 0
@@ -103,11 +109,12 @@ proc main() =
       options = {})
   var counts = newSeq[int](o.threads)
   var lats = newSeq[Samples](o.threads)
+  var cpus = newSeq[int64](o.threads)
   var ths = newSeq[Thread[ReaderArg]](o.threads)
   for t in 0 ..< o.threads:
     createThread(ths[t], readerThread, ReaderArg(cat: unsafeAddr cat,
       items: o.items, seconds: o.seconds, seed: t, result: addr counts[t],
-      lat: addr lats[t]))
+      lat: addr lats[t], cpu: addr cpus[t]))
 
   # The writer: batches of `batch` updates, one commit each; every 16th
   # version is pinned, the newest `keep` pins are kept.
@@ -115,6 +122,7 @@ proc main() =
   var rng = initRand(42)
   var commits, updates = 0
   let t0 = epochTime()
+  let wcpu0 = threadCpuNs()
   let stop = t0 + o.seconds
   while epochTime() < stop:
     cat.update do (tx: var Txn[Catalog]):
@@ -134,15 +142,19 @@ proc main() =
       kept.add cat.pin
       if kept.len > o.keep: kept.delete(0)  # unpins the oldest
   let wsecs = epochTime() - t0
+  let wcpu = threadCpuNs() - wcpu0
   joinThreads(ths)
   var procLookups = 0
   var lat: Samples
+  var rcpu: int64
+  for c in cpus: rcpu += c
   for p in procs:
     let line = p.outputStream.readAll.strip
     if p.waitForExit() != 0: quit("reader process failed", 1)
     let f = line.split(' ')
     procLookups += parseInt(f[0])
-    if f.len > 1: lat.merge decode(f[1])
+    rcpu += parseBiggestInt(f[1])
+    if f.len > 2: lat.merge decode(f[2])
     p.close()
   var threadLookups = 0
   for c in counts: threadLookups += c
@@ -164,6 +176,8 @@ proc main() =
     " updates_per_s=", int(float(updates) / wsecs),
     " commits_per_s=", int(float(commits) / wsecs),
     " kept_versions=", kept.len,
+    " reader_cpu_ns_per_lookup=", rcpu div max(threadLookups + procLookups, 1),
+    " writer_cpu_ns_per_update=", wcpu div max(updates, 1),
     " lookup_p50_ns=", lat.pct(50), " lookup_p99_ns=", lat.pct(99),
     " lookup_max_ns=", lat.pct(100)
   kept.setLen(0)

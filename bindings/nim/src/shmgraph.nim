@@ -23,5 +23,8 @@
 ## `shmgraph/errors` (`ShmError`), `shmgraph/capi` (the raw C API).
 ## See docs/NIM.md.
 
+when not defined(gcArc) and not defined(gcOrc):
+  {.error: "shmgraph needs destructors: compile with --mm:orc or --mm:arc".}
+
 import shmgraph/[errors, core, schema]
 export errors, core, schema
