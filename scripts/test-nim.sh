@@ -56,7 +56,7 @@ cd bindings/nim
 echo "test-nim: compile tests/test_shmgraph.nim"
 nimc test tests/test_shmgraph.nim "$ROOT/$BUILD_DIR/nim-test_shmgraph"
 echo "test-nim: run"
-"$ROOT/$BUILD_DIR/nim-test_shmgraph"
+SHG_SHMCTL=$ROOT/$BUILD_DIR/tools/shmctl "$ROOT/$BUILD_DIR/nim-test_shmgraph"
 
 if ((examples)); then
 	for ex in catalog_shmgraph catalog_lock bench_catalog; do

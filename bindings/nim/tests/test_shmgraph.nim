@@ -196,6 +196,32 @@ suite "roots, pins and transactions":
       check p.team.isNil
       check p.byId.len == 0
 
+  test "the type table holds the Nim field names (what shmctl dump shows)":
+    seg.register(Person)
+    let f = seg.typeFields("Person")
+    check f.len == 12
+    check f[0] == ("name", KindBytes)
+    check f[1] == ("age", KindI64)
+    check f[2] == ("visits", KindU64)
+    check f[3] == ("score", KindF64)
+    check f[4] == ("active", KindU64)
+    check f[6] == ("friend", KindNode)
+    check f[7] == ("team", KindRoot)
+    check f[8] == ("tags", KindNode)
+    check f[11] == ("names", KindNode)
+    let shmctl = getEnv("SHG_SHMCTL")
+    if shmctl.len > 0:
+      let r = seg.root("dumped", Person)
+      r.update do (tx: var Txn[Person]):
+        tx.root.name = "dumpme"
+        tx.root.tags["k"] = 5
+      let (output, rc) = execCmdEx(shmctl & " dump " & seg.name & " dumped")
+      check rc == 0
+      check "Person" in output and "name: \"dumpme\"" in output
+      check "tags: map<bytes,i64>" in output and "history: null" in output
+    else:
+      echo "    (SHG_SHMCTL unset: shmctl dump not run)"
+
   test "Version: a pin keeps an old version readable; destroying unpins":
     let r = seg.root("versions", Pair)
     r.update do (tx: var Txn[Pair]):

@@ -105,6 +105,16 @@ type
     graphNodes*: uint64
     graphBytes*: uint64
 
+  ShgTypeField* {.bycopy.} = object ## one field of struct shg_type_info
+    name*: array[24, char]
+    kind*: int32
+
+  ShgTypeInfo* {.bycopy.} = object ## struct shg_type_info
+    name*: array[32, char]
+    id*: uint32
+    nfields*: uint32
+    field*: array[64, ShgTypeField]
+
   UpdateFn* = proc (txn: ptr CTxn; arg: pointer): cint {.cdecl.}
 
 static:
@@ -116,6 +126,7 @@ static:
   doAssert sizeof(ShgMapIter) == 184
   doAssert sizeof(ShgRootInfo) == 112
   doAssert sizeof(ShgCheckReport) == 72
+  doAssert sizeof(ShgTypeInfo) == 32 + 8 + 64 * 28
 
 const
   KindU64* = 1'i32
@@ -170,6 +181,7 @@ proc shg_check*(seg: ptr CSeg; fn: pointer; arg: pointer;
 proc shg_type_register*(seg: ptr CSeg; name: cstring; f: ptr ShgFieldDef;
                         nfields: cuint; id: ptr uint32): cint
 proc shg_type_find*(seg: ptr CSeg; name: cstring; id: ptr uint32): cint
+proc shg_type_info*(seg: ptr CSeg; id: uint32; o: ptr ShgTypeInfo): cint
 proc shg_node_type*(seg: ptr CSeg; node: ShgOff; err: ptr cint): uint32
 proc shg_get_u64*(seg: ptr CSeg; node: ShgOff; field: cuint; o: ptr uint64): cint
 proc shg_get_i64*(seg: ptr CSeg; node: ShgOff; field: cuint; o: ptr int64): cint

@@ -254,6 +254,16 @@ proc register*[T](s: Segment; t: typedesc[T]): uint32 {.discardable.} =
   ## Registers node type `T` now (otherwise done on first use).
   typeId(s.h, T)
 
+proc typeFields*(s: Segment; name: string): seq[(string, int32)] =
+  ## The fields (name, C kind) of type `name` in the segment's type table,
+  ## as `shmctl dump` sees them. Raises `ShmError` (-ENOENT) if absent.
+  var id: uint32
+  chk shg_type_find(s.h, cstring(name), addr id), "shg_type_find " & name
+  var info: ShgTypeInfo
+  chk shg_type_info(s.h, id, addr info), "shg_type_info " & name
+  for i in 0 ..< int(info.nfields):
+    result.add ($cast[cstring](addr info.field[i].name[0]), info.field[i].kind)
+
 proc check*(s: Segment): int =
   ## Runs the segment checker (`shmctl check`); returns the problems found.
   var rep: ShgCheckReport
