@@ -19,6 +19,16 @@
 ## memory (compile with `-d:shgNoViewCheck` to drop the check). Views made
 ## from a `Version[T]` are valid while that version lives (not checked).
 ##
+## Theory of operation (concurrency). The binding adds no shared-memory
+## protocol: read sections, commits, pins and holds are the C library's,
+## with its ordering (see docs/ARCHITECTURE.md). Its own process-local
+## shared state is small: the type-id cache (`typeIds`, guarded by
+## `typeLock`; a racing registration is harmless because
+## `shg_type_register` is idempotent and returns the same id), and
+## `threadsSeen`, an atomic counter that gives each thread a distinct serial
+## base (only uniqueness matters, so no ordering is needed). Section depth
+## and serials are thread-local.
+##
 ## Threads. All handles hold only C pointers, and the C library registers
 ## each thread on first use, so `SharedRoot[T]` and `Version[T]` may be
 ## used from any thread (pass a copy of a root to each thread: a copy is
