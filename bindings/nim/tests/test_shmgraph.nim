@@ -3,7 +3,7 @@
 # The binary doubles as the child of the two-process tests: started with
 # "--child MODE SEGMENT", it runs one child job and exits.
 
-import std/[os, osproc, strutils, unittest, times]
+import std/[os, osproc, streams, strutils, unittest, times]
 import shmgraph
 import shmgraph/capi
 
@@ -69,6 +69,7 @@ proc childMain(mode, name: string): int =
     return 0
   of "read-loop":
     # read consistent snapshots while the parent commits; count versions
+    discard seg.root("child-ready", Pair) # tells the parent to start
     var seen = 0
     var last = -1
     let deadline = epochTime() + 20
@@ -83,6 +84,13 @@ proc childMain(mode, name: string): int =
         last = a
       if a == Sum: break
     return (if seen >= 2 and last == Sum: 0 else: 5)
+  of "pin-and-hang":
+    # pin a version, say so, and wait to be killed
+    let v = r.pin
+    echo "pinned ", v.seq
+    flushFile(stdout)
+    sleep(60_000)
+    return 6
   else:
     return 2
 
@@ -470,7 +478,9 @@ suite "processes":
       tx.root.a = 0
       tx.root.b = Sum
     let p = runChild("read-loop", seg.name)
-    sleep(100)
+    let t0 = epochTime()
+    while "child-ready" notin seg.rootNames and epochTime() < t0 + 30:
+      sleep(5)
     for i in 1 .. Sum:
       r.update do (tx: var Txn[Pair]):
         tx.root.a = i
@@ -478,5 +488,27 @@ suite "processes":
       if i mod 100 == 0: sleep(2)
     check p.waitForExit() == 0
     p.close()
+    check seg.check() == 0
+    unlinkSegment(seg.name)
+
+  test "a reader process killed with SIGKILL leaves no pin behind":
+    var seg = fresh("proc3")
+    let r = seg.root("pair", Pair)
+    r.update do (tx: var Txn[Pair]):
+      tx.root.a = 1
+    let before = pinCount(seg)
+    let p = startProcess(getAppFilename(), args = ["--child", "pin-and-hang",
+                         seg.name], options = {})
+    let line = p.outputStream.readLine
+    check line.startsWith("pinned ")
+    check pinCount(seg) == before + 1
+    p.kill()                      # SIGKILL
+    discard p.waitForExit()
+    p.close()
+    check pinCount(seg) == before # pins of dead processes do not count
+    r.update do (tx: var Txn[Pair]):
+      tx.root.a = 2
+    var again = openSegment(seg.name) # opening releases dead slots
+    again.close()
     check seg.check() == 0
     unlinkSegment(seg.name)
