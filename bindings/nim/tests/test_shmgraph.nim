@@ -173,6 +173,10 @@ suite "roots, pins and transactions":
       check p.name == "ada"
       check $p.name == "ada"
       check p.name.len == 3
+      var chars = 0
+      for ch in p.name.toOpenArray: # in place, no copy
+        if ch in {'a', 'd'}: inc chars
+      check chars == 3
       check p.age == -36
       check p.visits == 12'u64
       check p.score == 2.5
