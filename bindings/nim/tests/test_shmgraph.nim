@@ -264,11 +264,19 @@ suite "roots, pins and transactions":
     r.update do (tx: var Txn[Person]):
       tx.root.friend.age = 2      # copies root and child once
       tx.root.friend.name = "child2"
+      check tx.root.friend.name == "child2"
     check old.root.friend.age == 1
     check $old.root.friend.name == "child"
     r.read(p):
       check p.friend.age == 2 and p.friend.name == "child2"
       check p.name == "parent"
+    r.update do (tx: var Txn[Person]):  # strings straight from a view
+      tx.root.tags[$old.root.friend.name] = 9
+      tx.root.names.add old.root.friend.name
+      tx.root.friend.name = old.root.name
+    r.read(p):
+      check p.tags["child"] == 9 and p.names[0] == "child"
+      check p.friend.name == "parent"
     r.update do (tx: var Txn[Person]):
       tx.root.friend = nil
     r.read(p):

@@ -793,6 +793,12 @@ proc linkNode(txn: ptr CTxn; r: ShgRef; off: uint64) =
     rc = shg_txn_set_node(txn, r, ShgOff(v: importNode(txn, off)))
   chk rc, "shg_txn_set_node"
 
+proc bytesPtr(v: BytesView): pointer =
+  checkView(v.serial)
+  v.p
+proc bytesPtr(v: string | seq[byte] | openArray[char] | openArray[byte]): pointer =
+  if v.len > 0: unsafeAddr v[0] else: nil
+
 proc mutField*[T; U](n: MutNode[T]; idx: int; t: typedesc[NodeRef[U]]): MutNode[U] =
   ## A `NodeRef` field of a mutable node, as a `MutNode` (the child is
   ## copied into the txn once: path copying; nil when the link is null).
@@ -831,7 +837,7 @@ proc writeField*[T; X](n: MutNode[T]; idx: int; t: typedesc; v: X) =
   elif t is SomeFloat:
     chk shg_txn_set_f64(n.txn, r, float64(v)), "shg_txn_set_f64"
   elif t is string or t is seq[byte]:
-    let p = if v.len > 0: unsafeAddr v[0] else: nil
+    let p = bytesPtr(v)
     chk shg_txn_set_bytes(n.txn, r, p, csize_t(v.len)), "shg_txn_set_bytes"
   elif t is NodeRef:
     when X is typeof(nil): linkNode(n.txn, r, 0)
@@ -876,7 +882,7 @@ proc encode(txn: ptr CTxn; seg: ptr CSeg; t: typedesc; x: auto): ShgVal =
   elif t is SomeSignedInt: result.a = cast[uint64](int64(x))
   elif t is SomeFloat: result.a = cast[uint64](float64(x))
   elif t is string or t is seq[byte]:
-    result.a = (if x.len > 0: cast[uint64](unsafeAddr x[0]) else: 0'u64)
+    result.a = cast[uint64](bytesPtr(x))
     result.b = uint64(x.len)
   elif t is NodeRef:
     when x is typeof(nil): result.a = 0
