@@ -17,6 +17,7 @@ PKGS=(
 	liburcu-dev libnuma-dev libcmocka-dev liblmdb-dev
 	clang-format jq python3 python3-pytest python3-pip
 	python3-setuptools python3-wheel gnuplot-nox
+	nim
 )
 CI_PKGS=(clang libclang-rt-14-dev cppcheck)
 

@@ -4,13 +4,21 @@
 # test.sh - build shmgraph and run its test suite (the README's test command).
 #
 # Always:          build + `make check` in $BUILD_DIR (default: build)
+#                  install: tests/shell/test_install.sh (staged install;
+#                  an outside program and the README's example built with
+#                  pkg-config alone)
 #                  python: scripts/test-python.sh (the Python binding's
 #                  pytest suite against $BUILD_DIR's library, ~10 s)
+#                  nim: scripts/test-nim.sh (the Nim binding's unittest
+#                  suite against $BUILD_DIR; without --quick also compiles
+#                  the examples and smoke-runs their benchmark)
 # In CI mode (CI=true in the environment, or --ci), additionally:
 #   format         every tracked *.c / *.h must pass clang-format -Werror
+#   cppcheck       static analysis of shm/, lib/, tools/
 #   werror         build-werror:  --enable-werror, make check
 #   asan           build-asan:    --enable-asan --enable-ubsan (CC=clang if
 #                                 available, else gcc), make check
+#   tsan           build-tsan: --enable-tsan, the thread-level tests
 #   distcheck      make -C $BUILD_DIR distcheck
 #   fuzz           scripts/fuzz.sh --time $FUZZ_TIME (default 60) for each
 #                  libFuzzer target (build-fuzz-lf); fails on any finding
@@ -18,8 +26,9 @@
 #                  runs and verifies its lookups (a smoke test, not a
 #                  measurement; results go to bench/results/, ignored)
 # The format phase also checks that docs/API.md matches the headers
-# (scripts/apidoc.py) and docs/python-api.md the Python docstrings
-# (scripts/pyapidoc.py).
+# (scripts/apidoc.py), docs/python-api.md the Python docstrings
+# (scripts/pyapidoc.py), docs/nim-api/ the Nim binding (scripts/nimdoc.sh),
+# and that the layers are one-way (scripts/check-layers.sh).
 # --quick skips werror, asan, distcheck, fuzz and bench even in CI mode (format
 # still runs in CI mode).  --fail-fast stops after the first failed phase.
 #
@@ -145,6 +154,7 @@ phase_format() {
 	check_apidoc || rc=1
 	./scripts/check-layers.sh || rc=1
 	python3 scripts/pyapidoc.py --check || rc=1
+	./scripts/nimdoc.sh --check || rc=1
 	return $rc
 }
 
@@ -209,6 +219,12 @@ phase_python() {
 	BUILD_DIR=$BUILD_DIR ./scripts/test-python.sh
 }
 
+phase_nim() {
+	local args=()
+	((quick)) && args+=(--no-examples)
+	BUILD_DIR=$BUILD_DIR ./scripts/test-nim.sh "${args[@]}"
+}
+
 phase_werror() {
 	SHG_CONFIGURE_FLAGS="--enable-werror" SHG_SKIP_DEPS=1 \
 		build_and_check build-werror
@@ -240,7 +256,7 @@ phase_distcheck() {
 	fi
 }
 
-phases=(build install python)
+phases=(build install python nim)
 if ((ci)); then
 	phases+=(format)
 	((quick)) || phases+=(cppcheck werror asan tsan distcheck fuzz bench)
