@@ -71,7 +71,7 @@ BUILD_DIR=${BUILD_DIR%/}
 export BUILD_DIR
 
 if [[ ${SHG_BENCH_NO_BUILD:-0} != 1 ]]; then
-	./scripts/build.sh
+	./scripts/build.sh --for bench
 fi
 
 commit=unknown

@@ -13,8 +13,9 @@
 #                                     $BUILD_DIR/.shg-flags)
 #   4. make -C $BUILD_DIR -j$(nproc)
 #
-# Usage: scripts/build.sh [--ci]
-#   --ci                 passed to deps.sh (also install clang etc.)
+# Usage: scripts/build.sh [--for demo|test|bench] [--ci]
+#   --for PURPOSE        which packages deps.sh installs (default: demo)
+#   --ci                 deps.sh ci: everything, clang and CI tools too
 # Environment:
 #   BUILD_DIR            build tree, relative to the repo root (default: build)
 #   SHG_CONFIGURE_FLAGS  extra configure arguments, word-split (e.g.
@@ -34,16 +35,20 @@ shg_build() (
 	cd "$root"
 
 	local deps_args=()
-	local arg
-	for arg in "$@"; do
-		case "$arg" in
-		--ci) deps_args+=(--ci) ;;
+	while (($#)); do
+		case "$1" in
+		--ci) deps_args+=(ci) ;;
+		--for)
+			deps_args+=("${2:-}")
+			shift
+			;;
 		*)
-			echo "build: unknown argument: $arg" >&2
-			echo "usage: scripts/build.sh [--ci]" >&2
+			echo "build: unknown argument: $1" >&2
+			echo "usage: scripts/build.sh [--for demo|test|bench] [--ci]" >&2
 			return 2
 			;;
 		esac
+		shift
 	done
 
 	local build_dir=${BUILD_DIR:-build}

@@ -17,7 +17,7 @@ DEMO_BIN=${DEMO_BIN:-$BUILD_DIR/tools/shg-demo}
 SHMCTL=$BUILD_DIR/tools/shmctl
 SEG=${1:-/shg-demo}
 
-./scripts/build.sh >&2
+./scripts/build.sh --for demo >&2
 
 for b in "$DEMO_BIN" "$SHMCTL"; do
 	if [[ ! -x $b ]]; then

@@ -31,7 +31,7 @@ done
 
 if [[ ! -e $BUILD_DIR/.libs/libshmgraph.so ]]; then
 	echo "test-nim: $BUILD_DIR/.libs/libshmgraph.so missing; building"
-	BUILD_DIR=$BUILD_DIR ./scripts/build.sh
+	BUILD_DIR=$BUILD_DIR ./scripts/build.sh --for test
 fi
 if ! command -v nim >/dev/null; then
 	echo "test-nim: nim missing; apt-get install nim"

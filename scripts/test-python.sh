@@ -28,7 +28,7 @@ fi
 
 if [[ ! -f $LIB ]]; then
 	echo "test-python: $LIB missing; building"
-	BUILD_DIR=$BUILD_DIR ./scripts/build.sh
+	BUILD_DIR=$BUILD_DIR ./scripts/build.sh --for test
 fi
 
 if ! "$PYTHON" -c 'import pytest' 2>/dev/null; then

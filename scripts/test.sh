@@ -74,7 +74,7 @@ CHECK_JOBS=${CHECK_JOBS:-2}
 MAKE_JOBS=${MAKE_JOBS:-$(nproc 2>/dev/null || echo 2)}
 export MAKE_JOBS
 
-build_args=()
+build_args=(--for test)
 MARKER=$(mktemp "${TMPDIR:-/tmp}/shg-test.XXXXXX")
 trap 'rm -f "$MARKER"' EXIT
 ((ci)) && build_args+=(--ci)
