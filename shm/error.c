@@ -5,6 +5,8 @@
  * All strings are static, so the function is thread-safe and never fails.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -119,4 +121,35 @@ const char *shg_strerror(int err)
 	else if (err < 0 && err > -4096)
 		s = errno_msg(-err);
 	return s ? s : "unknown error";
+}
+
+/* ---- where corruption was found ----------------------------------------- */
+
+static __thread const char *corrupt_file;
+static __thread int corrupt_line;
+
+int shg__corrupt_at(const char *file, int line)
+{
+	static int debug = -1;
+
+	corrupt_file = file;
+	corrupt_line = line;
+	if (debug < 0) {
+		const char *e = getenv("SHG_DEBUG_CORRUPT");
+
+		debug = e && *e && strcmp(e, "0") != 0;
+	}
+	if (debug)
+		fprintf(stderr, "shmgraph: corrupt data detected at %s:%d\n",
+			file, line);
+	return SHG_ECORRUPT;
+}
+
+bool shg__corrupt_where(const char **file, int *line)
+{
+	if (!corrupt_file)
+		return false;
+	*file = corrupt_file;
+	*line = corrupt_line;
+	return true;
 }

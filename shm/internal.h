@@ -43,9 +43,26 @@
 #define shg_likely(x) __builtin_expect(!!(x), 1)
 #define shg_unlikely(x) __builtin_expect(!!(x), 0)
 
-/* Assertion of internal invariants (never for bad input: that returns). */
+/*
+ * Assertion of process-local internal invariants (never for bad input or
+ * anything read from the segment: that returns an error). Checked in debug
+ * builds (no NDEBUG), compiled away otherwise.
+ */
 #include <assert.h>
 #define SHG_ASSERT(x) assert(x)
+
+#include "atomic.h"
+
+/*
+ * SHG_CORRUPT() - the one reporting point for corrupt segment data: records
+ * where it was found (this thread's last, shg__corrupt_where(); printed to
+ * stderr when SHG_DEBUG_CORRUPT=1) and evaluates to SHG_ECORRUPT.
+ */
+#define SHG_CORRUPT() shg__corrupt_at(__FILE__, __LINE__)
+int shg__corrupt_at(const char *file, int line)
+	__attribute__((visibility("hidden"), cold));
+bool shg__corrupt_where(const char **file, int *line)
+	__attribute__((visibility("hidden")));
 
 /* -------------------------------------------------------------------------
  * Per-process segment handle. Geometry fields are copies validated at open;
