@@ -15,6 +15,7 @@ PKGS=(
 	build-essential autoconf automake autoconf-archive libtool pkg-config
 	liburcu-dev libnuma-dev libcmocka-dev liblmdb-dev
 	clang-format jq python3 gnuplot-nox
+	spin
 )
 CI_PKGS=(clang libclang-rt-14-dev)
 

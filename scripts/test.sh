@@ -12,12 +12,15 @@
 #   distcheck      make -C $BUILD_DIR distcheck
 #   fuzz           scripts/fuzz.sh --time $FUZZ_TIME (default 60) for each
 #                  libFuzzer target (build-fuzz-lf); fails on any finding
+#   model          scripts/model.sh: the SPIN models of tests/model/, each
+#                  checked exhaustively within its bounds, and their broken
+#                  variants, which must fail (about 1-2 minutes)
 #   bench          scripts/bench.sh all --quick: every benchmark program
 #                  runs and verifies its lookups (a smoke test, not a
 #                  measurement; results go to bench/results/, ignored)
 # The format phase also checks that docs/API.md matches the headers
 # (scripts/apidoc.py).
-# --quick skips werror, asan, distcheck, fuzz and bench even in CI mode (format
+# --quick skips werror, asan, distcheck, fuzz, model and bench even in CI mode (format
 # still runs in CI mode).  --fail-fast stops after the first failed phase.
 #
 # Each phase prints "== phase ==" and its elapsed time; a summary line
@@ -181,6 +184,10 @@ phase_fuzz() {
 	./scripts/fuzz.sh --time "${FUZZ_TIME:-60}"
 }
 
+phase_model() {
+	./scripts/model.sh
+}
+
 phase_bench() {
 	SHG_BENCH_NO_PLOT=1 ./scripts/bench.sh all --quick
 }
@@ -197,7 +204,7 @@ phase_distcheck() {
 phases=(build)
 if ((ci)); then
 	phases+=(format)
-	((quick)) || phases+=(werror asan distcheck fuzz bench)
+	((quick)) || phases+=(werror asan distcheck fuzz model bench)
 fi
 
 declare -A result=()
