@@ -14,14 +14,14 @@
 #                  libFuzzer target (build-fuzz-lf); fails on any finding
 #   model          scripts/model.sh: the SPIN models of tests/model/, each
 #                  checked exhaustively within its bounds, and their broken
-#                  variants, which must fail (about 1-2 minutes)
+#                  variants, which must fail (about 70 s of CPU)
 #   bench          scripts/bench.sh all --quick: every benchmark program
 #                  runs and verifies its lookups (a smoke test, not a
 #                  measurement; results go to bench/results/, ignored)
 # The format phase also checks that docs/API.md matches the headers
 # (scripts/apidoc.py).
-# --quick skips werror, asan, distcheck, fuzz, model and bench even in CI mode (format
-# still runs in CI mode).  --fail-fast stops after the first failed phase.
+# --quick skips werror, asan, distcheck, fuzz, model and bench even in CI
+# mode (format still runs in CI mode).  --fail-fast stops after the first failed phase.
 #
 # Each phase prints "== phase ==" and its elapsed time; a summary line
 # follows at the end.  Exits non-zero if any phase failed.
