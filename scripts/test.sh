@@ -22,6 +22,9 @@
 #   distcheck      make -C $BUILD_DIR distcheck
 #   fuzz           scripts/fuzz.sh --time $FUZZ_TIME (default 60) for each
 #                  libFuzzer target (build-fuzz-lf); fails on any finding
+#   model          scripts/model.sh: the SPIN models of tests/model/, each
+#                  checked exhaustively within its bounds, and their broken
+#                  variants, which must fail (about 70 s of CPU)
 #   bench          scripts/bench.sh all --quick: every benchmark program
 #                  runs and verifies its lookups (a smoke test, not a
 #                  measurement; results go to bench/results/, ignored)
@@ -29,8 +32,9 @@
 # (scripts/apidoc.py), docs/python-api.md the Python docstrings
 # (scripts/pyapidoc.py), docs/nim-api/ the Nim binding (scripts/nimdoc.sh),
 # and that the layers are one-way (scripts/check-layers.sh).
-# --quick skips werror, asan, distcheck, fuzz and bench even in CI mode (format
-# still runs in CI mode).  --fail-fast stops after the first failed phase.
+# --quick skips cppcheck, werror, asan, tsan, distcheck, fuzz, model and
+# bench even in CI mode (format still runs in CI mode).  --fail-fast stops
+# after the first failed phase.
 #
 # Each phase prints "== phase ==" and its elapsed time; a summary line
 # follows at the end.  Exits non-zero if any phase failed.
@@ -243,6 +247,10 @@ phase_fuzz() {
 	./scripts/fuzz.sh --time "${FUZZ_TIME:-60}"
 }
 
+phase_model() {
+	./scripts/model.sh
+}
+
 phase_bench() {
 	SHG_BENCH_NO_PLOT=1 ./scripts/bench.sh all --quick
 }
@@ -259,7 +267,7 @@ phase_distcheck() {
 phases=(build install python nim)
 if ((ci)); then
 	phases+=(format)
-	((quick)) || phases+=(cppcheck werror asan tsan distcheck fuzz bench)
+	((quick)) || phases+=(cppcheck werror asan tsan distcheck fuzz model bench)
 fi
 
 declare -A result=()
