@@ -174,7 +174,10 @@ SHG_API SHG_MUST_CHECK int shg_seg_open(const char *name,
  * shg_seg_close() - unregister this process and unmap.
  *
  * Context: no thread of this process may use @seg afterwards; threads
- * registered with it are unregistered. Return: 0.
+ * registered with it are unregistered. In a child forked after @seg was
+ * opened, closing the inherited handle only unmaps it and frees the
+ * child's memory: the parent's slots, holds and pins stay (the same holds
+ * for shg_root_close() and shg_unpin() on inherited handles). Return: 0.
  */
 SHG_API int shg_seg_close(struct shg_seg *seg);
 
@@ -455,8 +458,9 @@ struct shg_reader_info {
 	uint32_t slot; /* thread slot index */
 	pid_t pid; /* owning process */
 	pid_t tid; /* kernel thread id */
-	bool alive; /* owning process is alive (pid + start time) */
+	bool alive; /* owning process is alive (its slot's OFD lock held) */
 	bool in_section; /* inside a read section now */
+	bool other_pidns; /* @pid and @tid are from another PID namespace */
 	int32_t flavor; /* enum shg_flavor of its process */
 	uint64_t epoch; /* epoch it entered with (0 = none) */
 	uint64_t epoch_lag; /* global epoch minus its epoch */

@@ -334,6 +334,7 @@ static struct shg_seg *handle_new(const char *name, bool is_shm)
 
 static void handle_free(struct shg_seg *seg)
 {
+	shg__open_list_del(seg);
 	if (seg->base)
 		munmap(seg->base, seg->capacity);
 	if (seg->fd >= 0)
@@ -741,6 +742,9 @@ static const uint64_t layout_facts[] = {
 	L_OF(shg_pslot, attached_ns),
 	L_OF(shg_pslot, nthreads),
 	L_OF(shg_pslot, uid),
+	L_OF(shg_pslot, locks),
+	L_OF(shg_pslot, pidns),
+	SHG_LIVE_LOCK_BASE,
 	L_SZ(shg_tslot),
 	L_OF(shg_tslot, epoch),
 	L_OF(shg_tslot, owner),
