@@ -475,9 +475,18 @@ static bool mark_blockers(struct shg_seg *seg, uint64_t oldest)
 	uint64_t now = shg__now_ns(),
 		 held = atomic_load_explicit(&seg->hdr->retired_bytes,
 					     memory_order_relaxed);
-	bool dead = false;
+	bool dead = false, probe;
+	uint64_t next;
 	uint32_t i;
 
+	/* Liveness probes (one fcntl each) at most once per period per
+	 * handle, not on every pass: a dead reader is found a period late
+	 * at worst, which only delays reclamation. */
+	next = atomic_load_explicit(&seg->next_probe_ns, memory_order_relaxed);
+	probe = now >= next &&
+		atomic_compare_exchange_strong_explicit(
+			&seg->next_probe_ns, &next, now + RECLAIM_DEAD_CHECK_NS,
+			memory_order_relaxed, memory_order_relaxed);
 	for (i = 0; i < seg->max_threads; i++) {
 		struct shg_tslot *s = &seg->threads[i];
 		uint64_t e, since;
@@ -486,7 +495,7 @@ static bool mark_blockers(struct shg_seg *seg, uint64_t oldest)
 		if (atomic_load_explicit(&s->owner, memory_order_relaxed) &&
 		    e && oldest && e <= oldest) {
 			since = mark_blocked(s, now, held);
-			if (now - since > RECLAIM_DEAD_CHECK_NS &&
+			if (probe && now - since > RECLAIM_DEAD_CHECK_NS &&
 			    !shg__tslot_alive(seg, i))
 				dead = true;
 		} else if (atomic_load_explicit(&s->blocked_since_ns,

@@ -75,6 +75,9 @@ struct shg_seg {
 	pthread_mutex_t ctx_lock; /* guards ctxs */
 	struct cds_list_head ctxs; /* struct shg__tctx.link */
 
+	/* next reclaim pass allowed to probe blockers' liveness (MONOTONIC) */
+	_Atomic uint64_t next_probe_ns;
+
 	/* last stalled reader seen by a budget check */
 	pid_t stalled_pid; /* 0 = none */
 	uint64_t stalled_bytes;
