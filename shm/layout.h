@@ -94,7 +94,8 @@ struct shg_hdr {
 	uint64_t spans_off; /* offset of struct shg_span[nspans] */
 	uint64_t heap_off; /* offset of span 0, SHG_SPAN_SIZE aligned */
 	uint64_t retire_budget; /* max retired-unfreed bytes (SHG_EBUDGET) */
-	uint8_t boot_id[16]; /* kernel boot id at creation (information) */
+	uint8_t boot_id[16]; /* kernel boot id at creation or at the last
+			      * reset of an earlier boot's locks (0: unknown) */
 	uint64_t reserved2[2]; /* zero */
 
 	/* line 3: the global epoch, alone on its line (read by every reader) */
@@ -155,7 +156,9 @@ _Static_assert(offsetof(struct shg_hdr, held_head) == 448, "layout");
  * its token is unchanged: the kernel drops the lock at death and at exec,
  * in any PID or time namespace, and no lock survives a reboot.
  */
-#define SHG_LIVE_LOCK_BASE 0x10000ull /* byte of slot 0 (beyond the header) */
+#define SHG_LIVE_LOCK_BASE \
+	0x10000ull /* byte of slot 0; the byte before it
+				       * is the attach gate (registry.c) */
 
 struct shg_pslot {
 	_Atomic uint64_t token; /* owner token, 0 = free */

@@ -49,6 +49,7 @@
  * the owning thread's next lookup or exit, never under its feet.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -400,10 +401,79 @@ static int take_over_dead(struct shg_seg *seg, uint64_t tok)
 	return SHG_ESLOTS;
 }
 
+/* Byte of the attach gate: shared while claiming a slot, exclusive while
+ * resetting the locks of a segment from an earlier boot. */
+static uint64_t gate_byte(void)
+{
+	return SHG_LIVE_LOCK_BASE - 1;
+}
+
+static int ofd_wait(int fd, uint64_t off, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)off;
+	fl.l_len = 1;
+	while (fcntl(fd, F_OFD_SETLKW, &fl) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+/*
+ * A file segment from an earlier boot (hdr.boot_id differs from ours, both
+ * known): its lock words may name holders the kernel never saw die. Under
+ * the exclusive gate, and only if no process slot's byte is locked (no
+ * live participant: every attacher holds the gate shared until its slot is
+ * claimed, so none can appear meanwhile), re-initialize the segment
+ * mutexes and the stale announcement counts, then record our boot id.
+ * Otherwise (a live participant: someone already attached in this boot
+ * without being able to read the boot id) leave everything: take-over
+ * handles orphaned words. An unreadable boot id decides nothing.
+ */
+static int boot_reset(struct shg_seg *seg, const uint8_t now[16])
+{
+	struct shg_hdr *h = seg->hdr;
+	uint32_t p, i;
+	int err;
+
+	err = ofd_wait(seg->fd, gate_byte(), F_WRLCK);
+	if (err)
+		return err;
+	if (memcmp(h->boot_id, now, 16) == 0)
+		goto out; /* another opener did it */
+	for (p = 0; p < seg->max_procs; p++)
+		if (shg__ofd_probe(seg->fd, slot_byte(p)) != 0)
+			goto out; /* alive, or unknown: do not guess */
+	err = shg__mutex_init(&h->limbo_lock);
+	if (!err)
+		err = shg__mutex_init(&h->root_lock);
+	if (!err)
+		err = shg__mutex_init(&h->grow_lock);
+	for (i = 0; !err && i < SHG_MAX_NODES; i++)
+		err = shg__mutex_init(&seg->arenas[i].lock);
+	for (p = 0; !err && p < seg->max_procs; p++)
+		atomic_store_explicit(&seg->procs[p].locks, 0,
+				      memory_order_relaxed);
+	if (!err) {
+		/* Release: the fresh locks before the new boot id. */
+		atomic_thread_fence(memory_order_release);
+		memcpy(h->boot_id, now, 16);
+	}
+out:
+	(void)shg__ofd_unlock(seg->fd, gate_byte());
+	return err;
+}
+
+static int claim_slot(struct shg_seg *seg, bool take_dead, uint64_t tok);
+
 int shg__proc_attach(struct shg_seg *seg, bool take_dead)
 {
+	uint8_t now[16], zero[16] = { 0 };
 	uint64_t tok = shg__new_token();
-	uint32_t p;
 	int err;
 
 	pthread_once(&atfork_once, atfork_init);
@@ -419,6 +489,26 @@ int shg__proc_attach(struct shg_seg *seg, bool take_dead)
 	pthread_mutex_lock(&open_lock);
 	cds_list_add(&seg->open_link, &open_segs);
 	pthread_mutex_unlock(&open_lock);
+	if (take_dead && shg__boot_id(now) == 0 &&
+	    memcmp(now, seg->hdr->boot_id, 16) != 0 &&
+	    memcmp(seg->hdr->boot_id, zero, 16) != 0) {
+		err = boot_reset(seg, now);
+		if (err)
+			return err;
+	}
+	err = ofd_wait(seg->fd, gate_byte(), F_RDLCK);
+	if (err)
+		return err;
+	err = claim_slot(seg, take_dead, tok);
+	(void)shg__ofd_unlock(seg->fd, gate_byte());
+	return err;
+}
+
+static int claim_slot(struct shg_seg *seg, bool take_dead, uint64_t tok)
+{
+	uint32_t p;
+	int err;
+
 	for (p = 0; p < seg->max_procs; p++) {
 		struct shg_pslot *ps = &seg->procs[p];
 		uint64_t zero = 0;

@@ -607,8 +607,8 @@ int shg_seg_open(const char *name, const struct shg_opts *opts,
 	}
 	/*
 	 * A file-path segment may outlive a reboot (hdr.boot_id then names
-	 * an earlier boot): every slot in it is dead. Telling which slots
-	 * predate this boot is the registry's job (shg__release_dead).
+	 * an earlier boot): every slot in it is dead (no OFD lock survives a
+	 * reboot) and its lock words are reset at attach (registry.c).
 	 */
 	seg->flavor = flavor;
 	/* Every slot taken by dead processes: take one over (otherwise

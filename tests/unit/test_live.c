@@ -447,9 +447,17 @@ static void holder_keeps_lock(int hflags, int wflags, const char *what)
 	tu_destroy(seg, name);
 }
 
-static void test_live_lock_holder_other_pidns(void **state)
+static void test_live_lock_waiter_other_pidns(void **state)
 {
 	(void)state;
+	holder_keeps_lock(0, NS_PID | NS_OWNPROC,
+			  "lock waiter in a PID namespace with its own /proc");
+}
+
+static void test_live_lock_holder_waiter_both_pid1(void **state)
+{
+	(void)state;
+	/* Holder and waiter both pid 1 (equal TIDs) of two namespaces. */
 	holder_keeps_lock(NS_PID, NS_PID | NS_OWNPROC,
 			  "lock holder and waiter in two PID namespaces");
 }
@@ -640,6 +648,69 @@ static void test_live_fork_child_close_leaves_parent(void **state)
 	tu_destroy(f.seg, name);
 }
 
+/* ---- a file segment from an earlier boot ---------------------------------- */
+
+/* Forge, in the closed file at @path, what an earlier boot leaves behind:
+ * another boot id and limbo_lock held by a thread of that boot. */
+static void forge_earlier_boot(const char *path)
+{
+	struct shg_hdr *h;
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	h = mmap(NULL, SHG_HDR_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(h != MAP_FAILED);
+	h->boot_id[0] ^= 0xff;
+	h->boot_id[15] ^= 0x5a;
+	/* glibc: the futex word first; a TID of that boot, no waiters */
+	__atomic_store_n((int *)&h->limbo_lock, 4242, __ATOMIC_RELEASE);
+	munmap(h, SHG_HDR_SIZE);
+	close(fd);
+}
+
+static void test_live_earlier_boot_locks_reset(void **state)
+{
+	uint8_t now[16];
+	struct shg_seg *seg, *seg2;
+	char path[128];
+	uint64_t t0;
+
+	(void)state;
+	if (shg__boot_id(now) != 0) {
+		print_message("  skipped: boot id unreadable here\n");
+		skip();
+	}
+	tu_file_path(path, sizeof(path), "boot");
+	tu_ok(shg_seg_create(path, NULL, &seg));
+	shg_seg_close(seg);
+	forge_earlier_boot(path);
+	/* No live participant: the opener resets the locks at once. */
+	tu_ok(shg_seg_open(path, NULL, &seg));
+	assert_memory_equal(seg->hdr->boot_id, now, 16);
+	t0 = now_ms();
+	tu_ok(shg__lock(seg, &seg->hdr->limbo_lock, NULL));
+	shg__unlock(seg, &seg->hdr->limbo_lock);
+	assert_true(now_ms() - t0 < 50); /* no take-over slice needed */
+	shg_seg_close(seg);
+
+	/* With a live participant attached, nothing is reset; the orphaned
+	 * word is taken over by its (only) waiter instead. */
+	tu_ok(shg_seg_open(path, NULL, &seg));
+	shg_seg_close(seg);
+	forge_earlier_boot(path);
+	tu_ok(shg_seg_open(path,
+			   &(struct shg_opts){ .size = sizeof(struct shg_opts),
+					       .flags = SHG_OPEN_NO_RECOVER },
+			   &seg));
+	tu_ok(shg_seg_open(path, NULL, &seg2));
+	assert_memory_not_equal(seg2->hdr->boot_id, now, 16);
+	tu_ok(shg__lock(seg2, &seg2->hdr->limbo_lock, NULL));
+	shg__unlock(seg2, &seg2->hdr->limbo_lock);
+	shg_seg_close(seg2);
+	shg_seg_close(seg);
+	tu_ok(shg_seg_unlink(path));
+}
+
 /* ---- several PID namespaces at once, kill -9 in each ---------------------- */
 
 /*
@@ -822,12 +893,14 @@ int main(void)
 		cmocka_unit_test(test_live_reader_after_clock_step),
 		cmocka_unit_test(test_live_dead_reader_pidns_host_proc),
 		cmocka_unit_test(test_live_killed_reader_pidns_own_proc),
-		cmocka_unit_test(test_live_lock_holder_other_pidns),
+		cmocka_unit_test(test_live_lock_waiter_other_pidns),
+		cmocka_unit_test(test_live_lock_holder_waiter_both_pid1),
 		cmocka_unit_test(test_live_lock_waiter_without_proc),
 		cmocka_unit_test(test_live_lock_waiter_no_descriptor),
 		cmocka_unit_test(test_live_lock_holder_killed_in_pidns),
 		cmocka_unit_test(test_live_exec_without_close),
 		cmocka_unit_test(test_live_fork_child_close_leaves_parent),
+		cmocka_unit_test(test_live_earlier_boot_locks_reset),
 		cmocka_unit_test(test_live_three_pidns_kill_each),
 	};
 
