@@ -149,6 +149,12 @@ SHG_HIDDEN void shg__unlock(struct shg_seg *seg, pthread_mutex_t *m);
 /* Whether a live participant other than the calling thread holds or is
  * taking a segment lock of @seg (take-over is then refused). */
 SHG_HIDDEN bool shg__lock_others_active(struct shg_seg *seg);
+/* One take-over attempt on @m (lock_slow's, after each slice): true if
+ * the word was held by nobody alive and is now "owner died". @filter:
+ * step 1's early check (false only in tests, to exercise steps 2-3). */
+SHG_HIDDEN bool shg__lock_take_over(struct shg_seg *seg, pthread_mutex_t *m,
+				    bool filter);
+extern _Atomic uint64_t shg__lock_restores, shg__lock_unlock_retries;
 
 /* Offsets: bounds-checked conversion (NULL when bad) and trusted ones. */
 static inline bool shg__off_ok(const struct shg_seg *seg, uint64_t off,

@@ -26,8 +26,11 @@
  *     the announcements: any other one -> give up for this slice.
  *  2. CAS w -> CLAIM (a TID no thread can have, keeping FUTEX_WAITERS):
  *     the word is now "held", so no locker can take it from under us.
- *  3. Check the announcements again. Any -> CAS CLAIM -> w back (if the
- *     word is no longer CLAIM, its real holder unlocked it: nothing to do).
+ *  3. Check the announcements again. Any -> CAS CLAIM -> w back. (glibc
+ *     refuses to unlock a word that is not its owner's, so a live holder
+ *     unlocking meanwhile gets EPERM and shg__unlock retries, putting its
+ *     own TID back itself if needed: it still announces, so no taker turns
+ *     CLAIM into "owner died" meanwhile.)
  *  4. CAS CLAIM -> FUTEX_OWNER_DIED (keeping FUTEX_WAITERS) and wake one
  *     waiter: the next locker gets EOWNERDEAD and repairs.
  *
@@ -37,9 +40,10 @@
  * that reads R's value or a later one in its release sequence (waiters
  * only add FUTEX_WAITERS by RMW, unlock is an exchange). So R's
  * announcement happens-before our step-3 loads, which see it unless R
- * already withdrew it; R withdraws only after its unlock (release), and an
- * acquire load of the withdrawn count then orders R's unlock (an exchange
- * to 0, which erased CLAIM) before our step-4 CAS, which fails. Step 1 is
+ * already withdrew it; R withdraws only after its successful unlock
+ * (release), which needs the word to carry R's TID, so an acquire load of
+ * the withdrawn count orders that unlock (an exchange to 0 after the word
+ * stopped being CLAIM) before our step-4 CAS, which fails. Step 1 is
  * only a filter: it is step 3 that decides. A TID collision between
  * namespaces cannot fool this, as no TID is interpreted.
  *
@@ -63,6 +67,8 @@
 
 #include "internal.h"
 
+/* A TID no thread has (pid_max <= 2^22): "claimed by a take-over". */
+#define LOCK_CLAIM_TID ((int)FUTEX_TID_MASK)
 #define LOCK_SLICE_NS (100ull * 1000 * 1000) /* owner check period */
 #define SHG_LOCK_MAX_NS (10ull * 1000 * 1000 * 1000) /* live owner cap */
 
@@ -84,6 +90,10 @@ int shg__mutex_init(pthread_mutex_t *m)
 	pthread_mutexattr_destroy(&a);
 	return -err;
 }
+
+/* Statistics for tests (process-local): step-3 restores, unlocks that met
+ * a CLAIM. */
+_Atomic uint64_t shg__lock_restores, shg__lock_unlock_retries;
 
 /*
  * Locks announced by the calling thread, per segment header (process-local;
@@ -186,14 +196,12 @@ bool shg__lock_others_active(struct shg_seg *seg)
 }
 
 #ifdef __GLIBC__
-/* A TID no thread has (pid_max <= 2^22): "claimed by a take-over". */
-#define LOCK_CLAIM_TID ((int)FUTEX_TID_MASK)
 
 /*
  * If the word of @m is held while nobody alive announces a lock, turn it
  * into "owner died" and wake a waiter. Return whether it did.
  */
-static bool take_over_orphan(struct shg_seg *seg, pthread_mutex_t *m)
+bool shg__lock_take_over(struct shg_seg *seg, pthread_mutex_t *m, bool filter)
 {
 	int *word = &m->__data.__lock;
 	int old = __atomic_load_n(word, __ATOMIC_RELAXED), cur, claim;
@@ -201,7 +209,7 @@ static bool take_over_orphan(struct shg_seg *seg, pthread_mutex_t *m)
 	if (!(old & FUTEX_TID_MASK) || (old & FUTEX_OWNER_DIED))
 		return false;
 	atomic_thread_fence(memory_order_acquire);
-	if (shg__lock_others_active(seg)) /* step 1: a filter */
+	if (filter && shg__lock_others_active(seg)) /* step 1: a filter */
 		return false;
 	claim = LOCK_CLAIM_TID | (old & FUTEX_WAITERS);
 	/* Step 2. Acquire: see the theory (announcements before the word). */
@@ -211,6 +219,8 @@ static bool take_over_orphan(struct shg_seg *seg, pthread_mutex_t *m)
 	cur = claim;
 	if (shg__lock_others_active(seg)) { /* step 3 */
 		/* Put the holder's word back, with any FUTEX_WAITERS added. */
+		atomic_fetch_add_explicit(&shg__lock_restores, 1,
+					  memory_order_relaxed);
 		while (!__atomic_compare_exchange_n(
 			word, &cur,
 			(old & ~FUTEX_WAITERS) | (cur & FUTEX_WAITERS), false,
@@ -230,8 +240,9 @@ static bool take_over_orphan(struct shg_seg *seg, pthread_mutex_t *m)
 	return true;
 }
 #else
-static bool take_over_orphan(struct shg_seg *seg, pthread_mutex_t *m)
+bool shg__lock_take_over(struct shg_seg *seg, pthread_mutex_t *m, bool filter)
 {
+	(void)filter;
 	(void)seg;
 	(void)m;
 	return false;
@@ -255,7 +266,7 @@ static int lock_slow(struct shg_seg *seg, pthread_mutex_t *m)
 		err = pthread_mutex_timedlock(m, &dl);
 		if (err != ETIMEDOUT)
 			return err;
-		if (take_over_orphan(seg, m))
+		if (shg__lock_take_over(seg, m, true))
 			continue;
 		waited += LOCK_SLICE_NS;
 		if (waited >= SHG_LOCK_MAX_NS)
@@ -289,6 +300,29 @@ int shg__lock(struct shg_seg *seg, pthread_mutex_t *m,
 
 void shg__unlock(struct shg_seg *seg, pthread_mutex_t *m)
 {
+#ifdef __GLIBC__
+	int *word = &m->__data.__lock;
+
+	/*
+	 * glibc refuses (EPERM) to unlock a word that does not carry our TID:
+	 * a take-over holds it at CLAIM for a moment. It sees our
+	 * announcement (still there: we withdraw after unlocking) and puts
+	 * our word back; we may do it ourselves, in case it died in between
+	 * (it never turns CLAIM into "owner died" while we announce).
+	 */
+	while (pthread_mutex_unlock(m) == EPERM) {
+		int cur = __atomic_load_n(word, __ATOMIC_RELAXED);
+
+		if ((cur & FUTEX_TID_MASK) != LOCK_CLAIM_TID)
+			break; /* not held by us at all: nothing to undo */
+		atomic_fetch_add_explicit(&shg__lock_unlock_retries, 1,
+					  memory_order_relaxed);
+		(void)__atomic_compare_exchange_n(
+			word, &cur, (cur & FUTEX_WAITERS) | (int)shg__gettid(),
+			false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	}
+#else
 	pthread_mutex_unlock(m);
+#endif
 	withdraw(seg);
 }

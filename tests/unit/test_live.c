@@ -517,6 +517,92 @@ static void test_live_lock_holder_killed_in_pidns(void **state)
 	tu_destroy(seg, name);
 }
 
+/*
+ * Take-over attempts hammering a lock that live processes (in two PID
+ * namespaces, both pid 1) take and release all the time: none may
+ * succeed, mutual exclusion must hold, and every unlock must work (an
+ * unlock that meets the taker's CLAIM puts its word back). Afterwards a
+ * forged orphan word is taken over at once.
+ */
+#define HAMMER_MS 600
+
+static int hammer_main(int id)
+{
+	struct shg_seg *seg;
+	uint64_t end;
+	int n = 0;
+
+	if (shg_seg_open(sh->name, NULL, &seg))
+		return 10;
+	atomic_store(&sh->stage[id], 1);
+	if (wait_at_least(&sh->cmd[0], 1, 20000))
+		return 11;
+	end = now_ms() + HAMMER_MS;
+	while (now_ms() < end) {
+		if (shg__lock(seg, &seg->hdr->grow_lock, NULL))
+			return 12;
+		if (atomic_fetch_add(&sh->inside, 1) != 0)
+			atomic_store(&sh->res2[0], 1); /* two inside */
+		n++;
+		atomic_fetch_sub(&sh->inside, 1);
+		shg__unlock(seg, &seg->hdr->grow_lock);
+	}
+	atomic_store(&sh->res[id], n);
+	atomic_store(&sh->res2[id],
+		     (int)atomic_load(&shg__lock_unlock_retries));
+	shg_seg_close(seg);
+	return 0;
+}
+
+static void test_live_take_over_never_robs_live_holders(void **state)
+{
+	struct shg_seg *seg;
+	char name[64];
+	uint64_t end;
+	unsigned tries = 0, taken = 0;
+	pid_t h[2];
+	int i;
+
+	(void)state;
+	seg = tu_create(name, 0);
+	shared_reset(name);
+	h[0] = ns_spawn(NS_PID, hammer_main, 1);
+	h[1] = ns_spawn(NS_PID | NS_OWNPROC, hammer_main, 2);
+	await_stage(h[0], 1, 1, "lock hammer in a PID namespace");
+	await_stage(h[1], 2, 1, "lock hammer in a PID namespace");
+	atomic_store(&sh->cmd[0], 1);
+	end = now_ms() + HAMMER_MS;
+	while (now_ms() < end) {
+		tries++;
+		/* Every other attempt skips step 1's filter: the word is
+		 * then claimed under a live holder, which step 3 undoes. */
+		taken += shg__lock_take_over(seg, &seg->hdr->grow_lock,
+					     tries & 1);
+	}
+	for (i = 0; i < 2; i++)
+		assert_int_equal(tu_wait(h[i]), 0);
+	print_message("  take-over: %u attempts against %d + %d live "
+		      "lock/unlock pairs: %u taken, %llu claims undone, %d "
+		      "unlocks met a claim\n",
+		      tries, atomic_load(&sh->res[1]), atomic_load(&sh->res[2]),
+		      taken,
+		      (unsigned long long)atomic_load(&shg__lock_restores),
+		      atomic_load(&sh->res2[1]) + atomic_load(&sh->res2[2]));
+	assert_int_equal(taken, 0);
+	assert_int_equal(atomic_load(&sh->res2[0]), 0);
+	assert_true(atomic_load(&sh->res[1]) > 0 &&
+		    atomic_load(&sh->res[2]) > 0);
+	/* Nobody announces now: a forged word is an orphan. */
+	__atomic_store_n((int *)&seg->hdr->grow_lock, 4242, __ATOMIC_RELEASE);
+	assert_true(shg__lock_take_over(seg, &seg->hdr->grow_lock, true));
+	repaired = 0;
+	tu_ok(shg__lock(seg, &seg->hdr->grow_lock, count_repair));
+	assert_int_equal(repaired, 1);
+	shg__unlock(seg, &seg->hdr->grow_lock);
+	TU_CHECK_SOUND(seg);
+	tu_destroy(seg, name);
+}
+
 /* ---- exec without close, fork with close ---------------------------------- */
 
 static void test_live_exec_without_close(void **state)
@@ -898,6 +984,7 @@ int main(void)
 		cmocka_unit_test(test_live_lock_waiter_without_proc),
 		cmocka_unit_test(test_live_lock_waiter_no_descriptor),
 		cmocka_unit_test(test_live_lock_holder_killed_in_pidns),
+		cmocka_unit_test(test_live_take_over_never_robs_live_holders),
 		cmocka_unit_test(test_live_exec_without_close),
 		cmocka_unit_test(test_live_fork_child_close_leaves_parent),
 		cmocka_unit_test(test_live_earlier_boot_locks_reset),
