@@ -51,7 +51,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,9 +373,11 @@ static int pslot_fill(struct shg_seg *seg, uint32_t p)
  * of a removed root whose last holder was the dead process is left to the
  * leak sweep (no drop hook runs before the graph layer attaches).
  */
+#define TAKE_OVER_WAIT_MS 10000u
+
 static int take_over_dead(struct shg_seg *seg, uint64_t tok)
 {
-	uint32_t p;
+	uint32_t p, waited;
 
 	for (p = 0; p < seg->max_procs; p++) {
 		struct shg_pslot *ps = &seg->procs[p];
@@ -391,8 +392,14 @@ static int take_over_dead(struct shg_seg *seg, uint64_t tok)
 		}
 		atomic_store_explicit(&ps->locks, 0, memory_order_relaxed);
 		seg->pslot = p;
-		while (!recover_trylock(seg, &ps->recover_lock, tok))
-			sched_yield(); /* a live releaser of @old finishes */
+		/* A live releaser of @old finishes first. One stopped for
+		 * good: give up (our token stays, dead once we close). */
+		for (waited = 0; !recover_trylock(seg, &ps->recover_lock, tok);
+		     waited++) {
+			if (waited >= TAKE_OVER_WAIT_MS)
+				return SHG_ESTUCK;
+			usleep(1000);
+		}
 		release_owned(seg, p, old, NULL);
 		pslot_fill(seg, p);
 		recover_unlock(&ps->recover_lock);
