@@ -313,6 +313,8 @@ void shg__unlock(struct shg_seg *seg, pthread_mutex_t *m)
 	while (pthread_mutex_unlock(m) == EPERM) {
 		int cur = __atomic_load_n(word, __ATOMIC_RELAXED);
 
+		if ((cur & FUTEX_TID_MASK) == (int)shg__gettid())
+			continue; /* the taker put it back meanwhile */
 		if ((cur & FUTEX_TID_MASK) != LOCK_CLAIM_TID)
 			break; /* not held by us at all: nothing to undo */
 		atomic_fetch_add_explicit(&shg__lock_unlock_retries, 1,
