@@ -970,7 +970,8 @@ static void test_live_three_pidns_kill_each(void **state)
 	(void)state;
 	for (i = 0; i < rounds; i++)
 		one_round(i);
-	print_message("  three PID namespaces: %u rounds, 9 kills\n", rounds);
+	print_message("  three PID namespaces: %u rounds, %u kills\n", rounds,
+		      3 * rounds);
 }
 
 int main(void)
