@@ -357,7 +357,7 @@ static void check_pins(struct gcheck *gc)
 		}
 		tok = atomic_load_explicit(&seg->procs[p1 - 1].token,
 					   memory_order_acquire);
-		if (!tok || !shg__token_alive(tok)) {
+		if (!tok || !shg__token_alive(seg, tok)) {
 			GPROBLEM(gc, SHG_EDEADOWNER,
 				 "pin %u: held by dead process slot %u: run "
 				 "recover",

@@ -375,7 +375,7 @@ int shg_type_register(struct shg_seg *seg, const char *name,
 		found = find_name(seg, t, name, &r);
 		if (!found)
 			err = table_append(seg, t, name, f, nfields, id);
-		shg__unlock(&t->lock);
+		shg__unlock(seg, &t->lock);
 		if (!found)
 			return err;
 	}

@@ -264,6 +264,11 @@ int shg_unpin(struct shg_pin *pin)
 
 	if (!pin)
 		return -EINVAL;
+	/* A pin inherited across fork is the parent's: free our copy only. */
+	if (!shg__seg_own(pin->seg)) {
+		free(pin);
+		return 0;
+	}
 	if (pin->detached)
 		shg__detached_release(pin);
 	t = table_peek(pin->seg);
@@ -363,7 +368,7 @@ static void pin_owner(struct shg_seg *seg, const struct shg_pinrec *r,
 	if (!tok)
 		return;
 	pi->pid = (pid_t)__atomic_load_n(&ps->pid, __ATOMIC_RELAXED);
-	pi->alive = shg__token_alive(tok);
+	pi->alive = shg__token_alive(seg, tok);
 }
 
 /* Sequence and reachable bytes of version record @off (0s if invalid). */

@@ -439,7 +439,7 @@ static void note_adopter(struct shg_seg *seg, uint32_t idx)
 	if (tok == seg->token)
 		return;
 	if (used_load(sp) == 0 ||
-	    (tok && tok != SHG_TOKEN_MIXED && !shg__token_alive(tok)))
+	    (tok && tok != SHG_TOKEN_MIXED && !shg__token_alive(seg, tok)))
 		st64(&sp->owner_token, seg->token);
 	else
 		st64(&sp->owner_token, SHG_TOKEN_MIXED);
@@ -1375,6 +1375,7 @@ int shg__alloc_walk(struct shg_seg *seg,
 
 /* Liveness of process tokens, memoized for one walk (few distinct ones). */
 struct tok_memo {
+	struct shg_seg *seg;
 	uint64_t tok[16];
 	bool alive[16];
 	unsigned n;
@@ -1390,7 +1391,7 @@ static bool token_dead(struct tok_memo *m, uint64_t tok)
 	for (i = 0; i < m->n; i++)
 		if (m->tok[i] == tok)
 			return !m->alive[i];
-	alive = shg__token_alive(tok);
+	alive = shg__token_alive(m->seg, tok);
 	if (m->n < 16) {
 		m->tok[m->n] = tok;
 		m->alive[m->n++] = alive;
@@ -1412,7 +1413,7 @@ int shg__alloc_walk_sweepable(struct shg_seg *seg,
 					  uint64_t size),
 			      void (*span)(void *arg, uint32_t idx), void *arg)
 {
-	struct tok_memo memo = { .n = 0 };
+	struct tok_memo memo = { .seg = seg, .n = 0 };
 	uint32_t top, i, c;
 	uint64_t w;
 

@@ -273,7 +273,7 @@ static void mark_all(struct shg__marker *mk,
 		mark_batch_words(
 			mk, atomic_load_explicit(&seg->threads[r].reclaiming,
 						 memory_order_acquire));
-	shg__unlock(&seg->hdr->limbo_lock);
+	shg__unlock(seg, &seg->hdr->limbo_lock);
 	if (mk->live.oom)
 		shg__mark_fail(mk, -ENOMEM);
 	if (mk->live.n)
@@ -509,7 +509,7 @@ static bool sweep_trylock(struct shg_seg *seg)
 
 	if (atomic_compare_exchange_strong(l, &cur, seg->token))
 		return true;
-	if (cur == seg->token || shg__token_alive(cur))
+	if (cur == seg->token || shg__token_alive(seg, cur))
 		return false; /* another thread of ours, or a live sweeper */
 	return atomic_compare_exchange_strong(l, &cur, seg->token);
 }

@@ -102,7 +102,8 @@
  *    and unlinked in one hold (repair and adoption check held-list
  *    membership as they do the FIFO's).
  *  - a dead reader's slot blocks reclamation until its liveness is checked
- *    (pid + start time token); the registry then releases it.
+ *    (the OFD lock of its process slot, see registry.c); the registry then
+ *    releases it.
  */
 #include "limbo.h"
 
@@ -117,12 +118,13 @@
 #define RECLAIM_DEAD_CHECK_NS (50 * MS_NS) /* blocked this long: alive? */
 #define SYNC_DEAD_CHECK_NS (10 * MS_NS) /* synchronize waited this long */
 
-/* pid of a thread slot's owner: its process slot's pid, else the token. */
+/* pid of a thread slot's owner (in the owner's own PID namespace, display
+ * only): its process slot's pid, 0 if that slot changed hands. */
 static pid_t slot_pid(struct shg_seg *seg, struct shg_tslot *s, int32_t *flavor)
 {
 	uint64_t tok = atomic_load_explicit(&s->owner, memory_order_relaxed);
 	uint32_t p = __atomic_load_n(&s->proc, __ATOMIC_RELAXED);
-	pid_t pid = (pid_t)(tok & SHG_TOKEN_PID_MASK);
+	pid_t pid = 0;
 
 	if (flavor)
 		*flavor = 0;
@@ -138,6 +140,23 @@ static pid_t slot_pid(struct shg_seg *seg, struct shg_tslot *s, int32_t *flavor)
 		}
 	}
 	return pid;
+}
+
+/* Whether a slot's owner recorded another PID namespace than @mine (both
+ * known): its pid and tid mean nothing here. Display only. */
+static bool slot_other_pidns(struct shg_seg *seg, struct shg_tslot *s,
+			     uint64_t mine)
+{
+	uint64_t tok = atomic_load_explicit(&s->owner, memory_order_relaxed);
+	uint32_t p = __atomic_load_n(&s->proc, __ATOMIC_RELAXED);
+	uint64_t ns;
+
+	if (p >= seg->max_procs ||
+	    atomic_load_explicit(&seg->procs[p].token, memory_order_relaxed) !=
+		    tok)
+		return false;
+	ns = __atomic_load_n(&seg->procs[p].pidns, __ATOMIC_RELAXED);
+	return mine && ns && ns != mine;
 }
 
 /* ---- read sections ---------------------------------------------------- */
@@ -261,7 +280,7 @@ static int seal(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 	seal_locked(seg, bo, b);
 	/* Same lock hold as the link: see repair for a death in between. */
 	atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
-	shg__unlock(&hdr->limbo_lock);
+	shg__unlock(seg, &hdr->limbo_lock);
 	return 0;
 }
 
@@ -290,13 +309,13 @@ static uint64_t pop_freeable(struct shg_seg *seg, struct shg_tslot *self,
 		b = batch_at(seg, h);
 	}
 	if (!b) {
-		shg__unlock(&hdr->limbo_lock);
+		shg__unlock(seg, &hdr->limbo_lock);
 		return 0;
 	}
 	tag = ld64(&b->tag);
 	if (tag >= m) {
 		*oldest = tag;
-		shg__unlock(&hdr->limbo_lock);
+		shg__unlock(seg, &hdr->limbo_lock);
 		return 0;
 	}
 	next = ld64(&b->next);
@@ -308,7 +327,7 @@ static uint64_t pop_freeable(struct shg_seg *seg, struct shg_tslot *self,
 	__atomic_store_n(&hdr->limbo_head, next, __ATOMIC_RELEASE);
 	if (!next)
 		st64(&hdr->limbo_tail, 0);
-	shg__unlock(&hdr->limbo_lock);
+	shg__unlock(seg, &hdr->limbo_lock);
 	return h;
 }
 
@@ -456,9 +475,18 @@ static bool mark_blockers(struct shg_seg *seg, uint64_t oldest)
 	uint64_t now = shg__now_ns(),
 		 held = atomic_load_explicit(&seg->hdr->retired_bytes,
 					     memory_order_relaxed);
-	bool dead = false;
+	bool dead = false, probe;
+	uint64_t next;
 	uint32_t i;
 
+	/* Liveness probes (one fcntl each) at most once per period per
+	 * handle, not on every pass: a dead reader is found a period late
+	 * at worst, which only delays reclamation. */
+	next = atomic_load_explicit(&seg->next_probe_ns, memory_order_relaxed);
+	probe = now >= next &&
+		atomic_compare_exchange_strong_explicit(
+			&seg->next_probe_ns, &next, now + RECLAIM_DEAD_CHECK_NS,
+			memory_order_relaxed, memory_order_relaxed);
 	for (i = 0; i < seg->max_threads; i++) {
 		struct shg_tslot *s = &seg->threads[i];
 		uint64_t e, since;
@@ -467,7 +495,7 @@ static bool mark_blockers(struct shg_seg *seg, uint64_t oldest)
 		if (atomic_load_explicit(&s->owner, memory_order_relaxed) &&
 		    e && oldest && e <= oldest) {
 			since = mark_blocked(s, now, held);
-			if (now - since > RECLAIM_DEAD_CHECK_NS &&
+			if (probe && now - since > RECLAIM_DEAD_CHECK_NS &&
 			    !shg__tslot_alive(seg, i))
 				dead = true;
 		} else if (atomic_load_explicit(&s->blocked_since_ns,
@@ -919,7 +947,7 @@ int shg_reader_list(struct shg_seg *seg, struct shg_reader_info *out,
 {
 	uint64_t global =
 		atomic_load_explicit(&seg->hdr->epoch, memory_order_relaxed);
-	uint64_t now = shg__now_ns();
+	uint64_t now = shg__now_ns(), mine = shg__pidns_id();
 	unsigned n = 0;
 	uint32_t i;
 
@@ -940,6 +968,7 @@ int shg_reader_list(struct shg_seg *seg, struct shg_reader_info *out,
 		r->slot = i;
 		r->pid = slot_pid(seg, s, &r->flavor);
 		r->tid = __atomic_load_n(&s->tid, __ATOMIC_RELAXED);
+		r->other_pidns = slot_other_pidns(seg, s, mine);
 		r->alive = shg__tslot_alive(seg, i);
 		r->in_section = e != 0;
 		r->epoch = e;
@@ -988,7 +1017,7 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
 	if (!r)
 		atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
-	shg__unlock(&hdr->limbo_lock);
+	shg__unlock(seg, &hdr->limbo_lock);
 	/* Popped (tag below a past scan's m, or held) and ours alone:
 	 * finish it, with a pin snapshot taken now (after its grace). */
 	if (r) {

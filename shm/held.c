@@ -109,7 +109,7 @@ static bool hold_whole(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 	st64(&b->tag, 0);
 	held_push_locked(seg, bo, b, snap_gen);
 	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
-	shg__unlock(&seg->hdr->limbo_lock);
+	shg__unlock(seg, &seg->hdr->limbo_lock);
 	return true;
 }
 
@@ -256,7 +256,7 @@ uint64_t shg__hold_split(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 			hb[i] = 0; /* linked: no longer ours */
 		}
 	}
-	shg__unlock(&seg->hdr->limbo_lock);
+	shg__unlock(seg, &seg->hdr->limbo_lock);
 	/*
 	 * Free the batches emptied into linked ones. Decided under the lock
 	 * above: a pushed batch may be popped, finished and freed by another
@@ -304,11 +304,11 @@ static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
 		else
 			__atomic_store_n(&hdr->held_head, next,
 					 __ATOMIC_RELEASE);
-		shg__unlock(&hdr->limbo_lock);
+		shg__unlock(seg, &hdr->limbo_lock);
 		return cur;
 	}
 	atomic_store_explicit(&hdr->held_gen, snap->gen, memory_order_relaxed);
-	shg__unlock(&hdr->limbo_lock);
+	shg__unlock(seg, &hdr->limbo_lock);
 	return 0;
 }
 
@@ -436,5 +436,5 @@ void shg__held_by_key(struct shg_seg *seg, const uint64_t *keys,
 			bytes[hit - keys] += ld64(&b->bytes);
 		cur = ld64(&b->next);
 	}
-	shg__unlock(&seg->hdr->limbo_lock);
+	shg__unlock(seg, &seg->hdr->limbo_lock);
 }

@@ -95,10 +95,14 @@ struct shg_seg {
 	bool closing; /* shg_seg_close in progress */
 	uint64_t id; /* process-unique id of this handle */
 	uint64_t fork_gen; /* shg__fork_gen when opened */
+	struct cds_list_head open_link; /* in registry.c's list of handles */
 
 	/* thread contexts of this process (process-local) */
 	pthread_mutex_t ctx_lock; /* guards ctxs */
 	struct cds_list_head ctxs; /* struct shg__tctx.link */
+
+	/* next reclaim pass allowed to probe blockers' liveness (MONOTONIC) */
+	_Atomic uint64_t next_probe_ns;
 
 	/* last stalled reader seen by a budget check */
 	pid_t stalled_pid; /* 0 = none */
@@ -142,9 +146,15 @@ struct shg__tctx {
 };
 
 /* ---- platform.c -------------------------------------------------------- */
-SHG_HIDDEN int shg__proc_token(pid_t pid, uint64_t *token);
-SHG_HIDDEN uint64_t shg__self_token(void);
-SHG_HIDDEN bool shg__token_alive(uint64_t token);
+/* A fresh attachment token: random, never 0 or SHG_TOKEN_MIXED. */
+SHG_HIDDEN uint64_t shg__new_token(void);
+/* OFD locks on one byte of @fd: take (0, -EAGAIN if held through another
+ * open file description, -errno), drop, and probe (1 held through another
+ * description, 0 not, -errno). */
+SHG_HIDDEN int shg__ofd_trylock(int fd, uint64_t off);
+SHG_HIDDEN int shg__ofd_unlock(int fd, uint64_t off);
+SHG_HIDDEN int shg__ofd_probe(int fd, uint64_t off);
+SHG_HIDDEN uint64_t shg__pidns_id(void); /* display only; 0 = unknown */
 SHG_HIDDEN int shg__boot_id(uint8_t out[16]);
 SHG_HIDDEN uint64_t shg__now_ns(void); /* CLOCK_MONOTONIC */
 SHG_HIDDEN uint64_t shg__realtime_ns(void); /* CLOCK_REALTIME */
@@ -167,16 +177,23 @@ SHG_HIDDEN uint64_t shg__seg_layout_hash(const struct shg_seg *seg);
 SHG_HIDDEN int shg__ensure_backed(struct shg_seg *seg, uint64_t heap_bytes);
 /* ---- lock.c ------------------------------------------------------------ */
 /* Robust process-shared mutex; on EOWNERDEAD runs @repair then marks the
- * mutex consistent. A lock whose owner TID is no live participant's (lock
- * word from another boot, forged) is taken over as if its owner died.
- * Returns 0, -ENOTRECOVERABLE, or SHG_ESTUCK (a live owner held it for
- * longer than 10 s). */
+ * mutex consistent. A held lock word while no other live participant holds
+ * or is taking any segment lock (word from another boot, forged) is taken
+ * over as if its owner died. Returns 0, -ENOTRECOVERABLE, or SHG_ESTUCK (a
+ * live owner held it for longer than 10 s). */
 SHG_HIDDEN int shg__mutex_init(pthread_mutex_t *m);
 SHG_HIDDEN int shg__lock(struct shg_seg *seg, pthread_mutex_t *m,
 			 void (*repair)(struct shg_seg *seg));
-SHG_HIDDEN void shg__unlock(pthread_mutex_t *m);
-/* Whether thread @tid is no thread of a live registered process. */
-SHG_HIDDEN bool shg__lock_owner_orphaned(struct shg_seg *seg, pid_t tid);
+SHG_HIDDEN void shg__unlock(struct shg_seg *seg, pthread_mutex_t *m);
+/* Whether a live participant other than the calling thread holds or is
+ * taking a segment lock of @seg (take-over is then refused). */
+SHG_HIDDEN bool shg__lock_others_active(struct shg_seg *seg);
+/* One take-over attempt on @m (lock_slow's, after each slice): true if
+ * the word was held by nobody alive and is now "owner died". @filter:
+ * step 1's early check (false only in tests, to exercise steps 2-3). */
+SHG_HIDDEN bool shg__lock_take_over(struct shg_seg *seg, pthread_mutex_t *m,
+				    bool filter);
+extern _Atomic uint64_t shg__lock_restores, shg__lock_unlock_retries;
 
 /* Offsets: bounds-checked conversion (NULL when bad) and trusted ones. */
 static inline bool shg__off_ok(const struct shg_seg *seg, uint64_t off,
@@ -202,12 +219,22 @@ static inline uint64_t shg__off(const struct shg_seg *seg, const void *p)
 }
 
 /* ---- registry.c -------------------------------------------------------- */
-/* Whether @pid is a live process registered in @seg (pid + start time). */
-SHG_HIDDEN bool shg__pid_participates(struct shg_seg *seg, pid_t pid);
+extern _Atomic uint64_t shg__fork_gen;
+/* Whether attachment token @tok is alive: its process slot's OFD lock is
+ * held (never "dead" from an I/O error). */
+SHG_HIDDEN bool shg__token_alive(struct shg_seg *seg, uint64_t tok);
+/* Whether process slot @p is alive with token @tok. */
+SHG_HIDDEN bool shg__pslot_alive(struct shg_seg *seg, uint32_t p, uint64_t tok);
+/* Whether @seg was opened by this process (false: inherited across fork;
+ * such a handle may only be closed, which leaves shared state alone). */
+static inline bool shg__seg_own(const struct shg_seg *seg)
+{
+	return seg->fork_gen ==
+	       __atomic_load_n(&shg__fork_gen, __ATOMIC_RELAXED);
+}
 #define SHG_TLS_IE __attribute__((tls_model("initial-exec")))
 /* This thread's contexts, most recently used first. */
 extern __thread struct shg__tctx *shg__tls_head SHG_TLS_IE;
-extern _Atomic uint64_t shg__fork_gen;
 
 /* Fast lookup of the calling thread's context for @seg (NULL: slow path). */
 static inline struct shg__tctx *shg__tctx_fast(struct shg_seg *seg)
@@ -224,6 +251,8 @@ static inline struct shg__tctx *shg__tctx_fast(struct shg_seg *seg)
  * slot when none is free. Return 0, SHG_ESLOTS, -errno. */
 SHG_HIDDEN int shg__proc_attach(struct shg_seg *seg, bool take_dead);
 SHG_HIDDEN void shg__proc_detach(struct shg_seg *seg);
+/* Forget @seg in the list of open handles (before it is freed). */
+SHG_HIDDEN void shg__open_list_del(struct shg_seg *seg);
 /* The calling thread's context for @seg, registering it if needed. */
 SHG_HIDDEN int shg__tctx_get(struct shg_seg *seg, struct shg__tctx **out);
 /* Existing context or NULL (never registers). */

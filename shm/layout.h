@@ -37,7 +37,9 @@
 #include <shmgraph.h>
 
 #define SHG_MAGIC "SHMGRAPH" /* 8 bytes, no NUL stored */
-#define SHG_FORMAT_VERSION 1u
+/* 2: attachment tokens are random and liveness is an OFD lock per process
+ * slot (pslot.locks, pslot.pidns); version-1 tokens meant pid + start time. */
+#define SHG_FORMAT_VERSION 2u
 #define SHG_HDR_SIZE 4096u
 #define SHG_CACHE_LINE 64u
 #define SHG_SPAN_SHIFT 16u
@@ -86,7 +88,8 @@ struct shg_hdr {
 	uint64_t spans_off; /* offset of struct shg_span[nspans] */
 	uint64_t heap_off; /* offset of span 0, SHG_SPAN_SIZE aligned */
 	uint64_t retire_budget; /* max retired-unfreed bytes (SHG_EBUDGET) */
-	uint8_t boot_id[16]; /* kernel boot id at creation (information) */
+	uint8_t boot_id[16]; /* kernel boot id at creation or at the last
+			      * reset of an earlier boot's locks (0: unknown) */
 	uint64_t reserved2[2]; /* zero */
 
 	/* line 3: the global epoch, alone on its line (read by every reader) */
@@ -138,25 +141,35 @@ _Static_assert(offsetof(struct shg_hdr, ext) == 384, "layout");
 _Static_assert(offsetof(struct shg_hdr, held_head) == 448, "layout");
 
 /* -------------------------------------------------------------------------
- * Process slot. A process claims one at open by CAS of token 0 -> its
- * token. token = (start_time << 22) | pid; start_time is the process start
- * time in clock ticks since boot (/proc/PID/stat field 22), so a recycled
- * pid never matches a dead owner's token.
+ * Process slot. A process claims one at open: it first takes an OFD write
+ * lock (fcntl F_OFD_SETLK) on byte SHG_LIVE_LOCK_BASE + slot index of the
+ * segment file through its O_CLOEXEC descriptor, then CASes token 0 -> its
+ * token, and holds the lock for as long as it is attached. The token is 64
+ * random bits naming that attachment (never 0, never SHG_TOKEN_MIXED); it
+ * holds no pid. The slot is alive iff its byte is OFD-locked by someone and
+ * its token is unchanged: the kernel drops the lock at death and at exec,
+ * in any PID or time namespace, and no lock survives a reboot.
  */
-#define SHG_TOKEN_PID_BITS 22
-#define SHG_TOKEN_PID_MASK ((1ull << SHG_TOKEN_PID_BITS) - 1)
+#define SHG_LIVE_LOCK_BASE \
+	0x10000ull /* byte of slot 0; the byte before it
+				       * is the attach gate (registry.c) */
 
 struct shg_pslot {
 	_Atomic uint64_t token; /* owner token, 0 = free */
 	_Atomic uint64_t recover_lock; /* token of the process releasing it */
-	int32_t pid; /* owner pid (copy of token bits, for display) */
+	int32_t pid; /* owner pid in its own PID namespace (display only) */
 	int32_t flavor; /* enum shg_flavor the owner reads with */
-	uint64_t attached_ns; /* CLOCK_REALTIME when the slot was claimed */
+	uint64_t attached_ns; /* CLOCK_REALTIME when claimed (display only) */
 	_Atomic uint32_t nthreads; /* thread slots owned by this process */
 	uint32_t uid; /* owner uid */
-	uint64_t pad[3];
+	_Atomic uint32_t locks; /* segment locks held or being taken */
+	uint32_t pad0; /* zero */
+	uint64_t pidns; /* inode of the owner's PID namespace, 0 = unknown
+			 * (display only: tells a pid from another namespace) */
+	uint64_t pad[1];
 };
 _Static_assert(sizeof(struct shg_pslot) == 64, "pslot size");
+_Static_assert(offsetof(struct shg_pslot, locks) == 40, "pslot");
 
 /* -------------------------------------------------------------------------
  * Thread slot: the reader's epoch word and the writer's retire state.
@@ -167,7 +180,7 @@ struct shg_tslot {
 	_Atomic uint64_t epoch; /* 0 = quiescent; else epoch read at entry */
 	_Atomic uint64_t owner; /* owning process token, 0 = free */
 	uint32_t proc; /* owning process slot index */
-	int32_t tid; /* kernel thread id */
+	int32_t tid; /* thread id in its own PID namespace (display only) */
 	_Atomic uint64_t limbo_open; /* offset of the open retire batch */
 	_Atomic uint64_t reclaiming; /* offset of a batch being freed */
 	uint64_t registered_ns; /* CLOCK_REALTIME at registration */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Platform facts the segment layer needs, all Linux specifics in one place:
- * process liveness tokens (pid plus start time from /proc/PID/stat), the
- * kernel boot id, clocks, thread ids, membarrier(2) for the asymmetric read
+ * attachment tokens and the OFD locks that attest liveness, the kernel
+ * boot id, clocks, thread ids, membarrier(2) for the asymmetric read
  * flavor, NUMA topology and placement (real through libnuma, or simulated
  * with SHG_NUMA_SIM=N for tests on one-node hosts), and random bytes.
  *
@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,8 +40,6 @@
 #endif
 
 #include "internal.h"
-
-#define TOKEN_START_BITS (64 - SHG_TOKEN_PID_BITS) /* 42 */
 
 /* -------------------------------------------------------------------------
  * Small file helpers.
@@ -73,153 +72,84 @@ static ssize_t read_small_file(const char *path, char *buf, size_t len)
 	return got;
 }
 
-/* Whether /proc is mounted (cached; -1 unknown, 0 no, 1 yes). */
-static _Atomic int proc_mounted = -1;
-
-static bool have_proc(void)
-{
-	int v = atomic_load_explicit(&proc_mounted, memory_order_relaxed);
-
-	if (v < 0) {
-		v = access("/proc/self/stat", R_OK) == 0;
-		atomic_store_explicit(&proc_mounted, v, memory_order_relaxed);
-	}
-	return v;
-}
-
-/*
- * Parse /proc/PID/stat: the process state (field 3) and start time
- * (field 22). Field 2 (comm) is in parentheses and may itself contain
- * spaces and ')', so parsing starts after the LAST ')'.
+/* -------------------------------------------------------------------------
+ * Attachment tokens and kernel-attested liveness.
+ *
+ * A token names one attachment of one process to one segment: 64 random
+ * bits, never 0 and never SHG_TOKEN_MIXED. It carries no pid, so nothing
+ * about it depends on PID namespaces, /proc, clocks or time namespaces.
+ * Whether its owner lives is answered by the kernel through an OFD lock
+ * (fcntl F_OFD_SETLK) the owner holds on one byte of the segment file for
+ * as long as it is attached: the kernel drops OFD locks when the last
+ * descriptor of the open file description closes, i.e. at process death
+ * and at exec (the descriptor is O_CLOEXEC), in every namespace, and locks
+ * never survive a reboot. See registry.c for the protocol.
  */
-static int read_stat(pid_t pid, char *state, uint64_t *start)
+uint64_t shg__new_token(void)
 {
-	char path[64], buf[1024], *p, *end;
-	unsigned long long v;
-	ssize_t n;
-	int field;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	n = read_small_file(path, buf, sizeof(buf));
-	if (n == -ENOENT || n == -ESRCH)
-		return -ESRCH;
-	if (n < 0)
-		return (int)n;
-	p = strrchr(buf, ')');
-	if (!p)
-		return -EIO;
-	p++;
-	/* p now points at " S ppid ...": field 3 is the state. */
-	while (*p == ' ')
-		p++;
-	if (!*p)
-		return -EIO;
-	*state = *p;
-	for (field = 3; field < 22; field++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return -EIO;
-		while (*p == ' ')
-			p++;
-	}
-	errno = 0;
-	v = strtoull(p, &end, 10);
-	if (end == p || errno)
-		return -EIO;
-	*start = v;
-	return 0;
-}
-
-int shg__proc_token(pid_t pid, uint64_t *token)
-{
-	uint64_t start;
-	char state;
-	int err;
-
-	if (pid <= 0)
-		return -ESRCH;
-	if ((uint64_t)pid > SHG_TOKEN_PID_MASK)
-		return -ERANGE;
-	err = read_stat(pid, &state, &start);
-	if (err)
-		return err;
-	if (start >= (1ull << TOKEN_START_BITS))
-		return -ERANGE;
-	*token = (start << SHG_TOKEN_PID_BITS) | (uint64_t)pid;
-	return 0;
-}
-
-static _Atomic uint64_t self_token;
-static _Atomic pid_t self_token_pid;
-
-uint64_t shg__self_token(void)
-{
-	pid_t pid = getpid();
 	uint64_t t;
 
-	/* Recomputed after fork: the child has another pid and start time. */
-	if (atomic_load_explicit(&self_token_pid, memory_order_acquire) == pid)
-		return atomic_load_explicit(&self_token, memory_order_relaxed);
-	if (shg__proc_token(pid, &t) != 0) {
-		/* No /proc: the pid alone (start time 0) still identifies
-		 * the process as long as its pid is not recycled. */
-		t = (uint64_t)pid & SHG_TOKEN_PID_MASK;
-	}
-	atomic_store_explicit(&self_token, t, memory_order_relaxed);
-	/* Release: a thread that sees the pid also sees the token. */
-	atomic_store_explicit(&self_token_pid, pid, memory_order_release);
+	do
+		shg__random_bytes((uint8_t *)&t, sizeof(t));
+	while (t == 0 || t == SHG_TOKEN_MIXED);
 	return t;
 }
 
-/*
- * A thread-group leader that called pthread_exit shows state Z while the
- * other threads run on; the process is alive iff another task exists.
- */
-static bool zombie_has_threads(pid_t pid)
+static int ofd_setlk(int fd, short type, uint64_t off, int cmd)
 {
-	char path[64];
-	struct dirent *de;
-	bool alive = false;
-	DIR *d;
+	struct flock fl;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		return false;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)off;
+	fl.l_len = 1;
+	while (fcntl(fd, cmd, &fl) < 0) {
+		if (errno == EINTR)
 			continue;
-		if (atoi(de->d_name) != pid) {
-			alive = true;
-			break;
-		}
+		return -errno;
 	}
-	closedir(d);
-	return alive;
+	return 0;
 }
 
-bool shg__token_alive(uint64_t token)
+int shg__ofd_trylock(int fd, uint64_t off)
 {
-	pid_t pid = (pid_t)(token & SHG_TOKEN_PID_MASK);
-	uint64_t start;
-	char state;
-	int err;
+	int err = ofd_setlk(fd, F_WRLCK, off, F_OFD_SETLK);
 
-	if (token == 0 || pid == 0)
-		return false;
-	if (!have_proc())
-		return kill(pid, 0) == 0 || errno == EPERM;
-	err = read_stat(pid, &state, &start);
-	if (err == -ESRCH)
-		return false;
-	if (err)
-		return kill(pid, 0) == 0 || errno == EPERM;
-	if ((start << SHG_TOKEN_PID_BITS | (uint64_t)pid) != token)
-		return false;
-	/* A zombie has released its robust futexes and its mappings. */
-	if (state == 'Z' || state == 'X')
-		return zombie_has_threads(pid);
-	return true;
+	return err == -EACCES ? -EAGAIN : err;
+}
+
+int shg__ofd_unlock(int fd, uint64_t off)
+{
+	return ofd_setlk(fd, F_UNLCK, off, F_OFD_SETLK);
+}
+
+int shg__ofd_probe(int fd, uint64_t off)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)off;
+	fl.l_len = 1;
+	/* l_pid must be 0 for the OFD commands. */
+	while (fcntl(fd, F_OFD_GETLK, &fl) < 0) {
+		if (errno == EINTR)
+			continue;
+		return -errno;
+	}
+	return fl.l_type != F_UNLCK;
+}
+
+/* PID namespace of this process, for display (0 if unknown). */
+uint64_t shg__pidns_id(void)
+{
+	struct stat st;
+
+	if (stat("/proc/self/ns/pid", &st) != 0)
+		return 0;
+	return (uint64_t)st.st_ino;
 }
 
 static int hexval(int c)

@@ -5,18 +5,34 @@
  *
  * THEORY OF OPERATION
  *
- * Claiming. A process claims a process slot with one CAS of its token
- * (pid + start time, see platform.c) into slot.token; a thread claims a
- * thread slot with one CAS of its process token into slot.owner. A claim is
- * a single atomic step, so a crash leaves a slot either free or owned by a
- * token that a liveness check will later find dead.
+ * Claiming. A process first takes the OFD lock of process slot p (byte
+ * SHG_LIVE_LOCK_BASE + p of the segment file, through its own O_CLOEXEC
+ * descriptor), then CASes its token (64 random bits, see platform.c) into
+ * slot.token; a thread claims a thread slot with one CAS of its process
+ * token into slot.owner. A claim is a single atomic step, so a crash
+ * leaves a slot either free or owned by a token found dead later.
  *
- * Liveness. A process slot is alive iff its token is alive (the pid exists
- * and has the same start time) and it was attached during this boot (a
- * file-backed segment outlives reboots; a slot attached before the boot
- * time is dead whatever its token says). A thread slot is alive iff its
- * owner token is the token of a live process slot. Liveness is checked
- * only on slow paths (open, synchronize waiting on a slot, recover).
+ * Liveness, attested by the kernel, never by a pid. A process slot is
+ * alive iff its byte is OFD-locked through another open file description
+ * (F_OFD_GETLK) and it still carries the token asked about. The kernel
+ * drops the lock when the owner dies or execs (the descriptor is
+ * O_CLOEXEC and no other descriptor shares its description: a forked
+ * child closes its inherited copies in an atfork handler), in any PID or
+ * time namespace, with or without /proc, whatever the clocks say; OFD
+ * locks do not survive a reboot, so a file segment's slots from an earlier
+ * boot are dead. An error from fcntl answers "alive" (never "dead" from an
+ * I/O error). A token no process slot carries is dead (its slot was
+ * released; tokens are never reused). A thread slot is alive iff its
+ * owner token is alive: a thread that ends on its own runs the key
+ * destructor below, which releases its slot; a thread vanishes without it
+ * only with its whole process (exit_group, a signal, exec), which drops
+ * the OFD lock. (A robust mutex per thread slot was the alternative; its
+ * glibc robust-list links would point into a mapping shg_seg_close may
+ * unmap while other threads still hold it, and it would cost a futex per
+ * registration. A raw SYS_exit of one thread is not supported: its slot
+ * stays alive until the process ends, which delays reclamation only.)
+ * Liveness is checked only on slow paths (open, synchronize waiting on a
+ * slot, recover).
  *
  * Releasing. Whoever notices a dead owner first releases its slots. A
  * per-slot recover_lock word (CAS 0 -> our token; a dead holder's lock may
@@ -33,6 +49,7 @@
  * the owning thread's next lookup or exit, never under its feet.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,52 +68,53 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 _Atomic uint64_t shg__fork_gen;
 static _Atomic uint64_t seg_ids = 1;
 
-/* Boot time (CLOCK_REALTIME ns) from /proc/stat "btime", 0 if unknown. */
-static uint64_t boot_time_ns(void)
+static uint64_t slot_byte(uint32_t p)
 {
-	static _Atomic uint64_t cached;
-	uint64_t v = atomic_load_explicit(&cached, memory_order_relaxed);
-	char line[256];
-	FILE *f;
+	return SHG_LIVE_LOCK_BASE + p;
+}
 
-	if (v)
-		return v;
-	f = fopen("/proc/stat", "re");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long bt;
+bool shg__pslot_alive(struct shg_seg *seg, uint32_t p, uint64_t tok)
+{
+	int r;
 
-		if (sscanf(line, "btime %llu", &bt) == 1) {
-			v = (uint64_t)bt * 1000000000ull;
-			break;
-		}
-	}
-	fclose(f);
-	atomic_store_explicit(&cached, v, memory_order_relaxed);
-	return v;
+	if (tok == 0 || p >= seg->max_procs)
+		return false;
+	/* Our own slot: its lock is ours, which F_OFD_GETLK does not show. */
+	if (tok == seg->token && p == seg->pslot && shg__seg_own(seg))
+		return true;
+	r = shg__ofd_probe(seg->fd, slot_byte(p));
+	if (r < 0)
+		return true; /* never "dead" from an error */
+	if (r == 0)
+		return false;
+	/*
+	 * Held: by the owner of the token the slot carries now. Acquire, and
+	 * after the probe: a claimer locks the byte before its CAS of the
+	 * token, so a still-old token under a held lock means "a new owner is
+	 * taking over": alive for a moment longer, never dead too early.
+	 */
+	return atomic_load_explicit(&seg->procs[p].token,
+				    memory_order_acquire) == tok;
+}
+
+bool shg__token_alive(struct shg_seg *seg, uint64_t tok)
+{
+	uint32_t p;
+
+	if (tok == 0 || tok == SHG_TOKEN_MIXED)
+		return false;
+	if (tok == seg->token && shg__seg_own(seg))
+		return true;
+	for (p = 0; p < seg->max_procs; p++)
+		if (atomic_load_explicit(&seg->procs[p].token,
+					 memory_order_acquire) == tok)
+			return shg__pslot_alive(seg, p, tok);
+	return false; /* released: tokens are never reused */
 }
 
 static bool pslot_alive(struct shg_seg *seg, uint32_t p, uint64_t token)
 {
-	struct shg_pslot *ps = &seg->procs[p];
-	uint64_t at;
-	uint64_t bt;
-
-	if (token == 0)
-		return false;
-	if (token == seg->token && p == seg->pslot)
-		return true;
-	if (!shg__token_alive(token))
-		return false;
-	/* attached_ns is written just after the claim: 0 means "being set
-	 * up" by a live claimer. Otherwise it must be after this boot began
-	 * (btime has one-second resolution). */
-	at = ps->attached_ns;
-	bt = boot_time_ns();
-	if (at != 0 && bt != 0 && at + 1000000000ull < bt)
-		return false;
-	return true;
+	return shg__pslot_alive(seg, p, token);
 }
 
 bool shg__tslot_alive(struct shg_seg *seg, uint32_t idx)
@@ -111,7 +129,7 @@ bool shg__tslot_alive(struct shg_seg *seg, uint32_t idx)
 	owner = atomic_load_explicit(&ts->owner, memory_order_acquire);
 	if (owner == 0)
 		return false;
-	if (owner == seg->token)
+	if (owner == seg->token && shg__seg_own(seg))
 		return true;
 	p = ts->proc;
 	if (p < seg->max_procs &&
@@ -123,11 +141,12 @@ bool shg__tslot_alive(struct shg_seg *seg, uint32_t idx)
 	 * stale index does not mean a dead owner: the owner's token decides
 	 * (a slot whose process slot was released has a dead token).
 	 */
-	return shg__token_alive(owner);
+	return shg__token_alive(seg, owner);
 }
 
 /* Take a slot's recover_lock: free, or held by a dead releaser. */
-static bool recover_trylock(_Atomic uint64_t *lock, uint64_t me)
+static bool recover_trylock(struct shg_seg *seg, _Atomic uint64_t *lock,
+			    uint64_t me)
 {
 	uint64_t cur = 0;
 
@@ -135,7 +154,7 @@ static bool recover_trylock(_Atomic uint64_t *lock, uint64_t me)
 		return true;
 	/* Held by a live process, possibly another thread of ours: the
 	 * token names processes, so that thread is releasing it now. */
-	if (shg__token_alive(cur))
+	if (shg__token_alive(seg, cur))
 		return false;
 	return atomic_compare_exchange_strong(lock, &cur, me);
 }
@@ -143,22 +162,6 @@ static bool recover_trylock(_Atomic uint64_t *lock, uint64_t me)
 static void recover_unlock(_Atomic uint64_t *lock)
 {
 	atomic_store_explicit(lock, 0, memory_order_release);
-}
-
-bool shg__pid_participates(struct shg_seg *seg, pid_t pid)
-{
-	uint32_t p;
-
-	for (p = 0; p < seg->max_procs; p++) {
-		struct shg_pslot *ps = &seg->procs[p];
-		uint64_t tok =
-			atomic_load_explicit(&ps->token, memory_order_acquire);
-
-		if (tok && (pid_t)(tok & SHG_TOKEN_PID_MASK) == pid &&
-		    pslot_alive(seg, p, tok))
-			return true;
-	}
-	return false;
 }
 
 /*
@@ -171,7 +174,7 @@ static bool release_tslot(struct shg_seg *seg, uint32_t t, uint64_t owner,
 	struct shg_tslot *ts = &seg->threads[t];
 	uint32_t spans;
 
-	if (!recover_trylock(&ts->recover_lock, seg->token))
+	if (!recover_trylock(seg, &ts->recover_lock, seg->token))
 		return false;
 	if (atomic_load_explicit(&ts->owner, memory_order_acquire) != owner) {
 		recover_unlock(&ts->recover_lock);
@@ -236,7 +239,7 @@ static void release_proc(struct shg_seg *seg, uint32_t p, uint64_t tok,
 {
 	struct shg_pslot *ps = &seg->procs[p];
 
-	if (!recover_trylock(&ps->recover_lock, seg->token))
+	if (!recover_trylock(seg, &ps->recover_lock, seg->token))
 		return;
 	if (atomic_load_explicit(&ps->token, memory_order_acquire) != tok) {
 		recover_unlock(&ps->recover_lock);
@@ -244,7 +247,11 @@ static void release_proc(struct shg_seg *seg, uint32_t p, uint64_t tok,
 	}
 	release_owned(seg, p, tok, rep);
 	atomic_store_explicit(&ps->nthreads, 0, memory_order_relaxed);
-	atomic_store_explicit(&ps->token, 0, memory_order_release);
+	/* CAS: a process taking the slot over (it locked the slot's byte,
+	 * so the dead owner's token is what it replaces) keeps it. */
+	(void)atomic_compare_exchange_strong_explicit(&ps->token, &tok, 0,
+						      memory_order_release,
+						      memory_order_relaxed);
 	recover_unlock(&ps->recover_lock);
 	if (rep)
 		rep->procs_released++;
@@ -277,19 +284,59 @@ int shg__release_dead(struct shg_seg *seg, struct shg_recover_report *rep)
 
 /* ---- process attach/detach -------------------------------------------- */
 
+/*
+ * Handles opened by this process, so that a forked child can close its
+ * copies of their descriptors: an inherited descriptor shares the open
+ * file description, whose OFD locks would otherwise keep the parent's
+ * process slot "alive" after the parent died or exec'd.
+ */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cds_list_head open_segs = CDS_LIST_HEAD_INIT(open_segs);
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&open_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&open_lock);
+}
+
 static void atfork_child(void)
 {
+	struct shg_seg *seg;
+
 	/* The child inherits the forking thread's contexts, which name the
 	 * parent's thread slots: forget them (their memory is the parent's
 	 * copy, leaked in the child on purpose) and invalidate every
 	 * inherited segment handle. */
 	tls_head = NULL;
 	atomic_fetch_add(&shg__fork_gen, 1);
+	/* Drop our references to the parent's open file descriptions: its
+	 * OFD locks stay its own (they go when its last reference goes). The
+	 * handles stay mapped until the child closes them. */
+	cds_list_for_each_entry(seg, &open_segs, open_link) {
+		if (seg->fd >= 0)
+			close(seg->fd);
+		seg->fd = -1;
+	}
+	pthread_mutex_unlock(&open_lock);
 }
 
 static void atfork_init(void)
 {
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+void shg__open_list_del(struct shg_seg *seg)
+{
+	pthread_mutex_lock(&open_lock);
+	if (seg->open_link.next) {
+		cds_list_del(&seg->open_link);
+		seg->open_link.next = NULL;
+	}
+	pthread_mutex_unlock(&open_lock);
 }
 
 /* Fill our process slot @p (its token is ours already). */
@@ -299,6 +346,7 @@ static int pslot_fill(struct shg_seg *seg, uint32_t p)
 
 	ps->attached_ns = shg__realtime_ns();
 	ps->pid = (int32_t)getpid();
+	ps->pidns = shg__pidns_id();
 	ps->uid = (uint32_t)geteuid();
 	atomic_store_explicit(&ps->nthreads, 0, memory_order_relaxed);
 	ps->flavor = seg->flavor;
@@ -312,10 +360,13 @@ static int pslot_fill(struct shg_seg *seg, uint32_t p)
 }
 
 /*
- * Every process slot is taken: take over one whose process is dead. The
- * slot becomes ours by one CAS of its token (from then on we are a live
- * participant, which segment locks rely on), then, still under its
- * recover_lock, what the dead process held is released as release_proc
+ * Every process slot is taken: take over one whose process is dead. Its
+ * byte's OFD lock is free exactly when its owner is dead, and taking that
+ * lock is the liveness check and the exclusive right to the slot at once.
+ * The slot becomes ours by one CAS of its token (from then on we are a
+ * live participant, which segment locks rely on: our announcements count),
+ * then, under its recover_lock (a releaser that got there first finishes,
+ * we wait for it), what the dead process held is released as release_proc
  * does: its threads (found by the old token), holds and pins (by slot
  * index: we hold none yet), its membarrier count. A death of ours in
  * between leaves a slot with our dead token: released normally, the old
@@ -323,21 +374,32 @@ static int pslot_fill(struct shg_seg *seg, uint32_t p)
  * of a removed root whose last holder was the dead process is left to the
  * leak sweep (no drop hook runs before the graph layer attaches).
  */
+#define TAKE_OVER_WAIT_MS 10000u
+
 static int take_over_dead(struct shg_seg *seg, uint64_t tok)
 {
-	uint32_t p;
+	uint32_t p, waited;
 
 	for (p = 0; p < seg->max_procs; p++) {
 		struct shg_pslot *ps = &seg->procs[p];
 		uint64_t old =
 			atomic_load_explicit(&ps->token, memory_order_acquire);
 
-		if (!old || pslot_alive(seg, p, old) ||
-		    !recover_trylock(&ps->recover_lock, tok))
+		if (!old || shg__ofd_trylock(seg->fd, slot_byte(p)) != 0)
 			continue;
 		if (!atomic_compare_exchange_strong(&ps->token, &old, tok)) {
-			recover_unlock(&ps->recover_lock);
+			(void)shg__ofd_unlock(seg->fd, slot_byte(p));
 			continue;
+		}
+		atomic_store_explicit(&ps->locks, 0, memory_order_relaxed);
+		seg->pslot = p;
+		/* A live releaser of @old finishes first. One stopped for
+		 * good: give up (our token stays, dead once we close). */
+		for (waited = 0; !recover_trylock(seg, &ps->recover_lock, tok);
+		     waited++) {
+			if (waited >= TAKE_OVER_WAIT_MS)
+				return SHG_ESTUCK;
+			usleep(1000);
 		}
 		release_owned(seg, p, old, NULL);
 		pslot_fill(seg, p);
@@ -347,31 +409,133 @@ static int take_over_dead(struct shg_seg *seg, uint64_t tok)
 	return SHG_ESLOTS;
 }
 
+/* Byte of the attach gate: shared while claiming a slot, exclusive while
+ * resetting the locks of a segment from an earlier boot. */
+static uint64_t gate_byte(void)
+{
+	return SHG_LIVE_LOCK_BASE - 1;
+}
+
+static int ofd_wait(int fd, uint64_t off, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)off;
+	fl.l_len = 1;
+	while (fcntl(fd, F_OFD_SETLKW, &fl) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+/*
+ * A file segment from an earlier boot (hdr.boot_id differs from ours, both
+ * known): its lock words may name holders the kernel never saw die. Under
+ * the exclusive gate, and only if no process slot's byte is locked (no
+ * live participant: every attacher holds the gate shared until its slot is
+ * claimed, so none can appear meanwhile), re-initialize the segment
+ * mutexes and the stale announcement counts, then record our boot id.
+ * Otherwise (a live participant: someone already attached in this boot
+ * without being able to read the boot id) leave everything: take-over
+ * handles orphaned words. An unreadable boot id decides nothing.
+ */
+static int boot_reset(struct shg_seg *seg, const uint8_t now[16])
+{
+	struct shg_hdr *h = seg->hdr;
+	uint32_t p, i;
+	int err;
+
+	err = ofd_wait(seg->fd, gate_byte(), F_WRLCK);
+	if (err)
+		return err;
+	if (memcmp(h->boot_id, now, 16) == 0)
+		goto out; /* another opener did it */
+	for (p = 0; p < seg->max_procs; p++)
+		if (shg__ofd_probe(seg->fd, slot_byte(p)) != 0)
+			goto out; /* alive, or unknown: do not guess */
+	err = shg__mutex_init(&h->limbo_lock);
+	if (!err)
+		err = shg__mutex_init(&h->root_lock);
+	if (!err)
+		err = shg__mutex_init(&h->grow_lock);
+	for (i = 0; !err && i < SHG_MAX_NODES; i++)
+		err = shg__mutex_init(&seg->arenas[i].lock);
+	for (p = 0; !err && p < seg->max_procs; p++)
+		atomic_store_explicit(&seg->procs[p].locks, 0,
+				      memory_order_relaxed);
+	if (!err) {
+		/* Release: the fresh locks before the new boot id. */
+		atomic_thread_fence(memory_order_release);
+		memcpy(h->boot_id, now, 16);
+	}
+out:
+	(void)shg__ofd_unlock(seg->fd, gate_byte());
+	return err;
+}
+
+static int claim_slot(struct shg_seg *seg, bool take_dead, uint64_t tok);
+
 int shg__proc_attach(struct shg_seg *seg, bool take_dead)
 {
-	uint64_t tok = shg__self_token();
-	uint32_t p;
+	uint8_t now[16], zero[16] = { 0 };
+	uint64_t tok = shg__new_token();
+	int err;
 
-	if (tok == 0)
-		return -ESRCH;
 	pthread_once(&atfork_once, atfork_init);
 	seg->fork_gen = atomic_load(&shg__fork_gen);
 	seg->id = atomic_fetch_add(&seg_ids, 1);
 	seg->token = tok;
+	seg->pslot = UINT32_MAX;
 	if (seg->flavor == SHG_FLAVOR_MEMBARRIER) {
-		int err = shg__membarrier_register();
-
+		err = shg__membarrier_register();
 		if (err)
 			return err;
 	}
+	pthread_mutex_lock(&open_lock);
+	cds_list_add(&seg->open_link, &open_segs);
+	pthread_mutex_unlock(&open_lock);
+	if (take_dead && shg__boot_id(now) == 0 &&
+	    memcmp(now, seg->hdr->boot_id, 16) != 0 &&
+	    memcmp(seg->hdr->boot_id, zero, 16) != 0) {
+		err = boot_reset(seg, now);
+		if (err)
+			return err;
+	}
+	err = ofd_wait(seg->fd, gate_byte(), F_RDLCK);
+	if (err)
+		return err;
+	err = claim_slot(seg, take_dead, tok);
+	(void)shg__ofd_unlock(seg->fd, gate_byte());
+	return err;
+}
+
+static int claim_slot(struct shg_seg *seg, bool take_dead, uint64_t tok)
+{
+	uint32_t p;
+	int err;
+
 	for (p = 0; p < seg->max_procs; p++) {
 		struct shg_pslot *ps = &seg->procs[p];
 		uint64_t zero = 0;
 
 		if (atomic_load_explicit(&ps->token, memory_order_relaxed))
 			continue;
-		if (atomic_compare_exchange_strong(&ps->token, &zero, tok))
+		/* The byte first: a live claimer holds it (skip the slot);
+		 * a file system without OFD locks is an error. */
+		err = shg__ofd_trylock(seg->fd, slot_byte(p));
+		if (err == -EAGAIN)
+			continue;
+		if (err)
+			return err;
+		if (atomic_compare_exchange_strong(&ps->token, &zero, tok)) {
+			atomic_store_explicit(&ps->locks, 0,
+					      memory_order_relaxed);
 			return pslot_fill(seg, p);
+		}
+		(void)shg__ofd_unlock(seg->fd, slot_byte(p));
 	}
 	return take_dead ? take_over_dead(seg, tok) : SHG_ESLOTS;
 }
@@ -392,8 +556,13 @@ static void ctx_release_locked(struct shg_seg *seg, struct shg__tctx *ctx)
 void shg__proc_detach(struct shg_seg *seg)
 {
 	struct shg__tctx *ctx, *tmp;
-	struct shg_pslot *ps = &seg->procs[seg->pslot];
+	struct shg_pslot *ps;
 
+	/* A handle inherited across fork names the parent's slots, holds
+	 * and pins: closing it in the child leaves them alone. */
+	if (!shg__seg_own(seg) || seg->pslot >= seg->max_procs)
+		return;
+	ps = &seg->procs[seg->pslot];
 	/* Holds first: dropping the last hold of a removed root retires its
 	 * value, which needs this thread's context. */
 	shg__roots_release_proc(seg, seg->pslot);
@@ -408,7 +577,10 @@ void shg__proc_detach(struct shg_seg *seg)
 		atomic_thread_fence(memory_order_seq_cst);
 		atomic_fetch_sub(&seg->hdr->asym_procs, 1);
 	}
+	/* Token first, then the byte: a claimer that gets the byte finds
+	 * the slot free. */
 	atomic_store_explicit(&ps->token, 0, memory_order_release);
+	(void)shg__ofd_unlock(seg->fd, slot_byte(seg->pslot));
 }
 
 /* ---- thread contexts ------------------------------------------------- */
@@ -633,11 +805,6 @@ int shg__registry_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 			rep->dead_procs++;
 			continue;
 		}
-		if ((uint64_t)ps->pid != (tok & SHG_TOKEN_PID_MASK))
-			shg__problem(fn, arg, rep, SHG_ECORRUPT,
-				     "process slot %u: pid %d does not match "
-				     "its token",
-				     p, ps->pid);
 		if (ps->flavor != SHG_FLAVOR_FENCE &&
 		    ps->flavor != SHG_FLAVOR_MEMBARRIER)
 			shg__problem(fn, arg, rep, SHG_ECORRUPT,

@@ -274,7 +274,7 @@ static void finalize_pending(struct shg_seg *seg)
 			}
 		}
 		roots_repaired = false;
-		shg__unlock(&seg->hdr->root_lock);
+		shg__unlock(seg, &seg->hdr->root_lock);
 		drop_value(seg, v);
 		transit_leave(seg, rl);
 		if (!found)
@@ -285,7 +285,7 @@ static void finalize_pending(struct shg_seg *seg)
 /* Release root_lock; if taking it ran repair, finish what repair left. */
 static void roots_unlock(struct shg_seg *seg)
 {
-	shg__unlock(&seg->hdr->root_lock);
+	shg__unlock(seg, &seg->hdr->root_lock);
 	if (roots_repaired) {
 		roots_repaired = false;
 		finalize_pending(seg);
@@ -527,6 +527,11 @@ int shg_root_close(struct shg_root *root)
 	if (!root)
 		return 0;
 	seg = root->seg;
+	/* A handle inherited across fork: the hold is the parent's. */
+	if (!shg__seg_own(seg)) {
+		free(root);
+		return 0;
+	}
 	rl = transit_enter(seg);
 	if (roots_lock(seg) == 0) {
 		if (hold_drop(root))

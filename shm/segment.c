@@ -339,6 +339,7 @@ static struct shg_seg *handle_new(const char *name, bool is_shm,
 
 static void handle_free(struct shg_seg *seg)
 {
+	shg__open_list_del(seg);
 	if (seg->base)
 		munmap(seg->base, seg->capacity);
 	if (seg->fd >= 0)
@@ -612,8 +613,8 @@ int shg__seg_open(const char *name, const struct shg_opts *opts,
 	}
 	/*
 	 * A file-path segment may outlive a reboot (hdr.boot_id then names
-	 * an earlier boot): every slot in it is dead. Telling which slots
-	 * predate this boot is the registry's job (shg__release_dead).
+	 * an earlier boot): every slot in it is dead (no OFD lock survives a
+	 * reboot) and its lock words are reset at attach (registry.c).
 	 */
 	seg->flavor = flavor;
 	/* Every slot taken by dead processes: take one over (otherwise
@@ -746,6 +747,9 @@ static const uint64_t layout_facts[] = {
 	L_OF(shg_pslot, attached_ns),
 	L_OF(shg_pslot, nthreads),
 	L_OF(shg_pslot, uid),
+	L_OF(shg_pslot, locks),
+	L_OF(shg_pslot, pidns),
+	SHG_LIVE_LOCK_BASE,
 	L_SZ(shg_tslot),
 	L_OF(shg_tslot, epoch),
 	L_OF(shg_tslot, owner),

@@ -166,7 +166,7 @@ static int arena_lock(struct shg_seg *seg, unsigned node)
 
 static void arena_unlock(struct shg_seg *seg, unsigned node)
 {
-	shg__unlock(&seg->arenas[node].lock);
+	shg__unlock(seg, &seg->arenas[node].lock);
 }
 
 /* ---- bins ---------------------------------------------------------------
@@ -488,7 +488,7 @@ static int heap_grow(struct shg_seg *seg, unsigned node, uint32_t count)
 			      (uint64_t)(top + want) * SPAN_BYTES,
 			      memory_order_release);
 out:
-	shg__unlock(&hdr->grow_lock);
+	shg__unlock(seg, &hdr->grow_lock);
 	if (rc)
 		return rc;
 	st64(&seg->arenas[node].span_bytes,
@@ -688,7 +688,7 @@ void shg__arena_repair(struct shg_seg *seg)
 	/* Explicit call (recovery), no arena lock held: clear a dead holder
 	 * of grow_lock, then rebuild every arena under its own lock. */
 	if (shg__lock(seg, &seg->hdr->grow_lock, grow_repair) == 0)
-		shg__unlock(&seg->hdr->grow_lock);
+		shg__unlock(seg, &seg->hdr->grow_lock);
 	for (n = 0; n < seg->nodes && n < SHG_MAX_NODES; n++) {
 		if (arena_lock(seg, n))
 			continue;

@@ -242,19 +242,21 @@ static void reader_row(struct cli *c, const struct shg_reader_info *r,
 
 	if (c->json)
 		printf("%s{\"slot\":%u,\"pid\":%d,\"tid\":%d,"
-		       "\"alive\":%s,\"flavor\":\"%s\","
+		       "\"other_pidns\":%s,\"alive\":%s,\"flavor\":\"%s\","
 		       "\"in_section\":%s,\"epoch\":%" PRIu64
 		       ",\"epoch_lag\":%" PRIu64 ",\"blocked_ns\":%" PRIu64
 		       ",\"held_bytes\":%" PRIu64 "}",
 		       first ? "" : ",", r->slot, (int)r->pid, (int)r->tid,
+		       r->other_pidns ? "true" : "false",
 		       r->alive ? "true" : "false", fl,
 		       r->in_section ? "true" : "false", r->epoch, r->epoch_lag,
 		       r->blocked_ns, r->held_bytes);
 	else
-		printf("%6u %8d %8d %6s %11s %8s %10" PRIu64
+		/* "*": pid and tid as another PID namespace knows them */
+		printf("%6u %7d%c %8d %6s %11s %8s %10" PRIu64
 		       " %12.1f %12" PRIu64 "\n",
-		       r->slot, (int)r->pid, (int)r->tid,
-		       r->alive ? "yes" : "DEAD", fl,
+		       r->slot, (int)r->pid, r->other_pidns ? '*' : ' ',
+		       (int)r->tid, r->alive ? "yes" : "DEAD", fl,
 		       r->in_section ? "yes" : "no", r->epoch_lag,
 		       r->blocked_ns / 1e6, r->held_bytes);
 }

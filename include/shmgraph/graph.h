@@ -134,7 +134,7 @@ SHG_API SHG_MUST_CHECK int shg_get_root(struct shg_seg *seg,
 /* struct shg_pin_info - one pinned version, see shg_pin_list(). */
 struct shg_pin_info {
 	pid_t pid; /* owning process (0 if its slot is already gone) */
-	bool alive; /* owning process is alive (pid + start time) */
+	bool alive; /* owning process is alive (its slot's OFD lock held) */
 	bool detached; /* a detached txn version, not a root's version */
 	uint32_t root; /* root slot the version belongs to */
 	uint32_t graph; /* graph id */

@@ -22,8 +22,9 @@ struct shg_reader_info {
 	uint32_t slot; /* thread slot index */
 	pid_t pid; /* owning process */
 	pid_t tid; /* kernel thread id */
-	bool alive; /* owning process is alive (pid + start time) */
+	bool alive; /* owning process is alive (its slot's OFD lock held) */
 	bool in_section; /* inside a read section now */
+	bool other_pidns; /* @pid and @tid are from another PID namespace */
 	int32_t flavor; /* enum shg_flavor of its process */
 	uint64_t epoch; /* epoch it entered with (0 = none) */
 	uint64_t epoch_lag; /* global epoch minus its epoch */

@@ -74,10 +74,14 @@ SHG_API SHG_MUST_CHECK int shg_seg_create(const char *name,
  *
  * Validates the file (regular, owner, mode, link count, size) and the header
  * (magic, version, layout hash, region table) before trusting any field.
- * Releases slots of dead processes unless SHG_OPEN_NO_RECOVER.
+ * Releases slots of dead processes unless SHG_OPEN_NO_RECOVER. Liveness
+ * is an OFD lock on the file (fcntl F_OFD_SETLK): a file system without
+ * them fails with -EINVAL or -ENOLCK.
  * Context: no read section held. Return: 0 or a negative code (SHG_EMAGIC,
  * SHG_EVERSION, SHG_ELAYOUT, SHG_ETRUNC, SHG_ETOOSMALL, SHG_ENOTREG,
- * SHG_EOWNER, SHG_EMODE, SHG_ENLINK, SHG_ECORRUPT, -ELOOP, -ENOENT, ...).
+ * SHG_EOWNER, SHG_EMODE, SHG_ENLINK, SHG_ECORRUPT, SHG_ESLOTS, SHG_ESTUCK
+ * (taking over a dead process's slot waited 10 s for a stopped releaser),
+ * -ELOOP, -ENOENT, ...).
  */
 SHG_API SHG_MUST_CHECK int shg_seg_open(const char *name,
 					const struct shg_opts *opts,
@@ -87,7 +91,10 @@ SHG_API SHG_MUST_CHECK int shg_seg_open(const char *name,
  * shg_seg_close() - unregister this process and unmap.
  *
  * Context: no thread of this process may use @seg afterwards; threads
- * registered with it are unregistered. Return: 0.
+ * registered with it are unregistered. In a child forked after @seg was
+ * opened, closing the inherited handle only unmaps it and frees the
+ * child's memory: the parent's slots, holds and pins stay (the same holds
+ * for shg_root_close() and shg_unpin() on inherited handles). Return: 0.
  */
 SHG_API int shg_seg_close(struct shg_seg *seg);
 

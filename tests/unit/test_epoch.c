@@ -485,8 +485,8 @@ static void test_epoch_recycled_pid_slot(void **state)
 		if (!atomic_load(&seg->threads[t].owner))
 			break;
 	assert_true(p < seg->max_procs && t < seg->max_threads);
-	/* Our pid, another start time: a previous owner of a recycled pid. */
-	tok = shg__self_token() + (1ull << SHG_TOKEN_PID_BITS);
+	/* Our pid, a slot nobody holds: a dead previous owner. */
+	tok = shg__new_token(); /* our pid, but no OFD lock: dead */
 	seg->procs[p].pid = (int32_t)getpid();
 	seg->procs[p].flavor = SHG_FLAVOR_FENCE;
 	seg->procs[p].attached_ns = shg__realtime_ns();
@@ -684,7 +684,7 @@ static void repair(struct shg_seg *seg)
 {
 	tu_ok(shg__lock(seg, &seg->hdr->limbo_lock, NULL));
 	shg__limbo_repair(seg);
-	shg__unlock(&seg->hdr->limbo_lock);
+	shg__unlock(seg, &seg->hdr->limbo_lock);
 }
 
 /* A thread slot owned by a dead token, for adoption tests. */
@@ -697,8 +697,7 @@ static uint32_t forge_dead_slot(struct shg_seg *seg)
 			break;
 	assert_true(t < seg->max_threads);
 	seg->threads[t].proc = seg->max_procs; /* no process: dead */
-	atomic_store(&seg->threads[t].owner,
-		     shg__self_token() + (1ull << SHG_TOKEN_PID_BITS));
+	atomic_store(&seg->threads[t].owner, shg__new_token());
 	return t;
 }
 
@@ -805,7 +804,7 @@ static void test_epoch_adopt_crash_windows(void **state)
 	h->limbo_head = o2;
 	atomic_store(&d->reclaiming, o1);
 	atomic_fetch_sub(&h->retired_bytes, b1->bytes); /* as pop does */
-	shg__unlock(&h->limbo_lock);
+	shg__unlock(seg, &h->limbo_lock);
 	b1->count = BATCH_CAP / 2; /* the upper half is "already freed" */
 	for (i = BATCH_CAP / 2; i < (int)BATCH_CAP; i++)
 		tu_ok(shg_free(seg, (struct shg_off){ b1->ent[i].off }));

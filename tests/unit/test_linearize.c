@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shmgraph.h" /* and graph.h: the public API only */
+#include <shmgraph.h> /* the public API only */
 #include "testutil.h"
 
 #define NPROC 3 /* processes per history */

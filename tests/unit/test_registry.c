@@ -41,7 +41,7 @@ static void test_registry_process_slot_lifecycle(void **state)
 	seg = tu_create(name, 0);
 	assert_int_equal(count_procs(seg), 1);
 	assert_int_equal(atomic_load(&seg->procs[seg->pslot].token),
-			 shg__self_token());
+			 seg->token);
 	tu_ok(shg_seg_open(name, &o, &seg2));
 	assert_int_equal(count_procs(seg), 2);
 	assert_int_not_equal(seg->pslot, seg2->pslot);
@@ -199,7 +199,7 @@ static void forge_owner(struct shg_seg *seg, uint32_t p, uint32_t t,
 	struct shg_tslot *ts = &seg->threads[t];
 
 	atomic_store(&ps->token, token);
-	ps->pid = (int32_t)(token & SHG_TOKEN_PID_MASK);
+	ps->pid = (int32_t)getpid();
 	ps->flavor = SHG_FLAVOR_FENCE;
 	ps->attached_ns = attached_ns;
 	ts->proc = p;
@@ -207,24 +207,25 @@ static void forge_owner(struct shg_seg *seg, uint32_t p, uint32_t t,
 	atomic_store(&ts->epoch, atomic_load(&seg->hdr->epoch));
 }
 
-static void test_registry_recycled_pid_is_dead(void **state)
+/*
+ * A slot naming our own (live) pid, attached just now, is still dead when
+ * nobody holds its OFD lock: pids and clocks decide nothing.
+ */
+static void test_registry_unlocked_slot_is_dead(void **state)
 {
 	struct shg_recover_report rep = { 0 };
 	struct shg_seg *seg;
-	uint64_t tok = shg__self_token();
-	uint64_t forged;
+	uint64_t forged = shg__new_token();
 	char name[64];
 	uint32_t p = 7, t = 9;
 
 	(void)state;
 	seg = tu_create(name, 0);
 	assert_int_not_equal(seg->pslot, p);
-	/* Our own pid with another start time: a recycled pid. */
-	forged = ((tok >> SHG_TOKEN_PID_BITS) + 12345) << SHG_TOKEN_PID_BITS |
-		 (tok & SHG_TOKEN_PID_MASK);
 	forge_owner(seg, p, t, forged, shg__realtime_ns());
-	assert_false(shg__token_alive(forged));
-	assert_true(shg__token_alive(tok));
+	assert_false(shg__token_alive(seg, forged));
+	assert_true(shg__token_alive(seg, seg->token));
+	assert_false(shg__pslot_alive(seg, p, forged));
 	assert_false(shg__tslot_alive(seg, t));
 	tu_ok(shg__release_dead(seg, &rep));
 	assert_int_equal(rep.procs_released, 1);
@@ -235,32 +236,34 @@ static void test_registry_recycled_pid_is_dead(void **state)
 	tu_destroy(seg, name);
 }
 
-static void test_registry_slot_from_before_boot_is_dead(void **state)
+/*
+ * A token no process slot carries is dead (its slot was released), and a
+ * slot whose lock is held by the owner of another token (a process that
+ * took it over) does not keep the old token alive.
+ */
+static void test_registry_released_token_is_dead(void **state)
 {
-	struct shg_recover_report rep = { 0 };
-	struct shg_seg *seg;
+	struct shg_opts o = { .size = sizeof(o) };
+	struct shg_seg *seg, *seg2;
 	char name[64];
+	uint64_t t2;
+	uint32_t p2;
 
 	(void)state;
 	seg = tu_create(name, 0);
-	/* Our own live token, but attached in 1971: a segment file that
-	 * outlived a reboot, whose token happens to match a live process. */
-	forge_owner(seg, 5, 6, shg__self_token(), 1000000000ull * 3600 * 24);
-	tu_ok(shg__release_dead(seg, &rep));
-	assert_int_equal(rep.procs_released, 1);
-	assert_int_equal(atomic_load(&seg->procs[5].token), 0);
+	tu_ok(shg_seg_open(name, &o, &seg2)); /* another description */
+	t2 = seg2->token;
+	p2 = seg2->pslot;
+	assert_true(shg__pslot_alive(seg, p2, t2));
+	assert_false(shg__pslot_alive(seg, p2, t2 ^ 1));
+	assert_false(shg__token_alive(seg, t2 ^ 1));
+	shg_seg_close(seg2);
+	assert_false(shg__pslot_alive(seg, p2, t2));
+	assert_false(shg__token_alive(seg, t2));
 	/* Our real slot is untouched. */
 	assert_int_equal(atomic_load(&seg->procs[seg->pslot].token),
-			 shg__self_token());
+			 seg->token);
 	tu_destroy(seg, name);
-}
-
-static int sleeper(void *unused)
-{
-	(void)unused;
-	while (pause() < 0 || true)
-		;
-	return 0;
 }
 
 /*
@@ -278,26 +281,23 @@ static void test_registry_stale_proc_index_not_dead(void **state)
 
 	(void)state;
 	uint64_t tok;
-	pid_t pid;
 
 	seg = tu_create(name, 0);
 	tu_ok(shg_seg_open(name, &o, &seg2));
-	/* A live process other than us, mid-claim: owner set, index stale. */
-	pid = tu_fork(sleeper, NULL);
-	tu_ok(shg__proc_token(pid, &tok));
+	/* Another live attachment (seg2: its own open file description),
+	 * mid-claim: owner set, index stale. */
+	tok = seg2->token;
 	atomic_store(&seg->threads[t].owner, tok);
 	seg->threads[t].proc = seg->max_procs - 1; /* stale: a free slot */
-	assert_true(shg__tslot_alive(seg2, t));
-	tu_ok(shg__release_dead(seg2, &rep));
+	assert_true(shg__tslot_alive(seg, t));
+	tu_ok(shg__release_dead(seg, &rep));
 	assert_int_equal(rep.threads_released, 0);
 	assert_int_equal(atomic_load(&seg->threads[t].owner), tok);
-	/* Once that process is gone, the slot is dead and released. */
-	kill(pid, SIGKILL);
-	assert_int_equal(tu_wait(pid), 128 + SIGKILL);
-	assert_false(shg__tslot_alive(seg2, t));
-	tu_ok(shg__release_dead(seg2, &rep));
-	assert_int_equal(atomic_load(&seg->threads[t].owner), 0);
+	/* Once that attachment is gone, the slot is dead and released. */
 	shg_seg_close(seg2);
+	assert_false(shg__tslot_alive(seg, t));
+	tu_ok(shg__release_dead(seg, &rep));
+	assert_int_equal(atomic_load(&seg->threads[t].owner), 0);
 	tu_destroy(seg, name);
 }
 
@@ -432,8 +432,8 @@ int main(void)
 		cmocka_unit_test(test_registry_unregister_in_section_refused),
 		cmocka_unit_test(test_registry_thread_slots_exhausted),
 		cmocka_unit_test(test_registry_dead_process_released),
-		cmocka_unit_test(test_registry_recycled_pid_is_dead),
-		cmocka_unit_test(test_registry_slot_from_before_boot_is_dead),
+		cmocka_unit_test(test_registry_unlocked_slot_is_dead),
+		cmocka_unit_test(test_registry_released_token_is_dead),
 		cmocka_unit_test(test_registry_stale_proc_index_not_dead),
 		cmocka_unit_test(test_registry_fork_inherited_handle_refused),
 		cmocka_unit_test(test_registry_all_slots_dead_reopened),

@@ -882,15 +882,15 @@ static void test_segment_robust_mutex(void **state)
 	(void)state;
 	repairs = 0;
 	tu_ok(shg__lock(seg, &seg->hdr->limbo_lock, count_repair));
-	shg__unlock(&seg->hdr->limbo_lock);
+	shg__unlock(seg, &seg->hdr->limbo_lock);
 	assert_int_equal(repairs, 0);
 	assert_int_equal(tu_wait(tu_fork(child_lock_and_die, seg)), 0);
 	tu_ok(shg__lock(seg, &seg->hdr->limbo_lock, count_repair));
 	assert_int_equal(repairs, 1);
-	shg__unlock(&seg->hdr->limbo_lock);
+	shg__unlock(seg, &seg->hdr->limbo_lock);
 	tu_ok(shg__lock(seg, &seg->hdr->limbo_lock, count_repair));
 	assert_int_equal(repairs, 1);
-	shg__unlock(&seg->hdr->limbo_lock);
+	shg__unlock(seg, &seg->hdr->limbo_lock);
 	tu_destroy(seg, name);
 }
 
@@ -898,54 +898,64 @@ static void test_segment_robust_mutex(void **state)
  * Platform.
  */
 static int pipe_fd[2];
+static int lock_fd = -1;
 
-static int child_report_token(void *arg)
+static int child_hold_lock(void *arg)
 {
-	uint64_t t;
+	int fd = open((const char *)arg, O_RDWR | O_CLOEXEC);
+	char c = 1;
 
-	(void)arg;
-	/* comm with spaces and ')' must not confuse the stat parser. */
-	prctl(PR_SET_NAME, "a) b ) c", 0, 0, 0);
-	t = shg__self_token();
-	if (write(pipe_fd[1], &t, sizeof(t)) != sizeof(t))
+	if (fd < 0 || shg__ofd_trylock(fd, SHG_LIVE_LOCK_BASE + 3) != 0)
+		return 1;
+	if (write(pipe_fd[1], &c, 1) != 1)
 		return 1;
 	pause();
 	return 0;
 }
 
+/* Tokens are random and unique; liveness is an OFD lock the kernel drops
+ * at death (before the process is reaped). */
 static void test_segment_tokens(void **state)
 {
-	uint64_t self = shg__self_token(), t = 0, tc = 0, t2 = 0;
+	uint64_t a = shg__new_token(), b = shg__new_token();
+	char path[128], c;
 	pid_t pid;
-	int st;
+	int fd2, st;
 
 	(void)state;
-	tu_ok(shg__proc_token(getpid(), &t));
-	assert_int_equal(t, self);
-	assert_int_equal(t & SHG_TOKEN_PID_MASK, (uint64_t)getpid());
-	assert_true(shg__token_alive(self));
-	assert_false(shg__token_alive(0));
-	assert_false(shg__token_alive(self + (1ull << SHG_TOKEN_PID_BITS)));
-	assert_int_equal(shg__proc_token(-1, &t), -ESRCH);
-	assert_int_equal(shg__proc_token((pid_t)(1 << 22), &t), -ERANGE);
+	assert_true(a != 0 && a != SHG_TOKEN_MIXED);
+	assert_true(a != b);
+	tu_file_path(path, sizeof(path), "ofd");
+	lock_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(lock_fd >= 0);
+	fd2 = open(path, O_RDWR | O_CLOEXEC);
+	assert_true(fd2 >= 0);
+	/* Our own lock is invisible through our description, visible
+	 * through another one, and excludes it. */
+	assert_int_equal(shg__ofd_probe(lock_fd, SHG_LIVE_LOCK_BASE), 0);
+	tu_ok(shg__ofd_trylock(lock_fd, SHG_LIVE_LOCK_BASE));
+	assert_int_equal(shg__ofd_probe(lock_fd, SHG_LIVE_LOCK_BASE), 0);
+	assert_int_equal(shg__ofd_probe(fd2, SHG_LIVE_LOCK_BASE), 1);
+	assert_int_equal(shg__ofd_trylock(fd2, SHG_LIVE_LOCK_BASE), -EAGAIN);
+	tu_ok(shg__ofd_unlock(lock_fd, SHG_LIVE_LOCK_BASE));
+	assert_int_equal(shg__ofd_probe(fd2, SHG_LIVE_LOCK_BASE), 0);
+	/* An error is an error, not "free". */
+	assert_int_equal(shg__ofd_probe(-1, SHG_LIVE_LOCK_BASE), -EBADF);
 
 	assert_int_equal(pipe(pipe_fd), 0);
-	pid = tu_fork(child_report_token, NULL);
-	assert_int_equal(read(pipe_fd[0], &tc, sizeof(tc)), sizeof(tc));
-	assert_int_not_equal(tc, self); /* recomputed after fork */
-	assert_int_equal(tc & SHG_TOKEN_PID_MASK, (uint64_t)pid);
-	tu_ok(shg__proc_token(pid, &t2));
-	assert_int_equal(t2, tc);
-	assert_true(shg__token_alive(tc));
+	pid = tu_fork(child_hold_lock, path);
+	assert_int_equal(read(pipe_fd[0], &c, 1), 1);
+	assert_int_equal(shg__ofd_probe(lock_fd, SHG_LIVE_LOCK_BASE + 3), 1);
 	kill(pid, SIGKILL);
-	/* Dead but not reaped (a zombie): not alive. */
+	/* Dead but not reaped (a zombie): its lock is gone. */
 	assert_int_equal(waitid(P_PID, pid, NULL, WEXITED | WNOWAIT), 0);
-	assert_false(shg__token_alive(tc));
+	assert_int_equal(shg__ofd_probe(lock_fd, SHG_LIVE_LOCK_BASE + 3), 0);
 	waitpid(pid, &st, 0);
-	assert_false(shg__token_alive(tc));
-	assert_int_equal(shg__proc_token(pid, &t2), -ESRCH);
 	close(pipe_fd[0]);
 	close(pipe_fd[1]);
+	close(fd2);
+	close(lock_fd);
+	unlink(path);
 }
 
 static void test_segment_platform_misc(void **state)
