@@ -91,19 +91,45 @@ struct shg_type_info {
 	} field[SHG_MAX_FIELDS];
 };
 
+/**
+ * shg_type_info() - copy the type table entry of type @id (name, field
+ * names and kinds, in declaration order) to *@out.
+ * Context: any. Return: 0, -ENOENT (no such type), -EINVAL, SHG_ECORRUPT.
+ */
 SHG_API SHG_MUST_CHECK int shg_type_info(struct shg_seg *seg, uint32_t id,
 					 struct shg_type_info *out);
+
+/**
+ * shg_field_find() - index of the field named @name of user type @type,
+ * to resolve once and pass to the accessors and setters.
+ * @kind: the kind the caller expects, or 0 for any; a field of another
+ * kind is -EINVAL (a schema mismatch caught at startup, not at use).
+ * Context: any. Return: 0 and *@index, -ENOENT (no such type or field),
+ * -EINVAL, SHG_ECORRUPT.
+ */
+SHG_API SHG_MUST_CHECK int shg_field_find(struct shg_seg *seg, uint32_t type,
+					  const char *name, enum shg_kind kind,
+					  unsigned *index);
 
 /* ---- reading nodes (read section held, or through a pin) ----------------- */
 
 /* Type id of a node; 0 with -errno/SHG_E* in *@err if invalid. */
+/**
+ * shg_node_is() - check that @node is a valid node of type @type (the
+ * optional type check before reading fields by index).
+ * Context: @node readable. Return: 0, -EINVAL (another type),
+ * SHG_EBADOFF, SHG_ECORRUPT.
+ */
+SHG_API SHG_MUST_CHECK int shg_node_is(struct shg_seg *seg, struct shg_off node,
+				       uint32_t type);
 SHG_API uint32_t shg_node_type(struct shg_seg *seg, struct shg_off node,
 			       int *err);
 
 /*
  * Field accessors. Each validates the node (offset, type, field index,
  * kind) and returns 0, SHG_EBADOFF, SHG_ECORRUPT or -EINVAL (wrong kind or
- * index).
+ * index). They read published nodes (read section or pin) and a txn's own
+ * mutable nodes alike (in the txn's thread, before commit).
  */
 SHG_API SHG_MUST_CHECK int shg_get_u64(struct shg_seg *seg, struct shg_off node,
 				       unsigned field, uint64_t *out);
@@ -118,16 +144,47 @@ SHG_API SHG_MUST_CHECK int shg_get_bytes(struct shg_seg *seg,
 SHG_API SHG_MUST_CHECK int shg_get_node(struct shg_seg *seg,
 					struct shg_off node, unsigned field,
 					struct shg_off *out);
+#define SHG_ROOT_SLOT_NONE UINT32_MAX /* shg_get_root(): a null ref */
+
 /**
  * shg_get_root() - the slot index of the root named by ROOT field @field.
  * Root refs are weak: a ref to a root that was removed, or whose slot now
  * holds a newer root, gives -ENOENT. Open the root by its name
  * (shg_root_list() maps slots to names). Context: @node readable.
  * Return: 0, -ENOENT (null or dangling ref), -EINVAL, SHG_ECORRUPT.
+ * With -ENOENT, *@slot is SHG_ROOT_SLOT_NONE for a null ref and the slot
+ * the ref named for a dangling one; shg_get_root_version() and
+ * shg_get_root_open() tell the two apart by their return.
  */
 SHG_API SHG_MUST_CHECK int shg_get_root(struct shg_seg *seg,
 					struct shg_off node, unsigned field,
 					uint32_t *slot);
+
+/**
+ * shg_get_root_version() - the current version of the root named by ROOT
+ * field @field of @node, in one call (null if that root never committed).
+ * Context: read section held (it keeps the version readable).
+ * Ordering: acquire, as shg_version_current().
+ * Return: 0, -ENOENT (null ref), -ESTALE (dangling: the root was removed
+ * or its slot reused), -EINVAL (not a ROOT field), SHG_EBADOFF,
+ * SHG_ECORRUPT.
+ */
+SHG_API SHG_MUST_CHECK int shg_get_root_version(struct shg_seg *seg,
+						struct shg_off node,
+						unsigned field,
+						struct shg_off *version);
+/**
+ * shg_get_root_open() - open a handle on the root named by ROOT field
+ * @field of @node (close it with shg_root_close()).
+ * Context: @node readable; not inside a read section if the root table
+ * lock may be contended (it takes it as shg_root_open() does).
+ * Return: 0, -ENOENT (null ref), -ESTALE (dangling), -EINVAL,
+ * SHG_ESLOTS, SHG_ECORRUPT.
+ */
+SHG_API SHG_MUST_CHECK int shg_get_root_open(struct shg_seg *seg,
+					     struct shg_off node,
+					     unsigned field,
+					     struct shg_root **out);
 
 /* ---- versions and pins --------------------------------------------------- */
 
@@ -174,9 +231,25 @@ struct shg_version_info {
  */
 SHG_API struct shg_off shg_version_current(const struct shg_root *root);
 
+/**
+ * shg_version_info() - read the version record at @version (from
+ * shg_version_current(), shg_pin_version() or shg_get_root_version()):
+ * its root node, graph, sequence, parent, commit time and size.
+ * Context: read section held or the version pinned.
+ * Return: 0, SHG_EBADOFF (null or out of range), -EINVAL (not a version).
+ */
 SHG_API SHG_MUST_CHECK int shg_version_info(struct shg_seg *seg,
 					    struct shg_off version,
 					    struct shg_version_info *out);
+
+/**
+ * shg_current_node() - the graph root node of @root's current version in
+ * one call (null for a root that never committed or an empty graph).
+ * Context: read section held. Ordering: acquire.
+ * Return: 0, -EINVAL, SHG_EBADOFF, SHG_ECORRUPT.
+ */
+SHG_API SHG_MUST_CHECK int shg_current_node(const struct shg_root *root,
+					    struct shg_off *node);
 
 struct shg_pin; /* a version kept alive outside read sections */
 
@@ -259,11 +332,35 @@ struct shg_ref {
 
 /**
  * shg_txn_begin() - start a batch of changes on the root's current version.
- * The base is pinned for the txn's life. Context: outside read sections.
- * Return: 0, SHG_ESLOTS, -ENOMEM, SHG_EBUDGET (reclamation stalled).
+ * The base is pinned for the txn's life, so the txn's thread may read the
+ * base's nodes (and its own mutable ones) without a read section.
+ *
+ * Retire budget: the segment caps the bytes retired but not yet freed
+ * (struct shg_seg_config.retire_budget, default capacity/8). Over it,
+ * begin reclaims and waits up to SHG_TXN_BUDGET_WAIT_MS for readers to
+ * leave their sections; if a live reader still holds memory back it
+ * returns SHG_EBUDGET (shg_stalled_reader() names it). Nothing was
+ * changed: retry later, or wait longer with shg_txn_begin_wait().
+ * Context: outside read sections (else SHG_ENESTED).
+ * Return: 0, SHG_ESLOTS, -ENOMEM, SHG_ENESTED, SHG_EBUDGET.
  */
 SHG_API SHG_MUST_CHECK int shg_txn_begin(struct shg_root *root,
 					 struct shg_txn **out);
+
+/* How long shg_txn_begin() waits for reclamation when over budget. */
+#define SHG_TXN_BUDGET_WAIT_MS 100u
+
+/**
+ * shg_txn_begin_wait() - shg_txn_begin() that waits up to @timeout_ms
+ * (0: without limit) for reclamation when the retire budget is exceeded:
+ * the documented way for a writer to ride out a slow reader instead of
+ * failing with SHG_EBUDGET at once.
+ * Context: outside read sections.
+ * Return: as shg_txn_begin(); SHG_EBUDGET once @timeout_ms has passed.
+ */
+SHG_API SHG_MUST_CHECK int shg_txn_begin_wait(struct shg_root *root,
+					      unsigned timeout_ms,
+					      struct shg_txn **out);
 
 /* Graph root node as of the txn (mutable if created/copied in it). */
 SHG_API struct shg_off shg_txn_root_node(const struct shg_txn *txn);
@@ -333,6 +430,26 @@ SHG_API SHG_MUST_CHECK int shg_txn_map_del_bytes(struct shg_txn *txn,
 						 struct shg_ref ref,
 						 const void *key, size_t klen);
 
+/**
+ * shg_txn_map_mut_u64() - make the node stored under @key mutable.
+ *
+ * For a map of NODE values: path-copies the map down to the entry, copies
+ * the value node once per txn (a node already created or copied in the
+ * txn is returned as is), stores the copy in the entry and returns it in
+ * *@out, ready for the setters. Like shg_txn_mut() for a field.
+ * Return: 0, -ENOENT (key absent or its value null), -EINVAL (@ref is not
+ * a NODE field holding a map, or the map's keys or values are of another
+ * kind), or a resource/corruption code.
+ */
+SHG_API SHG_MUST_CHECK int shg_txn_map_mut_u64(struct shg_txn *txn,
+					       struct shg_ref ref, uint64_t key,
+					       struct shg_off *out);
+/* shg_txn_map_mut_u64() for a bytes-keyed map. */
+SHG_API SHG_MUST_CHECK int shg_txn_map_mut_bytes(struct shg_txn *txn,
+						 struct shg_ref ref,
+						 const void *key, size_t klen,
+						 struct shg_off *out);
+
 /* Vectors at @ref, values of one kind fixed at creation. */
 SHG_API SHG_MUST_CHECK int shg_txn_vec_new(struct shg_txn *txn,
 					   struct shg_ref ref,
@@ -345,6 +462,17 @@ SHG_API SHG_MUST_CHECK int shg_txn_vec_set(struct shg_txn *txn,
 					   const struct shg_val *val);
 SHG_API SHG_MUST_CHECK int shg_txn_vec_pop(struct shg_txn *txn,
 					   struct shg_ref ref);
+/**
+ * shg_txn_vec_mut() - make the node at @index of a vector of NODE values
+ * mutable: path-copies the trie to the element, copies the node once per
+ * txn and stores the copy there; *@out is the mutable node.
+ * Return: 0, -ERANGE (@index >= length), -ENOENT (null element), -EINVAL
+ * (@ref is not a NODE field holding a vector of NODE values), or a
+ * resource/corruption code.
+ */
+SHG_API SHG_MUST_CHECK int shg_txn_vec_mut(struct shg_txn *txn,
+					   struct shg_ref ref, uint64_t index,
+					   struct shg_off *out);
 
 /**
  * shg_txn_commit() - publish the txn as the root's next version (CAS).
@@ -376,7 +504,16 @@ SHG_API SHG_MUST_CHECK int shg_pin_publish_as(struct shg_pin *pin,
  * shg_update() - run @fn in a txn on the newest version until it commits
  * (like Clojure's swap!). @fn returns 0 to commit, or a negative code to
  * abort (passed back). At most @max_tries attempts (0 = 64).
- * Return: 0, @fn's error, or SHG_ECONFLICT after the last try.
+ *
+ * @fn may run many times (once per attempt, each on a fresh txn on the
+ * newest version): it must compute its edits from what it reads in the
+ * txn and keep no side effects outside it. After a lost commit the next
+ * attempt waits a random time in [0, 4 us << attempt), capped at 2 ms
+ * (bounded, randomized exponential backoff), so colliding writers
+ * desynchronize instead of starving one another.
+ * Context: outside read sections.
+ * Return: 0, @fn's error, SHG_ECONFLICT after the last try, or an error
+ * of shg_txn_begin() (SHG_EBUDGET: see there) or shg_txn_commit().
  */
 SHG_API SHG_MUST_CHECK int shg_update(struct shg_root *root,
 				      int (*fn)(struct shg_txn *txn, void *arg),
