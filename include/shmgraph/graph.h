@@ -336,7 +336,7 @@ struct shg_ref {
  * base's nodes (and its own mutable ones) without a read section.
  *
  * Retire budget: the segment caps the bytes retired but not yet freed
- * (struct shg_seg_config.retire_budget, default capacity/8). Over it,
+ * (struct shg_opts.retire_budget, default capacity/8). Over it,
  * begin reclaims and waits up to SHG_TXN_BUDGET_WAIT_MS for readers to
  * leave their sections; if a live reader still holds memory back it
  * returns SHG_EBUDGET (shg_stalled_reader() names it). Nothing was

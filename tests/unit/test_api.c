@@ -11,9 +11,12 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* One field of every kind and every container. */
@@ -515,6 +518,287 @@ static void test_api_map_and_vec_mut(void **state)
 	TU_CHECK_SOUND(seg);
 }
 
+/* One call from a root ref to the target's version or handle; null and
+ * dangling refs told apart. */
+static void test_api_root_ref_follow(void **state)
+{
+	struct fx *f = *state;
+	struct shg_seg *seg = f->e.seg;
+	struct shg_root *tgt, *h;
+	struct shg_txn *txn;
+	struct shg_off r, ver, node;
+	uint32_t slot;
+
+	tu_ok(shg_root_create(seg, "target", &tgt));
+	build_all(f); /* F_ROOT names "main" itself */
+	tu_ok(shg_txn_begin(f->e.root, &txn));
+	tu_ok(shg_txn_mut(txn, SHG_REF_ROOT, &r));
+	tu_ok(shg_txn_set_root(txn, fld(r, F_ROOT), tgt));
+	tu_ok(shg_txn_commit(txn));
+	/* target never committed: a null version */
+	tu_ok(shg_read_lock(seg));
+	tu_ok(shg_current_node(f->e.root, &r));
+	tu_ok(shg_get_root_version(seg, r, F_ROOT, &ver));
+	assert_true(shg_off_is_null(ver));
+	assert_int_equal(shg_get_root_version(seg, r, F_U64, &ver), -EINVAL);
+	assert_int_equal(shg_get_root_version(seg, r, F_NULL, &ver), -EINVAL);
+	shg_read_unlock(seg);
+	/* commit on the target: the ref reaches its current version */
+	tu_ok(shg_txn_begin(tgt, &txn));
+	tu_ok(shg_txn_node_new(txn, f->type, &node));
+	tu_ok(shg_txn_set_u64(txn, fld(node, F_U64), 4242));
+	tu_ok(shg_txn_set_node(txn, SHG_REF_ROOT, node));
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_read_lock(seg));
+	tu_ok(shg_current_node(f->e.root, &r));
+	tu_ok(shg_get_root_version(seg, r, F_ROOT, &ver));
+	assert_true(shg_off_eq(ver, shg_version_current(tgt)));
+	shg_read_unlock(seg);
+	tu_ok(shg_read_lock(seg));
+	r = tu_cur_node(&f->e);
+	tu_ok(shg_get_root_open(seg, r, F_ROOT, &h));
+	shg_read_unlock(seg);
+	assert_string_equal(shg_root_name(h), "target");
+	tu_ok(shg_read_lock(seg));
+	tu_ok(shg_current_node(h, &node));
+	{
+		uint64_t u;
+
+		tu_ok(shg_get_u64(seg, node, F_U64, &u));
+		assert_int_equal(u, 4242);
+	}
+	shg_read_unlock(seg);
+	shg_root_close(h);
+	/* removed, then a new root in the same slot: dangling */
+	shg_root_close(tgt);
+	tu_ok(shg_root_remove(seg, "target"));
+	tu_ok(shg_root_create(seg, "target", &tgt));
+	tu_ok(shg_read_lock(seg));
+	r = tu_cur_node(&f->e);
+	assert_int_equal(shg_get_root_version(seg, r, F_ROOT, &ver), -ESTALE);
+	assert_int_equal(shg_get_root_open(seg, r, F_ROOT, &h), -ESTALE);
+	assert_int_equal(shg_get_root(seg, r, F_ROOT, &slot), -ENOENT);
+	assert_int_not_equal(slot, SHG_ROOT_SLOT_NONE);
+	shg_read_unlock(seg);
+	/* a null ref */
+	tu_ok(shg_txn_begin(f->e.root, &txn));
+	tu_ok(shg_txn_mut(txn, SHG_REF_ROOT, &r));
+	tu_ok(shg_txn_set_root(txn, fld(r, F_ROOT), NULL));
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_read_lock(seg));
+	r = tu_cur_node(&f->e);
+	assert_int_equal(shg_get_root_version(seg, r, F_ROOT, &ver), -ENOENT);
+	assert_int_equal(shg_get_root_open(seg, r, F_ROOT, &h), -ENOENT);
+	assert_int_equal(shg_get_root(seg, r, F_ROOT, &slot), -ENOENT);
+	assert_int_equal(slot, SHG_ROOT_SLOT_NONE);
+	shg_read_unlock(seg);
+	shg_root_close(tgt);
+}
+
+/* Fields by name, resolved once, with an optional kind check; node type
+ * check. */
+static void test_api_field_find_and_type_check(void **state)
+{
+	struct fx *f = *state;
+	struct shg_seg *seg = f->e.seg;
+	struct shg_off r, m;
+	unsigned idx = 99;
+	uint32_t other;
+	static const struct shg_field_def of[] = { { "x", SHG_KIND_U64 } };
+
+	tu_ok(shg_field_find(seg, f->type, "mapb", 0, &idx));
+	assert_int_equal(idx, F_MAPB);
+	tu_ok(shg_field_find(seg, f->type, "root", SHG_KIND_ROOT, &idx));
+	assert_int_equal(idx, F_ROOT);
+	assert_int_equal(shg_field_find(seg, f->type, "u64", SHG_KIND_I64,
+					&idx),
+			 -EINVAL);
+	assert_int_equal(shg_field_find(seg, f->type, "u6", 0, &idx), -ENOENT);
+	assert_int_equal(shg_field_find(seg, f->type, "u644", 0, &idx),
+			 -ENOENT);
+	assert_int_equal(shg_field_find(seg, f->type, "", 0, &idx), -ENOENT);
+	assert_int_equal(shg_field_find(seg, SHG_TYPE_MAP, "u64", 0, &idx),
+			 -ENOENT);
+	assert_int_equal(shg_field_find(seg, 9999, "u64", 0, &idx), -ENOENT);
+	tu_ok(shg_type_register(seg, "other", of, 1, &other));
+	build_all(f);
+	tu_ok(shg_read_lock(seg));
+	tu_ok(shg_current_node(f->e.root, &r));
+	tu_ok(shg_node_is(seg, r, f->type));
+	assert_int_equal(shg_node_is(seg, r, other), -EINVAL);
+	tu_ok(shg_get_node(seg, r, F_MAPU, &m));
+	tu_ok(shg_node_is(seg, m, SHG_TYPE_MAP));
+	assert_int_equal(shg_node_is(seg, m, f->type), -EINVAL);
+	assert_true(shg_node_is(seg, (struct shg_off){ 8 }, f->type) < 0);
+	shg_read_unlock(seg);
+}
+
+/* shg_current_node: one call for the root node; null before any commit. */
+static void test_api_current_node(void **state)
+{
+	struct fx *f = *state;
+	struct shg_version_info vi;
+	struct shg_off n;
+
+	tu_ok(shg_read_lock(f->e.seg));
+	tu_ok(shg_current_node(f->e.root, &n));
+	assert_true(shg_off_is_null(n));
+	shg_read_unlock(f->e.seg);
+	build_all(f);
+	tu_ok(shg_read_lock(f->e.seg));
+	tu_ok(shg_current_node(f->e.root, &n));
+	tu_ok(shg_version_info(f->e.seg, shg_version_current(f->e.root), &vi));
+	assert_true(shg_off_eq(n, vi.node));
+	assert_false(shg_off_is_null(n));
+	shg_read_unlock(f->e.seg);
+}
+
+/* ---- waiting for reclamation ------------------------------------------- */
+
+struct stall {
+	struct shg_seg *seg;
+	_Atomic int in; /* reader inside its section */
+	_Atomic int release; /* reader may leave */
+};
+
+static void *stall_reader(void *arg)
+{
+	struct stall *st = arg;
+
+	if (shg_read_lock(st->seg) != 0)
+		return NULL;
+	atomic_store(&st->in, 1);
+	while (!atomic_load(&st->release))
+		usleep(1000);
+	shg_read_unlock(st->seg);
+	return NULL;
+}
+
+static void *stall_release_later(void *arg)
+{
+	struct stall *st = arg;
+
+	usleep(300 * 1000);
+	atomic_store(&st->release, 1);
+	return NULL;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A reader stalled in its section holds retired memory back: past the
+ * budget, shg_txn_begin() gives SHG_EBUDGET (after its short wait) and so
+ * does shg_txn_begin_wait() with a short timeout; with a longer one it
+ * rides out the stall and begins once the reader leaves.
+ */
+static void test_api_begin_wait_rides_out_stall(void **state)
+{
+	struct shg_opts o = { .size = sizeof(o) };
+	char name[64];
+	static char blob[16384];
+	struct stall st = { 0 };
+	struct shg_seg *seg;
+	struct shg_root *root;
+	struct shg_txn *txn;
+	struct shg_off n;
+	pthread_t rd, rel;
+	uint32_t type;
+	uint64_t t0;
+	int i, rc = 0;
+
+	(void)state;
+	o.capacity = 64u << 20;
+	o.retire_budget = 256u << 10;
+	tu_shm_name(name, sizeof(name), "budget");
+	tu_ok(shg_seg_create(name, &o, &seg));
+	tu_ok(shg_type_register(seg, "all", all_fields, NF, &type));
+	tu_ok(shg_root_create(seg, "main", &root));
+	st.seg = seg;
+	assert_int_equal(pthread_create(&rd, NULL, stall_reader, &st), 0);
+	while (!atomic_load(&st.in))
+		usleep(1000);
+	/* each commit retires a 16 KiB bytes node */
+	for (i = 0; i < 200; i++) {
+		rc = shg_txn_begin(root, &txn);
+		if (rc)
+			break;
+		if (i == 0) {
+			tu_ok(shg_txn_node_new(txn, type, &n));
+			tu_ok(shg_txn_set_node(txn, SHG_REF_ROOT, n));
+		} else {
+			tu_ok(shg_txn_mut(txn, SHG_REF_ROOT, &n));
+		}
+		tu_ok(shg_txn_set_bytes(txn, fld(n, F_BYTES), blob,
+					sizeof(blob)));
+		tu_ok(shg_txn_commit(txn));
+	}
+	assert_int_equal(rc, SHG_EBUDGET);
+	assert_true(i > 4); /* the budget allowed some commits first */
+	t0 = now_ms();
+	assert_int_equal(shg_txn_begin_wait(root, 50, &txn), SHG_EBUDGET);
+	assert_true(now_ms() - t0 >= 40);
+	assert_int_equal(pthread_create(&rel, NULL, stall_release_later, &st),
+			 0);
+	t0 = now_ms();
+	tu_ok(shg_txn_begin_wait(root, 10000, &txn));
+	assert_true(now_ms() - t0 >= 200); /* it did wait for the reader */
+	tu_ok(shg_txn_abort(txn));
+	pthread_join(rel, NULL);
+	pthread_join(rd, NULL);
+	shg_root_close(root);
+	tu_destroy(seg, name);
+}
+
+/* An fn that makes its own attempt lose: a commit on another handle. */
+struct always_lose {
+	struct shg_root *other;
+	uint32_t type;
+	unsigned calls;
+};
+
+static int lose_fn(struct shg_txn *txn, void *arg)
+{
+	struct always_lose *a = arg;
+	struct shg_txn *t2;
+	struct shg_off n;
+	int err;
+
+	(void)txn;
+	a->calls++;
+	err = shg_txn_begin(a->other, &t2);
+	if (err)
+		return err;
+	err = shg_txn_node_new(t2, a->type, &n);
+	if (!err)
+		err = shg_txn_set_node(t2, SHG_REF_ROOT, n);
+	if (!err)
+		return shg_txn_commit(t2);
+	shg_txn_abort(t2);
+	return err;
+}
+
+/* shg_update under permanent conflict: fn runs max_tries times, the call
+ * ends with SHG_ECONFLICT, and the backoff stays bounded (2 ms a try). */
+static void test_api_update_backoff_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct always_lose a = { .type = f->type };
+	uint64_t t0;
+
+	tu_ok(shg_root_open(f->e.seg, "main", &a.other));
+	t0 = now_ms();
+	assert_int_equal(shg_update(f->e.root, lose_fn, &a, 30), SHG_ECONFLICT);
+	assert_int_equal(a.calls, 30);
+	assert_true(now_ms() - t0 < 30 * 2 + 2000); /* sleep <= 2 ms a try */
+	shg_root_close(a.other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -524,6 +808,11 @@ int main(void)
 		T(test_api_container_new_at_u64_field_refused),
 		T(test_api_mistakes_not_sticky),
 		T(test_api_map_and_vec_mut),
+		T(test_api_root_ref_follow),
+		T(test_api_field_find_and_type_check),
+		T(test_api_current_node),
+		cmocka_unit_test(test_api_begin_wait_rides_out_stall),
+		T(test_api_update_backoff_bounded),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
