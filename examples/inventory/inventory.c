@@ -467,6 +467,57 @@ static int victim(void)
 		pause();
 }
 
+/*
+ * The Orders graph's root ref dangles once the catalog root is removed:
+ * shg_get_root_version says so (-ESTALE), and `shmctl dump --json` prints
+ * it as {"root":null,"slot":n} (run when $SHMCTL names the tool).
+ */
+static void dangling_ref(struct shg_seg *seg, const char *name)
+{
+	struct shg_root *ord;
+	struct shg_off n, ver;
+	const char *shmctl = getenv("SHMCTL");
+	char cmd[512], out[8192];
+	const char *p, *end;
+	size_t len;
+	FILE *f;
+	int err;
+
+	CK(shg_root_remove(seg, "catalog"));
+	CK(shg_root_open(seg, "orders", &ord));
+	CK(shg_read_lock(seg));
+	CK(shg_current_node(ord, &n));
+	err = shg_get_root_version(seg, n, S.o_catalog, &ver);
+	shg_read_unlock(seg);
+	shg_root_close(ord);
+	if (err != -ESTALE)
+		FAIL("removed catalog: ref gives %d, not -ESTALE", err);
+	if (!shmctl) {
+		printf("inventory: SHMCTL not set, dump of a dangling ref "
+		       "not checked\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "'%s' dump '%s' orders --json --depth 1 --limit 1", shmctl,
+		 name);
+	f = popen(cmd, "r");
+	if (!f) {
+		FAIL("cannot run %s", cmd);
+		return;
+	}
+	len = fread(out, 1, sizeof(out) - 1, f);
+	out[len] = 0;
+	pclose(f);
+	p = strstr(out, "\"catalog\":{\"root\":null,\"slot\":");
+	if (!p) {
+		FAIL("dump of a dangling root ref: %s", out);
+		return;
+	}
+	end = strchr(p, '}');
+	printf("inventory: shmctl dump shows the dangling ref as %.*s\n",
+	       end ? (int)(end - p + 1) : 40, p);
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 static pid_t spawn(int (*fn)(void))
@@ -534,6 +585,7 @@ int main(int argc, char **argv)
 			bad++;
 	}
 	problems = shg_check(seg, NULL, NULL, NULL);
+	dangling_ref(seg, name);
 	printf("inventory: %llu catalog commits, %llu orders, %llu reader "
 	       "checks, %llu violations, %d failed processes, check %d, "
 	       "recover released %u procs\n",
