@@ -189,8 +189,8 @@ SHG_API SHG_MUST_CHECK int shg_get_root_version(struct shg_seg *seg,
 /**
  * shg_get_root_open() - open a handle on the root named by ROOT field
  * @field of @node (close it with shg_root_close()).
- * Context: @node readable; not inside a read section if the root table
- * lock may be contended (it takes it as shg_root_open() does).
+ * Context: @node readable (read section or pin); takes the root table
+ * lock briefly, as shg_root_open() does.
  * Return: 0, -ENOENT (null ref), -ESTALE (dangling), -EINVAL,
  * SHG_ESLOTS, SHG_ECORRUPT.
  */
