@@ -159,6 +159,9 @@ static inline size_t shg__user_node_size(uint32_t nfields)
 /* Validated bytes node (length checked against the block). */
 SHG_HIDDEN const struct shg_bytes *shg__bytes(struct shg_seg *seg, uint64_t off,
 					      int *err);
+/* Raw word of field @field (declared kind @kind) of user node @node. */
+SHG_HIDDEN int shg__field_word(struct shg_seg *seg, struct shg_off node,
+			       unsigned field, enum shg_kind kind, uint64_t *v);
 /* shg__node() that also returns the node's validated type record. */
 SHG_HIDDEN const struct shg_node *
 shg__node_rec(struct shg_seg *seg, uint64_t off, size_t min_size, size_t *size,
@@ -377,6 +380,15 @@ SHG_HIDDEN int shg__txn_val_word(struct shg_txn *txn, unsigned vk,
 /* Resolve a ref to the address of its 8-byte slot (node must be owned). */
 SHG_HIDDEN int shg__txn_ref_slot(struct shg_txn *txn, struct shg_ref ref,
 				 uint64_t **slot);
+/* Slot of a NODE field (or the graph root); -EINVAL for any other kind. */
+SHG_HIDDEN int shg__txn_node_slot(struct shg_txn *txn, struct shg_ref ref,
+				  uint64_t **slot);
+/* Slot of a NODE field holding a container of built-in @type, or -EINVAL. */
+SHG_HIDDEN int shg__txn_container_slot(struct shg_txn *txn, struct shg_ref ref,
+				       uint32_t type, uint64_t **slot);
+/* Make the node in *@slot mutable (copy once per txn, stored in *@slot). */
+SHG_HIDDEN int shg__txn_slot_mut(struct shg_txn *txn, uint64_t *slot,
+				 uint64_t *out);
 
 /* ---- map and vector internals ------------------------------------------ */
 

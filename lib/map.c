@@ -73,7 +73,8 @@ struct mop {
 	const void *kp; /* bytes key */
 	size_t klen;
 	bool knode; /* bytes key node created for this op */
-	uint64_t val; /* value word */
+	bool mut; /* map_mut: make the present value node mutable */
+	uint64_t val; /* value word (map_mut: the mutable node) */
 };
 
 /* Whether entry key word @ek is the op's key (1/0/negative). */
@@ -478,6 +479,9 @@ static int leaf_put(struct mop *op, uint64_t *pslot, const struct mview *v,
 		err = node_mut(op, pslot, v, v->size, &m);
 		if (err)
 			return err;
+		if (op->mut)
+			return shg__txn_slot_mut(op->txn, &m->slot[2 * at + 1],
+						 &op->val);
 		old = m->slot[2 * at + 1];
 		m->slot[2 * at + 1] = op->val;
 		drop_word(op, op->vk, old);
@@ -542,6 +546,9 @@ static int put_rec(struct mop *op, uint64_t *pslot, unsigned depth, int *added)
 			err = node_mut(op, pslot, &v, v.size, &m);
 			if (err)
 				return err;
+			if (op->mut)
+				return shg__txn_slot_mut(
+					op->txn, &m->slot[2 * i + 1], &op->val);
 			m->slot[2 * i + 1] = op->val;
 			drop_word(op, op->vk, ev);
 			*added = 0;
@@ -814,7 +821,8 @@ static int op_init(struct mop *op, struct shg_txn *txn, struct shg_ref ref,
 	memset(op, 0, sizeof(*op));
 	op->txn = txn;
 	op->seg = txn->seg;
-	err = shg__txn_ref_slot(txn, ref, pslot);
+	/* A NODE field holding a map: checked before anything is read. */
+	err = shg__txn_container_slot(txn, ref, SHG_TYPE_MAP, pslot);
 	if (err)
 		return err;
 	/* The root's header; its slots are checked by the walk. */
@@ -965,6 +973,53 @@ int shg_txn_map_del_bytes(struct shg_txn *txn, struct shg_ref ref,
 	return op_done(txn, err ? err : op_del(&op, pslot));
 }
 
+/*
+ * Make the node value at the op's key mutable: a read-only lookup first (an
+ * absent key or a null value copies nothing), then the put walk path-copies
+ * the map down to the entry and copies the value node into it.
+ */
+static int op_mut(struct mop *op, uint64_t *pslot, struct shg_off *out)
+{
+	const uint64_t *found = NULL;
+	int err, added = 0;
+
+	if (!out || op->vk != SHG_KIND_NODE)
+		return -EINVAL;
+	err = op_find(op, *pslot, &found);
+	if (err)
+		return err;
+	if (!found[1])
+		return -ENOENT;
+	op->mut = true;
+	err = put_rec(op, pslot, 0, &added);
+	if (err)
+		return err;
+	if (added) /* the lookup found it: corrupt if the walk did not */
+		return SHG_ECORRUPT;
+	out->v = op->val;
+	return 0;
+}
+
+int shg_txn_map_mut_u64(struct shg_txn *txn, struct shg_ref ref, uint64_t key,
+			struct shg_off *out)
+{
+	struct mop op;
+	uint64_t *pslot;
+	int err = op_key_u64(&op, txn, ref, key, &pslot);
+
+	return op_done(txn, err ? err : op_mut(&op, pslot, out));
+}
+
+int shg_txn_map_mut_bytes(struct shg_txn *txn, struct shg_ref ref,
+			  const void *key, size_t klen, struct shg_off *out)
+{
+	struct mop op;
+	uint64_t *pslot;
+	int err = op_key_bytes(&op, txn, ref, key, klen, &pslot);
+
+	return op_done(txn, err ? err : op_mut(&op, pslot, out));
+}
+
 int shg__txn_map_new_flags(struct shg_txn *txn, struct shg_ref ref,
 			   enum shg_kind key_kind, enum shg_kind val_kind,
 			   unsigned flags)
@@ -979,7 +1034,7 @@ int shg__txn_map_new_flags(struct shg_txn *txn, struct shg_ref ref,
 		return -EINVAL;
 	if (txn->err)
 		return txn->err;
-	err = shg__txn_ref_slot(txn, ref, &slot);
+	err = shg__txn_node_slot(txn, ref, &slot);
 	if (err)
 		return op_fail(txn, err);
 	err = shg__txn_alloc(txn, SHG_TYPE_MAP, MAP_HDR, &off);

@@ -166,6 +166,12 @@ static int field_get(struct shg_seg *seg, struct shg_off node, unsigned field,
 	return 0;
 }
 
+int shg__field_word(struct shg_seg *seg, struct shg_off node, unsigned field,
+		    enum shg_kind kind, uint64_t *v)
+{
+	return field_get(seg, node, field, kind, v);
+}
+
 int shg_get_u64(struct shg_seg *seg, struct shg_off node, unsigned field,
 		uint64_t *out)
 {
@@ -249,9 +255,14 @@ int shg_get_root(struct shg_seg *seg, struct shg_off node, unsigned field,
 	err = field_get(seg, node, field, SHG_KIND_ROOT, &v);
 	if (err)
 		return err;
-	if (!v)
+	if (!v) {
+		*slot = SHG_ROOT_SLOT_NONE;
 		return -ENOENT; /* no root referenced */
-	return shg__rootref_resolve(seg, v, slot);
+	}
+	err = shg__rootref_resolve(seg, v, slot);
+	if (err == -ENOENT)
+		*slot = SHG_ROOTREF_SLOT(v); /* dangling: the slot it named */
+	return err;
 }
 
 int shg__rootref_resolve(struct shg_seg *seg, uint64_t ref, uint32_t *slot)

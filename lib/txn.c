@@ -38,6 +38,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "graph_internal.h"
 
@@ -273,6 +274,65 @@ static int kind_slot(struct shg_txn *txn, struct shg_ref ref,
 	return shg__txn_ref_slot(txn, ref, slot);
 }
 
+/*
+ * Slot of the NODE field (or graph root) @ref for a container edit: a field
+ * of any other kind is the caller's mistake (-EINVAL), so an integer that
+ * happens to equal a container's offset is never taken for one.
+ */
+int shg__txn_node_slot(struct shg_txn *txn, struct shg_ref ref, uint64_t **slot)
+{
+	return kind_slot(txn, ref, SHG_KIND_NODE, slot);
+}
+
+/*
+ * Slot of the container of built-in type @type at @ref. A field of another
+ * kind, a null field or a node of another type is -EINVAL (the txn stays
+ * usable); an offset in a NODE field that is not a valid node is corrupt
+ * data (SHG_EBADOFF/SHG_ECORRUPT).
+ */
+int shg__txn_container_slot(struct shg_txn *txn, struct shg_ref ref,
+			    uint32_t type, uint64_t **slot)
+{
+	const struct shg_node *n;
+	int err = kind_slot(txn, ref, SHG_KIND_NODE, slot);
+
+	if (err)
+		return err;
+	if (!**slot)
+		return -EINVAL;
+	n = shg__node(txn->seg, **slot, 0, NULL, &err);
+	if (!n)
+		return err;
+	return n->type == type ? 0 : -EINVAL;
+}
+
+/*
+ * Make the node whose offset is in *@slot (an owned node's slot or the
+ * txn's root) mutable: copied once per txn, the copy stored in *@slot.
+ * The original becomes garbage; its children are shared by the copy.
+ */
+int shg__txn_slot_mut(struct shg_txn *txn, uint64_t *slot, uint64_t *out)
+{
+	uint64_t child = *slot, copy;
+	size_t size;
+	int err;
+
+	if (!child)
+		return -ENOENT;
+	if (!shg__txn_owns(txn, child)) {
+		size = shg_block_size(txn->seg, (struct shg_off){ child });
+		if (!size)
+			return poison(txn, SHG_EBADOFF);
+		err = shg__txn_copy(txn, child, size, &copy);
+		if (err)
+			return err;
+		*slot = copy;
+		child = copy;
+	}
+	*out = child;
+	return 0;
+}
+
 /* ---- public edit API --------------------------------------------------- */
 
 struct shg_off shg_txn_root_node(const struct shg_txn *txn)
@@ -300,37 +360,16 @@ int shg_txn_node_new(struct shg_txn *txn, uint32_t type, struct shg_off *out)
 
 int shg_txn_mut(struct shg_txn *txn, struct shg_ref ref, struct shg_off *out)
 {
-	const struct shg_type_rec *r;
-	uint64_t *slot, child, copy;
-	size_t size;
-	int err;
+	uint64_t *slot, off;
+	int err = kind_slot(txn, ref, SHG_KIND_NODE, &slot);
 
-	if (txn->err)
-		return txn->err;
-	if (ref.node.v) {
-		r = owned_user_rec(txn, ref.node.v);
-		if (!r || ref.field >= r->nfields ||
-		    r->kind[ref.field] != SHG_KIND_NODE)
-			return -EINVAL;
-	}
-	err = shg__txn_ref_slot(txn, ref, &slot);
 	if (err)
 		return err;
-	child = *slot;
-	if (!child)
-		return -ENOENT;
-	if (!shg__txn_owns(txn, child)) {
-		size = shg_block_size(txn->seg, (struct shg_off){ child });
-		if (!size)
-			return SHG_EBADOFF;
-		err = shg__txn_copy(txn, child, size, &copy);
-		if (err)
-			return err;
-		/* @slot may be txn->root_node or an owned node: still valid. */
-		*slot = copy;
-		child = copy;
-	}
-	out->v = child;
+	/* @slot is txn->root_node or an owned node's: still valid after. */
+	err = shg__txn_slot_mut(txn, slot, &off);
+	if (err)
+		return err;
+	out->v = off;
 	return 0;
 }
 
@@ -566,17 +605,28 @@ static int pin_base(struct shg_txn *txn)
 
 int shg_txn_begin(struct shg_root *root, struct shg_txn **out)
 {
-	struct shg_seg *seg = shg__root_seg(root);
+	return shg_txn_begin_wait(root, SHG_TXN_BUDGET_WAIT_MS, out);
+}
+
+int shg_txn_begin_wait(struct shg_root *root, unsigned timeout_ms,
+		       struct shg_txn **out)
+{
+	struct shg_seg *seg;
 	struct shg_rslot *rs;
 	struct shg_txn *txn;
 	int err;
 
+	if (!root || !out)
+		return -EINVAL;
+	seg = shg__root_seg(root);
 	if (shg_read_locked(seg))
 		return SHG_ENESTED;
 	err = shg__types_init(seg);
 	if (err)
 		return err;
-	err = shg_budget_check(seg, 100);
+	/* Reclaims; over budget, waits up to @timeout_ms (0: no limit) for
+	 * the readers that hold retired memory back. */
+	err = shg_budget_check(seg, timeout_ms);
 	if (err)
 		return err;
 	txn = txn_new();
@@ -1020,6 +1070,50 @@ int shg_txn_abort(struct shg_txn *txn)
 	return 0;
 }
 
+/*
+ * Backoff after a lost CAS: sleep a uniformly random time in [0, w) with
+ * w = 4 us << attempt, capped at 2 ms ("full jitter"). Two writers that
+ * keep colliding desynchronize; the bound keeps one shg_update() call
+ * under max_tries * 2 ms of sleep. The generator is per thread (no shared
+ * state), seeded from the thread's address and the clock.
+ */
+#define UPDATE_BACKOFF_NS 4000ull
+#define UPDATE_BACKOFF_MAX_NS 2000000ull
+
+static _Thread_local uint64_t backoff_rng;
+
+static uint64_t backoff_next(void)
+{
+	struct timespec ts;
+	uint64_t x = backoff_rng;
+
+	if (!x) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		x = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
+		    (uint64_t)(uintptr_t)&backoff_rng;
+		x |= 1;
+	}
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	backoff_rng = x;
+	return x;
+}
+
+static void update_backoff(unsigned attempt)
+{
+	uint64_t w = UPDATE_BACKOFF_NS << (attempt < 20 ? attempt : 20);
+	uint64_t ns;
+	struct timespec ts;
+
+	if (w > UPDATE_BACKOFF_MAX_NS)
+		w = UPDATE_BACKOFF_MAX_NS;
+	ns = backoff_next() % w;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)ns;
+	nanosleep(&ts, NULL);
+}
+
 int shg_update(struct shg_root *root, int (*fn)(struct shg_txn *txn, void *arg),
 	       void *arg, unsigned max_tries)
 {
@@ -1032,6 +1126,8 @@ int shg_update(struct shg_root *root, int (*fn)(struct shg_txn *txn, void *arg),
 	if (!max_tries)
 		max_tries = 64;
 	for (i = 0; i < max_tries; i++) {
+		if (i > 0)
+			update_backoff(i - 1);
 		err = shg_txn_begin(root, &txn);
 		if (err)
 			return err;

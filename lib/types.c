@@ -436,6 +436,49 @@ int shg_type_info(struct shg_seg *seg, uint32_t id, struct shg_type_info *out)
 	return 0;
 }
 
+int shg_field_find(struct shg_seg *seg, uint32_t type, const char *name,
+		   enum shg_kind kind, unsigned *index)
+{
+	const struct shg_type_rec *r;
+	size_t len;
+	uint32_t i;
+	int err;
+
+	if (!seg || !name || !index || (kind && !kind_valid(kind)))
+		return -EINVAL;
+	len = name_len(name, SHG_FIELD_NAME_MAX);
+	if (!len)
+		return -ENOENT; /* no field can have this name */
+	err = shg__types_init(seg);
+	if (err)
+		return err;
+	r = shg__type_get(seg, type);
+	if (!r || (r->flags & SHG_TYPEF_BUILTIN))
+		return -ENOENT;
+	if (r->nfields > SHG_MAX_FIELDS)
+		return SHG_ECORRUPT;
+	for (i = 0; i < r->nfields; i++) {
+		if (strncmp(r->fname[i], name, SHG_FIELD_NAME_MAX) != 0 ||
+		    r->fname[i][len] != 0)
+			continue;
+		if (kind && r->kind[i] != (uint8_t)kind)
+			return -EINVAL;
+		*index = i;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int shg_node_is(struct shg_seg *seg, struct shg_off node, uint32_t type)
+{
+	int err = 0;
+	uint32_t t = shg_node_type(seg, node, &err);
+
+	if (!t)
+		return err ? err : SHG_ECORRUPT;
+	return t == type ? 0 : -EINVAL;
+}
+
 /* ---- checker and sweep support ------------------------------------------- */
 
 void shg__types_blocks(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),

@@ -274,7 +274,8 @@ struct vop {
 	struct shg_txn *txn;
 	struct shg_seg *seg;
 	unsigned vk;
-	uint64_t val; /* value word (push/set) */
+	bool mut; /* vec_mut: make the element's node mutable */
+	uint64_t val; /* value word (push/set; vec_mut: the mutable node) */
 };
 
 /* Value word @w leaves the vector: its bytes or node go too. */
@@ -464,6 +465,8 @@ static int set_rec(struct vop *op, uint64_t *pslot, unsigned level, uint64_t i)
 		return SHG_ECORRUPT;
 	if (level > 0)
 		return set_rec(op, &m->slot[idx], level - 1, i);
+	if (op->mut)
+		return shg__txn_slot_mut(op->txn, &m->slot[idx], &op->val);
 	old = m->slot[idx];
 	m->slot[idx] = op->val;
 	drop_val(op, old);
@@ -490,9 +493,11 @@ static int vop_init(struct vop *op, struct shg_txn *txn, struct shg_ref ref,
 		return -EINVAL;
 	if (txn->err)
 		return txn->err;
+	memset(op, 0, sizeof(*op));
 	op->txn = txn;
 	op->seg = txn->seg;
-	err = shg__txn_ref_slot(txn, ref, slot);
+	/* A NODE field holding a vector: checked before anything is read. */
+	err = shg__txn_container_slot(txn, ref, SHG_TYPE_VEC, slot);
 	if (err)
 		return err;
 	err = head_at(op->seg, **slot, hd);
@@ -527,7 +532,7 @@ int shg_txn_vec_new(struct shg_txn *txn, struct shg_ref ref,
 		return -EINVAL;
 	if (txn->err)
 		return txn->err;
-	err = shg__txn_ref_slot(txn, ref, &slot);
+	err = shg__txn_node_slot(txn, ref, &slot);
 	if (err)
 		return vop_fail(txn, err);
 	err = shg__txn_alloc(txn, SHG_TYPE_VEC, sizeof(*hd), &off);
@@ -678,5 +683,38 @@ int shg_txn_vec_pop(struct shg_txn *txn, struct shg_ref ref)
 		hd->root = root;
 		hd->shift -= VEC_BITS;
 	}
+	return 0;
+}
+
+int shg_txn_vec_mut(struct shg_txn *txn, struct shg_ref ref, uint64_t index,
+		    struct shg_off *out)
+{
+	const struct shg_vec_head *ro;
+	struct shg_vec_head *hd;
+	struct shg_val cur;
+	struct vop op;
+	uint64_t *slot;
+	int err;
+
+	err = vop_init(&op, txn, ref, &slot, &ro);
+	if (err)
+		return txn ? vop_fail(txn, err) : err;
+	if (!out || op.vk != SHG_KIND_NODE)
+		return -EINVAL;
+	if (index >= ro->len)
+		return -ERANGE;
+	/* read first: a null element copies nothing */
+	err = shg_vec_get(op.seg, (struct shg_off){ *slot }, index, &cur);
+	if (err)
+		return vop_fail(txn, err);
+	if (!cur.node.v)
+		return -ENOENT;
+	op.mut = true;
+	err = head_mut(&op, slot, &hd);
+	if (!err)
+		err = set_rec(&op, &hd->root, hd->shift / VEC_BITS, index);
+	if (err)
+		return vop_fail(txn, err);
+	out->v = op.val;
 	return 0;
 }

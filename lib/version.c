@@ -46,6 +46,114 @@ struct shg_off shg_version_current(const struct shg_root *root)
 	return shg_root_load(root);
 }
 
+int shg_current_node(const struct shg_root *root, struct shg_off *node)
+{
+	struct shg_version_info vi;
+	struct shg_off ver;
+	int err;
+
+	if (!root || !node)
+		return -EINVAL;
+	ver = shg_root_load(root);
+	if (!ver.v) {
+		*node = SHG_OFF_NULL; /* never committed: an empty graph */
+		return 0;
+	}
+	err = shg_version_info(shg__root_seg(root), ver, &vi);
+	if (err)
+		return err == -EINVAL ? SHG_ECORRUPT : err;
+	*node = vi.node;
+	return 0;
+}
+
+/*
+ * Root ref of ROOT field @field of @node, resolved to its live slot.
+ * Return: 0 and *@slot and *@inc, -ENOENT (null ref), -ESTALE (the root was
+ * removed, or its slot now holds another root), -EINVAL, SHG_ECORRUPT.
+ */
+static int ref_slot(struct shg_seg *seg, struct shg_off node, unsigned field,
+		    uint32_t *slot, uint64_t *inc)
+{
+	uint32_t s;
+	uint64_t ref;
+	int err;
+
+	err = shg__field_word(seg, node, field, SHG_KIND_ROOT, &ref);
+	if (err)
+		return err;
+	if (!ref)
+		return -ENOENT;
+	err = shg__rootref_resolve(seg, ref, &s);
+	if (err)
+		return err == -ENOENT ? -ESTALE : err;
+	*slot = s;
+	*inc = SHG_ROOTREF_INC(ref);
+	return 0;
+}
+
+/*
+ * Ordering: the slot's value is loaded with acquire (the version record
+ * and everything it reaches, published by the CAS's release, are
+ * visible), then the incarnation and state are loaded again; acquire on
+ * the value keeps those later loads after it. If they still match the
+ * ref, the value was this incarnation's (a remove and re-create between
+ * the two checks changes the incarnation). The caller's read section
+ * keeps the version allocated.
+ */
+int shg_get_root_version(struct shg_seg *seg, struct shg_off node,
+			 unsigned field, struct shg_off *version)
+{
+	struct shg_rslot *rs;
+	uint32_t slot;
+	uint64_t inc, v;
+	int err;
+
+	if (!seg || !version)
+		return -EINVAL;
+	err = ref_slot(seg, node, field, &slot, &inc);
+	if (err)
+		return err;
+	rs = &seg->roots[slot];
+	v = atomic_load_explicit(&rs->value, memory_order_acquire);
+	if (atomic_load_explicit(&rs->state, memory_order_acquire) !=
+		    SHG_ROOT_LIVE ||
+	    (uint32_t)__atomic_load_n(&rs->incarnation, __ATOMIC_RELAXED) !=
+		    (uint32_t)inc)
+		return -ESTALE;
+	version->v = v;
+	return 0;
+}
+
+int shg_get_root_open(struct shg_seg *seg, struct shg_off node, unsigned field,
+		      struct shg_root **out)
+{
+	char name[SHG_ROOT_NAME_MAX + 1];
+	struct shg_root *h;
+	uint32_t slot;
+	uint64_t inc;
+	int err;
+
+	if (!seg || !out)
+		return -EINVAL;
+	err = ref_slot(seg, node, field, &slot, &inc);
+	if (err)
+		return err;
+	/* The name may change under us (remove + create): the handle is
+	 * checked against the ref's slot and incarnation after the open. */
+	memcpy(name, seg->roots[slot].name, SHG_ROOT_NAME_MAX);
+	name[SHG_ROOT_NAME_MAX] = 0;
+	err = shg_root_open(seg, name, &h);
+	if (err)
+		return err == -ENOENT ? -ESTALE : err;
+	if (shg__root_slot(h) != slot ||
+	    (uint32_t)shg__root_incarnation(h) != (uint32_t)inc) {
+		shg_root_close(h);
+		return -ESTALE;
+	}
+	*out = h;
+	return 0;
+}
+
 int shg_version_info(struct shg_seg *seg, struct shg_off version,
 		     struct shg_version_info *out)
 {

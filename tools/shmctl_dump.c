@@ -289,6 +289,8 @@ static int field_val(struct dump *d, struct shg_off n, unsigned i,
 		return shg_get_node(d->seg, n, i, &v->node);
 	default:
 		err = shg_get_root(d->seg, n, i, &v->root);
+		if (err == -ENOENT && v->root != SHG_ROOT_SLOT_NONE)
+			return 1; /* dangling: the slot it named in v->root */
 		if (err == -ENOENT) { /* a null reference */
 			v->kind = SHG_KIND_NODE;
 			v->node = SHG_OFF_NULL;
@@ -333,6 +335,14 @@ static void dump_user(struct dump *d, struct shg_off n, uint32_t id,
 			fprintf(d->f, "%s: ", ti->field[i].name);
 		}
 		err = field_val(d, n, i, ti->field[i].kind, &v);
+		if (err == 1) { /* a root that no longer exists (man page) */
+			if (d->json)
+				fprintf(d->f, "{\"root\":null,\"slot\":%u}",
+					v.root);
+			else
+				fprintf(d->f, "root:#%u(gone)\n", v.root);
+			continue;
+		}
 		if (err) {
 			note_err(d, err);
 			fprintf(d->f, d->json ? "null" : "(unreadable)\n");

@@ -91,43 +91,113 @@ struct shg_type_info {
 	} field[SHG_MAX_FIELDS];
 };
 
+/**
+ * shg_type_info() - copy the type table entry of type @id (name, field
+ * names and kinds, in declaration order) to *@out.
+ * Context: any. Return: 0, -ENOENT (no such type), -EINVAL, SHG_ECORRUPT.
+ */
 SHG_API SHG_MUST_CHECK int shg_type_info(struct shg_seg *seg, uint32_t id,
 					 struct shg_type_info *out);
+
+/**
+ * shg_field_find() - index of the field named @name of user type @type,
+ * to resolve once and pass to the accessors and setters.
+ * @kind: the kind the caller expects, or 0 for any; a field of another
+ * kind is -EINVAL (a schema mismatch caught at startup, not at use).
+ * Context: any. Return: 0 and *@index, -ENOENT (no such type or field),
+ * -EINVAL, SHG_ECORRUPT.
+ */
+SHG_API SHG_MUST_CHECK int shg_field_find(struct shg_seg *seg, uint32_t type,
+					  const char *name, enum shg_kind kind,
+					  unsigned *index);
 
 /* ---- reading nodes (read section held, or through a pin) ----------------- */
 
 /* Type id of a node; 0 with -errno/SHG_E* in *@err if invalid. */
+/**
+ * shg_node_is() - check that @node is a valid node of type @type (the
+ * optional type check before reading fields by index).
+ * Context: @node readable. Return: 0, -EINVAL (another type),
+ * SHG_EBADOFF, SHG_ECORRUPT.
+ */
+SHG_API SHG_MUST_CHECK int shg_node_is(struct shg_seg *seg, struct shg_off node,
+				       uint32_t type);
 SHG_API uint32_t shg_node_type(struct shg_seg *seg, struct shg_off node,
 			       int *err);
 
-/*
- * Field accessors. Each validates the node (offset, type, field index,
- * kind) and returns 0, SHG_EBADOFF, SHG_ECORRUPT or -EINVAL (wrong kind or
- * index).
+/**
+ * shg_get_u64() - read U64 field @field of @node into *@out.
+ *
+ * Field accessors (shg_get_u64/_i64/_f64/_bytes/_node) each validate the
+ * node (offset, type, field index, kind). They read published nodes (read
+ * section held or version pinned; a txn's thread may read its base without
+ * a section, the txn pins it) and a txn's own mutable nodes alike (in the
+ * txn's thread, before commit). Resolve indexes by name once with
+ * shg_field_find(); check a node's type with shg_node_is().
+ * Return: 0, -EINVAL (wrong kind, index or a built-in node), SHG_EBADOFF,
+ * SHG_ECORRUPT.
  */
 SHG_API SHG_MUST_CHECK int shg_get_u64(struct shg_seg *seg, struct shg_off node,
 				       unsigned field, uint64_t *out);
+/* I64 field, as shg_get_u64(). Return: as shg_get_u64(). */
 SHG_API SHG_MUST_CHECK int shg_get_i64(struct shg_seg *seg, struct shg_off node,
 				       unsigned field, int64_t *out);
+/* F64 field, as shg_get_u64(). Return: as shg_get_u64(). */
 SHG_API SHG_MUST_CHECK int shg_get_f64(struct shg_seg *seg, struct shg_off node,
 				       unsigned field, double *out);
-/* Bytes: *@p points into the segment (valid while read section/pin). */
+/*
+ * BYTES field: *@p points into the segment (valid while the read section
+ * or pin lasts), *@len its length (0 and NULL for an empty field).
+ * Return: as shg_get_u64().
+ */
 SHG_API SHG_MUST_CHECK int shg_get_bytes(struct shg_seg *seg,
 					 struct shg_off node, unsigned field,
 					 const void **p, size_t *len);
+/* NODE field: the child's offset (null if none). Return: as shg_get_u64(). */
 SHG_API SHG_MUST_CHECK int shg_get_node(struct shg_seg *seg,
 					struct shg_off node, unsigned field,
 					struct shg_off *out);
+#define SHG_ROOT_SLOT_NONE UINT32_MAX /* shg_get_root(): a null ref */
+
 /**
  * shg_get_root() - the slot index of the root named by ROOT field @field.
  * Root refs are weak: a ref to a root that was removed, or whose slot now
  * holds a newer root, gives -ENOENT. Open the root by its name
  * (shg_root_list() maps slots to names). Context: @node readable.
  * Return: 0, -ENOENT (null or dangling ref), -EINVAL, SHG_ECORRUPT.
+ * With -ENOENT, *@slot is SHG_ROOT_SLOT_NONE for a null ref and the slot
+ * the ref named for a dangling one; shg_get_root_version() and
+ * shg_get_root_open() tell the two apart by their return.
  */
 SHG_API SHG_MUST_CHECK int shg_get_root(struct shg_seg *seg,
 					struct shg_off node, unsigned field,
 					uint32_t *slot);
+
+/**
+ * shg_get_root_version() - the current version of the root named by ROOT
+ * field @field of @node, in one call (null if that root never committed).
+ * Context: read section held (it keeps the version readable).
+ * Ordering: acquire, as shg_version_current().
+ * Return: 0, -ENOENT (null ref), -ESTALE (dangling: the root was removed
+ * or its slot reused), -EINVAL (not a ROOT field), SHG_EBADOFF,
+ * SHG_ECORRUPT.
+ */
+SHG_API SHG_MUST_CHECK int shg_get_root_version(struct shg_seg *seg,
+						struct shg_off node,
+						unsigned field,
+						struct shg_off *version);
+/**
+ * shg_get_root_open() - open a handle on the root named by ROOT field
+ * @field of @node (close it with shg_root_close()).
+ * Context: @node readable (read section or pin); takes the root table
+ * lock briefly, as shg_root_open() does.
+ * Return: 0, -ENOENT (null ref), -ESTALE (dangling), -EINVAL,
+ * SHG_ESLOTS, SHG_ECORRUPT.
+ */
+SHG_API SHG_MUST_CHECK int shg_get_root_open(struct shg_seg *seg,
+					     struct shg_off node,
+					     unsigned field,
+					     struct shg_root **out);
 
 /* ---- versions and pins --------------------------------------------------- */
 
@@ -174,9 +244,25 @@ struct shg_version_info {
  */
 SHG_API struct shg_off shg_version_current(const struct shg_root *root);
 
+/**
+ * shg_version_info() - read the version record at @version (from
+ * shg_version_current(), shg_pin_version() or shg_get_root_version()):
+ * its root node, graph, sequence, parent, commit time and size.
+ * Context: read section held or the version pinned.
+ * Return: 0, SHG_EBADOFF (null or out of range), -EINVAL (not a version).
+ */
 SHG_API SHG_MUST_CHECK int shg_version_info(struct shg_seg *seg,
 					    struct shg_off version,
 					    struct shg_version_info *out);
+
+/**
+ * shg_current_node() - the graph root node of @root's current version in
+ * one call (null for a root that never committed or an empty graph).
+ * Context: read section held. Ordering: acquire.
+ * Return: 0, -EINVAL, SHG_EBADOFF, SHG_ECORRUPT.
+ */
+SHG_API SHG_MUST_CHECK int shg_current_node(const struct shg_root *root,
+					    struct shg_off *node);
 
 struct shg_pin; /* a version kept alive outside read sections */
 
@@ -215,9 +301,17 @@ struct shg_val {
 	};
 };
 
+/**
+ * shg_map_get_u64() - the value stored under @key in the u64-keyed map
+ * @map (null counts as empty). Bytes values point into the segment.
+ * Context: @map readable (read section, pin, or the txn's own).
+ * Return: 0, -ENOENT (key absent), -EINVAL (the map's keys are bytes),
+ * SHG_EBADOFF, SHG_ECORRUPT (not a map, or corrupt).
+ */
 SHG_API SHG_MUST_CHECK int shg_map_get_u64(struct shg_seg *seg,
 					   struct shg_off map, uint64_t key,
 					   struct shg_val *out);
+/* shg_map_get_u64() for a bytes-keyed map. Return: as shg_map_get_u64(). */
 SHG_API SHG_MUST_CHECK int shg_map_get_bytes(struct shg_seg *seg,
 					     struct shg_off map,
 					     const void *key, size_t klen,
@@ -232,14 +326,32 @@ struct shg_map_iter {
 	uint32_t pos[14]; /* private */
 	struct shg_off stack[14]; /* private */
 };
+/*
+ * Start iterating @map (null: an empty map). Context: @map readable for
+ * the whole iteration. Return: 0, SHG_EBADOFF, SHG_ECORRUPT.
+ */
 SHG_API SHG_MUST_CHECK int shg_map_iter_init(struct shg_seg *seg,
 					     struct shg_off map,
 					     struct shg_map_iter *it);
-/* Next entry: 0, or -ENOENT at the end. Bytes keys fill kbytes/klen. */
+/*
+ * Next entry into *@key and *@val. A bytes key fills key->bytes.p and
+ * key->bytes.len (pointing into the segment).
+ * Return: 0, -ENOENT at the end, SHG_EBADOFF, SHG_ECORRUPT.
+ */
 SHG_API int shg_map_iter_next(struct shg_map_iter *it, struct shg_val *key,
 			      struct shg_val *val);
 
+/**
+ * shg_vec_len() - number of elements of vector @vec (0 for null).
+ * Context: @vec readable. Return: the length, or SHG_EBADOFF/SHG_ECORRUPT.
+ */
 SHG_API int64_t shg_vec_len(struct shg_seg *seg, struct shg_off vec);
+/**
+ * shg_vec_get() - element @index of vector @vec into *@out (bytes values
+ * point into the segment). Context: @vec readable.
+ * Return: 0, -ERANGE (@index >= length; any index of a null vector),
+ * SHG_EBADOFF, SHG_ECORRUPT.
+ */
 SHG_API SHG_MUST_CHECK int shg_vec_get(struct shg_seg *seg, struct shg_off vec,
 				       uint64_t index, struct shg_val *out);
 
@@ -259,11 +371,35 @@ struct shg_ref {
 
 /**
  * shg_txn_begin() - start a batch of changes on the root's current version.
- * The base is pinned for the txn's life. Context: outside read sections.
- * Return: 0, SHG_ESLOTS, -ENOMEM, SHG_EBUDGET (reclamation stalled).
+ * The base is pinned for the txn's life, so the txn's thread may read the
+ * base's nodes (and its own mutable ones) without a read section.
+ *
+ * Retire budget: the segment caps the bytes retired but not yet freed
+ * (struct shg_opts.retire_budget, default capacity/8). Over it,
+ * begin reclaims and waits up to SHG_TXN_BUDGET_WAIT_MS for readers to
+ * leave their sections; if a live reader still holds memory back it
+ * returns SHG_EBUDGET (shg_stalled_reader() names it). Nothing was
+ * changed: retry later, or wait longer with shg_txn_begin_wait().
+ * Context: outside read sections (else SHG_ENESTED).
+ * Return: 0, SHG_ESLOTS, -ENOMEM, SHG_ENESTED, SHG_EBUDGET.
  */
 SHG_API SHG_MUST_CHECK int shg_txn_begin(struct shg_root *root,
 					 struct shg_txn **out);
+
+/* How long shg_txn_begin() waits for reclamation when over budget. */
+#define SHG_TXN_BUDGET_WAIT_MS 100u
+
+/**
+ * shg_txn_begin_wait() - shg_txn_begin() that waits up to @timeout_ms
+ * (0: without limit) for reclamation when the retire budget is exceeded:
+ * the documented way for a writer to ride out a slow reader instead of
+ * failing with SHG_EBUDGET at once.
+ * Context: outside read sections.
+ * Return: as shg_txn_begin(); SHG_EBUDGET once @timeout_ms has passed.
+ */
+SHG_API SHG_MUST_CHECK int shg_txn_begin_wait(struct shg_root *root,
+					      unsigned timeout_ms,
+					      struct shg_txn **out);
 
 /* Graph root node as of the txn (mutable if created/copied in it). */
 SHG_API struct shg_off shg_txn_root_node(const struct shg_txn *txn);
@@ -277,18 +413,39 @@ SHG_API SHG_MUST_CHECK int shg_txn_node_new(struct shg_txn *txn, uint32_t type,
  *
  * Copies it once per txn (the path from the root is copied as the caller
  * walks down with shg_txn_mut), stores the copy at @ref, returns it. A node
- * already created or copied in the txn is returned as is.
+ * already created or copied in the txn is returned as is. For a map value
+ * or a vector element use shg_txn_map_mut_u64/_bytes() or
+ * shg_txn_vec_mut().
+ * Return: 0, -ENOENT (null at @ref), -EINVAL (@ref not a NODE field of a
+ * mutable node), SHG_EBADOFF, or a resource error (sticky: the txn only
+ * aborts after it).
  */
 SHG_API SHG_MUST_CHECK int shg_txn_mut(struct shg_txn *txn, struct shg_ref ref,
 				       struct shg_off *out);
 
-/* Setters on mutable nodes (or the root with SHG_REF_ROOT for set_node). */
+/**
+ * shg_txn_set_u64() - store @v in U64 field @ref of a mutable node.
+ *
+ * Setters work on nodes created or copied in this txn (or the graph root
+ * with SHG_REF_ROOT, for set_node only). Every txn operation checks the
+ * declared kind of the field at @ref first: a mistake (field of another
+ * kind, index out of range, node not mutable) is -EINVAL and leaves the
+ * txn usable, as are -ENOENT, -ERANGE and -EXDEV. Resource errors
+ * (-ENOMEM, SHG_ECAPACITY) and corruption codes (SHG_EBADOFF,
+ * SHG_ECORRUPT: corrupt data only) are sticky: every later call and the
+ * commit return them; abort the txn.
+ * Return: 0, -EINVAL.
+ */
 SHG_API SHG_MUST_CHECK int shg_txn_set_u64(struct shg_txn *txn,
 					   struct shg_ref ref, uint64_t v);
+/* I64 field. Return: 0, -EINVAL. */
 SHG_API SHG_MUST_CHECK int shg_txn_set_i64(struct shg_txn *txn,
 					   struct shg_ref ref, int64_t v);
+/* F64 field. Return: 0, -EINVAL. */
 SHG_API SHG_MUST_CHECK int shg_txn_set_f64(struct shg_txn *txn,
 					   struct shg_ref ref, double v);
+/* BYTES field: a new bytes node (@len 0: empty). Return: 0, -EINVAL,
+ * -ENOMEM, SHG_ECAPACITY. */
 SHG_API SHG_MUST_CHECK int shg_txn_set_bytes(struct shg_txn *txn,
 					     struct shg_ref ref, const void *p,
 					     size_t len);
@@ -302,6 +459,11 @@ SHG_API SHG_MUST_CHECK int shg_txn_set_bytes(struct shg_txn *txn,
  */
 SHG_API SHG_MUST_CHECK int
 shg_txn_set_node(struct shg_txn *txn, struct shg_ref ref, struct shg_off node);
+/*
+ * ROOT field: a weak reference to @target (NULL: null ref). Follow it with
+ * shg_get_root_version() or shg_get_root_open().
+ * Return: 0, -EINVAL, -EXDEV (@target of another segment).
+ */
 SHG_API SHG_MUST_CHECK int shg_txn_set_root(struct shg_txn *txn,
 					    struct shg_ref ref,
 					    const struct shg_root *target);
@@ -309,42 +471,106 @@ SHG_API SHG_MUST_CHECK int shg_txn_set_root(struct shg_txn *txn,
 /**
  * shg_txn_import() - copy the subgraph at @node of another graph (or of
  * another version) into this txn; stops at root refs, which are linked by
- * reference. Context: @node must be readable (pinned or read section).
+ * reference. Context: @node must be readable (pinned or read section);
+ * may run inside a read section (as may commit; begin may not).
+ * Return: 0 and *@out (the copy, mutable; link it with shg_txn_set_node()
+ * or a map/vector put), -EINVAL, SHG_EBADOFF, SHG_ECORRUPT, -ENOMEM,
+ * SHG_ECAPACITY.
  */
 SHG_API SHG_MUST_CHECK int
 shg_txn_import(struct shg_txn *txn, struct shg_off node, struct shg_off *out);
 
-/* Maps at @ref: creating, updating, deleting. */
-/* A new empty map at @ref: keys U64 or BYTES; values of one kind. */
+/*
+ * Maps at @ref (a NODE field of a mutable node, or SHG_REF_ROOT): creating,
+ * updating, deleting. Each checks the field's kind and the container's
+ * type first (see shg_txn_set_u64() for the error rules).
+ */
+/* A new empty map at @ref replacing its value: keys U64 or BYTES, values
+ * of one kind. Return: 0, -EINVAL (not a NODE field, bad kinds), -ENOMEM,
+ * SHG_ECAPACITY. */
 SHG_API SHG_MUST_CHECK int shg_txn_map_new(struct shg_txn *txn,
 					   struct shg_ref ref,
 					   enum shg_kind key_kind,
 					   enum shg_kind val_kind);
+/**
+ * shg_txn_map_put_u64() - store @val under @key in the u64-keyed map at
+ * @ref (path copy). NODE values must be of this txn's graph and from its
+ * base or the txn (else -EXDEV: copy them with shg_txn_import()).
+ * Return: 0, -EINVAL (@ref not a map; key or value of the wrong kind),
+ * -EXDEV, -ENOENT (ROOT value naming a removed root), -EOVERFLOW,
+ * -ENOMEM, SHG_ECAPACITY, SHG_EBADOFF/SHG_ECORRUPT (corrupt map).
+ */
 SHG_API SHG_MUST_CHECK int shg_txn_map_put_u64(struct shg_txn *txn,
 					       struct shg_ref ref, uint64_t key,
 					       const struct shg_val *val);
+/* shg_txn_map_put_u64() for a bytes-keyed map. Return: as put_u64. */
 SHG_API SHG_MUST_CHECK int shg_txn_map_put_bytes(struct shg_txn *txn,
 						 struct shg_ref ref,
 						 const void *key, size_t klen,
 						 const struct shg_val *val);
+/* Delete @key. Return: 0, -ENOENT (absent: nothing copied), -EINVAL,
+ * -ENOMEM, SHG_ECAPACITY, SHG_EBADOFF/SHG_ECORRUPT. */
 SHG_API SHG_MUST_CHECK int
 shg_txn_map_del_u64(struct shg_txn *txn, struct shg_ref ref, uint64_t key);
+/* shg_txn_map_del_u64() for a bytes-keyed map. Return: as del_u64. */
 SHG_API SHG_MUST_CHECK int shg_txn_map_del_bytes(struct shg_txn *txn,
 						 struct shg_ref ref,
 						 const void *key, size_t klen);
 
-/* Vectors at @ref, values of one kind fixed at creation. */
+/**
+ * shg_txn_map_mut_u64() - make the node stored under @key mutable.
+ *
+ * For a map of NODE values: path-copies the map down to the entry, copies
+ * the value node once per txn (a node already created or copied in the
+ * txn is returned as is), stores the copy in the entry and returns it in
+ * *@out, ready for the setters. Like shg_txn_mut() for a field.
+ * Return: 0, -ENOENT (key absent or its value null), -EINVAL (@ref is not
+ * a NODE field holding a map, or the map's keys or values are of another
+ * kind), or a resource/corruption code.
+ */
+SHG_API SHG_MUST_CHECK int shg_txn_map_mut_u64(struct shg_txn *txn,
+					       struct shg_ref ref, uint64_t key,
+					       struct shg_off *out);
+/* shg_txn_map_mut_u64() for a bytes-keyed map. */
+SHG_API SHG_MUST_CHECK int shg_txn_map_mut_bytes(struct shg_txn *txn,
+						 struct shg_ref ref,
+						 const void *key, size_t klen,
+						 struct shg_off *out);
+
+/*
+ * Vectors at @ref (a NODE field or SHG_REF_ROOT), values of one kind fixed
+ * at creation; kind and type checked first as for maps.
+ */
+/* A new empty vector at @ref replacing its value. Return: 0, -EINVAL,
+ * -ENOMEM, SHG_ECAPACITY. */
 SHG_API SHG_MUST_CHECK int shg_txn_vec_new(struct shg_txn *txn,
 					   struct shg_ref ref,
 					   enum shg_kind val_kind);
+/* Append @val. Return: 0, -EINVAL (not a vector; value of another kind),
+ * -EXDEV (NODE value as for map put), -ENOENT (removed root), -EOVERFLOW,
+ * -ENOMEM, SHG_ECAPACITY, SHG_EBADOFF/SHG_ECORRUPT. */
 SHG_API SHG_MUST_CHECK int shg_txn_vec_push(struct shg_txn *txn,
 					    struct shg_ref ref,
 					    const struct shg_val *val);
+/* Replace element @index. Return: as vec_push, and -ERANGE. */
 SHG_API SHG_MUST_CHECK int shg_txn_vec_set(struct shg_txn *txn,
 					   struct shg_ref ref, uint64_t index,
 					   const struct shg_val *val);
+/* Remove the last element. Return: 0, -ERANGE (empty), -EINVAL, -ENOMEM,
+ * SHG_ECAPACITY, SHG_EBADOFF/SHG_ECORRUPT. */
 SHG_API SHG_MUST_CHECK int shg_txn_vec_pop(struct shg_txn *txn,
 					   struct shg_ref ref);
+/**
+ * shg_txn_vec_mut() - make the node at @index of a vector of NODE values
+ * mutable: path-copies the trie to the element, copies the node once per
+ * txn and stores the copy there; *@out is the mutable node.
+ * Return: 0, -ERANGE (@index >= length), -ENOENT (null element), -EINVAL
+ * (@ref is not a NODE field holding a vector of NODE values), or a
+ * resource/corruption code.
+ */
+SHG_API SHG_MUST_CHECK int shg_txn_vec_mut(struct shg_txn *txn,
+					   struct shg_ref ref, uint64_t index,
+					   struct shg_off *out);
 
 /**
  * shg_txn_commit() - publish the txn as the root's next version (CAS).
@@ -356,7 +582,8 @@ SHG_API SHG_MUST_CHECK int shg_txn_vec_pop(struct shg_txn *txn,
  */
 SHG_API SHG_MUST_CHECK int shg_txn_commit(struct shg_txn *txn);
 
-/* Abort: free the txn's nodes; the base is unpinned. */
+/* Abort: free the txn's nodes; the base is unpinned; the txn is freed.
+ * Return: 0, -EINVAL (NULL). */
 SHG_API int shg_txn_abort(struct shg_txn *txn);
 
 /**
@@ -364,6 +591,13 @@ SHG_API int shg_txn_abort(struct shg_txn *txn);
  * base pinned, returned as a pin. Publish it later with
  * shg_pin_publish() (CAS on its base) or copy it under another root with
  * shg_pin_publish_as(). The txn is freed.
+ * Return: 0, -EINVAL, SHG_ESLOTS, -ENOMEM, or the txn's sticky error.
+ *
+ * shg_pin_publish() CASes the root from the detached version's base to
+ * it: 0, SHG_ECONFLICT (the root moved on), -EINVAL (not a detached pin of
+ * @root). shg_pin_publish_as() copies it under @other as that root's next
+ * version: 0, SHG_ECONFLICT, -EINVAL, -ENOMEM, SHG_ECAPACITY. Neither
+ * consumes the pin: shg_unpin() it afterwards in every case.
  */
 SHG_API SHG_MUST_CHECK int shg_txn_detach(struct shg_txn *txn,
 					  struct shg_pin **out);
@@ -376,7 +610,16 @@ SHG_API SHG_MUST_CHECK int shg_pin_publish_as(struct shg_pin *pin,
  * shg_update() - run @fn in a txn on the newest version until it commits
  * (like Clojure's swap!). @fn returns 0 to commit, or a negative code to
  * abort (passed back). At most @max_tries attempts (0 = 64).
- * Return: 0, @fn's error, or SHG_ECONFLICT after the last try.
+ *
+ * @fn may run many times (once per attempt, each on a fresh txn on the
+ * newest version): it must compute its edits from what it reads in the
+ * txn and keep no side effects outside it. After a lost commit the next
+ * attempt waits a random time in [0, 4 us << attempt), capped at 2 ms
+ * (bounded, randomized exponential backoff), so colliding writers
+ * desynchronize instead of starving one another.
+ * Context: outside read sections.
+ * Return: 0, @fn's error, SHG_ECONFLICT after the last try, or an error
+ * of shg_txn_begin() (SHG_EBUDGET: see there) or shg_txn_commit().
  */
 SHG_API SHG_MUST_CHECK int shg_update(struct shg_root *root,
 				      int (*fn)(struct shg_txn *txn, void *arg),

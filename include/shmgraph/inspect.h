@@ -32,6 +32,13 @@ struct shg_reader_info {
 	uint64_t held_bytes; /* retired bytes it holds back */
 };
 
+/**
+ * shg_reader_list() - snapshot of the thread slots: who reads, since when,
+ * and how much retired memory each holds back (see shg_stalled_reader()).
+ * A monitoring read. Context: any.
+ * Return: the number of registered threads (may exceed @max; @out gets
+ * the first @max), or a negative code.
+ */
 SHG_API int shg_reader_list(struct shg_seg *seg, struct shg_reader_info *out,
 			    unsigned max);
 
@@ -66,6 +73,11 @@ struct shg_stats {
 	} node[SHG_MAX_NODES];
 };
 
+/**
+ * shg_stats_get() - allocator and reclamation totals (a monitoring read;
+ * counters are read without stopping writers). Context: any.
+ * Return: 0, -EINVAL.
+ */
 SHG_API SHG_MUST_CHECK int shg_stats_get(struct shg_seg *seg,
 					 struct shg_stats *st);
 
