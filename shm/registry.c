@@ -318,9 +318,11 @@ static int pslot_fill(struct shg_seg *seg, uint32_t p)
  * does: its threads (found by the old token), holds and pins (by slot
  * index: we hold none yet), its membarrier count. A death of ours in
  * between leaves a slot with our dead token: released normally, the old
- * owner's thread slots as orphans. No thread context is needed; the graph
- * of a removed root whose last holder was the dead process is left to the
- * leak sweep (no drop hook runs before the graph layer attaches).
+ * owner's thread slots as orphans. No thread context is needed: a removed
+ * root whose last holder was the dead process is not finalized here (no
+ * drop hook is installed yet, and a plain retire would free a version a
+ * live pin still reaches); shg_seg_open finalizes it once the graph layer
+ * attached (shg__roots_finalize_pending).
  */
 static int take_over_dead(struct shg_seg *seg, uint64_t tok)
 {

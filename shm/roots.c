@@ -248,10 +248,20 @@ static void drop_value(struct shg_seg *seg, uint64_t v)
 /*
  * Finalize every REMOVED slot that has no holds, one per lock hold so that
  * each value is dropped without root_lock. Such slots exist only after a
- * crash (repair) or after shg__roots_release_proc dropped records.
+ * crash (repair), after shg__roots_release_proc dropped records, or after
+ * a take-over that ran before the drop hook was installed.
  */
 static void finalize_pending(struct shg_seg *seg)
 {
+	/*
+	 * No drop hook yet: shg_seg_open is taking over a dead process slot
+	 * before the graph layer attached. A plain retire would ignore pins
+	 * of the value's nodes, so leave such slots REMOVED without holds;
+	 * the opener finalizes them once the hook is installed, and if it
+	 * dies first, whoever releases it does (shg__roots_release_proc).
+	 */
+	if (!__atomic_load_n(&seg->root_drop, __ATOMIC_ACQUIRE))
+		return;
 	for (;;) {
 		uint64_t v = 0;
 		bool found = false;
@@ -732,9 +742,31 @@ uint32_t shg__roots_release_proc(struct shg_seg *seg, uint32_t pidx)
 			pending = true;
 	}
 	roots_unlock(seg);
+	/* Also finalizes slots an earlier release left pending (a crash, or
+	 * a take-over before the drop hook was installed). */
 	if (pending)
 		finalize_pending(seg);
+	else
+		shg__roots_finalize_pending(seg);
 	return released > UINT32_MAX ? UINT32_MAX : (uint32_t)released;
+}
+
+void shg__roots_finalize_pending(struct shg_seg *seg)
+{
+	uint32_t i;
+
+	/* Lock-free hint first: such slots are rare (a crash, a deferred
+	 * take-over); finalize_pending re-checks under root_lock. */
+	for (i = 0; i < seg->max_roots; i++) {
+		struct shg_rslot *rs = &seg->roots[i];
+
+		if (atomic_load_explicit(&rs->state, memory_order_relaxed) ==
+			    SHG_ROOT_REMOVED &&
+		    ld32(&rs->holds) == 0) {
+			finalize_pending(seg);
+			return;
+		}
+	}
 }
 
 /* Repair helper: whether hold record @h must be dropped. */

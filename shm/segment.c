@@ -618,8 +618,13 @@ int shg_seg_open(const char *name, const struct shg_opts *opts,
 		return err;
 	}
 	shg__graph_attach(seg);
-	if (!(o.flags & SHG_OPEN_NO_RECOVER))
+	if (!(o.flags & SHG_OPEN_NO_RECOVER)) {
+		/* Roots a take-over left removed without holds: only now, with
+		 * the graph layer's drop hook, are their values retired with
+		 * respect to pins. */
+		shg__roots_finalize_pending(seg);
 		(void)shg__release_dead(seg, NULL);
+	}
 	*out = seg;
 	return 0;
 }

@@ -372,6 +372,95 @@ static void test_registry_all_slots_dead_reopened(void **state)
 	tu_destroy(seg, op.name);
 }
 
+struct takeover_arg {
+	char name[64];
+};
+
+static int child_opens_and_reclaims(void *p)
+{
+	struct takeover_arg *a = p;
+	struct shg_seg *seg;
+
+	if (shg_seg_open(a->name, NULL, &seg))
+		return 1;
+	if (shg_synchronize(seg, 1000) || shg_reclaim(seg) < 0)
+		return 2;
+	shg_seg_close(seg);
+	return 0;
+}
+
+/*
+ * Defect: shg_seg_open taking over a dead process slot finalized a removed
+ * root whose last holder was that process before the graph layer's drop
+ * hook was installed, so its version record was plain-retired (death 0)
+ * and freed although a live process pinned it.
+ */
+static void test_registry_takeover_keeps_pinned_version(void **state)
+{
+	struct shg_opts o = { .size = sizeof(o), .max_procs = 2 };
+	struct shg_version_info vi, vi2;
+	struct takeover_arg ta;
+	struct opener op;
+	struct shg_seg *seg;
+	struct shg_root *r;
+	struct shg_txn *txn;
+	struct shg_pin *pin;
+	struct shg_val val = { .kind = SHG_KIND_U64 };
+	struct shg_off v;
+	pid_t pid;
+	char c;
+	int i;
+
+	(void)state;
+	tu_shm_name(op.name, sizeof(op.name), "takeover");
+	memcpy(ta.name, op.name, sizeof(ta.name));
+	tu_ok(shg_seg_create(op.name, &o, &seg));
+	tu_ok(shg_root_create(seg, "r", &r));
+	tu_ok(shg_txn_begin(r, &txn));
+	tu_ok(shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_U64, SHG_KIND_U64));
+	for (i = 0; i < 10; i++) {
+		val.u64 = (uint64_t)i;
+		tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, (uint64_t)i,
+					  &val));
+	}
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_pin_current(r, &pin));
+	v = shg_pin_version(pin);
+	tu_ok(shg_version_info(seg, v, &vi));
+	/* D holds the root and dies holding it; the root is removed. */
+	assert_int_equal(pipe(op.ready), 0);
+	pid = tu_fork(child_attaches_then_waits, &op);
+	assert_int_equal(read(op.ready[0], &c, 1), 1);
+	shg_root_close(r);
+	tu_ok(shg_root_remove(seg, "r"));
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid), 128 + SIGKILL);
+	close(op.ready[0]);
+	close(op.ready[1]);
+	/* N finds no free process slot and takes over D's. */
+	pid = tu_fork(child_opens_and_reclaims, &ta);
+	assert_int_equal(tu_wait(pid), 0);
+	tu_ok(shg_synchronize(seg, 1000));
+	(void)shg_reclaim(seg);
+	/* The pinned version record and its map are intact. */
+	tu_ok(shg_version_info(seg, v, &vi2));
+	assert_int_equal(vi2.seq, vi.seq);
+	for (i = 0; i < 10; i++) {
+		struct shg_val out;
+
+		tu_ok(shg_map_get_u64(seg, vi2.node, (uint64_t)i, &out));
+		assert_int_equal(out.u64, (uint64_t)i);
+	}
+	TU_CHECK_SOUND(seg);
+	/* Unpinned, the dropped graph is reclaimed: nothing leaked. */
+	tu_ok(shg_unpin(pin));
+	tu_ok(shg_synchronize(seg, 1000));
+	(void)shg_reclaim(seg);
+	assert_int_equal(shg_version_info(seg, v, &vi2) < 0, 1);
+	assert_int_equal(shg__sweep(seg, NULL, NULL, true), 0);
+	tu_destroy(seg, op.name);
+}
+
 static int child_uses_inherited_handle(void *p)
 {
 	struct fork_arg *a = p;
@@ -437,6 +526,7 @@ int main(void)
 		cmocka_unit_test(test_registry_stale_proc_index_not_dead),
 		cmocka_unit_test(test_registry_fork_inherited_handle_refused),
 		cmocka_unit_test(test_registry_all_slots_dead_reopened),
+		cmocka_unit_test(test_registry_takeover_keeps_pinned_version),
 		cmocka_unit_test(test_registry_handle_nesting),
 	};
 
