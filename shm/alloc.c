@@ -705,8 +705,10 @@ free_block(struct shg_seg *seg, struct shg__tctx *ctx, uint64_t off)
  * Detects: offsets outside the carved heap, not at a block start, in free
  * spans, inside large blocks, above the span's bump index, and a double
  * free by the owner when the span has no allocated block left. A double
- * free of a small block is not detected in general (the block is already
- * on a free list; shg_check reports the resulting list damage).
+ * free of a small block is not detected at free time in general; one freed
+ * by the owner and by another thread is cut off when the owner collects
+ * (collect_remote), so it is never handed out twice; shg_check reports
+ * other list damage.
  */
 int shg_free(struct shg_seg *seg, struct shg_off off)
 {

@@ -167,7 +167,7 @@ expect_err "dump --version gone" "not reachable" "$SHMCTL" dump "$SEG" config --
 expect_err "dump missing root" "no root" "$SHMCTL" dump "$SEG" nosuch
 if [ -x "$PIN" ]; then
 	# Another process pins version $cur; then the root moves on.
-	"$PIN" "$SEG" config 5 >"$SNAP.pin" 2>&1 &
+	"$PIN" "$SEG" config 60 >"$SNAP.pin" 2>&1 &
 	pinpid=$!
 	for _ in $(seq 50); do grep -q pinned "$SNAP.pin" && break; sleep 0.1; done
 	"$SHMCTL" put "$SEG" config threads 16 >/dev/null 2>&1
