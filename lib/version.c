@@ -234,12 +234,19 @@ uint64_t shg__pins_gen(struct shg_seg *seg)
 	return t ? atomic_load_explicit(&t->gen, memory_order_acquire) : 0;
 }
 
-/* Clear record @r (owned by the caller) and bump the table's gen. */
+/*
+ * Clear record @r (owned by the caller) and bump the table's gen. Crash
+ * ordering: version, gen, then proc1. A death before the gen bump leaves
+ * the record owned by the dead process, whose release bumps gen; a record
+ * freed before its gen bump (the order used before) left nobody to bump
+ * it, and the pin's held batches waited for some other unpin. A snapshot
+ * that reads the new gen (acquire, after the seq_cst RMW) sees version 0.
+ */
 static void rec_release(struct shg_pin_table *t, struct shg_pinrec *r)
 {
 	atomic_store_explicit(&r->version, 0, memory_order_release);
-	atomic_store_explicit(&r->proc1, 0, memory_order_release);
 	atomic_fetch_add_explicit(&t->gen, 1, memory_order_seq_cst);
+	atomic_store_explicit(&r->proc1, 0, memory_order_release);
 }
 /* Records [0, hiwater) of pin table @t (never more than the table). */
 static uint32_t rec_limit(struct shg_pin_table *t)
@@ -390,6 +397,13 @@ int shg_unpin(struct shg_pin *pin)
 	return 0;
 }
 
+/*
+ * Release every pin record of process slot @pidx. gen is bumped before
+ * each record is freed (as in rec_release) and once more in any case: the
+ * process may have died inside an unpin after freeing its record, or a
+ * releaser before it may have died after freeing records, and only a gen
+ * change makes reclaimers look at the held batches those pins kept.
+ */
 uint32_t shg__pins_release_proc(struct shg_seg *seg, uint32_t pidx)
 {
 	struct shg_pin_table *t = table_peek(seg);
@@ -403,14 +417,14 @@ uint32_t shg__pins_release_proc(struct shg_seg *seg, uint32_t pidx)
 		if (atomic_load_explicit(&r->proc1, memory_order_acquire) != p1)
 			continue;
 		atomic_store_explicit(&r->version, 0, memory_order_release);
+		atomic_fetch_add_explicit(&t->gen, 1, memory_order_seq_cst);
 		if (atomic_compare_exchange_strong_explicit(
 			    &r->proc1, &p1, 0, memory_order_acq_rel,
 			    memory_order_relaxed))
 			n++;
 		p1 = pidx + 1;
 	}
-	if (n)
-		atomic_fetch_add_explicit(&t->gen, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&t->gen, 1, memory_order_seq_cst);
 	return n;
 }
 

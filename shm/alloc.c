@@ -223,8 +223,19 @@ static inline bool poison_on(void)
 
 /* ---- owner-side span operations ----------------------------------------- */
 
-/* Pop a block of span @idx (owner only): local list first, then bump. A
- * corrupt link ends the list there (the rest leaks). 0 when full. */
+static __attribute__((noinline)) uint32_t
+collect_remote(struct shg_seg *seg, uint32_t idx, const struct cls_info *ci);
+
+/*
+ * Pop a block of span @idx (owner only): local list first, then bump. A
+ * corrupt link ends the list there (the rest leaks). 0 when full.
+ * Remote frees pending are collected before a block is taken from the
+ * local list: a block freed both locally and remotely is then still on
+ * both lists, where collect_remote detects it, instead of being handed
+ * out from one list and again from the other. (Bump blocks were never
+ * freed: no check needed.) The remote_head load shares the span's cache
+ * line with free_head.
+ */
 static inline __attribute__((always_inline)) uint64_t
 span_pop(struct shg_seg *seg, uint32_t idx, const struct cls_info *ci)
 {
@@ -233,6 +244,11 @@ span_pop(struct shg_seg *seg, uint32_t idx, const struct cls_info *ci)
 	uint32_t bump = ld32(&sp->bump);
 
 	if (b) {
+		if (shg_unlikely(atomic_load_explicit(&sp->remote_head,
+						      memory_order_relaxed))) {
+			collect_remote(seg, idx, ci);
+			b = ld64(&sp->free_head);
+		}
 		if (shg_likely(blk_index(b - base, ci, bump) != UINT32_MAX)) {
 			next = blk_next(seg, b);
 			if (next &&
@@ -260,17 +276,30 @@ static inline bool span_has_free(struct shg_span *sp, const struct cls_info *ci)
 /*
  * Take span @idx's remote stack (owner only) and splice it in front of the
  * local list. Entries are validated; a bad or repeated one (a double free)
- * cuts the chain there (the rest leaks), so used is never decremented for
- * a block twice. A crash after the exchange leaks the stack, never
+ * cuts the chain there (the rest leaks), so no block is ever on the free
+ * lists twice. A crash after the exchange leaks the stack, never
  * corrupts. Returns the number of blocks collected.
+ *
+ * A block freed both by the owner and by another thread is on both lists,
+ * and the second free overwrote its link, so each list runs into the
+ * other from that block on. The local list is walked first (cut at a bad
+ * or repeated entry, as span_recount does) into the bitmap; the remote
+ * chain then stops at its first block already seen: everything after it
+ * is on the local list already. The blocks the overwritten link used to
+ * lead to are lost (leaked), never handed out twice. used is recounted
+ * as bump minus the blocks now on the local list (the owner's invariant:
+ * blocks handed out, minus those back on the list), which also drops the
+ * second decrement a double free would otherwise cause. The walk costs
+ * one load per block on the local list, paid only when remote frees are
+ * pending (out of line: span_pop calls here only then).
  */
-static uint32_t collect_remote(struct shg_seg *seg, uint32_t idx,
-			       const struct cls_info *ci)
+static __attribute__((noinline)) uint32_t
+collect_remote(struct shg_seg *seg, uint32_t idx, const struct cls_info *ci)
 {
 	struct shg_span *sp = &seg->spans[idx];
 	uint64_t seen[MAX_BLOCKS / 64];
-	uint64_t base = span_off(seg, idx), h, b, tail = 0;
-	uint32_t bump, n = 0, used, k;
+	uint64_t base = span_off(seg, idx), h, b, tail = 0, prev = 0;
+	uint32_t bump, n = 0, nloc = 0, k;
 
 	if (!atomic_load_explicit(&sp->remote_head, memory_order_relaxed))
 		return 0;
@@ -278,6 +307,18 @@ static uint32_t collect_remote(struct shg_seg *seg, uint32_t idx,
 	h = atomic_exchange_explicit(&sp->remote_head, 0, memory_order_acquire);
 	bump = ld32(&sp->bump);
 	memset(seen, 0, (ci->cap + 63) / 64 * sizeof(seen[0]));
+	for (b = ld64(&sp->free_head); b; prev = b, b = blk_next(seg, b)) {
+		k = blk_index(b - base, ci, bump);
+		if (k == UINT32_MAX || (seen[k / 64] >> (k % 64) & 1)) {
+			if (prev)
+				blk_set_next(seg, prev, 0);
+			else
+				st64(&sp->free_head, 0);
+			break;
+		}
+		seen[k / 64] |= 1ull << (k % 64);
+		nloc++;
+	}
 	for (b = h; b; b = blk_next(seg, b)) {
 		k = blk_index(b - base, ci, bump);
 		if (k == UINT32_MAX || (seen[k / 64] >> (k % 64) & 1))
@@ -286,12 +327,11 @@ static uint32_t collect_remote(struct shg_seg *seg, uint32_t idx,
 		tail = b;
 		n++;
 	}
-	if (!n)
-		return 0;
-	blk_set_next(seg, tail, ld64(&sp->free_head));
-	st64(&sp->free_head, h);
-	used = used_load(sp);
-	used_store(sp, used > n ? used - n : 0);
+	if (n) {
+		blk_set_next(seg, tail, ld64(&sp->free_head));
+		st64(&sp->free_head, h);
+	}
+	used_store(sp, bump > nloc + n ? bump - (nloc + n) : 0);
 	return n;
 }
 
@@ -665,8 +705,10 @@ free_block(struct shg_seg *seg, struct shg__tctx *ctx, uint64_t off)
  * Detects: offsets outside the carved heap, not at a block start, in free
  * spans, inside large blocks, above the span's bump index, and a double
  * free by the owner when the span has no allocated block left. A double
- * free of a small block is not detected in general (the block is already
- * on a free list; shg_check reports the resulting list damage).
+ * free of a small block is not detected at free time in general; one freed
+ * by the owner and by another thread is cut off when the owner collects
+ * (collect_remote), so it is never handed out twice; shg_check reports
+ * other list damage.
  */
 int shg_free(struct shg_seg *seg, struct shg_off off)
 {

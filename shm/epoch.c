@@ -218,6 +218,11 @@ static bool fifo_contains(struct shg_seg *seg, uint64_t off)
 	return false;
 }
 
+bool shg__fifo_contains(struct shg_seg *seg, uint64_t off)
+{
+	return fifo_contains(seg, off);
+}
+
 /*
  * Link @b (at @bo) after the tail. Crash ordering: b->next, then the link,
  * then the tail (release stores keep the compiler from reordering them);
@@ -301,6 +306,7 @@ static uint64_t pop_freeable(struct shg_seg *seg, struct shg_tslot *self,
 		return 0;
 	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
 		return 0;
+	shg__held_park_locked(seg, self); /* a batch a failed hold left */
 	h = ld64(&hdr->limbo_head);
 	b = batch_at(seg, h);
 	if (h && !b) {
@@ -352,7 +358,7 @@ uint64_t shg__finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 	}
 	held = shg__hold_split(seg, s, bo, b, p);
 	if (held == UINT64_MAX)
-		return 0; /* @b is a held batch now */
+		return 0; /* @b is a held batch now, or kept in s.reclaiming */
 	n = batch_count(b);
 	while (n > 0) {
 		uint64_t off = ent_off(b, --n);

@@ -94,23 +94,60 @@ static void held_push_locked(struct shg_seg *seg, uint64_t bo,
 				      memory_order_relaxed);
 }
 
+/* hold_whole's step under limbo_lock. */
+static void hold_whole_locked(struct shg_seg *seg, struct shg_tslot *s,
+			      uint64_t bo, struct shg_batch *b,
+			      uint64_t snap_gen)
+{
+	shg__batch_fix_bytes(seg, b); /* entries moved earlier (tombstones) */
+	st64(&b->tag, 0);
+	held_push_locked(seg, bo, b, snap_gen);
+	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
+}
+
 /*
  * No memory for held batches: keep the whole reclaiming batch @b (at @bo)
  * as a held batch of unknown holder (tag 0, re-examined on any pin
  * change). Push and forgetting s.reclaiming share one lock hold (repair
- * drops a reclaiming record naming a held batch).
+ * drops a reclaiming record naming a held batch). If limbo_lock is
+ * unusable too, @b stays recorded in s.reclaiming: see shg__held_park.
  */
 static bool hold_whole(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 		       struct shg_batch *b, uint64_t snap_gen)
 {
 	if (shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair))
 		return false;
-	shg__batch_fix_bytes(seg, b); /* entries moved earlier (tombstones) */
-	st64(&b->tag, 0);
-	held_push_locked(seg, bo, b, snap_gen);
-	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
+	hold_whole_locked(seg, s, bo, b, snap_gen);
 	shg__unlock(seg, &seg->hdr->limbo_lock);
 	return true;
+}
+
+/*
+ * A batch that shg__hold_split could neither split nor hold (no memory for
+ * held batches and limbo_lock unusable: a stopped holder, ENOTRECOVERABLE)
+ * is left whole in @self->reclaiming, nothing freed: pinned entries must
+ * never be freed, and leaking them would lose them for good. There it is
+ * marked by the leak sweep (every word of a reclaiming batch), finished by
+ * adoption if the thread exits or dies, and parked here by the slot's
+ * next pop (FIFO or held list), which holds limbo_lock: it becomes a held
+ * batch of unknown holder, re-examined on the next rescan. Any other
+ * non-zero record at that point is stale (a pop always starts with none),
+ * and is dropped if the batch is in the FIFO or on the held list already.
+ */
+void shg__held_park_locked(struct shg_seg *seg, struct shg_tslot *self)
+{
+	uint64_t r =
+		atomic_load_explicit(&self->reclaiming, memory_order_relaxed);
+	struct shg_batch *b;
+
+	if (shg_likely(!r))
+		return;
+	b = batch_at(seg, r);
+	if (b && !shg__fifo_contains(seg, r) && !shg__held_contains(seg, r))
+		hold_whole_locked(seg, self, r, b, UINT64_MAX - 1);
+	else
+		atomic_store_explicit(&self->reclaiming, 0,
+				      memory_order_release);
 }
 
 #define HELD_MERGE_LOOK 64 /* held batches searched for room */
@@ -205,7 +242,8 @@ static uint64_t held_build(struct shg_seg *seg, struct shg_batch *b,
  * a survivor finishing @b skip them), then push the held batches. A death
  * between the two leaks the moved entries (the sweep finds them); a death
  * inside the pushes is repaired by recounting held_bytes.
- * Return: bytes moved, or UINT64_MAX if @b itself became a held batch.
+ * Return: bytes moved, or UINT64_MAX if @b itself became a held batch or
+ * stays whole in s.reclaiming (nothing of it may be freed now).
  */
 uint64_t shg__hold_split(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 			 struct shg_batch *b, struct pass *p)
@@ -232,17 +270,19 @@ uint64_t shg__hold_split(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 		if (!hb[nhb]) {
 			while (nhb)
 				shg__free_now(seg, NULL, hb[--nhb]);
-			return hold_whole(seg, s, bo, b, gen) ? UINT64_MAX : 0;
+			/* Held as a whole, or (lock unusable) left whole in
+			 * s.reclaiming: either way nothing is freed now. */
+			(void)hold_whole(seg, s, bo, b, gen);
+			return UINT64_MAX;
 		}
 		nhb++;
 	}
 	if (shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair)) {
-		/* Lock unusable: leak the held entries, never free them. */
-		for (i = 0; i < k; i++)
-			ent_clear(b, h[i].i);
+		/* Lock unusable: keep @b whole in s.reclaiming (see
+		 * shg__held_park_locked), free nothing. */
 		while (nhb)
 			shg__free_now(seg, NULL, hb[--nhb]);
-		return 0;
+		return UINT64_MAX;
 	}
 	for (i = 0; i < k; i++)
 		ent_clear(b, h[i].i);
@@ -283,6 +323,7 @@ static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
 
 	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
 		return 0;
+	shg__held_park_locked(seg, self);
 	cur = ld64(&hdr->held_head);
 	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
 		tag = ld64(&b->tag);

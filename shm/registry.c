@@ -60,6 +60,17 @@
 
 static pthread_key_t tls_key;
 static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+/*
+ * Orders a thread-exit destructor against shg_seg_close in another thread
+ * of the process. The destructor reads ctx->live_seg and then locks that
+ * segment's ctx_lock; a close that released the context and freed the
+ * handle in between would leave it locking freed memory. Both take this
+ * lock (before ctx_lock): a destructor that found the handle live keeps
+ * it from being freed until it is done, and a close that released the
+ * contexts first leaves live_seg NULL (stored under both locks), which a
+ * later destructor reads under this lock. Taken only on these rare paths.
+ */
+static pthread_mutex_t ctx_exit_lock = PTHREAD_MUTEX_INITIALIZER;
 __thread struct shg__tctx *shg__tls_head SHG_TLS_IE;
 #define tls_head shg__tls_head
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -312,6 +323,8 @@ static void atfork_child(void)
 	 * copy, leaked in the child on purpose) and invalidate every
 	 * inherited segment handle. */
 	tls_head = NULL;
+	/* Another thread of the parent may have held it at the fork. */
+	pthread_mutex_init(&ctx_exit_lock, NULL);
 	atomic_fetch_add(&shg__fork_gen, 1);
 	/* Drop our references to the parent's open file descriptions: its
 	 * OFD locks stay its own (they go when its last reference goes). The
@@ -370,9 +383,11 @@ static int pslot_fill(struct shg_seg *seg, uint32_t p)
  * does: its threads (found by the old token), holds and pins (by slot
  * index: we hold none yet), its membarrier count. A death of ours in
  * between leaves a slot with our dead token: released normally, the old
- * owner's thread slots as orphans. No thread context is needed; the graph
- * of a removed root whose last holder was the dead process is left to the
- * leak sweep (no drop hook runs before the graph layer attaches).
+ * owner's thread slots as orphans. No thread context is needed: a removed
+ * root whose last holder was the dead process is not finalized here (no
+ * drop hook is installed yet, and a plain retire would free a version a
+ * live pin still reaches); shg_seg_open finalizes it once the graph layer
+ * attached (shg__roots_finalize_pending).
  */
 #define TAKE_OVER_WAIT_MS 10000u
 
@@ -568,10 +583,12 @@ void shg__proc_detach(struct shg_seg *seg)
 	shg__roots_release_proc(seg, seg->pslot);
 	if (seg->ops && seg->ops->release_proc) /* pins left open */
 		seg->ops->release_proc(seg, seg->pslot);
+	pthread_mutex_lock(&ctx_exit_lock);
 	pthread_mutex_lock(&seg->ctx_lock);
 	cds_list_for_each_entry_safe(ctx, tmp, &seg->ctxs, link)
 		ctx_release_locked(seg, ctx);
 	pthread_mutex_unlock(&seg->ctx_lock);
+	pthread_mutex_unlock(&ctx_exit_lock);
 	if (ps->flavor == SHG_FLAVOR_MEMBARRIER) {
 		ps->flavor = SHG_FLAVOR_FENCE;
 		atomic_thread_fence(memory_order_seq_cst);
@@ -606,6 +623,7 @@ static void tls_destructor(void *unused)
 {
 	struct shg__tctx *c;
 
+	pthread_mutex_lock(&ctx_exit_lock); /* the handle stays allocated */
 	for (c = tls_head; c; c = c->tls_next) {
 		struct shg_seg *seg = atomic_load_explicit(
 			&c->live_seg, memory_order_acquire);
@@ -616,6 +634,7 @@ static void tls_destructor(void *unused)
 		ctx_release_locked(seg, c);
 		pthread_mutex_unlock(&seg->ctx_lock);
 	}
+	pthread_mutex_unlock(&ctx_exit_lock);
 	tls_prune();
 }
 

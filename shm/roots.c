@@ -248,7 +248,10 @@ static void drop_value(struct shg_seg *seg, uint64_t v)
 /*
  * Finalize every REMOVED slot that has no holds, one per lock hold so that
  * each value is dropped without root_lock. Such slots exist only after a
- * crash (repair) or after shg__roots_release_proc dropped records.
+ * crash (repair) or after shg__roots_release_proc dropped records. The
+ * upper layer's drop hook is in place before anything can get here: it
+ * comes with the handle (shg__upper_ops), so even the slot take-over in
+ * shg_seg_open drops a removed graph with respect to its pins.
  */
 static void finalize_pending(struct shg_seg *seg)
 {
@@ -737,9 +740,30 @@ uint32_t shg__roots_release_proc(struct shg_seg *seg, uint32_t pidx)
 			pending = true;
 	}
 	roots_unlock(seg);
+	/* Also finalizes slots an earlier release left pending (a crash). */
 	if (pending)
 		finalize_pending(seg);
+	else
+		shg__roots_finalize_pending(seg);
 	return released > UINT32_MAX ? UINT32_MAX : (uint32_t)released;
+}
+
+void shg__roots_finalize_pending(struct shg_seg *seg)
+{
+	uint32_t i;
+
+	/* Lock-free hint first: such slots are rare (a crash, a deferred
+	 * take-over); finalize_pending re-checks under root_lock. */
+	for (i = 0; i < seg->max_roots; i++) {
+		struct shg_rslot *rs = &seg->roots[i];
+
+		if (atomic_load_explicit(&rs->state, memory_order_relaxed) ==
+			    SHG_ROOT_REMOVED &&
+		    ld32(&rs->holds) == 0) {
+			finalize_pending(seg);
+			return;
+		}
+	}
 }
 
 /* Repair helper: whether hold record @h must be dropped. */

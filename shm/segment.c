@@ -624,8 +624,12 @@ int shg__seg_open(const char *name, const struct shg_opts *opts,
 		handle_free(seg);
 		return err;
 	}
-	if (!(o.flags & SHG_OPEN_NO_RECOVER))
+	if (!(o.flags & SHG_OPEN_NO_RECOVER)) {
+		/* Roots an earlier release left removed without holds (a
+		 * crash between dropping the holds and finalizing). */
+		shg__roots_finalize_pending(seg);
 		(void)shg__release_dead(seg, NULL);
+	}
 	*out = seg;
 	return 0;
 }

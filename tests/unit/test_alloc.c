@@ -390,6 +390,71 @@ static void test_alloc_remote_free(void **state)
 	tu_destroy(seg, name);
 }
 
+/*
+ * Allocate @n blocks of 64 bytes and count how often each of @x, and any
+ * offset at all, comes back more than once.
+ */
+static int handed_out_twice(struct shg_seg *seg, int n, struct shg_off x,
+			    int *x_count)
+{
+	struct shg_off *got = calloc((size_t)n, sizeof(*got));
+	int i, j, dups = 0;
+
+	assert_non_null(got);
+	*x_count = 0;
+	for (i = 0; i < n; i++) {
+		tu_ok(shg_alloc(seg, 64, &got[i]));
+		*x_count += got[i].v == x.v;
+	}
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			dups += got[i].v == got[j].v;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i && got[j].v != got[i].v; j++)
+			;
+		if (j == i)
+			tu_ok(shg_free(seg, got[i]));
+	}
+	free(got);
+	return dups;
+}
+
+/*
+ * Defect: a block freed by its span's owner and then again by another
+ * thread (or the other way round) is on both free lists; collecting the
+ * remote stack checked repeats only within it, and the block was handed
+ * out again and again. Now each free block is on the lists once.
+ */
+static void test_alloc_double_free_local_and_remote(void **state)
+{
+	struct shg_off x, y, keep[8];
+	char name[64];
+	struct shg_seg *seg = tu_create(name, 0);
+	int order, i, xc;
+
+	(void)state;
+	for (order = 0; order < 2; order++) {
+		for (i = 0; i < 8; i++)
+			tu_ok(shg_alloc(seg, 64, &keep[i]));
+		tu_ok(shg_alloc(seg, 64, &x));
+		tu_ok(shg_alloc(seg, 64, &y));
+		tu_ok(shg_free(seg, y)); /* a local list behind x */
+		if (order == 0) {
+			tu_ok(shg_free(seg, x));
+			run_free_thread(seg, &x, 1);
+		} else {
+			run_free_thread(seg, &x, 1);
+			tu_ok(shg_free(seg, x));
+		}
+		assert_int_equal(handed_out_twice(seg, 3000, x, &xc), 0);
+		assert_int_equal(xc, 1);
+		assert_int_equal(alloc_problems(seg), 0);
+		for (i = 0; i < 8; i++)
+			tu_ok(shg_free(seg, keep[i]));
+	}
+	tu_destroy(seg, name);
+}
+
 static void test_alloc_span_return(void **state)
 {
 	enum { PER = 64, SPANS = 6, N = PER * SPANS };
@@ -1220,6 +1285,7 @@ int main(void)
 		cmocka_unit_test(test_alloc_boundary_sizes),
 		cmocka_unit_test(test_alloc_bad_offsets),
 		cmocka_unit_test(test_alloc_remote_free),
+		cmocka_unit_test(test_alloc_double_free_local_and_remote),
 		cmocka_unit_test(test_alloc_span_return),
 		cmocka_unit_test(test_alloc_abandon_adopt),
 		cmocka_unit_test(test_alloc_capacity),

@@ -17,9 +17,8 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "limbo.h"
 #include "torture_core.h"
-
-#define BATCH_CAP ((SHG_BATCH_BYTES - 32) / sizeof(struct shg_retired))
 #define PATTERN 0x5a
 
 static const int flavor_fence = SHG_FLAVOR_FENCE;
@@ -647,6 +646,133 @@ static void test_epoch_retire_without_memory(void **state)
 	tu_destroy(seg, name);
 }
 
+/* Fill the heap with blocks of @size; their offsets go to @v (up to @cap). */
+static size_t fill_heap(struct shg_seg *seg, size_t size, struct shg_off *v,
+			size_t cap)
+{
+	struct shg_off o;
+	size_t n = 0;
+
+	while (shg_alloc(seg, size, &o) == 0) {
+		assert_true(n < cap);
+		v[n++] = o;
+	}
+	return n;
+}
+
+/* Values 0..199 at keys 0..199 in the map of version @v (key 7: @k7). */
+static void assert_map_intact(struct shg_seg *seg, struct shg_off v,
+			      uint64_t k7)
+{
+	struct shg_version_info vi;
+	struct shg_val out;
+	uint64_t i;
+
+	tu_ok(shg_version_info(seg, v, &vi));
+	for (i = 0; i < 200; i++) {
+		tu_ok(shg_map_get_u64(seg, vi.node, i, &out));
+		assert_int_equal(out.u64, i == 7 ? k7 : i);
+	}
+}
+
+/*
+ * Defect: a reclaiming batch whose pinned entries could not be moved to
+ * held batches (no memory) and could not be held whole (limbo_lock
+ * unusable) was freed entirely, pinned nodes included. Now it stays whole
+ * in the slot's reclaiming record, and the slot's next pop holds it.
+ */
+static void test_epoch_hold_without_memory_or_lock(void **state)
+{
+	struct shg_opts o = { .size = sizeof(o),
+			      .capacity = 4u << 20,
+			      .flavor = SHG_FLAVOR_FENCE };
+	static struct shg_off fill[8192];
+	struct shg_val val = { .kind = SHG_KIND_U64 };
+	struct shg_seg *seg;
+	struct shg_root *r;
+	struct shg_txn *txn;
+	struct shg_pin *pin;
+	struct shg__tctx *ctx;
+	struct shg_batch *b;
+	struct pass p;
+	struct shg_off v1;
+	uint64_t bo;
+	size_t nf, i;
+	uint32_t k, npinned = 0;
+	char name[64];
+	pid_t pid;
+
+	(void)state;
+	tu_shm_name(name, sizeof(name), "holdfail");
+	tu_ok(shg_seg_create(name, &o, &seg));
+	tu_ok(shg_root_create(seg, "r", &r));
+	tu_ok(shg_txn_begin(r, &txn));
+	tu_ok(shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_U64, SHG_KIND_U64));
+	for (i = 0; i < 200; i++) {
+		val.u64 = i;
+		tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, i, &val));
+	}
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_pin_current(r, &pin));
+	v1 = shg_pin_version(pin);
+	tu_ok(shg_txn_begin(r, &txn));
+	val.u64 = 999;
+	tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, 7, &val));
+	tu_ok(shg_txn_commit(txn)); /* v1's replaced nodes: open batch */
+	tu_ok(shg__tctx_get(seg, &ctx));
+	bo = atomic_load(&ctx->slot->limbo_open);
+	b = batch_at(seg, bo);
+	assert_non_null(b);
+	for (k = 0; k < batch_count(b); k++)
+		npinned +=
+			shg__node_pinned(seg, ent_off(b, k), ent_death(b, k));
+	assert_true(npinned > 0);
+	/* No memory for a held batch... */
+	nf = fill_heap(seg, 65536, fill, 8192);
+	nf += fill_heap(seg, SHG_BATCH_BYTES, fill + nf, 8192 - nf);
+	/* ... and limbo_lock unusable: its holder died and the EOWNERDEAD
+	 * taker did not mark it consistent (ENOTRECOVERABLE). */
+	pid = fork();
+	if (pid == 0) {
+		pthread_mutex_lock(&seg->hdr->limbo_lock);
+		_exit(0);
+	}
+	assert_int_equal(tu_wait(pid), 0);
+	assert_int_equal(pthread_mutex_lock(&seg->hdr->limbo_lock), EOWNERDEAD);
+	pthread_mutex_unlock(&seg->hdr->limbo_lock);
+	assert_true(shg__lock(seg, &seg->hdr->limbo_lock, NULL) != 0);
+	/* The batch as a pop leaves it: recorded, grace period over. */
+	atomic_store(&ctx->slot->limbo_open, 0);
+	atomic_store(&ctx->slot->reclaiming, bo);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(shg__finish_batch(seg, ctx, ctx->slot, bo, &p), 0);
+	shg__pass_done(&p);
+	assert_int_equal(atomic_load(&ctx->slot->reclaiming), bo);
+	assert_non_null(batch_at(seg, bo));
+	assert_map_intact(seg, v1, 7);
+	/* The lock becomes usable again (here: re-created, as if a stalled
+	 * holder let go) and memory is freed: the next pop of this slot
+	 * holds the batch, and the unpin lets everything go. */
+	tu_ok(shg__mutex_init(&seg->hdr->limbo_lock));
+	for (i = 0; i < nf; i++)
+		tu_ok(shg_free(seg, fill[i]));
+	tu_ok(shg_txn_begin(r, &txn));
+	val.u64 = 1000;
+	tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, 8, &val));
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_synchronize(seg, 1000)); /* seals, pops: parks the batch */
+	assert_int_equal(atomic_load(&ctx->slot->reclaiming), 0);
+	assert_map_intact(seg, v1, 7);
+	TU_CHECK_SOUND(seg);
+	tu_ok(shg_unpin(pin));
+	tu_ok(shg_synchronize(seg, 1000));
+	(void)shg_reclaim(seg);
+	assert_int_equal(shg__held_bytes(seg), 0);
+	assert_int_equal(shg__sweep(seg, NULL, NULL, true), 0);
+	shg_root_close(r);
+	tu_destroy(seg, name);
+}
+
 /* ---- retire lists: check, repair, crash windows ----------------------- */
 
 static void count_problem(void *arg, int code, const char *msg)
@@ -891,6 +1017,7 @@ int main(void)
 		cmocka_unit_test(test_epoch_adopt_dead_thread),
 		cmocka_unit_test(test_epoch_thread_exit_seals),
 		cmocka_unit_test(test_epoch_retire_without_memory),
+		cmocka_unit_test(test_epoch_hold_without_memory_or_lock),
 		cmocka_unit_test(test_epoch_limbo_check_repair),
 		cmocka_unit_test(test_epoch_adopt_crash_windows),
 		cmocka_unit_test(test_epoch_torture),

@@ -5,8 +5,10 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -372,6 +374,217 @@ static void test_registry_all_slots_dead_reopened(void **state)
 	tu_destroy(seg, op.name);
 }
 
+struct takeover_arg {
+	char name[64];
+};
+
+static int child_opens_and_reclaims(void *p)
+{
+	struct takeover_arg *a = p;
+	struct shg_seg *seg;
+
+	if (shg_seg_open(a->name, NULL, &seg))
+		return 1;
+	if (shg_synchronize(seg, 1000) || shg_reclaim(seg) < 0)
+		return 2;
+	shg_seg_close(seg);
+	return 0;
+}
+
+/*
+ * Defect: shg_seg_open taking over a dead process slot finalized a removed
+ * root whose last holder was that process before the graph layer's drop
+ * hook was installed, so its version record was plain-retired (death 0)
+ * and freed although a live process pinned it.
+ */
+static void test_registry_takeover_keeps_pinned_version(void **state)
+{
+	struct shg_opts o = { .size = sizeof(o), .max_procs = 2 };
+	struct shg_version_info vi, vi2;
+	struct takeover_arg ta;
+	struct opener op;
+	struct shg_seg *seg;
+	struct shg_root *r;
+	struct shg_txn *txn;
+	struct shg_pin *pin;
+	struct shg_val val = { .kind = SHG_KIND_U64 };
+	struct shg_off v;
+	pid_t pid;
+	char c;
+	int i;
+
+	(void)state;
+	tu_shm_name(op.name, sizeof(op.name), "takeover");
+	memcpy(ta.name, op.name, sizeof(ta.name));
+	tu_ok(shg_seg_create(op.name, &o, &seg));
+	tu_ok(shg_root_create(seg, "r", &r));
+	tu_ok(shg_txn_begin(r, &txn));
+	tu_ok(shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_U64, SHG_KIND_U64));
+	for (i = 0; i < 10; i++) {
+		val.u64 = (uint64_t)i;
+		tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, (uint64_t)i,
+					  &val));
+	}
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_pin_current(r, &pin));
+	v = shg_pin_version(pin);
+	tu_ok(shg_version_info(seg, v, &vi));
+	/* D holds the root and dies holding it; the root is removed. */
+	assert_int_equal(pipe(op.ready), 0);
+	pid = tu_fork(child_attaches_then_waits, &op);
+	assert_int_equal(read(op.ready[0], &c, 1), 1);
+	shg_root_close(r);
+	tu_ok(shg_root_remove(seg, "r"));
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid), 128 + SIGKILL);
+	close(op.ready[0]);
+	close(op.ready[1]);
+	/* N finds no free process slot and takes over D's. */
+	pid = tu_fork(child_opens_and_reclaims, &ta);
+	assert_int_equal(tu_wait(pid), 0);
+	tu_ok(shg_synchronize(seg, 1000));
+	(void)shg_reclaim(seg);
+	/* The pinned version record and its map are intact. */
+	tu_ok(shg_version_info(seg, v, &vi2));
+	assert_int_equal(vi2.seq, vi.seq);
+	for (i = 0; i < 10; i++) {
+		struct shg_val out;
+
+		tu_ok(shg_map_get_u64(seg, vi2.node, (uint64_t)i, &out));
+		assert_int_equal(out.u64, (uint64_t)i);
+	}
+	TU_CHECK_SOUND(seg);
+	/* Unpinned, the dropped graph is reclaimed: nothing leaked. */
+	tu_ok(shg_unpin(pin));
+	tu_ok(shg_synchronize(seg, 1000));
+	(void)shg_reclaim(seg);
+	assert_int_equal(shg_version_info(seg, v, &vi2) < 0, 1);
+	assert_int_equal(shg__sweep(seg, NULL, NULL, true), 0);
+	tu_destroy(seg, op.name);
+}
+
+struct exiter {
+	struct shg_seg *seg;
+	pthread_barrier_t registered;
+	pthread_barrier_t go;
+	int err;
+	void *reuse; /* the closer's next allocation of a handle's size */
+};
+
+#define OWNER_MARK 0x5eed
+
+static void *exiter_thread(void *arg)
+{
+	struct exiter *e = arg;
+	struct sched_param sp = { 0 };
+
+	/* Runs only when the closer (same CPU) cannot: once woken from
+	 * ctx_lock it is not scheduled before the close has finished. */
+	(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	e->err = shg_thread_register(e->seg);
+	pthread_barrier_wait(&e->registered);
+	pthread_barrier_wait(&e->go);
+	return NULL; /* the TLS destructor releases the slot */
+}
+
+static void *closer_thread(void *arg)
+{
+	struct exiter *e = arg;
+	void *v[16];
+	int i;
+
+	e->err |= shg_seg_close(e->seg);
+	/* Likely the freed handle among these (calloc would skip the thread
+	 * cache): a destructor still using its ctx_lock writes the owner. */
+	for (i = 0; i < 16; i++) {
+		v[i] = malloc(sizeof(struct shg_seg));
+		if (v[i] && v[i] == (void *)e->seg)
+			e->reuse = v[i];
+	}
+	for (i = 0; i < 16; i++)
+		if (v[i] != e->reuse)
+			free(v[i]);
+	if (e->reuse)
+		memset(e->reuse, 0, sizeof(struct shg_seg));
+#ifdef __GLIBC__
+	if (e->reuse)
+		((struct shg_seg *)e->reuse)->ctx_lock.__data.__owner =
+			OWNER_MARK;
+#endif
+	return NULL;
+}
+
+/*
+ * Defect: a thread's exit destructor read its context's segment handle,
+ * then locked the handle's ctx_lock; a shg_seg_close in another thread
+ * could release the context and free the handle in between. Here the
+ * close waits on ctx_lock (held by the test) first, then the destructor
+ * reads the handle and waits behind it, so the close frees the handle
+ * under the destructor. The closer then allocates a block of the handle's
+ * size (usually the freed handle again) with a marked owner word in its
+ * ctx_lock, which a late destructor's lock and unlock would overwrite.
+ * Each round must end with both threads done and every slot free.
+ */
+static void test_registry_thread_exit_races_close(void **state)
+{
+	char name[64];
+	struct shg_opts o = { .size = sizeof(o) };
+	struct shg_seg *keep;
+	cpu_set_t cpus, one;
+	int round, cpu, checked = 0;
+
+	(void)state;
+	/* Every thread on one CPU (see exiter_thread). */
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0) {
+		for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &cpus);
+		     cpu++)
+			;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		(void)sched_setaffinity(0, sizeof(one), &one);
+	}
+	keep = tu_create(name, 0);
+	for (round = 0; round < 20; round++) {
+		struct exiter e = { 0 };
+		pthread_t t, c;
+
+		tu_ok(shg_seg_open(name, &o, &e.seg));
+		pthread_barrier_init(&e.registered, NULL, 2);
+		pthread_barrier_init(&e.go, NULL, 2);
+		assert_int_equal(pthread_create(&t, NULL, exiter_thread, &e),
+				 0);
+		pthread_barrier_wait(&e.registered);
+		pthread_mutex_lock(&e.seg->ctx_lock);
+		assert_int_equal(pthread_create(&c, NULL, closer_thread, &e),
+				 0);
+		usleep(20000); /* the close waits on ctx_lock */
+		pthread_barrier_wait(&e.go);
+		usleep(20000); /* the destructor read the handle, waits too */
+		pthread_mutex_unlock(&e.seg->ctx_lock);
+		pthread_join(t, NULL);
+		pthread_join(c, NULL);
+		assert_int_equal(e.err, 0);
+#ifdef __GLIBC__
+		if (e.reuse == (void *)e.seg) {
+			checked++;
+			assert_int_equal(((struct shg_seg *)e.reuse)
+						 ->ctx_lock.__data.__owner,
+					 OWNER_MARK);
+		}
+#endif
+		free(e.reuse);
+		pthread_barrier_destroy(&e.registered);
+		pthread_barrier_destroy(&e.go);
+		assert_int_equal(count_procs(keep), 1);
+		assert_int_equal(count_threads(keep), 0);
+	}
+	tu_destroy(keep, name);
+	(void)sched_setaffinity(0, sizeof(cpus), &cpus);
+	/* The allocator reused the freed handle in @checked rounds (never
+	 * under ASan, whose quarantine reports the use itself). */
+	print_message("handle reused in %d of 20 rounds\n", checked);
+}
+
 static int child_uses_inherited_handle(void *p)
 {
 	struct fork_arg *a = p;
@@ -437,6 +650,8 @@ int main(void)
 		cmocka_unit_test(test_registry_stale_proc_index_not_dead),
 		cmocka_unit_test(test_registry_fork_inherited_handle_refused),
 		cmocka_unit_test(test_registry_all_slots_dead_reopened),
+		cmocka_unit_test(test_registry_takeover_keeps_pinned_version),
+		cmocka_unit_test(test_registry_thread_exit_races_close),
 		cmocka_unit_test(test_registry_handle_nesting),
 	};
 

@@ -628,6 +628,55 @@ static void test_txn_dead_pin_released(void **state)
 	close(r.ready[1]);
 }
 
+/*
+ * Defect: a pinner killed in rec_release after clearing its record's
+ * proc1 and before bumping the pin table's gen left the held batches of
+ * its pin unexamined (no later release bumped gen: the record was free
+ * already). Releasing a dead process now always bumps gen.
+ */
+static void test_txn_dead_pin_release_crash_window(void **state)
+{
+	struct fx *f = *state;
+	struct shg_pin_table *t;
+	struct shg_txn *txn;
+	struct race r;
+	uint32_t i, mine = 0;
+	pid_t pid;
+	char c;
+
+	build_chain(f, f->root, 4);
+	settle(f->seg);
+	memcpy(r.name, f->name, sizeof(r.name));
+	assert_int_equal(pipe(r.ready), 0);
+	pid = tu_fork(pin_child, &r);
+	assert_int_equal(read(r.ready[0], &c, 1), 1);
+	for (i = 0; i < 50; i++) {
+		tu_ok(shg_txn_begin(f->root, &txn));
+		edit_path(txn, 4, (uint64_t)i);
+		tu_ok(shg_txn_commit(txn));
+	}
+	settle(f->seg);
+	assert_true(shg__held_bytes(f->seg) > 0);
+	/* The child's unpin as far as "proc1 = 0", then SIGKILL. */
+	t = shg__at(f->seg, atomic_load(&f->seg->hdr->ext[SHG_EXT_PINS]));
+	for (i = 0; i < SHG_MAX_PINS; i++) {
+		if (!atomic_load(&t->rec[i].proc1))
+			continue;
+		atomic_store(&t->rec[i].version, 0);
+		atomic_store(&t->rec[i].proc1, 0);
+		mine++;
+	}
+	assert_int_equal(mine, 1);
+	kill(pid, SIGKILL);
+	assert_int_equal(tu_wait(pid), 128 + SIGKILL);
+	tu_ok(shg__release_dead(f->seg, NULL));
+	settle(f->seg);
+	assert_int_equal(shg__held_bytes(f->seg), 0);
+	assert_int_equal(shg_check(f->seg, NULL, NULL, NULL), 0);
+	close(r.ready[0]);
+	close(r.ready[1]);
+}
+
 /* Child: die holding limbo_lock after corrupting the held total. */
 static int lock_dier(void *arg)
 {
@@ -1487,6 +1536,7 @@ int main(void)
 		T(test_txn_pinned_snapshot_stable),
 		T(test_txn_ibr_holds_only_pinned),
 		T(test_txn_dead_pin_released),
+		T(test_txn_dead_pin_release_crash_window),
 		T(test_txn_held_repair_after_death),
 		T(test_txn_update_retries),
 		T(test_txn_import_and_isolation),
