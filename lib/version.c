@@ -306,13 +306,6 @@ uint32_t shg__pins_release_proc(struct shg_seg *seg, uint32_t pidx)
 
 /* ---- snapshots for interval checks --------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static uint64_t snap_key(uint32_t graph, uint64_t seq)
 {
 	return ((uint64_t)graph << SEQ_BITS) | (seq & SEQ_MASK);
@@ -350,7 +343,7 @@ int shg__pinsnap_take(struct shg_seg *seg, struct shg__pinsnap *snap)
 			__atomic_load_n(&r->graph, __ATOMIC_RELAXED), seq);
 	}
 	if (snap->n > 1)
-		qsort(snap->key, snap->n, sizeof(*snap->key), cmp_u64);
+		qsort(snap->key, snap->n, sizeof(*snap->key), shg__cmp_u64);
 	return 0;
 }
 
@@ -470,7 +463,7 @@ static void pin_held(struct shg_seg *seg, struct shg_pin_info *out, size_t n)
 	if (keys && bytes) {
 		for (i = 0; i < n; i++)
 			keys[i] = snap_key(out[i].graph, out[i].seq);
-		qsort(keys, n, sizeof(*keys), cmp_u64);
+		qsort(keys, n, sizeof(*keys), shg__cmp_u64);
 		/* Unique keys: pins of one version share its held bytes. */
 		for (i = 0; i < n; i++)
 			if (!m || keys[m - 1] != keys[i])
@@ -479,7 +472,7 @@ static void pin_held(struct shg_seg *seg, struct shg_pin_info *out, size_t n)
 		for (i = 0; i < n; i++) {
 			uint64_t k = snap_key(out[i].graph, out[i].seq);
 
-			hit = bsearch(&k, keys, m, sizeof(*keys), cmp_u64);
+			hit = bsearch(&k, keys, m, sizeof(*keys), shg__cmp_u64);
 			out[i].held_bytes = hit ? bytes[hit - keys] : 0;
 		}
 	}

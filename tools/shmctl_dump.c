@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../shm/util.h"
 #include "shmctl.h"
 
 #define DUMP_MAX_TYPES 1024 /* type ids with a cached name */
@@ -30,52 +31,10 @@ struct dump {
 	uint64_t limit; /* items per container, 0 = all */
 	struct root_names rn;
 	struct shg_type_info *ti[DUMP_MAX_TYPES];
-	uint64_t *seen; /* open addressing set of printed nodes */
-	size_t seen_cap, seen_n;
+	struct shg__offset_set seen; /* printed nodes (out of memory: a
+				      * node is printed again) */
 	int err; /* first unreadable node */
 };
-
-/* ---- printed-node set ------------------------------------------------------ */
-
-static size_t seen_slot(const struct dump *d, uint64_t off)
-{
-	size_t i = (size_t)((off >> 4) * 0x9e3779b97f4a7c15ull >> 20) &
-		   (d->seen_cap - 1);
-
-	while (d->seen[i] && d->seen[i] != off)
-		i = (i + 1) & (d->seen_cap - 1);
-	return i;
-}
-
-static bool seen_has(const struct dump *d, uint64_t off)
-{
-	return d->seen_cap && d->seen[seen_slot(d, off)] == off;
-}
-
-static void seen_add(struct dump *d, uint64_t off)
-{
-	uint64_t *old = d->seen;
-	size_t i, cap = d->seen_cap;
-
-	if ((d->seen_n + 1) * 2 > d->seen_cap) {
-		d->seen_cap = cap ? cap * 2 : 256;
-		d->seen = calloc(d->seen_cap, sizeof(*d->seen));
-		if (!d->seen) { /* out of memory: forget, print again */
-			d->seen = old;
-			d->seen_cap = cap;
-			return;
-		}
-		for (i = 0; i < cap; i++)
-			if (old[i])
-				d->seen[seen_slot(d, old[i])] = old[i];
-		free(old);
-	}
-	i = seen_slot(d, off);
-	if (!d->seen[i]) {
-		d->seen[i] = off;
-		d->seen_n++;
-	}
-}
 
 /* ---- small output helpers ---------------------------------------------------- */
 
@@ -370,7 +329,7 @@ static void dump_node(struct dump *d, struct shg_off n, unsigned depth,
 		fprintf(d->f, d->json ? "null" : "null\n");
 		return;
 	}
-	if (seen_has(d, n.v)) {
+	if (shg__oset_has(&d->seen, n.v)) {
 		if (d->json)
 			fprintf(d->f, "{\"ref\":\"%#" PRIx64 "\"}", n.v);
 		else
@@ -391,7 +350,7 @@ static void dump_node(struct dump *d, struct shg_off n, unsigned depth,
 		fprintf(d->f, d->json ? "}" : ")\n");
 		return;
 	}
-	seen_add(d, n.v);
+	(void)shg__oset_add(&d->seen, n.v);
 	if (id == SHG_TYPE_MAP) {
 		dump_map(d, n, depth, ind);
 	} else if (id == SHG_TYPE_VEC) {
@@ -460,7 +419,7 @@ static void dump_free(struct dump *d)
 
 	for (i = 0; i < DUMP_MAX_TYPES; i++)
 		free(d->ti[i]);
-	free(d->seen);
+	shg__oset_free(&d->seen);
 	root_names_free(&d->rn);
 }
 
