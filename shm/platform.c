@@ -39,6 +39,7 @@
 #endif
 
 #include "internal.h"
+#include "util.h"
 
 #define TOKEN_START_BITS (64 - SHG_TOKEN_PID_BITS) /* 42 */
 
@@ -367,16 +368,7 @@ int shg__membarrier(void)
  */
 static unsigned sim_nodes(void)
 {
-	const char *e = getenv("SHG_NUMA_SIM");
-	char *end;
-	long v;
-
-	if (!e || !*e)
-		return 0;
-	v = strtol(e, &end, 10);
-	if (*end || v < 1 || v > (long)SHG_MAX_NODES)
-		return 0;
-	return (unsigned)v;
+	return shg__numa_sim_nodes(SHG_MAX_NODES);
 }
 
 static _Atomic int real_nodes; /* 0 = not computed yet */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Process-local containers and helpers shared by every layer (shm/, lib/,
- * tools): a set of offsets, a map offset -> u64, growable arrays, and the
- * one comparison of u64 values for qsort/bsearch. Header only, so that a
+ * tools, bench): a set of offsets, a map offset -> u64, growable arrays,
+ * the one comparison of u64 values for qsort/bsearch, the 64-bit mixer
+ * and the SHG_NUMA_SIM switch. Header only, so that a
  * program linking just the public library (shmctl) can use them too, and
  * so that the walk's hot membership tests inline. Depends on libc alone:
  * any directory may include it.
@@ -51,6 +52,38 @@ static inline int shg__cmp_u64(const void *a, const void *b)
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/*
+ * splitmix64's finalizer: a bijection of 64-bit integers, 0 -> 0. The map
+ * hashes keys with it in shared memory: changing it changes the format.
+ */
+static inline uint64_t shg__mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+/*
+ * SHG_NUMA_SIM=N (1..@max) pretends N NUMA nodes, for tests on one-node
+ * hosts: the N, or 0 if the variable is unset, empty or not such a number.
+ */
+static inline unsigned shg__numa_sim_nodes(unsigned max)
+{
+	const char *e = getenv("SHG_NUMA_SIM");
+	char *end;
+	long v;
+
+	if (!e || !*e)
+		return 0;
+	v = strtol(e, &end, 10);
+	if (*end || v < 1 || v > (long)max)
+		return 0;
+	return (unsigned)v;
 }
 
 /* ---- growable arrays ------------------------------------------------------ */

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../shm/util.h"
 #include "shmctl.h"
 
 #define DUMP_MAX_TYPES 1024 /* type ids with a cached name */
@@ -270,7 +269,7 @@ static void dump_user(struct dump *d, struct shg_off n, uint32_t id,
 	ti = id < DUMP_MAX_TYPES ? d->ti[id] : NULL;
 	if (d->json) {
 		fprintf(d->f, "{\"type\":");
-		json_str(d->f, ti ? ti->name : b);
+		shg__json_str(d->f, ti ? ti->name : b);
 		fprintf(d->f, ",\"id\":\"%#" PRIx64 "\"", n.v);
 	} else {
 		fprintf(d->f, "%s @%#" PRIx64, ti ? ti->name : b, n.v);
@@ -285,7 +284,7 @@ static void dump_user(struct dump *d, struct shg_off n, uint32_t id,
 	for (i = 0; i < ti->nfields; i++) {
 		if (d->json) {
 			fprintf(d->f, "%s", i ? "," : "");
-			json_str(d->f, ti->field[i].name);
+			shg__json_str(d->f, ti->field[i].name);
 			fputc(':', d->f);
 		} else {
 			indent(d, ind + 2);
@@ -344,7 +343,7 @@ static void dump_node(struct dump *d, struct shg_off n, unsigned depth,
 		else
 			fprintf(d->f, "(unreadable node @%#" PRIx64 ": ", n.v);
 		if (d->json)
-			json_str(d->f, shg_strerror(err));
+			shg__json_str(d->f, shg_strerror(err));
 		else
 			fputs(shg_strerror(err), d->f);
 		fprintf(d->f, d->json ? "}" : ")\n");
@@ -380,7 +379,7 @@ static void dump_header(struct dump *d, const char *root,
 
 	if (d->json) {
 		fprintf(d->f, "{\"root\":");
-		json_str(d->f, root);
+		shg__json_str(d->f, root);
 		fprintf(d->f,
 			",\"version\":{\"seq\":%" PRIu64 ",\"parent\":%" PRIu64
 			",\"commit_ns\":%" PRIu64 ",\"bytes\":%" PRIu64
@@ -394,7 +393,7 @@ static void dump_header(struct dump *d, const char *root,
 		", committed %s, %s reachable)\n",
 		root, vi->seq, current ? "" : " [pinned, not current]",
 		vi->parent, fmt_age(vi->commit_ns, b1, sizeof(b1)),
-		fmt_bytes(vi->bytes, b2, sizeof(b2)));
+		shg__fmt_bytes(vi->bytes, b2, sizeof(b2)));
 }
 
 /* Dump the version at @ver into d->f. */
@@ -472,7 +471,7 @@ static int dump_root(struct dump *d, struct cli *c, struct shg_root *r)
 				     c->arg[0], c->version);
 		if (c->json) {
 			printf("{\"root\":");
-			json_str(stdout, c->arg[0]);
+			shg__json_str(stdout, c->arg[0]);
 			printf(",\"version\":null,\"graph\":null}\n");
 		} else {
 			printf("root '%s' has no version yet\n", c->arg[0]);

@@ -5,6 +5,8 @@
  * checked against plain reference arrays; and the out-of-memory rule
  * (-ENOMEM, container unchanged) through an allocator that fails on
  * demand, injected with the header's SHG_UTIL_CALLOC / SHG_UTIL_REALLOC.
+ * Then the helpers of common/shgutil.h for tools and bench: number
+ * parsing, byte formatting, JSON strings, the mixer, SHG_NUMA_SIM.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -12,7 +14,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 /* ---- failing allocator ---------------------------------------------------- */
@@ -45,6 +49,8 @@ static void *failing_realloc(void *p, size_t size)
 #define SHG_UTIL_CALLOC failing_calloc
 #define SHG_UTIL_REALLOC failing_realloc
 #include "util.h"
+
+#include "../../common/shgutil.h"
 
 static int reset_alloc(void **state)
 {
@@ -392,6 +398,146 @@ static void test_util_oom_leaves_containers_unchanged(void **state)
 	free(v.v);
 }
 
+/* ---- helpers for tools and bench (common/shgutil.h) ------------------------ */
+
+static void test_util_parse_size_is_binary(void **state)
+{
+	uint64_t v = 77;
+
+	(void)state;
+	assert_int_equal(shg__parse_size("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(shg__parse_size("4096", &v), 0);
+	assert_int_equal(v, 4096);
+	assert_int_equal(shg__parse_size("1k", &v), 0);
+	assert_int_equal(v, 1024);
+	assert_int_equal(shg__parse_size("32m", &v), 0);
+	assert_int_equal(v, 32ull << 20);
+	assert_int_equal(shg__parse_size("2G", &v), 0);
+	assert_int_equal(v, 2ull << 30);
+	assert_int_equal(shg__parse_size("3T", &v), 0);
+	assert_true(v == 3ull << 40);
+	assert_int_equal(shg__parse_size("16777215T", &v), 0);
+	assert_true(v == 16777215ull << 40);
+	v = 77;
+	assert_int_equal(shg__parse_size("16777216T", &v), -ERANGE);
+	assert_int_equal(shg__parse_size("99999999999999999999", &v), -ERANGE);
+	assert_int_equal(shg__parse_size("", &v), -EINVAL);
+	assert_int_equal(shg__parse_size("-1", &v), -EINVAL);
+	assert_int_equal(shg__parse_size(" 1", &v), -EINVAL);
+	assert_int_equal(shg__parse_size("+1", &v), -EINVAL);
+	assert_int_equal(shg__parse_size("1.5k", &v), -EINVAL);
+	assert_int_equal(shg__parse_size("1kb", &v), -EINVAL);
+	assert_int_equal(shg__parse_size("k", &v), -EINVAL);
+	assert_int_equal(v, 77); /* untouched on error */
+}
+
+static void test_util_parse_count_is_decimal(void **state)
+{
+	uint64_t v = 77;
+
+	(void)state;
+	assert_int_equal(shg__parse_count("10000", &v), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(shg__parse_count("10k", &v), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(shg__parse_count("1M", &v), 0);
+	assert_int_equal(v, 1000000);
+	assert_int_equal(shg__parse_count("1.5m", &v), 0);
+	assert_int_equal(v, 1500000);
+	assert_int_equal(shg__parse_count("2G", &v), 0);
+	assert_int_equal(v, 2000000000);
+	v = 77;
+	assert_int_equal(shg__parse_count("-1", &v), -EINVAL);
+	assert_int_equal(shg__parse_count("inf", &v), -EINVAL);
+	assert_int_equal(shg__parse_count("nan", &v), -EINVAL);
+	assert_int_equal(shg__parse_count("", &v), -EINVAL);
+	assert_int_equal(shg__parse_count("1x", &v), -EINVAL);
+	assert_int_equal(shg__parse_count("20000000000G", &v), -ERANGE);
+	assert_int_equal(v, 77);
+	/* The plain form: digits only, no suffix. */
+	assert_int_equal(shg__parse_u64("18446744073709551615", &v), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(shg__parse_u64("18446744073709551616", &v), -ERANGE);
+	assert_int_equal(shg__parse_u64("1k", &v), -EINVAL);
+	assert_int_equal(shg__parse_u64("-0", &v), -EINVAL);
+}
+
+static void test_util_fmt_bytes_binary_units(void **state)
+{
+	char b[32];
+
+	(void)state;
+	assert_string_equal(shg__fmt_bytes(0, b, sizeof(b)), "0 B");
+	assert_string_equal(shg__fmt_bytes(1023, b, sizeof(b)), "1023 B");
+	assert_string_equal(shg__fmt_bytes(1536, b, sizeof(b)), "1.5 KiB");
+	assert_string_equal(shg__fmt_bytes(64ull << 20, b, sizeof(b)),
+			    "64.0 MiB");
+	assert_string_equal(shg__fmt_bytes(3ull << 50, b, sizeof(b)),
+			    "3072.0 TiB");
+}
+
+/* shg__json_mem()/_str() output as a string. */
+static char *json_of(const void *p, size_t n, bool str)
+{
+	static char out[256];
+	FILE *f = fmemopen(out, sizeof(out), "w");
+
+	assert_non_null(f);
+	if (str)
+		shg__json_str(f, p);
+	else
+		shg__json_mem(f, p, n);
+	assert_int_equal(fclose(f), 0);
+	return out;
+}
+
+static void test_util_json_escapes_utf8_aware(void **state)
+{
+	(void)state;
+	assert_string_equal(json_of("a\"b\\c", 0, true), "\"a\\\"b\\\\c\"");
+	assert_string_equal(json_of("t\tn\n", 0, true), "\"t\\u0009n\\u000a\"");
+	assert_string_equal(json_of(NULL, 0, true), "null");
+	/* Valid UTF-8 passes through; é is C3 A9, U+1F600 is 4 bytes. */
+	assert_string_equal(json_of("\xc3\xa9\xf0\x9f\x98\x80", 0, true),
+			    "\"\xc3\xa9\xf0\x9f\x98\x80\"");
+	/* Invalid bytes become Latin-1 code points: a lone continuation
+	 * byte, an overlong '/', a surrogate, a truncated sequence. */
+	assert_string_equal(json_of("\x80", 0, true), "\"\\u0080\"");
+	assert_string_equal(json_of("\xc0\xaf", 0, true), "\"\\u00c0\\u00af\"");
+	assert_string_equal(json_of("\xed\xa0\x80", 0, true),
+			    "\"\\u00ed\\u00a0\\u0080\"");
+	assert_string_equal(json_of("\xe2\x82", 0, true), "\"\\u00e2\\u0082\"");
+	/* Bytes with a NUL inside. */
+	assert_string_equal(json_of("a\0b", 3, false), "\"a\\u0000b\"");
+	assert_true(shg__utf8_printable("caf\xc3\xa9", 5));
+	assert_false(shg__utf8_printable("a\x7f", 2));
+	assert_false(shg__utf8_printable("\xc2\x85", 2)); /* C1 control */
+	assert_false(shg__utf8_printable("\xff", 1));
+}
+
+static void test_util_mix64_and_numa_sim(void **state)
+{
+	(void)state;
+	/* splitmix64 finalizer reference values (the map's hash relies on
+	 * them staying the same). */
+	assert_true(shg__mix64(0) == 0);
+	assert_true(shg__mix64(1) == 0x5692161d100b05e5ull);
+	assert_true(shg__mix64(0x9e3779b97f4a7c15ull) == 0xe220a8397b1dcdafull);
+	assert_int_equal(unsetenv("SHG_NUMA_SIM"), 0);
+	assert_int_equal(shg__numa_sim_nodes(16), 0);
+	assert_int_equal(setenv("SHG_NUMA_SIM", "4", 1), 0);
+	assert_int_equal(shg__numa_sim_nodes(16), 4);
+	assert_int_equal(shg__numa_sim_nodes(3), 0); /* above max */
+	assert_int_equal(setenv("SHG_NUMA_SIM", "0", 1), 0);
+	assert_int_equal(shg__numa_sim_nodes(16), 0);
+	assert_int_equal(setenv("SHG_NUMA_SIM", "2x", 1), 0);
+	assert_int_equal(shg__numa_sim_nodes(16), 0);
+	assert_int_equal(setenv("SHG_NUMA_SIM", "", 1), 0);
+	assert_int_equal(shg__numa_sim_nodes(16), 0);
+	assert_int_equal(unsetenv("SHG_NUMA_SIM"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -412,6 +558,11 @@ int main(void)
 			reset_alloc),
 		cmocka_unit_test_setup(
 			test_util_oom_leaves_containers_unchanged, reset_alloc),
+		cmocka_unit_test(test_util_parse_size_is_binary),
+		cmocka_unit_test(test_util_parse_count_is_decimal),
+		cmocka_unit_test(test_util_fmt_bytes_binary_units),
+		cmocka_unit_test(test_util_json_escapes_utf8_aware),
+		cmocka_unit_test(test_util_mix64_and_numa_sim),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
