@@ -130,8 +130,8 @@ int shg_txn_import(struct shg_txn *txn, struct shg_off node,
 		(void)shg__omap_get(&im.memo, node.v, &out->v);
 	} else {
 		for (i = 0; i < im.memo.cap; i++)
-			if (im.memo.slot[i].key)
-				shg__txn_drop(txn, im.memo.slot[i].val);
+			if (im.memo.slot[2 * i])
+				shg__txn_drop(txn, im.memo.slot[2 * i + 1]);
 	}
 	shg__omap_free(&im.memo);
 	free(im.order.v);

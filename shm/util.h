@@ -43,6 +43,14 @@
 #define SHG_UTIL_REALLOC realloc
 #endif
 
+/*
+ * The table's probe and slot lookup are forced inline so that the stride
+ * folds to a constant in each caller (the walk's hot path); growth is
+ * kept out of line.
+ */
+#define SHG_UTIL_FAST __attribute__((always_inline))
+#define SHG_UTIL_SLOW __attribute__((noinline, cold, unused))
+
 /* First capacity of every container (elements or slots). */
 #define SHG_UTIL_MIN_CAP 64u
 
@@ -165,6 +173,102 @@ static inline bool shg__shift_ok(size_t i, size_t j, size_t k)
 	return i <= j ? (k <= i || k > j) : (k <= i && k > j);
 }
 
+/*
+ * ---- the table both are built on -----------------------------------------
+ * @stride words a slot, the key first (set: 1, map: 2). Inlined with a
+ * constant stride, each use compiles to the loop written for its type.
+ */
+
+/* Slot holding @key, or the empty slot where it would go (cap > 0). */
+static inline SHG_UTIL_FAST size_t shg__tab_probe(const uint64_t *slot,
+						  size_t cap, size_t stride,
+						  uint64_t key)
+{
+	size_t i = shg__off_hash(key, cap);
+
+	while (slot[i * stride] && slot[i * stride] != key)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+/* Double the table (first: SHG_UTIL_MIN_CAP slots). 0 or -ENOMEM. */
+static SHG_UTIL_SLOW int shg__tab_grow(uint64_t **slotp, size_t *cap,
+				       size_t stride)
+{
+	size_t ocap = *cap, ncap, i, j, w = stride * sizeof(uint64_t);
+	uint64_t *ns, *os = *slotp;
+
+	if (ocap > SIZE_MAX / 2 / w)
+		return -ENOMEM;
+	ncap = ocap ? ocap * 2 : SHG_UTIL_MIN_CAP;
+	ns = SHG_UTIL_CALLOC(ncap, w);
+	if (!ns)
+		return -ENOMEM;
+	for (i = 0; i < ocap; i++) {
+		if (!os[i * stride])
+			continue;
+		j = shg__tab_probe(ns, ncap, stride, os[i * stride]);
+		memcpy(&ns[j * stride], &os[i * stride], w);
+	}
+	free(os);
+	*slotp = ns;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * The slot of @key in *@at: 1 if present; 0 if absent, the empty slot
+ * where it goes (room made for one more than @n); -EINVAL (key 0) or
+ * -ENOMEM. Grows only when adding: a present key needs no room.
+ */
+static inline SHG_UTIL_FAST int shg__tab_slot(uint64_t **slotp, size_t *cap,
+					      size_t n, size_t stride,
+					      uint64_t key, size_t *at)
+{
+	size_t i;
+	int err;
+
+	if (!key)
+		return -EINVAL;
+	if ((n + 1) * 2 > *cap) {
+		if (*cap) {
+			i = shg__tab_probe(*slotp, *cap, stride, key);
+			if ((*slotp)[i * stride]) {
+				*at = i;
+				return 1;
+			}
+		}
+		err = shg__tab_grow(slotp, cap, stride);
+		if (err)
+			return err;
+	}
+	i = shg__tab_probe(*slotp, *cap, stride, key);
+	*at = i;
+	return (*slotp)[i * stride] != 0;
+}
+
+/* Remove @key; whether it was present. Backward shift, no tombstones. */
+static inline bool shg__tab_del(uint64_t *slot, size_t cap, size_t stride,
+				uint64_t key)
+{
+	size_t i, j, mask = cap - 1;
+
+	if (!cap || !key)
+		return false;
+	i = shg__tab_probe(slot, cap, stride, key);
+	if (!slot[i * stride])
+		return false;
+	for (j = (i + 1) & mask; slot[j * stride]; j = (j + 1) & mask) {
+		if (shg__shift_ok(i, j, shg__off_hash(slot[j * stride], cap))) {
+			memcpy(&slot[i * stride], &slot[j * stride],
+			       stride * sizeof(*slot));
+			i = j;
+		}
+	}
+	memset(&slot[i * stride], 0, stride * sizeof(*slot));
+	return true;
+}
+
 /* ---- set of offsets ------------------------------------------------------- */
 
 struct shg__offset_set {
@@ -173,58 +277,16 @@ struct shg__offset_set {
 	size_t n; /* members */
 };
 
-/* Slot holding @off, or the empty slot where it would go (cap > 0). */
-static inline size_t shg__oset_probe(const struct shg__offset_set *s,
-				     uint64_t off)
-{
-	size_t i = shg__off_hash(off, s->cap);
-
-	while (s->slot[i] && s->slot[i] != off)
-		i = (i + 1) & (s->cap - 1);
-	return i;
-}
-
-static inline int shg__oset_grow(struct shg__offset_set *s)
-{
-	struct shg__offset_set t;
-	size_t i;
-
-	if (s->cap > SIZE_MAX / 2 / sizeof(*t.slot))
-		return -ENOMEM;
-	t.cap = s->cap ? s->cap * 2 : SHG_UTIL_MIN_CAP;
-	t.n = s->n;
-	t.slot = SHG_UTIL_CALLOC(t.cap, sizeof(*t.slot));
-	if (!t.slot)
-		return -ENOMEM;
-	for (i = 0; i < s->cap; i++)
-		if (s->slot[i])
-			t.slot[shg__oset_probe(&t, s->slot[i])] = s->slot[i];
-	free(s->slot);
-	*s = t;
-	return 0;
-}
-
 /* Add @off (0 if already present). Return: 0, -EINVAL (off 0), -ENOMEM. */
 static inline int shg__oset_add(struct shg__offset_set *s, uint64_t off)
 {
-	size_t i;
-	int err;
+	size_t i = 0;
+	int rc = shg__tab_slot(&s->slot, &s->cap, s->n, 1, off, &i);
 
-	if (!off)
-		return -EINVAL;
-	if ((s->n + 1) * 2 > s->cap) {
-		/* Grow only when adding: a member needs no room. */
-		if (s->cap && s->slot[shg__oset_probe(s, off)])
-			return 0;
-		err = shg__oset_grow(s);
-		if (err)
-			return err;
-	}
-	i = shg__oset_probe(s, off);
-	if (!s->slot[i]) {
-		s->slot[i] = off;
-		s->n++;
-	}
+	if (rc)
+		return rc < 0 ? rc : 0;
+	s->slot[i] = off;
+	s->n++;
 	return 0;
 }
 
@@ -232,26 +294,14 @@ static inline bool shg__oset_has(const struct shg__offset_set *s, uint64_t off)
 {
 	if (!s->cap || !off)
 		return false;
-	return s->slot[shg__oset_probe(s, off)] == off;
+	return s->slot[shg__tab_probe(s->slot, s->cap, 1, off)] == off;
 }
 
 /* Remove @off; whether it was a member. */
 static inline bool shg__oset_del(struct shg__offset_set *s, uint64_t off)
 {
-	size_t i, j, mask = s->cap - 1;
-
-	if (!s->cap || !off)
+	if (!shg__tab_del(s->slot, s->cap, 1, off))
 		return false;
-	i = shg__oset_probe(s, off);
-	if (!s->slot[i])
-		return false;
-	for (j = (i + 1) & mask; s->slot[j]; j = (j + 1) & mask) {
-		if (shg__shift_ok(i, j, shg__off_hash(s->slot[j], s->cap))) {
-			s->slot[i] = s->slot[j];
-			i = j;
-		}
-	}
-	s->slot[i] = 0;
 	s->n--;
 	return true;
 }
@@ -266,48 +316,15 @@ static inline void shg__oset_free(struct shg__offset_set *s)
 
 /* ---- map offset -> u64 ---------------------------------------------------- */
 
-struct shg__omap_ent {
-	uint64_t key; /* 0 = empty slot */
-	uint64_t val;
-};
-
-/* Iterate: for (i = 0; i < m.cap; i++) if (m.slot[i].key) ... */
+/*
+ * Slot i holds key slot[2i] (0 = empty) and its value slot[2i + 1].
+ * Iterate: for (i = 0; i < m.cap; i++) if (m.slot[2 * i]) ...
+ */
 struct shg__omap {
-	struct shg__omap_ent *slot;
-	size_t cap; /* power of two (0: nothing allocated) */
+	uint64_t *slot;
+	size_t cap; /* slots, a power of two (0: nothing allocated) */
 	size_t n; /* entries */
 };
-
-/* Slot holding @key, or the empty slot where it would go (cap > 0). */
-static inline size_t shg__omap_probe(const struct shg__omap *m, uint64_t key)
-{
-	size_t i = shg__off_hash(key, m->cap);
-
-	while (m->slot[i].key && m->slot[i].key != key)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-static inline int shg__omap_grow(struct shg__omap *m)
-{
-	struct shg__omap t;
-	size_t i;
-
-	if (m->cap > SIZE_MAX / 2 / sizeof(*t.slot))
-		return -ENOMEM;
-	t.cap = m->cap ? m->cap * 2 : SHG_UTIL_MIN_CAP;
-	t.n = m->n;
-	t.slot = SHG_UTIL_CALLOC(t.cap, sizeof(*t.slot));
-	if (!t.slot)
-		return -ENOMEM;
-	for (i = 0; i < m->cap; i++)
-		if (m->slot[i].key)
-			t.slot[shg__omap_probe(&t, m->slot[i].key)] =
-				m->slot[i];
-	free(m->slot);
-	*m = t;
-	return 0;
-}
 
 /**
  * shg__omap_add() - map @key to @val unless @key is present.
@@ -317,33 +334,15 @@ static inline int shg__omap_grow(struct shg__omap *m)
 static inline int shg__omap_add(struct shg__omap *m, uint64_t key, uint64_t val,
 				uint64_t *old)
 {
-	size_t i;
-	int err;
+	size_t i = 0;
+	int rc = shg__tab_slot(&m->slot, &m->cap, m->n, 2, key, &i);
 
-	if (!key)
-		return -EINVAL;
-	if ((m->n + 1) * 2 > m->cap) {
-		/* Grow only when adding: a present key needs no room. */
-		if (m->cap) {
-			i = shg__omap_probe(m, key);
-			if (m->slot[i].key) {
-				if (old)
-					*old = m->slot[i].val;
-				return 1;
-			}
-		}
-		err = shg__omap_grow(m);
-		if (err)
-			return err;
-	}
-	i = shg__omap_probe(m, key);
-	if (m->slot[i].key) {
-		if (old)
-			*old = m->slot[i].val;
-		return 1;
-	}
-	m->slot[i].key = key;
-	m->slot[i].val = val;
+	if (rc == 1 && old)
+		*old = m->slot[2 * i + 1];
+	if (rc)
+		return rc;
+	m->slot[2 * i] = key;
+	m->slot[2 * i + 1] = val;
 	m->n++;
 	return 0;
 }
@@ -351,11 +350,17 @@ static inline int shg__omap_add(struct shg__omap *m, uint64_t key, uint64_t val,
 /* Map @key to @val, replacing any value. Return: 0, -EINVAL, -ENOMEM. */
 static inline int shg__omap_put(struct shg__omap *m, uint64_t key, uint64_t val)
 {
-	int rc = shg__omap_add(m, key, val, NULL);
+	size_t i = 0;
+	int rc = shg__tab_slot(&m->slot, &m->cap, m->n, 2, key, &i);
 
-	if (rc == 1)
-		m->slot[shg__omap_probe(m, key)].val = val;
-	return rc < 0 ? rc : 0;
+	if (rc < 0)
+		return rc;
+	if (!rc) {
+		m->slot[2 * i] = key;
+		m->n++;
+	}
+	m->slot[2 * i + 1] = val;
+	return 0;
 }
 
 /* Value of @key into *@val (may be NULL); whether it is present. */
@@ -366,11 +371,20 @@ static inline bool shg__omap_get(const struct shg__omap *m, uint64_t key,
 
 	if (!m->cap || !key)
 		return false;
-	i = shg__omap_probe(m, key);
-	if (!m->slot[i].key)
+	i = shg__tab_probe(m->slot, m->cap, 2, key);
+	if (!m->slot[2 * i])
 		return false;
 	if (val)
-		*val = m->slot[i].val;
+		*val = m->slot[2 * i + 1];
+	return true;
+}
+
+/* Remove @key; whether it was present. */
+static inline bool shg__omap_del(struct shg__omap *m, uint64_t key)
+{
+	if (!shg__tab_del(m->slot, m->cap, 2, key))
+		return false;
+	m->n--;
 	return true;
 }
 
