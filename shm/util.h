@@ -247,9 +247,12 @@ static inline SHG_UTIL_FAST int shg__tab_slot(uint64_t **slotp, size_t *cap,
 	return (*slotp)[i * stride] != 0;
 }
 
-/* Remove @key; whether it was present. Backward shift, no tombstones. */
-static inline bool shg__tab_del(uint64_t *slot, size_t cap, size_t stride,
-				uint64_t key)
+/*
+ * Remove @key, decrementing *@n; whether it was present. Backward shift,
+ * no tombstones.
+ */
+static inline bool shg__tab_del(uint64_t *slot, size_t cap, size_t *n,
+				size_t stride, uint64_t key)
 {
 	size_t i, j, mask = cap - 1;
 
@@ -266,7 +269,17 @@ static inline bool shg__tab_del(uint64_t *slot, size_t cap, size_t stride,
 		}
 	}
 	memset(&slot[i * stride], 0, stride * sizeof(*slot));
+	(*n)--;
 	return true;
+}
+
+/* Free the slots; an empty, reusable table remains. */
+static inline void shg__tab_free(uint64_t **slotp, size_t *cap, size_t *n)
+{
+	free(*slotp);
+	*slotp = NULL;
+	*cap = 0;
+	*n = 0;
 }
 
 /* ---- set of offsets ------------------------------------------------------- */
@@ -300,18 +313,12 @@ static inline bool shg__oset_has(const struct shg__offset_set *s, uint64_t off)
 /* Remove @off; whether it was a member. */
 static inline bool shg__oset_del(struct shg__offset_set *s, uint64_t off)
 {
-	if (!shg__tab_del(s->slot, s->cap, 1, off))
-		return false;
-	s->n--;
-	return true;
+	return shg__tab_del(s->slot, s->cap, &s->n, 1, off);
 }
 
 static inline void shg__oset_free(struct shg__offset_set *s)
 {
-	free(s->slot);
-	s->slot = NULL;
-	s->cap = 0;
-	s->n = 0;
+	shg__tab_free(&s->slot, &s->cap, &s->n);
 }
 
 /* ---- map offset -> u64 ---------------------------------------------------- */
@@ -382,18 +389,12 @@ static inline bool shg__omap_get(const struct shg__omap *m, uint64_t key,
 /* Remove @key; whether it was present. */
 static inline bool shg__omap_del(struct shg__omap *m, uint64_t key)
 {
-	if (!shg__tab_del(m->slot, m->cap, 2, key))
-		return false;
-	m->n--;
-	return true;
+	return shg__tab_del(m->slot, m->cap, &m->n, 2, key);
 }
 
 static inline void shg__omap_free(struct shg__omap *m)
 {
-	free(m->slot);
-	m->slot = NULL;
-	m->cap = 0;
-	m->n = 0;
+	shg__tab_free(&m->slot, &m->cap, &m->n);
 }
 
 #endif /* SHG_UTIL_H */
