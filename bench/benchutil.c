@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/shgutil.h"
 #include "benchutil.h"
 
 /* Compiler flags: -DSHG_BENCH_CFLAGS="..." at build time, else the
@@ -432,26 +433,6 @@ void bench_cases_free(struct bench_case *cases, size_t n)
 
 /* ---- JSON ------------------------------------------------------------- */
 
-static void json_str(FILE *f, const char *s)
-{
-	if (!s) {
-		fputs("null", f);
-		return;
-	}
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static void json_int(FILE *f, long long v)
 {
 	if (v < 0)
@@ -471,16 +452,16 @@ static void json_num(FILE *f, double v, int prec)
 static void json_machine(FILE *f, const struct bench_machine *m)
 {
 	fputs("{\"cpu\":", f);
-	json_str(f, m->cpu);
+	shg__json_str(f, m->cpu);
 	fprintf(f, ",\"cores\":%d,\"numa_nodes\":%d,\"kernel\":", m->cores,
 		m->numa_nodes);
-	json_str(f, m->kernel);
+	shg__json_str(f, m->kernel);
 	fputs(",\"compiler\":", f);
-	json_str(f, m->compiler);
+	shg__json_str(f, m->compiler);
 	fputs(",\"cflags\":", f);
-	json_str(f, m->cflags);
+	shg__json_str(f, m->cflags);
 	fputs(",\"topology\":", f);
-	json_str(f, m->topology[0] ? m->topology : NULL);
+	shg__json_str(f, m->topology[0] ? m->topology : NULL);
 	fputc('}', f);
 }
 
@@ -499,11 +480,11 @@ static void json_case(FILE *f, const struct bench_case *c)
 		p999 = (double)bench_hist_quantile(c->hist, 0.999);
 	}
 	fputs("{\"system\":", f);
-	json_str(f, c->system);
+	shg__json_str(f, c->system);
 	fputs(",\"variant\":", f);
-	json_str(f, c->variant);
+	shg__json_str(f, c->variant);
 	fputs(",\"workload\":", f);
-	json_str(f, c->workload);
+	shg__json_str(f, c->workload);
 	fputs(",\"readers\":", f);
 	json_int(f, c->readers);
 	fputs(",\"writers\":", f);
@@ -511,7 +492,7 @@ static void json_case(FILE *f, const struct bench_case *c)
 	fputs(",\"keys\":", f);
 	json_int(f, c->keys);
 	fputs(",\"numa\":", f);
-	json_str(f, c->numa);
+	shg__json_str(f, c->numa);
 	fputs(",\"ops_per_s\":", f);
 	json_num(f, s.median > 0 ? 1e9 / s.median : NAN, 0);
 	fputs(",\"ns_per_op\":", f);
@@ -527,7 +508,7 @@ static void json_case(FILE *f, const struct bench_case *c)
 	fputs(",\"machine\":", f);
 	json_machine(f, m);
 	fputs(",\"commit\":", f);
-	json_str(f, m->commit);
+	shg__json_str(f, m->commit);
 	fprintf(f, ",\"reps\":%u,\"min_ns_per_op\":", s.n);
 	json_num(f, s.min, 3);
 	fputs(",\"max_ns_per_op\":", f);

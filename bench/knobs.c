@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/shgutil.h"
 #include "knobs.h"
 #include <shmgraph.h>
 
@@ -26,9 +27,10 @@ static const char common_usage[] =
 	"  --reps N            repetitions per case (medians, min-max)\n"
 	"  --duration-ms MS    length of one rep (alias --time-ms)\n"
 	"  --keys N[,N..]      key counts, e.g. 10000,1000000,10000000 "
-	"(k/M suffixes)\n"
+	"(k/M: 10^3/10^6)\n"
 	"  --key-size B        key bytes (8)      --value-size B  value bytes "
 	"(8)\n"
+	"                      (byte sizes: k/M = 2^10/2^20)\n"
 	"  --read-pct P        % lookups in a reader's loop, rest updates "
 	"(100)\n"
 	"  --write-rate R      writer txns per second, 0 = flat out (0)\n"
@@ -45,30 +47,23 @@ static const char common_usage[] =
 	"  --no-pin            do not pin workers to CPUs\n"
 	"  --verbose           progress on stderr\n";
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || v < 0)
-		return -EINVAL;
-	if (*end == 'k' || *end == 'K')
-		v *= 1e3, end++;
-	else if (*end == 'm' || *end == 'M')
-		v *= 1e6, end++;
-	else if (*end == 'g' || *end == 'G')
-		v *= 1e9, end++;
-	if (*end)
-		return -EINVAL;
-	*out = (uint64_t)v;
-	return 0;
-}
-
+/* A count (k = 1000, see shgutil.h) in [lo, hi]. */
 static int parse_uint(const char *s, unsigned *out, unsigned lo, unsigned hi)
 {
 	uint64_t v;
 
-	if (parse_u64(s, &v) || v < lo || v > hi)
+	if (shg__parse_count(s, &v) || v < lo || v > hi)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* A byte size (K = 1024, see shgutil.h) in [lo, hi]. */
+static int parse_bytes(const char *s, unsigned *out, unsigned lo, unsigned hi)
+{
+	uint64_t v;
+
+	if (shg__parse_size(s, &v) || v < lo || v > hi)
 		return -EINVAL;
 	*out = (unsigned)v;
 	return 0;
@@ -83,7 +78,7 @@ static int parse_u64_list(const char *arg, uint64_t *v, unsigned *n,
 	*n = 0;
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		if (*n >= max || parse_u64(tok, &v[*n]))
+		if (*n >= max || shg__parse_count(tok, &v[*n]))
 			return -EINVAL;
 		(*n)++;
 	}
@@ -244,16 +239,16 @@ static int knob_set(struct bench_knobs *k, int ch, const char *a)
 		return 0;
 	case O_KSIZE:
 		ignored(k, BK_SIZES, "--key-size");
-		return parse_uint(a, &k->key_size, 8, 1u << 20);
+		return parse_bytes(a, &k->key_size, 8, 1u << 20);
 	case O_VSIZE:
 		ignored(k, BK_SIZES, "--value-size");
-		return parse_uint(a, &k->value_size, 8, 64u << 20);
+		return parse_bytes(a, &k->value_size, 8, 64u << 20);
 	case O_READPCT:
 		ignored(k, BK_MIX, "--read-pct");
 		return parse_uint(a, &k->read_pct, 0, 100);
 	case O_RATE:
 		ignored(k, BK_PACE, "--write-rate");
-		return parse_u64(a, &k->write_rate);
+		return shg__parse_count(a, &k->write_rate);
 	case O_TXN:
 		ignored(k, BK_TXN, "--txn-size");
 		return parse_uint(a, &k->txn_size, 1, 1000);
@@ -421,20 +416,6 @@ void bench_keydist_init(struct bench_keydist *d, uint64_t n,
 
 /* ---- topology ------------------------------------------------------------------ */
 
-static unsigned sim_nodes(void)
-{
-	const char *e = getenv("SHG_NUMA_SIM");
-	char *end;
-	long v;
-
-	if (!e || !*e)
-		return 0;
-	v = strtol(e, &end, 10);
-	if (*end || v < 1 || v > SHG_MAX_NODES)
-		return 0;
-	return (unsigned)v;
-}
-
 int bench_topo_node_of(const struct bench_topo *t, int cpu)
 {
 	int node;
@@ -490,7 +471,7 @@ static int parse_cpus(struct bench_topo *t, const char *arg)
 
 int bench_topo_init(struct bench_topo *t, const char *cpus_arg)
 {
-	unsigned sim = sim_nodes(), i;
+	unsigned sim = shg__numa_sim_nodes(SHG_MAX_NODES), i;
 
 	memset(t, 0, sizeof(*t));
 	t->simulated = sim != 0;

@@ -80,7 +80,7 @@ static unsigned long hash_bytes(const unsigned char *p, unsigned len)
 	for (o = 0; o < len; o += 8) {
 		w = 0;
 		memcpy(&w, p + o, len - o < 8 ? len - o : 8);
-		h = mix64(h ^ w) + 0x9e3779b97f4a7c15ull;
+		h = shg__mix64(h ^ w) + 0x9e3779b97f4a7c15ull;
 	}
 	return (unsigned long)h;
 }
@@ -113,7 +113,7 @@ static int ht_put(struct cds_lfht *ht, uint64_t key, uint64_t val)
 	n->key = key;
 	n->val = val;
 	urcu_memb_read_lock();
-	old = cds_lfht_add_replace(ht, mix64(key), match, &key, &n->node);
+	old = cds_lfht_add_replace(ht, shg__mix64(key), match, &key, &n->node);
 	urcu_memb_read_unlock();
 	if (old)
 		urcu_memb_call_rcu(
@@ -264,7 +264,7 @@ static inline bool f_get(struct cds_lfht *ht, uint64_t key, uint64_t *val)
 	bool found = false;
 
 	urcu_memb_read_lock();
-	cds_lfht_lookup(ht, mix64(key), match, &key, &it);
+	cds_lfht_lookup(ht, shg__mix64(key), match, &key, &it);
 	node = cds_lfht_iter_get_node(&it);
 	if (node) {
 		*val = caa_container_of(node, struct lnode, node)->val;

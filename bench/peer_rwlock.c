@@ -136,7 +136,7 @@ static int table_new(struct peer *p, struct table *t, uint64_t nkeys,
 
 static inline bool table_get(const struct table *t, uint64_t key, uint64_t *val)
 {
-	uint64_t i = mix64(key) & t->mask;
+	uint64_t i = shg__mix64(key) & t->mask;
 
 	for (;;) {
 		const struct slot *s = &t->slots[i];
@@ -154,7 +154,7 @@ static inline bool table_get(const struct table *t, uint64_t key, uint64_t *val)
 /* Insert or replace; the table never fills (load <= 1/2 by sizing). */
 static inline void table_put(struct table *t, uint64_t key, uint64_t val)
 {
-	uint64_t i = mix64(key) & t->mask;
+	uint64_t i = shg__mix64(key) & t->mask;
 
 	for (;;) {
 		struct slot *s = &t->slots[i];

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../common/shgutil.h"
 #include "benchutil.h"
 #include "knobs.h"
 
@@ -28,21 +29,10 @@
 
 /* ---- keys and values ---------------------------------------------------- */
 
-/* splitmix64's finalizer: a bijection of 64-bit integers, 0 -> 0. */
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 /* The i-th key (i < N): distinct, never 0. */
 static inline uint64_t key_of(uint64_t i)
 {
-	return mix64(i + 1);
+	return shg__mix64(i + 1);
 }
 
 static inline uint32_t check32(uint64_t key)
@@ -62,7 +52,7 @@ static inline bool val_ok(uint64_t key, uint64_t val)
 
 /*
  * Wider keys and values (--key-size, --value-size): the key bytes of key
- * k are k itself (native order) followed by a chain of mix64() words, so
+ * k are k itself (native order) followed by a chain of shg__mix64() words, so
  * they are distinct whenever the keys are and every system stores the
  * same bytes. A value of vsize bytes carries the 64-bit value at its
  * start and, from 16 bytes on, again in its last 8 bytes (a torn or
@@ -79,7 +69,7 @@ static inline void key_fill(void *buf, uint64_t key, unsigned ksize)
 
 	for (o = 0; o < ksize; o += 8) {
 		memcpy(b + o, &w, ksize - o < 8 ? ksize - o : 8);
-		w = mix64(w + 0x9e3779b97f4a7c15ull);
+		w = shg__mix64(w + 0x9e3779b97f4a7c15ull);
 	}
 }
 

@@ -123,75 +123,14 @@ void shg__graph_mark_extra(struct shg__marker *mk, struct shg_seg *seg)
 
 /* ---- checker ------------------------------------------------------------ */
 
-/* Process-local map node offset -> graph id (open addressing). */
-struct gmap {
-	uint64_t *key;
-	uint32_t *val;
-	size_t cap, n;
-	bool oom;
-};
-
-static size_t gmap_home(const struct gmap *m, uint64_t k)
-{
-	return (size_t)((k >> 4) * 0x9e3779b97f4a7c15ull >> 20) & (m->cap - 1);
-}
-
-static bool gmap_grow(struct gmap *m)
-{
-	struct gmap g = { .cap = m->cap ? m->cap * 2 : 4096 };
-	size_t i, h;
-
-	g.key = calloc(g.cap, sizeof(*g.key));
-	g.val = calloc(g.cap, sizeof(*g.val));
-	if (!g.key || !g.val) {
-		free(g.key);
-		free(g.val);
-		m->oom = true;
-		return false;
-	}
-	for (i = 0; i < m->cap; i++) {
-		if (!m->key[i])
-			continue;
-		for (h = gmap_home(&g, m->key[i]); g.key[h];
-		     h = (h + 1) & (g.cap - 1))
-			;
-		g.key[h] = m->key[i];
-		g.val[h] = m->val[i];
-	}
-	g.n = m->n;
-	free(m->key);
-	free(m->val);
-	*m = g;
-	return true;
-}
-
-/* Graph of @k if present (true), else insert @graph (false). */
-static bool gmap_get_or_put(struct gmap *m, uint64_t k, uint32_t graph,
-			    uint32_t *old)
-{
-	size_t h;
-
-	if ((m->n + 1) * 2 > m->cap && !gmap_grow(m))
-		return false;
-	for (h = gmap_home(m, k); m->key[h]; h = (h + 1) & (m->cap - 1)) {
-		if (m->key[h] == k) {
-			*old = m->val[h];
-			return true;
-		}
-	}
-	m->key[h] = k;
-	m->val[h] = graph;
-	m->n++;
-	return false;
-}
-
 struct gcheck {
 	struct shg_seg *seg;
 	shg_problem_fn fn;
 	void *arg;
 	struct shg_check_report *rep;
 	struct shg__offset_set retired; /* retired/held entries */
-	struct gmap owner; /* node -> graph, over every current version */
+	struct shg__omap owner; /* node -> graph, over every current version */
+	bool oom; /* owner could not grow: isolation checked in part */
 	/* the walk in progress */
 	uint32_t root; /* root slot */
 	uint32_t graph; /* its graph id */
@@ -219,7 +158,9 @@ static int check_visit(void *arg, uint64_t off, const struct shg_node *n,
 		       size_t size)
 {
 	struct gcheck *gc = arg;
-	uint32_t g = n->graph, prev;
+	uint32_t g = n->graph;
+	uint64_t prev;
+	int rc;
 
 	gc->bytes += size;
 	gc->nodes++;
@@ -233,11 +174,13 @@ static int check_visit(void *arg, uint64_t off, const struct shg_node *n,
 		GPROBLEM(gc, SHG_ECORRUPT,
 			 "root %u: reachable node %#llx is retired", gc->root,
 			 (unsigned long long)off);
-	if (gmap_get_or_put(&gc->owner, off, gc->graph, &prev) &&
-	    prev != gc->graph) {
+	rc = shg__omap_add(&gc->owner, off, gc->graph, &prev);
+	if (rc < 0)
+		gc->oom = true;
+	if (rc == 1 && prev != gc->graph) {
 		GPROBLEM(gc, SHG_ECORRUPT,
 			 "node %#llx reachable from graphs %u and %u",
-			 (unsigned long long)off, prev, gc->graph);
+			 (unsigned long long)off, (uint32_t)prev, gc->graph);
 		return 1; /* its subtree was checked under the other graph */
 	}
 	return 0;
@@ -413,10 +356,9 @@ int shg__graph_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 	check_roots(&gc);
 	check_pins(&gc);
 	shg_read_unlock(seg);
-	if (gc.owner.oom)
+	if (gc.oom)
 		GPROBLEM(&gc, -ENOMEM, "graph check: out of memory");
 	shg__oset_free(&gc.retired);
-	free(gc.owner.key);
-	free(gc.owner.val);
+	shg__omap_free(&gc.owner);
 	return (int)gc.problems;
 }

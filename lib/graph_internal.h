@@ -23,6 +23,7 @@
 #define SHG_GRAPH_INTERNAL_H
 
 #include "internal.h"
+#include "util.h"
 
 /*
  * Encoding rules of the graph layer that readers and writers must share
@@ -192,10 +193,6 @@ SHG_HIDDEN int shg__node_children(struct shg_seg *seg, uint64_t off,
  * paths).
  * Return: 0, @visit's negative code, SHG_EBADOFF / SHG_ECORRUPT at the
  * first invalid node, -ENOMEM.
- *
- * The offset set and vector below live in walk.c: shg__oset_add() returns
- * 0 (added or already present), -EINVAL for offset 0, -ENOMEM; a zeroed
- * struct is an empty set/vector; free a vector's ->v with free().
  */
 SHG_HIDDEN int shg__walk(struct shg_seg *seg, uint64_t start,
 			 int (*visit)(void *arg, uint64_t off,
@@ -265,23 +262,6 @@ SHG_HIDDEN int shg__pinsnap_take(struct shg_seg *seg,
 SHG_HIDDEN uint64_t shg__pins_gen(struct shg_seg *seg);
 
 /* ---- transactions -------------------------------------------------------- */
-
-/* Open-addressing set of offsets (process-local). */
-struct shg__offset_set {
-	uint64_t *slot;
-	size_t cap; /* power of two */
-	size_t n;
-};
-SHG_HIDDEN int shg__oset_add(struct shg__offset_set *s, uint64_t off);
-SHG_HIDDEN bool shg__oset_has(const struct shg__offset_set *s, uint64_t off);
-SHG_HIDDEN bool shg__oset_del(struct shg__offset_set *s, uint64_t off);
-SHG_HIDDEN void shg__oset_free(struct shg__offset_set *s);
-
-struct shg__offvec {
-	uint64_t *v;
-	size_t n, cap;
-};
-SHG_HIDDEN int shg__offvec_push(struct shg__offvec *v, uint64_t off);
 
 struct shg_txn {
 	struct shg_seg *seg;

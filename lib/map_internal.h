@@ -112,16 +112,6 @@ static inline __attribute__((always_inline)) unsigned pc32(uint32_t x)
 
 /* ---- hashing ------------------------------------------------------------- */
 
-static inline uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 static inline uint64_t seg_seed(struct shg_seg *seg)
 {
 	uint64_t a, b;
@@ -129,12 +119,12 @@ static inline uint64_t seg_seed(struct shg_seg *seg)
 	/* uuid is immutable after creation (header line 0). */
 	memcpy(&a, seg->hdr->uuid, 8);
 	memcpy(&b, seg->hdr->uuid + 8, 8);
-	return mix64(a ^ (b * 0x9e3779b97f4a7c15ull));
+	return shg__mix64(a ^ (b * 0x9e3779b97f4a7c15ull));
 }
 
 static inline uint64_t hash_u64(struct shg_seg *seg, uint64_t key)
 {
-	return mix64(key ^ seg_seed(seg));
+	return shg__mix64(key ^ seg_seed(seg));
 }
 
 /* The test hash: 8 bits, so that many keys collide completely. */

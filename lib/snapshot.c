@@ -100,77 +100,6 @@ uint32_t shg__crc32c(const void *buf, size_t n)
 
 /* Offset -> file index (or IDX_BUSY while on the walk's stack). */
 #define IDX_BUSY UINT32_MAX
-struct idx_map {
-	uint64_t *key;
-	uint32_t *val;
-	size_t cap, n; /* cap: power of two */
-};
-
-static size_t idx_home(const struct idx_map *m, uint64_t off)
-{
-	uint64_t h = (off >> 4) * 0x9e3779b97f4a7c15ull;
-
-	return (size_t)(h >> 32 ^ h) & (m->cap - 1);
-}
-
-static size_t idx_probe(const struct idx_map *m, uint64_t off)
-{
-	size_t i = idx_home(m, off);
-
-	while (m->key[i] && m->key[i] != off)
-		i = (i + 1) & (m->cap - 1);
-	return i;
-}
-
-/* The value for @off, or false if absent. */
-static bool idx_get(const struct idx_map *m, uint64_t off, uint32_t *val)
-{
-	size_t i;
-
-	if (!m->cap)
-		return false;
-	i = idx_probe(m, off);
-	if (!m->key[i])
-		return false;
-	*val = m->val[i];
-	return true;
-}
-
-static int idx_set(struct idx_map *m, uint64_t off, uint32_t val)
-{
-	struct idx_map t;
-	size_t i, j;
-
-	if ((m->n + 1) * 2 > m->cap) {
-		t.cap = m->cap ? m->cap * 2 : 64;
-		t.n = m->n;
-		t.key = calloc(t.cap, sizeof(*t.key));
-		t.val = calloc(t.cap, sizeof(*t.val));
-		if (!t.key || !t.val) {
-			free(t.key);
-			free(t.val);
-			return -ENOMEM;
-		}
-		for (i = 0; i < m->cap; i++) {
-			if (!m->key[i])
-				continue;
-			j = idx_probe(&t, m->key[i]);
-			t.key[j] = m->key[i];
-			t.val[j] = m->val[i];
-		}
-		free(m->key);
-		free(m->val);
-		*m = t;
-	}
-	i = idx_probe(m, off);
-	if (!m->key[i]) {
-		m->key[i] = off;
-		m->n++;
-	}
-	m->val[i] = val;
-	return 0;
-}
-
 /* One node on the export walk's stack. */
 struct frame {
 	uint64_t off;
@@ -189,7 +118,7 @@ struct ex {
 	uint32_t self_slot; /* the exported root */
 	uint64_t self_inc;
 	uint64_t max_items; /* bound on a container's size (heap / 8) */
-	struct idx_map idx;
+	struct shg__omap idx;
 	uint32_t nnodes;
 	struct shg_type_info *tinfo[SHG_MAX_TYPES]; /* loaded on first use */
 	uint32_t tindex[SHG_MAX_TYPES]; /* type id -> file index + 1 */
@@ -231,19 +160,10 @@ static const struct shg_type_info *ex_type(struct ex *x, uint32_t id)
 
 static int kids_add(struct frame *f, uint64_t off)
 {
-	uint64_t *nk;
-
 	if (!off)
 		return 0;
-	if (f->nkids == f->kcap) {
-		size_t cap = f->kcap ? f->kcap * 2 : 8;
-
-		nk = realloc(f->kids, cap * sizeof(*nk));
-		if (!nk)
-			return -ENOMEM;
-		f->kids = nk;
-		f->kcap = cap;
-	}
+	if (shg__grow(&f->kids, &f->kcap, f->nkids + 1, sizeof(*f->kids)))
+		return -ENOMEM;
 	f->kids[f->nkids++] = off;
 	return 0;
 }
@@ -502,14 +422,14 @@ static int root_ref(struct ex *x, uint32_t slot, bool check_inc, uint32_t inc,
 /* File index + 1 of node @off, which must have been emitted already. */
 static int node_ref(struct ex *x, uint64_t off, uint32_t *out)
 {
-	uint32_t v;
+	uint64_t v;
 
 	*out = 0;
 	if (!off)
 		return 0;
-	if (!idx_get(&x->idx, off, &v) || v == IDX_BUSY)
+	if (!shg__omap_get(&x->idx, off, &v) || v == IDX_BUSY)
 		return SHG_ECORRUPT; /* changed under us, or a cycle */
-	*out = v + 1;
+	*out = (uint32_t)v + 1;
 	return 0;
 }
 
@@ -635,25 +555,17 @@ static int emit(struct ex *x, struct frame *f)
 		err = emit_container(x, f);
 	}
 	if (!err)
-		err = idx_set(&x->idx, f->off, x->nnodes++);
+		err = shg__omap_put(&x->idx, f->off, x->nnodes++);
 	return err ? err : x->nodes.err;
 }
 
 static int ex_push(struct ex *x, uint64_t off)
 {
-	struct frame *ns;
 	int err;
 
-	if (x->depth == x->cap) {
-		size_t cap = x->cap ? x->cap * 2 : 64;
-
-		ns = realloc(x->stk, cap * sizeof(*ns));
-		if (!ns)
-			return -ENOMEM;
-		x->stk = ns;
-		x->cap = cap;
-	}
-	err = idx_set(&x->idx, off, IDX_BUSY);
+	if (shg__grow(&x->stk, &x->cap, x->depth + 1, sizeof(*x->stk)))
+		return -ENOMEM;
+	err = shg__omap_put(&x->idx, off, IDX_BUSY);
 	if (err)
 		return err;
 	err = expand(x, &x->stk[x->depth], off);
@@ -669,7 +581,7 @@ static int ex_walk(struct ex *x, uint64_t start)
 {
 	struct frame *f;
 	uint64_t c;
-	uint32_t st;
+	uint64_t st;
 	int err = 0;
 
 	if (!start)
@@ -679,7 +591,7 @@ static int ex_walk(struct ex *x, uint64_t start)
 		f = &x->stk[x->depth - 1];
 		if (f->pos < f->nkids) {
 			c = f->kids[f->pos++];
-			if (!idx_get(&x->idx, c, &st))
+			if (!shg__omap_get(&x->idx, c, &st))
 				err = ex_push(x, c);
 			else if (st == IDX_BUSY)
 				err = SHG_ECORRUPT; /* a cycle */
@@ -749,8 +661,7 @@ static void ex_free(struct ex *x)
 	for (i = 0; i < SHG_MAX_TYPES; i++)
 		free(x->tinfo[i]);
 	free(x->rindex);
-	free(x->idx.key);
-	free(x->idx.val);
+	shg__omap_free(&x->idx);
 	buf_free(&x->types);
 	buf_free(&x->roots);
 	buf_free(&x->nodes);

@@ -68,26 +68,12 @@ struct buf {
 
 static inline uint8_t *buf_grow(struct buf *b, size_t more)
 {
-	size_t cap;
-	uint8_t *np;
-
 	if (b->err)
 		return NULL;
-	if (more > SIZE_MAX / 2 - b->n) {
+	if (more > SIZE_MAX / 2 - b->n ||
+	    shg__grow(&b->p, &b->cap, b->n + more, 1)) {
 		b->err = -ENOMEM;
 		return NULL;
-	}
-	if (b->n + more > b->cap) {
-		cap = b->cap ? b->cap : 4096;
-		while (cap < b->n + more)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np) {
-			b->err = -ENOMEM;
-			return NULL;
-		}
-		b->p = np;
-		b->cap = cap;
 	}
 	b->n += more;
 	return b->p + b->n - more;

@@ -24,74 +24,9 @@
 #pragma weak shg__map_remap
 #pragma weak shg__vec_remap
 
-/* Open-addressing map old offset -> new offset (process-local). */
-struct memo {
-	uint64_t *k, *v;
-	size_t cap, n;
-};
-
-static size_t memo_home(const struct memo *m, uint64_t k)
-{
-	uint64_t h = (k >> 4) * 0x9e3779b97f4a7c15ull;
-
-	return (size_t)(h >> 29 ^ h) & (m->cap - 1);
-}
-
-static int memo_put(struct memo *m, uint64_t k, uint64_t v);
-
-static int memo_grow(struct memo *m)
-{
-	struct memo t = { 0 };
-	size_t i;
-
-	t.cap = m->cap ? 2 * m->cap : 64;
-	t.k = calloc(t.cap, sizeof(*t.k));
-	t.v = calloc(t.cap, sizeof(*t.v));
-	if (!t.k || !t.v) {
-		free(t.k);
-		free(t.v);
-		return -ENOMEM;
-	}
-	for (i = 0; i < m->cap; i++)
-		if (m->k[i])
-			memo_put(&t, m->k[i], m->v[i]);
-	free(m->k);
-	free(m->v);
-	*m = t;
-	return 0;
-}
-
-static int memo_put(struct memo *m, uint64_t k, uint64_t v)
-{
-	size_t i;
-
-	if ((m->n + 1) * 2 > m->cap && memo_grow(m))
-		return -ENOMEM;
-	for (i = memo_home(m, k); m->k[i] && m->k[i] != k;
-	     i = (i + 1) & (m->cap - 1))
-		;
-	if (!m->k[i])
-		m->n++;
-	m->k[i] = k;
-	m->v[i] = v;
-	return 0;
-}
-
-static uint64_t memo_get(const struct memo *m, uint64_t k)
-{
-	size_t i;
-
-	if (!m->cap)
-		return 0;
-	for (i = memo_home(m, k); m->k[i]; i = (i + 1) & (m->cap - 1))
-		if (m->k[i] == k)
-			return m->v[i];
-	return 0;
-}
-
 struct import {
 	struct shg_txn *txn;
-	struct memo memo; /* old -> copy */
+	struct shg__omap memo; /* old -> copy */
 	struct shg__offvec order; /* old offsets, in visit order */
 };
 
@@ -111,7 +46,7 @@ static int import_visit(void *arg, uint64_t off, const struct shg_node *n,
 		return err;
 	memcpy((uint8_t *)shg__at(txn->seg, copy) + sizeof(*n), n + 1,
 	       size - sizeof(*n));
-	err = memo_put(&im->memo, off, copy);
+	err = shg__omap_put(&im->memo, off, copy);
 	if (!err)
 		err = shg__offvec_push(&im->order, off);
 	if (err)
@@ -123,20 +58,22 @@ static int memo_map(void *arg, uint64_t child, uint64_t *out)
 {
 	struct import *im = arg;
 
-	*out = memo_get(&im->memo, child);
-	return *out || !child ? 0 : SHG_ECORRUPT;
+	*out = 0;
+	return shg__omap_get(&im->memo, child, out) || !child ? 0 :
+								SHG_ECORRUPT;
 }
 
 /* Pass 2: point the copy of @off at the copies of its children. */
 static int import_fix(struct import *im, uint64_t off)
 {
 	struct shg_seg *seg = im->txn->seg;
-	uint64_t copy = memo_get(&im->memo, off), *slot;
+	uint64_t copy = 0, *slot;
 	const struct shg_type_rec *r;
 	const struct shg_node *n;
 	uint32_t i;
 	int err;
 
+	(void)shg__omap_get(&im->memo, off, &copy);
 	n = shg__node_rec(seg, copy, 0, NULL, &r, &err);
 	if (!n)
 		return err;
@@ -190,14 +127,13 @@ int shg_txn_import(struct shg_txn *txn, struct shg_off node,
 	for (i = 0; !err && i < im.order.n; i++)
 		err = import_fix(&im, im.order.v[i]);
 	if (!err) {
-		out->v = memo_get(&im.memo, node.v);
+		(void)shg__omap_get(&im.memo, node.v, &out->v);
 	} else {
 		for (i = 0; i < im.memo.cap; i++)
-			if (im.memo.k[i])
-				shg__txn_drop(txn, im.memo.v[i]);
+			if (im.memo.slot[2 * i])
+				shg__txn_drop(txn, im.memo.slot[2 * i + 1]);
 	}
-	free(im.memo.k);
-	free(im.memo.v);
+	shg__omap_free(&im.memo);
 	free(im.order.v);
 	return err;
 }

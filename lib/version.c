@@ -430,13 +430,6 @@ uint32_t shg__pins_release_proc(struct shg_seg *seg, uint32_t pidx)
 
 /* ---- snapshots for interval checks --------------------------------------- */
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int shg__pinsnap_take(struct shg_seg *seg, struct shg__pinsnap *snap)
 {
 	struct shg_pin_table *t = table_peek(seg);
@@ -469,7 +462,7 @@ int shg__pinsnap_take(struct shg_seg *seg, struct shg__pinsnap *snap)
 			__atomic_load_n(&r->graph, __ATOMIC_RELAXED), seq);
 	}
 	if (snap->n > 1)
-		qsort(snap->key, snap->n, sizeof(*snap->key), cmp_u64);
+		qsort(snap->key, snap->n, sizeof(*snap->key), shg__cmp_u64);
 	return 0;
 }
 
@@ -539,7 +532,7 @@ static void pin_held(struct shg_seg *seg, struct shg_pin_info *out, size_t n)
 	if (keys && bytes) {
 		for (i = 0; i < n; i++)
 			keys[i] = shg__pinsnap_key(out[i].graph, out[i].seq);
-		qsort(keys, n, sizeof(*keys), cmp_u64);
+		qsort(keys, n, sizeof(*keys), shg__cmp_u64);
 		/* Unique keys: pins of one version share its held bytes. */
 		for (i = 0; i < n; i++)
 			if (!m || keys[m - 1] != keys[i])
@@ -548,7 +541,7 @@ static void pin_held(struct shg_seg *seg, struct shg_pin_info *out, size_t n)
 		for (i = 0; i < n; i++) {
 			uint64_t k = shg__pinsnap_key(out[i].graph, out[i].seq);
 
-			hit = bsearch(&k, keys, m, sizeof(*keys), cmp_u64);
+			hit = bsearch(&k, keys, m, sizeof(*keys), shg__cmp_u64);
 			out[i].held_bytes = hit ? bytes[hit - keys] : 0;
 		}
 	}

@@ -3,8 +3,6 @@
  * Generic traversal of graph nodes through the type table, shared by the
  * checker, import, the sweep and dump: the children of one node
  * (shg__node_children), and a full walk from a start node (shg__walk).
- * Also the process-local containers they use: an open-addressing set of
- * offsets (shg__oset_*) and a growable offset vector (shg__offvec_push).
  *
  * The walk is an iterative depth-first search with an explicit stack on
  * the process heap and a visited set, so it handles deep graphs without
@@ -18,126 +16,6 @@
 #include <string.h>
 
 #include "graph_internal.h"
-
-/* ---- offset set ------------------------------------------------------- */
-
-#define OSET_MIN_CAP 16u
-
-/* Home slot of @off: Fibonacci hashing of the 16-byte block index. */
-static inline size_t oset_home(const struct shg__offset_set *s, uint64_t off)
-{
-	uint64_t h = (off >> 4) * 0x9e3779b97f4a7c15ull;
-
-	return (size_t)(h >> 32 ^ h) & (s->cap - 1);
-}
-
-/* Slot holding @off, or the empty slot where it would go. */
-static inline size_t oset_probe(const struct shg__offset_set *s, uint64_t off)
-{
-	size_t i = oset_home(s, off);
-
-	while (s->slot[i] && s->slot[i] != off)
-		i = (i + 1) & (s->cap - 1);
-	return i;
-}
-
-static int oset_grow(struct shg__offset_set *s)
-{
-	struct shg__offset_set t;
-	size_t i;
-
-	t.cap = s->cap ? s->cap * 2 : OSET_MIN_CAP;
-	t.n = s->n;
-	t.slot = calloc(t.cap, sizeof(*t.slot));
-	if (!t.slot)
-		return -ENOMEM;
-	for (i = 0; i < s->cap; i++)
-		if (s->slot[i])
-			t.slot[oset_probe(&t, s->slot[i])] = s->slot[i];
-	free(s->slot);
-	*s = t;
-	return 0;
-}
-
-int shg__oset_add(struct shg__offset_set *s, uint64_t off)
-{
-	size_t i;
-	int err;
-
-	if (!off)
-		return -EINVAL;
-	/* Load factor <= 1/2 keeps probe sequences short. */
-	if ((s->n + 1) * 2 > s->cap) {
-		err = oset_grow(s);
-		if (err)
-			return err;
-	}
-	i = oset_probe(s, off);
-	if (!s->slot[i]) {
-		s->slot[i] = off;
-		s->n++;
-	}
-	return 0;
-}
-
-bool shg__oset_has(const struct shg__offset_set *s, uint64_t off)
-{
-	if (!s->cap || !off)
-		return false;
-	return s->slot[oset_probe(s, off)] == off;
-}
-
-/* Linear probing deletion by backward shift (no tombstones). */
-bool shg__oset_del(struct shg__offset_set *s, uint64_t off)
-{
-	size_t i, j, k, mask = s->cap - 1;
-
-	if (!s->cap || !off)
-		return false;
-	i = oset_probe(s, off);
-	if (!s->slot[i])
-		return false;
-	for (j = i;;) {
-		j = (j + 1) & mask;
-		if (!s->slot[j])
-			break;
-		k = oset_home(s, s->slot[j]);
-		/* The entry at j may move to the hole at i unless its home
-		 * lies cyclically in (i, j]. */
-		if (i <= j ? (k <= i || k > j) : (k <= i && k > j)) {
-			s->slot[i] = s->slot[j];
-			i = j;
-		}
-	}
-	s->slot[i] = 0;
-	s->n--;
-	return true;
-}
-
-void shg__oset_free(struct shg__offset_set *s)
-{
-	free(s->slot);
-	s->slot = NULL;
-	s->cap = 0;
-	s->n = 0;
-}
-
-int shg__offvec_push(struct shg__offvec *v, uint64_t off)
-{
-	uint64_t *nv;
-	size_t cap;
-
-	if (v->n == v->cap) {
-		cap = v->cap ? v->cap * 2 : 64;
-		nv = realloc(v->v, cap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		v->v = nv;
-		v->cap = cap;
-	}
-	v->v[v->n++] = off;
-	return 0;
-}
 
 /* ---- children of one node ------------------------------------------------ */
 

@@ -58,6 +58,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "util.h"
 
 #define SPAN_BYTES ((uint64_t)SHG_SPAN_SIZE)
 #define SPAN_MASK (SPAN_BYTES - 1)
@@ -1415,29 +1416,21 @@ int shg__alloc_walk(struct shg_seg *seg,
 
 /* ---- the live leak sweep's view ------------------------------------------ */
 
-/* Liveness of process tokens, memoized for one walk (few distinct ones). */
-struct tok_memo {
-	struct shg_seg *seg;
-	uint64_t tok[16];
-	bool alive[16];
-	unsigned n;
-};
-
-static bool token_dead(struct tok_memo *m, uint64_t tok)
+/*
+ * Liveness of process tokens (token -> alive), memoized for one walk; a
+ * token that cannot be memoized (-ENOMEM) is simply asked again.
+ */
+static bool token_dead(struct shg_seg *seg, struct shg__omap *m,
+		       uint64_t tok)
 {
-	unsigned i;
-	bool alive;
+	uint64_t alive;
 
 	if (tok == 0 || tok == SHG_TOKEN_MIXED)
 		return false; /* unknown owner: never sweepable */
-	for (i = 0; i < m->n; i++)
-		if (m->tok[i] == tok)
-			return !m->alive[i];
-	alive = shg__token_alive(m->seg, tok);
-	if (m->n < 16) {
-		m->tok[m->n] = tok;
-		m->alive[m->n++] = alive;
-	}
+	if (shg__omap_get(m, tok, &alive))
+		return !alive;
+	alive = shg__token_alive(seg, tok);
+	(void)shg__omap_put(m, tok, alive);
 	return !alive;
 }
 
@@ -1455,7 +1448,7 @@ int shg__alloc_walk_sweepable(struct shg_seg *seg,
 					  uint64_t size),
 			      void (*span)(void *arg, uint32_t idx), void *arg)
 {
-	struct tok_memo memo = { .seg = seg, .n = 0 };
+	struct shg__omap memo = { 0 };
 	uint32_t top, i, c;
 	uint64_t w;
 
@@ -1479,7 +1472,7 @@ int shg__alloc_walk_sweepable(struct shg_seg *seg,
 			walk_small(seg, i, w, blk, arg);
 			break;
 		case SHG_SPAN_LARGE:
-			if (token_dead(&memo, ld64(&seg->spans[i].owner_token)))
+			if (token_dead(seg, &memo, ld64(&seg->spans[i].owner_token)))
 				blk(arg, span_off(seg, i),
 				    (uint64_t)c * SPAN_BYTES);
 			break;
@@ -1487,6 +1480,7 @@ int shg__alloc_walk_sweepable(struct shg_seg *seg,
 			break;
 		}
 	}
+	shg__omap_free(&memo);
 	return 0;
 }
 

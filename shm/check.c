@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "util.h"
 
 void shg__problem(shg_problem_fn fn, void *arg, struct shg_check_report *rep,
 		  int code, const char *fmt, ...)
@@ -77,59 +78,35 @@ static void check_header(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 			     "header: global epoch is 0");
 }
 
-/* ---- sets of offsets (sorted vector) ----------------------------------- */
+/* ---- sets filled by callbacks ------------------------------------------ */
 
-struct offset_set {
-	uint64_t *v;
-	size_t n, cap;
-	bool oom;
+/* An offset set filled by a void callback: the first failure is kept. */
+struct cb_set {
+	struct shg__offset_set s;
+	int err; /* -ENOMEM once an add failed */
 };
 
 static void set_add(void *arg, uint64_t off)
 {
-	struct offset_set *s = arg;
+	struct cb_set *c = arg;
 
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 1024;
-		uint64_t *v = realloc(s->v, cap * sizeof(*v));
-
-		if (!v) {
-			s->oom = true;
-			return;
-		}
-		s->v = v;
-		s->cap = cap;
-	}
-	s->v[s->n++] = off;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static bool set_has(const struct offset_set *s, uint64_t off)
-{
-	return s->n &&
-	       bsearch(&off, s->v, s->n, sizeof(*s->v), cmp_u64) != NULL;
+	/* -EINVAL (offset 0) cannot happen: 0 is never a block. */
+	if (shg__oset_add(&c->s, off) == -ENOMEM)
+		c->err = -ENOMEM;
 }
 
 /* Cross-module: root values are allocated blocks that are not retired. */
 static void check_roots_vs_retired(struct shg_seg *seg, shg_problem_fn fn,
 				   void *arg, struct shg_check_report *rep)
 {
-	struct offset_set retired = { 0 };
+	struct cb_set retired = { 0 };
 	uint32_t r;
 
 	shg__limbo_walk(seg, set_add, &retired);
-	if (retired.oom) {
-		free(retired.v);
+	if (retired.err) {
+		shg__oset_free(&retired.s);
 		return;
 	}
-	if (retired.n)
-		qsort(retired.v, retired.n, sizeof(*retired.v), cmp_u64);
 	for (r = 0; r < seg->max_roots; r++) {
 		struct shg_rslot *rs = &seg->roots[r];
 		uint32_t st = atomic_load(&rs->state);
@@ -137,12 +114,12 @@ static void check_roots_vs_retired(struct shg_seg *seg, shg_problem_fn fn,
 
 		if (st == SHG_ROOT_FREE || v == 0)
 			continue;
-		if (set_has(&retired, v))
+		if (shg__oset_has(&retired.s, v))
 			shg__problem(fn, arg, rep, SHG_ECORRUPT,
 				     "root %u: value %llu is retired", r,
 				     (unsigned long long)v);
 	}
-	free(retired.v);
+	shg__oset_free(&retired.s);
 }
 
 int shg_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
@@ -172,7 +149,7 @@ int shg_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 
 struct shg__marker {
 	struct shg_seg *seg;
-	struct offset_set live; /* marked block offsets (unsorted) */
+	struct cb_set live; /* marked block offsets */
 	int err; /* a walk failed: the marking is incomplete */
 };
 
@@ -274,10 +251,8 @@ static void mark_all(struct shg__marker *mk,
 			mk, atomic_load_explicit(&seg->threads[r].reclaiming,
 						 memory_order_acquire));
 	shg__unlock(seg, &seg->hdr->limbo_lock);
-	if (mk->live.oom)
-		shg__mark_fail(mk, -ENOMEM);
-	if (mk->live.n)
-		qsort(mk->live.v, mk->live.n, sizeof(*mk->live.v), cmp_u64);
+	if (mk->live.err)
+		shg__mark_fail(mk, mk->live.err);
 }
 
 /* mark_all() inside a read section of its own. */
@@ -298,8 +273,9 @@ static int mark_pass(struct shg__marker *mk,
 /* ---- full sweep (quiescent) ------------------------------------------- */
 
 struct sweep_state {
-	struct offset_set *live; /* sorted */
-	struct offset_set dead; /* unreachable blocks */
+	const struct shg__offset_set *live; /* marked */
+	struct shg__offvec dead; /* unreachable blocks */
+	int err; /* -ENOMEM once a push failed */
 	int64_t bytes;
 };
 
@@ -307,9 +283,10 @@ static void sweep_cb(void *arg, uint64_t off, uint64_t size)
 {
 	struct sweep_state *st = arg;
 
-	if (set_has(st->live, off))
+	if (shg__oset_has(st->live, off))
 		return;
-	set_add(&st->dead, off);
+	if (shg__offvec_push(&st->dead, off))
+		st->err = -ENOMEM;
 	st->bytes += (int64_t)size;
 }
 
@@ -326,15 +303,16 @@ int64_t shg__sweep(struct shg_seg *seg,
 
 	err = mark_pass(&mk, mark, arg);
 	if (!err)
-		err = shg__alloc_walk(seg, sweep_cb, (st.live = &mk.live, &st));
-	if (!err && st.dead.oom)
-		err = -ENOMEM;
+		err = shg__alloc_walk(seg, sweep_cb,
+				      (st.live = &mk.live.s, &st));
+	if (!err)
+		err = st.err;
 	if (!err && !dry_run && st.dead.n)
 		err = shg__tctx_get(seg, &ctx);
 	if (!err && !dry_run)
 		for (i = 0; i < st.dead.n; i++)
 			shg__free_now(seg, ctx, st.dead.v[i]);
-	free(mk.live.v);
+	shg__oset_free(&mk.live.s);
 	free(st.dead.v);
 	return err ? err : st.bytes;
 }
@@ -431,10 +409,8 @@ struct cand {
 
 struct live_sweep {
 	struct shg_seg *seg;
-	struct cand *c; /* candidates, in walk (= address) order */
-	size_t n, cap;
-	uint32_t *spans;
-	size_t nspans, spcap;
+	SHG_VEC(struct cand) c; /* candidates, in walk (= address) order */
+	SHG_VEC(uint32_t) spans; /* SHG_OWNER_SWEEP spans seen */
 	bool oom;
 };
 
@@ -449,21 +425,13 @@ static void cand_add(void *arg, uint64_t off, uint64_t size)
 	 * dead process's leaked block of this size class stays leaked. */
 	if (size == shg__class_size(shg__size_class(SHG_BATCH_BYTES)))
 		return;
-	if (ls->n == ls->cap) {
-		size_t cap = ls->cap ? ls->cap * 2 : 256;
-		struct cand *c = realloc(ls->c, cap * sizeof(*c));
-
-		if (!c) {
-			ls->oom = true;
-			return;
-		}
-		ls->c = c;
-		ls->cap = cap;
-	}
-	ls->c[ls->n++] = (struct cand){
-		off, size,
-		size > SHG_SMALL_MAX ? shg__alloc_owner_token(ls->seg, off) : 0
-	};
+	if (shg__vec_push(&ls->c,
+			  ((struct cand){
+				  off, size,
+				  size > SHG_SMALL_MAX ?
+					  shg__alloc_owner_token(ls->seg, off) :
+					  0 })))
+		ls->oom = true;
 }
 
 /* Keep the candidates that @m left unmarked. */
@@ -471,28 +439,18 @@ static void drop_marked(struct live_sweep *ls, const struct shg__marker *m)
 {
 	size_t i, k = 0;
 
-	for (i = 0; i < ls->n; i++)
-		if (!set_has(&m->live, ls->c[i].off))
-			ls->c[k++] = ls->c[i];
-	ls->n = k;
+	for (i = 0; i < ls->c.n; i++)
+		if (!shg__oset_has(&m->live.s, ls->c.v[i].off))
+			ls->c.v[k++] = ls->c.v[i];
+	ls->c.n = k;
 }
 
 static void span_add(void *arg, uint32_t idx)
 {
 	struct live_sweep *ls = arg;
 
-	if (ls->nspans == ls->spcap) {
-		size_t cap = ls->spcap ? ls->spcap * 2 : 64;
-		uint32_t *v = realloc(ls->spans, cap * sizeof(*v));
-
-		if (!v) {
-			ls->oom = true;
-			return;
-		}
-		ls->spans = v;
-		ls->spcap = cap;
-	}
-	ls->spans[ls->nspans++] = idx;
+	if (shg__vec_push(&ls->spans, idx))
+		ls->oom = true;
 }
 
 /* Second candidate walk: the sweepable blocks allocated now. */
@@ -523,32 +481,32 @@ static void sweep_unlock(struct shg_seg *seg)
 static int64_t sweep_free(struct live_sweep *ls, struct shg__marker *m2,
 			  bool dry_run)
 {
-	struct offset_set now = { 0 };
+	struct cb_set now = { 0 };
 	struct shg__tctx *ctx = NULL;
 	int64_t bytes = 0;
 	size_t i;
 	int err;
 
 	err = shg__alloc_walk_sweepable(ls->seg, still_add, NULL, &now);
-	if (!err && now.oom)
-		err = -ENOMEM;
+	if (!err)
+		err = now.err;
 	if (!err && !dry_run)
 		err = shg__tctx_get(ls->seg, &ctx);
 	if (err) {
-		free(now.v);
+		shg__oset_free(&now.s);
 		return err;
 	}
-	/* The walk visits blocks in address order: already sorted. */
-	for (i = 0; i < ls->n; i++) {
-		const struct cand *c = &ls->c[i];
+	for (i = 0; i < ls->c.n; i++) {
+		const struct cand *c = &ls->c.v[i];
 
-		if (set_has(&m2->live, c->off) || !set_has(&now, c->off))
+		if (shg__oset_has(&m2->live.s, c->off) ||
+		    !shg__oset_has(&now.s, c->off))
 			continue;
 		if (dry_run ||
 		    shg__alloc_sweep_free(ls->seg, ctx, c->off, c->token) == 0)
 			bytes += (int64_t)c->size;
 	}
-	free(now.v);
+	shg__oset_free(&now.s);
 	return bytes;
 }
 
@@ -577,21 +535,21 @@ int64_t shg__sweep_live(struct shg_seg *seg, bool dry_run)
 		err = mark_pass(&m1, NULL, NULL);
 	if (!err)
 		drop_marked(&ls, &m1);
-	if (!err && ls.n)
+	if (!err && ls.c.n)
 		err = shg_synchronize(seg, 2000);
-	if (!err && ls.n)
+	if (!err && ls.c.n)
 		err = mark_pass(&m2, NULL, NULL);
 	rc = err;
 	if (!err)
-		rc = ls.n ? sweep_free(&ls, &m2, dry_run) : 0;
+		rc = ls.c.n ? sweep_free(&ls, &m2, dry_run) : 0;
 	if (rc >= 0 && !dry_run)
-		for (i = 0; i < ls.nspans; i++)
-			(void)shg__span_sweep_release(seg, ls.spans[i]);
+		for (i = 0; i < ls.spans.n; i++)
+			(void)shg__span_sweep_release(seg, ls.spans.v[i]);
 	sweep_unlock(seg);
-	free(m1.live.v);
-	free(m2.live.v);
-	free(ls.c);
-	free(ls.spans);
+	shg__oset_free(&m1.live.s);
+	shg__oset_free(&m2.live.s);
+	free(ls.c.v);
+	free(ls.spans.v);
 	return rc;
 }
 

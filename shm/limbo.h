@@ -8,6 +8,7 @@
 #define SHG_LIMBO_H
 
 #include "internal.h"
+#include "util.h"
 
 #define BATCH_CAP                                                         \
 	((uint32_t)((SHG_BATCH_BYTES - offsetof(struct shg_batch, ent)) / \
@@ -104,14 +105,6 @@ static inline void sat_sub(_Atomic uint64_t *v, uint64_t d)
 		v, &old, old > d ? old - d : 0, memory_order_relaxed,
 		memory_order_relaxed))
 		;
-}
-
-/* Comparison for qsort of offsets. */
-static inline int shg__cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 /*

@@ -9,38 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct offvec {
-	uint64_t *v;
-	size_t n, cap;
-	bool oom;
-};
-
-static void vec_push(struct offvec *a, uint64_t x)
-{
-	uint64_t *nv;
-
-	if (a->oom)
-		return;
-	if (a->n == a->cap) {
-		a->cap = a->cap ? 2 * a->cap : 1024;
-		nv = realloc(a->v, a->cap * sizeof(*nv));
-		if (!nv) {
-			a->oom = true;
-			return;
-		}
-		a->v = nv;
-	}
-	a->v[a->n++] = x;
-}
-
 struct lcheck {
 	shg_problem_fn fn;
 	void *arg;
 	struct shg_check_report *rep;
-	struct offvec all; /* every batch block and retired entry */
+	struct shg__offvec all; /* every batch block and retired entry */
+	int all_err; /* -ENOMEM once a push failed: all is incomplete */
 	uint64_t sum; /* bytes over all batches */
 	uint64_t sealed; /* bytes over the sealed FIFO */
 };
+
+/* Append @x to @c->all; a failure is kept in @c->all_err. */
+static void all_push(struct lcheck *c, uint64_t x)
+{
+	if (shg__offvec_push(&c->all, x))
+		c->all_err = -ENOMEM;
+}
 
 /* Check one batch (@kind: "sealed", "open", "reclaiming"); NULL if bad. */
 static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
@@ -62,7 +46,7 @@ static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
 			c->fn, c->arg, c->rep, SHG_ECORRUPT,
 			"limbo: %s batch at %#llx is not an allocated block",
 			kind, (unsigned long long)off);
-	vec_push(&c->all, off);
+	all_push(c, off);
 	n = batch_count(b);
 	for (i = 0; i < n; i++) {
 		e = ent_off(b, i);
@@ -75,7 +59,7 @@ static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
 				"limbo: retired %#llx (batch %#llx) is not an allocated block",
 				(unsigned long long)e, (unsigned long long)off);
 		sizes += sz;
-		vec_push(&c->all, e);
+		all_push(c, e);
 	}
 	bytes = ld64(&b->bytes);
 	/* A reclaiming batch keeps its total while its count shrinks. */
@@ -176,7 +160,7 @@ int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 		if (r)
 			check_batch(seg, &c, r, "reclaiming");
 	}
-	if (c.all.oom) {
+	if (c.all_err) {
 		free(c.all.v);
 		return -ENOMEM;
 	}

@@ -40,6 +40,7 @@
 #endif
 
 #include "internal.h"
+#include "util.h"
 
 /* -------------------------------------------------------------------------
  * Small file helpers.
@@ -297,16 +298,7 @@ int shg__membarrier(void)
  */
 static unsigned sim_nodes(void)
 {
-	const char *e = getenv("SHG_NUMA_SIM");
-	char *end;
-	long v;
-
-	if (!e || !*e)
-		return 0;
-	v = strtol(e, &end, 10);
-	if (*end || v < 1 || v > (long)SHG_MAX_NODES)
-		return 0;
-	return (unsigned)v;
+	return shg__numa_sim_nodes(SHG_MAX_NODES);
 }
 
 static _Atomic int real_nodes; /* 0 = not computed yet */

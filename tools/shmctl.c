@@ -154,47 +154,10 @@ static void cmd_usage(FILE *f, const struct cmd *cmd)
 
 /* ---- option values -------------------------------------------------------- */
 
+/* Option values: shg__parse_u64/_size (common/shgutil.h), as bools. */
 static bool parse_u64(const char *s, uint64_t *out)
 {
-	char *end;
-
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return !errno && end != s && !*end && *s != '-';
-}
-
-static bool parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
-		return false;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		shift = 10;
-		break;
-	case 'm':
-	case 'M':
-		shift = 20;
-		break;
-	case 'g':
-	case 'G':
-		shift = 30;
-		break;
-	default:
-		break;
-	}
-	if (shift)
-		end++;
-	if (*end || v > (UINT64_MAX >> shift))
-		return false;
-	*out = v << shift;
-	return true;
+	return shg__parse_u64(s, out) == 0;
 }
 
 static bool parse_numa(const char *p, struct cli *c)
@@ -236,7 +199,7 @@ static bool opt_value(struct cli *c, unsigned bit, const char *v)
 		c->replace = true;
 		return true;
 	case OPT_SIZE:
-		return parse_size(v, &c->size);
+		return shg__parse_size(v, &c->size) == 0;
 	case OPT_MODE:
 		errno = 0;
 		c->mode = (unsigned)strtoul(v, &end, 8);

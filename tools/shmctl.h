@@ -23,6 +23,8 @@
 
 #include <shmgraph.h>
 
+#include "../common/shgutil.h"
+
 #define EXIT_PROBLEMS 1 /* check found problems; get/del: no such key */
 #define EXIT_ERROR 2 /* usage or runtime error */
 
@@ -95,15 +97,9 @@ int fail(const char *what, int err);
 /* "shmctl: <message>" on stderr; returns EXIT_ERROR. */
 int failf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-void json_str(FILE *f, const char *s);
-/* A JSON string of @n bytes (valid UTF-8 expected; see bytes_out). */
-void json_mem(FILE *f, const void *p, size_t n);
-const char *fmt_bytes(uint64_t b, char *buf, size_t len);
 /* Seconds between CLOCK_REALTIME @ns and now, as text ("3.2 s ago"). */
 const char *fmt_age(uint64_t ns, char *buf, size_t len);
 
-/* Valid UTF-8 without control characters (what prints safely as is). */
-bool utf8_printable(const void *p, size_t n);
 void hex_out(FILE *f, const void *p, size_t n);
 void base64_out(FILE *f, const void *p, size_t n);
 /* Decode into a malloc'd buffer; 0 or -EINVAL. */

@@ -30,52 +30,10 @@ struct dump {
 	uint64_t limit; /* items per container, 0 = all */
 	struct root_names rn;
 	struct shg_type_info *ti[DUMP_MAX_TYPES];
-	uint64_t *seen; /* open addressing set of printed nodes */
-	size_t seen_cap, seen_n;
+	struct shg__offset_set seen; /* printed nodes (out of memory: a
+				      * node is printed again) */
 	int err; /* first unreadable node */
 };
-
-/* ---- printed-node set ------------------------------------------------------ */
-
-static size_t seen_slot(const struct dump *d, uint64_t off)
-{
-	size_t i = (size_t)((off >> 4) * 0x9e3779b97f4a7c15ull >> 20) &
-		   (d->seen_cap - 1);
-
-	while (d->seen[i] && d->seen[i] != off)
-		i = (i + 1) & (d->seen_cap - 1);
-	return i;
-}
-
-static bool seen_has(const struct dump *d, uint64_t off)
-{
-	return d->seen_cap && d->seen[seen_slot(d, off)] == off;
-}
-
-static void seen_add(struct dump *d, uint64_t off)
-{
-	uint64_t *old = d->seen;
-	size_t i, cap = d->seen_cap;
-
-	if ((d->seen_n + 1) * 2 > d->seen_cap) {
-		d->seen_cap = cap ? cap * 2 : 256;
-		d->seen = calloc(d->seen_cap, sizeof(*d->seen));
-		if (!d->seen) { /* out of memory: forget, print again */
-			d->seen = old;
-			d->seen_cap = cap;
-			return;
-		}
-		for (i = 0; i < cap; i++)
-			if (old[i])
-				d->seen[seen_slot(d, old[i])] = old[i];
-		free(old);
-	}
-	i = seen_slot(d, off);
-	if (!d->seen[i]) {
-		d->seen[i] = off;
-		d->seen_n++;
-	}
-}
 
 /* ---- small output helpers ---------------------------------------------------- */
 
@@ -313,7 +271,7 @@ static void dump_user(struct dump *d, struct shg_off n, uint32_t id,
 	ti = id < DUMP_MAX_TYPES ? d->ti[id] : NULL;
 	if (d->json) {
 		fprintf(d->f, "{\"type\":");
-		json_str(d->f, ti ? ti->name : b);
+		shg__json_str(d->f, ti ? ti->name : b);
 		fprintf(d->f, ",\"id\":\"%#" PRIx64 "\"", n.v);
 	} else {
 		fprintf(d->f, "%s @%#" PRIx64, ti ? ti->name : b, n.v);
@@ -328,7 +286,7 @@ static void dump_user(struct dump *d, struct shg_off n, uint32_t id,
 	for (i = 0; i < ti->nfields; i++) {
 		if (d->json) {
 			fprintf(d->f, "%s", i ? "," : "");
-			json_str(d->f, ti->field[i].name);
+			shg__json_str(d->f, ti->field[i].name);
 			fputc(':', d->f);
 		} else {
 			indent(d, ind + 2);
@@ -380,7 +338,7 @@ static void dump_node(struct dump *d, struct shg_off n, unsigned depth,
 		fprintf(d->f, d->json ? "null" : "null\n");
 		return;
 	}
-	if (seen_has(d, n.v)) {
+	if (shg__oset_has(&d->seen, n.v)) {
 		if (d->json)
 			fprintf(d->f, "{\"ref\":\"%#" PRIx64 "\"}", n.v);
 		else
@@ -395,13 +353,13 @@ static void dump_node(struct dump *d, struct shg_off n, unsigned depth,
 		else
 			fprintf(d->f, "(unreadable node @%#" PRIx64 ": ", n.v);
 		if (d->json)
-			json_str(d->f, shg_strerror(err));
+			shg__json_str(d->f, shg_strerror(err));
 		else
 			fputs(shg_strerror(err), d->f);
 		fprintf(d->f, d->json ? "}" : ")\n");
 		return;
 	}
-	seen_add(d, n.v);
+	(void)shg__oset_add(&d->seen, n.v);
 	if (id == SHG_TYPE_MAP) {
 		dump_map(d, n, depth, ind);
 	} else if (id == SHG_TYPE_VEC) {
@@ -431,7 +389,7 @@ static void dump_header(struct dump *d, const char *root,
 
 	if (d->json) {
 		fprintf(d->f, "{\"root\":");
-		json_str(d->f, root);
+		shg__json_str(d->f, root);
 		fprintf(d->f,
 			",\"version\":{\"seq\":%" PRIu64 ",\"parent\":%" PRIu64
 			",\"commit_ns\":%" PRIu64 ",\"bytes\":%" PRIu64
@@ -445,7 +403,7 @@ static void dump_header(struct dump *d, const char *root,
 		", committed %s, %s reachable)\n",
 		root, vi->seq, current ? "" : " [pinned, not current]",
 		vi->parent, fmt_age(vi->commit_ns, b1, sizeof(b1)),
-		fmt_bytes(vi->bytes, b2, sizeof(b2)));
+		shg__fmt_bytes(vi->bytes, b2, sizeof(b2)));
 }
 
 /* Dump the version at @ver into d->f. */
@@ -470,7 +428,7 @@ static void dump_free(struct dump *d)
 
 	for (i = 0; i < DUMP_MAX_TYPES; i++)
 		free(d->ti[i]);
-	free(d->seen);
+	shg__oset_free(&d->seen);
 	root_names_free(&d->rn);
 }
 
@@ -523,7 +481,7 @@ static int dump_root(struct dump *d, struct cli *c, struct shg_root *r)
 				     c->arg[0], c->version);
 		if (c->json) {
 			printf("{\"root\":");
-			json_str(stdout, c->arg[0]);
+			shg__json_str(stdout, c->arg[0]);
 			printf(",\"version\":null,\"graph\":null}\n");
 		} else {
 			printf("root '%s' has no version yet\n", c->arg[0]);

@@ -199,9 +199,9 @@ int cmd_put(struct cli *c, struct shg_seg *seg)
 		return fail("put", err);
 	if (c->json) {
 		printf("{\"ok\":true,\"root\":");
-		json_str(stdout, c->arg[0]);
+		shg__json_str(stdout, c->arg[0]);
 		printf(",\"key\":");
-		json_str(stdout, c->arg[1]);
+		shg__json_str(stdout, c->arg[1]);
 		printf(",\"created\":%s}\n", a.create ? "true" : "false");
 	}
 	return 0;
@@ -268,7 +268,7 @@ int cmd_get(struct cli *c, struct shg_seg *seg)
 		if (!err) {
 			if (c->json) {
 				printf("{\"key\":");
-				json_str(stdout, c->arg[1]);
+				shg__json_str(stdout, c->arg[1]);
 				printf(",\"kind\":\"%s\",\"value\":",
 				       kind_name(v.kind));
 			}
@@ -298,7 +298,7 @@ int cmd_del(struct cli *c, struct shg_seg *seg)
 		return key_result(c, "del", err);
 	if (c->json) {
 		printf("{\"deleted\":true,\"key\":");
-		json_str(stdout, c->arg[1]);
+		shg__json_str(stdout, c->arg[1]);
 		printf("}\n");
 	}
 	return 0;

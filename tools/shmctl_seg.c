@@ -28,11 +28,11 @@ int cmd_create(struct cli *c, struct shg_seg *unused)
 		return fail(c->seg_name, err);
 	if (c->json) {
 		printf("{\"segment\":");
-		json_str(stdout, c->seg_name);
+		shg__json_str(stdout, c->seg_name);
 		printf(",\"capacity\":%" PRIu64 "}\n", shg_seg_capacity(seg));
 	} else {
 		printf("created %s (capacity %s)\n", c->seg_name,
-		       fmt_bytes(shg_seg_capacity(seg), b, sizeof(b)));
+		       shg__fmt_bytes(shg_seg_capacity(seg), b, sizeof(b)));
 	}
 	shg_seg_close(seg);
 	return 0;
@@ -64,7 +64,7 @@ int cmd_info(struct cli *c, struct shg_seg *seg)
 	used = st.small_used_bytes + st.large_used_bytes;
 	if (c->json) {
 		printf("{\"segment\":");
-		json_str(stdout, c->seg_name);
+		shg__json_str(stdout, c->seg_name);
 		printf(",\"format\":1,\"capacity\":%" PRIu64
 		       ",\"backed\":%" PRIu64 ",\"heap\":%" PRIu64
 		       ",\"used\":%" PRIu64 ",\"free\":%" PRIu64
@@ -81,11 +81,12 @@ int cmd_info(struct cli *c, struct shg_seg *seg)
 	printf("%-18s %s\n", "segment", c->seg_name);
 	printf("%-18s %d\n", "format", 1);
 	printf("%-18s %s\n", "capacity",
-	       fmt_bytes(st.capacity, b1, sizeof(b1)));
-	printf("%-18s %s\n", "backed", fmt_bytes(st.backed, b2, sizeof(b2)));
-	printf("%-18s %s\n", "used", fmt_bytes(used, b3, sizeof(b3)));
+	       shg__fmt_bytes(st.capacity, b1, sizeof(b1)));
+	printf("%-18s %s\n", "backed",
+	       shg__fmt_bytes(st.backed, b2, sizeof(b2)));
+	printf("%-18s %s\n", "used", shg__fmt_bytes(used, b3, sizeof(b3)));
 	printf("%-18s %s\n", "retired pending",
-	       fmt_bytes(st.retired_bytes, b4, sizeof(b4)));
+	       shg__fmt_bytes(st.retired_bytes, b4, sizeof(b4)));
 	printf("%-18s %" PRIu64 "\n", "epoch", st.global_epoch);
 	printf("%-18s %u\n", "roots", st.roots);
 	printf("%-18s %u\n", "processes", st.procs);
@@ -166,7 +167,7 @@ static void root_row(struct cli *c, struct shg_seg *seg,
 	rv.pins = pins;
 	if (c->json) {
 		printf("%s{\"name\":", first ? "" : ",");
-		json_str(stdout, ri->name);
+		shg__json_str(stdout, ri->name);
 		printf(",\"slot\":%u,\"generation\":%" PRIu64
 		       ",\"holds\":%u,\"removed\":%s,\"value\":%" PRIu64
 		       ",\"last_publish_ns\":%" PRIu64,
@@ -177,7 +178,7 @@ static void root_row(struct cli *c, struct shg_seg *seg,
 			printf(",\"seq\":%" PRIu64 ",\"bytes\":%" PRIu64
 			       ",\"nodes\":%" PRIu64 ",\"type\":",
 			       rv.seq, rv.bytes, rv.nodes);
-			json_str(stdout, rv.type);
+			shg__json_str(stdout, rv.type);
 		} else {
 			printf(",\"seq\":null,\"bytes\":null,\"nodes\":null,"
 			       "\"type\":null");
@@ -189,8 +190,8 @@ static void root_row(struct cli *c, struct shg_seg *seg,
 	       " %10s %5u %4u %-7s %s\n",
 	       ri->name, ri->slot, rv.seq, ri->generation,
 	       rv.has ? rv.type : "-", rv.nodes,
-	       rv.has ? fmt_bytes(rv.bytes, b1, sizeof(b1)) : "-", ri->holds,
-	       rv.pins, ri->removed ? "removed" : "live",
+	       rv.has ? shg__fmt_bytes(rv.bytes, b1, sizeof(b1)) : "-",
+	       ri->holds, rv.pins, ri->removed ? "removed" : "live",
 	       fmt_age(ri->last_publish_ns, b2, sizeof(b2)));
 }
 
@@ -272,7 +273,7 @@ static void pin_row(struct cli *c, const struct shg_pin_info *p,
 		printf("%s{\"pid\":%d,\"alive\":%s,\"root\":", first ? "" : ",",
 		       (int)p->pid, p->alive ? "true" : "false");
 		if (name)
-			json_str(stdout, name);
+			shg__json_str(stdout, name);
 		else
 			printf("null");
 		printf(",\"root_slot\":%u,\"detached\":%s,\"seq\":%" PRIu64
@@ -285,8 +286,8 @@ static void pin_row(struct cli *c, const struct shg_pin_info *p,
 	printf("%8d %6s %-20s %8" PRIu64 " %8" PRIu64 " %10s %12s\n",
 	       (int)p->pid, p->alive ? "yes" : "DEAD",
 	       name ? name : (p->detached ? "(detached)" : "(removed)"), p->seq,
-	       lag, fmt_bytes(p->version_bytes, b1, sizeof(b1)),
-	       fmt_bytes(p->held_bytes, b2, sizeof(b2)));
+	       lag, shg__fmt_bytes(p->version_bytes, b1, sizeof(b1)),
+	       shg__fmt_bytes(p->held_bytes, b2, sizeof(b2)));
 }
 
 /* Pins: who keeps which old version, and what it holds back. */
@@ -347,8 +348,8 @@ int cmd_readers(struct cli *c, struct shg_seg *seg)
 		return 0;
 	}
 	printf("\nheld back: %s by stalled readers, %s by %d pin(s)\n",
-	       fmt_bytes(stalled, b1, sizeof(b1)),
-	       fmt_bytes(pinned, b2, sizeof(b2)), npins);
+	       shg__fmt_bytes(stalled, b1, sizeof(b1)),
+	       shg__fmt_bytes(pinned, b2, sizeof(b2)), npins);
 	return 0;
 }
 
@@ -417,9 +418,9 @@ static void on_problem(void *arg, int code, const char *msg)
 
 	if (p->json) {
 		printf("%s{\"code\":%d,\"error\":", p->n ? "," : "", code);
-		json_str(stdout, shg_strerror(code));
+		shg__json_str(stdout, shg_strerror(code));
 		printf(",\"message\":");
-		json_str(stdout, msg);
+		shg__json_str(stdout, msg);
 		printf("}");
 	} else {
 		printf("PROBLEM %s: %s\n", shg_strerror(code), msg);

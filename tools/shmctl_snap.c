@@ -93,9 +93,9 @@ int cmd_export(struct cli *c, struct shg_seg *seg)
 		return export_err(c, seg, err);
 	if (c->json) {
 		printf("{\"root\":");
-		json_str(stdout, c->arg[0]);
+		shg__json_str(stdout, c->arg[0]);
 		printf(",\"file\":");
-		json_str(stdout, file);
+		shg__json_str(stdout, file);
 		printf(",\"bytes\":%lld}\n", (long long)st.st_size);
 	} else {
 		printf("exported root '%s' to %s (%lld bytes)\n", c->arg[0],
@@ -164,9 +164,9 @@ int cmd_import(struct cli *c, struct shg_seg *seg)
 		return import_err(c, seg, err);
 	if (c->json) {
 		printf("{\"root\":");
-		json_str(stdout, c->arg[0]);
+		shg__json_str(stdout, c->arg[0]);
 		printf(",\"file\":");
-		json_str(stdout, file);
+		shg__json_str(stdout, file);
 		printf(",\"bytes\":%lld,\"seq\":%" PRIu64 ",\"replace\":%s}\n",
 		       (long long)st.st_size, current_seq(seg, c->arg[0]),
 		       c->replace ? "true" : "false");

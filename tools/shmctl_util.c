@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shmctl output helpers: errors, JSON strings, sizes and ages, bytes as
- * text (printable UTF-8 as is, anything else as hex), hex and base64 in
- * both directions, values of every kind, and root names by slot.
+ * shmctl output helpers: errors, ages, bytes as text (printable UTF-8 as
+ * is, anything else as hex), hex and base64 in both directions, values of
+ * every kind, and root names by slot. JSON strings, sizes and byte counts
+ * come from common/shgutil.h.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -32,113 +33,7 @@ int failf(const char *fmt, ...)
 	return EXIT_ERROR;
 }
 
-/* ---- UTF-8 -------------------------------------------------------------- */
-
-/*
- * Length of the valid UTF-8 sequence at @p (at most @n bytes) and its code
- * point in *@cp; 0 if invalid (overlong, surrogate, beyond U+10FFFF).
- */
-static size_t utf8_seq(const uint8_t *p, size_t n, uint32_t *cp)
-{
-	uint32_t c = p[0], min;
-	size_t len, i;
-
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
-	if ((c & 0xe0) == 0xc0) {
-		len = 2;
-		c &= 0x1f;
-		min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		len = 3;
-		c &= 0x0f;
-		min = 0x800;
-	} else if ((c & 0xf8) == 0xf0) {
-		len = 4;
-		c &= 0x07;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (p[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return len;
-}
-
-bool utf8_printable(const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-	uint32_t cp;
-	size_t l;
-
-	while (n) {
-		l = utf8_seq(p, n, &cp);
-		if (!l || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
-			return false;
-		p += l;
-		n -= l;
-	}
-	return true;
-}
-
-/* ---- JSON ----------------------------------------------------------------- */
-
-void json_mem(FILE *f, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-	uint32_t cp;
-	size_t l;
-
-	fputc('"', f);
-	while (n) {
-		l = utf8_seq(p, n, &cp);
-		if (l == 1 && (cp == '"' || cp == '\\')) {
-			fprintf(f, "\\%c", (int)cp);
-		} else if (l == 1 && cp < 0x20) {
-			fprintf(f, "\\u%04x", (unsigned)cp);
-		} else if (l) {
-			fwrite(p, 1, l, f);
-		} else {
-			/* Not UTF-8: the byte as a Latin-1 code point. */
-			fprintf(f, "\\u%04x", (unsigned)*p);
-			l = 1;
-		}
-		p += l;
-		n -= l;
-	}
-	fputc('"', f);
-}
-
-void json_str(FILE *f, const char *s)
-{
-	json_mem(f, s, strlen(s));
-}
-
 /* ---- sizes and times -------------------------------------------------------- */
-
-const char *fmt_bytes(uint64_t b, char *buf, size_t len)
-{
-	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024 && i < 4) {
-		v /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-	return buf;
-}
 
 const char *fmt_age(uint64_t ns, char *buf, size_t len)
 {
@@ -275,9 +170,9 @@ int base64_decode(const char *s, uint8_t **out, size_t *len)
 
 void bytes_out(FILE *f, const void *p, size_t n, bool json, bool quote)
 {
-	if (utf8_printable(p, n)) {
+	if (shg__utf8_printable(p, n)) {
 		if (json)
-			json_mem(f, p, n);
+			shg__json_mem(f, p, n);
 		else if (quote)
 			fprintf(f, "\"%.*s\"", (int)n, (const char *)p);
 		else
@@ -395,7 +290,7 @@ void val_out(FILE *f, const struct shg_val *v, bool json,
 		name = root_name(rn, v->root);
 		if (json && name) {
 			fputs("{\"root\":", f);
-			json_str(f, name);
+			shg__json_str(f, name);
 			fputc('}', f);
 		} else if (json) {
 			fprintf(f, "{\"root\":null,\"slot\":%u}", v->root);

@@ -130,9 +130,10 @@ static void row(struct cli *c, const struct sample *a, const struct sample *b)
 		printf("%-8s %10.1f %9.1f %11s %11s/s %7u %7u %5u %10.1f\n", t,
 		       rate(a->commits, b->commits, dt),
 		       rate(a->epoch, b->epoch, dt),
-		       fmt_bytes(b->retired, r1, sizeof(r1)),
-		       fmt_bytes((uint64_t)rate(a->reclaimed, b->reclaimed, dt),
-				 r2, sizeof(r2)),
+		       shg__fmt_bytes(b->retired, r1, sizeof(r1)),
+		       shg__fmt_bytes((uint64_t)rate(a->reclaimed, b->reclaimed,
+						     dt),
+				      r2, sizeof(r2)),
 		       b->readers, b->in_section, b->dead,
 		       b->max_blocked_ns / 1e6);
 	}

@@ -29,6 +29,7 @@
 
 #include "fuzz.h"
 #include "graph_internal.h"
+#include "util.h"
 
 #define GAP_MERGE 8u /* zero runs shorter than this stay inside a record */
 #define REC_MAX 65535u
@@ -80,18 +81,8 @@ void fz_rc(const char *what, long rc)
 
 int fz_buf_put(struct fz_buf *b, const void *p, size_t n)
 {
-	if (b->n + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		uint8_t *q;
-
-		while (cap < b->n + n)
-			cap *= 2;
-		q = realloc(b->p, cap);
-		if (!q)
-			return -ENOMEM;
-		b->p = q;
-		b->cap = cap;
-	}
+	if (n > SIZE_MAX - b->n || shg__grow(&b->p, &b->cap, b->n + n, 1))
+		return -ENOMEM;
 	memcpy(b->p + b->n, p, n);
 	b->n += n;
 	return 0;

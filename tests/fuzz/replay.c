@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "fuzz.h"
+#include "util.h"
 
 __attribute__((weak)) int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -42,17 +43,10 @@ static int run_file(const char *path)
 		return -1;
 	}
 	do {
-		if (n == cap) {
-			uint8_t *nb;
-
-			cap = cap ? cap * 2 : 65536;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return -1;
-			}
-			buf = nb;
+		if (shg__grow(&buf, &cap, n + 65536, 1)) {
+			free(buf);
+			fclose(f);
+			return -1;
 		}
 		r = fread(buf + n, 1, cap - n, f);
 		n += r;
@@ -106,15 +100,8 @@ static int run_path(const char *path, int must_exist)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.' || !strncmp(de->d_name, "README", 6))
 			continue;
-		if (n == cap) {
-			char **nn;
-
-			cap = cap ? 2 * cap : 64;
-			nn = realloc(names, cap * sizeof(*names));
-			if (!nn)
-				break;
-			names = nn;
-		}
+		if (shg__grow(&names, &cap, n + 1, sizeof(*names)))
+			break;
 		names[n] = strdup(de->d_name);
 		if (names[n])
 			n++;

@@ -1075,64 +1075,6 @@ static void test_types_walk_containers(void **state)
 	shg_root_close(root);
 }
 
-/* ---- offset set ---------------------------------------------------------- */
-
-static void test_types_oset(void **state)
-{
-	struct shg__offset_set s = { 0 };
-	struct shg__offvec v = { 0 };
-	enum { N = 50000 };
-	static bool in[N];
-	size_t i, n = 0;
-	unsigned r = 12345;
-
-	(void)state;
-	assert_false(shg__oset_has(&s, 16));
-	assert_false(shg__oset_del(&s, 16));
-	assert_int_equal(shg__oset_add(&s, 0), -EINVAL);
-	for (i = 1; i < N; i++) {
-		tu_ok(shg__oset_add(&s, i * 16));
-		in[i] = true;
-	}
-	tu_ok(shg__oset_add(&s, 16)); /* already there */
-	assert_int_equal(s.n, N - 1);
-	assert_true((s.cap & (s.cap - 1)) == 0);
-	/* Random deletions and re-adds against a reference array. */
-	for (i = 0; i < 4 * N; i++) {
-		size_t k;
-
-		r = r * 1103515245u + 12345u;
-		k = 1 + (r >> 8) % (N - 1);
-		if (in[k]) {
-			assert_true(shg__oset_del(&s, k * 16));
-			in[k] = false;
-		} else if (r & 1) {
-			assert_false(shg__oset_del(&s, k * 16));
-		} else {
-			tu_ok(shg__oset_add(&s, k * 16));
-			in[k] = true;
-		}
-	}
-	for (i = 1; i < N; i++) {
-		assert_int_equal(shg__oset_has(&s, i * 16), in[i]);
-		n += in[i];
-	}
-	assert_int_equal(s.n, n);
-	assert_false(shg__oset_has(&s, N * 16));
-	shg__oset_free(&s);
-	assert_false(shg__oset_has(&s, 16));
-	tu_ok(shg__oset_add(&s, 32)); /* usable again */
-	assert_true(shg__oset_has(&s, 32));
-	shg__oset_free(&s);
-
-	for (i = 0; i < 1000; i++)
-		tu_ok(shg__offvec_push(&v, i));
-	assert_int_equal(v.n, 1000);
-	for (i = 0; i < 1000; i++)
-		assert_int_equal(v.v[i], i);
-	free(v.v);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1167,7 +1109,6 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_types_walk_containers,
 						setup, teardown),
-		cmocka_unit_test(test_types_oset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

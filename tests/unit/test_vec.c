@@ -33,16 +33,14 @@ static void new_vec(struct tu_env *e, enum shg_kind vk)
 
 struct model {
 	uint64_t *v;
-	uint64_t len, cap;
+	uint64_t len;
+	size_t cap;
 };
 
 static void model_push(struct model *m, uint64_t x)
 {
-	if (m->len == m->cap) {
-		m->cap = m->cap ? 2 * m->cap : 1024;
-		m->v = realloc(m->v, m->cap * sizeof(*m->v));
-		assert_non_null(m->v);
-	}
+	assert_int_equal(shg__grow(&m->v, &m->cap, m->len + 1, sizeof(*m->v)),
+			 0);
 	m->v[m->len++] = x;
 }
 
