@@ -371,7 +371,7 @@ static int build_sub(struct mop *op, const struct ment *e, unsigned n,
 		return 0;
 	}
 	if (n > MAP_LEAF_MAX + 1 || depth >= MAP_COLL_DEPTH)
-		return SHG_ECORRUPT; /* not reachable from a valid map */
+		return SHG_CORRUPT(); /* not reachable from a valid map */
 	/* Stable counting sort by position: key order within each. */
 	for (i = 0; i < n; i++)
 		cnt[(e[i].h >> (MAP_BITS * depth)) & 31]++;
@@ -429,7 +429,7 @@ static int leaf_split(struct mop *op, uint64_t *pslot, const struct mview *v,
 	int err;
 
 	if (op->kk != SHG_KIND_U64 || v->nd > MAP_LEAF_MAX)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	for (i = 0, j = 0; i < n; i++) {
 		if (i == at) {
 			e[i] = (struct ment){ k, op->val, op->h };
@@ -615,7 +615,7 @@ static int collapse_take(struct mop *op, uint64_t off, unsigned depth,
 		if (err)
 			return err;
 		if (v.n->count != 2)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		if (v.nd == 0 && v.nc == 1) {
 			uint64_t next = v.n->slot[0];
 
@@ -624,13 +624,13 @@ static int collapse_take(struct mop *op, uint64_t off, unsigned depth,
 			continue;
 		}
 		if (v.nd != 2 || v.nc != 0)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		r = op_key_eq(op, v.n->slot[0]);
 		if (r < 0)
 			return r;
 		i = r ? 1 : 0;
 		if (!r && (r = op_key_eq(op, v.n->slot[2])) <= 0)
-			return r < 0 ? r : SHG_ECORRUPT;
+			return r < 0 ? r : SHG_CORRUPT();
 		*k = v.n->slot[2 * i];
 		*val = v.n->slot[2 * i + 1];
 		drop_word(op, op->kk, v.n->slot[2 * (1 - i)]);
@@ -638,7 +638,7 @@ static int collapse_take(struct mop *op, uint64_t off, unsigned depth,
 		shg__txn_drop(op->txn, off);
 		return 0;
 	}
-	return SHG_ECORRUPT;
+	return SHG_CORRUPT();
 }
 
 /* Append the entries of the subtree at @off (@depth) to @e (room: MAP_LEAF_MAX). */
@@ -650,12 +650,12 @@ static int gather(struct mop *op, uint64_t off, unsigned depth, struct ment *e,
 	int err;
 
 	if (depth > MAP_COLL_DEPTH)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	err = map_view(op->seg, off, with_depth(op->word, depth), &v);
 	if (err)
 		return err;
 	if (v.nd > MAP_LEAF_MAX - *n)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	for (i = 0; i < v.nd; i++, (*n)++) {
 		e[*n].k = v.n->slot[2 * i];
 		e[*n].v = v.n->slot[2 * i + 1];
@@ -686,7 +686,7 @@ static int leafify(struct mop *op, uint64_t *pslot, unsigned depth)
 	if (err)
 		return err;
 	if (n != v.n->count || n < 2)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	for (i = 1; i < n; i++) { /* key order */
 		t = e[i];
 		for (j = i; j > 0 && e[j - 1].k > t.k; j--)
@@ -727,7 +727,7 @@ static int leaf_del(struct mop *op, uint64_t *pslot, const struct mview *v)
 		}
 	}
 	if (!r || v->nd < 3)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	err = node_mut(op, pslot, v, v->size, &m);
 	if (err)
 		return err;
@@ -763,7 +763,7 @@ static int del_rec(struct mop *op, uint64_t *pslot, unsigned depth)
 		i = pc32(dm & (bit - 1));
 		r = op_key_eq(op, v.n->slot[2 * i]);
 		if (r <= 0)
-			return r < 0 ? r : SHG_ECORRUPT;
+			return r < 0 ? r : SHG_CORRUPT();
 		err = node_mut(op, pslot, &v, v.size, &m);
 		if (err)
 			return err;
@@ -776,7 +776,7 @@ static int del_rec(struct mop *op, uint64_t *pslot, unsigned depth)
 		return 0;
 	}
 	if (!(nm & bit))
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	j = pc32(nm & (bit - 1));
 	c = v.n->slot[2 * v.nd + j];
 	err = map_view(op->seg, c, with_depth(op->word, depth + 1), &cv);
@@ -995,7 +995,7 @@ static int op_mut(struct mop *op, uint64_t *pslot, struct shg_off *out)
 	if (err)
 		return err;
 	if (added) /* the lookup found it: corrupt if the walk did not */
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	out->v = op->val;
 	return 0;
 }

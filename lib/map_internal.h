@@ -246,12 +246,12 @@ map_view_b(struct shg_seg *seg, const struct mbound *b, uint64_t off,
 	n = shg__at(seg, off);
 	type = n->h.type;
 	if (shg_unlikely(node_word(n) != word))
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (shg_likely(type == SHG_TYPE_MAP)) {
 		dm = n->datamap;
 		nm = n->nodemap;
 		if (shg_unlikely((dm & nm) != 0 || n->depth > MAP_MAX_DEPTH))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		v->nd = pc32(dm);
 		v->nc = pc32(nm);
 	} else if (type == SHG_TYPE_MAP_COLL) {
@@ -259,14 +259,14 @@ map_view_b(struct shg_seg *seg, const struct mbound *b, uint64_t off,
 		v->nc = 0;
 		if (n->depth == 0 || n->depth > MAP_COLL_DEPTH || v->nd < 2 ||
 		    v->nd > leaf_max(n->keykind, n->depth))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 	} else {
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	}
 	size = MAP_HDR + 16ull * v->nd + 8ull * v->nc;
 	if (shg_unlikely((off > b->fast || size > MAP_NODE_MAX) &&
 			 !mb_ok(b, off, size)))
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	v->n = n;
 	v->size = (size_t)size;
 	return 0;
@@ -303,7 +303,7 @@ map_root_hdr(struct shg_seg *seg, const struct mbound *b, uint64_t off,
 			 n->valkind < SHG_KIND_U64 ||
 			 n->valkind > SHG_KIND_ROOT ||
 			 (n->flags & ~SHG_MAP_F_ALL))) {
-		*err = SHG_ECORRUPT;
+		*err = SHG_CORRUPT();
 		return NULL;
 	}
 	return n;
@@ -345,7 +345,7 @@ static inline const struct shg_bytes *bytes_at(struct shg_seg *seg,
 	if (shg_unlikely(b->h.type != SHG_TYPE_BYTES ||
 			 !shg__off_ok(seg, off, sizeof(*b) + (uint64_t)b->len,
 				      16))) {
-		*err = SHG_ECORRUPT;
+		*err = SHG_CORRUPT();
 		return NULL;
 	}
 	return b;
@@ -463,7 +463,7 @@ static inline int leaf_find(struct shg_seg *seg, const struct mbound *b,
 
 	if (shg_unlikely(cnt < 2 || cnt > leaf_max(k->kk, d) ||
 			 !mb_ok(b, off, size)))
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (k->kk == SHG_KIND_U64) {
 		for (i = pf; i < size && i < MAP_LEAF_BYTES; i += 64)
 			__builtin_prefetch((const uint8_t *)n + i);
@@ -518,11 +518,11 @@ map_find(struct shg_seg *seg, const struct mbound *b, uint64_t off,
 		uint64_t idx, c;
 
 		if (shg_unlikely(dm & nm))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		if (dm & bit) {
 			idx = 2 * pc32(dm & (bit - 1));
 			if (shg_unlikely(!slots_ok(b, off, idx, 2)))
-				return SHG_ECORRUPT;
+				return SHG_CORRUPT();
 			r = fkey_eq(seg, k, n->slot[idx], h);
 			if (r <= 0)
 				return r < 0 ? r : -ENOENT;
@@ -533,7 +533,7 @@ map_find(struct shg_seg *seg, const struct mbound *b, uint64_t off,
 			return -ENOENT;
 		idx = 2 * pc32(dm) + pc32(nm & (bit - 1));
 		if (shg_unlikely(!slots_ok(b, off, idx, 1)))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		c = n->slot[idx];
 		if (shg_unlikely(!mb_hdr_ok(b, c)))
 			return SHG_EBADOFF;
@@ -543,12 +543,12 @@ map_find(struct shg_seg *seg, const struct mbound *b, uint64_t off,
 		d++;
 		word += depth1; /* depth d (d <= 13: no carry) */
 		if (shg_unlikely(node_word(n) != word))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		if (n->h.type == SHG_TYPE_MAP_COLL)
 			return leaf_find(seg, b, off, d, pf, h, k, found);
 		if (shg_unlikely(n->h.type != SHG_TYPE_MAP ||
 				 d > MAP_MAX_DEPTH))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 	}
 }
 

@@ -255,7 +255,7 @@ int shg_map_iter_next(struct shg_map_iter *it, struct shg_val *key,
 	for (;;) {
 		d = it->depth;
 		if (d > MAP_COLL_DEPTH) {
-			err = SHG_ECORRUPT;
+			err = SHG_CORRUPT();
 			goto fail;
 		}
 		err = map_view(seg, it->stack[d].v, with_depth(word, d), &v);
@@ -276,7 +276,7 @@ int shg_map_iter_next(struct shg_map_iter *it, struct shg_val *key,
 		if (p < v.nd + v.nc) {
 			it->pos[d] = p + 1;
 			if (d + 1 > MAP_COLL_DEPTH) {
-				err = SHG_ECORRUPT;
+				err = SHG_CORRUPT();
 				goto fail;
 			}
 			it->stack[d + 1].v = v.n->slot[2 * v.nd + (p - v.nd)];
@@ -314,13 +314,13 @@ int shg__map_children(struct shg_seg *seg, uint64_t off,
 	vk = n->valkind;
 	if ((kk != SHG_KIND_U64 && kk != SHG_KIND_BYTES) || vk < SHG_KIND_U64 ||
 	    vk > SHG_KIND_ROOT)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	err = map_view(seg, off, node_word(n), &v);
 	if (err)
 		return err;
 	/* Off the lookup path: also check the slots fit the block itself. */
 	if (shg_block_size(seg, (struct shg_off){ off }) < v.size)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	for (i = 0; i < v.nd; i++) {
 		w = n->slot[2 * i];
 		if (kk == SHG_KIND_BYTES && w != 0 && fn)

@@ -41,7 +41,7 @@ node_check(struct shg_seg *seg, uint64_t off, size_t bs, size_t min_size,
 
 	if (shg_unlikely(!bs || !shg__off_ok(seg, off, bs, 16)))
 		goto fail;
-	e = SHG_ECORRUPT;
+	e = SHG_ECORRUPT; /* from here on, a failure is corrupt data */
 	if (shg_unlikely(bs < min_size || bs < sizeof(struct shg_node)))
 		goto fail;
 	n = shg__at(seg, off);
@@ -65,6 +65,8 @@ node_check(struct shg_seg *seg, uint64_t off, size_t bs, size_t min_size,
 		*rec = r;
 	return n;
 fail:
+	if (e == SHG_ECORRUPT)
+		(void)SHG_CORRUPT();
 	if (err)
 		*err = e;
 	return NULL;
@@ -113,7 +115,7 @@ static const struct shg_bytes *bytes_get(struct shg_seg *seg, uint64_t off,
 	if (b->h.type != SHG_TYPE_BYTES ||
 	    l > size - sizeof(struct shg_bytes)) {
 		if (err)
-			*err = SHG_ECORRUPT;
+			*err = SHG_CORRUPT();
 		return NULL;
 	}
 	*len = l;
@@ -160,7 +162,7 @@ static int field_get(struct shg_seg *seg, struct shg_off node, unsigned field,
 	    field >= SHG_MAX_FIELDS || r->kind[field] != (uint8_t)kind)
 		return -EINVAL;
 	if (shg__user_node_size(field + 1) > size)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	slot = (const uint64_t *)(n + 1);
 	*v = slot[field];
 	return 0;
@@ -271,7 +273,7 @@ int shg__rootref_resolve(struct shg_seg *seg, uint64_t ref, uint32_t *slot)
 	struct shg_rslot *rs;
 
 	if (i >= seg->max_roots)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	rs = &seg->roots[i];
 	/* Weak reference: the slot must still hold the incarnation that was
 	 * referenced (relaxed loads: a racing removal reads as either). */

@@ -176,10 +176,10 @@ static int expand_user(struct ex *x, struct frame *f, const struct shg_node *n,
 
 	f->ti = ex_type(x, f->type);
 	if (!f->ti)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	nf = f->ti->nfields;
 	if (shg__user_node_size(nf) > size)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	f->words = malloc((nf ? nf : 1) * sizeof(uint64_t));
 	if (!f->words)
 		return -ENOMEM;
@@ -199,7 +199,7 @@ static int take_val(struct frame *f, size_t i, const struct shg_val *v)
 	switch (v->kind) {
 	case SHG_KIND_BYTES:
 		if (v->bytes.len > UINT32_MAX)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		s->p = v->bytes.p;
 		s->len = (uint32_t)v->bytes.len;
 		return 0;
@@ -217,7 +217,7 @@ static int take_val(struct frame *f, size_t i, const struct shg_val *v)
 		s->w = v->u64;
 		return 0;
 	default:
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	}
 }
 
@@ -274,7 +274,7 @@ static int expand_map(struct ex *x, struct frame *f, const struct shg_node *n)
 	if (count < 0)
 		return (int)count;
 	if ((uint64_t)count > x->max_items || (uint64_t)count > UINT32_MAX)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	f->nvals = (size_t)count;
 	f->key = calloc(f->nvals + 1, sizeof(*f->key));
 	f->val = calloc(f->nvals + 1, sizeof(*f->val));
@@ -286,13 +286,13 @@ static int expand_map(struct ex *x, struct frame *f, const struct shg_node *n)
 		if (err)
 			break;
 		if (i >= f->nvals || k.kind != f->kk || v.kind != f->vk)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		f->key[i].kind = k.kind;
 		if (k.kind == SHG_KIND_U64) {
 			f->key[i].w = k.u64;
 		} else {
 			if (k.bytes.len > UINT32_MAX)
-				return SHG_ECORRUPT;
+				return SHG_CORRUPT();
 			f->key[i].p = k.bytes.p;
 			f->key[i].len = (uint32_t)k.bytes.len;
 		}
@@ -301,7 +301,7 @@ static int expand_map(struct ex *x, struct frame *f, const struct shg_node *n)
 	if (err != -ENOENT)
 		return err;
 	if (i != f->nvals)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	err = sort_entries(f);
 	if (err)
 		return err;
@@ -325,7 +325,7 @@ static int expand_vec(struct ex *x, struct frame *f, const struct shg_node *n)
 	if (len < 0)
 		return (int)len;
 	if ((uint64_t)len > x->max_items)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	f->nvals = (size_t)len;
 	f->val = calloc(f->nvals + 1, sizeof(*f->val));
 	if (!f->val)
@@ -333,7 +333,7 @@ static int expand_vec(struct ex *x, struct frame *f, const struct shg_node *n)
 	for (i = 0; i < f->nvals && !err; i++) {
 		err = shg_vec_get(x->seg, (struct shg_off){ f->off }, i, &v);
 		if (!err && v.kind != f->vk)
-			err = SHG_ECORRUPT;
+			err = SHG_CORRUPT();
 		if (!err)
 			err = take_val(f, i, &v);
 	}
@@ -358,14 +358,16 @@ static int expand(struct ex *x, struct frame *f, uint64_t off)
 		return expand_user(x, f, n, size);
 	switch (f->type) {
 	case SHG_TYPE_MAP:
-		return size < MAP_MIN_SIZE ? SHG_ECORRUPT : expand_map(x, f, n);
+		return size < MAP_MIN_SIZE ? SHG_CORRUPT() :
+					     expand_map(x, f, n);
 	case SHG_TYPE_VEC:
-		return size < VEC_MIN_SIZE ? SHG_ECORRUPT : expand_vec(x, f, n);
+		return size < VEC_MIN_SIZE ? SHG_CORRUPT() :
+					     expand_vec(x, f, n);
 	case SHG_TYPE_BYTES:
 		return 0;
 	default:
 		/* A version or a container's inner node is not a graph node. */
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	}
 }
 
@@ -387,7 +389,7 @@ static int root_ref(struct ex *x, uint32_t slot, bool check_inc, uint32_t inc,
 	size_t len;
 
 	if (slot >= seg->max_roots)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	rs = &seg->roots[slot];
 	if (atomic_load_explicit(&rs->state, memory_order_acquire) !=
 		    SHG_ROOT_LIVE ||
@@ -409,7 +411,7 @@ static int root_ref(struct ex *x, uint32_t slot, bool check_inc, uint32_t inc,
 	end = memchr(rs->name, 0, sizeof(rs->name));
 	len = end ? (size_t)(end - rs->name) : sizeof(rs->name);
 	if (!self && (len == 0 || len > SHG_ROOT_NAME_MAX))
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	buf_u8(&x->roots, self ? ROOTREF_SELF : 0);
 	buf_u8(&x->roots, self ? 0 : len);
 	if (!self)
@@ -428,7 +430,7 @@ static int node_ref(struct ex *x, uint64_t off, uint32_t *out)
 	if (!off)
 		return 0;
 	if (!shg__omap_get(&x->idx, off, &v) || v == IDX_BUSY)
-		return SHG_ECORRUPT; /* changed under us, or a cycle */
+		return SHG_CORRUPT(); /* changed under us, or a cycle */
 	*out = (uint32_t)v + 1;
 	return 0;
 }
@@ -594,7 +596,7 @@ static int ex_walk(struct ex *x, uint64_t start)
 			if (!shg__omap_get(&x->idx, c, &st))
 				err = ex_push(x, c);
 			else if (st == IDX_BUSY)
-				err = SHG_ECORRUPT; /* a cycle */
+				err = SHG_CORRUPT(); /* a cycle */
 			continue;
 		}
 		err = emit(x, f);
@@ -647,7 +649,7 @@ static int ex_assemble(struct ex *x, uint32_t root_ref_, struct buf *out)
 	if (!out->err)
 		buf_u32(out, shg__crc32c(out->p, out->n));
 	if (!out->err && out->n != total)
-		return SHG_ECORRUPT; /* cannot happen: lengths add up */
+		return SHG_CORRUPT(); /* cannot happen: lengths add up */
 	return out->err;
 }
 

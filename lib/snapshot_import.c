@@ -78,18 +78,18 @@ static int read_val(const struct im *im, struct cur *c, uint32_t idx,
 	case SHG_KIND_NODE:
 		v->ref = (uint32_t)cur_le(c, 4);
 		if (v->ref > idx) /* only earlier nodes: no cycles */
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		break;
 	case SHG_KIND_ROOT:
 		v->ref = (uint32_t)cur_le(c, 4);
 		if (v->ref > im->nroots)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		break;
 	default:
 		v->w = cur_le(c, 8);
 		break;
 	}
-	return c->bad ? SHG_ECORRUPT : 0;
+	return c->bad ? SHG_CORRUPT() : 0;
 }
 
 /* Decode a record header into @r; the counts are bounded by the bytes. */
@@ -103,7 +103,7 @@ static int read_rec_hdr(const struct im *im, struct cur *c, struct rec *r)
 	case REC_USER:
 		r->type = (uint32_t)cur_le(c, 4);
 		if (c->bad || r->type >= im->ntypes)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		r->count = im->types[r->type].nfields;
 		return 0;
 	case REC_MAP:
@@ -117,7 +117,7 @@ static int read_rec_hdr(const struct im *im, struct cur *c, struct rec *r)
 		    !kind_ok(r->vk) || (r->flags & ~SHG_MAP_F_ALL) ||
 		    r->count >
 			    cur_left(c) / (kind_min(r->kk) + kind_min(r->vk)))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		return 0;
 	case REC_VEC:
 		r->vk = (unsigned)cur_le(c, 1);
@@ -125,14 +125,14 @@ static int read_rec_hdr(const struct im *im, struct cur *c, struct rec *r)
 		r->count = cur_le(c, 8);
 		if (c->bad || pad || !kind_ok(r->vk) ||
 		    r->count > cur_left(c) / kind_min(r->vk))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		return 0;
 	case REC_BYTES:
 		r->vk = SHG_KIND_BYTES;
 		r->count = 1;
-		return c->bad ? SHG_ECORRUPT : 0;
+		return c->bad ? SHG_CORRUPT() : 0;
 	default:
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	}
 }
 
@@ -159,14 +159,14 @@ static int decode_rec(const struct im *im, struct cur *c, uint32_t idx,
 		if (r.kind == REC_MAP) {
 			err = read_val(im, c, idx, r.kk, &k);
 			if (!err && i && key_cmp(&prev, &k) >= 0)
-				err = SHG_ECORRUPT; /* unsorted or duplicate */
+				err = SHG_CORRUPT(); /* unsorted or duplicate */
 			prev = k;
 		}
 		if (!err)
 			err = read_val(im, c, idx, vk, &v);
 		/* Containers cannot hold a null root reference. */
 		if (!err && vk == SHG_KIND_ROOT && !v.ref && r.kind != REC_USER)
-			err = SHG_ECORRUPT;
+			err = SHG_CORRUPT();
 		if (!err && ops->item)
 			err = ops->item(arg, i, r.kind == REC_MAP ? &k : NULL,
 					&v);
@@ -185,10 +185,10 @@ static int read_name(struct cur *c, size_t max, bool ascii, char *out)
 	const uint8_t *s = cur_take(c, len);
 
 	if (!s || len == 0 || len > max)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	for (i = 0; i < len; i++)
 		if (s[i] < 0x20 || s[i] == 0x7f || (ascii && s[i] > 0x7e))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 	memcpy(out, s, len);
 	out[len] = '\0';
 	return 0;
@@ -204,17 +204,17 @@ static int parse_type(struct cur *c, struct im_type *t)
 		return err;
 	t->nfields = (uint32_t)cur_le(c, 1);
 	if (c->bad || t->nfields > SHG_MAX_FIELDS)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	for (i = 0; i < t->nfields; i++) {
 		t->kind[i] = (uint8_t)cur_le(c, 1);
 		if (!kind_ok(t->kind[i]))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		err = read_name(c, SHG_FIELD_NAME_MAX, true, t->fname[i]);
 		if (err)
 			return err;
 		for (j = 0; j < i; j++)
 			if (!strcmp(t->fname[i], t->fname[j]))
-				return SHG_ECORRUPT;
+				return SHG_CORRUPT();
 	}
 	return 0;
 }
@@ -226,7 +226,7 @@ static int parse_types(struct im *im, struct cur *c, uint32_t count)
 
 	/* A type takes at least 3 bytes: a bound before allocating. */
 	if (count > SHG_MAX_TYPES || count > cur_left(c) / 3)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	im->types = calloc(count + 1, sizeof(*im->types));
 	if (!im->types)
 		return -ENOMEM;
@@ -237,9 +237,9 @@ static int parse_types(struct im *im, struct cur *c, uint32_t count)
 			return err;
 		for (j = 0; j < i; j++)
 			if (!strcmp(im->types[i].name, im->types[j].name))
-				return SHG_ECORRUPT;
+				return SHG_CORRUPT();
 	}
-	return cur_left(c) ? SHG_ECORRUPT : 0;
+	return cur_left(c) ? SHG_CORRUPT() : 0;
 }
 
 static int parse_roots(struct im *im, struct cur *c, uint32_t count)
@@ -250,7 +250,7 @@ static int parse_roots(struct im *im, struct cur *c, uint32_t count)
 	int err;
 
 	if (count > cur_left(c) / 2)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	im->roots = calloc(count + 1, sizeof(*im->roots));
 	if (!im->roots)
 		return -ENOMEM;
@@ -259,11 +259,11 @@ static int parse_roots(struct im *im, struct cur *c, uint32_t count)
 		r = &im->roots[i];
 		flags = (unsigned)cur_le(c, 1);
 		if (flags & ~ROOTREF_SELF)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		r->self = flags & ROOTREF_SELF;
 		if (r->self) {
 			if (cur_le(c, 1) != 0 || c->bad)
-				return SHG_ECORRUPT;
+				return SHG_CORRUPT();
 		} else {
 			err = read_name(c, SHG_ROOT_NAME_MAX, false, r->name);
 			if (err)
@@ -272,9 +272,9 @@ static int parse_roots(struct im *im, struct cur *c, uint32_t count)
 		for (j = 0; j < i; j++)
 			if (im->roots[j].self == r->self &&
 			    !strcmp(im->roots[j].name, r->name))
-				return SHG_ECORRUPT;
+				return SHG_CORRUPT();
 	}
-	return cur_left(c) ? SHG_ECORRUPT : 0;
+	return cur_left(c) ? SHG_CORRUPT() : 0;
 }
 
 static int p1_begin(void *arg, const struct rec *r)
@@ -307,7 +307,7 @@ static int parse_nodes(struct im *im, uint32_t count)
 
 	/* A record takes at least 5 bytes. */
 	if (count > SNAP_MAX_NODES || count > cur_left(&im->nodes) / 5)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	im->nnodes = count;
 	im->rec = calloc((size_t)count + 1, sizeof(*im->rec));
 	if (!im->rec)
@@ -318,7 +318,7 @@ static int parse_nodes(struct im *im, uint32_t count)
 		if (err)
 			return err;
 	}
-	return cur_left(&im->nodes) ? SHG_ECORRUPT : 0;
+	return cur_left(&im->nodes) ? SHG_CORRUPT() : 0;
 }
 
 /* ---- pass 2: reachability ---------------------------------------------- */
@@ -348,7 +348,7 @@ static int check_reach(struct im *im)
 	int err;
 
 	if (im->root_node > im->nnodes || (!im->root_node && im->nnodes))
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	im->mark = calloc((size_t)im->nnodes + 1, 1);
 	if (!im->mark)
 		return -ENOMEM;
@@ -356,7 +356,7 @@ static int check_reach(struct im *im)
 		im->mark[im->root_node - 1] = 1;
 	for (i = im->nnodes; i-- > 0;) {
 		if (!im->mark[i])
-			return SHG_ECORRUPT; /* nothing later can reach it */
+			return SHG_CORRUPT(); /* nothing later can reach it */
 		c.pos = im->rec[i];
 		c.bad = false;
 		err = decode_rec(im, &c, i, &p2_ops, im);
@@ -365,10 +365,10 @@ static int check_reach(struct im *im)
 	}
 	for (i = 0; i < im->ntypes; i++)
 		if (!im->types[i].used)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 	for (i = 0; i < im->nroots; i++)
 		if (!im->roots[i].used)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 	return 0;
 }
 
@@ -382,15 +382,15 @@ static int sec_get(const uint8_t *p, size_t end, size_t *pos, uint32_t tag,
 	uint64_t plen;
 
 	if (end - *pos < SNAP_SEC_HDR + SNAP_SEC_CRC)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	plen = get_le(s + 8, 8);
 	if (plen > end - *pos - SNAP_SEC_HDR - SNAP_SEC_CRC)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (shg__crc32c(s, SNAP_SEC_HDR + plen) !=
 	    (uint32_t)get_le(s + SNAP_SEC_HDR + plen, 4))
 		return -EBADMSG;
 	if (get_le(s, 4) != tag)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	*count = (uint32_t)get_le(s + 4, 4);
 	out->p = s + SNAP_SEC_HDR;
 	out->n = plen;
@@ -418,13 +418,13 @@ static int check_frame(const uint8_t *p, size_t len)
 	total = get_le(p + 16, 8);
 	if (get_le(p + 12, 4) != 0 || get_le(p + 24, 4) != SNAP_NSECTIONS ||
 	    total < SNAP_HDR + SNAP_TRAILER)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (total > len)
 		return SHG_ETRUNC;
 	if (total < len)
-		return SHG_ECORRUPT; /* bytes after the end */
+		return SHG_CORRUPT(); /* bytes after the end */
 	if (get_le(p + len - 8, 4) != SNAP_END)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (shg__crc32c(p, len - 4) != (uint32_t)get_le(p + len - 4, 4))
 		return -EBADMSG;
 	return 0;
@@ -460,7 +460,7 @@ static int im_parse(struct im *im, const uint8_t *p, size_t len)
 	im->root_node = (uint32_t)cur_le(&c, 4);
 	if (count != 1 || cur_le(&c, 4) != 0 || c.bad || cur_left(&c) ||
 	    pos != end)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	return check_reach(im);
 }
 

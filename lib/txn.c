@@ -102,7 +102,7 @@ int shg__txn_alloc(struct shg_txn *txn, uint32_t type, size_t size,
 	n = shg_ptr(txn->seg, o, bs);
 	if (!n || bs < size) {
 		shg_free(txn->seg, o);
-		return poison(txn, SHG_ECORRUPT);
+		return poison(txn, SHG_CORRUPT());
 	}
 	memset(n, 0, bs); /* the allocator's rounding too */
 	n->type = type;
@@ -147,7 +147,7 @@ static int copy_node(struct shg_txn *txn, uint64_t off,
 	if (!n || nsize < new_size || shg__oset_add(&txn->owned, o.v)) {
 		shg_free(txn->seg, o);
 		return poison(txn,
-			      n && nsize >= new_size ? -ENOMEM : SHG_ECORRUPT);
+			      n && nsize >= new_size ? -ENOMEM : SHG_CORRUPT());
 	}
 	/* The old block's bytes up to @new_size, zeros after (rounding
 	 * included). */
@@ -482,7 +482,7 @@ static const struct shg_version *version_at(struct shg_seg *seg, uint64_t off,
 	if (!n)
 		return NULL;
 	if (n->type != SHG_TYPE_VERSION || n->graph != graph) {
-		*err = SHG_ECORRUPT;
+		*err = SHG_CORRUPT();
 		return NULL;
 	}
 	return (const struct shg_version *)n;
@@ -583,7 +583,7 @@ static int pin_base(struct shg_txn *txn)
 		if (n &&
 		    (n->type != SHG_TYPE_VERSION || n->graph != txn->graph)) {
 			n = NULL;
-			err = SHG_ECORRUPT;
+			err = SHG_CORRUPT();
 		}
 		if (n) {
 			x = (const struct shg_version_x *)n;
@@ -637,7 +637,7 @@ int shg_txn_begin_wait(struct shg_root *root, unsigned timeout_ms,
 	txn->rslot = shg__root_slot(root);
 	if (txn->rslot >= seg->max_roots) {
 		txn_free(txn);
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	}
 	rs = &seg->roots[txn->rslot];
 	txn->graph = __atomic_load_n(&rs->graph, __ATOMIC_RELAXED);
@@ -928,7 +928,7 @@ static int build_version(struct shg_txn *txn, uint64_t commit_ns, bool shared,
 	x = shg_ptr(txn->seg, o, sizeof(*x));
 	if (!x) {
 		shg_free(txn->seg, o);
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	}
 	memset(x, 0, sizeof(*x));
 	x->flags = shared ? SHG_VERF_SHARED : 0;

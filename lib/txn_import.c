@@ -40,7 +40,7 @@ static int import_visit(void *arg, uint64_t off, const struct shg_node *n,
 	int err;
 
 	if (n->type == SHG_TYPE_VERSION)
-		return SHG_ECORRUPT; /* versions are not graph nodes */
+		return SHG_CORRUPT(); /* versions are not graph nodes */
 	err = shg__txn_alloc(txn, n->type, size, &copy);
 	if (err)
 		return err;
@@ -60,7 +60,7 @@ static int memo_map(void *arg, uint64_t child, uint64_t *out)
 
 	*out = 0;
 	return shg__omap_get(&im->memo, child, out) || !child ? 0 :
-								SHG_ECORRUPT;
+								SHG_CORRUPT();
 }
 
 /* Pass 2: point the copy of @off at the copies of its children. */
@@ -96,7 +96,7 @@ static int import_fix(struct import *im, uint64_t off)
 		break;
 	}
 	if (r->flags & SHG_TYPEF_BUILTIN)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	slot = (uint64_t *)((uint8_t *)shg__at(seg, copy) + sizeof(*n));
 	for (i = 0; i < r->nfields; i++) {
 		if (r->kind[i] != SHG_KIND_NODE && r->kind[i] != SHG_KIND_BYTES)

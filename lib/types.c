@@ -197,7 +197,7 @@ int shg__types_init(struct shg_seg *seg)
 	int err;
 
 	if (shg_likely(cur))
-		return table_peek(seg) ? 0 : SHG_ECORRUPT;
+		return table_peek(seg) ? 0 : SHG_CORRUPT();
 	err = shg_alloc(seg, sizeof(struct shg_type_table), &o);
 	if (err)
 		return err;
@@ -214,7 +214,7 @@ int shg__types_init(struct shg_seg *seg)
 	if (!atomic_compare_exchange_strong_explicit(
 		    ext, &cur, o.v, memory_order_acq_rel, memory_order_acquire))
 		table_discard(seg, o.v);
-	return table_peek(seg) ? 0 : SHG_ECORRUPT;
+	return table_peek(seg) ? 0 : SHG_CORRUPT();
 }
 
 /* ---- registration (under the table lock) ------------------------------- */
@@ -365,7 +365,7 @@ int shg_type_register(struct shg_seg *seg, const char *name,
 		return err;
 	t = table_peek(seg);
 	if (!t)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	/* Fast path: already registered (records never change). */
 	found = find_name(seg, t, name, &r);
 	if (!found) {
@@ -399,7 +399,7 @@ int shg_type_find(struct shg_seg *seg, const char *name, uint32_t *id)
 		return err;
 	t = table_peek(seg);
 	if (!t)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	found = find_name(seg, t, name, &r);
 	if (!found)
 		return -ENOENT;
@@ -427,7 +427,7 @@ int shg_type_info(struct shg_seg *seg, uint32_t id, struct shg_type_info *out)
 	out->id = id;
 	nf = r->nfields;
 	if (nf > SHG_MAX_FIELDS)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	out->nfields = nf;
 	for (i = 0; i < nf; i++) {
 		memcpy(out->field[i].name, r->fname[i], SHG_FIELD_NAME_MAX);
@@ -456,7 +456,7 @@ int shg_field_find(struct shg_seg *seg, uint32_t type, const char *name,
 	if (!r || (r->flags & SHG_TYPEF_BUILTIN))
 		return -ENOENT;
 	if (r->nfields > SHG_MAX_FIELDS)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	for (i = 0; i < r->nfields; i++) {
 		if (strncmp(r->fname[i], name, SHG_FIELD_NAME_MAX) != 0 ||
 		    r->fname[i][len] != 0)
@@ -475,7 +475,7 @@ int shg_node_is(struct shg_seg *seg, struct shg_off node, uint32_t type)
 	uint32_t t = shg_node_type(seg, node, &err);
 
 	if (!t)
-		return err ? err : SHG_ECORRUPT;
+		return err ? err : SHG_CORRUPT();
 	return t == type ? 0 : -EINVAL;
 }
 

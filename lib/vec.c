@@ -86,14 +86,14 @@ static int head_at(struct shg_seg *seg, uint64_t off,
 		return SHG_EBADOFF;
 	hd = shg__at(seg, off);
 	if (hd->h.type != SHG_TYPE_VEC)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	len = hd->len;
 	shift = hd->shift;
 	root = hd->root;
 	if (hd->valkind < SHG_KIND_U64 || hd->valkind > SHG_KIND_ROOT ||
 	    shift % VEC_BITS || shift > VEC_MAX_SHIFT ||
 	    (len == 0) != (root == 0) || (len == 0 && shift != 0))
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	*out = hd;
 	return 0;
 }
@@ -116,7 +116,7 @@ static inline const struct shg_vec_node *vnode_at(struct shg_seg *seg,
 	if (shg_unlikely(v->h.type != SHG_TYPE_VEC_NODE || v->level != level ||
 			 v->valkind != vk || cnt == 0 || cnt > VEC_WIDTH ||
 			 !shg__off_ok(seg, off, VEC_HDR + 8ull * cnt, 16))) {
-		*err = SHG_ECORRUPT;
+		*err = SHG_CORRUPT();
 		return NULL;
 	}
 	*n = cnt;
@@ -134,7 +134,7 @@ int64_t shg_vec_len(struct shg_seg *seg, struct shg_off vec)
 	if (err)
 		return err;
 	if (hd->len > INT64_MAX)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	return (int64_t)hd->len;
 }
 
@@ -162,7 +162,7 @@ int shg_vec_get(struct shg_seg *seg, struct shg_off vec, uint64_t index,
 			return err;
 		idx = (unsigned)(index >> (VEC_BITS * level)) & (VEC_WIDTH - 1);
 		if (idx >= n)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		off = v->slot[idx];
 		if (level == 0)
 			break;
@@ -188,7 +188,7 @@ int shg__vec_children(struct shg_seg *seg, uint64_t off,
 		if (err)
 			return err;
 		if (shg_block_size(seg, (struct shg_off){ off }) < sizeof(*hd))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		if (hd->root && fn)
 			fn(arg, hd->root);
 		return 0;
@@ -198,13 +198,13 @@ int shg__vec_children(struct shg_seg *seg, uint64_t off,
 	vk = v->valkind;
 	if (level > VEC_MAX_SHIFT / VEC_BITS || vk < SHG_KIND_U64 ||
 	    vk > SHG_KIND_ROOT)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	v = vnode_at(seg, off, level, vk, &n, &err);
 	if (!v)
 		return err;
 	/* Off the lookup path: also check the slots fit the block itself. */
 	if (shg_block_size(seg, (struct shg_off){ off }) < VEC_HDR + 8u * n)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	for (i = 0; i < n; i++) {
 		w = v->slot[i];
 		if (level > 0) {
@@ -252,7 +252,7 @@ int shg__vec_remap(struct shg_seg *seg, uint64_t off, void *copy,
 	vk = v->valkind;
 	if (level > VEC_MAX_SHIFT / VEC_BITS || vk < SHG_KIND_U64 ||
 	    vk > SHG_KIND_ROOT)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	v = vnode_at(seg, off, level, vk, &n, &err);
 	if (!v)
 		return err;
@@ -363,7 +363,7 @@ static int vchain_drop(struct vop *op, uint64_t off, unsigned level,
 		if (!v)
 			return err;
 		if (n != 1)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		next = v->slot[0];
 		shg__txn_drop(op->txn, off); /* read before: may free */
 		if (level == 0) {
@@ -389,7 +389,7 @@ static int push_rec(struct vop *op, uint64_t *pslot, unsigned level, uint64_t i)
 		if (err)
 			return err;
 		if (idx != n)
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		m->slot[idx] = op->val;
 		m->n = idx + 1;
 		return 0;
@@ -402,7 +402,7 @@ static int push_rec(struct vop *op, uint64_t *pslot, unsigned level, uint64_t i)
 		err = vnode_mut(op, pslot, level, idx + 1, &m, &n);
 		if (err || idx != n) {
 			vchain_drop(op, chain, level - 1, false);
-			return err ? err : SHG_ECORRUPT;
+			return err ? err : SHG_CORRUPT();
 		}
 		m->slot[idx] = chain;
 		m->n = idx + 1;
@@ -412,7 +412,7 @@ static int push_rec(struct vop *op, uint64_t *pslot, unsigned level, uint64_t i)
 	if (err)
 		return err;
 	if (idx + 1 != n)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	return push_rec(op, &m->slot[idx], level - 1, i);
 }
 
@@ -429,7 +429,7 @@ static int pop_rec(struct vop *op, uint64_t *pslot, unsigned level, uint64_t i)
 	if (err)
 		return err;
 	if (idx + 1 != n)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (level == 0) {
 		old = m->slot[idx];
 		m->slot[idx] = 0;
@@ -462,7 +462,7 @@ static int set_rec(struct vop *op, uint64_t *pslot, unsigned level, uint64_t i)
 	if (err)
 		return err;
 	if (idx >= n)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (level > 0)
 		return set_rec(op, &m->slot[idx], level - 1, i);
 	if (op->mut)

@@ -61,7 +61,7 @@ int shg_current_node(const struct shg_root *root, struct shg_off *node)
 	}
 	err = shg_version_info(shg__root_seg(root), ver, &vi);
 	if (err)
-		return err == -EINVAL ? SHG_ECORRUPT : err;
+		return err == -EINVAL ? SHG_CORRUPT() : err;
 	*node = vi.node;
 	return 0;
 }
@@ -214,7 +214,7 @@ static int table_get(struct shg_seg *seg, struct shg_pin_table **out)
 		p = shg_ptr(seg, o, sizeof(struct shg_pin_table));
 		if (!p) {
 			shg_free(seg, o);
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		}
 		memset(p, 0, sizeof(struct shg_pin_table));
 		/* Release: the zeroed table is visible to whoever loads it. */
@@ -224,7 +224,7 @@ static int table_get(struct shg_seg *seg, struct shg_pin_table **out)
 			shg_free(seg, o);
 	}
 	*out = table_peek(seg);
-	return *out ? 0 : SHG_ECORRUPT;
+	return *out ? 0 : SHG_CORRUPT();
 }
 
 uint64_t shg__pins_gen(struct shg_seg *seg)
@@ -307,7 +307,7 @@ int shg__pin_take(struct shg_seg *seg, uint32_t root, uint64_t version,
 	if (!n)
 		return err;
 	if (n->type != SHG_TYPE_VERSION)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	v = (const struct shg_version *)n;
 	err = table_get(seg, &t);
 	if (err)

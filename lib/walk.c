@@ -30,7 +30,7 @@ static int user_children(const struct shg_node *n, size_t size,
 	uint64_t v;
 
 	if (nf > SHG_MAX_FIELDS || shg__user_node_size(nf) > size)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	for (i = 0; i < nf; i++) {
 		v = slot[i];
 		if (!v)
@@ -74,7 +74,7 @@ static int children_of(struct shg_seg *seg, uint64_t off,
 	case SHG_TYPE_BYTES:
 		b = (const struct shg_bytes *)n;
 		if (b->len > size - sizeof(struct shg_bytes))
-			return SHG_ECORRUPT;
+			return SHG_CORRUPT();
 		return 0;
 	case SHG_TYPE_MAP:
 	case SHG_TYPE_MAP_COLL:
@@ -83,7 +83,7 @@ static int children_of(struct shg_seg *seg, uint64_t off,
 	case SHG_TYPE_VEC_NODE:
 		return shg__vec_children(seg, off, fn, rootfn, arg);
 	default:
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	}
 }
 

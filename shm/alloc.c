@@ -114,26 +114,6 @@ uint32_t shg__class_size(unsigned cls)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static inline uint32_t ld32(const uint32_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void st32(uint32_t *p, uint32_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
-static inline uint64_t ld64(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void st64(uint64_t *p, uint64_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
 static inline uint64_t word_load(const struct shg_span *sp)
 {
 	return atomic_load_explicit(&sp->word, memory_order_acquire);
@@ -241,28 +221,29 @@ static inline __attribute__((always_inline)) uint64_t
 span_pop(struct shg_seg *seg, uint32_t idx, const struct cls_info *ci)
 {
 	struct shg_span *sp = &seg->spans[idx];
-	uint64_t base = span_off(seg, idx), b = ld64(&sp->free_head), next;
-	uint32_t bump = ld32(&sp->bump);
+	uint64_t base = span_off(seg, idx),
+		 b = shg__ld64_relaxed(&sp->free_head), next;
+	uint32_t bump = shg__ld32_relaxed(&sp->bump);
 
 	if (b) {
 		if (shg_unlikely(atomic_load_explicit(&sp->remote_head,
 						      memory_order_relaxed))) {
 			collect_remote(seg, idx, ci);
-			b = ld64(&sp->free_head);
+			b = shg__ld64_relaxed(&sp->free_head);
 		}
 		if (shg_likely(blk_index(b - base, ci, bump) != UINT32_MAX)) {
 			next = blk_next(seg, b);
 			if (next &&
 			    blk_index(next - base, ci, bump) == UINT32_MAX)
 				next = 0;
-			st64(&sp->free_head, next);
+			shg__st64_relaxed(&sp->free_head, next);
 			used_store(sp, used_load(sp) + 1);
 			return b;
 		}
-		st64(&sp->free_head, 0);
+		shg__st64_relaxed(&sp->free_head, 0);
 	}
 	if (bump < ci->cap) {
-		st32(&sp->bump, bump + 1);
+		shg__st32_relaxed(&sp->bump, bump + 1);
 		used_store(sp, used_load(sp) + 1);
 		return base + (uint64_t)bump * ci->size;
 	}
@@ -271,7 +252,8 @@ span_pop(struct shg_seg *seg, uint32_t idx, const struct cls_info *ci)
 
 static inline bool span_has_free(struct shg_span *sp, const struct cls_info *ci)
 {
-	return ld64(&sp->free_head) != 0 || ld32(&sp->bump) < ci->cap;
+	return shg__ld64_relaxed(&sp->free_head) != 0 ||
+	       shg__ld32_relaxed(&sp->bump) < ci->cap;
 }
 
 /*
@@ -306,15 +288,16 @@ collect_remote(struct shg_seg *seg, uint32_t idx, const struct cls_info *ci)
 		return 0;
 	/* Acquire pairs with the pushers' release CAS. */
 	h = atomic_exchange_explicit(&sp->remote_head, 0, memory_order_acquire);
-	bump = ld32(&sp->bump);
+	bump = shg__ld32_relaxed(&sp->bump);
 	memset(seen, 0, (ci->cap + 63) / 64 * sizeof(seen[0]));
-	for (b = ld64(&sp->free_head); b; prev = b, b = blk_next(seg, b)) {
+	for (b = shg__ld64_relaxed(&sp->free_head); b;
+	     prev = b, b = blk_next(seg, b)) {
 		k = blk_index(b - base, ci, bump);
 		if (k == UINT32_MAX || (seen[k / 64] >> (k % 64) & 1)) {
 			if (prev)
 				blk_set_next(seg, prev, 0);
 			else
-				st64(&sp->free_head, 0);
+				shg__st64_relaxed(&sp->free_head, 0);
 			break;
 		}
 		seen[k / 64] |= 1ull << (k % 64);
@@ -329,8 +312,8 @@ collect_remote(struct shg_seg *seg, uint32_t idx, const struct cls_info *ci)
 		n++;
 	}
 	if (n) {
-		blk_set_next(seg, tail, ld64(&sp->free_head));
-		st64(&sp->free_head, h);
+		blk_set_next(seg, tail, shg__ld64_relaxed(&sp->free_head));
+		shg__st64_relaxed(&sp->free_head, h);
 	}
 	used_store(sp, bump > nloc + n ? bump - (nloc + n) : 0);
 	return n;
@@ -348,20 +331,20 @@ static uint32_t span_recount(struct shg_seg *seg, uint32_t idx,
 	struct shg_span *sp = &seg->spans[idx];
 	uint64_t seen[MAX_BLOCKS / 64] = { 0 };
 	uint64_t base = span_off(seg, idx), b, prev = 0;
-	uint32_t bump = ld32(&sp->bump), n = 0, k;
+	uint32_t bump = shg__ld32_relaxed(&sp->bump), n = 0, k;
 
 	if (bump > ci->cap) {
 		bump = ci->cap;
-		st32(&sp->bump, bump);
+		shg__st32_relaxed(&sp->bump, bump);
 	}
 	collect_remote(seg, idx, ci);
-	for (b = ld64(&sp->free_head); b; b = blk_next(seg, b)) {
+	for (b = shg__ld64_relaxed(&sp->free_head); b; b = blk_next(seg, b)) {
 		k = blk_index(b - base, ci, bump);
 		if (k == UINT32_MAX || (seen[k / 64] >> (k % 64) & 1)) {
 			if (prev)
 				blk_set_next(seg, prev, 0);
 			else
-				st64(&sp->free_head, 0);
+				shg__st64_relaxed(&sp->free_head, 0);
 			break;
 		}
 		seen[k / 64] |= 1ull << (k % 64);
@@ -380,20 +363,20 @@ static void ring_add(struct shg_seg *seg, struct shg__tctx *ctx, unsigned cls,
 	struct shg_span *sp = &seg->spans[idx];
 	uint32_t h = ctx->owned[cls], t;
 
-	t = h ? ld32(&seg->spans[h - 1].prev) : 0;
+	t = h ? shg__ld32_relaxed(&seg->spans[h - 1].prev) : 0;
 	if (!h || !t || t > seg->nspans) {
 		/* empty (or a corrupt ring: restart it; lost members are
 		 * found by the descriptor scan at exit) */
-		st32(&sp->next, idx + 1);
-		st32(&sp->prev, idx + 1);
+		shg__st32_relaxed(&sp->next, idx + 1);
+		shg__st32_relaxed(&sp->prev, idx + 1);
 		ctx->owned[cls] = idx + 1;
 		ctx->owned_count[cls] = 1;
 		return;
 	}
-	st32(&sp->next, h);
-	st32(&sp->prev, t);
-	st32(&seg->spans[t - 1].next, idx + 1);
-	st32(&seg->spans[h - 1].prev, idx + 1);
+	shg__st32_relaxed(&sp->next, h);
+	shg__st32_relaxed(&sp->prev, t);
+	shg__st32_relaxed(&seg->spans[t - 1].next, idx + 1);
+	shg__st32_relaxed(&seg->spans[h - 1].prev, idx + 1);
 	ctx->owned_count[cls]++;
 }
 
@@ -401,21 +384,22 @@ static void ring_del(struct shg_seg *seg, struct shg__tctx *ctx, unsigned cls,
 		     uint32_t idx)
 {
 	struct shg_span *sp = &seg->spans[idx];
-	uint32_t n = ld32(&sp->next), p = ld32(&sp->prev);
+	uint32_t n = shg__ld32_relaxed(&sp->next),
+		 p = shg__ld32_relaxed(&sp->prev);
 
 	if (n == idx + 1 || !n || !p || n > seg->nspans || p > seg->nspans) {
 		ctx->owned[cls] = 0;
 		ctx->owned_count[cls] = 0;
 	} else {
-		st32(&seg->spans[p - 1].next, n);
-		st32(&seg->spans[n - 1].prev, p);
+		shg__st32_relaxed(&seg->spans[p - 1].next, n);
+		shg__st32_relaxed(&seg->spans[n - 1].prev, p);
 		if (ctx->owned[cls] == idx + 1)
 			ctx->owned[cls] = n;
 		if (ctx->owned_count[cls])
 			ctx->owned_count[cls]--;
 	}
-	st32(&sp->next, 0);
-	st32(&sp->prev, 0);
+	shg__st32_relaxed(&sp->next, 0);
+	shg__st32_relaxed(&sp->prev, 0);
 }
 
 /* ---- allocation --------------------------------------------------------- */
@@ -440,7 +424,7 @@ static uint32_t scan_owned(struct shg_seg *seg, struct shg__tctx *ctx,
 	for (i = 0, s = ctx->owned[cls]; i < look && s && s <= seg->nspans;
 	     i++, s = next) {
 		sp = &seg->spans[s - 1];
-		next = ld32(&sp->next);
+		next = shg__ld32_relaxed(&sp->next);
 		if (next == s)
 			next = 0; /* last member */
 		if (!want && !atomic_load_explicit(&sp->remote_head,
@@ -475,15 +459,15 @@ static uint32_t scan_owned(struct shg_seg *seg, struct shg__tctx *ctx,
 static void note_adopter(struct shg_seg *seg, uint32_t idx)
 {
 	struct shg_span *sp = &seg->spans[idx];
-	uint64_t tok = ld64(&sp->owner_token);
+	uint64_t tok = shg__ld64_relaxed(&sp->owner_token);
 
 	if (tok == seg->token)
 		return;
 	if (used_load(sp) == 0 ||
 	    (tok && tok != SHG_TOKEN_MIXED && !shg__token_alive(seg, tok)))
-		st64(&sp->owner_token, seg->token);
+		shg__st64_relaxed(&sp->owner_token, seg->token);
 	else
-		st64(&sp->owner_token, SHG_TOKEN_MIXED);
+		shg__st64_relaxed(&sp->owner_token, SHG_TOKEN_MIXED);
 }
 
 /* Adopt abandoned spans of @cls from arena @node until one has a free
@@ -542,7 +526,7 @@ static __attribute__((noinline)) int alloc_small_slow(struct shg_seg *seg,
 		return rc ? rc : SHG_ECAPACITY;
 	ctx->cur[cls] = s;
 	out->v = span_pop(seg, s - 1, ci);
-	return out->v ? 0 : SHG_ECORRUPT;
+	return out->v ? 0 : SHG_CORRUPT();
 }
 
 static __attribute__((noinline)) int alloc_large(struct shg_seg *seg,
@@ -560,7 +544,7 @@ static __attribute__((noinline)) int alloc_large(struct shg_seg *seg,
 			     SHG_SPAN_WORD(SHG_SPAN_LARGE, 0, 0, 0), &idx);
 	if (rc)
 		return rc;
-	st64(&seg->spans[idx].large_bytes, size);
+	shg__st64_relaxed(&seg->spans[idx].large_bytes, size);
 	out->v = span_off(seg, idx);
 	return 0;
 }
@@ -629,8 +613,8 @@ free_local(struct shg_seg *seg, struct shg__tctx *ctx, uint32_t idx,
 		return SHG_EBADOFF; /* double free */
 	if (shg_unlikely(poison_on()))
 		poison_small(seg, cls, off);
-	blk_set_next(seg, off, ld64(&sp->free_head));
-	st64(&sp->free_head, off);
+	blk_set_next(seg, off, shg__ld64_relaxed(&sp->free_head));
+	shg__st64_relaxed(&sp->free_head, off);
 	used_store(sp, used - 1);
 	if (shg_unlikely(used == 1) && ctx->cur[cls] != idx + 1)
 		span_emptied(seg, ctx, idx, cls);
@@ -691,7 +675,7 @@ free_block(struct shg_seg *seg, struct shg__tctx *ctx, uint64_t off)
 	cls = SHG_SPAN_CLASS(w);
 	if (shg_unlikely(cls >= SHG_NUM_CLASSES ||
 			 blk_index(rel & SPAN_MASK, &cls_tab[cls],
-				   ld32(&sp->bump)) == UINT32_MAX))
+				   shg__ld32_relaxed(&sp->bump)) == UINT32_MAX))
 		return SHG_EBADOFF;
 	owner = atomic_load_explicit(&sp->owner, memory_order_relaxed);
 	if (shg_likely(ctx && owner == ctx->idx + 1))
@@ -741,7 +725,7 @@ size_t shg_block_size(struct shg_seg *seg, struct shg_off off)
 		cls = SHG_SPAN_CLASS(w);
 		if (cls >= SHG_NUM_CLASSES ||
 		    blk_index(rel & SPAN_MASK, &cls_tab[cls],
-			      ld32(&sp->bump)) == UINT32_MAX)
+			      shg__ld32_relaxed(&sp->bump)) == UINT32_MAX)
 			return 0;
 		return cls_tab[cls].size;
 	}
@@ -774,7 +758,7 @@ static uint32_t give_up(struct shg_seg *seg, uint32_t idx, uint32_t tidx,
 		return 1;
 	}
 	if (dead_token && dead_token != SHG_TOKEN_MIXED &&
-	    ld64(&sp->owner_token) == dead_token)
+	    shg__ld64_relaxed(&sp->owner_token) == dead_token)
 		return shg__span_sweep_mark(seg, idx, tidx) == 0;
 	return shg__span_abandon(seg, idx, tidx) == 0;
 }
@@ -831,7 +815,7 @@ static bool abandon_ctx(struct shg_seg *seg, uint32_t tidx,
 				ok = false;
 				break;
 			}
-			next = ld32(&seg->spans[s - 1].next);
+			next = shg__ld32_relaxed(&seg->spans[s - 1].next);
 			*n += give_up(seg, s - 1, tidx, c, 0);
 			s = next == ctx->owned[c] ? 0 : next;
 		}
@@ -1068,13 +1052,14 @@ static void check_small(struct chk *ck, uint32_t i, uint64_t w)
 		return;
 	}
 	ci = &cls_tab[cls];
-	bump = ld32(&sp->bump);
+	bump = shg__ld32_relaxed(&sp->bump);
 	if (bump > ci->cap) {
 		PROBLEM(ck, "span %u: bump %u over capacity %u", i, bump,
 			ci->cap);
 		bump = ci->cap;
 	}
-	l = check_list(ck, i, ci, bump, ld64(&sp->free_head), seen, "local");
+	l = check_list(ck, i, ci, bump, shg__ld64_relaxed(&sp->free_head), seen,
+		       "local");
 	r = check_list(ck, i, ci, bump,
 		       atomic_load_explicit(&sp->remote_head,
 					    memory_order_acquire),
@@ -1117,10 +1102,12 @@ static void check_extent(struct chk *ck, uint32_t i, uint64_t w, uint32_t c,
 			ck->tiling_bad = true;
 			break;
 		}
-		if (st == SHG_SPAN_LARGE && ld32(&spans[i + j].head) != i) {
+		if (st == SHG_SPAN_LARGE &&
+		    shg__ld32_relaxed(&spans[i + j].head) != i) {
 			PROBLEM(ck,
 				"span %u: tail of large block %u names head %u",
-				i + j, i, ld32(&spans[i + j].head));
+				i + j, i,
+				shg__ld32_relaxed(&spans[i + j].head));
 			break;
 		}
 	}
@@ -1130,9 +1117,9 @@ static void check_extent(struct chk *ck, uint32_t i, uint64_t w, uint32_t c,
 	case SHG_SPAN_FREE:
 		ck->fl[i] |= F_FREE;
 		ck->free_b += (uint64_t)c * SPAN_BYTES;
-		if (ld32(&spans[i + c - 1].head) != i)
+		if (shg__ld32_relaxed(&spans[i + c - 1].head) != i)
 			PROBLEM(ck, "free extent %u: boundary tag names %u", i,
-				ld32(&spans[i + c - 1].head));
+				shg__ld32_relaxed(&spans[i + c - 1].head));
 		if (*prev_free == (int)node)
 			PROBLEM(ck, "free extent %u: neighbour not coalesced",
 				i);
@@ -1195,7 +1182,7 @@ static void check_arena_list(struct chk *ck, unsigned n, uint32_t h, bool bin,
 	uint32_t prev = 0, steps = 0, x, c;
 	uint64_t w;
 
-	for (; h; prev = h, h = ld32(&spans[h - 1].next)) {
+	for (; h; prev = h, h = shg__ld32_relaxed(&spans[h - 1].next)) {
 		if (h > ck->top || ++steps > ck->top) {
 			PROBLEM(ck, "arena %u %s %u: bad link %u", n,
 				bin ? "bin" : "abandoned list", k, h);
@@ -1223,10 +1210,11 @@ static void check_arena_list(struct chk *ck, unsigned n, uint32_t h, bool bin,
 			return;
 		}
 		ck->fl[x] |= F_LISTED;
-		if (bin && ld32(&spans[x].prev) != prev)
+		if (bin && shg__ld32_relaxed(&spans[x].prev) != prev)
 			PROBLEM(ck,
 				"arena %u bin %u: span %u back link %u, want %u",
-				n, k, x, ld32(&spans[x].prev), prev);
+				n, k, x, shg__ld32_relaxed(&spans[x].prev),
+				prev);
 	}
 }
 
@@ -1242,8 +1230,9 @@ static void check_arenas(struct chk *ck)
 		for (k = 0; k < SHG_SPAN_BINS + SHG_NUM_CLASSES; k++) {
 			bool bin = k < SHG_SPAN_BINS;
 			uint32_t h =
-				bin ? ld32(&a->bins[k]) :
-				      ld32(&a->abandoned[k - SHG_SPAN_BINS]);
+				bin ? shg__ld32_relaxed(&a->bins[k]) :
+				      shg__ld32_relaxed(
+					      &a->abandoned[k - SHG_SPAN_BINS]);
 
 			if (h && n >= seg->nodes)
 				PROBLEM(ck, "arena %u (unused node) has lists",
@@ -1361,10 +1350,10 @@ static void walk_small(struct shg_seg *seg, uint32_t i, uint64_t w,
 	if (cls >= SHG_NUM_CLASSES)
 		return;
 	ci = &cls_tab[cls];
-	bump = ld32(&sp->bump);
+	bump = shg__ld32_relaxed(&sp->bump);
 	if (bump > ci->cap)
 		bump = ci->cap;
-	walk_mark(seg, i, ci, bump, ld64(&sp->free_head), seen);
+	walk_mark(seg, i, ci, bump, shg__ld64_relaxed(&sp->free_head), seen);
 	walk_mark(seg, i, ci, bump,
 		  atomic_load_explicit(&sp->remote_head, memory_order_acquire),
 		  seen);
@@ -1420,8 +1409,7 @@ int shg__alloc_walk(struct shg_seg *seg,
  * Liveness of process tokens (token -> alive), memoized for one walk; a
  * token that cannot be memoized (-ENOMEM) is simply asked again.
  */
-static bool token_dead(struct shg_seg *seg, struct shg__omap *m,
-		       uint64_t tok)
+static bool token_dead(struct shg_seg *seg, struct shg__omap *m, uint64_t tok)
 {
 	uint64_t alive;
 
@@ -1472,7 +1460,9 @@ int shg__alloc_walk_sweepable(struct shg_seg *seg,
 			walk_small(seg, i, w, blk, arg);
 			break;
 		case SHG_SPAN_LARGE:
-			if (token_dead(seg, &memo, ld64(&seg->spans[i].owner_token)))
+			if (token_dead(seg, &memo,
+				       shg__ld64_relaxed(
+					       &seg->spans[i].owner_token)))
 				blk(arg, span_off(seg, i),
 				    (uint64_t)c * SPAN_BYTES);
 			break;
@@ -1506,7 +1496,8 @@ int shg__alloc_sweep_free(struct shg_seg *seg, struct shg__tctx *ctx,
 		    SHG_OWNER_SWEEP)
 			return SHG_EBADOFF;
 	} else if (SHG_SPAN_STATE(w) != SHG_SPAN_LARGE ||
-		   ld64(&sp->owner_token) != large_token || !large_token) {
+		   shg__ld64_relaxed(&sp->owner_token) != large_token ||
+		   !large_token) {
 		return SHG_EBADOFF;
 	}
 	return free_block(seg, ctx, off);
@@ -1519,5 +1510,6 @@ uint64_t shg__alloc_owner_token(struct shg_seg *seg, uint64_t off)
 
 	if (off < seg->heap_off || (rel >> SHG_SPAN_SHIFT) >= heap_spans(seg))
 		return 0;
-	return ld64(&seg->spans[rel >> SHG_SPAN_SHIFT].owner_token);
+	return shg__ld64_relaxed(
+		&seg->spans[rel >> SHG_SPAN_SHIFT].owner_token);
 }

@@ -201,19 +201,20 @@ bool shg_read_locked(struct shg_seg *seg)
 /* Whether @off is linked in the FIFO. Bounded, stops at a bad link. */
 static bool fifo_contains(struct shg_seg *seg, uint64_t off)
 {
-	uint64_t cur = ld64(&seg->hdr->limbo_head), prev_tag = 0, n = 0;
+	uint64_t cur = shg__ld64_relaxed(&seg->hdr->limbo_head), prev_tag = 0,
+		 n = 0;
 	uint64_t bound = fifo_bound(seg);
 	struct shg_batch *b;
 
 	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
-		uint64_t tag = ld64(&b->tag);
+		uint64_t tag = shg__ld64_relaxed(&b->tag);
 
 		if (n > 1 && tag <= prev_tag)
 			break; /* tags strictly increase: a cycle ends here */
 		if (cur == off)
 			return true;
 		prev_tag = tag;
-		cur = ld64(&b->next);
+		cur = shg__ld64_relaxed(&b->next);
 	}
 	return false;
 }
@@ -231,15 +232,15 @@ bool shg__fifo_contains(struct shg_seg *seg, uint64_t off)
 static void fifo_append(struct shg_seg *seg, uint64_t bo, struct shg_batch *b)
 {
 	struct shg_hdr *hdr = seg->hdr;
-	uint64_t t = ld64(&hdr->limbo_tail);
+	uint64_t t = shg__ld64_relaxed(&hdr->limbo_tail);
 	struct shg_batch *tb = batch_at(seg, t);
 
-	if ((t && !tb) || (!t && ld64(&hdr->limbo_head))) {
+	if ((t && !tb) || (!t && shg__ld64_relaxed(&hdr->limbo_head))) {
 		shg__limbo_repair(seg);
-		t = ld64(&hdr->limbo_tail);
+		t = shg__ld64_relaxed(&hdr->limbo_tail);
 		tb = batch_at(seg, t);
 	}
-	st64(&b->next, 0);
+	shg__st64_relaxed(&b->next, 0);
 	if (tb)
 		__atomic_store_n(&tb->next, bo, __ATOMIC_RELEASE);
 	else
@@ -257,10 +258,11 @@ static void seal_locked(struct shg_seg *seg, uint64_t bo, struct shg_batch *b)
 	uint64_t tag = atomic_fetch_add_explicit(&seg->hdr->epoch, 1,
 						 memory_order_seq_cst);
 
-	st64(&b->tag, tag);
+	shg__st64_relaxed(&b->tag, tag);
 	fifo_append(seg, bo, b);
 	/* Under limbo_lock: repair recomputes it from the FIFO exactly. */
-	atomic_fetch_add_explicit(&seg->hdr->retired_bytes, ld64(&b->bytes),
+	atomic_fetch_add_explicit(&seg->hdr->retired_bytes,
+				  shg__ld64_relaxed(&b->bytes),
 				  memory_order_relaxed);
 }
 
@@ -302,37 +304,38 @@ static uint64_t pop_freeable(struct shg_seg *seg, struct shg_tslot *self,
 	uint64_t h, next, tag;
 
 	*oldest = 0;
-	if (!ld64(&hdr->limbo_head)) /* hint; confirmed under the lock */
+	if (!shg__ld64_relaxed(
+		    &hdr->limbo_head)) /* hint; confirmed under the lock */
 		return 0;
 	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
 		return 0;
 	shg__held_park_locked(seg, self); /* a batch a failed hold left */
-	h = ld64(&hdr->limbo_head);
+	h = shg__ld64_relaxed(&hdr->limbo_head);
 	b = batch_at(seg, h);
 	if (h && !b) {
 		shg__limbo_repair(seg);
-		h = ld64(&hdr->limbo_head);
+		h = shg__ld64_relaxed(&hdr->limbo_head);
 		b = batch_at(seg, h);
 	}
 	if (!b) {
 		shg__unlock(seg, &hdr->limbo_lock);
 		return 0;
 	}
-	tag = ld64(&b->tag);
+	tag = shg__ld64_relaxed(&b->tag);
 	if (tag >= m) {
 		*oldest = tag;
 		shg__unlock(seg, &hdr->limbo_lock);
 		return 0;
 	}
-	next = ld64(&b->next);
+	next = shg__ld64_relaxed(&b->next);
 	if (next && !batch_at(seg, next))
 		next = 0; /* bad link: the rest is leaked, never misread */
 	/* Crash ordering: record, then unlink (release keeps the order). */
 	atomic_store_explicit(&self->reclaiming, h, memory_order_relaxed);
-	sat_sub(&hdr->retired_bytes, ld64(&b->bytes));
+	sat_sub(&hdr->retired_bytes, shg__ld64_relaxed(&b->bytes));
 	__atomic_store_n(&hdr->limbo_head, next, __ATOMIC_RELEASE);
 	if (!next)
-		st64(&hdr->limbo_tail, 0);
+		shg__st64_relaxed(&hdr->limbo_tail, 0);
 	shg__unlock(seg, &hdr->limbo_lock);
 	return h;
 }
@@ -374,7 +377,7 @@ uint64_t shg__finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 		shg__free_now(seg, ctx, off);
 		blocks++;
 	}
-	bytes = ld64(&b->bytes);
+	bytes = shg__ld64_relaxed(&b->bytes);
 	bytes = bytes > held ? bytes - held : 0;
 	atomic_fetch_add_explicit(&hdr->reclaimed_bytes, bytes,
 				  memory_order_relaxed);
@@ -531,7 +534,7 @@ static int64_t reclaim(struct shg_seg *seg, struct shg__tctx *ctx, bool held)
 	/* Nothing sealed and no held list to revisit: skip the scan and its
 	 * barrier (a relaxed hint; a batch sealed just after is reclaimed by
 	 * its sealer's own pass). */
-	if (!held && !ld64(&seg->hdr->limbo_head))
+	if (!held && !shg__ld64_relaxed(&seg->hdr->limbo_head))
 		return 0;
 	for (round = 0; round < 2; round++) {
 		if (scan_slots(seg, &sc))
@@ -599,12 +602,12 @@ static struct shg_batch *open_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 		return NULL;
 	b = shg_ptr(seg, nb, SHG_BATCH_BYTES);
 	if (!b) {
-		*err = SHG_ECORRUPT;
+		*err = SHG_CORRUPT();
 		return NULL;
 	}
-	st64(&b->next, 0);
-	st64(&b->tag, 0);
-	st64(&b->bytes, 0);
+	shg__st64_relaxed(&b->next, 0);
+	shg__st64_relaxed(&b->tag, 0);
+	shg__st64_relaxed(&b->bytes, 0);
 	__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&b->cap, BATCH_CAP, __ATOMIC_RELAXED);
 	/* Release: whoever finds it through limbo_open sees it initialised. */
@@ -624,11 +627,11 @@ static void batch_append(struct shg_seg *seg, struct shg__tctx *ctx,
 	 * header counts sealed batches (under limbo_lock), so a death here
 	 * leaves nothing for recovery to reconcile but this batch, whose
 	 * total adoption recomputes from its entries. */
-	st64(&b->ent[n].off, off);
-	st64(&b->ent[n].death, death);
+	shg__st64_relaxed(&b->ent[n].off, off);
+	shg__st64_relaxed(&b->ent[n].death, death);
 	/* Release: the entry is complete before the count covers it. */
 	__atomic_store_n(&b->count, n + 1, __ATOMIC_RELEASE);
-	st64(&b->bytes, ld64(&b->bytes) + size);
+	shg__st64_relaxed(&b->bytes, shg__ld64_relaxed(&b->bytes) + size);
 	if (n + 1 == BATCH_CAP && seal(seg, ctx->slot, bo, b) == 0)
 		reclaim_pass(seg, ctx);
 }
@@ -825,7 +828,7 @@ static int seal_open(struct shg_seg *seg, struct shg__tctx *ctx)
 	b = batch_at(seg, o);
 	if (!b) {
 		atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	}
 	if (!batch_count(b))
 		return 0;
@@ -870,7 +873,7 @@ uint64_t shg__retired_total(struct shg_seg *seg)
 		o = atomic_load_explicit(&s->limbo_open, memory_order_acquire);
 		b = o ? batch_at(seg, o) : NULL;
 		if (b)
-			sum += ld64(&b->bytes);
+			sum += shg__ld64_relaxed(&b->bytes);
 	}
 	return sum;
 }
@@ -884,7 +887,8 @@ static bool within_budget(struct shg_seg *seg, struct shg__tctx *ctx)
 	uint64_t sum = atomic_load_explicit(&seg->hdr->retired_bytes,
 					    memory_order_relaxed);
 
-	return sum + (b ? ld64(&b->bytes) : 0) <= seg->hdr->retire_budget;
+	return sum + (b ? shg__ld64_relaxed(&b->bytes) : 0) <=
+	       seg->hdr->retire_budget;
 }
 
 int shg_budget_check(struct shg_seg *seg, unsigned timeout_ms)
@@ -1044,7 +1048,8 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
  */
 static uint64_t *fifo_sorted(struct shg_seg *seg, size_t *n)
 {
-	uint64_t cur = ld64(&seg->hdr->limbo_head), prev_tag = 0, tag;
+	uint64_t cur = shg__ld64_relaxed(&seg->hdr->limbo_head), prev_tag = 0,
+		 tag;
 	uint64_t bound = fifo_bound(seg), *v = NULL, *nv;
 	size_t cap = 0;
 	struct shg_batch *b;
@@ -1056,10 +1061,10 @@ static uint64_t *fifo_sorted(struct shg_seg *seg, size_t *n)
 			if (held)
 				break;
 			held = true; /* then the held list (no tag order) */
-			cur = ld64(&seg->hdr->held_head);
+			cur = shg__ld64_relaxed(&seg->hdr->held_head);
 			continue;
 		}
-		tag = ld64(&b->tag);
+		tag = shg__ld64_relaxed(&b->tag);
 		if (!held && *n && tag <= prev_tag) {
 			cur = 0;
 			continue;
@@ -1076,7 +1081,7 @@ static uint64_t *fifo_sorted(struct shg_seg *seg, size_t *n)
 		}
 		v[(*n)++] = cur;
 		prev_tag = tag;
-		cur = ld64(&b->next);
+		cur = shg__ld64_relaxed(&b->next);
 	}
 	if (v)
 		qsort(v, *n, sizeof(*v), shg__cmp_u64);
@@ -1116,13 +1121,13 @@ static void drop_stale_records(struct shg_seg *seg)
 /* hdr.retired_bytes := bytes of the sealed FIFO (limbo_lock held). */
 static void recount_sealed(struct shg_seg *seg)
 {
-	uint64_t cur = ld64(&seg->hdr->limbo_head), sum = 0, n = 0;
+	uint64_t cur = shg__ld64_relaxed(&seg->hdr->limbo_head), sum = 0, n = 0;
 	uint64_t bound = fifo_bound(seg);
 	struct shg_batch *b;
 
 	while (cur && (b = batch_at(seg, cur)) && n++ < bound) {
-		sum += ld64(&b->bytes);
-		cur = ld64(&b->next);
+		sum += shg__ld64_relaxed(&b->bytes);
+		cur = shg__ld64_relaxed(&b->next);
 	}
 	atomic_store_explicit(&seg->hdr->retired_bytes, sum,
 			      memory_order_relaxed);
@@ -1131,29 +1136,32 @@ static void recount_sealed(struct shg_seg *seg)
 void shg__limbo_repair(struct shg_seg *seg)
 {
 	struct shg_hdr *hdr = seg->hdr;
-	uint64_t cur = ld64(&hdr->limbo_head), last = 0, next, n = 0;
+	uint64_t cur = shg__ld64_relaxed(&hdr->limbo_head), last = 0, next,
+		 n = 0;
 	uint64_t bound = fifo_bound(seg);
 	struct shg_batch *b, *nb;
 
 	if (cur && !batch_at(seg, cur)) {
-		st64(&hdr->limbo_head, 0);
+		shg__st64_relaxed(&hdr->limbo_head, 0);
 		cur = 0;
 	}
 	while (cur) {
 		b = batch_at(seg, cur);
-		next = ld64(&b->next);
+		next = shg__ld64_relaxed(&b->next);
 		nb = batch_at(seg, next);
 		/* Cut at a bad link, a tag that does not increase (this
 		 * also cuts every cycle) or an absurd length. */
-		if (next &&
-		    (!nb || ld64(&nb->tag) <= ld64(&b->tag) || ++n >= bound)) {
-			st64(&b->next, 0);
+		if (next && (!nb ||
+			     shg__ld64_relaxed(&nb->tag) <=
+				     shg__ld64_relaxed(&b->tag) ||
+			     ++n >= bound)) {
+			shg__st64_relaxed(&b->next, 0);
 			next = 0;
 		}
 		last = cur;
 		cur = next;
 	}
-	st64(&hdr->limbo_tail, last);
+	shg__st64_relaxed(&hdr->limbo_tail, last);
 	recount_sealed(seg);
 	shg__repair_held(seg);
 	drop_stale_records(seg);

@@ -128,7 +128,7 @@ const char *shg_strerror(int err)
 static __thread const char *corrupt_file;
 static __thread int corrupt_line;
 
-int shg__corrupt_at(const char *file, int line)
+void shg__corrupt_at(const char *file, int line)
 {
 	static int debug = -1;
 
@@ -142,7 +142,6 @@ int shg__corrupt_at(const char *file, int line)
 	if (debug)
 		fprintf(stderr, "shmgraph: corrupt data detected at %s:%d\n",
 			file, line);
-	return SHG_ECORRUPT;
 }
 
 bool shg__corrupt_where(const char **file, int *line)

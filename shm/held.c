@@ -85,9 +85,10 @@ static void held_push_locked(struct shg_seg *seg, uint64_t bo,
 {
 	struct shg_hdr *hdr = seg->hdr;
 
-	st64(&b->next, ld64(&hdr->held_head));
+	shg__st64_relaxed(&b->next, shg__ld64_relaxed(&hdr->held_head));
 	__atomic_store_n(&hdr->held_head, bo, __ATOMIC_RELEASE);
-	atomic_fetch_add_explicit(&hdr->held_bytes, ld64(&b->bytes),
+	atomic_fetch_add_explicit(&hdr->held_bytes,
+				  shg__ld64_relaxed(&b->bytes),
 				  memory_order_relaxed);
 	if (snap_gen != shg__upper_pins_gen(seg))
 		atomic_store_explicit(&hdr->held_gen, UINT64_MAX,
@@ -100,7 +101,7 @@ static void hold_whole_locked(struct shg_seg *seg, struct shg_tslot *s,
 			      uint64_t snap_gen)
 {
 	shg__batch_fix_bytes(seg, b); /* entries moved earlier (tombstones) */
-	st64(&b->tag, 0);
+	shg__st64_relaxed(&b->tag, 0);
 	held_push_locked(seg, bo, b, snap_gen);
 	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
 }
@@ -163,29 +164,32 @@ void shg__held_park_locked(struct shg_seg *seg, struct shg_tslot *self)
  */
 static void held_merge_locked(struct shg_seg *seg, struct shg_batch *nb)
 {
-	uint64_t cur = ld64(&seg->hdr->held_head), key = ld64(&nb->tag);
-	uint64_t off, size, death = ld64(&as_held(nb)->death);
+	uint64_t cur = shg__ld64_relaxed(&seg->hdr->held_head),
+		 key = shg__ld64_relaxed(&nb->tag);
+	uint64_t off, size, death = shg__ld64_relaxed(&as_held(nb)->death);
 	struct shg_batch *t;
 	uint32_t n = 0, c, m;
 
 	while (key && cur && n++ < HELD_MERGE_LOOK &&
 	       (t = batch_at(seg, cur)) && (m = batch_count(nb))) {
-		cur = ld64(&t->next);
-		if (ld64(&t->tag) != key || !is_held(t))
+		cur = shg__ld64_relaxed(&t->next);
+		if (shg__ld64_relaxed(&t->tag) != key || !is_held(t))
 			continue;
 		/* Raise the bound before any entry relies on it. */
-		if (ld64(&as_held(t)->death) < death)
-			st64(&as_held(t)->death, death);
+		if (shg__ld64_relaxed(&as_held(t)->death) < death)
+			shg__st64_relaxed(&as_held(t)->death, death);
 		while ((c = batch_count(t)) < HELD_CAP && m) {
-			off = ld64(&as_held(nb)->off[m - 1]);
+			off = shg__ld64_relaxed(&as_held(nb)->off[m - 1]);
 			size = shg_block_size(seg, (struct shg_off){ off });
-			st64(&as_held(t)->off[c], off);
+			shg__st64_relaxed(&as_held(t)->off[c], off);
 			__atomic_store_n(&t->count, c + 1, __ATOMIC_RELEASE);
-			st64(&t->bytes, ld64(&t->bytes) + size);
+			shg__st64_relaxed(&t->bytes,
+					  shg__ld64_relaxed(&t->bytes) + size);
 			atomic_fetch_add_explicit(&seg->hdr->held_bytes, size,
 						  memory_order_relaxed);
 			__atomic_store_n(&nb->count, --m, __ATOMIC_RELAXED);
-			st64(&nb->bytes, ld64(&nb->bytes) - size);
+			shg__st64_relaxed(&nb->bytes,
+					  shg__ld64_relaxed(&nb->bytes) - size);
 		}
 	}
 }
@@ -222,13 +226,13 @@ static uint64_t held_build(struct shg_seg *seg, struct shg_batch *b,
 		off = ent_off(b, h[j].i);
 		d = ent_death(b, h[j].i);
 		death = d > death ? d : death;
-		st64(&nb->off[j], off);
+		shg__st64_relaxed(&nb->off[j], off);
 		sum += shg_block_size(seg, (struct shg_off){ off });
 	}
-	st64(&nb->next, 0);
-	st64(&nb->tag, h[0].key == HOLD_ANY ? 0 : h[0].key);
-	st64(&nb->bytes, sum);
-	st64(&nb->death, death);
+	shg__st64_relaxed(&nb->next, 0);
+	shg__st64_relaxed(&nb->tag, h[0].key == HOLD_ANY ? 0 : h[0].key);
+	shg__st64_relaxed(&nb->bytes, sum);
+	shg__st64_relaxed(&nb->death, death);
 	__atomic_store_n(&nb->cap, HELD_CAP, __ATOMIC_RELAXED);
 	__atomic_store_n(&nb->count, k, __ATOMIC_RELEASE);
 	return o.v;
@@ -289,7 +293,7 @@ uint64_t shg__hold_split(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 	for (i = 0; i < nhb; i++) {
 		struct shg_batch *nb = batch_at(seg, hb[i]);
 
-		moved += ld64(&nb->bytes);
+		moved += shg__ld64_relaxed(&nb->bytes);
 		held_merge_locked(seg, nb);
 		if (batch_count(nb)) {
 			held_push_locked(seg, hb[i], nb, gen);
@@ -324,10 +328,10 @@ static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
 	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
 		return 0;
 	shg__held_park_locked(seg, self);
-	cur = ld64(&hdr->held_head);
+	cur = shg__ld64_relaxed(&hdr->held_head);
 	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
-		tag = ld64(&b->tag);
-		next = ld64(&b->next);
+		tag = shg__ld64_relaxed(&b->tag);
+		next = shg__ld64_relaxed(&b->next);
 		if (tag && shg__pinsnap_has(snap, tag)) {
 			prev = cur;
 			cur = next;
@@ -338,7 +342,7 @@ static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
 		/* Crash ordering: record, then unlink (as pop_freeable). */
 		atomic_store_explicit(&self->reclaiming, cur,
 				      memory_order_relaxed);
-		sat_sub(&hdr->held_bytes, ld64(&b->bytes));
+		sat_sub(&hdr->held_bytes, shg__ld64_relaxed(&b->bytes));
 		pb = prev ? batch_at(seg, prev) : NULL;
 		if (pb)
 			__atomic_store_n(&pb->next, next, __ATOMIC_RELEASE);
@@ -371,7 +375,7 @@ int64_t shg__rescan_held(struct shg_seg *seg, struct shg__tctx *ctx)
 	uint64_t h, k;
 	int64_t freed = 0;
 
-	if (!ld64(&seg->hdr->held_head) ||
+	if (!shg__ld64_relaxed(&seg->hdr->held_head) ||
 	    shg__upper_pins_gen(seg) ==
 		    atomic_load_explicit(&seg->hdr->held_gen,
 					 memory_order_relaxed))
@@ -400,14 +404,14 @@ uint64_t shg__held_bytes(struct shg_seg *seg)
 /* Whether @off is linked in the held list (limbo_lock held). */
 bool shg__held_contains(struct shg_seg *seg, uint64_t off)
 {
-	uint64_t cur = ld64(&seg->hdr->held_head), n = 0;
+	uint64_t cur = shg__ld64_relaxed(&seg->hdr->held_head), n = 0;
 	uint64_t bound = fifo_bound(seg);
 	struct shg_batch *b;
 
 	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
 		if (cur == off)
 			return true;
-		cur = ld64(&b->next);
+		cur = shg__ld64_relaxed(&b->next);
 	}
 	return false;
 }
@@ -418,13 +422,13 @@ bool shg__held_contains(struct shg_seg *seg, uint64_t off)
  */
 uint64_t shg__batch_fix_bytes(struct shg_seg *seg, struct shg_batch *b)
 {
-	uint64_t old = ld64(&b->bytes), sum = 0;
+	uint64_t old = shg__ld64_relaxed(&b->bytes), sum = 0;
 	uint32_t i, n = batch_count(b);
 
 	for (i = 0; i < n; i++)
 		sum += shg_block_size(seg, (struct shg_off){ ent_off(b, i) });
 	if (sum != old)
-		st64(&b->bytes, sum);
+		shg__st64_relaxed(&b->bytes, sum);
 	return sum;
 }
 
@@ -436,20 +440,20 @@ uint64_t shg__batch_fix_bytes(struct shg_seg *seg, struct shg_batch *b)
 void shg__repair_held(struct shg_seg *seg)
 {
 	struct shg_hdr *hdr = seg->hdr;
-	uint64_t cur = ld64(&hdr->held_head), next, sum = 0, n = 0;
+	uint64_t cur = shg__ld64_relaxed(&hdr->held_head), next, sum = 0, n = 0;
 	uint64_t bound = fifo_bound(seg);
 	struct shg_batch *b;
 
 	if (cur && !batch_at(seg, cur)) {
-		st64(&hdr->held_head, 0);
+		shg__st64_relaxed(&hdr->held_head, 0);
 		cur = 0;
 	}
 	while (cur) {
 		b = batch_at(seg, cur);
 		sum += shg__batch_fix_bytes(seg, b);
-		next = ld64(&b->next);
+		next = shg__ld64_relaxed(&b->next);
 		if (next && (!batch_at(seg, next) || ++n >= bound)) {
-			st64(&b->next, 0);
+			shg__st64_relaxed(&b->next, 0);
 			next = 0;
 		}
 		cur = next;
@@ -467,15 +471,15 @@ void shg__held_by_key(struct shg_seg *seg, const uint64_t *keys,
 
 	if (!n || shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair))
 		return;
-	cur = ld64(&seg->hdr->held_head);
+	cur = shg__ld64_relaxed(&seg->hdr->held_head);
 	while (cur && k++ < bound && (b = batch_at(seg, cur))) {
-		tag = ld64(&b->tag);
+		tag = shg__ld64_relaxed(&b->tag);
 		hit = tag ? bsearch(&tag, keys, n, sizeof(*keys),
 				    shg__cmp_u64) :
 			    NULL;
 		if (hit)
-			bytes[hit - keys] += ld64(&b->bytes);
-		cur = ld64(&b->next);
+			bytes[hit - keys] += shg__ld64_relaxed(&b->bytes);
+		cur = shg__ld64_relaxed(&b->next);
 	}
 	shg__unlock(seg, &seg->hdr->limbo_lock);
 }

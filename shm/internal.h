@@ -58,8 +58,8 @@
  * where it was found (this thread's last, shg__corrupt_where(); printed to
  * stderr when SHG_DEBUG_CORRUPT=1) and evaluates to SHG_ECORRUPT.
  */
-#define SHG_CORRUPT() shg__corrupt_at(__FILE__, __LINE__)
-int shg__corrupt_at(const char *file, int line)
+#define SHG_CORRUPT() (shg__corrupt_at(__FILE__, __LINE__), SHG_ECORRUPT)
+void shg__corrupt_at(const char *file, int line)
 	__attribute__((visibility("hidden"), cold));
 bool shg__corrupt_where(const char **file, int *line)
 	__attribute__((visibility("hidden")));

@@ -22,16 +22,6 @@
  * with atomic builtins so that concurrent checkers never race; the order
  * each use needs is stated there.
  */
-static inline uint64_t ld64(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void st64(uint64_t *p, uint64_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
 /* Batches the heap could hold: bounds every walk over untrusted links. */
 static inline uint64_t fifo_bound(const struct shg_seg *seg)
 {
@@ -69,20 +59,22 @@ static inline struct shg_held_batch *as_held(struct shg_batch *b)
 /* Entry @i of either format: offset, death, and clearing the offset. */
 static inline uint64_t ent_off(struct shg_batch *b, uint32_t i)
 {
-	return is_held(b) ? ld64(&as_held(b)->off[i]) : ld64(&b->ent[i].off);
+	return is_held(b) ? shg__ld64_relaxed(&as_held(b)->off[i]) :
+			    shg__ld64_relaxed(&b->ent[i].off);
 }
 
 static inline uint64_t ent_death(struct shg_batch *b, uint32_t i)
 {
-	return is_held(b) ? ld64(&as_held(b)->death) : ld64(&b->ent[i].death);
+	return is_held(b) ? shg__ld64_relaxed(&as_held(b)->death) :
+			    shg__ld64_relaxed(&b->ent[i].death);
 }
 
 static inline void ent_clear(struct shg_batch *b, uint32_t i)
 {
 	if (is_held(b))
-		st64(&as_held(b)->off[i], 0);
+		shg__st64_relaxed(&as_held(b)->off[i], 0);
 	else
-		st64(&b->ent[i].off, 0);
+		shg__st64_relaxed(&b->ent[i].off, 0);
 }
 
 /* Entries in use; acquire pairs with the release store in batch_append. */

@@ -61,7 +61,7 @@ static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
 		sizes += sz;
 		all_push(c, e);
 	}
-	bytes = ld64(&b->bytes);
+	bytes = shg__ld64_relaxed(&b->bytes);
 	/* A reclaiming batch keeps its total while its count shrinks. */
 	if (strcmp(kind, "reclaiming") && bytes != sizes)
 		shg__problem(
@@ -77,8 +77,10 @@ static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
 static void check_fifo(struct shg_seg *seg, struct lcheck *c)
 {
 	struct shg_hdr *hdr = seg->hdr;
-	uint64_t cur = ld64(&hdr->limbo_head), last = 0, prev_tag = 0, n = 0;
-	uint64_t bound = fifo_bound(seg), tail = ld64(&hdr->limbo_tail);
+	uint64_t cur = shg__ld64_relaxed(&hdr->limbo_head), last = 0,
+		 prev_tag = 0, n = 0;
+	uint64_t bound = fifo_bound(seg),
+		 tail = shg__ld64_relaxed(&hdr->limbo_tail);
 	struct shg_batch *b;
 
 	while (cur) {
@@ -91,17 +93,17 @@ static void check_fifo(struct shg_seg *seg, struct lcheck *c)
 		b = check_batch(seg, c, cur, "sealed");
 		if (!b)
 			return;
-		c->sealed += ld64(&b->bytes);
-		if (n > 1 && ld64(&b->tag) <= prev_tag) {
+		c->sealed += shg__ld64_relaxed(&b->bytes);
+		if (n > 1 && shg__ld64_relaxed(&b->tag) <= prev_tag) {
 			shg__problem(
 				c->fn, c->arg, c->rep, SHG_ECORRUPT,
 				"limbo: tag of batch %#llx does not increase (cycle?)",
 				(unsigned long long)cur);
 			return;
 		}
-		prev_tag = ld64(&b->tag);
+		prev_tag = shg__ld64_relaxed(&b->tag);
 		last = cur;
-		cur = ld64(&b->next);
+		cur = shg__ld64_relaxed(&b->next);
 	}
 	if (tail != last)
 		shg__problem(c->fn, c->arg, c->rep, SHG_ECORRUPT,
@@ -113,7 +115,8 @@ static void check_fifo(struct shg_seg *seg, struct lcheck *c)
 /* Walk the held list, checking each batch and the held total. */
 static void check_held(struct shg_seg *seg, struct lcheck *c)
 {
-	uint64_t cur = ld64(&seg->hdr->held_head), n = 0, sum = 0, total;
+	uint64_t cur = shg__ld64_relaxed(&seg->hdr->held_head), n = 0, sum = 0,
+		 total;
 	uint64_t bound = fifo_bound(seg);
 	struct shg_batch *b;
 
@@ -127,8 +130,8 @@ static void check_held(struct shg_seg *seg, struct lcheck *c)
 		b = check_batch(seg, c, cur, "held");
 		if (!b)
 			return;
-		sum += ld64(&b->bytes);
-		cur = ld64(&b->next);
+		sum += shg__ld64_relaxed(&b->bytes);
+		cur = shg__ld64_relaxed(&b->next);
 	}
 	total = shg__held_bytes(seg);
 	if (total != sum)
@@ -200,23 +203,24 @@ static void walk_batch(struct shg_batch *b, uint64_t off,
 void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
 		     void *arg)
 {
-	uint64_t cur = ld64(&seg->hdr->limbo_head), prev_tag = 0, n = 0;
+	uint64_t cur = shg__ld64_relaxed(&seg->hdr->limbo_head), prev_tag = 0,
+		 n = 0;
 	uint64_t bound = fifo_bound(seg);
 	struct shg_batch *b;
 	uint32_t i;
 
 	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
-		if (n > 1 && ld64(&b->tag) <= prev_tag)
+		if (n > 1 && shg__ld64_relaxed(&b->tag) <= prev_tag)
 			break;
-		prev_tag = ld64(&b->tag);
+		prev_tag = shg__ld64_relaxed(&b->tag);
 		walk_batch(b, cur, fn, arg);
-		cur = ld64(&b->next);
+		cur = shg__ld64_relaxed(&b->next);
 	}
-	cur = ld64(&seg->hdr->held_head);
+	cur = shg__ld64_relaxed(&seg->hdr->held_head);
 	n = 0;
 	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
 		walk_batch(b, cur, fn, arg);
-		cur = ld64(&b->next);
+		cur = shg__ld64_relaxed(&b->next);
 	}
 	for (i = 0; i < seg->max_threads; i++) {
 		struct shg_tslot *s = &seg->threads[i];

@@ -79,21 +79,6 @@ static _Thread_local bool roots_repaired;
  * Namespace fields and hold records are written under root_lock but read
  * without it by the checker, hence relaxed atomic accesses on them.
  */
-static inline uint32_t ld32(const uint32_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void st32(uint32_t *p, uint32_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
-static inline uint64_t ld64(const uint64_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
 /* ---- names ------------------------------------------------------------ */
 
 /* Validate a user-supplied name; its length goes to *@len. */
@@ -209,7 +194,7 @@ static uint64_t finalize(struct shg_rslot *rs)
 		atomic_exchange_explicit(&rs->value, 0, memory_order_acq_rel);
 
 	memset(rs->name, 0, sizeof(rs->name));
-	st32(&rs->holds, 0);
+	shg__st32_relaxed(&rs->holds, 0);
 	/* Release: the cleared fields are visible before the slot is free. */
 	atomic_store_explicit(&rs->state, SHG_ROOT_FREE, memory_order_release);
 	return v;
@@ -271,7 +256,7 @@ static void finalize_pending(struct shg_seg *seg)
 			if (atomic_load_explicit(&rs->state,
 						 memory_order_relaxed) ==
 				    SHG_ROOT_REMOVED &&
-			    ld32(&rs->holds) == 0) {
+			    shg__ld32_relaxed(&rs->holds) == 0) {
 				v = finalize(rs);
 				found = true;
 			}
@@ -309,13 +294,13 @@ static int hold_find(struct shg_seg *seg, uint32_t idx, uint32_t inc32,
 
 	for (i = 0; i < seg->max_holds; i++) {
 		struct shg_hold *h = &seg->holds[i];
-		uint32_t p1 = ld32(&h->proc1);
+		uint32_t p1 = shg__ld32_relaxed(&h->proc1);
 
 		if (p1 == 0) {
 			if (free_rec == UINT32_MAX)
 				free_rec = i;
-		} else if (p1 == proc1 && ld32(&h->root) == idx &&
-			   ld32(&h->incarnation) == inc32) {
+		} else if (p1 == proc1 && shg__ld32_relaxed(&h->root) == idx &&
+			   shg__ld32_relaxed(&h->incarnation) == inc32) {
 			*rec = i;
 			*found = true;
 			return 0;
@@ -333,30 +318,32 @@ static int hold_add(struct shg_seg *seg, uint32_t idx, uint32_t rec, bool found)
 {
 	struct shg_rslot *rs = &seg->roots[idx];
 	struct shg_hold *h = &seg->holds[rec];
-	uint32_t holds = ld32(&rs->holds);
+	uint32_t holds = shg__ld32_relaxed(&rs->holds);
 
-	if (holds == UINT32_MAX || (found && ld32(&h->count) == UINT32_MAX))
+	if (holds == UINT32_MAX ||
+	    (found && shg__ld32_relaxed(&h->count) == UINT32_MAX))
 		return SHG_ESLOTS;
 	if (found) {
-		st32(&h->count, ld32(&h->count) + 1);
+		shg__st32_relaxed(&h->count, shg__ld32_relaxed(&h->count) + 1);
 	} else {
-		st32(&h->root, idx);
-		st32(&h->incarnation, (uint32_t)rs->incarnation);
-		st32(&h->count, 1);
+		shg__st32_relaxed(&h->root, idx);
+		shg__st32_relaxed(&h->incarnation, (uint32_t)rs->incarnation);
+		shg__st32_relaxed(&h->count, 1);
 		/* Claim last: a crash before this leaves the record free. */
 		__atomic_store_n(&h->proc1, seg->pslot + 1, __ATOMIC_RELEASE);
 	}
-	st32(&rs->holds, holds + 1);
+	shg__st32_relaxed(&rs->holds, holds + 1);
 	return 0;
 }
 
 /* Whether record @h is this handle's. */
 static bool hold_is(const struct shg_root *root, const struct shg_hold *h)
 {
-	return ld32(&h->proc1) == root->seg->pslot + 1 &&
-	       ld32(&h->root) == root->idx &&
-	       ld32(&h->incarnation) == (uint32_t)root->incarnation &&
-	       ld32(&h->count) > 0;
+	return shg__ld32_relaxed(&h->proc1) == root->seg->pslot + 1 &&
+	       shg__ld32_relaxed(&h->root) == root->idx &&
+	       shg__ld32_relaxed(&h->incarnation) ==
+		       (uint32_t)root->incarnation &&
+	       shg__ld32_relaxed(&h->count) > 0;
 }
 
 /* Drop one hold of @root; returns whether the slot must be finalized. */
@@ -375,16 +362,16 @@ static bool hold_drop(struct shg_root *root)
 			h = &seg->holds[i];
 	if (!h)
 		return false; /* already released (repair): nothing held */
-	c = ld32(&h->count);
+	c = shg__ld32_relaxed(&h->count);
 	if (c > 1) {
-		st32(&h->count, c - 1);
+		shg__st32_relaxed(&h->count, c - 1);
 	} else {
-		st32(&h->proc1, 0);
-		st32(&h->count, 0);
+		shg__st32_relaxed(&h->proc1, 0);
+		shg__st32_relaxed(&h->count, 0);
 	}
-	holds = ld32(&rs->holds);
+	holds = shg__ld32_relaxed(&rs->holds);
 	if (holds)
-		st32(&rs->holds, --holds);
+		shg__st32_relaxed(&rs->holds, --holds);
 	return holds == 0 &&
 	       atomic_load_explicit(&rs->state, memory_order_relaxed) ==
 		       SHG_ROOT_REMOVED;
@@ -461,7 +448,7 @@ static int create_locked(struct shg_root *root, const char *name, size_t len)
 	atomic_store_explicit(&rs->last_publish_ns, 0, memory_order_relaxed);
 	memset(rs->name, 0, sizeof(rs->name));
 	memcpy(rs->name, name, len);
-	st32(&rs->holds, 0);
+	shg__st32_relaxed(&rs->holds, 0);
 	rs->incarnation++;
 	rs->created_ns = shg__realtime_ns();
 	atomic_store_explicit(&rs->refs, 0, memory_order_relaxed);
@@ -579,7 +566,7 @@ int shg_root_remove(struct shg_seg *seg, const char *name)
 	 * completes it after repair. */
 	atomic_store_explicit(&rs->state, SHG_ROOT_REMOVED,
 			      memory_order_release);
-	if (ld32(&rs->holds) == 0)
+	if (shg__ld32_relaxed(&rs->holds) == 0)
 		v = finalize(rs);
 	roots_unlock(seg);
 	drop_value(seg, v);
@@ -611,7 +598,7 @@ int shg_root_list(struct shg_seg *seg, struct shg_root_info *out, unsigned max)
 			memset(ri, 0, sizeof(*ri));
 			name_copy(ri->name, rs);
 			ri->slot = i;
-			ri->holds = ld32(&rs->holds);
+			ri->holds = shg__ld32_relaxed(&rs->holds);
 			ri->removed = st == SHG_ROOT_REMOVED;
 			ri->value.v = atomic_load_explicit(
 				&rs->value, memory_order_acquire);
@@ -715,25 +702,27 @@ uint32_t shg__roots_release_proc(struct shg_seg *seg, uint32_t pidx)
 		return 0;
 	for (i = 0; i < seg->max_holds; i++) {
 		struct shg_hold *h = &seg->holds[i];
-		uint32_t r = ld32(&h->root), c = ld32(&h->count);
+		uint32_t r = shg__ld32_relaxed(&h->root),
+			 c = shg__ld32_relaxed(&h->count);
 		struct shg_rslot *rs;
 		uint32_t holds;
 
-		if (ld32(&h->proc1) != proc1)
+		if (shg__ld32_relaxed(&h->proc1) != proc1)
 			continue;
-		st32(&h->proc1, 0);
-		st32(&h->count, 0);
+		shg__st32_relaxed(&h->proc1, 0);
+		shg__st32_relaxed(&h->count, 0);
 		released += c;
 		if (r >= seg->max_roots)
 			continue;
 		rs = &seg->roots[r];
-		if (ld32(&h->incarnation) != (uint32_t)rs->incarnation ||
+		if (shg__ld32_relaxed(&h->incarnation) !=
+			    (uint32_t)rs->incarnation ||
 		    atomic_load_explicit(&rs->state, memory_order_relaxed) ==
 			    SHG_ROOT_FREE)
 			continue; /* stale record: counted nowhere */
-		holds = ld32(&rs->holds);
+		holds = shg__ld32_relaxed(&rs->holds);
 		holds = holds > c ? holds - c : 0;
-		st32(&rs->holds, holds);
+		shg__st32_relaxed(&rs->holds, holds);
 		if (holds == 0 &&
 		    atomic_load_explicit(&rs->state, memory_order_relaxed) ==
 			    SHG_ROOT_REMOVED)
@@ -759,7 +748,7 @@ void shg__roots_finalize_pending(struct shg_seg *seg)
 
 		if (atomic_load_explicit(&rs->state, memory_order_relaxed) ==
 			    SHG_ROOT_REMOVED &&
-		    ld32(&rs->holds) == 0) {
+		    shg__ld32_relaxed(&rs->holds) == 0) {
 			finalize_pending(seg);
 			return;
 		}
@@ -816,7 +805,7 @@ void shg__roots_repair(struct shg_seg *seg)
 		}
 		if (st == SHG_ROOT_FREE)
 			memset(rs->name, 0, sizeof(rs->name));
-		st32(&rs->holds, 0);
+		shg__st32_relaxed(&rs->holds, 0);
 	}
 	for (i = 0; i < seg->max_holds; i++) {
 		struct shg_hold *h = &seg->holds[i];
@@ -826,15 +815,15 @@ void shg__roots_repair(struct shg_seg *seg)
 		if (h->proc1 == 0)
 			continue;
 		if (hold_invalid(seg, h)) {
-			st32(&h->proc1, 0);
-			st32(&h->count, 0);
+			shg__st32_relaxed(&h->proc1, 0);
+			shg__st32_relaxed(&h->count, 0);
 			continue;
 		}
 		rs = &seg->roots[h->root];
-		holds = ld32(&rs->holds);
-		st32(&rs->holds, holds > UINT32_MAX - h->count ?
-					 UINT32_MAX :
-					 holds + h->count);
+		holds = shg__ld32_relaxed(&rs->holds);
+		shg__st32_relaxed(&rs->holds, holds > UINT32_MAX - h->count ?
+						      UINT32_MAX :
+						      holds + h->count);
 	}
 	names = live_names(seg, &n);
 	for (i = 1; names && i < n; i++)
@@ -856,8 +845,9 @@ static void check_holds(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 
 	for (i = 0; i < seg->max_holds; i++) {
 		struct shg_hold *h = &seg->holds[i];
-		uint32_t p1 = ld32(&h->proc1), r = ld32(&h->root);
-		uint32_t c = ld32(&h->count);
+		uint32_t p1 = shg__ld32_relaxed(&h->proc1),
+			 r = shg__ld32_relaxed(&h->root);
+		uint32_t c = shg__ld32_relaxed(&h->count);
 
 		if (p1 == 0)
 			continue;
@@ -881,8 +871,9 @@ static void check_holds(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 			shg__problem(fn, arg, rep, SHG_ECORRUPT,
 				     "hold record %u: root slot %u is free", i,
 				     r);
-		else if (ld32(&h->incarnation) !=
-			 (uint32_t)ld64(&seg->roots[r].incarnation))
+		else if (shg__ld32_relaxed(&h->incarnation) !=
+			 (uint32_t)shg__ld64_relaxed(
+				 &seg->roots[r].incarnation))
 			shg__problem(fn, arg, rep, SHG_ECORRUPT,
 				     "hold record %u: stale incarnation of "
 				     "root slot %u",
@@ -899,7 +890,7 @@ static void check_slot(struct shg_seg *seg, uint32_t i, uint64_t sum,
 	struct shg_rslot *rs = &seg->roots[i];
 	uint32_t st = atomic_load_explicit(&rs->state, memory_order_relaxed);
 	uint64_t v = atomic_load_explicit(&rs->value, memory_order_acquire);
-	uint32_t holds = ld32(&rs->holds);
+	uint32_t holds = shg__ld32_relaxed(&rs->holds);
 	char name[SHG_ROOT_NAME_MAX + 1];
 
 	memcpy(name, rs->name, sizeof(name));

@@ -242,11 +242,11 @@ static int validate_regions(const struct shg_hdr *h)
 	    h->max_roots < 1 || h->max_roots > SHG_MAX_ROOTS ||
 	    h->max_holds < 1 || h->max_holds > MAX_HOLDS || h->nodes < 1 ||
 	    h->nodes > SHG_MAX_NODES)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (heap % SHG_SPAN_SIZE || heap < SHG_HDR_SIZE || heap >= cap)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (h->nspans != (cap - heap) / SHG_SPAN_SIZE || h->nspans < MIN_SPANS)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (!region_ok(h->procs_off,
 		       (uint64_t)h->max_procs * sizeof(struct shg_pslot), &end,
 		       heap) ||
@@ -264,7 +264,7 @@ static int validate_regions(const struct shg_hdr *h)
 	    !region_ok(h->spans_off,
 		       (uint64_t)h->nspans * sizeof(struct shg_span), &end,
 		       heap))
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	return 0;
 }
 
@@ -283,26 +283,26 @@ static int validate_hdr(const struct shg_hdr *h, uint64_t fsize,
 		return SHG_ELAYOUT;
 	if (cap < SHG_MIN_CAPACITY || cap > SHG_MAX_CAPACITY ||
 	    cap % SHG_SPAN_SIZE)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	err = validate_regions(h);
 	if (err)
 		return err;
 	if (h->numa_policy < SHG_NUMA_LOCAL || h->numa_policy > SHG_NUMA_BIND)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (h->numa_policy == SHG_NUMA_BIND &&
 	    (h->numa_node < 0 || (uint32_t)h->numa_node >= h->nodes))
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (atomic_load_explicit(&h->epoch, memory_order_relaxed) == 0)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	backed = atomic_load_explicit(&h->backed, memory_order_relaxed);
 	top = atomic_load_explicit(&h->heap_top, memory_order_relaxed);
 	if (backed > cap)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	if (fsize < h->heap_off || backed > fsize || backed < h->heap_off)
 		return SHG_ETRUNC;
 	/* Spans are carved only after their bytes were backed. */
 	if (top % SHG_SPAN_SIZE || top > backed - h->heap_off)
-		return SHG_ECORRUPT;
+		return SHG_CORRUPT();
 	return 0;
 }
 

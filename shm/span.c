@@ -90,21 +90,6 @@ static __thread int tl_arena = -1;
  * owner) and read by concurrent scans (stats, checks); relaxed atomic
  * accesses keep those reads well defined without ordering cost.
  */
-static inline uint32_t ld32(const uint32_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void st32(uint32_t *p, uint32_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
-static inline void st64(uint64_t *p, uint64_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
 static inline uint64_t word_load(const struct shg_span *sp)
 {
 	return atomic_load_explicit(&sp->word, memory_order_acquire);
@@ -177,33 +162,34 @@ static void arena_unlock(struct shg_seg *seg, unsigned node)
 static bool in_bin(struct shg_seg *seg, struct shg_arena *a, uint32_t idx,
 		   uint32_t count)
 {
-	uint32_t prev = ld32(&seg->spans[idx].prev);
+	uint32_t prev = shg__ld32_relaxed(&seg->spans[idx].prev);
 
 	if (prev)
 		return prev <= seg->nspans &&
-		       ld32(&seg->spans[prev - 1].next) == idx + 1;
-	return ld32(&a->bins[bin_of(count)]) == idx + 1;
+		       shg__ld32_relaxed(&seg->spans[prev - 1].next) == idx + 1;
+	return shg__ld32_relaxed(&a->bins[bin_of(count)]) == idx + 1;
 }
 
 static bool bin_remove(struct shg_seg *seg, struct shg_arena *a, uint32_t idx,
 		       uint32_t count)
 {
 	struct shg_span *sp = &seg->spans[idx];
-	uint32_t next = ld32(&sp->next), prev = ld32(&sp->prev);
+	uint32_t next = shg__ld32_relaxed(&sp->next),
+		 prev = shg__ld32_relaxed(&sp->prev);
 	uint32_t *link;
 
 	if (next > seg->nspans || prev > seg->nspans)
 		return false;
 	link = prev ? &seg->spans[prev - 1].next : &a->bins[bin_of(count)];
-	if (ld32(link) != idx + 1)
+	if (shg__ld32_relaxed(link) != idx + 1)
 		return false;
-	if (next && ld32(&seg->spans[next - 1].prev) != idx + 1)
+	if (next && shg__ld32_relaxed(&seg->spans[next - 1].prev) != idx + 1)
 		return false;
-	st32(link, next);
+	shg__st32_relaxed(link, next);
 	if (next)
-		st32(&seg->spans[next - 1].prev, prev);
-	st32(&sp->next, 0);
-	st32(&sp->prev, 0);
+		shg__st32_relaxed(&seg->spans[next - 1].prev, prev);
+	shg__st32_relaxed(&sp->next, 0);
+	shg__st32_relaxed(&sp->prev, 0);
 	return true;
 }
 
@@ -212,15 +198,15 @@ static bool bin_insert(struct shg_seg *seg, struct shg_arena *a, uint32_t idx,
 {
 	struct shg_span *sp = &seg->spans[idx];
 	uint32_t *bin = &a->bins[bin_of(count)];
-	uint32_t first = ld32(bin);
+	uint32_t first = shg__ld32_relaxed(bin);
 
 	if (first > seg->nspans || first == idx + 1)
 		return false;
-	st32(&sp->prev, 0);
-	st32(&sp->next, first);
+	shg__st32_relaxed(&sp->prev, 0);
+	shg__st32_relaxed(&sp->next, first);
 	if (first)
-		st32(&seg->spans[first - 1].prev, idx + 1);
-	st32(bin, idx + 1);
+		shg__st32_relaxed(&seg->spans[first - 1].prev, idx + 1);
+	shg__st32_relaxed(bin, idx + 1);
 	return true;
 }
 
@@ -252,14 +238,14 @@ static bool left_free(struct shg_seg *seg, struct shg_arena *a, unsigned node,
 		head = p;
 		break;
 	case SHG_SPAN_TAIL:
-		head = ld32(&seg->spans[p].head);
+		head = shg__ld32_relaxed(&seg->spans[p].head);
 		if (head >= p)
 			return false;
 		break;
 	default:
 		return false;
 	}
-	if (ld32(&seg->spans[p].head) != head ||
+	if (shg__ld32_relaxed(&seg->spans[p].head) != head ||
 	    !free_head_ok(seg, node, head, top, &c) ||
 	    (uint64_t)head + c - 1 != p || !in_bin(seg, a, head, c))
 		return false;
@@ -294,15 +280,15 @@ static int coalesce_insert(struct shg_seg *seg, unsigned node, uint32_t b,
 
 	tot = nb + rn;
 	atomic_store_explicit(&sb->owner, 0, memory_order_relaxed);
-	st32(&sb->next, 0);
-	st32(&sb->prev, 0);
-	st32(&sb->head, b);
-	st32(&seg->spans[b + tot - 1].head, b);
+	shg__st32_relaxed(&sb->next, 0);
+	shg__st32_relaxed(&sb->prev, 0);
+	shg__st32_relaxed(&sb->head, b);
+	shg__st32_relaxed(&seg->spans[b + tot - 1].head, b);
 	word_store(sb, free_word(node, tot)); /* commit: freed (+ right) */
 	if (right)
 		word_store(&seg->spans[r], tail_word(node));
 	if (left) {
-		st32(&seg->spans[b + tot - 1].head, h);
+		shg__st32_relaxed(&seg->spans[b + tot - 1].head, h);
 		word_store(&seg->spans[h], free_word(node, hn + tot));
 		word_store(sb, tail_word(node));
 		b = h;
@@ -328,30 +314,30 @@ static void head_commit(struct shg_seg *seg, unsigned node, uint32_t x,
 	struct shg_span *sp = &seg->spans[x];
 	uint32_t j;
 
-	st32(&sp->next, 0);
-	st32(&sp->prev, 0);
-	st32(&sp->head, x);
-	st64(&sp->free_head, 0);
+	shg__st32_relaxed(&sp->next, 0);
+	shg__st32_relaxed(&sp->prev, 0);
+	shg__st32_relaxed(&sp->head, x);
+	shg__st64_relaxed(&sp->free_head, 0);
 	atomic_store_explicit(&sp->remote_head, 0, memory_order_relaxed);
-	st32(&sp->bump, 0);
+	shg__st32_relaxed(&sp->bump, 0);
 	atomic_store_explicit(&sp->used, 0, memory_order_relaxed);
 	/* Before the commit: a sweep that sees the new word sees our token,
 	 * never a dead previous user's (it would free our block). */
-	st64(&sp->owner_token, seg->token);
+	shg__st64_relaxed(&sp->owner_token, seg->token);
 	if (in->state == SHG_SPAN_SMALL) {
 		atomic_store_explicit(&sp->owner, in->owner,
 				      memory_order_relaxed);
-		st64(&sp->large_bytes, 0);
+		shg__st64_relaxed(&sp->large_bytes, 0);
 		word_store(sp, SHG_SPAN_WORD(SHG_SPAN_SMALL, node, in->cls, 1));
 		return;
 	}
 	for (j = 1; j < count; j++) {
-		st32(&seg->spans[x + j].head, x);
+		shg__st32_relaxed(&seg->spans[x + j].head, x);
 		if (word_load(&seg->spans[x + j]) != tail_word(node))
 			word_store(&seg->spans[x + j], tail_word(node));
 	}
 	atomic_store_explicit(&sp->owner, 0, memory_order_relaxed);
-	st64(&sp->large_bytes, (uint64_t)count * SPAN_BYTES);
+	shg__st64_relaxed(&sp->large_bytes, (uint64_t)count * SPAN_BYTES);
 	word_store(sp, SHG_SPAN_WORD(SHG_SPAN_LARGE, node, 0, count));
 }
 
@@ -364,7 +350,7 @@ static int bins_find(struct shg_seg *seg, unsigned node, uint32_t count,
 	unsigned k;
 
 	for (k = bin_of(count); k < BIG_BIN; k++) {
-		h = ld32(&a->bins[k]);
+		h = shg__ld32_relaxed(&a->bins[k]);
 		if (!h)
 			continue;
 		if (h > top || !free_head_ok(seg, node, h - 1, top, &c) ||
@@ -374,8 +360,8 @@ static int bins_find(struct shg_seg *seg, unsigned node, uint32_t count,
 		*have = c;
 		return 0;
 	}
-	for (h = ld32(&a->bins[BIG_BIN]); h;
-	     h = ld32(&seg->spans[h - 1].next)) {
+	for (h = shg__ld32_relaxed(&a->bins[BIG_BIN]); h;
+	     h = shg__ld32_relaxed(&seg->spans[h - 1].next)) {
 		if (h > top || ++steps > top ||
 		    !free_head_ok(seg, node, h - 1, top, &c) || c <= BIG_BIN)
 			return -EAGAIN;
@@ -405,10 +391,10 @@ static int extent_take(struct shg_seg *seg, unsigned node, uint32_t count,
 		/* The rest first: it lies inside x's extent until x shrinks. */
 		r = x + count;
 		rn = have - count;
-		st32(&seg->spans[r].next, 0);
-		st32(&seg->spans[r].prev, 0);
-		st32(&seg->spans[r].head, r);
-		st32(&seg->spans[x + have - 1].head, r);
+		shg__st32_relaxed(&seg->spans[r].next, 0);
+		shg__st32_relaxed(&seg->spans[r].prev, 0);
+		shg__st32_relaxed(&seg->spans[r].head, r);
+		shg__st32_relaxed(&seg->spans[x + have - 1].head, r);
 		word_store(&seg->spans[r], free_word(node, rn));
 		head_commit(seg, node, x, count, in);
 		if (!bin_insert(seg, a, r, rn))
@@ -472,15 +458,15 @@ static int heap_grow(struct shg_seg *seg, unsigned node, uint32_t count)
 	for (j = want - 1; j > 0; j--) {
 		struct shg_span *sp = &seg->spans[top + j];
 
-		st32(&sp->head, top);
-		st32(&sp->next, 0);
-		st32(&sp->prev, 0);
+		shg__st32_relaxed(&sp->head, top);
+		shg__st32_relaxed(&sp->next, 0);
+		shg__st32_relaxed(&sp->prev, 0);
 		atomic_store_explicit(&sp->owner, 0, memory_order_relaxed);
 		word_store(sp, tail_word(node));
 	}
-	st32(&seg->spans[top].head, top);
-	st32(&seg->spans[top].next, 0);
-	st32(&seg->spans[top].prev, 0);
+	shg__st32_relaxed(&seg->spans[top].head, top);
+	shg__st32_relaxed(&seg->spans[top].next, 0);
+	shg__st32_relaxed(&seg->spans[top].prev, 0);
 	atomic_store_explicit(&seg->spans[top].owner, 0, memory_order_relaxed);
 	word_store(&seg->spans[top], free_word(node, want));
 	/* Publish: the chunk's words were stored before (release). */
@@ -491,9 +477,10 @@ out:
 	shg__unlock(seg, &hdr->grow_lock);
 	if (rc)
 		return rc;
-	st64(&seg->arenas[node].span_bytes,
-	     __atomic_load_n(&seg->arenas[node].span_bytes, __ATOMIC_RELAXED) +
-		     (uint64_t)want * SPAN_BYTES);
+	shg__st64_relaxed(&seg->arenas[node].span_bytes,
+			  __atomic_load_n(&seg->arenas[node].span_bytes,
+					  __ATOMIC_RELAXED) +
+				  (uint64_t)want * SPAN_BYTES);
 	return coalesce_insert(seg, node, top, want);
 }
 
@@ -506,8 +493,8 @@ static void rebuild_flush(struct shg_seg *seg, unsigned node, uint32_t h,
 	struct shg_span *sp = &seg->spans[h];
 	uint32_t j;
 
-	st32(&sp->head, h);
-	st32(&seg->spans[h + n - 1].head, h);
+	shg__st32_relaxed(&sp->head, h);
+	shg__st32_relaxed(&seg->spans[h + n - 1].head, h);
 	if (word_load(sp) != free_word(node, n))
 		word_store(sp, free_word(node, n));
 	for (j = 1; j < n; j++)
@@ -586,7 +573,8 @@ static bool abandoned_empty(struct shg_seg *seg, uint32_t i, unsigned cls)
 {
 	uint64_t seen[SHG_SPAN_SIZE / 16 / 64] = { 0 };
 	struct shg_span *sp = &seg->spans[i];
-	uint32_t size = shg__class_size(cls), bump = ld32(&sp->bump), n = 0;
+	uint32_t size = shg__class_size(cls),
+		 bump = shg__ld32_relaxed(&sp->bump), n = 0;
 
 	if (!size || bump > SHG_SPAN_SIZE / size)
 		return false;
@@ -616,9 +604,9 @@ static void rebuild_arena(struct shg_seg *seg, unsigned node)
 	unsigned k;
 
 	for (k = 0; k < SHG_SPAN_BINS; k++)
-		st32(&a->bins[k], 0);
+		shg__st32_relaxed(&a->bins[k], 0);
 	for (k = 0; k < SHG_NUM_CLASSES; k++)
-		st32(&a->abandoned[k], 0);
+		shg__st32_relaxed(&a->abandoned[k], 0);
 	while (i < top) {
 		w = word_load(&seg->spans[i]);
 		/* UNUSED words below heap_top (word 0) are node 0's leaks. */
@@ -640,7 +628,7 @@ static void rebuild_arena(struct shg_seg *seg, unsigned node)
 			/* One store: an empty abandoned (or sweep-pending:
 			 * nothing left to sweep) span becomes free. */
 			w = free_word(node, 1);
-			st32(&seg->spans[i].head, i);
+			shg__st32_relaxed(&seg->spans[i].head, i);
 			word_store(&seg->spans[i], w);
 		}
 		if (SHG_SPAN_STATE(w) == SHG_SPAN_FREE) {
@@ -655,7 +643,7 @@ static void rebuild_arena(struct shg_seg *seg, unsigned node)
 			fn = 0;
 		}
 		for (j = 1; j < c; j++) {
-			st32(&seg->spans[i + j].head, i);
+			shg__st32_relaxed(&seg->spans[i + j].head, i);
 			if (word_load(&seg->spans[i + j]) != tail_word(node))
 				word_store(&seg->spans[i + j], tail_word(node));
 		}
@@ -664,15 +652,16 @@ static void rebuild_arena(struct shg_seg *seg, unsigned node)
 		    atomic_load_explicit(&seg->spans[i].owner,
 					 memory_order_relaxed) == 0) {
 			k = SHG_SPAN_CLASS(w);
-			st32(&seg->spans[i].next, ld32(&a->abandoned[k]));
-			st32(&seg->spans[i].prev, 0);
-			st32(&a->abandoned[k], i + 1);
+			shg__st32_relaxed(&seg->spans[i].next,
+					  shg__ld32_relaxed(&a->abandoned[k]));
+			shg__st32_relaxed(&seg->spans[i].prev, 0);
+			shg__st32_relaxed(&a->abandoned[k], i + 1);
 		}
 		i += c;
 	}
 	if (fn)
 		rebuild_flush(seg, node, fh, fn);
-	st64(&a->span_bytes, bytes);
+	shg__st64_relaxed(&a->span_bytes, bytes);
 }
 
 void shg__arena_repair(struct shg_seg *seg)
@@ -721,7 +710,7 @@ static int alloc_in(struct shg_seg *seg, unsigned node, uint32_t count,
 		if (rc != -EAGAIN)
 			break;
 		if (rebuilt) {
-			rc = SHG_ECORRUPT;
+			rc = SHG_CORRUPT();
 			break;
 		}
 		rebuild_arena(seg, node);
@@ -860,16 +849,17 @@ static int span_reown(struct shg_seg *seg, uint32_t idx, uint32_t expect,
 	    cls < SHG_NUM_CLASSES &&
 	    atomic_load_explicit(&sp->owner, memory_order_relaxed) == expect) {
 		if (to == 0) {
-			uint32_t first = ld32(&a->abandoned[cls]);
+			uint32_t first = shg__ld32_relaxed(&a->abandoned[cls]);
 
-			st32(&sp->next, first <= seg->nspans ? first : 0);
-			st32(&sp->prev, 0);
+			shg__st32_relaxed(&sp->next,
+					  first <= seg->nspans ? first : 0);
+			shg__st32_relaxed(&sp->prev, 0);
 			atomic_store_explicit(&sp->owner, 0,
 					      memory_order_relaxed);
-			st32(&a->abandoned[cls], idx + 1);
+			shg__st32_relaxed(&a->abandoned[cls], idx + 1);
 		} else {
-			st32(&sp->next, 0);
-			st32(&sp->prev, 0);
+			shg__st32_relaxed(&sp->next, 0);
+			shg__st32_relaxed(&sp->prev, 0);
 			atomic_store_explicit(&sp->owner, to,
 					      memory_order_release);
 		}
@@ -917,7 +907,8 @@ static int adopt_locked(struct shg_seg *seg, unsigned node, unsigned cls,
 			uint32_t owner, uint32_t *idx)
 {
 	struct shg_arena *a = &seg->arenas[node];
-	uint32_t top = heap_spans(seg), h = ld32(&a->abandoned[cls]), next;
+	uint32_t top = heap_spans(seg),
+		 h = shg__ld32_relaxed(&a->abandoned[cls]), next;
 	struct shg_span *sp;
 	uint32_t zero = 0;
 	uint64_t w;
@@ -928,7 +919,7 @@ static int adopt_locked(struct shg_seg *seg, unsigned node, unsigned cls,
 		return -EAGAIN;
 	sp = &seg->spans[h - 1];
 	w = word_load(sp);
-	next = ld32(&sp->next);
+	next = shg__ld32_relaxed(&sp->next);
 	if (SHG_SPAN_STATE(w) != SHG_SPAN_SMALL || SHG_SPAN_NODE(w) != node ||
 	    SHG_SPAN_CLASS(w) != cls || SHG_SPAN_COUNT(w) != 1 ||
 	    next > seg->nspans)
@@ -937,9 +928,9 @@ static int adopt_locked(struct shg_seg *seg, unsigned node, unsigned cls,
 						     memory_order_acq_rel,
 						     memory_order_relaxed))
 		return -EAGAIN;
-	st32(&a->abandoned[cls], next);
-	st32(&sp->next, 0);
-	st32(&sp->prev, 0);
+	shg__st32_relaxed(&a->abandoned[cls], next);
+	shg__st32_relaxed(&sp->next, 0);
+	shg__st32_relaxed(&sp->prev, 0);
 	*idx = h - 1;
 	return 0;
 }
@@ -966,7 +957,7 @@ int shg__span_adopt(struct shg_seg *seg, unsigned node, unsigned cls,
 		return rc;
 	while ((rc = adopt_locked(seg, node, cls, tidx + 1, idx)) == -EAGAIN) {
 		if (rebuilt) {
-			rc = SHG_ECORRUPT;
+			rc = SHG_CORRUPT();
 			break;
 		}
 		rebuild_arena(seg, node);

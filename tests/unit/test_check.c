@@ -299,10 +299,40 @@ static void test_check_killed_writers_recover_clean(void **state)
 	tu_destroy(seg, name);
 }
 
+/*
+ * Corrupt data is reported through SHG_CORRUPT(): the call returns
+ * SHG_ECORRUPT and the place that found it is recorded for this thread.
+ */
+static void test_check_corrupt_records_where(void **state)
+{
+	struct shg_seg *seg;
+	struct shg_off blk;
+	const char *file = NULL;
+	uint64_t u;
+	char name[64];
+	int line = 0, err;
+
+	(void)state;
+	tu_shm_name(name, sizeof(name), "corrupt");
+	tu_ok(shg_seg_create(name, NULL, &seg));
+	tu_ok(shg_alloc(seg, 64, &blk));
+	memset(shg_ptr(seg, blk, 64), 0xa5, 64); /* no node header */
+	tu_ok(shg_read_lock(seg));
+	err = shg_get_u64(seg, blk, 0, &u);
+	shg_read_unlock(seg);
+	assert_int_equal(err, SHG_ECORRUPT);
+	assert_true(shg__corrupt_where(&file, &line));
+	assert_non_null(strstr(file, ".c"));
+	assert_true(line > 0);
+	tu_ok(shg_seg_close(seg));
+	tu_ok(shg_seg_unlink(name));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_check_fresh_and_busy_segment_clean),
+		cmocka_unit_test(test_check_corrupt_records_where),
 		cmocka_unit_test(test_check_reports_damage),
 		cmocka_unit_test(test_check_root_value_retired_is_reported),
 		cmocka_unit_test(test_check_sweep_frees_unreachable),
