@@ -11,13 +11,14 @@
  *   walk.c     generic traversal through the type table (checker, import,
  *              sweep marking, dump)
  *   version.c  versions, pins (pin table), interval checks for reclaim
- *   txn.c      transactions: begin, mut, setters, commit, abort, detach,
- *              update
+ *   txn.c      transactions: begin, mut, setters, commit, abort, update;
+ *              includes txn_detach.c (detached versions, publish)
  *   txn_import.c  import (copying a subgraph into a txn)
  *   map.c      persistent hash map (CHAMP-style HAMT with leaves): edits;
  *              map_read.c lookups and iteration, map_internal.h layout
  *   vec.c      persistent vector (32-way radix trie)
  *   gcheck.c   graph-layer checker and recovery (sweep marking)
+ *   attach.c   shg_seg_create/open: the operations table handed to shm/
  */
 #ifndef SHG_GRAPH_INTERNAL_H
 #define SHG_GRAPH_INTERNAL_H

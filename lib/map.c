@@ -12,7 +12,7 @@
  * 32-bit maps: @datamap marks positions holding an entry inline, @nodemap
  * positions holding a child subtree; the two never overlap. Entries come
  * first in the slot array, ordered by position, then the child offsets,
- * ordered by position. A leaf (type SHG_TYPE_MAP_COLL) is a plain array
+ * ordered by position. A leaf (type SHG_TYPE_MAP_LEAF) is a plain array
  * of entries sorted by key (u64 ascending, bytes lexicographic).
  *
  * Canonical form: a subtree other than the root that holds a single entry
@@ -175,7 +175,7 @@ static int node_alloc(struct mop *op, unsigned depth, size_t size, bool leaf,
 	struct shg_map_node *m;
 	int err;
 
-	err = shg__txn_alloc(op->txn, leaf ? SHG_TYPE_MAP_COLL : SHG_TYPE_MAP,
+	err = shg__txn_alloc(op->txn, leaf ? SHG_TYPE_MAP_LEAF : SHG_TYPE_MAP,
 			     size, off);
 	if (err)
 		return err;
@@ -529,7 +529,7 @@ static int put_rec(struct mop *op, uint64_t *pslot, unsigned depth, int *added)
 	err = map_view(op->seg, *pslot, with_depth(op->word, depth), &v);
 	if (err)
 		return err;
-	if (v.n->h.type == SHG_TYPE_MAP_COLL)
+	if (v.n->h.type == SHG_TYPE_MAP_LEAF)
 		return leaf_put(op, pslot, &v, depth, added);
 	bit = 1u << ((op->h >> (MAP_BITS * depth)) & 31);
 	dm = v.n->datamap;
@@ -754,7 +754,7 @@ static int del_rec(struct mop *op, uint64_t *pslot, unsigned depth)
 	err = map_view(op->seg, *pslot, with_depth(op->word, depth), &v);
 	if (err)
 		return err;
-	if (v.n->h.type == SHG_TYPE_MAP_COLL) /* count >= 3 here */
+	if (v.n->h.type == SHG_TYPE_MAP_LEAF) /* count >= 3 here */
 		return leaf_del(op, pslot, &v);
 	bit = 1u << ((op->h >> (MAP_BITS * depth)) & 31);
 	dm = v.n->datamap;

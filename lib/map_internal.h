@@ -15,7 +15,7 @@
 
 /*
  * Map node: a bitmap node, SHG_TYPE_MAP (depth 0..12), or a leaf,
- * SHG_TYPE_MAP_COLL (depth 1..13: entries sorted by key, no maps).
+ * SHG_TYPE_MAP_LEAF (depth 1..13: entries sorted by key, no maps).
  *
  *   off  size  field
  *     0    16  struct shg_node header (type, graph, birth)
@@ -254,7 +254,7 @@ map_view_b(struct shg_seg *seg, const struct mbound *b, uint64_t off,
 			return SHG_CORRUPT();
 		v->nd = pc32(dm);
 		v->nc = pc32(nm);
-	} else if (type == SHG_TYPE_MAP_COLL) {
+	} else if (type == SHG_TYPE_MAP_LEAF) {
 		v->nd = n->count;
 		v->nc = 0;
 		if (n->depth == 0 || n->depth > MAP_COLL_DEPTH || v->nd < 2 ||
@@ -544,7 +544,7 @@ map_find(struct shg_seg *seg, const struct mbound *b, uint64_t off,
 		word += depth1; /* depth d (d <= 13: no carry) */
 		if (shg_unlikely(node_word(n) != word))
 			return SHG_CORRUPT();
-		if (n->h.type == SHG_TYPE_MAP_COLL)
+		if (n->h.type == SHG_TYPE_MAP_LEAF)
 			return leaf_find(seg, b, off, d, pf, h, k, found);
 		if (shg_unlikely(n->h.type != SHG_TYPE_MAP ||
 				 d > MAP_MAX_DEPTH))

@@ -954,9 +954,9 @@ static void retire_replaced(struct shg_seg *seg, const struct shg__offvec *g,
 	size_t i;
 
 	for (i = 0; i < g->n; i++)
-		(void)shg__retire_dead(seg, g->v[i], seq);
+		(void)shg__retire_with_death(seg, g->v[i], seq);
 	if (base_ver)
-		(void)shg__retire_dead(seg, base_ver, seq);
+		(void)shg__retire_with_death(seg, base_ver, seq);
 }
 
 /* Retire @g's entries from *@i on, dead at @seq; stop at a failure. */
@@ -966,7 +966,7 @@ static int retire_from(struct shg_seg *seg, const struct shg__offvec *g,
 	int err;
 
 	for (; *i < g->n; (*i)++) {
-		err = shg__retire_dead(seg, g->v[*i], seq);
+		err = shg__retire_with_death(seg, g->v[*i], seq);
 		if (err)
 			return err;
 	}
@@ -1002,7 +1002,8 @@ static void retire_and_unpin(struct shg_txn *txn, const struct shg__offvec *cut)
 		if (!err)
 			err = retire_from(seg, cut, &j, txn->seq);
 		if (!err && !ver_done)
-			err = shg__retire_dead(seg, txn->base_ver, txn->seq);
+			err = shg__retire_with_death(seg, txn->base_ver,
+						     txn->seq);
 		ver_done = ver_done || !err;
 		if (!err && txn->base) {
 			shg_unpin(txn->base);
@@ -1012,12 +1013,13 @@ static void retire_and_unpin(struct shg_txn *txn, const struct shg__offvec *cut)
 	}
 	if (err) { /* the rest, where a retire may wait for a grace period */
 		for (; i < txn->garbage.n; i++)
-			(void)shg__retire_dead(seg, txn->garbage.v[i],
-					       txn->seq);
+			(void)shg__retire_with_death(seg, txn->garbage.v[i],
+						     txn->seq);
 		for (; j < cut->n; j++)
-			(void)shg__retire_dead(seg, cut->v[j], txn->seq);
+			(void)shg__retire_with_death(seg, cut->v[j], txn->seq);
 		if (!ver_done)
-			(void)shg__retire_dead(seg, txn->base_ver, txn->seq);
+			(void)shg__retire_with_death(seg, txn->base_ver,
+						     txn->seq);
 	}
 	if (txn->base) {
 		shg_unpin(txn->base);
@@ -1146,182 +1148,7 @@ int shg_update(struct shg_root *root, int (*fn)(struct shg_txn *txn, void *arg),
 	return err;
 }
 
-/* ---- detached versions ------------------------------------------------- */
-
-/* Process-local state of a detached version (pin->priv). */
-struct detached {
-	struct shg_pin *base; /* its base, pinned (NULL: root was empty) */
-	uint64_t base_ver; /* base version record (0 = none) */
-	struct shg__offvec garbage; /* published base nodes it replaced */
-};
-
-int shg_txn_detach(struct shg_txn *txn, struct shg_pin **out)
-{
-	struct detached *d;
-	struct shg_pin *pin;
-	struct cleanup c;
-	uint64_t ver;
-	size_t i, n0;
-	int err;
-
-	if (!txn || !out)
-		return -EINVAL;
-	if (txn->err)
-		return txn->err;
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		return -ENOMEM;
-	err = cleanup_collect(txn, &c);
-	if (err) {
-		free(d);
-		return err;
-	}
-	n0 = txn->garbage.n; /* cut-off subtrees join the garbage */
-	for (i = 0; !err && i < c.retire.n; i++)
-		err = shg__offvec_push(&txn->garbage, c.retire.v[i]);
-	if (!err)
-		err = build_version(txn, 0, c.shared, &ver);
-	if (!err) {
-		err = shg__pin_take(txn->seg, txn->rslot, ver, true, &pin);
-		if (err)
-			shg_free(txn->seg, (struct shg_off){ ver });
-	}
-	if (err) {
-		txn->garbage.n = n0;
-		cleanup_undo(txn, &c);
-		free(d);
-		return err;
-	}
-	cleanup_done(txn, &c);
-	cleanup_free(&c);
-	d->base = txn->base;
-	d->base_ver = txn->base_ver;
-	d->garbage = txn->garbage;
-	txn->garbage = (struct shg__offvec){ 0 };
-	pin->priv = d;
-	txn->base = NULL;
-	txn_free(txn);
-	*out = pin;
-	return 0;
-}
-
-/* Retire a detached version's own nodes (birth == its seq). */
-struct own_walk {
-	struct shg_seg *seg;
-	uint32_t graph;
-	uint64_t seq;
-	struct shg__offvec found;
-};
-
-static int own_visit(void *arg, uint64_t off, const struct shg_node *n,
-		     size_t size)
-{
-	struct own_walk *w = arg;
-
-	(void)size;
-	if (n->graph != w->graph || n->birth != w->seq)
-		return 1; /* published: its subtree is published too */
-	return shg__offvec_push(&w->found, off);
-}
-
-void shg__detached_release(struct shg_pin *pin)
-{
-	struct detached *d = pin->priv;
-	struct own_walk w = { pin->seg, pin->graph, pin->seq, { 0 } };
-	const struct shg_version *v;
-	size_t i;
-	int err;
-
-	v = version_at(pin->seg, pin->version, pin->graph, &err);
-	/* Plain retires: a checker may be walking the pin table. */
-	if (v && !shg__walk(pin->seg, v->node, own_visit, NULL, &w))
-		for (i = 0; i < w.found.n; i++)
-			(void)shg_retire(pin->seg,
-					 (struct shg_off){ w.found.v[i] });
-	free(w.found.v);
-	(void)shg_retire(pin->seg, (struct shg_off){ pin->version });
-	if (d) {
-		if (d->base)
-			shg_unpin(d->base);
-		free(d->garbage.v);
-		free(d);
-	}
-	pin->priv = NULL;
-}
-
-int shg_pin_publish(struct shg_pin *pin, struct shg_root *root)
-{
-	struct detached *d;
-	struct shg_version *v;
-	int err;
-
-	if (!pin || !root || !pin->detached || !pin->priv)
-		return -EINVAL;
-	if (shg__root_seg(root) != pin->seg ||
-	    shg__root_slot(root) != pin->root)
-		return -EINVAL;
-	d = pin->priv;
-	v = (struct shg_version *)version_at(pin->seg, pin->version, pin->graph,
-					     &err);
-	if (!v)
-		return err;
-	v->commit_ns = shg__realtime_ns(); /* still private */
-	err = shg_root_cas(root, (struct shg_off){ d->base_ver },
-			   (struct shg_off){ pin->version });
-	if (err) {
-		v->commit_ns = 0;
-		return err;
-	}
-	retire_replaced(pin->seg, &d->garbage, d->base_ver, pin->seq);
-	shg__pin_undetach(pin);
-	if (d->base)
-		shg_unpin(d->base);
-	free(d->garbage.v);
-	free(d);
-	pin->priv = NULL;
-	return 0;
-}
-
-/* Every node of @txn's base graph becomes garbage (replace the graph). */
-static int drop_visit(void *arg, uint64_t off, const struct shg_node *n,
-		      size_t size)
-{
-	struct shg_txn *txn = arg;
-
-	(void)n;
-	(void)size;
-	shg__txn_drop(txn, off);
-	return txn->err;
-}
-
-int shg_pin_publish_as(struct shg_pin *pin, struct shg_root *other)
-{
-	const struct shg_version *v;
-	struct shg_txn *txn;
-	struct shg_off copy = SHG_OFF_NULL;
-	int err;
-
-	if (!pin || !other || shg__root_seg(other) != pin->seg)
-		return -EINVAL;
-	v = version_at(pin->seg, pin->version, pin->graph, &err);
-	if (!v)
-		return err;
-	err = shg_txn_begin(other, &txn);
-	if (err)
-		return err;
-	err = shg__walk(pin->seg, txn->root_node, drop_visit, NULL, txn);
-	txn->root_node = 0;
-	if (!err)
-		err = shg_txn_import(txn, (struct shg_off){ v->node }, &copy);
-	if (!err) {
-		txn->root_node = copy.v;
-		err = shg_txn_commit(txn);
-		if (!err)
-			return 0;
-	}
-	shg_txn_abort(txn);
-	return err;
-}
+#include "txn_detach.c" /* compiled as part of this file */
 
 /* ---- root removal ------------------------------------------------------ */
 
@@ -1337,7 +1164,7 @@ static int drop_hook_visit(void *arg, uint64_t off, const struct shg_node *n,
 
 	(void)n;
 	(void)size;
-	(void)shg__retire_dead(w->seg, off, w->death);
+	(void)shg__retire_with_death(w->seg, off, w->death);
 	return 0;
 }
 
@@ -1361,7 +1188,7 @@ int shg__graph_drop(struct shg_seg *seg, struct shg_off value, void *arg)
 	v = (const struct shg_version *)n;
 	w.death = v->seq + 1;
 	err = shg__walk(seg, v->node, drop_hook_visit, NULL, &w);
-	(void)shg__retire_dead(seg, value.v, w.death);
+	(void)shg__retire_with_death(seg, value.v, w.death);
 	return err;
 }
 

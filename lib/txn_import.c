@@ -4,8 +4,8 @@
  * collects the nodes (stopping at root refs), each gets an owned copy,
  * then child offsets inside the copies are remapped through the old -> new
  * table: user types by field kind, map and vector nodes by their own remap
- * functions (shg__map_remap / shg__vec_remap, referenced weakly: without
- * them importing a container is -ENOTSUP). See txn.c for transactions.
+ * functions (shg__map_remap / shg__vec_remap). See txn.c for
+ * transactions.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,13 +16,10 @@
 /* ---- import ------------------------------------------------------------ */
 
 /*
- * Container remapping, provided by map.c and vec.c: rewrite in @copy (a
- * byte copy of the container node at @off) every child offset c (as
- * reported by the children function) with the value @map gives for it.
- * Weak references: without them, importing a container is -ENOTSUP.
+ * Container remapping, provided by map.c and vec.c (always linked): rewrite
+ * in @copy (a byte copy of the container node at @off) every child offset c
+ * (as reported by the children function) with the value @map gives for it.
  */
-#pragma weak shg__map_remap
-#pragma weak shg__vec_remap
 
 struct import {
 	struct shg_txn *txn;
@@ -81,15 +78,11 @@ static int import_fix(struct import *im, uint64_t off)
 	case SHG_TYPE_BYTES:
 		return 0;
 	case SHG_TYPE_MAP:
-	case SHG_TYPE_MAP_COLL:
-		if (!shg__map_remap)
-			return -ENOTSUP;
+	case SHG_TYPE_MAP_LEAF:
 		return shg__map_remap(seg, off, shg__at(seg, copy), memo_map,
 				      im);
 	case SHG_TYPE_VEC:
 	case SHG_TYPE_VEC_NODE:
-		if (!shg__vec_remap)
-			return -ENOTSUP;
 		return shg__vec_remap(seg, off, shg__at(seg, copy), memo_map,
 				      im);
 	default:

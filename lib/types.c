@@ -106,7 +106,7 @@ static const struct shg_type_rec builtin_recs[NUM_BUILTIN + 1] = {
 	BUILTIN_REC(SHG_TYPE_VERSION, "shg.version"),
 	BUILTIN_REC(SHG_TYPE_BYTES, "shg.bytes"),
 	BUILTIN_REC(SHG_TYPE_MAP, "shg.map"),
-	BUILTIN_REC(SHG_TYPE_MAP_COLL, "shg.map_coll"),
+	BUILTIN_REC(SHG_TYPE_MAP_LEAF, "shg.map_coll"),
 	BUILTIN_REC(SHG_TYPE_VEC, "shg.vec"),
 	BUILTIN_REC(SHG_TYPE_VEC_NODE, "shg.vec_node"),
 };

@@ -77,7 +77,7 @@ static int children_of(struct shg_seg *seg, uint64_t off,
 			return SHG_CORRUPT();
 		return 0;
 	case SHG_TYPE_MAP:
-	case SHG_TYPE_MAP_COLL:
+	case SHG_TYPE_MAP_LEAF:
 		return shg__map_children(seg, off, fn, rootfn, arg);
 	case SHG_TYPE_VEC:
 	case SHG_TYPE_VEC_NODE:

@@ -10,15 +10,20 @@
  *               robust mutexes, layout hash
  *   registry.c  process and thread slots, liveness, TLS contexts,
  *               releasing dead owners' slots
- *   epoch.c     read sections, grace periods, retire batches, reclaim,
- *               retire budget
- *   alloc.c     size classes, per-thread spans, remote frees
+ *   epoch.c     read sections, grace periods, retire batches, reclaim;
+ *               includes epoch_budget.c (retire budget, reader list) and
+ *               epoch_recover.c (adopting dead threads' batches)
+ *   alloc.c     size classes, per-thread spans, remote frees; includes
+ *               alloc_check.c (statistics, checker, walks for the sweep)
  *   span.c      per-node arenas of free extents (spans), heap growth,
  *               large blocks
  *   roots.c     the root table
  *   check.c     shg_check / shg_recover orchestration, leak sweep
  *   held.c      the held list (retired nodes a pinned version still needs)
  *   pinsnap.c   interval snapshots of the pins (search)
+ *   atomic.h    relaxed/acquire/release helpers for plain shared words,
+ *               the crash-ordering barrier
+ *   util.h      offset set, offset map, growable arrays (header only)
  *   limbo_check.c  checks of the retire FIFO and the held list
  *   lock.c      robust segment locks, take-over of unrepairable ones
  *   error.c     shg_strerror
@@ -281,8 +286,8 @@ SHG_HIDDEN void shg__limbo_repair(struct shg_seg *seg);
  * graph has a sequence in [node birth, @death); then it is held until that
  * pin goes. shg_retire() is the same with death 0 (no interval check).
  */
-SHG_HIDDEN int shg__retire_dead(struct shg_seg *seg, uint64_t off,
-				uint64_t death);
+SHG_HIDDEN int shg__retire_with_death(struct shg_seg *seg, uint64_t off,
+				      uint64_t death);
 /* Bytes held by pins (retired, grace over, interval still pinned). */
 SHG_HIDDEN uint64_t shg__held_bytes(struct shg_seg *seg);
 /* Retired-unfreed bytes: sealed batches plus every open batch (relaxed). */

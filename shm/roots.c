@@ -832,7 +832,8 @@ void shg__roots_repair(struct shg_seg *seg)
 					      SHG_ROOT_REMOVED,
 					      memory_order_relaxed);
 	free(names);
-	atomic_thread_fence(memory_order_release);
+	/* No fence: repair runs under root_lock, whose unlock (release)
+	 * publishes the repaired slots to the next locker. */
 }
 
 /* ---- checker ------------------------------------------------------------ */

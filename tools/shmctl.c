@@ -128,12 +128,13 @@ static void usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: shmctl COMMAND SEGMENT [ARGS...] [--json]\n"
-		   "       shmctl COMMAND --help\n\n"
-		   "SEGMENT is a POSIX shm name (/name, in /dev/shm) or a file\n"
-		   "path, which must contain a slash (./name, dir/name, /a/b).\n"
-		   "A bare name is refused: it would be a file here, not /name.\n\n"
-		   "commands:\n");
+	fprintf(f,
+		"usage: shmctl COMMAND SEGMENT [ARGS...] [--json]\n"
+		"       shmctl COMMAND --help\n\n"
+		"SEGMENT is a POSIX shm name (/name, in /dev/shm) or a file\n"
+		"path, which must contain a slash (./name, dir/name, /a/b).\n"
+		"A bare name is refused: it would be a file here, not /name.\n\n"
+		"commands:\n");
 	for (i = 0; i < NCMDS; i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
 	fprintf(f, "\n--json prints JSON with stable field names (shmctl(1)).\n"

@@ -319,7 +319,7 @@ static const char *builtin_name(uint32_t id)
 		return "version";
 	case SHG_TYPE_BYTES:
 		return "bytes";
-	case SHG_TYPE_MAP_COLL:
+	case SHG_TYPE_MAP_LEAF:
 		return "map-collision-node";
 	case SHG_TYPE_VEC_NODE:
 		return "vector-trie-node";

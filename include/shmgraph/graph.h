@@ -48,7 +48,10 @@ enum shg_builtin_type {
 	SHG_TYPE_VERSION = 1, /* version record */
 	SHG_TYPE_BYTES = 2, /* length-prefixed byte string */
 	SHG_TYPE_MAP = 3, /* persistent hash map node (HAMT) */
-	SHG_TYPE_MAP_COLL = 4, /* hash-collision bucket of a map */
+	SHG_TYPE_MAP_LEAF = 4, /* sorted leaf of map entries, at any depth
+				* (a small subtree or a hash collision); its
+				* type-table name stays "shg.map_coll" */
+	SHG_TYPE_MAP_COLL = SHG_TYPE_MAP_LEAF, /* the old name of the same */
 	SHG_TYPE_VEC = 5, /* persistent vector head */
 	SHG_TYPE_VEC_NODE = 6, /* persistent vector trie node */
 	SHG_TYPE_FIRST_USER = 16, /* first id given to registered types */

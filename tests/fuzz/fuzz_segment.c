@@ -281,7 +281,7 @@ static void dump_node(struct dump *d, uint64_t off, unsigned depth)
 	case SHG_TYPE_BYTES:
 		break; /* reached through fields and values only */
 	case SHG_TYPE_MAP:
-	case SHG_TYPE_MAP_COLL:
+	case SHG_TYPE_MAP_LEAF:
 		dump_map(d, off, depth);
 		break;
 	case SHG_TYPE_VEC:

@@ -70,7 +70,7 @@ static unsigned shape_walk(struct tu_env *e, uint64_t off, unsigned d,
 	if (d > sh->maxdepth)
 		sh->maxdepth = d;
 	if (d > 0 && count <= leaf_max(p[28], d)) {
-		assert_int_equal(type, SHG_TYPE_MAP_COLL);
+		assert_int_equal(type, SHG_TYPE_MAP_LEAF);
 		assert_true(count >= 2);
 		sh->leaves++;
 		sh->coll += d == 13;
@@ -955,7 +955,7 @@ static void collect(struct tu_env *e, uint64_t off, unsigned d, struct offs *o)
 	if (o->n < 65536)
 		o->v[o->n++] = off;
 	memcpy(&type, p, 4);
-	if (type == SHG_TYPE_MAP_COLL || d == 13)
+	if (type == SHG_TYPE_MAP_LEAF || d == 13)
 		return; /* a leaf */
 	memcpy(&dm, p + 16, 4);
 	memcpy(&nm, p + 20, 4);

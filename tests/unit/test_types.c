@@ -1059,14 +1059,14 @@ static void test_types_walk_containers(void **state)
 	print_message("walked %u blocks (version says %llu): %u map, %u coll, "
 		      "%u vec, %u vec nodes, %u bytes\n",
 		      bt.total, (unsigned long long)nodes, bt.n[SHG_TYPE_MAP],
-		      bt.n[SHG_TYPE_MAP_COLL], bt.n[SHG_TYPE_VEC],
+		      bt.n[SHG_TYPE_MAP_LEAF], bt.n[SHG_TYPE_VEC],
 		      bt.n[SHG_TYPE_VEC_NODE], bt.n[SHG_TYPE_BYTES]);
 	shg_read_unlock(g_seg);
 	assert_int_equal(bt.n[SHG_TYPE_VERSION], 1);
 	assert_int_equal(bt.n[SHG_TYPE_FIRST_USER], 1);
 	assert_int_equal(bt.n[SHG_TYPE_BYTES], 2 * n);
 	/* 300 keys: more than a level (a root and leaves) */
-	assert_true(bt.n[SHG_TYPE_MAP] + bt.n[SHG_TYPE_MAP_COLL] >= 2);
+	assert_true(bt.n[SHG_TYPE_MAP] + bt.n[SHG_TYPE_MAP_LEAF] >= 2);
 	assert_int_equal(bt.n[SHG_TYPE_VEC], 1);
 	assert_true(bt.n[SHG_TYPE_VEC_NODE] >= 2);
 	assert_int_equal(rv.roots, 1);

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Recovery of the epoch layer: adopting a dead thread's open and
+ * reclaiming batches and its held records. Not compiled on its own:
+ * epoch.c includes it at its end, sharing its static helpers.
+ */
+
+/* ---- recovery --------------------------------------------------------- */
+
+void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
+		      struct shg_recover_report *rep)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	struct shg__tctx *ctx = shg__tctx_peek(seg);
+	struct shg_batch *b = NULL;
+	struct shg_tslot *s;
+	uint64_t r, o, empty = 0, adopted = 0;
+
+	if (tidx >= seg->max_threads)
+		return;
+	s = &seg->threads[tidx];
+	/* F_w of the seal below. An exiting thread's unlinks precede it in
+	 * program order; a dead thread's were all performed before the
+	 * kernel reported it dead. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
+		return;
+	r = atomic_load_explicit(&s->reclaiming, memory_order_acquire);
+	if (r && (fifo_contains(seg, r) || shg__held_contains(seg, r)))
+		r = 0; /* died before unlinking it */
+	o = atomic_load_explicit(&s->limbo_open, memory_order_acquire);
+	if (o && !fifo_contains(seg, o) && (b = batch_at(seg, o))) {
+		if (!batch_count(b)) {
+			empty = o;
+		} else {
+			adopted = shg__batch_fix_bytes(seg, b);
+			seal_locked(seg, o, b);
+		}
+	}
+	atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
+	if (!r)
+		atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
+	shg__unlock(seg, &hdr->limbo_lock);
+	/* Popped (tag below a past scan's m, or held) and ours alone:
+	 * finish it, with a pin snapshot taken now (after its grace). */
+	if (r) {
+		struct pass p = { 0 };
+
+		adopted += shg__finish_batch(seg, ctx, s, r, &p);
+		shg__pass_done(&p);
+	}
+	if (empty)
+		shg__free_now(seg, ctx, empty);
+	if (rep)
+		rep->retired_adopted += adopted;
+}
+
+/*
+ * Sorted offsets of the FIFO's and the held list's batches (NULL if empty
+ * or out of memory).
+ */
+static uint64_t *fifo_sorted(struct shg_seg *seg, size_t *n)
+{
+	uint64_t cur = shg__ld64_relaxed(&seg->hdr->limbo_head), prev_tag = 0,
+		 tag;
+	uint64_t bound = fifo_bound(seg), *v = NULL, *nv;
+	size_t cap = 0;
+	struct shg_batch *b;
+	bool held = false;
+
+	*n = 0;
+	for (;;) {
+		if (!cur || *n >= 2 * bound || !(b = batch_at(seg, cur))) {
+			if (held)
+				break;
+			held = true; /* then the held list (no tag order) */
+			cur = shg__ld64_relaxed(&seg->hdr->held_head);
+			continue;
+		}
+		tag = shg__ld64_relaxed(&b->tag);
+		if (!held && *n && tag <= prev_tag) {
+			cur = 0;
+			continue;
+		}
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 64;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				*n = 0;
+				return NULL;
+			}
+			v = nv;
+		}
+		v[(*n)++] = cur;
+		prev_tag = tag;
+		cur = shg__ld64_relaxed(&b->next);
+	}
+	if (v)
+		qsort(v, *n, sizeof(*v), shg__cmp_u64);
+	return v;
+}
+
+/*
+ * Drop slot records (open or reclaiming) naming a batch that is in the
+ * FIFO: their owner died between linking and clearing (seal) or between
+ * recording and unlinking (pop), holding the lock that we now hold.
+ */
+static void drop_stale_records(struct shg_seg *seg)
+{
+	size_t n;
+	uint64_t *v = fifo_sorted(seg, &n);
+	uint32_t i;
+
+	for (i = 0; i < seg->max_threads; i++) {
+		struct shg_tslot *s = &seg->threads[i];
+		uint64_t r = atomic_load_explicit(&s->reclaiming,
+						  memory_order_relaxed);
+		uint64_t o = atomic_load_explicit(&s->limbo_open,
+						  memory_order_relaxed);
+
+		if (r &&
+		    (v ? bsearch(&r, v, n, sizeof(*v), shg__cmp_u64) != NULL :
+			 fifo_contains(seg, r) || shg__held_contains(seg, r)))
+			atomic_compare_exchange_strong(&s->reclaiming, &r, 0);
+		if (o &&
+		    (v ? bsearch(&o, v, n, sizeof(*v), shg__cmp_u64) != NULL :
+			 fifo_contains(seg, o)))
+			atomic_compare_exchange_strong(&s->limbo_open, &o, 0);
+	}
+	free(v);
+}
+
+/* hdr.retired_bytes := bytes of the sealed FIFO (limbo_lock held). */
+static void recount_sealed(struct shg_seg *seg)
+{
+	uint64_t cur = shg__ld64_relaxed(&seg->hdr->limbo_head), sum = 0, n = 0;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b;
+
+	while (cur && (b = batch_at(seg, cur)) && n++ < bound) {
+		sum += shg__ld64_relaxed(&b->bytes);
+		cur = shg__ld64_relaxed(&b->next);
+	}
+	atomic_store_explicit(&seg->hdr->retired_bytes, sum,
+			      memory_order_relaxed);
+}
+
+void shg__limbo_repair(struct shg_seg *seg)
+{
+	struct shg_hdr *hdr = seg->hdr;
+	uint64_t cur = shg__ld64_relaxed(&hdr->limbo_head), last = 0, next,
+		 n = 0;
+	uint64_t bound = fifo_bound(seg);
+	struct shg_batch *b, *nb;
+
+	if (cur && !batch_at(seg, cur)) {
+		shg__st64_relaxed(&hdr->limbo_head, 0);
+		cur = 0;
+	}
+	while (cur) {
+		b = batch_at(seg, cur);
+		next = shg__ld64_relaxed(&b->next);
+		nb = batch_at(seg, next);
+		/* Cut at a bad link, a tag that does not increase (this
+		 * also cuts every cycle) or an absurd length. */
+		if (next && (!nb ||
+			     shg__ld64_relaxed(&nb->tag) <=
+				     shg__ld64_relaxed(&b->tag) ||
+			     ++n >= bound)) {
+			shg__st64_relaxed(&b->next, 0);
+			next = 0;
+		}
+		last = cur;
+		cur = next;
+	}
+	shg__st64_relaxed(&hdr->limbo_tail, last);
+	recount_sealed(seg);
+	shg__repair_held(seg);
+	drop_stale_records(seg);
+}
