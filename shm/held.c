@@ -259,8 +259,11 @@ uint64_t shg__hold_split(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 	for (i = 0; i < n; i++) {
 		uint64_t off = ent_off(b, i);
 
-		if (off && (key = holder(seg, p, off, ent_death(b, i))))
+		if (off && (key = holder(seg, p, off, ent_death(b, i)))) {
+			/* n <= HELD_CAP: a batch never has more entries */
+			SHG_ASSERT(k < HELD_CAP);
 			h[k++] = (struct held_ent){ key, i };
+		}
 	}
 	if (!k)
 		return 0;

@@ -39,6 +39,7 @@ uint64_t shg__pinsnap_holder(const struct shg__pinsnap *snap, uint32_t graph,
 	uint64_t lo, hi;
 	size_t i;
 
+	SHG_ASSERT(!snap->n || snap->key); /* process-local: our own array */
 	if (!snap->n || death <= birth)
 		return 0;
 	lo = shg__pinsnap_key(graph, birth > SHG_IV_SEQ_MASK ? SHG_IV_SEQ_MASK :

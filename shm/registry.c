@@ -562,6 +562,7 @@ static void ctx_release_locked(struct shg_seg *seg, struct shg__tctx *ctx)
 {
 	if (!atomic_load_explicit(&ctx->live_seg, memory_order_relaxed))
 		return;
+	SHG_ASSERT(ctx->seg == seg && ctx->idx < seg->max_threads);
 	release_tslot(seg, ctx->idx, seg->token, ctx, NULL);
 	atomic_fetch_sub(&seg->procs[seg->pslot].nthreads, 1);
 	cds_list_del(&ctx->link);
