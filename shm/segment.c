@@ -660,6 +660,11 @@ int shg_seg_unlink(const char *name)
 	return err ? err : unlink_name(name, is_shm);
 }
 
+uint32_t shg_seg_format(const struct shg_seg *seg)
+{
+	return seg->hdr->version;
+}
+
 uint64_t shg_seg_capacity(const struct shg_seg *seg)
 {
 	return seg->capacity;

@@ -24,6 +24,12 @@ int cmd_create(struct cli *c, struct shg_seg *unused)
 	o.numa_policy = c->numa_policy;
 	o.numa_node = c->numa_node;
 	err = shg_seg_create(c->seg_name, &o, &seg);
+	if (err == -EINVAL && c->size &&
+	    (c->size < (4ull << 20) || c->size > (1ull << 40) ||
+	     c->size % (64u << 10)))
+		return failf("--size %" PRIu64 ": a segment holds 4 MiB to 1 "
+			     "TiB, in multiples of 64 KiB",
+			     c->size);
 	if (err)
 		return fail(c->seg_name, err);
 	if (c->json) {
@@ -65,21 +71,22 @@ int cmd_info(struct cli *c, struct shg_seg *seg)
 	if (c->json) {
 		printf("{\"segment\":");
 		shg__json_str(stdout, c->seg_name);
-		printf(",\"format\":1,\"capacity\":%" PRIu64
+		printf(",\"format\":%u,\"capacity\":%" PRIu64
 		       ",\"backed\":%" PRIu64 ",\"heap\":%" PRIu64
 		       ",\"used\":%" PRIu64 ",\"free\":%" PRIu64
 		       ",\"retired_pending\":%" PRIu64 ",\"epoch\":%" PRIu64
 		       ",\"roots\":%u,\"processes\":%u,\"threads\":%u"
 		       ",\"numa_nodes\":%u,\"flavor\":\"%s\"}\n",
-		       st.capacity, st.backed, st.heap_bytes, used,
-		       st.capacity - used, st.retired_bytes, st.global_epoch,
-		       st.roots, st.procs, st.threads, st.nodes,
+		       shg_seg_format(seg), st.capacity, st.backed,
+		       st.heap_bytes, used, st.capacity - used,
+		       st.retired_bytes, st.global_epoch, st.roots, st.procs,
+		       st.threads, st.nodes,
 		       shg_seg_flavor(seg) == SHG_FLAVOR_FENCE ? "fence" :
 								 "membarrier");
 		return 0;
 	}
 	printf("%-18s %s\n", "segment", c->seg_name);
-	printf("%-18s %d\n", "format", 1);
+	printf("%-18s %u\n", "format", shg_seg_format(seg));
 	printf("%-18s %s\n", "capacity",
 	       shg__fmt_bytes(st.capacity, b1, sizeof(b1)));
 	printf("%-18s %s\n", "backed",

@@ -108,6 +108,10 @@ SHG_API SHG_MUST_CHECK int shg_seg_unlink(const char *name);
 SHG_API uint64_t shg_seg_capacity(const struct shg_seg *seg);
 SHG_API uint64_t shg_seg_backed(const struct shg_seg *seg);
 
+/* The segment's format version (the header's; this library opens only
+ * its own, see SHG_EVERSION). */
+SHG_API uint32_t shg_seg_format(const struct shg_seg *seg);
+
 /* The flavor this process uses for read sections (never AUTO). */
 SHG_API enum shg_flavor shg_seg_flavor(const struct shg_seg *seg);
 

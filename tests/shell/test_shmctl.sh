@@ -147,6 +147,12 @@ json_field "roots type" '[r["type"] for r in j["roots"] if r["name"]=="config"][
 	"map" "$SHMCTL" roots "$SEG" --json
 json_field "check --json" 'j["ok"]' "True" "$SHMCTL" check "$SEG" --json
 
+# ---- create: size limits stated --------------------------------------------------
+expect_err "--size below the minimum says the range" "4 MiB to 1 TiB" \
+	"$SHMCTL" create "/shgtest-sz-$$" --size 10
+json_field "info shows the segment's format" 'j["format"] >= 2' "True" \
+	"$SHMCTL" info "$SEG" --json
+
 # ---- segment names ------------------------------------------------------------
 bare="shgtest-bare-$$"
 expect_err "bare name refused with a hint" "did you mean /$bare" "$SHMCTL" create "$bare"
