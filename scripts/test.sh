@@ -3,7 +3,7 @@
 #
 # test.sh - build shmgraph and run its test suite (the README's test command).
 #
-# Always:          build + `make check` in $BUILD_DIR (default: build)
+# Always:          check: build + `make check` in $BUILD_DIR (default: build)
 #                  install: tests/shell/test_install.sh (staged install;
 #                  an outside program and the README's example built with
 #                  pkg-config alone)
@@ -129,7 +129,7 @@ build_and_check() {
 	fi
 }
 
-phase_build() {
+phase_check() {
 	build_and_check "$BUILD_DIR" "${build_args[@]}"
 }
 
@@ -264,7 +264,7 @@ phase_distcheck() {
 	fi
 }
 
-phases=(build install python nim)
+phases=(check install python nim)
 if ((ci)); then
 	phases+=(format)
 	((quick)) || phases+=(cppcheck werror asan tsan distcheck fuzz model bench)

@@ -172,7 +172,8 @@ int cmd_import(struct cli *c, struct shg_seg *seg)
 		       c->replace ? "true" : "false");
 	} else {
 		printf("imported %s into root '%s' (version %" PRIu64 ")\n",
-		       file, c->arg[0], current_seq(seg, c->arg[0]));
+		       strcmp(file, "-") ? file : "standard input", c->arg[0],
+		       current_seq(seg, c->arg[0]));
 	}
 	return 0;
 }
