@@ -235,7 +235,7 @@ SHG_HIDDEN bool shg__pslot_alive(struct shg_seg *seg, uint32_t p, uint64_t tok);
 static inline bool shg__seg_own(const struct shg_seg *seg)
 {
 	return seg->fork_gen ==
-	       __atomic_load_n(&shg__fork_gen, __ATOMIC_RELAXED);
+	       atomic_load_explicit(&shg__fork_gen, memory_order_relaxed);
 }
 #define SHG_TLS_IE __attribute__((tls_model("initial-exec")))
 /* This thread's contexts, most recently used first. */
