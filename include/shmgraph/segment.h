@@ -159,9 +159,13 @@ SHG_API bool shg_read_locked(struct shg_seg *seg);
 /**
  * shg_synchronize() - wait for a grace period.
  *
- * Returns once every read section (in any process) that was running when
- * it was called has ended. Slots of dead processes are released on the
- * way. Context: outside read sections (else SHG_ENESTED). Return: 0,
+ * Returns once every read section (in any process) that could have read
+ * a value from before the call has ended. A section that was only
+ * entering at the call (its epoch not yet published) may still run, but it
+ * sees every store made before the call, so what the caller unlinked
+ * before calling is unreachable to it. Slots of dead processes are
+ * released on the way. Retired memory is not necessarily reclaimed by the
+ * time it returns while other readers run. Context: outside read sections (else SHG_ENESTED). Return: 0,
  * SHG_ENESTED, or SHG_EBUDGET if a live reader stalls longer than
  * @timeout_ms (0 = wait forever).
  */
