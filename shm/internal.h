@@ -343,9 +343,6 @@ SHG_HIDDEN int shg__span_sweep_release(struct shg_seg *seg, uint32_t idx);
 
 /* ---- roots.c ----------------------------------------------------------- */
 SHG_HIDDEN uint32_t shg__roots_release_proc(struct shg_seg *seg, uint32_t pidx);
-/* Finalize REMOVED roots left without holds (their values to the drop
- * hook); needs the process attached and the hook installed. */
-SHG_HIDDEN void shg__roots_finalize_pending(struct shg_seg *seg);
 SHG_HIDDEN void shg__roots_repair(struct shg_seg *seg);
 /* Handle internals, for the graph layer. */
 SHG_HIDDEN struct shg_seg *shg__root_seg(const struct shg_root *root);

@@ -383,11 +383,10 @@ static int pslot_fill(struct shg_seg *seg, uint32_t p)
  * does: its threads (found by the old token), holds and pins (by slot
  * index: we hold none yet), its membarrier count. A death of ours in
  * between leaves a slot with our dead token: released normally, the old
- * owner's thread slots as orphans. No thread context is needed: a removed
- * root whose last holder was the dead process is not finalized here (no
- * drop hook is installed yet, and a plain retire would free a version a
- * live pin still reaches); shg_seg_open finalizes it once the graph layer
- * attached (shg__roots_finalize_pending).
+ * owner's thread slots as orphans. A removed root whose last holder was
+ * the dead process is finalized through the upper layer's drop hook,
+ * which the handle carries from its creation (shg__upper_ops), so a
+ * version a live pin still reaches is never plain-retired.
  */
 #define TAKE_OVER_WAIT_MS 10000u
 

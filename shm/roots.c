@@ -729,30 +729,9 @@ uint32_t shg__roots_release_proc(struct shg_seg *seg, uint32_t pidx)
 			pending = true;
 	}
 	roots_unlock(seg);
-	/* Also finalizes slots an earlier release left pending (a crash). */
 	if (pending)
 		finalize_pending(seg);
-	else
-		shg__roots_finalize_pending(seg);
 	return released > UINT32_MAX ? UINT32_MAX : (uint32_t)released;
-}
-
-void shg__roots_finalize_pending(struct shg_seg *seg)
-{
-	uint32_t i;
-
-	/* Lock-free hint first: such slots are rare (a crash, a deferred
-	 * take-over); finalize_pending re-checks under root_lock. */
-	for (i = 0; i < seg->max_roots; i++) {
-		struct shg_rslot *rs = &seg->roots[i];
-
-		if (atomic_load_explicit(&rs->state, memory_order_relaxed) ==
-			    SHG_ROOT_REMOVED &&
-		    shg__ld32_relaxed(&rs->holds) == 0) {
-			finalize_pending(seg);
-			return;
-		}
-	}
 }
 
 /* Repair helper: whether hold record @h must be dropped. */

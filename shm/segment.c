@@ -629,12 +629,8 @@ int shg__seg_open(const char *name, const struct shg_opts *opts,
 		handle_free(seg);
 		return err;
 	}
-	if (!(o.flags & SHG_OPEN_NO_RECOVER)) {
-		/* Roots an earlier release left removed without holds (a
-		 * crash between dropping the holds and finalizing). */
-		shg__roots_finalize_pending(seg);
+	if (!(o.flags & SHG_OPEN_NO_RECOVER))
 		(void)shg__release_dead(seg, NULL);
-	}
 	*out = seg;
 	return 0;
 }
