@@ -5,6 +5,7 @@
  * All strings are static, so the function is thread-safe and never fails.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,16 +131,18 @@ static __thread int corrupt_line;
 
 void shg__corrupt_at(const char *file, int line)
 {
-	static int debug = -1;
+	static _Atomic int debug = -1; /* -1: environment not read yet */
+	int d = atomic_load_explicit(&debug, memory_order_relaxed);
 
 	corrupt_file = file;
 	corrupt_line = line;
-	if (debug < 0) {
+	if (d < 0) {
 		const char *e = getenv("SHG_DEBUG_CORRUPT");
 
-		debug = e && *e && strcmp(e, "0") != 0;
+		d = e && *e && strcmp(e, "0") != 0;
+		atomic_store_explicit(&debug, d, memory_order_relaxed);
 	}
-	if (debug)
+	if (d)
 		fprintf(stderr, "shmgraph: corrupt data detected at %s:%d\n",
 			file, line);
 }
