@@ -802,13 +802,14 @@ static bool abandon_ctx(struct shg_seg *seg, uint32_t tidx,
 	uint32_t s, next, seen;
 	unsigned c;
 
+	/*
+	 * The owned ring (spans found full) first, the current span last: the
+	 * abandoned list is a stack and adoption looks at its first few
+	 * spans only, so the span most likely to have free blocks must be on
+	 * top. Otherwise short-lived processes bury the free blocks under
+	 * full spans and each carves a new span.
+	 */
 	for (c = 0; c < SHG_NUM_CLASSES; c++) {
-		s = ctx->cur[c];
-		ctx->cur[c] = 0;
-		if (s && owned_by(seg, s - 1, tidx) == (int)c)
-			*n += give_up(seg, s - 1, tidx, c, 0);
-		else if (s)
-			ok = false;
 		s = ctx->owned[c];
 		for (seen = 0; s && seen < ctx->owned_count[c]; seen++) {
 			if (owned_by(seg, s - 1, tidx) != (int)c) {
@@ -823,6 +824,12 @@ static bool abandon_ctx(struct shg_seg *seg, uint32_t tidx,
 			ok = false;
 		ctx->owned[c] = 0;
 		ctx->owned_count[c] = 0;
+		s = ctx->cur[c];
+		ctx->cur[c] = 0;
+		if (s && owned_by(seg, s - 1, tidx) == (int)c)
+			*n += give_up(seg, s - 1, tidx, c, 0);
+		else if (s)
+			ok = false;
 	}
 	return ok;
 }

@@ -563,6 +563,14 @@ static int64_t reclaim_pass(struct shg_seg *seg, struct shg__tctx *ctx)
 	return reclaim(seg, ctx, false);
 }
 
+void shg__exit_reclaim(struct shg_seg *seg, struct shg__tctx *ctx)
+{
+	/* Outside a section only: inside one, our own epoch would hold back
+	 * everything sealed since it began (nothing freed, a scan wasted). */
+	if (ctx && !ctx->hot.nest)
+		(void)reclaim(seg, ctx, false);
+}
+
 int64_t shg_reclaim(struct shg_seg *seg)
 {
 	struct shg__tctx *ctx;

@@ -274,6 +274,13 @@ SHG_HIDDEN int shg__registry_check(struct shg_seg *seg, shg_problem_fn fn,
  * batch; called with the slot's recover_lock held (or by the owner). */
 SHG_HIDDEN void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 				 struct shg_recover_report *rep);
+/*
+ * A reclaim pass by a thread that is leaving (its open batch already
+ * sealed): frees what is due now, its own last batch included when no
+ * reader is in a section, so a short-lived process leaves nothing that
+ * waits for a later writer or a recover. Never waits.
+ */
+SHG_HIDDEN void shg__exit_reclaim(struct shg_seg *seg, struct shg__tctx *ctx);
 SHG_HIDDEN int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn,
 				void *arg, struct shg_check_report *rep);
 /* Calls @fn for every retired block and every batch block (for sweeps). */

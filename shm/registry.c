@@ -192,6 +192,10 @@ static bool release_tslot(struct shg_seg *seg, uint32_t t, uint64_t owner,
 		return false;
 	}
 	shg__limbo_adopt(seg, t, rep);
+	/* Leaving: free what is due before the spans are given up, so that
+	 * blocks freed here land on our own spans, which may then go back to
+	 * the arena empty. */
+	shg__exit_reclaim(seg, ctx);
 	spans = shg__alloc_abandon(seg, t, ctx);
 	if (rep)
 		rep->spans_adopted += spans;

@@ -398,7 +398,8 @@ static void test_epoch_reclaim_waits_for_process(void **state)
 		assert_true(shg_block_size(seg, blk[i]) > 0);
 	kid_go(&k);
 	assert_int_equal(tu_wait(pid), 0);
-	assert_int_equal(shg_reclaim(seg), (int64_t)sum);
+	/* The reader's own exit pass may have freed them already. */
+	assert_true(shg_reclaim(seg) <= (int64_t)sum);
 	assert_int_equal(hdr_load(&h->retired_bytes), 0);
 	assert_int_equal(hdr_load(&h->reclaimed_bytes) - rb0, sum);
 	kid_done(&k);
@@ -576,7 +577,8 @@ static void test_epoch_adopt_dead_thread(void **state)
 	tu_destroy(seg, name);
 }
 
-/* A thread that exits hands its open batch over. */
+/* A thread that exits seals its open batch and frees it in its exit pass
+ * (no reader is in a section). */
 static void *retire_thread(void *arg)
 {
 	struct shg_seg *seg = arg;
@@ -601,9 +603,9 @@ static void test_epoch_thread_exit_seals(void **state)
 	assert_int_equal(pthread_create(&th, NULL, retire_thread, seg), 0);
 	assert_int_equal(pthread_join(th, &rv), 0);
 	assert_null(rv);
-	assert_true(atomic_load(&seg->hdr->retired_bytes) >= 7 * 48);
-	assert_true(shg_reclaim(seg) >= 7 * 48);
 	assert_int_equal(atomic_load(&seg->hdr->retired_bytes), 0);
+	assert_true(atomic_load(&seg->hdr->reclaimed_bytes) >= 7 * 48);
+	assert_int_equal(shg_reclaim(seg), 0);
 	tu_destroy(seg, name);
 }
 
