@@ -33,6 +33,16 @@
  */
 #define SHG_GRAPH_RULES 2u
 
+/* Base version @ver was read by a commit about to publish (version.c). */
+SHG_HIDDEN void shg__version_mark_seen(struct shg_seg *seg, uint64_t ver);
+/* Stage a commit's garbage (@g, @cut, base record @base_ver, all dead at
+ * @seq) for version @ver on @root's slot; caller in a read section. False
+ * if it could not (then retire after publishing, as before). */
+SHG_HIDDEN bool shg__stage_garbage(struct shg_seg *seg, uint32_t root,
+				   uint64_t ver, const struct shg__offvec *g,
+				   const struct shg__offvec *cut,
+				   uint64_t base_ver, uint64_t seq);
+
 /* The graph layer's operations, handed to shm/ at create/open (attach.c). */
 SHG_HIDDEN extern const struct shg__upper_ops shg__graph_ops;
 /* A removed root's value, once unheld: drop the graph it names (txn.c). */
@@ -88,8 +98,11 @@ _Static_assert(sizeof(struct shg_version) == 64, "version");
 struct shg_version_x {
 	struct shg_version v;
 	uint64_t flags; /* SHG_VERF_* */
-	uint64_t pad;
+	uint64_t stager; /* thread slot + 1 that staged the commit publishing
+			  * this version (0 = none); set before publication
+			  * (txn.c, shm/epoch_stage.c) */
 };
+_Static_assert(sizeof(struct shg_version_x) == 80, "version_x");
 /* Some node of this version has two parents (a DAG, not a tree): commits
  * on it check their garbage against a full walk. */
 #define SHG_VERF_SHARED 0x1u

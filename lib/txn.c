@@ -25,9 +25,14 @@
  * can be published later on its root (CAS on its base) or copied under
  * another root.
  *
- * Crash: a process killed between the CAS and the retires leaks the
- * garbage (unreachable; the leak sweep frees it); killed before the CAS it
- * leaks its owned nodes the same way. Nothing is freed twice.
+ * Crash: the garbage is staged in the segment before the CAS, inside the
+ * read section that spans the CAS (shm/epoch_stage.c), so a process killed
+ * between the CAS and the retires leaves them to whoever releases its
+ * thread slot, which finishes them if the version was published (the root
+ * holds it, or a later commit marked it seen before its own CAS). Killed
+ * before the CAS it leaks its owned nodes (the live leak sweep frees them).
+ * If staging fails (no memory for a batch), the commit retires after the
+ * CAS as before. Nothing is freed twice.
  *
  * Import (txn_import.c) copies a subgraph (of any graph or version) into
  * the txn: one walk collects the nodes (stopping at root refs), each gets
@@ -1029,6 +1034,7 @@ static void retire_and_unpin(struct shg_txn *txn, const struct shg__offvec *cut)
 
 int shg_txn_commit(struct shg_txn *txn)
 {
+	bool locked, staged;
 	struct cleanup c;
 	uint64_t ver;
 	int err;
@@ -1045,17 +1051,41 @@ int shg_txn_commit(struct shg_txn *txn)
 		cleanup_undo(txn, &c);
 		return err;
 	}
-	/* Release CAS: the owned nodes and the record are complete before
-	 * any reader can load @ver. */
+	/* Stage the garbage in the segment before publishing, inside one
+	 * read section up to the publish, so that whoever releases us if we
+	 * die after the CAS retires it (shm/epoch_stage.c). */
+	locked = shg_read_lock(txn->seg) == 0;
+	staged = locked &&
+		 shg__stage_garbage(txn->seg, shg__root_slot(txn->root), ver,
+				    &txn->garbage, &c.retire, txn->base_ver,
+				    txn->seq);
+	shg__version_mark_seen(txn->seg, txn->base_ver);
+	/* Release CAS: the owned nodes, the record and the stage are
+	 * complete before any reader can load @ver. */
 	err = shg_root_cas(txn->root, (struct shg_off){ txn->base_ver },
 			   (struct shg_off){ ver });
 	if (err) {
+		if (staged)
+			shg__stage_cancel(txn->seg);
+		if (locked)
+			shg_read_unlock(txn->seg);
 		shg_free(txn->seg, (struct shg_off){ ver }); /* unpublished */
 		cleanup_undo(txn, &c);
 		return err;
 	}
+	if (staged) {
+		shg__stage_publish(txn->seg);
+		/* The retire entries exist: the base pin may go (inside the
+		 * section, as in retire_and_unpin()). */
+		if (txn->base)
+			(void)shg_unpin(txn->base);
+		txn->base = NULL;
+	}
+	if (locked)
+		shg_read_unlock(txn->seg);
 	cleanup_done(txn, &c);
-	retire_and_unpin(txn, &c.retire);
+	if (!staged)
+		retire_and_unpin(txn, &c.retire);
 	cleanup_free(&c);
 	txn_free(txn);
 	return 0;

@@ -111,6 +111,7 @@ void shg__detached_release(struct shg_pin *pin)
 
 int shg_pin_publish(struct shg_pin *pin, struct shg_root *root)
 {
+	bool locked, staged;
 	struct detached *d;
 	struct shg_version *v;
 	int err;
@@ -126,13 +127,28 @@ int shg_pin_publish(struct shg_pin *pin, struct shg_root *root)
 	if (!v)
 		return err;
 	v->commit_ns = shg__realtime_ns(); /* still private */
+	/* As in shg_txn_commit(): stage, mark the base seen, publish. */
+	locked = shg_read_lock(pin->seg) == 0;
+	staged = locked &&
+		 shg__stage_garbage(pin->seg, pin->root, pin->version,
+				    &d->garbage, NULL, d->base_ver, pin->seq);
+	shg__version_mark_seen(pin->seg, d->base_ver);
 	err = shg_root_cas(root, (struct shg_off){ d->base_ver },
 			   (struct shg_off){ pin->version });
 	if (err) {
+		if (staged)
+			shg__stage_cancel(pin->seg);
+		if (locked)
+			shg_read_unlock(pin->seg);
 		v->commit_ns = 0;
 		return err;
 	}
-	retire_replaced(pin->seg, &d->garbage, d->base_ver, pin->seq);
+	if (staged)
+		shg__stage_publish(pin->seg);
+	if (locked)
+		shg_read_unlock(pin->seg);
+	if (!staged)
+		retire_replaced(pin->seg, &d->garbage, d->base_ver, pin->seq);
 	shg__pin_undetach(pin);
 	if (d->base)
 		shg_unpin(d->base);

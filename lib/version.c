@@ -577,3 +577,63 @@ int shg_pin_list(struct shg_seg *seg, struct shg_pin_info *out, unsigned max)
 	pin_held(seg, out, n < max ? n : max);
 	return (int)n;
 }
+
+/* ---- staged commits ----------------------------------------------------- */
+
+/*
+ * A commit stages its garbage in the segment before publishing (the
+ * protocol is in shm/epoch_stage.c), records its thread slot in the new
+ * version's record (still private), and tells the slot that staged its
+ * base, if that stage is still open, that the base was published.
+ */
+static struct shg_version_x *version_x_at(struct shg_seg *seg, uint64_t ver)
+{
+	struct shg_version_x *x;
+
+	if (shg_block_size(seg, (struct shg_off){ ver }) < sizeof(*x))
+		return NULL;
+	x = shg_ptr(seg, (struct shg_off){ ver }, sizeof(*x));
+	if (!x || x->v.h.type != SHG_TYPE_VERSION)
+		return NULL;
+	return x;
+}
+
+void shg__version_mark_seen(struct shg_seg *seg, uint64_t ver)
+{
+	struct shg_version_x *x = ver ? version_x_at(seg, ver) : NULL;
+	uint64_t st = x ? __atomic_load_n(&x->stager, __ATOMIC_RELAXED) : 0;
+
+	if (st && st <= UINT32_MAX)
+		shg__stage_seen(seg, (uint32_t)(st - 1), ver);
+}
+
+bool shg__stage_garbage(struct shg_seg *seg, uint32_t root, uint64_t ver,
+			const struct shg__offvec *g,
+			const struct shg__offvec *cut, uint64_t base_ver,
+			uint64_t seq)
+{
+	struct shg_version_x *x = version_x_at(seg, ver);
+	uint32_t tidx;
+	size_t i;
+	int err;
+
+	/* Nothing to retire (a first commit): nothing to stage. */
+	if (!x || (!base_ver && (!g || !g->n) && (!cut || !cut->n)))
+		return false;
+	if (shg__stage_begin(seg, root, ver, &tidx))
+		return false;
+	err = 0;
+	for (i = 0; !err && g && i < g->n; i++)
+		err = shg__stage_add(seg, g->v[i], seq);
+	for (i = 0; !err && cut && i < cut->n; i++)
+		err = shg__stage_add(seg, cut->v[i], seq);
+	if (!err && base_ver)
+		err = shg__stage_add(seg, base_ver, seq);
+	if (err) {
+		shg__stage_cancel(seg);
+		return false;
+	}
+	/* Still private: published by the CAS that follows (release). */
+	x->stager = (uint64_t)tidx + 1;
+	return true;
+}

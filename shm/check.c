@@ -246,10 +246,18 @@ static void mark_all(struct shg__marker *mk,
 		return;
 	}
 	shg__limbo_walk(seg, mark_cb, mk);
-	for (r = 0; r < seg->max_threads; r++)
-		mark_batch_words(
-			mk, atomic_load_explicit(&seg->threads[r].reclaiming,
-						 memory_order_acquire));
+	for (r = 0; r < seg->max_threads; r++) {
+		struct shg_tslot *ts = &seg->threads[r];
+
+		mark_batch_words(mk,
+				 atomic_load_explicit(&ts->reclaiming,
+						      memory_order_acquire));
+		/* After reclaiming: the owner sets freeing before it drops
+		 * the record and clears it after the free (epoch.c). */
+		mark_batch_words(mk,
+				 atomic_load_explicit(&ts->freeing,
+						      memory_order_acquire));
+	}
 	shg__unlock(seg, &seg->hdr->limbo_lock);
 	if (mk->live.err)
 		shg__mark_fail(mk, mk->live.err);
@@ -390,11 +398,14 @@ int64_t shg__sweep(struct shg_seg *seg,
  *    the slot, not yet retired): covered only if the finalizing process
  *    does the exchange and the drop inside one read section (the grace
  *    period then waits for the drop, whose retires M2 sees).
- *  - A retire batch block that a reclaimer has finished: between the
- *    reclaimer's clearing of its record (tslot.reclaiming) and its free,
- *    the block is in no list. Blocks of the batch size class are never
- *    candidates (cand_add), which closes that window at the cost of
- *    leaving a dead process's leaked blocks of that one class.
+ *  - A retire batch block that a reclaimer has finished: the reclaimer
+ *    names it in tslot.freeing before it drops its record
+ *    (tslot.reclaiming) and clears that after the free; M2 reads both,
+ *    in that order, with acquire: it marks the block, or the free
+ *    happened before (3) walks the candidates again.
+ *  - A commit's staged retires (epoch_stage.c): their batches are named
+ *    by the slot (stage_chain) or linked in the FIFO under limbo_lock, and
+ *    their entries are nodes of the committer's pinned base.
  *  - Another sweeper: sweeps are serialized by hdr.sweep_lock (a dead
  *    holder's lock is taken over; its frees were of blocks unreachable
  *    then and now, and the next sweep sees them free).
@@ -418,13 +429,6 @@ static void cand_add(void *arg, uint64_t off, uint64_t size)
 {
 	struct live_sweep *ls = arg;
 
-	/* Retire batch blocks are never candidates: a reclaimer frees a
-	 * finished batch's block just after dropping its last record of it
-	 * (epoch.c: reclaiming = 0, then free), so for a moment such a block
-	 * is in no list yet still about to be freed by a live process. A
-	 * dead process's leaked block of this size class stays leaked. */
-	if (size == shg__class_size(shg__size_class(SHG_BATCH_BYTES)))
-		return;
 	if (shg__vec_push(&ls->c,
 			  ((struct cand){
 				  off, size,

@@ -384,10 +384,17 @@ uint64_t shg__finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 	atomic_fetch_add_explicit(&hdr->reclaimed_blocks, blocks,
 				  memory_order_relaxed);
 	/* Forget the record before freeing the batch block: a death in
-	 * between leaks the block; the other order could free it twice. */
+	 * between leaks the block; the other order could free it twice.
+	 * `freeing` names the block until it is freed, so a live leak sweep
+	 * (which reads reclaiming, then freeing, with acquire, under
+	 * limbo_lock) either marks it or finds it freed: set before the
+	 * record is dropped, cleared after the free (release). Recovery
+	 * drops a dead owner's `freeing` without freeing (leak at worst). */
+	atomic_store_explicit(&s->freeing, bo, memory_order_relaxed);
 	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
 	atomic_signal_fence(memory_order_seq_cst);
 	shg__free_now(seg, ctx, bo);
+	atomic_store_explicit(&s->freeing, 0, memory_order_release);
 	return bytes;
 }
 
@@ -861,6 +868,8 @@ int shg_synchronize(struct shg_seg *seg, unsigned timeout_ms)
 		reclaim(seg, ctx, true);
 	return 0;
 }
+
+#include "epoch_stage.c" /* compiled as part of this file */
 
 #include "epoch_budget.c" /* compiled as part of this file */
 

@@ -14,7 +14,7 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	struct shg__tctx *ctx = shg__tctx_peek(seg);
 	struct shg_batch *b = NULL;
 	struct shg_tslot *s;
-	uint64_t r, o, empty = 0, adopted = 0;
+	uint64_t r, o, empty = 0, adopted = 0, drop;
 
 	if (tidx >= seg->max_threads)
 		return;
@@ -25,6 +25,9 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	atomic_thread_fence(memory_order_seq_cst);
 	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
 		return;
+	/* A commit staged before its publish: finish or drop its retires
+	 * before the open batch is sealed (epoch_stage.c). */
+	drop = stage_resolve_locked(seg, s);
 	r = atomic_load_explicit(&s->reclaiming, memory_order_acquire);
 	if (r && (fifo_contains(seg, r) || shg__held_contains(seg, r)))
 		r = 0; /* died before unlinking it */
@@ -40,6 +43,10 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
 	if (!r)
 		atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
+	/* A batch block its owner may have freed already: never free it
+	 * here (if it is still allocated the leak sweep finds it). When the
+	 * record is still there too, finishing r below frees it once. */
+	atomic_store_explicit(&s->freeing, 0, memory_order_release);
 	shg__unlock(seg, &hdr->limbo_lock);
 	/* Popped (tag below a past scan's m, or held) and ours alone:
 	 * finish it, with a pin snapshot taken now (after its grace). */
@@ -51,6 +58,7 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	}
 	if (empty)
 		shg__free_now(seg, ctx, empty);
+	chain_free(seg, ctx, drop);
 	if (rep)
 		rep->retired_adopted += adopted;
 }

@@ -148,6 +148,11 @@ struct shg__tctx {
 	uint32_t cur[SHG_NUM_CLASSES];
 	uint32_t owned[SHG_NUM_CLASSES];
 	uint32_t owned_count[SHG_NUM_CLASSES];
+	/* a staged commit (epoch_stage.c): last chain batch, staged bytes in
+	 * the open batch, a published stage whose chain is not linked yet */
+	uint64_t stage_tail;
+	uint64_t stage_bytes;
+	bool stage_unlinked;
 };
 
 /* ---- platform.c -------------------------------------------------------- */

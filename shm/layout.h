@@ -185,14 +185,25 @@ struct shg_tslot {
 	_Atomic uint64_t reclaiming; /* offset of a batch being freed */
 	uint64_t registered_ns; /* CLOCK_REALTIME at registration */
 	uint32_t node; /* NUMA node of the thread at registration */
-	uint32_t pad0;
-	uint64_t pad1;
+	uint32_t stage_n; /* staged retires in the open batch (epoch_stage.c) */
+	_Atomic uint64_t freeing; /* finished batch block being freed after
+				   * its reclaiming record was dropped */
 
-	/* line 1: written by reclaimers and recoverers */
+	/* line 1: written by reclaimers and recoverers; the stage fields by
+	 * the owner while it commits and by the next committer */
 	alignas(64) _Atomic uint64_t blocked_since_ns; /* MONOTONIC, 0 = no */
 	_Atomic uint64_t blocked_bytes; /* retired bytes it held back then */
 	_Atomic uint64_t recover_lock; /* token of the process recovering */
-	uint64_t pad2[5];
+	uint32_t stage_from; /* open batch count when the stage began */
+	uint32_t stage_root; /* root slot the staged commit publishes on */
+	_Atomic uint64_t stage_chain; /* private batches of staged retires
+				       * beyond the open batch, 0 = none */
+	_Atomic uint64_t stage_ver; /* version a staged commit publishes, 0 =
+				     * none; set first, cleared last */
+	_Atomic uint64_t stage_seen; /* == stage_ver once a later commit read
+				      * that version as its base (so it was
+				      * published), set before its CAS */
+	uint64_t pad2;
 };
 _Static_assert(sizeof(struct shg_tslot) == 128, "tslot size");
 _Static_assert(offsetof(struct shg_tslot, blocked_since_ns) == 64, "tslot");

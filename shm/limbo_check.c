@@ -229,9 +229,17 @@ void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
 		uint64_t r = atomic_load_explicit(&s->reclaiming,
 						  memory_order_acquire);
 
+		uint64_t c = atomic_load_explicit(&s->stage_chain,
+						  memory_order_acquire);
+
 		if ((b = batch_at(seg, o)))
 			walk_batch(b, o, fn, arg);
 		if ((b = batch_at(seg, r)))
 			walk_batch(b, r, fn, arg);
+		/* A commit's staged retires (epoch_stage.c): private batches
+		 * that only the slot names until they are linked. */
+		for (n = 0; c && n++ < bound && (b = batch_at(seg, c));
+		     c = shg__ld64_relaxed(&b->next))
+			walk_batch(b, c, fn, arg);
 	}
 }

@@ -102,6 +102,39 @@ struct shg__upper_ops {
 			      uint32_t *graph, uint64_t *birth);
 };
 
+/*
+ * Staged retires (epoch_stage.c): a commit records the blocks it will
+ * replace before it publishes, so that a death between its publish and
+ * its retires leaves them to whoever releases its thread slot. Context:
+ * the calling thread, inside a read section from begin to publish or
+ * cancel (its epoch keeps every version it read, and the staged batches
+ * once linked, from being freed before its slot is released).
+ *
+ * shg__stage_begin():   start staging for version @ver on root slot @root;
+ *                       *@tidx gets the caller's thread slot, which the
+ *                       upper layer records in @ver (for shg__stage_seen).
+ *                       Return 0, -EINVAL outside a read section,
+ *                       -EBUSY if a stage is open, or an allocation error.
+ * shg__stage_add():     record @off, dead at @death, as a staged retire.
+ *                       Return 0 or an error (then cancel and retire the
+ *                       usual way after publishing).
+ * shg__stage_publish(): the publish succeeded: the staged entries become
+ *                       retired (sealed batches linked in one lock hold).
+ * shg__stage_cancel():  the publish failed: forget the stage.
+ * shg__stage_seen():    a commit read @ver, staged by thread slot @tidx, as
+ *                       its base (so @ver was published): call before that
+ *                       commit's own root CAS, inside the read section in
+ *                       which it loaded @ver.
+ */
+SHG_HIDDEN int shg__stage_begin(struct shg_seg *seg, uint32_t root,
+				uint64_t ver, uint32_t *tidx);
+SHG_HIDDEN int shg__stage_add(struct shg_seg *seg, uint64_t off,
+			      uint64_t death);
+SHG_HIDDEN void shg__stage_publish(struct shg_seg *seg);
+SHG_HIDDEN void shg__stage_cancel(struct shg_seg *seg);
+SHG_HIDDEN void shg__stage_seen(struct shg_seg *seg, uint32_t tidx,
+				uint64_t ver);
+
 /* segment.c: create or open a segment on behalf of the layer @ops. */
 SHG_HIDDEN int shg__seg_create(const char *name, const struct shg_opts *opts,
 			       const struct shg__upper_ops *ops,

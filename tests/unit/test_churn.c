@@ -13,6 +13,13 @@
  *  - test_churn_bounded_under_reader: the same with a reader process in
  *    read sections all the time: retired bytes stay within one grace
  *    period's worth of garbage (a few commits), backed stays flat.
+ *  - test_churn_killed_writers_leak_nothing: two writer processes commit
+ *    flat out while the test kills one of them with SIGKILL at random
+ *    moments and starts another, over and over, and keeps committing
+ *    itself; recovery runs while the others write. Then the writers stop
+ *    and one recover runs: a full (quiescent) sweep finds 0 leaked bytes,
+ *    so a writer killed between its root CAS and its retires left its
+ *    garbage to the recovery (staged retires), and the check is clean.
  */
 #include <errno.h>
 #include <signal.h>
@@ -23,6 +30,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
+
+#include "internal.h"
 
 #define KEYS 8u
 #define WARMUP 60u
@@ -152,6 +161,120 @@ static void churn(bool with_reader)
 	tu_destroy(seg, name);
 }
 
+struct killjob {
+	const char *name;
+	uint64_t seed;
+	_Atomic int *stop;
+	_Atomic uint64_t *commits;
+};
+
+static int rnd_put(struct shg_txn *txn, void *arg)
+{
+	uint64_t *k = arg;
+	struct shg_val v = { .kind = SHG_KIND_U64, .u64 = k[1] };
+	int err = 0, i;
+
+	if (shg_off_is_null(shg_txn_root_node(txn)))
+		err = shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_U64,
+				      SHG_KIND_U64);
+	for (i = 0; !err && i < (int)(k[0] % 4) + 1; i++)
+		err = shg_txn_map_put_u64(txn, SHG_REF_ROOT, (k[0] + i) % 512,
+					  &v);
+	return err;
+}
+
+/* Commit 1-4 random keys per txn until told to stop. */
+static int kill_writer(void *arg)
+{
+	struct killjob *j = arg;
+	struct shg_seg *seg;
+	struct shg_root *root;
+	uint64_t s = j->seed, k[2];
+	int err = 0;
+
+	if (shg_seg_open(j->name, NULL, &seg))
+		return 10;
+	if (shg_root_open(seg, "k", &root))
+		return 11;
+	while (!atomic_load(j->stop) && !err) {
+		k[0] = tu_rng_next(&s);
+		k[1] = tu_rng_next(&s);
+		err = shg_update(root, rnd_put, k, 0);
+		if (err == SHG_ECONFLICT || err == SHG_EBUDGET)
+			err = 0;
+		atomic_fetch_add(j->commits, 1);
+	}
+	shg_root_close(root);
+	shg_seg_close(seg);
+	return err ? 12 : 0;
+}
+
+static void test_churn_killed_writers_leak_nothing(void **state)
+{
+	unsigned rounds = tu_long_tests() ? 400 : 40, r, kills = 0;
+	_Atomic int *stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct shg_recover_report rep;
+	struct shg_root *root;
+	struct shg_seg *seg;
+	struct killjob j[2];
+	uint64_t s = 42, k[2], freed = 0;
+	int64_t left;
+	char name[64];
+	pid_t pid[2];
+	int i;
+
+	(void)state;
+	assert_true(stop != MAP_FAILED);
+	seg = tu_create(name, 128u << 20);
+	tu_ok(shg_root_create(seg, "k", &root));
+	for (i = 0; i < 2; i++) {
+		j[i] = (struct killjob){ name, 1000u + (unsigned)i, stop,
+					 (_Atomic uint64_t *)(stop + 16) };
+		pid[i] = tu_fork(kill_writer, &j[i]);
+	}
+	for (r = 0; r < rounds; r++) {
+		unsigned w = r % 2, n = 5 + (unsigned)(tu_rng_next(&s) % 40);
+
+		while (n--) { /* the survivor in this process keeps writing */
+			k[0] = tu_rng_next(&s);
+			k[1] = r;
+			(void)shg_update(root, rnd_put, k, 0);
+		}
+		usleep((useconds_t)(tu_rng_next(&s) % 3000));
+		kill(pid[w], SIGKILL);
+		assert_int_equal(tu_wait(pid[w]), 128 + SIGKILL);
+		kills++;
+		if (r % 8 == 7) { /* recover while the other one writes */
+			tu_ok(shg_recover(seg, &rep));
+			freed += rep.leaked_freed;
+		}
+		j[w].seed = tu_rng_next(&s);
+		pid[w] = tu_fork(kill_writer, &j[w]);
+	}
+	atomic_store(stop, 1);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(tu_wait(pid[i]), 0);
+	tu_ok(shg_recover(seg, &rep));
+	freed += rep.leaked_freed;
+	tu_ok(shg_synchronize(seg, 0));
+	shg_reclaim(seg);
+	TU_CHECK_SOUND(seg);
+	left = shg__sweep(seg, NULL, NULL, true);
+	if (getenv("SHG_CHURN_DEBUG"))
+		printf("live dry %lld\n", (long long)shg__sweep_live(seg, true));
+	printf("killed writers: %u rounds, %u kills, %llu commits; live "
+	       "sweeps freed %llu bytes; a quiescent sweep finds %lld bytes "
+	       "leaked\n",
+	       rounds, kills,
+	       (unsigned long long)atomic_load((_Atomic uint64_t *)(stop + 16)),
+	       (unsigned long long)freed, (long long)left);
+	assert_int_equal(left, 0);
+	shg_root_close(root);
+	tu_destroy(seg, name);
+	munmap((void *)stop, 4096);
+}
+
 static void test_churn_clean_exits_leave_nothing(void **state)
 {
 	(void)state;
@@ -169,6 +292,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_churn_clean_exits_leave_nothing),
 		cmocka_unit_test(test_churn_bounded_under_reader),
+		cmocka_unit_test(test_churn_killed_writers_leak_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
