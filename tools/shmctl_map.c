@@ -440,25 +440,32 @@ static int root_kinds(struct cli *c, struct shg_seg *seg, struct shg_root *root,
 int cmd_put(struct cli *c, struct shg_seg *seg)
 {
 	struct put_arg a = { .seg = seg };
-	struct shg_root *root;
+	struct shg_root *root = NULL;
 	uint8_t *buf = NULL;
 	unsigned kind;
 	char d[64];
-	int err, rc;
+	int err, rc = 0;
 
-	rc = open_map_root(c, seg, true, &root);
-	if (rc)
-		return rc;
-	rc = root_kinds(c, seg, root, true, &a.mk);
+	/* An absent root is made only once KEY and VALUE parse: a refused
+	 * put leaves nothing behind. */
+	err = shg_root_open(seg, c->arg[0], &root);
+	if (err && err != -ENOENT)
+		return fail(c->arg[0], err);
+	if (!err)
+		rc = root_kinds(c, seg, root, true, &a.mk);
 	if (!rc)
 		rc = put_kind(c, &a.mk, &kind);
 	if (!rc)
 		rc = parse_key(c, &a.mk, &a.key);
 	if (!rc)
 		rc = put_value(c, seg, &a.mk, kind, &a.val, &buf);
+	if (!rc && !root)
+		rc = open_map_root(c, seg, true, &root);
 	if (rc) {
-		shg_root_close(root);
+		if (root)
+			shg_root_close(root);
 		free(a.key.buf);
+		free(buf);
 		return rc;
 	}
 	err = shg_update(root, put_fn, &a, 0);

@@ -107,6 +107,7 @@ expect_rc 1 "get missing key" "$SHMCTL" get "$SEG" config nope
 expect_err "get missing root" "no root" "$SHMCTL" get "$SEG" noroot k
 expect_err "put int into a string map" "config: map<bytes,bytes>; --int given" "$SHMCTL" put "$SEG" config n 5 --int
 expect_err "put bad int" "counts: map<bytes,u64>; 5x is not a u64" "$SHMCTL" put "$SEG" counts n 5x --int
+expect_err "a refused put creates no root" "no root 'counts'" "$SHMCTL" get "$SEG" counts n
 expect_rc 0 "put int" "$SHMCTL" put "$SEG" counts n 42 --int
 v=$("$SHMCTL" get "$SEG" counts n 2>/dev/null)
 [ "$v" = "42" ] && ok || bad "get int: '$v'"
