@@ -200,6 +200,10 @@ json_field "emptied map: count" 'j["count"], j["key_kind"]' "0 u64" "$SHMCTL" ls
 expect_err "emptied map: value kind found" "emptied: map<u64,i64>; x is not an i64" \
 	"$SHMCTL" put "$SEG" emptied 6 x
 expect_rc 0 "emptied map: put" "$SHMCTL" put "$SEG" emptied 6 3
+expect_rc 0 "new root-valued map" "$SHMCTL" put "$SEG" rlinks a config --kind root
+expect_rc 0 "empty it" "$SHMCTL" del "$SEG" rlinks a
+expect_err "emptied root map: kind found" "rlinks: map<bytes,root>; nope does not name a root" \
+	"$SHMCTL" put "$SEG" rlinks b nope
 json_field "emptied map: kinds kept" 'j["kind"], j["value"]' "i64 3" "$SHMCTL" get "$SEG" emptied 6 --json
 expect_rc 2 "get on a missing root: exit 2" "$SHMCTL" get "$SEG" nosuchroot k
 
@@ -209,7 +213,7 @@ for c in info roots readers stats check recover; do
 	expect_rc 0 "$c" "$SHMCTL" "$c" "$SEG"
 done
 json_field "roots --json" '",".join(sorted(r["name"] for r in j["roots"]))' \
-	"bkeys,blobs,config,counts,emptied,ids,links,ratios,signed" "$SHMCTL" roots "$SEG" --json
+	"bkeys,blobs,config,counts,emptied,ids,links,ratios,rlinks,signed" "$SHMCTL" roots "$SEG" --json
 json_field "roots type" '[r["type"] for r in j["roots"] if r["name"]=="config"][0]' \
 	"map" "$SHMCTL" roots "$SEG" --json
 json_field "check --json" 'j["ok"]' "True" "$SHMCTL" check "$SEG" --json
@@ -439,6 +443,11 @@ json_field "get node --json" 'j["kind"], j["value"]["type"], j["value"]["fields"
 json_field "ls node --json" 'j["value_kind"], [e["value"].get("elided") for e in j["entries"]]' \
 	"node [True, True]" "$SHMCTL" ls "$SEG" graph --json
 expect_err "put of a node value" "graph: map<u64,node>; put: node values are read-only" \
+	"$SHMCTL" put "$SEG" graph 3 x
+# Emptied, the map still refuses: its value kind is found without an entry.
+expect_rc 0 "del node value 1" "$SHMCTL" del "$SEG" graph 1
+expect_rc 0 "del node value 2" "$SHMCTL" del "$SEG" graph 2
+expect_err "put into an emptied node map" "graph: map<u64,node>; put: node values" \
 	"$SHMCTL" put "$SEG" graph 3 x
 expect_rc 0 "import a vector graph" "$SHMCTL" import "$SEG" vec "$SNAP.vec"
 expect_err "ls on a graph that is not a map" "not a map" "$SHMCTL" ls "$SEG" vec
