@@ -22,6 +22,7 @@
 #include "shmctl.h"
 
 #define OPTS_VAL (OPT_INT | OPT_HEX | OPT_BASE64)
+#define OPTS_KEY (OPT_KEY_INT | OPT_KEY_HEX)
 
 static const struct cmd cmds[] = {
 	{ "create", cmd_create, OPT_JSON | OPT_SIZE | OPT_MODE | OPT_NUMA, 0, 0,
@@ -74,24 +75,35 @@ static const struct cmd cmds[] = {
 	  "nesting (default 64, at most 2000), --limit N at most N items\n"
 	  "per container.\n"
 	  "Bytes that are not printable UTF-8 are shown as hex:... .\n" },
-	{ "put", cmd_put, OPT_JSON | OPTS_VAL, 3, 3, CMD_WRITE,
-	  "ROOT KEY VALUE [--int|--hex|--base64]",
+	{ "put", cmd_put, OPT_JSON | OPTS_VAL | OPTS_KEY | OPT_KIND, 3, 3,
+	  CMD_WRITE,
+	  "ROOT KEY VALUE [--key-int|--key-hex] [--int|--hex|--base64] "
+	  "[--kind KIND]",
 	  "set KEY in the map at ROOT (created if absent)",
-	  "Sets KEY to VALUE in the map with string keys at ROOT, in one\n"
-	  "commit. The root and the map are created if absent. VALUE is a\n"
-	  "string, or with --int an integer (negative: signed), --hex or\n"
-	  "--base64 bytes given in that encoding.\n" },
-	{ "get", cmd_get, OPT_JSON | OPT_HEX | OPT_BASE64, 2, 2, 0,
-	  "ROOT KEY [--hex|--base64]", "print KEY's value (exit 1 if absent)",
-	  "Prints KEY's value in the map at ROOT. Bytes that are printable\n"
-	  "UTF-8 print as is, other bytes as hex:...; --hex and --base64\n"
-	  "print bytes values in that encoding. Exit 1 if KEY is absent.\n" },
-	{ "del", cmd_del, OPT_JSON, 2, 2, CMD_WRITE, "ROOT KEY",
-	  "delete KEY (exit 1 if absent)",
+	  "Sets KEY to VALUE in the map at ROOT, in one commit. KEY and\n"
+	  "VALUE are read as the map's key and value kinds (u64 or bytes\n"
+	  "keys; u64, i64, f64, bytes or root values; node values are\n"
+	  "read-only here). If ROOT or its map is absent both are created:\n"
+	  "keys bytes, or u64 with --key-int; values bytes, or as --kind\n"
+	  "KIND says, or with --int u64 (i64 if negative). --key-hex gives a\n"
+	  "bytes KEY in hex; --hex and --base64 a bytes VALUE in that\n"
+	  "encoding; a root value is a root's name (or root:NAME).\n" },
+	{ "get", cmd_get, OPT_JSON | OPT_HEX | OPT_BASE64 | OPTS_KEY, 2, 2, 0,
+	  "ROOT KEY [--key-int|--key-hex] [--hex|--base64]",
+	  "print KEY's value (exit 1 if absent)",
+	  "Prints KEY's value in the map at ROOT (KEY read as the map's key\n"
+	  "kind). Bytes that are printable UTF-8 print as is, other bytes\n"
+	  "as hex:...; --hex and --base64 print bytes values in that\n"
+	  "encoding. A node value prints as dump prints it there. Exit 1\n"
+	  "if KEY is absent.\n" },
+	{ "del", cmd_del, OPT_JSON | OPTS_KEY, 2, 2, CMD_WRITE,
+	  "ROOT KEY [--key-int|--key-hex]", "delete KEY (exit 1 if absent)",
 	  "Deletes KEY from the map at ROOT in one commit. Exit 1 if absent.\n" },
 	{ "ls", cmd_ls, OPT_JSON, 1, 1, 0, "ROOT", "list the map's entries",
 	  "Lists the entries of the map at ROOT, one \"KEY<TAB>VALUE\" line\n"
-	  "each (bytes that are not printable UTF-8 as hex:...).\n" },
+	  "each, keys and values of any kind (bytes that are not printable\n"
+	  "UTF-8 as hex:..., node values as the first line dump prints for\n"
+	  "them). --json also gives the map's key_kind and value_kind.\n" },
 	{ "export", cmd_export, OPT_JSON, 2, 2, 0, "ROOT FILE",
 	  "write ROOT's graph to a snapshot file",
 	  "Writes the current version of ROOT's graph to FILE (\"-\": standard\n"
@@ -199,6 +211,15 @@ static bool opt_value(struct cli *c, unsigned bit, const char *v)
 	case OPT_REPLACE:
 		c->replace = true;
 		return true;
+	case OPT_KEY_INT:
+		c->key_int = true;
+		return true;
+	case OPT_KEY_HEX:
+		c->key_hex = true;
+		return true;
+	case OPT_KIND:
+		c->kind = kind_parse(v);
+		return c->kind != 0;
 	case OPT_SIZE:
 		return shg__parse_size(v, &c->size) == 0;
 	case OPT_MODE:
@@ -247,6 +268,9 @@ static int set_opt(struct cli *c, const char *name, const char *v)
 		{ "limit", OPT_LIMIT, true },
 		{ "interval", OPT_INTERVAL, true },
 		{ "count", OPT_COUNT, true },
+		{ "key-int", OPT_KEY_INT, false },
+		{ "key-hex", OPT_KEY_HEX, false },
+		{ "kind", OPT_KIND, true },
 	};
 	size_t i;
 
@@ -270,7 +294,7 @@ static bool takes_value(const char *name)
 {
 	static const char *const with[] = { "size",	"mode",	 "numa",
 					    "version",	"depth", "limit",
-					    "interval", "count" };
+					    "interval", "count", "kind" };
 	size_t i;
 
 	for (i = 0; i < sizeof(with) / sizeof(with[0]); i++)
@@ -336,9 +360,9 @@ static int parse_args(int argc, char **argv, struct cli *c, bool *help)
 static const char *opt_name(unsigned bit)
 {
 	static const char *const names[] = {
-		"json",	   "size",     "mode",	  "numa",  "int",
-		"hex",	   "base64",   "version", "depth", "limit",
-		"replace", "interval", "count",
+		"json",	  "size",    "mode",	"numa",	 "int",	    "hex",
+		"base64", "version", "depth",	"limit", "replace", "interval",
+		"count",  "key-int", "key-hex", "kind",
 	};
 	unsigned i = (unsigned)__builtin_ctz(bit);
 
@@ -357,6 +381,8 @@ static int check_args(const struct cli *c, const struct cmd *cmd)
 			     opt_name(bad & -bad), cmd->name, cmd->name);
 	if (n > 1)
 		return failf("--int, --hex and --base64 exclude each other");
+	if ((c->seen & OPTS_KEY) == OPTS_KEY)
+		return failf("--key-int and --key-hex exclude each other");
 	if (!c->seg_name || c->nargs < cmd->min_args ||
 	    c->nargs > cmd->max_args)
 		return failf("usage: shmctl %s SEGMENT%s%s", cmd->name,

@@ -51,6 +51,9 @@ enum {
 	OPT_REPLACE = 1u << 10,
 	OPT_INTERVAL = 1u << 11,
 	OPT_COUNT = 1u << 12,
+	OPT_KEY_INT = 1u << 13,
+	OPT_KEY_HEX = 1u << 14,
+	OPT_KIND = 1u << 15,
 };
 
 #define MAX_ARGS 4
@@ -65,6 +68,9 @@ struct cli {
 	int numa_policy;
 	int numa_node;
 	enum val_enc enc; /* put, get */
+	bool key_int; /* put, get, del: KEY is a u64 (--key-int) */
+	bool key_hex; /* put, get, del: KEY is bytes in hex (--key-hex) */
+	unsigned kind; /* put --kind: enum shg_kind of VALUE (0: not given) */
 	uint64_t version; /* dump --version */
 	unsigned depth; /* dump --depth */
 	uint64_t limit; /* dump --limit (0 = all) */
@@ -125,6 +131,8 @@ void root_names_free(struct root_names *rn);
 void val_out(FILE *f, const struct shg_val *v, bool json,
 	     const struct root_names *rn, bool quote);
 const char *kind_name(unsigned kind);
+/* enum shg_kind of a kind's name (kind_name()), 0 if none. */
+unsigned kind_parse(const char *name);
 
 /* Snapshot a list (roots, readers): count, allocate, fill. */
 typedef int (*list_fn)(struct shg_seg *seg, void *out, unsigned max);
@@ -148,6 +156,14 @@ int cmd_get(struct cli *c, struct shg_seg *seg);
 int cmd_del(struct cli *c, struct shg_seg *seg);
 int cmd_ls(struct cli *c, struct shg_seg *seg);
 int cmd_dump(struct cli *c, struct shg_seg *seg);
+/*
+ * A NODE value as dump prints it at that place: its subtree, @depth
+ * levels of nesting (0: the type, id and size only, then " ..."), text
+ * ending in a newline or one JSON value. Read section held (or pinned).
+ * Return: 0, or the first error met (what could not be read is marked).
+ */
+int dump_value(FILE *f, struct shg_seg *seg, struct shg_off node, bool json,
+	       unsigned depth);
 int cmd_export(struct cli *c, struct shg_seg *seg);
 int cmd_import(struct cli *c, struct shg_seg *seg);
 int cmd_watch(struct cli *c, struct shg_seg *seg);

@@ -501,6 +501,26 @@ static int dump_root(struct dump *d, struct cli *c, struct shg_root *r)
 	return err ? fail("dump", err) : 0;
 }
 
+int dump_value(FILE *f, struct shg_seg *seg, struct shg_off node, bool json,
+	       unsigned depth)
+{
+	struct dump *d = calloc(1, sizeof(*d));
+	int err;
+
+	if (!d)
+		return -ENOMEM;
+	d->seg = seg;
+	d->f = f;
+	d->json = json;
+	d->max_depth = depth < DUMP_MAX_DEPTH ? depth : DUMP_MAX_DEPTH;
+	(void)root_names_load(seg, &d->rn);
+	dump_node(d, node, 0, 0);
+	err = d->err;
+	dump_free(d);
+	free(d);
+	return err;
+}
+
 int cmd_dump(struct cli *c, struct shg_seg *seg)
 {
 	struct shg_root *r;

@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * shmctl map commands on a root whose graph is a map with string (bytes)
- * keys: put (creating the root and map if absent), get, del, ls. Values
- * are strings or bytes (given as text, --hex or --base64) or integers
- * (--int); get and ls print any value kind the map holds.
+ * shmctl map commands on a root whose graph is a map: put (creating the
+ * root and map if absent), get, del, ls.
+ *
+ * A map's key kind (U64 or BYTES) and value kind (U64, I64, F64, BYTES,
+ * NODE, ROOT) are fixed when it is made, and KEY and VALUE are read as
+ * those kinds. The public API has no call that returns them, so they are
+ * found out: the key kind by a u64 lookup (-EINVAL on a bytes-keyed map),
+ * the value kind from the first entry, and for an empty map by storing a
+ * zero value of each kind in a txn that is then aborted (the map refuses
+ * a value of another kind with -EINVAL and nothing is published).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,12 +21,51 @@
 
 #define ENOTMAP (-ENOTDIR) /* the graph's root node is not a map */
 
+/* What a map holds; 0: not known (no map yet). */
+struct map_kinds {
+	unsigned key; /* SHG_KIND_U64 or SHG_KIND_BYTES */
+	unsigned val;
+};
+
+/* A KEY as the map's key kind reads it. */
+struct map_key {
+	unsigned kind;
+	uint64_t u64;
+	const void *p;
+	size_t len;
+	uint8_t *buf; /* decoded --key-hex, to free */
+};
+
 struct put_arg {
 	struct shg_seg *seg;
-	const char *key;
+	struct map_kinds mk; /* of the map to make if the graph is empty */
+	struct map_key key;
 	struct shg_val val;
-	bool create; /* the root was just created: make the map */
 };
+
+/* "map<KEY,VALUE>", "?" for what is not known. */
+static const char *map_desc(const struct map_kinds *mk, char *buf, size_t len)
+{
+	snprintf(buf, len, "map<%s,%s>", mk->key ? kind_name(mk->key) : "?",
+		 mk->val ? kind_name(mk->val) : "?");
+	return buf;
+}
+
+/* "ROOT: map<K,V>; " then the message: a kind mismatch, exit 2. */
+static int kind_fail(const char *root, const struct map_kinds *mk,
+		     const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int kind_fail(const char *root, const struct map_kinds *mk,
+		     const char *fmt, ...)
+{
+	char d[64], m[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	return failf("%s: %s; %s", root, map_desc(mk, d, sizeof(d)), m);
+}
 
 /* ENOTMAP unless the txn's graph is empty or a map (base pinned). */
 static int txn_map_check(struct shg_seg *seg, struct shg_txn *txn)
@@ -33,20 +79,25 @@ static int txn_map_check(struct shg_seg *seg, struct shg_txn *txn)
 	return err ? err : ENOTMAP;
 }
 
+static int map_put(struct shg_txn *txn, const struct map_key *k,
+		   const struct shg_val *v)
+{
+	if (k->kind == SHG_KIND_U64)
+		return shg_txn_map_put_u64(txn, SHG_REF_ROOT, k->u64, v);
+	return shg_txn_map_put_bytes(txn, SHG_REF_ROOT, k->p, k->len, v);
+}
+
 static int put_fn(struct shg_txn *txn, void *p)
 {
 	struct put_arg *a = p;
-	int err = a->create ? 0 : txn_map_check(a->seg, txn);
+	int err = txn_map_check(a->seg, txn);
 
 	if (err)
 		return err;
-	if (a->create || shg_off_is_null(shg_txn_root_node(txn)))
-		err = shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_BYTES,
+	if (shg_off_is_null(shg_txn_root_node(txn)))
+		err = shg_txn_map_new(txn, SHG_REF_ROOT, a->key.kind,
 				      a->val.kind);
-	if (!err)
-		err = shg_txn_map_put_bytes(txn, SHG_REF_ROOT, a->key,
-					    strlen(a->key), &a->val);
-	return err;
+	return err ? err : map_put(txn, &a->key, &a->val);
 }
 
 static int del_fn(struct shg_txn *txn, void *p)
@@ -54,23 +105,22 @@ static int del_fn(struct shg_txn *txn, void *p)
 	struct put_arg *a = p;
 	int err = txn_map_check(a->seg, txn);
 
-	return err ? err :
-		     shg_txn_map_del_bytes(txn, SHG_REF_ROOT, a->key,
-					   strlen(a->key));
+	if (err)
+		return err;
+	if (a->key.kind == SHG_KIND_U64)
+		return shg_txn_map_del_u64(txn, SHG_REF_ROOT, a->key.u64);
+	return shg_txn_map_del_bytes(txn, SHG_REF_ROOT, a->key.p, a->key.len);
 }
 
 static int open_map_root(struct cli *c, struct shg_seg *seg, bool create,
-			 struct shg_root **root, bool *created)
+			 struct shg_root **root)
 {
 	int err = shg_root_open(seg, c->arg[0], root);
 
-	*created = false;
 	if (err == -ENOENT && create) {
 		err = shg_root_create(seg, c->arg[0], root);
 		if (err == -EEXIST)
 			err = shg_root_open(seg, c->arg[0], root);
-		else if (!err)
-			*created = true;
 	}
 	if (err == -ENOENT)
 		return failf("%s: no root '%s'", c->seg_name, c->arg[0]);
@@ -105,128 +155,368 @@ static int current_map(struct shg_seg *seg, struct shg_root *root,
 	return 0;
 }
 
-/* VALUE of put as --int: unsigned (U64) unless negative (I64). */
-static int parse_int(const char *s, struct shg_val *v)
+/*
+ * Key and value kinds of @map (read section held); all 0 for a null map,
+ * the value kind 0 for an empty one.
+ */
+static int read_kinds(struct shg_seg *seg, struct shg_off map,
+		      struct map_kinds *mk)
+{
+	struct shg_map_iter it;
+	struct shg_val k, v;
+	int err;
+
+	mk->key = mk->val = 0;
+	if (shg_off_is_null(map))
+		return 0;
+	err = shg_map_get_u64(seg, map, 0, &v);
+	if (err == -EINVAL)
+		mk->key = SHG_KIND_BYTES;
+	else if (!err || err == -ENOENT)
+		mk->key = SHG_KIND_U64;
+	else
+		return err;
+	err = shg_map_iter_init(seg, map, &it);
+	if (!err)
+		err = shg_map_iter_next(&it, &k, &v);
+	if (!err)
+		mk->val = v.kind;
+	return err == -ENOENT ? 0 : err;
+}
+
+/*
+ * The value kind of the empty map at @root (key kind known): store a zero
+ * value of each kind in a txn that is aborted, so nothing is published.
+ * A ROOT value is the one kind left when all others are refused.
+ */
+static int probe_val_kind(struct shg_seg *seg, struct shg_root *root,
+			  struct map_kinds *mk)
+{
+	static const unsigned try[] = { SHG_KIND_U64, SHG_KIND_I64,
+					SHG_KIND_F64, SHG_KIND_BYTES,
+					SHG_KIND_NODE };
+	struct map_key k = { .kind = mk->key, .p = "" };
+	struct shg_txn *txn;
+	unsigned i;
+	int err;
+
+	err = shg_txn_begin(root, &txn);
+	if (err)
+		return err;
+	err = txn_map_check(seg, txn);
+	for (i = 0; !err && i < sizeof(try) / sizeof(try[0]); i++) {
+		struct shg_val v = { .kind = try[i] };
+
+		if (try[i] == SHG_KIND_BYTES)
+			v.bytes.p = "";
+		err = map_put(txn, &k, &v);
+		if (!err)
+			mk->val = try[i];
+		if (err != -EINVAL)
+			break;
+		err = 0;
+	}
+	if (!err && !mk->val)
+		mk->val = SHG_KIND_ROOT;
+	(void)shg_txn_abort(txn);
+	return err;
+}
+
+/* A u64 in decimal or 0x-hex, nothing else (no sign, no spaces). */
+static bool parse_u64_text(const char *s, uint64_t *out)
+{
+	int base = s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 16 : 10;
+	char *end;
+
+	if (!(s[0] >= '0' && s[0] <= '9'))
+		return false;
+	errno = 0;
+	*out = strtoull(s, &end, base);
+	return !errno && end != s && !*end;
+}
+
+static bool parse_i64_text(const char *s, int64_t *out)
+{
+	const char *d = s[0] == '-' || s[0] == '+' ? s + 1 : s;
+	uint64_t u;
+
+	if (!parse_u64_text(d, &u))
+		return false;
+	if (s[0] == '-') {
+		if (u > (uint64_t)INT64_MAX + 1)
+			return false;
+		*out = u ? -(int64_t)(u - 1) - 1 : 0;
+		return true;
+	}
+	if (u > INT64_MAX)
+		return false;
+	*out = (int64_t)u;
+	return true;
+}
+
+static bool parse_f64_text(const char *s, double *out)
 {
 	char *end;
 
 	errno = 0;
-	if (s[0] == '-') {
-		v->kind = SHG_KIND_I64;
-		v->i64 = strtoll(s, &end, 0);
-	} else {
-		v->kind = SHG_KIND_U64;
-		v->u64 = strtoull(s, &end, 0);
-	}
-	return errno || *end || end == s ? -EINVAL : 0;
+	*out = strtod(s, &end);
+	return end != s && !*end && errno != ERANGE;
 }
 
-/* Decode put's VALUE into @a->val; *@buf receives memory to free. */
-static int put_value(struct cli *c, struct put_arg *a, uint8_t **buf)
+/* KEY (c->arg[1]) as @mk's key kind, or per --key-int for a new map. */
+static int parse_key(struct cli *c, const struct map_kinds *mk,
+		     struct map_key *k)
 {
-	const char *s = c->arg[2];
-	size_t len;
-	int err = 0;
+	const char *s = c->arg[1];
+	unsigned kind = mk->key	   ? mk->key :
+			c->key_int ? SHG_KIND_U64 :
+				     SHG_KIND_BYTES;
 
-	*buf = NULL;
-	switch (c->enc) {
-	case ENC_INT:
-		if (parse_int(s, &a->val))
-			return failf("not an integer: %s", s);
-		return 0;
-	case ENC_HEX:
-		err = hex_decode(s, buf, &len);
-		break;
-	case ENC_BASE64:
-		err = base64_decode(s, buf, &len);
-		break;
-	default:
-		a->val.kind = SHG_KIND_BYTES;
-		a->val.bytes.p = s;
-		a->val.bytes.len = strlen(s);
+	memset(k, 0, sizeof(*k));
+	k->kind = kind;
+	if (c->key_int && kind != SHG_KIND_U64)
+		return kind_fail(c->arg[0], mk,
+				 "--key-int given, but its keys are bytes");
+	if (c->key_hex && kind != SHG_KIND_BYTES)
+		return kind_fail(c->arg[0], mk,
+				 "--key-hex given, but its keys are u64");
+	if (kind == SHG_KIND_U64) {
+		if (!parse_u64_text(s, &k->u64))
+			return kind_fail(c->arg[0], mk, "%s is not a u64 key",
+					 s);
 		return 0;
 	}
-	if (err)
-		return failf("not %s: %s", c->enc == ENC_HEX ? "hex" : "base64",
-			     s);
-	a->val.kind = SHG_KIND_BYTES;
-	a->val.bytes.p = *buf;
-	a->val.bytes.len = len;
+	if (c->key_hex) {
+		if (hex_decode(s, &k->buf, &k->len))
+			return failf("--key-hex: not hex: %s", s);
+		k->p = k->buf;
+		return 0;
+	}
+	k->p = s;
+	k->len = strlen(s);
 	return 0;
 }
 
-/*
- * An integer for a map of the other integer kind: retry as that kind if
- * the value fits (a map made by a program may hold i64 values).
- */
-static bool int_other_kind(struct shg_val *v)
+/* The slot of the root named @name (or "root:NAME"), for a ROOT value. */
+static int root_slot(struct shg_seg *seg, const char *name, uint32_t *slot)
 {
-	if (v->kind == SHG_KIND_U64 && v->u64 <= INT64_MAX) {
-		v->kind = SHG_KIND_I64;
-		return true;
+	struct root_names rn = { 0 };
+	int i, err;
+
+	if (!strncmp(name, "root:", 5))
+		name += 5;
+	err = root_names_load(seg, &rn);
+	if (err)
+		return err;
+	err = -ENOENT;
+	for (i = 0; i < rn.n; i++)
+		if (!rn.ri[i].removed && !strcmp(rn.ri[i].name, name)) {
+			*slot = rn.ri[i].slot;
+			err = 0;
+			break;
+		}
+	root_names_free(&rn);
+	return err;
+}
+
+/* The value kind put stores: the map's, else --kind, --int, bytes. */
+static int put_kind(struct cli *c, const struct map_kinds *mk, unsigned *kind)
+{
+	const char *s = c->arg[2];
+
+	if (mk->val) {
+		*kind = mk->val;
+		if (c->kind && c->kind != mk->val)
+			return kind_fail(c->arg[0], mk,
+					 "--kind %s given, but its values "
+					 "differ",
+					 kind_name(c->kind));
+	} else if (c->kind) {
+		*kind = c->kind;
+	} else if (c->enc == ENC_INT) {
+		*kind = s[0] == '-' ? SHG_KIND_I64 : SHG_KIND_U64;
+	} else {
+		*kind = SHG_KIND_BYTES;
 	}
-	return false;
+	if (c->enc == ENC_INT && *kind != SHG_KIND_U64 && *kind != SHG_KIND_I64)
+		return kind_fail(c->arg[0], mk,
+				 "--int given, but the values are %s",
+				 kind_name(*kind));
+	if ((c->enc == ENC_HEX || c->enc == ENC_BASE64) &&
+	    *kind != SHG_KIND_BYTES)
+		return kind_fail(c->arg[0], mk,
+				 "--%s applies to bytes values only",
+				 c->enc == ENC_HEX ? "hex" : "base64");
+	if (*kind == SHG_KIND_NODE)
+		return kind_fail(c->arg[0], mk,
+				 "put: node values are read-only in shmctl "
+				 "(see shmctl dump)");
+	return 0;
+}
+
+/* VALUE (c->arg[2]) as @kind into @v; *@buf receives memory to free. */
+static int put_value(struct cli *c, struct shg_seg *seg,
+		     const struct map_kinds *mk, unsigned kind,
+		     struct shg_val *v, uint8_t **buf)
+{
+	const char *s = c->arg[2];
+	struct map_kinds shown = { mk->key    ? mk->key :
+				   c->key_int ? SHG_KIND_U64 :
+						SHG_KIND_BYTES,
+				   kind };
+	size_t len = 0;
+	int err = 0;
+
+	*buf = NULL;
+	memset(v, 0, sizeof(*v));
+	v->kind = (enum shg_kind)kind;
+	switch (kind) {
+	case SHG_KIND_U64:
+		if (!parse_u64_text(s, &v->u64))
+			return kind_fail(c->arg[0], &shown, "%s is not a u64",
+					 s);
+		return 0;
+	case SHG_KIND_I64:
+		if (!parse_i64_text(s, &v->i64))
+			return kind_fail(c->arg[0], &shown, "%s is not an i64",
+					 s);
+		return 0;
+	case SHG_KIND_F64:
+		if (!parse_f64_text(s, &v->f64))
+			return kind_fail(c->arg[0], &shown, "%s is not an f64",
+					 s);
+		return 0;
+	case SHG_KIND_ROOT:
+		err = root_slot(seg, s, &v->root);
+		if (err == -ENOENT)
+			return kind_fail(c->arg[0], &shown,
+					 "%s does not name a root", s);
+		return err ? fail("put", err) : 0;
+	default:
+		break;
+	}
+	if (c->enc == ENC_HEX)
+		err = hex_decode(s, buf, &len);
+	else if (c->enc == ENC_BASE64)
+		err = base64_decode(s, buf, &len);
+	if (err)
+		return failf("not %s: %s", c->enc == ENC_HEX ? "hex" : "base64",
+			     s);
+	v->bytes.p = *buf ? (const void *)*buf : s;
+	v->bytes.len = *buf ? len : strlen(s);
+	return 0;
+}
+
+/* Message and exit status for a map that is not there as a map. */
+static int map_err(struct cli *c, const char *what, int err)
+{
+	if (err == ENOTMAP)
+		return failf("%s: its graph is not a map (see shmctl dump)",
+			     c->arg[0]);
+	return fail(what, err);
+}
+
+/*
+ * Kinds of the map at @root, with the value kind of an empty map probed
+ * if @need_val. Returns an exit status (0: go on).
+ */
+static int root_kinds(struct cli *c, struct shg_seg *seg, struct shg_root *root,
+		      bool need_val, struct map_kinds *mk)
+{
+	struct shg_off map = SHG_OFF_NULL;
+	int err = shg_read_lock(seg);
+
+	if (!err) {
+		err = current_map(seg, root, &map);
+		if (!err)
+			err = read_kinds(seg, map, mk);
+		shg_read_unlock(seg);
+	}
+	if (!err && need_val && mk->key && !mk->val)
+		err = probe_val_kind(seg, root, mk);
+	return err ? map_err(c, c->cmd, err) : 0;
 }
 
 int cmd_put(struct cli *c, struct shg_seg *seg)
 {
-	struct put_arg a = { .seg = seg, .key = c->arg[1] };
-	struct shg_root *root;
-	uint8_t *buf;
-	int err, rc;
+	struct put_arg a = { .seg = seg };
+	struct shg_root *root = NULL;
+	uint8_t *buf = NULL;
+	unsigned kind;
+	char d[64];
+	int err, rc = 0;
 
-	rc = put_value(c, &a, &buf);
-	if (rc)
-		return rc;
-	rc = open_map_root(c, seg, true, &root, &a.create);
+	/* An absent root is made only once KEY and VALUE parse: a refused
+	 * put leaves nothing behind. */
+	err = shg_root_open(seg, c->arg[0], &root);
+	if (err && err != -ENOENT)
+		return fail(c->arg[0], err);
+	if (!err)
+		rc = root_kinds(c, seg, root, true, &a.mk);
+	if (!rc)
+		rc = put_kind(c, &a.mk, &kind);
+	if (!rc)
+		rc = parse_key(c, &a.mk, &a.key);
+	if (!rc)
+		rc = put_value(c, seg, &a.mk, kind, &a.val, &buf);
+	if (!rc && !root)
+		rc = open_map_root(c, seg, true, &root);
 	if (rc) {
+		if (root)
+			shg_root_close(root);
+		free(a.key.buf);
 		free(buf);
 		return rc;
 	}
 	err = shg_update(root, put_fn, &a, 0);
-	if (err == -EINVAL && !a.create && int_other_kind(&a.val))
-		err = shg_update(root, put_fn, &a, 0);
 	shg_root_close(root);
+	free(a.key.buf);
 	free(buf);
-	if (err == ENOTMAP)
-		return failf("%s: its graph is not a map (see shmctl dump)",
-			     c->arg[0]);
-	if (err == -EINVAL)
-		return failf("%s: not a map of string keys and %s values",
-			     c->arg[0],
-			     c->enc == ENC_INT ? "integer" : "string/bytes");
+	if (err == -EINVAL) /* the map was replaced since its kinds were read */
+		return failf(
+			"%s: the map is no longer a %s (changed meanwhile; "
+			"see shmctl dump)",
+			c->arg[0], map_desc(&a.mk, d, sizeof(d)));
+	if (err == -ENOENT && a.val.kind == SHG_KIND_ROOT)
+		return failf("%s: root value %s was removed meanwhile",
+			     c->arg[0], c->arg[2]);
 	if (err)
-		return fail("put", err);
+		return map_err(c, "put", err);
 	if (c->json) {
 		printf("{\"ok\":true,\"root\":");
 		shg__json_str(stdout, c->arg[0]);
 		printf(",\"key\":");
 		shg__json_str(stdout, c->arg[1]);
-		printf(",\"created\":%s}\n", a.create ? "true" : "false");
+		printf(",\"created\":%s}\n", a.mk.key ? "false" : "true");
 	}
 	return 0;
 }
 
 /* get's output of one value, in the encoding asked for. */
-static void get_out(struct cli *c, const struct shg_val *v,
-		    const struct root_names *rn)
+static int get_out(struct cli *c, struct shg_seg *seg, const struct shg_val *v,
+		   const struct root_names *rn)
 {
 	const char *tag = c->enc == ENC_HEX ? "hex" : "base64";
 	const void *p = v->bytes.p ? v->bytes.p : "";
 
+	if (v->kind == SHG_KIND_NODE) /* dump's text ends in a newline */
+		return dump_value(stdout, seg, v->node, c->json, 64);
 	if (v->kind != SHG_KIND_BYTES ||
 	    (c->enc != ENC_HEX && c->enc != ENC_BASE64)) {
 		val_out(stdout, v, c->json, rn, false);
-		return;
+	} else {
+		if (c->json)
+			printf("{\"%s\":\"", tag);
+		if (c->enc == ENC_HEX)
+			hex_out(stdout, p, v->bytes.len);
+		else
+			base64_out(stdout, p, v->bytes.len);
+		if (c->json)
+			printf("\"}");
 	}
-	if (c->json)
-		printf("{\"%s\":\"", tag);
-	if (c->enc == ENC_HEX)
-		hex_out(stdout, p, v->bytes.len);
-	else
-		base64_out(stdout, p, v->bytes.len);
-	if (c->json)
-		printf("\"}");
+	if (!c->json)
+		putchar('\n');
+	return 0;
 }
 
 /* Exit status and message of get/del for @err (0: success). */
@@ -237,63 +527,85 @@ static int key_result(struct cli *c, const char *what, int err)
 			c->arg[1]);
 		return EXIT_PROBLEMS;
 	}
-	if (err == ENOTMAP)
-		return failf("%s: its graph is not a map (see shmctl dump)",
-			     c->arg[0]);
-	if (err == -EINVAL)
-		return failf("%s: not a map with string keys", c->arg[0]);
-	return err ? fail(what, err) : 0;
+	return err ? map_err(c, what, err) : 0;
+}
+
+static int map_get(struct shg_seg *seg, struct shg_off map,
+		   const struct map_key *k, struct shg_val *v)
+{
+	if (k->kind == SHG_KIND_U64)
+		return shg_map_get_u64(seg, map, k->u64, v);
+	return shg_map_get_bytes(seg, map, k->p, k->len, v);
 }
 
 int cmd_get(struct cli *c, struct shg_seg *seg)
 {
 	struct root_names rn = { 0 };
+	struct map_kinds mk = { 0 };
+	struct map_key k = { 0 };
 	struct shg_root *root;
 	struct shg_val v = { 0 };
-	bool created;
+	struct shg_off map;
 	int err, rc;
 
-	rc = open_map_root(c, seg, false, &root, &created);
+	rc = open_map_root(c, seg, false, &root);
 	if (rc)
 		return rc;
 	(void)root_names_load(seg, &rn);
 	err = shg_read_lock(seg);
-	if (!err) {
-		struct shg_off map;
-
-		err = current_map(seg, root, &map);
-		if (!err)
-			err = shg_map_get_bytes(seg, map, c->arg[1],
-						strlen(c->arg[1]), &v);
-		if (!err) {
-			if (c->json) {
-				printf("{\"key\":");
-				shg__json_str(stdout, c->arg[1]);
-				printf(",\"kind\":\"%s\",\"value\":",
-				       kind_name(v.kind));
-			}
-			get_out(c, &v, &rn);
-			printf(c->json ? "}\n" : "\n");
-		}
-		shg_read_unlock(seg);
+	if (err) {
+		rc = fail("get", err);
+		goto out;
 	}
+	err = current_map(seg, root, &map);
+	if (!err)
+		err = read_kinds(seg, map, &mk);
+	if (!err) {
+		rc = parse_key(c, &mk, &k);
+		if (!rc)
+			err = map_get(seg, map, &k, &v);
+	}
+	if (!rc && !err) {
+		if (c->json) {
+			printf("{\"key\":");
+			shg__json_str(stdout, c->arg[1]);
+			printf(",\"kind\":\"%s\",\"value\":",
+			       kind_name(v.kind));
+		}
+		err = get_out(c, seg, &v, &rn);
+		if (c->json)
+			printf("}\n");
+	}
+	shg_read_unlock(seg);
+	if (!rc)
+		rc = key_result(c, "get", err);
+out:
 	shg_root_close(root);
 	root_names_free(&rn);
-	return key_result(c, "get", err);
+	free(k.buf);
+	return rc;
 }
 
 int cmd_del(struct cli *c, struct shg_seg *seg)
 {
-	struct put_arg a = { .seg = seg, .key = c->arg[1] };
+	struct put_arg a = { .seg = seg };
 	struct shg_root *root;
-	bool created;
 	int err, rc;
 
-	rc = open_map_root(c, seg, false, &root, &created);
+	rc = open_map_root(c, seg, false, &root);
 	if (rc)
 		return rc;
-	err = shg_update(root, del_fn, &a, 0);
+	rc = root_kinds(c, seg, root, false, &a.mk);
+	if (!rc)
+		rc = parse_key(c, &a.mk, &a.key);
+	if (rc) {
+		shg_root_close(root);
+		free(a.key.buf);
+		return rc;
+	}
+	err = a.mk.key ? shg_update(root, del_fn, &a, 0) : -ENOENT;
 	shg_root_close(root);
+	free(a.key.buf);
 	if (err)
 		return key_result(c, "del", err);
 	if (c->json) {
@@ -302,6 +614,31 @@ int cmd_del(struct cli *c, struct shg_seg *seg)
 		printf("}\n");
 	}
 	return 0;
+}
+
+/* A value as ls shows it: node values as dump's first line of them. */
+static void ls_val(struct shg_seg *seg, const struct shg_val *v, bool json,
+		   const struct root_names *rn)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (v->kind != SHG_KIND_NODE) {
+		val_out(stdout, v, json, rn, false);
+		return;
+	}
+	f = open_memstream(&buf, &len);
+	if (!f) {
+		val_out(stdout, v, json, rn, false);
+		return;
+	}
+	(void)dump_value(f, seg, v->node, json, 0);
+	fclose(f);
+	if (len && buf[len - 1] == '\n')
+		len--;
+	fwrite(buf, 1, len, stdout);
+	free(buf);
 }
 
 /* Every entry of the map at @map (read section held). */
@@ -320,7 +657,7 @@ static int ls_entries(struct cli *c, struct shg_seg *seg, struct shg_off map,
 			printf("%s{\"key\":", *n ? "," : "");
 		val_out(stdout, &k, c->json, rn, false);
 		printf(c->json ? ",\"value\":" : "\t");
-		val_out(stdout, &v, c->json, rn, false);
+		ls_val(seg, &v, c->json, rn);
 		printf(c->json ? "}" : "\n");
 		(*n)++;
 	}
@@ -330,32 +667,34 @@ static int ls_entries(struct cli *c, struct shg_seg *seg, struct shg_off map,
 int cmd_ls(struct cli *c, struct shg_seg *seg)
 {
 	struct root_names rn = { 0 };
+	struct map_kinds mk = { 0 };
 	struct shg_root *root;
-	bool created;
+	struct shg_off map;
 	int err, rc, n = 0;
 
-	rc = open_map_root(c, seg, false, &root, &created);
+	rc = open_map_root(c, seg, false, &root);
 	if (rc)
 		return rc;
 	(void)root_names_load(seg, &rn);
 	err = shg_read_lock(seg);
 	if (!err) {
-		struct shg_off map;
-
 		err = current_map(seg, root, &map);
-		if (!err) {
-			if (c->json)
-				printf("{\"entries\":[");
-			err = ls_entries(c, seg, map, &rn, &n);
-			if (c->json)
-				printf("],\"count\":%d}\n", n);
+		if (!err)
+			err = read_kinds(seg, map, &mk);
+		if (!err && c->json) {
+			printf("{\"key_kind\":");
+			printf(mk.key ? "\"%s\"" : "null", kind_name(mk.key));
+			printf(",\"value_kind\":");
+			printf(mk.val ? "\"%s\"" : "null", kind_name(mk.val));
+			printf(",\"entries\":[");
 		}
+		if (!err)
+			err = ls_entries(c, seg, map, &rn, &n);
+		if (c->json && !err)
+			printf("],\"count\":%d}\n", n);
 		shg_read_unlock(seg);
 	}
 	shg_root_close(root);
 	root_names_free(&rn);
-	if (err == ENOTMAP)
-		return failf("%s: its graph is not a map (see shmctl dump)",
-			     c->arg[0]);
-	return err ? fail("ls", err) : 0;
+	return err ? map_err(c, "ls", err) : 0;
 }

@@ -58,16 +58,50 @@ int cmd_destroy(struct cli *c, struct shg_seg *unused)
 	return 0;
 }
 
+/*
+ * The figures several commands print, each defined once (shmctl(1),
+ * FIGURES): @used and @free from the allocator's span counters, the
+ * processes and threads of the segment other than this shmctl.
+ */
+struct figures {
+	uint64_t used; /* allocated blocks, as the span counters say */
+	uint64_t free; /* capacity - used */
+	uint32_t procs; /* process slots in use (live or dead), not ours */
+	uint32_t threads; /* thread slots in use (live or dead), not ours */
+};
+
+static int figures_get(struct shg_seg *seg, struct shg_stats *st,
+		       struct figures *f)
+{
+	struct shg_reader_info *ri;
+	uint32_t own = 0;
+	int i, n, err = shg_stats_get(seg, st);
+
+	if (err)
+		return err;
+	n = fetch_list(seg, list_readers, sizeof(*ri), (void **)&ri);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++)
+		own += ri[i].pid == getpid() && !ri[i].other_pidns;
+	free(ri);
+	f->used = st->small_used_bytes + st->large_used_bytes;
+	f->free = st->capacity > f->used ? st->capacity - f->used : 0;
+	/* Opening the segment took a process slot: ours is always there. */
+	f->procs = st->procs ? st->procs - 1 : 0;
+	f->threads = st->threads > own ? st->threads - own : 0;
+	return 0;
+}
+
 int cmd_info(struct cli *c, struct shg_seg *seg)
 {
 	char b1[32], b2[32], b3[32], b4[32];
 	struct shg_stats st;
-	uint64_t used;
-	int err = shg_stats_get(seg, &st);
+	struct figures fg;
+	int err = figures_get(seg, &st, &fg);
 
 	if (err)
 		return fail("stats", err);
-	used = st.small_used_bytes + st.large_used_bytes;
 	if (c->json) {
 		printf("{\"segment\":");
 		shg__json_str(stdout, c->seg_name);
@@ -78,9 +112,9 @@ int cmd_info(struct cli *c, struct shg_seg *seg)
 		       ",\"roots\":%u,\"processes\":%u,\"threads\":%u"
 		       ",\"numa_nodes\":%u,\"flavor\":\"%s\"}\n",
 		       shg_seg_format(seg), st.capacity, st.backed,
-		       st.heap_bytes, used, st.capacity - used,
-		       st.retired_bytes, st.global_epoch, st.roots, st.procs,
-		       st.threads, st.nodes,
+		       st.heap_bytes, fg.used, fg.free, st.retired_bytes,
+		       st.global_epoch, st.roots, fg.procs, fg.threads,
+		       st.nodes,
 		       shg_seg_flavor(seg) == SHG_FLAVOR_FENCE ? "fence" :
 								 "membarrier");
 		return 0;
@@ -91,13 +125,13 @@ int cmd_info(struct cli *c, struct shg_seg *seg)
 	       shg__fmt_bytes(st.capacity, b1, sizeof(b1)));
 	printf("%-18s %s\n", "backed",
 	       shg__fmt_bytes(st.backed, b2, sizeof(b2)));
-	printf("%-18s %s\n", "used", shg__fmt_bytes(used, b3, sizeof(b3)));
+	printf("%-18s %s\n", "used", shg__fmt_bytes(fg.used, b3, sizeof(b3)));
 	printf("%-18s %s\n", "retired pending",
 	       shg__fmt_bytes(st.retired_bytes, b4, sizeof(b4)));
 	printf("%-18s %" PRIu64 "\n", "epoch", st.global_epoch);
 	printf("%-18s %u\n", "roots", st.roots);
-	printf("%-18s %u\n", "processes", st.procs);
-	printf("%-18s %u\n", "threads", st.threads);
+	printf("%-18s %u\n", "processes", fg.procs);
+	printf("%-18s %u\n", "threads", fg.threads);
 	printf("%-18s %u\n", "numa nodes", st.nodes);
 	return 0;
 }
@@ -298,7 +332,8 @@ static void pin_row(struct cli *c, const struct shg_pin_info *p,
 }
 
 /* Pins: who keeps which old version, and what it holds back. */
-static int readers_pins(struct cli *c, struct shg_seg *seg, uint64_t *held)
+static int readers_pins(struct cli *c, struct shg_seg *seg, uint64_t *held,
+			unsigned *dead)
 {
 	struct shg_pin_info *pi;
 	struct root_names rn = { 0 };
@@ -315,6 +350,7 @@ static int readers_pins(struct cli *c, struct shg_seg *seg, uint64_t *held)
 	for (i = 0; i < got; i++) {
 		pin_row(c, &pi[i], &rn, i == 0);
 		*held += pi[i].held_bytes;
+		*dead += !pi[i].alive;
 	}
 	root_names_free(&rn);
 	free(pi);
@@ -325,8 +361,9 @@ int cmd_readers(struct cli *c, struct shg_seg *seg)
 {
 	struct shg_reader_info *ri;
 	uint64_t stalled = 0, pinned = 0;
+	unsigned dead = 0;
 	char b1[32], b2[32];
-	int i, npins, got;
+	int i, n, npins, got;
 
 	got = fetch_list(seg, list_readers, sizeof(*ri), (void **)&ri);
 	if (got < 0)
@@ -334,15 +371,18 @@ int cmd_readers(struct cli *c, struct shg_seg *seg)
 	if (c->json)
 		printf("{\"readers\":[");
 	else
-		printf("%6s %8s %8s %6s %11s %8s %10s %12s %12s\n", "SLOT",
+		printf("%6s %8s %8s %6s %11s %8s %10s %12s %12s\n", "TSLOT",
 		       "PID", "TID", "ALIVE", "FLAVOR", "SECTION", "EPOCH_LAG",
 		       "BLOCKED_MS", "HELD_BYTES");
-	for (i = 0; i < got; i++) {
-		reader_row(c, &ri[i], i == 0);
+	for (i = 0, n = 0; i < got; i++) {
+		/* This shmctl is not one of the segment's readers (FIGURES). */
+		if (ri[i].pid == getpid() && !ri[i].other_pidns)
+			continue;
+		reader_row(c, &ri[i], n++ == 0);
 		stalled += ri[i].held_bytes;
 	}
 	free(ri);
-	npins = readers_pins(c, seg, &pinned);
+	npins = readers_pins(c, seg, &pinned, &dead);
 	if (npins < 0) {
 		if (c->json)
 			printf("]}\n");
@@ -350,13 +390,14 @@ int cmd_readers(struct cli *c, struct shg_seg *seg)
 	}
 	if (c->json) {
 		printf("],\"stalled_held_bytes\":%" PRIu64
-		       ",\"pinned_held_bytes\":%" PRIu64 "}\n",
-		       stalled, pinned);
+		       ",\"pinned_held_bytes\":%" PRIu64 ",\"dead_pins\":%u}\n",
+		       stalled, pinned, dead);
 		return 0;
 	}
-	printf("\nheld back: %s by stalled readers, %s by %d pin(s)\n",
+	printf("\nheld back: %s by stalled readers, %s by %d pin(s) (%u "
+	       "dead)\n",
 	       shg__fmt_bytes(stalled, b1, sizeof(b1)),
-	       shg__fmt_bytes(pinned, b2, sizeof(b2)), npins);
+	       shg__fmt_bytes(pinned, b2, sizeof(b2)), npins, dead);
 	return 0;
 }
 
@@ -466,28 +507,85 @@ static int check_confirmed(struct shg_seg *seg, struct problems *p,
 	return n;
 }
 
+/*
+ * The graph and pin figures of check, as roots and readers define them:
+ * graphs (roots with a version), nodes and bytes of their current
+ * versions (version records excluded), pins live and dead.
+ */
+struct graph_figures {
+	uint32_t graphs;
+	uint64_t nodes, bytes;
+	uint32_t pins, dead_pins;
+};
+
+static int graph_figures_get(struct shg_seg *seg, struct graph_figures *g)
+{
+	struct shg_root_info *ri;
+	struct shg_pin_info *pi;
+	struct root_ver rv;
+	int i, n;
+
+	memset(g, 0, sizeof(*g));
+	n = fetch_list(seg, list_roots, sizeof(*ri), (void **)&ri);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		if (ri[i].removed)
+			continue;
+		root_version(seg, ri[i].name, &rv);
+		g->graphs += rv.has;
+		g->nodes += rv.nodes;
+		g->bytes += rv.bytes;
+	}
+	free(ri);
+	n = fetch_list(seg, list_pins, sizeof(*pi), (void **)&pi);
+	if (n < 0)
+		return n;
+	g->pins = (uint32_t)n;
+	for (i = 0; i < n; i++)
+		g->dead_pins += !pi[i].alive;
+	free(pi);
+	return 0;
+}
+
 int cmd_check(struct cli *c, struct shg_seg *seg)
 {
 	struct problems p = { .json = c->json };
 	struct shg_check_report rep;
-	int n, runs;
+	struct graph_figures g;
+	struct shg_stats st;
+	struct figures fg;
+	uint64_t remote;
+	char b1[32];
+	int n, runs, err;
 
+	/* Figures first: a problem found is then not in them yet. */
+	err = figures_get(seg, &st, &fg);
+	if (!err)
+		err = graph_figures_get(seg, &g);
+	if (err)
+		return fail("check", err);
 	n = check_confirmed(seg, &p, &rep, &runs);
 	if (n < 0) {
 		if (c->json)
 			printf("]}\n");
 		return fail("check", n);
 	}
+	/* The walk counts a block on its span's remote-free stack as free;
+	 * the span counters (used) still count it. */
+	remote = fg.used > rep.used_bytes ? fg.used - rep.used_bytes : 0;
 	if (c->json) {
-		printf("],\"count\":%d,\"runs\":%d,\"dead_procs\":%u,"
-		       "\"dead_threads\":%u"
+		printf("],\"count\":%d,\"runs\":%d,\"processes\":%u,"
+		       "\"dead_procs\":%u,\"threads\":%u,\"dead_threads\":%u"
 		       ",\"free_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64
+		       ",\"remote_freed_bytes\":%" PRIu64
 		       ",\"retired_bytes\":%" PRIu64 ",\"graphs\":%u"
-		       ",\"graph_nodes\":%" PRIu64 ",\"pins\":%u,\"ok\":%s}\n",
-		       n, runs, rep.dead_procs, rep.dead_threads,
-		       rep.free_bytes, rep.used_bytes, rep.retired_bytes,
-		       rep.graphs, rep.graph_nodes, rep.pins,
-		       n ? "false" : "true");
+		       ",\"graph_nodes\":%" PRIu64 ",\"graph_bytes\":%" PRIu64
+		       ",\"pins\":%u,\"dead_pins\":%u,\"ok\":%s}\n",
+		       n, runs, fg.procs, rep.dead_procs, fg.threads,
+		       rep.dead_threads, fg.free, fg.used, remote,
+		       st.retired_bytes, g.graphs, g.nodes, g.bytes, g.pins,
+		       g.dead_pins, n ? "false" : "true");
 	} else {
 		if (runs > 1)
 			printf("(%s after %d checks: a live segment can show a "
@@ -495,10 +593,11 @@ int cmd_check(struct cli *c, struct shg_seg *seg)
 			       n ? "problems confirmed" : "not confirmed",
 			       runs);
 		printf("%s: %d problem%s; %u graph(s), %" PRIu64
-		       " node(s), %u pin(s); %u dead process slot(s), %u dead "
-		       "thread slot(s)%s\n",
-		       n ? "FAILED" : "OK", n, n == 1 ? "" : "s", rep.graphs,
-		       rep.graph_nodes, rep.pins, rep.dead_procs,
+		       " node(s), %u pin(s) (%u dead); used %s; %u dead "
+		       "process slot(s), %u dead thread slot(s)%s\n",
+		       n ? "FAILED" : "OK", n, n == 1 ? "" : "s", g.graphs,
+		       g.nodes, g.pins, g.dead_pins,
+		       shg__fmt_bytes(fg.used, b1, sizeof(b1)), rep.dead_procs,
 		       rep.dead_threads,
 		       rep.dead_procs || rep.dead_threads ?
 			       " (run recover to release them)" :

@@ -254,6 +254,16 @@ const char *kind_name(unsigned kind)
 	return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
 }
 
+unsigned kind_parse(const char *name)
+{
+	unsigned k;
+
+	for (k = SHG_KIND_U64; k <= SHG_KIND_ROOT; k++)
+		if (!strcmp(name, kind_name(k)))
+			return k;
+	return 0;
+}
+
 static void f64_out(FILE *f, double d, bool json)
 {
 	if (json && isnan(d))

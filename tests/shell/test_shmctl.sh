@@ -15,6 +15,7 @@ PIN=${SHG_PIN:-$(dirname "$SHMCTL")/shg-pin}
 TMP=${SHG_TEST_TMPDIR:-/tmp}
 SEG="/shgtest-cli-$$"
 SEG2="/shgtest-cli2-$$"
+SEG3="/shgtest-cli3-$$"
 FILESEG="$TMP/shgtest-cli-file-$$"
 SNAP="$TMP/shgtest-cli-snap-$$"
 pass=0
@@ -59,6 +60,7 @@ json_field() {
 cleanup() {
 	"$SHMCTL" destroy "$SEG" >/dev/null 2>&1
 	"$SHMCTL" destroy "$SEG2" >/dev/null 2>&1
+	"$SHMCTL" destroy "$SEG3" >/dev/null 2>&1
 	rm -f "$FILESEG" "$FILESEG.orig" "$SNAP".*
 }
 trap cleanup EXIT
@@ -103,8 +105,9 @@ n=$("$SHMCTL" ls "$SEG" config 2>/dev/null | wc -l)
 [ "$n" -eq 2 ] && ok || bad "ls lists $n entries, want 2"
 expect_rc 1 "get missing key" "$SHMCTL" get "$SEG" config nope
 expect_err "get missing root" "no root" "$SHMCTL" get "$SEG" noroot k
-expect_err "put int into a string map" "not a map" "$SHMCTL" put "$SEG" config n 5 --int
-expect_err "put bad int" "not an integer" "$SHMCTL" put "$SEG" counts n 5x --int
+expect_err "put int into a string map" "config: map<bytes,bytes>; --int given" "$SHMCTL" put "$SEG" config n 5 --int
+expect_err "put bad int" "counts: map<bytes,u64>; 5x is not a u64" "$SHMCTL" put "$SEG" counts n 5x --int
+expect_err "a refused put creates no root" "no root 'counts'" "$SHMCTL" get "$SEG" counts n
 expect_rc 0 "put int" "$SHMCTL" put "$SEG" counts n 42 --int
 v=$("$SHMCTL" get "$SEG" counts n 2>/dev/null)
 [ "$v" = "42" ] && ok || bad "get int: '$v'"
@@ -136,13 +139,81 @@ expect_rc 1 "del again" "$SHMCTL" del "$SEG" config mode
 json_field "del --json" 'j["deleted"]' "True" "$SHMCTL" del "$SEG" blobs b64 --json
 json_field "put --json" 'j["ok"]' "True" "$SHMCTL" put "$SEG" config mode slow --json
 
+# ---- every key and value kind ---------------------------------------------------
+# KEY and VALUE are read as the map's kinds; a mismatch names them.
+expect_rc 0 "put u64 key" "$SHMCTL" put "$SEG" ids 7 70 --key-int --int
+expect_rc 0 "put u64 key, kind inferred" "$SHMCTL" put "$SEG" ids 0x10 16
+v=$("$SHMCTL" get "$SEG" ids 7 2>/dev/null)
+[ "$v" = "70" ] && ok || bad "get u64 key inferred: '$v'"
+v=$("$SHMCTL" get "$SEG" ids 16 --key-int 2>/dev/null)
+[ "$v" = "16" ] && ok || bad "get u64 key (0x10 stored) with --key-int: '$v'"
+expect_err "negative value for a u64 map" "ids: map<u64,u64>; -5 is not a u64$" \
+	"$SHMCTL" put "$SEG" ids 8 -5
+expect_err "text key for a u64 map" "ids: map<u64,u64>; x is not a u64 key" \
+	"$SHMCTL" get "$SEG" ids x
+expect_err "--key-hex on a u64 map" "ids: map<u64,u64>; --key-hex given" \
+	"$SHMCTL" del "$SEG" ids 07 --key-hex
+expect_err "--key-int on a bytes map" "config: map<bytes,bytes>; --key-int given" \
+	"$SHMCTL" get "$SEG" config 1 --key-int
+expect_err "--hex for integer values" "ids: map<u64,u64>; --hex applies to bytes" \
+	"$SHMCTL" put "$SEG" ids 9 00 --hex
+expect_rc 1 "get absent u64 key" "$SHMCTL" get "$SEG" ids 99
+expect_rc 0 "del u64 key" "$SHMCTL" del "$SEG" ids 7
+expect_rc 1 "del absent u64 key" "$SHMCTL" del "$SEG" ids 7
+json_field "ls u64 keys --json" '(j["key_kind"], j["value_kind"], [e["key"] for e in j["entries"]])' \
+	"('u64', 'u64', [16])" "$SHMCTL" ls "$SEG" ids --json
+# i64 values: a positive VALUE goes in as i64 where the map holds i64.
+expect_rc 0 "put positive into an i64 map" "$SHMCTL" put "$SEG" signed u 9
+json_field "i64 kept" 'j["kind"], j["value"]' "i64 9" "$SHMCTL" get "$SEG" signed u --json
+expect_err "i64 overflow" "signed: map<bytes,i64>; 9223372036854775808 is not an i64" \
+	"$SHMCTL" put "$SEG" signed o 9223372036854775808
+expect_rc 0 "i64 minimum" "$SHMCTL" put "$SEG" signed m -9223372036854775808
+v=$("$SHMCTL" get "$SEG" signed m 2>/dev/null)
+[ "$v" = "-9223372036854775808" ] && ok || bad "i64 minimum: '$v'"
+# f64 values (--kind makes the map), root values by name.
+expect_rc 0 "put f64" "$SHMCTL" put "$SEG" ratios half 0.5 --kind f64
+expect_rc 0 "put f64, kind inferred" "$SHMCTL" put "$SEG" ratios big 1e300
+json_field "get f64" 'j["kind"], j["value"]' "f64 1e+300" "$SHMCTL" get "$SEG" ratios big --json
+expect_err "not an f64" "ratios: map<bytes,f64>; abc is not an f64" \
+	"$SHMCTL" put "$SEG" ratios x abc
+expect_err "--kind against the map" "ratios: map<bytes,f64>; --kind u64 given" \
+	"$SHMCTL" put "$SEG" ratios x 1 --kind u64
+expect_err "bad --kind" "bad value for --kind" "$SHMCTL" put "$SEG" ratios x 1 --kind float
+expect_rc 0 "put root value" "$SHMCTL" put "$SEG" links cfg config --kind root
+expect_rc 0 "put root value as root:NAME" "$SHMCTL" put "$SEG" links ids root:ids
+v=$("$SHMCTL" get "$SEG" links ids 2>/dev/null)
+[ "$v" = "root:ids" ] && ok || bad "get root value: '$v'"
+json_field "get root --json" 'j["value"]["root"]' "config" "$SHMCTL" get "$SEG" links cfg --json
+expect_err "root value naming no root" "links: map<bytes,root>; nope does not name a root" \
+	"$SHMCTL" put "$SEG" links x nope
+# bytes keys given in hex, printed as hex when not printable
+expect_rc 0 "put --key-hex" "$SHMCTL" put "$SEG" bkeys 00ff v1 --key-hex
+"$SHMCTL" ls "$SEG" bkeys 2>/dev/null | grep -q '^hex:00ff	v1$' && ok || bad "ls hex key"
+v=$("$SHMCTL" get "$SEG" bkeys 00ff --key-hex 2>/dev/null)
+[ "$v" = "v1" ] && ok || bad "get --key-hex: '$v'"
+expect_err "bad --key-hex" "not hex" "$SHMCTL" get "$SEG" bkeys zz --key-hex
+expect_err "--key-int and --key-hex" "exclude" "$SHMCTL" get "$SEG" bkeys 1 --key-int --key-hex
+# An emptied map keeps its kinds: put finds them without an entry to read.
+expect_rc 0 "put into a new i64 map" "$SHMCTL" put "$SEG" emptied 5 -1 --key-int --int
+expect_rc 0 "empty it" "$SHMCTL" del "$SEG" emptied 5
+json_field "emptied map: count" 'j["count"], j["key_kind"]' "0 u64" "$SHMCTL" ls "$SEG" emptied --json
+expect_err "emptied map: value kind found" "emptied: map<u64,i64>; x is not an i64" \
+	"$SHMCTL" put "$SEG" emptied 6 x
+expect_rc 0 "emptied map: put" "$SHMCTL" put "$SEG" emptied 6 3
+expect_rc 0 "new root-valued map" "$SHMCTL" put "$SEG" rlinks a config --kind root
+expect_rc 0 "empty it" "$SHMCTL" del "$SEG" rlinks a
+expect_err "emptied root map: kind found" "rlinks: map<bytes,root>; nope does not name a root" \
+	"$SHMCTL" put "$SEG" rlinks b nope
+json_field "emptied map: kinds kept" 'j["kind"], j["value"]' "i64 3" "$SHMCTL" get "$SEG" emptied 6 --json
+expect_rc 2 "get on a missing root: exit 2" "$SHMCTL" get "$SEG" nosuchroot k
+
 # ---- inspection -------------------------------------------------------------------
 for c in info roots readers stats check recover; do
 	json_ok "$c --json" "$SHMCTL" "$c" "$SEG" --json
 	expect_rc 0 "$c" "$SHMCTL" "$c" "$SEG"
 done
 json_field "roots --json" '",".join(sorted(r["name"] for r in j["roots"]))' \
-	"blobs,config,counts,signed" "$SHMCTL" roots "$SEG" --json
+	"bkeys,blobs,config,counts,emptied,ids,links,ratios,rlinks,signed" "$SHMCTL" roots "$SEG" --json
 json_field "roots type" '[r["type"] for r in j["roots"] if r["name"]=="config"][0]' \
 	"map" "$SHMCTL" roots "$SEG" --json
 json_field "check --json" 'j["ok"]' "True" "$SHMCTL" check "$SEG" --json
@@ -358,8 +429,26 @@ json_field "dump user type --json" \
 	"graph" "$SHMCTL" dump "$SEG" graph --json
 json_field "dump --depth 1 elides" 'j["graph"]["entries"][0]["value"]["elided"]' \
 	"True" "$SHMCTL" dump "$SEG" graph --depth 1 --json
-expect_err "get on a map with integer keys" "string keys" "$SHMCTL" get "$SEG" graph k
-"$SHMCTL" ls "$SEG" graph 2>/dev/null | grep -q '^2	node@0x' && ok || bad "ls of node values"
+expect_err "get on a map with integer keys" "graph: map<u64,node>; k is not a u64 key" "$SHMCTL" get "$SEG" graph k
+out=$("$SHMCTL" ls "$SEG" graph 2>/dev/null)
+printf '%s' "$out" | grep -q '^1	pt @0x[0-9a-f]* \.\.\.$' &&
+	printf '%s' "$out" | grep -q '^2	vector<f64> (2 items) \.\.\.$' && ok ||
+	bad "ls of node values: '$out'"
+# A node value: get prints it as dump does there, put refuses node values.
+out=$("$SHMCTL" get "$SEG" graph 1 2>/dev/null)
+printf '%s' "$out" | head -1 | grep -q '^pt @0x' && printf '%s' "$out" | grep -qF 'v: 7' && ok ||
+	bad "get of a node value: '$out'"
+json_field "get node --json" 'j["kind"], j["value"]["type"], j["value"]["fields"]["v"]' \
+	"node pt 7" "$SHMCTL" get "$SEG" graph 1 --json
+json_field "ls node --json" 'j["value_kind"], [e["value"].get("elided") for e in j["entries"]]' \
+	"node [True, True]" "$SHMCTL" ls "$SEG" graph --json
+expect_err "put of a node value" "graph: map<u64,node>; put: node values are read-only" \
+	"$SHMCTL" put "$SEG" graph 3 x
+# Emptied, the map still refuses: its value kind is found without an entry.
+expect_rc 0 "del node value 1" "$SHMCTL" del "$SEG" graph 1
+expect_rc 0 "del node value 2" "$SHMCTL" del "$SEG" graph 2
+expect_err "put into an emptied node map" "graph: map<u64,node>; put: node values" \
+	"$SHMCTL" put "$SEG" graph 3 x
 expect_rc 0 "import a vector graph" "$SHMCTL" import "$SEG" vec "$SNAP.vec"
 expect_err "ls on a graph that is not a map" "not a map" "$SHMCTL" ls "$SEG" vec
 expect_err "put on a graph that is not a map" "not a map" "$SHMCTL" put "$SEG" vec k v
@@ -377,6 +466,90 @@ expect_rc 0 "create second" "$SHMCTL" create "$SEG2" --size 16m
 	ok || bad "pipe between segments"
 "$SHMCTL" export "$SEG2" config "$SNAP.s2" >/dev/null 2>&1
 cmp -s "$SNAP.b" "$SNAP.s2" && ok || bad "cross-segment round trip differs"
+
+# ---- figures: one definition each, the same in every command (shmctl(1)) --------
+# A quiescent segment with a live pinner and a killed one: info, check,
+# roots and readers must agree on used/free/retired bytes, processes,
+# threads, nodes, graph bytes and pins (live and dead), text and --json.
+expect_rc 0 "create figures segment" "$SHMCTL" create "$SEG3" --size 16m
+for i in $(seq 12); do "$SHMCTL" put "$SEG3" fig "k$i" "v$i" >/dev/null 2>&1; done
+expect_rc 0 "figures: second root" "$SHMCTL" put "$SEG3" other 1 1 --key-int --int
+pins_want=0 dead_want=0 procs_want=0
+if [ -x "$PIN" ]; then
+	"$PIN" "$SEG3" fig 60 >"$SNAP.pin3" 2>&1 &
+	livepid=$!
+	for _ in $(seq 50); do grep -q pinned "$SNAP.pin3" && break; sleep 0.1; done
+	"$SHMCTL" put "$SEG3" fig k1 changed >/dev/null 2>&1
+	"$PIN" "$SEG3" other 60 >"$SNAP.pin4" 2>&1 &
+	deadpid=$!
+	for _ in $(seq 50); do grep -q pinned "$SNAP.pin4" && break; sleep 0.1; done
+	kill -9 "$deadpid" 2>/dev/null
+	wait "$deadpid" 2>/dev/null
+	pins_want=2 dead_want=1 procs_want=2
+else
+	echo "SKIP: figures with live and dead pins ($PIN not built)"
+fi
+for c in info check roots readers; do
+	"$SHMCTL" "$c" "$SEG3" --json >"$SNAP.$c.json" 2>/dev/null
+	"$SHMCTL" "$c" "$SEG3" >"$SNAP.$c.txt" 2>/dev/null
+done
+if python3 - "$SNAP" "$pins_want" "$dead_want" "$procs_want" <<'EOF'
+import json, re, sys
+snap, pins_want, dead_want, procs_want = sys.argv[1], *map(int, sys.argv[2:])
+cmds = ("info", "check", "roots", "readers")
+j = {c: json.load(open(f"{snap}.{c}.json")) for c in cmds}
+t = {c: open(f"{snap}.{c}.txt").read() for c in cmds}
+info, check, roots, readers = j["info"], j["check"], j["roots"]["roots"], j["readers"]
+errs = []
+def same(what, *vals):
+    if len(set(vals)) != 1:
+        errs.append(f"{what}: {vals}")
+same("used: info, check", info["used"], check["used_bytes"])
+same("free: info, check, capacity - used", info["free"], check["free_bytes"],
+     info["capacity"] - info["used"])
+same("retired: info, check", info["retired_pending"], check["retired_bytes"])
+same("processes: info, check, want", info["processes"], check["processes"], procs_want)
+same("dead processes: check, want", check["dead_procs"], dead_want)
+same("threads: info, check, readers", info["threads"], check["threads"],
+     len(readers["readers"]))
+same("nodes: check, sum of roots", check["graph_nodes"],
+     sum(r["nodes"] or 0 for r in roots))
+same("graph bytes: check, sum of roots", check["graph_bytes"],
+     sum(r["bytes"] or 0 for r in roots))
+same("graphs: check, roots with a version, want", check["graphs"],
+     sum(r["seq"] is not None for r in roots), 2)
+same("pins: check, readers, roots, want", check["pins"], len(readers["pins"]),
+     sum(r["pins"] for r in roots), pins_want)
+same("dead pins: check, readers, want", check["dead_pins"], readers["dead_pins"],
+     sum(not p["alive"] for p in readers["pins"]), dead_want)
+# The text tables print the same figures.
+m = re.search(r"(\d+) graph\(s\), (\d+) node\(s\), (\d+) pin\(s\) \((\d+) dead\); "
+              r"used ([^;]+);", t["check"])
+if not m:
+    errs.append("check text: no figures line: " + t["check"])
+else:
+    rows = [l.split() for l in t["roots"].splitlines()[1:]]
+    same("text nodes: check, roots, json", int(m[2]), sum(int(r[5]) for r in rows),
+         check["graph_nodes"])
+    same("text pins: check, roots, want", int(m[3]), sum(int(r[8]) for r in rows), pins_want)
+    same("text dead pins: check, readers", int(m[4]),
+         int(re.search(r"pin\(s\) \((\d+) dead\)", t["readers"])[1]))
+    used = re.search(r"^used\s+(.+)$", t["info"], re.M)[1].strip()
+    same("text used: check, info", m[5].strip(), used)
+same("text processes: info, want",
+     int(re.search(r"^processes\s+(\d+)$", t["info"], re.M)[1]), procs_want)
+rows = len(t["readers"].split("\n\n")[0].splitlines()) - 1
+same("text threads: info, readers rows",
+     int(re.search(r"^threads\s+(\d+)$", t["info"], re.M)[1]), rows)
+if errs:
+    print("\n".join(errs))
+    sys.exit(1)
+EOF
+then ok; else bad "figures disagree between commands"; fi
+if [ -x "$PIN" ]; then
+	kill "$livepid" 2>/dev/null
+	wait "$livepid" 2>/dev/null
+fi
 
 # ---- corrupted segment files ------------------------------------------------------------
 expect_rc 0 "create file" "$SHMCTL" create "$FILESEG" --size 8m
