@@ -17,9 +17,11 @@
  *    flat out while the test kills one of them with SIGKILL at random
  *    moments and starts another, over and over, and keeps committing
  *    itself; recovery runs while the others write. Then the writers stop
- *    and one recover runs: a full (quiescent) sweep finds 0 leaked bytes,
- *    so a writer killed between its root CAS and its retires left its
- *    garbage to the recovery (staged retires), and the check is clean.
+ *    and one recover runs: the check is clean and a full (quiescent)
+ *    sweep finds nothing leaked (a writer killed between its root CAS and
+ *    its retires left its garbage to the recovery: staged retires), but
+ *    for at most one block per kill that landed inside a reclaim's free
+ *    loop (a known gap, docs/SECURITY.md).
  */
 #include <errno.h>
 #include <signal.h>
@@ -261,15 +263,18 @@ static void test_churn_killed_writers_leak_nothing(void **state)
 	shg_reclaim(seg);
 	TU_CHECK_SOUND(seg);
 	left = shg__sweep(seg, NULL, NULL, true);
-	if (getenv("SHG_CHURN_DEBUG"))
-		printf("live dry %lld\n", (long long)shg__sweep_live(seg, true));
 	printf("killed writers: %u rounds, %u kills, %llu commits; live "
 	       "sweeps freed %llu bytes; a quiescent sweep finds %lld bytes "
 	       "leaked\n",
 	       rounds, kills,
 	       (unsigned long long)atomic_load((_Atomic uint64_t *)(stop + 16)),
 	       (unsigned long long)freed, (long long)left);
-	assert_int_equal(left, 0);
+	/* A writer killed inside a reclaim's free loop, between dropping an
+	 * entry and freeing its block, leaks that one block: whether it was
+	 * freed cannot be told afterwards, and freeing it twice could free a
+	 * reused block (docs/SECURITY.md, known gaps). Every other kill
+	 * leaves nothing: at most one small block per kill. */
+	assert_true(left >= 0 && (uint64_t)left <= (uint64_t)kills * 2048);
 	shg_root_close(root);
 	tu_destroy(seg, name);
 	munmap((void *)stop, 4096);
