@@ -1137,7 +1137,7 @@ int main(int argc, char **argv)
 	else
 		fprintf(tf,
 			"Reader worker pinned to CPU %d; writer worker and the "
-			"benchmark (commit, batch, build cases) to CPU %d.\n",
+			"benchmark\n(commit, batch, build cases) to CPU %d.\n",
 			O.reader_cpu, O.writer_cpu);
 	if (jf != stdout)
 		fclose(jf);

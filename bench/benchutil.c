@@ -646,11 +646,19 @@ static void format_ratio_goal(const struct bench_case *cases, size_t n,
 static void fmt_quantile(char *buf, size_t size, const struct bench_hist *h,
 			 double q)
 {
-	if (h && h->count)
-		snprintf(buf, size, "%llu",
-			 (unsigned long long)bench_hist_quantile(h, q));
-	else
+	uint64_t v;
+
+	if (!h || !h->count) {
 		snprintf(buf, size, "-");
+		return;
+	}
+	v = bench_hist_quantile(h, q);
+	if (v >= 1000000) /* keep the column narrow: ms, us */
+		snprintf(buf, size, "%.1fms", (double)v / 1e6);
+	else if (v >= 100000)
+		snprintf(buf, size, "%.0fus", (double)v / 1e3);
+	else
+		snprintf(buf, size, "%llu", (unsigned long long)v);
 }
 
 static void fmt_rate(char *buf, size_t size, double ns)
