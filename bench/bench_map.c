@@ -6,10 +6,15 @@
  * rwlock-shm and flat-nolock, fixed 16-byte slots, are then not run):
  *
  *   lookup            random-key lookups by one reader process (a thread
- *                     for urcu-lfht), with no writer, with one writer
- *                     process updating single keys flat out, and paced at
- *                     10k updates/s; every 64th lookup timed for p50/p99;
+ *                     for urcu-lfht): first on the maps as built (no
+ *                     writer), then after and among the update cases with
+ *                     no writer, with one writer process updating single
+ *                     keys flat out, and paced at 10k updates/s; reps are
+ *                     time-driven; every 64th lookup timed for p50/p99;
  *                     every lookup verified (misses are reported).
+ *   lookup_many       shmgraph: the same in batches of 16 keys per
+ *                     shg_map_get_many_u64() (ns per key), on the map as
+ *                     built and after the updates.
  *   commit            single-update commits per second, one writer.
  *   batch_update      updates per second in txns of 1,000 and of 100.
  *   build             time to insert N keys in txns of 1,000.
