@@ -104,7 +104,9 @@ if has "$lat_cond"; then
 	n=$(jq -s "[.[] | $lat_filter | .keys] | max" "$in")
 	# shellcheck disable=SC2016
 	label='(.system
-		+ (if (.variant // "" | test("flavor FENCE")) then " fence" else "" end)
+		+ (if (.variant // "" | test("flavor FENCE")) then " fence"
+		   elif (.variant // "" | test("membarrier read sections")) then " membarrier"
+		   else "" end)
 		+ "\\n"
 		+ (if .workload == "lookup_many" then "batch \(.batch // 16), " else "" end)
 		+ (if .writers == 0 then "0W"
@@ -120,9 +122,10 @@ if has "$lat_cond"; then
 		sort -nu | paste -sd/ -)
 	out="$outdir/$prefix-latency.png"
 	ncases=$(wc -l <"$tmp/lat.dat")
-	width=$((ncases * 55 > 1000 ? ncases * 55 : 1000))
+	width=$((ncases * 70 > 1000 ? ncases * 70 : 1000))
 	{
 		term "$out" "$width"
+		printf 'set bmargin 11\n' # room for the two-line, rotated labels
 		printf 'set title "Lookup latency, 1 reader, %s writer(s) (%s, N = %s keys; every 64th lookup timed, clock reads included)" noenhanced\n' \
 			"$writers" "$lat_src" "$n"
 		printf 'set style data histograms\nset style histogram clustered gap 1\n'
