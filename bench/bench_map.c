@@ -6,10 +6,15 @@
  * rwlock-shm and flat-nolock, fixed 16-byte slots, are then not run):
  *
  *   lookup            random-key lookups by one reader process (a thread
- *                     for urcu-lfht), with no writer, with one writer
- *                     process updating single keys flat out, and paced at
- *                     10k updates/s; every 64th lookup timed for p50/p99;
+ *                     for urcu-lfht): first on the maps as built (no
+ *                     writer), then after and among the update cases with
+ *                     no writer, with one writer process updating single
+ *                     keys flat out, and paced at 10k updates/s; reps are
+ *                     time-driven; every 64th lookup timed for p50/p99;
  *                     every lookup verified (misses are reported).
+ *   lookup_many       shmgraph: the same in batches of 16 keys per
+ *                     shg_map_get_many_u64() (ns per key), on the map as
+ *                     built and after the updates.
  *   commit            single-update commits per second, one writer.
  *   batch_update      updates per second in txns of 1,000 and of 100.
  *   build             time to insert N keys in txns of 1,000.
@@ -95,10 +100,13 @@ static char config_json[1024];
 
 enum lk_mode { LK_ALONE, LK_FLAT, LK_PACED };
 
+#define MANY_BATCH 16 /* keys per shg_map_get_many_u64() in lookup_many */
+#define GOAL_KEYS 1000000ull /* the N the map goals are defined at */
+
 struct case_arg {
 	struct sys *sys;
 	int mode; /* enum lk_mode for lookups */
-	unsigned batch; /* batch_update */
+	unsigned batch; /* batch_update; lookup_many: keys per call */
 	uint64_t seed;
 	/* totals over all runs, for notes */
 	uint64_t lookups, misses, w_ops, w_ns;
@@ -134,6 +142,11 @@ static int run_lookup(struct bench_case *c, const struct bench_ctl *ctl,
 
 	j.seed = 0x1234567ull + ++a->seed * 0x9e3779b97f4a7c15ull;
 	j.hist = ctl->hist;
+	if (strcmp(c->workload, "lookup_many") == 0)
+		j.batch = a->batch;
+	/* time-driven: every rep of every system lasts the same */
+	if (c->timed)
+		j.duration_ns = ctl->target_ns;
 	if (a->mode != LK_ALONE) {
 		err = worker_write_start(s->writer,
 					 a->mode == LK_PACED ? PACED_RATE : 0);
@@ -288,10 +301,71 @@ static int find(const struct case_list *l, const char *system,
 	return -1;
 }
 
+/* A lookup_many case of shmgraph (batches of MANY_BATCH keys). */
+static void add_many_case(struct case_list *l, struct sys *s, bool fresh)
+{
+	static const char *const extra[2] = {
+		"reader process, no writer, batches of 16 keys "
+		"(shg_map_get_many_u64), after the update cases",
+		"reader process, no writer, batches of 16 keys "
+		"(shg_map_get_many_u64), fresh map",
+	};
+	struct bench_case *c;
+
+	if (!s->want || !s->p.ops)
+		return;
+	c = add(l, s, variant(l, s, extra[fresh]), "lookup_many", run_lookup);
+	l->a[l->n - 1].batch = MANY_BATCH;
+	l->a[l->n - 1].label = fresh ? "lookup_many 16/call, fresh" :
+				       "lookup_many 16/call";
+	c->readers = 1;
+	c->writers = 0;
+	c->latency = true;
+	c->timed = true;
+	c->json_extra = fresh ? ",\"map_state\":\"fresh\",\"batch\":16" :
+				",\"map_state\":\"after_updates\","
+				"\"batch\":16";
+	if (s->p.key_size > 8 || s->p.value_size > 8)
+		bench_case_skip(c, "8-byte keys and values only");
+}
+
+/*
+ * Lookups on the map as built, before any update: every system with no
+ * writer, and shmgraph's batched lookups. The later lookup cases run on a
+ * map that the commit and batch cases (and the writer) have changed; see
+ * bench/README.md ("What bench_map measures").
+ */
+static void add_fresh_cases(struct case_list *l, struct sys *sys)
+{
+	struct bench_case *c;
+	int i;
+
+	for (i = 0; i < NSYS; i++) {
+		struct sys *s = &sys[i];
+
+		if (!s->want || !s->p.ops)
+			continue;
+		c = add(l, s,
+			variant(l, s,
+				s->p.ops->in_process ?
+					"reader thread, no writer, fresh map" :
+					"reader process, no writer, fresh map"),
+			"lookup", run_lookup);
+		l->a[l->n - 1].mode = LK_ALONE;
+		l->a[l->n - 1].label = "lookup, fresh map";
+		c->readers = 1;
+		c->writers = 0;
+		c->latency = true;
+		c->timed = true;
+		c->json_extra = ",\"map_state\":\"fresh\"";
+	}
+	add_many_case(l, &sys[SYS_SHMGRAPH], true);
+}
+
 static void add_timed_cases(struct case_list *l, struct sys *sys)
 {
 	static const char *const lk_extra[3] = {
-		"reader process, no writer",
+		"reader process, no writer, after the update cases",
 		"reader process, 1 writer process flat out",
 		"reader process, 1 writer process paced at 10k updates/s",
 	};
@@ -301,7 +375,7 @@ static void add_timed_cases(struct case_list *l, struct sys *sys)
 		"lookup, 1 writer at 10k/s",
 	};
 	static const char *const lk_extra_thr[3] = {
-		"reader thread, no writer",
+		"reader thread, no writer, after the update cases",
 		"reader thread, 1 writer thread flat out",
 		"reader thread, 1 writer thread paced at 10k updates/s",
 	};
@@ -325,9 +399,11 @@ static void add_timed_cases(struct case_list *l, struct sys *sys)
 			c->readers = 1;
 			c->writers = m == LK_ALONE ? 0 : 1;
 			c->latency = true;
-			c->min_iters = 10000;
+			c->timed = true;
+			c->json_extra = ",\"map_state\":\"after_updates\"";
 		}
 	}
+	add_many_case(l, &sys[SYS_SHMGRAPH], false);
 	for (i = 0; i < NSYS; i++) {
 		struct sys *s = &sys[i];
 
@@ -490,15 +566,14 @@ static void finish_notes(struct case_list *l)
 		c->misses = (long long)a->misses;
 		if (a->mode != LK_ALONE && a->w_ns)
 			snprintf(a->note, sizeof(a->note),
-				 "%s: writer ran at %.0f updates/s; %llu "
-				 "misses in %llu lookups",
-				 a->mode == LK_FLAT ? "flat out" : "paced",
+				 "writer ran at %.0f updates/s; %llu misses in "
+				 "%llu lookups",
 				 (double)a->w_ops * 1e9 / (double)a->w_ns,
 				 (unsigned long long)a->misses,
 				 (unsigned long long)a->lookups);
 		else
 			snprintf(a->note, sizeof(a->note),
-				 "no writer: %llu misses in %llu lookups",
+				 "%llu misses in %llu lookups",
 				 (unsigned long long)a->misses,
 				 (unsigned long long)a->lookups);
 		c->note = a->note;
@@ -514,12 +589,15 @@ static void print_configs(FILE *f, const struct sys *sys)
 	fprintf(f, "\nConfigurations (JSON \"variant\" = configuration; "
 		   "case):\n");
 	for (i = 0; i < NSYS; i++) {
-		if (sys[i].want && sys[i].ok)
-			fprintf(f, "  %-14s %s\n", sys[i].name,
-				sys[i].p.variant);
-		else if (sys[i].want)
-			fprintf(f, "  %-14s not run: %s\n", sys[i].name,
-				sys[i].skip);
+		char line[512];
+
+		if (!sys[i].want)
+			continue;
+		snprintf(line, sizeof(line), "%s%s",
+			 sys[i].ok ? "" : "not run: ",
+			 sys[i].ok ? sys[i].p.variant : sys[i].skip);
+		fprintf(f, "  %-14s ", sys[i].name);
+		bench_print_wrapped(f, 17, line);
 	}
 }
 
@@ -560,19 +638,79 @@ static long long static_bytes(const struct case_list *l, const char *system,
 	return -1;
 }
 
-static void goal_row(FILE *f, const char *what, double ratio, const char *unit,
-		     const char *goal, int verdict)
+/* "10k", "1M", "2.5M" or the plain count. */
+static const char *keys_str(uint64_t n)
 {
-	char r[32];
+	static char buf[4][24];
+	static unsigned k;
+	char *b = buf[k++ % 4];
+
+	if (n >= 1000000 && n % 100000 == 0)
+		snprintf(b, sizeof(buf[0]),
+			 "%g"
+			 "M",
+			 (double)n / 1e6);
+	else if (n >= 1000 && n % 100 == 0)
+		snprintf(b, sizeof(buf[0]),
+			 "%g"
+			 "k",
+			 (double)n / 1e3);
+	else
+		snprintf(b, sizeof(buf[0]), "%llu", (unsigned long long)n);
+	return b;
+}
+
+/* The memory figures: bytes and bytes per entry, what each measures. */
+static void print_memory(FILE *f, const struct case_list *st, uint64_t n)
+{
+	size_t i;
+
+	fprintf(f,
+		"\n4. memory after building N = %s keys (bytes; B/entry = "
+		"bytes / N):\n",
+		keys_str(n));
+	fprintf(f, "%-11s %11s %9s  %s\n", "system", "bytes", "B/entry",
+		"what");
+	for (i = 0; i < st->n; i++) {
+		const struct bench_case *c = &st->c[i];
+		const char *sys = st->a[i].sys->name;
+
+		if (c->skip || !c->static_rec) {
+			fprintf(f, "%-11s %11s %9s  ", sys, "-", "-");
+			bench_print_wrapped(f, 35,
+					    c->skip ? c->skip : "no data");
+			continue;
+		}
+		fprintf(f, "%-11s %11lld %9.1f  ", sys, c->bytes,
+			(double)c->bytes / (double)n);
+		bench_print_wrapped(f, 35, c->variant);
+	}
+}
+
+/* Verdicts: -1 information only, 0 not met, 1 met, 2 not judged at this
+ * N (the goal is defined at GOAL_KEYS keys). */
+static int at_n(uint64_t n, int verdict)
+{
+	return verdict >= 0 && n != GOAL_KEYS ? 2 : verdict;
+}
+
+static void goal_row(FILE *f, uint64_t n, const char *what, double ratio,
+		     const char *unit, const char *goal, int verdict)
+{
+	char r[32], v[32];
 
 	if (isnan(ratio))
 		snprintf(r, sizeof(r), "n/a");
 	else
 		snprintf(r, sizeof(r), "%.3g%s", ratio, unit);
-	fprintf(f, "  %-58s %12s   %-32s %s\n", what, r, goal,
-		verdict < 0 ? "-" :
-		verdict	    ? "met" :
-			      "NOT met");
+	if (verdict == 2)
+		snprintf(v, sizeof(v), "n/a at N=%s", keys_str(n));
+	else
+		snprintf(v, sizeof(v), "%s",
+			 verdict < 0 ? "-" :
+			 verdict     ? "met" :
+				       "NOT met");
+	fprintf(f, "  %-46s %9s  %-22s %s\n", what, r, goal, v);
 }
 
 static int le(double v, double goal)
@@ -585,28 +723,45 @@ static int ge(double v, double goal)
 	return isnan(v) ? -1 : v >= goal;
 }
 
-static void print_goals(FILE *f, const struct case_list *t,
-			const struct case_list *b, const struct case_list *st,
-			uint64_t n)
+/*
+ * The goals of bench/README.md ("Goals"), each next to its measured
+ * ratio. Lookup goals compare the lookups on the maps as built (table
+ * 1.), the reader-kept goal the lookups of table 2. (with and without
+ * the writer, both after updates). Goals defined at 1M keys are judged
+ * only at N = 1M.
+ */
+static void print_goals(FILE *f, const struct case_list *fr,
+			const struct case_list *t, const struct case_list *b,
+			const struct case_list *st, uint64_t n)
 {
-	double sh = med(t, find(t, "shmgraph", "lookup", LK_ALONE, 0));
+	double sh = med(fr, find(fr, "shmgraph", "lookup", LK_ALONE, 0));
+	double lf = med(fr, find(fr, "urcu-lfht", "lookup", LK_ALONE, 0));
+	double lm = med(fr, find(fr, "lmdb", "lookup", LK_ALONE, 0));
+	double rw = med(fr, find(fr, "rwlock-shm", "lookup", LK_ALONE, 0));
+	double fl = med(fr, find(fr, "flat-nolock", "lookup", LK_ALONE, 0));
+	double fsh = med(fr, find(fr, "shmgraph-fence", "lookup", LK_ALONE, 0));
+	double many = med(fr, find(fr, "shmgraph", "lookup_many", LK_ALONE,
+				   MANY_BATCH));
+	double sha = med(t, find(t, "shmgraph", "lookup", LK_ALONE, 0));
 	double shw = med(t, find(t, "shmgraph", "lookup", LK_FLAT, 0));
 	double shp = med(t, find(t, "shmgraph", "lookup", LK_PACED, 0));
-	double lf = med(t, find(t, "urcu-lfht", "lookup", LK_ALONE, 0));
-	double lm = med(t, find(t, "lmdb", "lookup", LK_ALONE, 0));
+	double lma = med(t, find(t, "lmdb", "lookup", LK_ALONE, 0));
 	double lmw = med(t, find(t, "lmdb", "lookup", LK_FLAT, 0));
-	double rw = med(t, find(t, "rwlock-shm", "lookup", LK_ALONE, 0));
+	double rwa = med(t, find(t, "rwlock-shm", "lookup", LK_ALONE, 0));
 	double rww = med(t, find(t, "rwlock-shm", "lookup", LK_FLAT, 0));
+	double lfa = med(t, find(t, "urcu-lfht", "lookup", LK_ALONE, 0));
 	double lfw = med(t, find(t, "urcu-lfht", "lookup", LK_FLAT, 0));
-	double fl = med(t, find(t, "flat-nolock", "lookup", LK_ALONE, 0));
+	double fsha = med(t, find(t, "shmgraph-fence", "lookup", LK_ALONE, 0));
+	double fshw = med(t, find(t, "shmgraph-fence", "lookup", LK_FLAT, 0));
+	double manya = med(t, find(t, "shmgraph", "lookup_many", LK_ALONE,
+				   MANY_BATCH));
+	double fla = med(t, find(t, "flat-nolock", "lookup", LK_ALONE, 0));
 	double cs = med(t, find(t, "shmgraph", "commit", 0, 0));
 	double cl = med(t, find(t, "lmdb", "commit", 0, 0));
 	double bs = med(t, find(t, "shmgraph", "batch_update", 0, 1000));
 	double bl = med(t, find(t, "lmdb", "batch_update", 0, 1000));
 	double bs1 = med(t, find(t, "shmgraph", "batch_update", 0, 100));
 	double bl1 = med(t, find(t, "lmdb", "batch_update", 0, 100));
-	double fsh = med(t, find(t, "shmgraph-fence", "lookup", LK_ALONE, 0));
-	double fshw = med(t, find(t, "shmgraph-fence", "lookup", LK_FLAT, 0));
 	double fcs = med(t, find(t, "shmgraph-fence", "commit", 0, 0));
 	double fbs = med(t, find(t, "shmgraph-fence", "batch_update", 0, 1000));
 	double ds = med(b, find(b, "shmgraph", "build", 0, 0));
@@ -623,67 +778,80 @@ static void print_goals(FILE *f, const struct case_list *t,
 		ret = (double)(retained.used_pinned - retained.used_unpinned) /
 		      (double)retained.version_bytes;
 	fprintf(f,
-		"\nGoals (DESIGN §3), N = %llu keys: shmgraph against the "
-		"peers measured in this run\n",
-		(unsigned long long)n);
-	goal_row(f, "lookup ns, shmgraph / urcu-lfht", sh / lf, "x", "<= 0.5x",
-		 le(sh / lf, 0.5));
-	goal_row(f, "lookup ns, shmgraph / lmdb", sh / lm, "x", "<= 0.2x",
-		 le(sh / lm, 0.2));
-	goal_row(f, "lookup ns, shmgraph (stretch)", sh, " ns", "<= 100 ns",
-		 le(sh, 100));
-	goal_row(f, "lookup p50, shmgraph / urcu-lfht (sampled ops)",
-		 p50(t, find(t, "shmgraph", "lookup", LK_ALONE, 0)) /
-			 p50(t, find(t, "urcu-lfht", "lookup", LK_ALONE, 0)),
-		 "x", "(info: robust to preemption)", -1);
-	goal_row(f, "lookup p50, shmgraph / lmdb (sampled ops)",
-		 p50(t, find(t, "shmgraph", "lookup", LK_ALONE, 0)) /
-			 p50(t, find(t, "lmdb", "lookup", LK_ALONE, 0)),
-		 "x", "(info: robust to preemption)", -1);
-	goal_row(f, "lookup ns, shmgraph / rwlock-shm (no writer)", sh / rw,
+		"\n5. goals (bench/README.md, \"Goals\"), N = %s keys; "
+		"map goals are defined at N = 1M\n",
+		keys_str(n));
+	fprintf(f, "  %-46s %9s  %-22s %s\n", "measure (table it comes from)",
+		"measured", "goal", "verdict");
+	goal_row(f, n, "lookup ns, shmgraph / urcu-lfht (1.)", sh / lf, "x",
+		 "<= 0.5x", at_n(n, le(sh / lf, 0.5)));
+	goal_row(f, n, "lookup ns, shmgraph / lmdb (1.)", sh / lm, "x",
+		 "<= 0.2x", at_n(n, le(sh / lm, 0.2)));
+	goal_row(f, n, "lookup ns, shmgraph, stretch (1.)", sh, " ns",
+		 "<= 100 ns", at_n(n, le(sh, 100)));
+	goal_row(f, n, "lookup_many ns/key / flat-nolock (1.)", many / fl, "x",
+		 "<= 2x", at_n(n, le(many / fl, 2)));
+	goal_row(f, n, "lookup_many ns/key / flat-nolock (2.)", manya / fla,
 		 "x", "(info)", -1);
-	goal_row(f, "lookup ns, shmgraph / flat-nolock (memory bound)", sh / fl,
+	goal_row(f, n, "lookup_many ns/key / shmgraph lookup (1.)", many / sh,
 		 "x", "(info)", -1);
-	goal_row(f, "reader rate kept, flat-out writer: shmgraph", sh / shw, "",
-		 ">= 0.8", ge(sh / shw, 0.8));
-	goal_row(f, "reader rate kept, paced writer: shmgraph", sh / shp, "",
+	goal_row(f, n, "lookup p50, shmgraph / urcu-lfht (1.)",
+		 p50(fr, find(fr, "shmgraph", "lookup", LK_ALONE, 0)) /
+			 p50(fr, find(fr, "urcu-lfht", "lookup", LK_ALONE, 0)),
+		 "x", "(info: sampled ops)", -1);
+	goal_row(f, n, "lookup p50, shmgraph / lmdb (1.)",
+		 p50(fr, find(fr, "shmgraph", "lookup", LK_ALONE, 0)) /
+			 p50(fr, find(fr, "lmdb", "lookup", LK_ALONE, 0)),
+		 "x", "(info: sampled ops)", -1);
+	goal_row(f, n, "lookup ns, shmgraph / rwlock-shm (1.)", sh / rw, "x",
 		 "(info)", -1);
-	goal_row(f, "reader rate kept, flat-out writer: lmdb", lm / lmw, "",
-		 "(info)", -1);
-	goal_row(f, "reader rate kept, flat-out writer: rwlock-shm", rw / rww,
-		 "", "(info)", -1);
-	goal_row(f, "reader rate kept, flat-out writer: urcu-lfht", lf / lfw,
-		 "", "(info)", -1);
-	goal_row(f, "commits/s, shmgraph / lmdb (1 update per commit)", cl / cs,
-		 "x", ">= 2x", ge(cl / cs, 2));
-	goal_row(f, "updates/s, shmgraph / lmdb (1,000 per commit)", bl / bs,
-		 "x", ">= 3x", ge(bl / bs, 3));
-	goal_row(f, "updates/s, shmgraph / lmdb (100 per commit)", bl1 / bs1,
+	goal_row(f, n, "lookup ns, shmgraph / flat-nolock (1.)", sh / fl, "x",
+		 "(info: memory bound)", -1);
+	goal_row(f, n, "lookup ns after updates / fresh, shmgraph", sha / sh,
 		 "x", "(info)", -1);
-	goal_row(f, "build N keys, shmgraph / lmdb speed", dl / ds, "x",
+	goal_row(f, n, "lookup ns after updates / fresh, urcu-lfht", lfa / lf,
+		 "x", "(info)", -1);
+	goal_row(f, n, "reader rate kept, flat-out writer (2.)", sha / shw, "",
+		 ">= 0.8", at_n(n, ge(sha / shw, 0.8)));
+	goal_row(f, n, "reader rate kept, paced writer (2.)", sha / shp, "",
+		 "(info)", -1);
+	goal_row(f, n, "  the same, flat-out writer, lmdb (2.)", lma / lmw, "",
+		 "(info)", -1);
+	goal_row(f, n, "  the same, flat-out writer, rwlock-shm (2.)",
+		 rwa / rww, "", "(info)", -1);
+	goal_row(f, n, "  the same, flat-out writer, urcu-lfht (2.)", lfa / lfw,
+		 "", "(info)", -1);
+	goal_row(f, n, "commits/s, shmgraph / lmdb (2.)", cl / cs, "x", ">= 2x",
+		 at_n(n, ge(cl / cs, 2)));
+	goal_row(f, n, "updates/s, 1,000 per txn, shmgraph / lmdb", bl / bs,
+		 "x", ">= 3x", at_n(n, ge(bl / bs, 3)));
+	goal_row(f, n, "updates/s, 100 per txn, shmgraph / lmdb", bl1 / bs1,
+		 "x", "(info)", -1);
+	goal_row(f, n, "build N keys, shmgraph / lmdb speed (3.)", dl / ds, "x",
 		 "(info)", -1);
 	if (!isnan(fsh)) {
-		goal_row(f, "fence flavor: lookup ns, shmgraph / urcu-lfht",
-			 fsh / lf, "x", "<= 0.5x", le(fsh / lf, 0.5));
-		goal_row(f, "fence flavor: lookup ns, shmgraph / lmdb",
-			 fsh / lm, "x", "<= 0.2x", le(fsh / lm, 0.2));
-		goal_row(f, "fence flavor: reader rate kept, flat-out writer",
-			 fsh / fshw, "", ">= 0.8", ge(fsh / fshw, 0.8));
-		goal_row(f, "fence flavor: commits/s, shmgraph / lmdb",
-			 cl / fcs, "x", ">= 2x", ge(cl / fcs, 2));
-		goal_row(f, "fence flavor: updates/s, shmgraph / lmdb (1,000)",
-			 bl / fbs, "x", ">= 3x", ge(bl / fbs, 3));
+		goal_row(f, n, "fence: lookup ns, shmgraph / urcu-lfht",
+			 fsh / lf, "x", "<= 0.5x", at_n(n, le(fsh / lf, 0.5)));
+		goal_row(f, n, "fence: lookup ns, shmgraph / lmdb", fsh / lm,
+			 "x", "<= 0.2x", at_n(n, le(fsh / lm, 0.2)));
+		goal_row(f, n, "fence: reader rate kept, flat-out writer",
+			 fsha / fshw, "", ">= 0.8",
+			 at_n(n, ge(fsha / fshw, 0.8)));
+		goal_row(f, n, "fence: commits/s, shmgraph / lmdb", cl / fcs,
+			 "x", ">= 2x", at_n(n, ge(cl / fcs, 2)));
+		goal_row(f, n, "fence: updates/s, 1,000 per txn, / lmdb",
+			 bl / fbs, "x", ">= 3x", at_n(n, ge(bl / fbs, 3)));
 	}
 	if (O.k.key_size == 8 && O.k.value_size == 8)
-		goal_row(f, "bytes per entry, shmgraph (allocator used / N)",
-			 bpe, " B", "<= 40 B", le(bpe, 40));
+		goal_row(f, n, "bytes per entry, shmgraph (4.)", bpe, " B",
+			 "<= 40 B", at_n(n, le(bpe, 40)));
 	else
-		goal_row(f, "bytes per entry, shmgraph (allocator used / N)",
-			 bpe, " B", "(info: goal is for 8 B keys/values)", -1);
-	goal_row(f, "bytes per entry, shmgraph / lmdb (tree pages)", bpe / bpl,
+		goal_row(f, n, "bytes per entry, shmgraph (4.)", bpe, " B",
+			 "(info: 8 B keys/values)", -1);
+	goal_row(f, n, "bytes per entry, shmgraph / lmdb tree (4.)", bpe / bpl,
 		 "x", "(info)", -1);
-	goal_row(f, "retained by pin / v1 size (used pinned - used unpinned)",
-		 ret, "x", "<= 1.1x + 1 grace period",
+	goal_row(f, n, "retained by pin / v1 size (4.)", ret, "x",
+		 "<= 1.1x + 1 grace", /* defined at any N */
 		 retained_ok && (retained.pinned_bad ||
 				 retained.pinned_bad_before) ?
 			 0 :
@@ -695,25 +863,30 @@ static void print_goals(FILE *f, const struct case_list *t,
 			"nodes were not retained\n",
 			(unsigned long long)retained.pinned_bad_before,
 			(unsigned long long)retained.pinned_bad);
-	if (retained_ok)
-		fprintf(f,
-			"  retained_with_pin: v1 %lld B, before %lld B used, "
-			"pinned after %llu commits %lld B used (%lld B "
-			"retired), live version %lld B, after unpin %lld B "
-			"used (right after the commits, before "
-			"synchronize + reclaim: %lld B); %.0f commits/s; "
-			"v1 read through the pin after the commits: %llu of "
-			"%llu keys wrong or missing\n",
-			retained.version_bytes, retained.used_before,
-			(unsigned long long)retained.updates,
-			retained.used_pinned, retained.retired_pinned,
-			retained.live_bytes, retained.used_unpinned,
-			retained.used_end,
-			retained.ns ? (double)retained.updates * 1e9 /
-					      (double)retained.ns :
-				      0,
-			(unsigned long long)retained.pinned_bad,
-			(unsigned long long)retained.pinned_checked);
+	if (retained_ok) {
+		char line[512];
+
+		snprintf(line, sizeof(line),
+			 "retained_with_pin: v1 %lld B; used before %lld B; "
+			 "pinned, after %llu commits, %lld B (%lld B "
+			 "retired); live version %lld B; after unpin %lld B "
+			 "(right after the commits, before synchronize + "
+			 "reclaim: %lld B); %.0f commits/s; v1 read through "
+			 "the pin after the commits: %llu of %llu keys wrong "
+			 "or missing",
+			 retained.version_bytes, retained.used_before,
+			 (unsigned long long)retained.updates,
+			 retained.used_pinned, retained.retired_pinned,
+			 retained.live_bytes, retained.used_unpinned,
+			 retained.used_end,
+			 retained.ns ? (double)retained.updates * 1e9 /
+					       (double)retained.ns :
+				       0,
+			 (unsigned long long)retained.pinned_bad,
+			 (unsigned long long)retained.pinned_checked);
+		fputs("  ", f);
+		bench_print_wrapped(f, 2, line);
+	}
 }
 
 /* ---- systems ------------------------------------------------------------ */
@@ -873,16 +1046,18 @@ static void setup_cpus(void)
 
 static int run_size(uint64_t n, FILE *jf, FILE *tf)
 {
-	static struct case_list timed, build, stat;
+	static struct case_list fresh, timed, build, stat;
 	static struct sys sys[NSYS];
 	struct bench_opts o = { 0 };
 	char title[160];
 	int err;
 
+	memset(&fresh, 0, sizeof(fresh));
 	memset(&timed, 0, sizeof(timed));
 	memset(&build, 0, sizeof(build));
 	memset(&stat, 0, sizeof(stat));
 	sys_setup(sys, n);
+	add_fresh_cases(&fresh, sys);
 	add_timed_cases(&timed, sys);
 	add_build_cases(&build, sys);
 	add_bytes_cases(&stat, sys);
@@ -892,7 +1067,10 @@ static int run_size(uint64_t n, FILE *jf, FILE *tf)
 	o.reps = O.reps;
 	o.target_ns = (uint64_t)O.time_ms * 1000000ull;
 	o.verbose = O.verbose;
-	err = bench_run(timed.c, timed.n, &o);
+	/* lookups on the maps as built first: nothing has updated them yet */
+	err = bench_run(fresh.c, fresh.n, &o);
+	if (!err)
+		err = bench_run(timed.c, timed.n, &o);
 	if (!err) {
 		o.reps = O.quick ? 2 : 3;
 		err = bench_run(build.c, build.n, &o);
@@ -900,29 +1078,39 @@ static int run_size(uint64_t n, FILE *jf, FILE *tf)
 	sys_teardown(sys);
 	if (err)
 		return err;
+	finish_notes(&fresh);
 	finish_notes(&timed);
 
+	set_labels(&fresh);
 	set_labels(&timed);
 	set_labels(&build);
 	set_labels(&stat);
+	bench_json_write(jf, fresh.c, fresh.n);
 	bench_json_write(jf, timed.c, timed.n);
 	bench_json_write(jf, build.c, build.n);
 	bench_json_write(jf, stat.c, stat.n);
-	snprintf(
-		title, sizeof(title),
-		"bench_map, N = %llu keys: medians of interleaved reps; lookup "
-		"p50/p99 from every 64th op (includes ~25 ns of clock reads)",
-		(unsigned long long)n);
 	print_configs(tf, sys);
+	snprintf(title, sizeof(title),
+		 "bench_map, N = %s keys, 1. lookups on the maps as built "
+		 "(no update yet):",
+		 keys_str(n));
+	bench_table_print(tf, fresh.c, fresh.n, title);
+	bench_peer_matrix(tf, fresh.c, fresh.n,
+			  "Side by side (1.):", "shmgraph");
+	snprintf(title, sizeof(title),
+		 "bench_map, N = %s keys, 2. after the update cases "
+		 "(commit, batch, writer; interleaved reps):",
+		 keys_str(n));
 	bench_table_print(tf, timed.c, timed.n, title);
-	bench_peer_matrix(
-		tf, timed.c, timed.n,
-		"Peers side by side (same run, interleaved reps):", "shmgraph");
-	bench_table_print(tf, build.c, build.n, "build (ns per inserted key):");
+	bench_peer_matrix(tf, timed.c, timed.n,
+			  "Side by side (2.):", "shmgraph");
+	bench_table_print(tf, build.c, build.n,
+			  "3. build (ns per inserted key):");
 	bench_peer_matrix(tf, build.c, build.n,
-			  "build, side by side:", "shmgraph");
-	bench_table_print(tf, stat.c, stat.n, "memory after building N keys:");
-	print_goals(tf, &timed, &build, &stat, n);
+			  "Side by side (3.):", "shmgraph");
+	print_memory(tf, &stat, n);
+	print_goals(tf, &fresh, &timed, &build, &stat, n);
+	bench_cases_free(fresh.c, fresh.n);
 	bench_cases_free(timed.c, timed.n);
 	bench_cases_free(build.c, build.n);
 	fflush(tf);
@@ -954,7 +1142,7 @@ int main(int argc, char **argv)
 	else
 		fprintf(tf,
 			"Reader worker pinned to CPU %d; writer worker and the "
-			"benchmark (commit, batch, build cases) to CPU %d.\n",
+			"benchmark\n(commit, batch, build cases) to CPU %d.\n",
 			O.reader_cpu, O.writer_cpu);
 	if (jf != stdout)
 		fclose(jf);

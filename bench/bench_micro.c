@@ -833,9 +833,9 @@ static void setup_cpus(void)
 
 static void print_goals(FILE *f)
 {
-	fprintf(f, "Goals: read-lock + unlock pair <= 1 ns (membarrier "
-		   "flavor), <= 7 ns (fence flavor); alloc+free <= 2x glibc "
-		   "malloc/free.\n");
+	fprintf(f, "Goals (bench/README.md): read-lock + unlock pair <= 1 ns "
+		   "(membarrier flavor),\n<= 7 ns (fence flavor); alloc+free "
+		   "<= 2x glibc malloc/free.\n");
 	if (M.reader_cpu < 0)
 		fprintf(f, "Busy readers were not pinned to their own CPU.\n");
 	else

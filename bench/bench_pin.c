@@ -22,7 +22,7 @@
  * phase, bytes = used, version_bytes = v1, retired_bytes, live_bytes) and
  * "retained_with_pin" (settled figures, as in bench_map), plus a table.
  * Retained by the pin = (used pinned, settled) - (used unpinned, settled),
- * as a multiple of v1's size; the DESIGN goal is <= 1.1x.
+ * as a multiple of v1's size; the goal (bench/README.md, "Goals") is <= 1.1x.
  */
 #include "config.h"
 
@@ -284,6 +284,7 @@ static void summary(FILE *f, struct series *s)
 {
 	struct bench_case *c;
 	double ret, grow;
+	char line[768];
 
 	if (!s->pinned_ok) {
 		fprintf(f, "  %-9s not run: %s\n", s->system, s->stop);
@@ -295,19 +296,20 @@ static void summary(FILE *f, struct series *s)
 	grow = s->v1 > 0 ? (double)(s->used_pinned - s->used_before) /
 				   (double)s->v1 :
 			   0;
-	fprintf(f,
-		"  %-9s v1 %.2f MiB; before %.2f MiB used; pinned after %llu "
-		"commits, settled: %.2f MiB; after unpin, settled: %.2f MiB;\n"
-		"            growth while pinned (pinned - before) %.2fx v1; "
-		"freed by unpin (pinned - unpinned) %.2fx v1; peak (used - "
-		"live) while pinned %.2fx v1%s%s\n",
-		s->system, (double)s->v1 / 1048576.0,
-		(double)s->used_before / 1048576.0,
-		(unsigned long long)s->commits_pinned,
-		(double)s->used_pinned / 1048576.0,
-		(double)s->used_unpinned / 1048576.0, grow, ret,
-		s->v1 > 0 ? (double)s->peak_extra / (double)s->v1 : 0,
-		s->stop[0] ? "; " : "", s->stop);
+	snprintf(line, sizeof(line),
+		 "v1 %.2f MiB; before %.2f MiB used; pinned after %llu "
+		 "commits, settled: %.2f MiB; after unpin, settled: %.2f MiB; "
+		 "growth while pinned (pinned - before) %.2fx v1; "
+		 "freed by unpin (pinned - unpinned) %.2fx v1; peak (used - "
+		 "live) while pinned %.2fx v1%s%s",
+		 (double)s->v1 / 1048576.0, (double)s->used_before / 1048576.0,
+		 (unsigned long long)s->commits_pinned,
+		 (double)s->used_pinned / 1048576.0,
+		 (double)s->used_unpinned / 1048576.0, grow, ret,
+		 s->v1 > 0 ? (double)s->peak_extra / (double)s->v1 : 0,
+		 s->stop[0] ? "; " : "", s->stop);
+	fprintf(f, "  %-9s ", s->system);
+	bench_print_wrapped(f, 12, line);
 	c = rec(s->system, "retained_with_pin");
 	if (!c)
 		return;
@@ -357,7 +359,7 @@ static void print_series(FILE *f)
 		else
 			snprintf(rts, sizeof(rts), "-");
 		fprintf(f,
-			"%-9s %8.0f %9llu %-9s %12.2f %12s %12.2f %12.2f%s\n",
+			"%-9s %8.0f %9llu %-9s %11.2f %11s %11.2f %11.2f%s\n",
 			c->system, t, cm, ph, (double)c->bytes / 1048576.0, rts,
 			(double)lv / 1048576.0,
 			(double)c->version_bytes / 1048576.0,

@@ -503,7 +503,7 @@ static void print_scaling(FILE *f, unsigned p)
 
 	fprintf(f,
 		"\nScaling: total lookups/s of all readers (Mops/s) and "
-		"efficiency total(R) / (R x total(1)); writers' updates/s\n");
+		"efficiency total(R) / (R x total(1));\nwriters' updates/s\n");
 	fprintf(f, "%-12s %3s", "system", "W");
 	for (r = 1; r <= p; r++)
 		fprintf(f, "   R=%-2u Mops/s  eff", r);
@@ -552,11 +552,14 @@ static void print_nodes(FILE *f, unsigned p)
 {
 	size_t i;
 	unsigned r;
+	char line[512];
 
-	fprintf(f,
-		"\nPlacement: %s; readers from the front of the %s "
-		"order, writers from the back%s\n",
-		T.desc, K.place, K.pin ? "" : " (not pinned: --no-pin)");
+	snprintf(line, sizeof(line),
+		 "Placement: %s; readers from the front of the %s "
+		 "order, writers from the back%s",
+		 T.desc, K.place, K.pin ? "" : " (not pinned: --no-pin)");
+	fputc('\n', f);
+	bench_print_wrapped(f, 0, line);
 	for (i = 0; i < nsteps; i++) {
 		const struct step *st = &steps[i];
 
@@ -609,13 +612,20 @@ static int run_size(uint64_t n, FILE *jf, FILE *tf, unsigned p)
 		"Peers side by side (same run, interleaved reps):", "shmgraph");
 	print_scaling(tf, p);
 	print_nodes(tf, p);
-	for (s = 0; s < NSYS; s++)
-		if (sys[s].want && sys[s].ok)
-			fprintf(tf, "  %-12s %s; memory: %s\n", sys_names[s],
-				sys[s].p.variant, sys[s].mem);
-		else if (sys[s].want)
-			fprintf(tf, "  %-12s not run: %s\n", sys_names[s],
-				sys[s].skip);
+	for (s = 0; s < NSYS; s++) {
+		char line[512];
+
+		if (!sys[s].want)
+			continue;
+		if (sys[s].ok)
+			snprintf(line, sizeof(line), "%s; memory: %s",
+				 sys[s].p.variant, sys[s].mem);
+		else
+			snprintf(line, sizeof(line), "not run: %s",
+				 sys[s].skip);
+		fprintf(tf, "  %-12s ", sys_names[s]);
+		bench_print_wrapped(tf, 15, line);
+	}
 	bench_cases_free(cases, nsteps);
 	return 0;
 }

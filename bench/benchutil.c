@@ -576,41 +576,89 @@ static double case_median(const struct bench_case *c)
 	return s.median;
 }
 
-/* "1.23x" against the peer (or "-"), and the goal verdict. */
+/* Tables fit in this many columns (details stay in the JSON). */
+#define TABLE_COLS 100
+
+void bench_print_wrapped(FILE *f, int col, const char *text)
+{
+	const int width = TABLE_COLS - 1 - col;
+	int used = 0;
+
+	while (*text) {
+		const char *sp = strchr(text, ' ');
+		int len = sp ? (int)(sp - text) : (int)strlen(text);
+
+		if (used > 0 && used + 1 + len > width) {
+			fprintf(f, "\n%*s", col, "");
+			used = 0;
+		} else if (used > 0) {
+			fputc(' ', f);
+			used++;
+		}
+		fprintf(f, "%.*s", len, text);
+		used += len;
+		text += len;
+		while (*text == ' ')
+			text++;
+	}
+	fputc('\n', f);
+}
+
+/*
+ * The ratio against the case's peer and the goal verdict, as a sentence
+ * ("" when the case has neither): printed under the table, so that the
+ * table has no column that is empty for most programs.
+ */
 static void format_ratio_goal(const struct bench_case *cases, size_t n,
-			      const struct bench_case *c, char *ratio,
-			      size_t rsize, char *goal, size_t gsize)
+			      const struct bench_case *c, char *out,
+			      size_t size)
 {
 	double med = case_median(c);
 	double rt = NAN;
 	const struct bench_case *p = NULL;
+	size_t len = 0;
 
-	snprintf(ratio, rsize, "-");
-	snprintf(goal, gsize, "-");
+	out[0] = '\0';
 	if (c->peer >= 0 && (size_t)c->peer < n)
 		p = &cases[c->peer];
 	if (p && case_median(p) > 0) {
 		rt = med / case_median(p);
-		snprintf(ratio, rsize, rt < 0.1 ? "%.3fx" : "%.2fx", rt);
+		len += (size_t)snprintf(out + len, size - len,
+					rt < 0.1 ? "%.3fx %s / %s" :
+						   "%.2fx %s / %s",
+					rt, case_sys(p), case_label(p));
 	}
+	if (len >= size)
+		return;
 	if (c->goal_ns > 0)
-		snprintf(goal, gsize, "<= %g ns: %s", c->goal_ns,
+		snprintf(out + len, size - len, "%sgoal <= %g ns: %s",
+			 len ? "; " : "", c->goal_ns,
 			 med <= c->goal_ns ? "met" : "NOT met");
 	else if (c->goal_ratio > 0 && !isnan(rt))
-		snprintf(goal, gsize, "<= %gx peer: %s", c->goal_ratio,
+		snprintf(out + len, size - len, "%sgoal <= %gx that: %s",
+			 len ? "; " : "", c->goal_ratio,
 			 rt <= c->goal_ratio ? "met" : "NOT met");
 	else if (c->goal_ratio > 0)
-		snprintf(goal, gsize, "<= %gx peer: no peer", c->goal_ratio);
+		snprintf(out + len, size - len, "%sgoal <= %gx a peer: no peer",
+			 len ? "; " : "", c->goal_ratio);
 }
 
 static void fmt_quantile(char *buf, size_t size, const struct bench_hist *h,
 			 double q)
 {
-	if (h && h->count)
-		snprintf(buf, size, "%llu",
-			 (unsigned long long)bench_hist_quantile(h, q));
-	else
+	uint64_t v;
+
+	if (!h || !h->count) {
 		snprintf(buf, size, "-");
+		return;
+	}
+	v = bench_hist_quantile(h, q);
+	if (v >= 1000000) /* keep the column narrow: ms, us */
+		snprintf(buf, size, "%.1fms", (double)v / 1e6);
+	else if (v >= 100000)
+		snprintf(buf, size, "%.0fus", (double)v / 1e3);
+	else
+		snprintf(buf, size, "%llu", (unsigned long long)v);
 }
 
 static void fmt_rate(char *buf, size_t size, double ns)
@@ -625,77 +673,121 @@ static void fmt_rate(char *buf, size_t size, double ns)
 		snprintf(buf, size, "%.1f", r);
 }
 
-static void print_row(FILE *f, const struct bench_case *cases, size_t n,
-		      const struct bench_case *c, const int w[2])
+/* A time in ns, short: one decimal below 1,000, none from there on. */
+static void fmt_ns(char *buf, size_t size, double ns)
+{
+	snprintf(buf, size, ns < 1000 ? "%.1f" : "%.0f", ns);
+}
+
+/* The label column: the label, or, when it is wider than @w, the label on
+ * a line of its own and an empty column on the next. */
+static void print_label(FILE *f, const char *sys, int w0, const char *label,
+			int w1)
+{
+	if ((int)strlen(label) > w1)
+		fprintf(f, "%-*s %s\n%-*s %-*s", w0, sys, label, w0, "", w1,
+			"");
+	else
+		fprintf(f, "%-*s %-*s", w0, sys, w1, label);
+}
+
+static void print_row(FILE *f, const struct bench_case *c, const int w[2])
 {
 	struct bench_summary s;
-	char range[48], rate[24], p50[24], p99[24], p999[24], ratio[24];
-	char goal[48];
+	char range[48], rate[24], p50[24], p99[24], p999[24], lo[24], hi[24];
+	char med[24];
 
 	if (!c->skip && c->static_rec) {
+		print_label(f, case_sys(c), w[0], case_label(c), w[1]);
 		if (c->keys > 0)
-			fprintf(f, "%-*s  %-*.*s  %lld bytes = %.1f B/entry\n",
-				w[0], case_sys(c), w[1], w[1], case_label(c),
-				c->bytes, (double)c->bytes / (double)c->keys);
+			fprintf(f, " %lld bytes = %.1f B/entry\n", c->bytes,
+				(double)c->bytes / (double)c->keys);
 		else
-			fprintf(f, "%-*s  %-*.*s  %lld bytes\n", w[0],
-				case_sys(c), w[1], w[1], case_label(c),
-				c->bytes);
+			fprintf(f, " %lld bytes\n", c->bytes);
 		return;
 	}
 	if (c->skip || !c->nreps) {
-		fprintf(f, "%-*s  %-*.*s  skipped: %s\n", w[0], case_sys(c),
-			w[1], w[1], case_label(c),
-			c->skip ? c->skip : "no data");
+		print_label(f, case_sys(c), w[0], case_label(c), w[1]);
+		fputc(' ', f);
+		bench_print_wrapped(f, w[0] + w[1] + 2,
+				    c->skip ? c->skip : "no data");
 		return;
 	}
 	bench_summarize(c->rep_ns, c->nreps, &s);
-	snprintf(range, sizeof(range), "%.1f-%.1f (%u)", s.min, s.max, s.n);
+	fmt_ns(med, sizeof(med), s.median);
+	fmt_ns(lo, sizeof(lo), s.min);
+	fmt_ns(hi, sizeof(hi), s.max);
+	snprintf(range, sizeof(range), "%s-%s", lo, hi);
 	fmt_rate(rate, sizeof(rate), s.median);
 	fmt_quantile(p50, sizeof(p50), c->hist, 0.5);
 	fmt_quantile(p99, sizeof(p99), c->hist, 0.99);
 	fmt_quantile(p999, sizeof(p999), c->hist, 0.999);
-	format_ratio_goal(cases, n, c, ratio, sizeof(ratio), goal,
-			  sizeof(goal));
-	fprintf(f, "%-*s  %-*.*s  %10.1f  %-21s %8s %7s %7s %8s  %7s  %s\n",
-		w[0], case_sys(c), w[1], w[1], case_label(c), s.median, range,
-		rate, p50, p99, p999, ratio, goal);
+	print_label(f, case_sys(c), w[0], case_label(c), w[1]);
+	fprintf(f, " %9s %-15s %7s %6s %7s %7s\n", med, range, rate, p50, p99,
+		p999);
 }
+
+/* Width of the fixed columns of a table row (ns/op .. p999), separators
+ * included. */
+#define TABLE_FIXED (1 + 9 + 1 + 15 + 1 + 7 + 1 + 6 + 1 + 7 + 1 + 7)
 
 void bench_table_print(FILE *f, const struct bench_case *cases, size_t n,
 		       const char *title)
 {
 	const struct bench_machine *m = bench_machine();
+	char line[512], rg[256];
+	unsigned reps = 0;
 	int w[2];
 	size_t i;
 
-	w[0] = col_width(cases, n, false, 6, 20);
-	w[1] = col_width(cases, n, true, 4, 56);
-	fprintf(f, "\n%s\n", title);
-	fprintf(f, "machine: %s, %d cores, %d NUMA node(s), Linux %s, %s\n",
-		m->cpu, m->cores, m->numa_nodes, m->kernel, m->compiler);
-	if (m->topology[0])
-		fprintf(f, "topology: %s\n", m->topology);
-	fprintf(f, "commit: %s  cflags: %s\n\n", m->commit, m->cflags);
-	fprintf(f, "%-*s  %-*s  %10s  %-21s %8s %7s %7s %8s  %7s  %s\n", w[0],
-		"system", w[1], "case", "ns/op", "min-max (reps)", "ops/s",
-		"p50 ns", "p99 ns", "p999 ns", "ratio", "goal");
+	w[0] = col_width(cases, n, false, 6, 14);
+	w[1] = TABLE_COLS - 1 - TABLE_FIXED - w[0] - 1;
 	for (i = 0; i < n; i++)
-		print_row(f, cases, n, &cases[i], w);
+		if (cases[i].nreps > reps)
+			reps = cases[i].nreps;
 	fputc('\n', f);
+	bench_print_wrapped(f, 0, title);
+	snprintf(line, sizeof(line),
+		 "machine: %s, %d cores, %d NUMA node(s), Linux %s, %s", m->cpu,
+		 m->cores, m->numa_nodes, m->kernel, m->compiler);
+	bench_print_wrapped(f, 0, line);
+	if (m->topology[0]) {
+		snprintf(line, sizeof(line), "topology: %s", m->topology);
+		bench_print_wrapped(f, 0, line);
+	}
+	snprintf(line, sizeof(line), "commit: %s; cflags: %s", m->commit,
+		 m->cflags);
+	bench_print_wrapped(f, 0, line);
+	fprintf(f,
+		"ns/op: median of %u interleaved reps (min-max of them); "
+		"p50/p99/p999 in ns of sampled ops\n\n",
+		reps);
+	fprintf(f, "%-*s %-*s %9s %-15s %7s %6s %7s %7s\n", w[0], "system",
+		w[1], "case", "ns/op", "min-max", "ops/s", "p50", "p99",
+		"p999");
+	for (i = 0; i < n; i++)
+		print_row(f, &cases[i], w);
+	fputc('\n', f);
+	for (i = 0; i < n; i++) {
+		const struct bench_case *c = &cases[i];
+
+		if (c->skip || c->static_rec || !c->nreps)
+			continue;
+		format_ratio_goal(cases, n, c, rg, sizeof(rg));
+		if (!rg[0])
+			continue;
+		snprintf(line, sizeof(line), "- %s / %s: %s", case_sys(c),
+			 case_label(c), rg);
+		bench_print_wrapped(f, 2, line);
+	}
 	for (i = 0; i < n; i++) {
 		const struct bench_case *c = &cases[i];
 
 		if (!c->note)
 			continue;
-		if (c->peer >= 0 && (size_t)c->peer < n)
-			fprintf(f, "- %s / %s: ratio vs %s / %s. %s\n",
-				case_sys(c), case_label(c),
-				case_sys(&cases[c->peer]),
-				case_label(&cases[c->peer]), c->note);
-		else
-			fprintf(f, "- %s / %s: %s\n", case_sys(c),
-				case_label(c), c->note);
+		snprintf(line, sizeof(line), "- %s / %s: %s", case_sys(c),
+			 case_label(c), c->note);
+		bench_print_wrapped(f, 2, line);
 	}
 	fflush(f);
 }
@@ -703,6 +795,7 @@ void bench_table_print(FILE *f, const struct bench_case *cases, size_t n,
 /* ---- peers side by side ------------------------------------------------- */
 
 #define MATRIX_COLS 8
+#define MATRIX_CELL 15 /* "shmgraph-fence", "12345 (0.06x)"; a separator */
 
 static const char *case_group(const struct bench_case *c)
 {
@@ -759,11 +852,61 @@ static bool group_seen(const struct bench_case *cases, size_t upto,
 	return false;
 }
 
+/* One block of the matrix: @ref and the systems @sys[@from..@to). */
+static void matrix_block(FILE *f, const struct bench_case *cases, size_t n,
+			 const char *const *sys, unsigned from, unsigned to,
+			 int wg)
+{
+	unsigned k;
+	size_t i;
+
+	fprintf(f, "%-*s %*.*s", wg, "case", MATRIX_CELL - 1, MATRIX_CELL - 1,
+		sys[0]);
+	for (k = from; k < to; k++)
+		fprintf(f, " %*.*s", MATRIX_CELL - 1, MATRIX_CELL - 1, sys[k]);
+	fputc('\n', f);
+	for (i = 0; i < n; i++) {
+		const char *g = case_group(&cases[i]);
+		double r;
+		char cell[40];
+
+		if (!matrix_row(&cases[i]) || group_seen(cases, i, g))
+			continue;
+		r = matrix_cell(cases, n, g, sys[0]);
+		if ((int)strlen(g) > wg)
+			fprintf(f, "%s\n%-*s", g, wg, "");
+		else
+			fprintf(f, "%-*s", wg, g);
+		if (isnan(r))
+			snprintf(cell, sizeof(cell), "-");
+		else
+			fmt_ns(cell, sizeof(cell), r);
+		fprintf(f, " %*s", MATRIX_CELL - 1, cell);
+		for (k = from; k < to; k++) {
+			double v = matrix_cell(cases, n, g, sys[k]);
+			char num[24];
+
+			fmt_ns(num, sizeof(num), v);
+			if (isnan(v))
+				snprintf(cell, sizeof(cell), "-");
+			else if (isnan(r))
+				snprintf(cell, sizeof(cell), "%s", num);
+			else
+				snprintf(cell, sizeof(cell),
+					 r / v < 10 ? "%s (%.2fx)" :
+						      "%s (%.0fx)",
+					 num, r / v);
+			fprintf(f, " %*s", MATRIX_CELL - 1, cell);
+		}
+		fputc('\n', f);
+	}
+}
+
 void bench_peer_matrix(FILE *f, const struct bench_case *cases, size_t n,
 		       const char *title, const char *ref)
 {
 	const char *sys[MATRIX_COLS];
-	unsigned ns = matrix_systems(cases, n, ref, sys), k;
+	unsigned ns = matrix_systems(cases, n, ref, sys), k, per;
 	int wg = 8;
 	size_t i;
 
@@ -771,37 +914,22 @@ void bench_peer_matrix(FILE *f, const struct bench_case *cases, size_t n,
 		if (matrix_row(&cases[i]) &&
 		    (int)strlen(case_group(&cases[i])) > wg)
 			wg = (int)strlen(case_group(&cases[i]));
-	if (wg > 48)
-		wg = 48;
+	if (wg > 30)
+		wg = 30;
+	/* the systems other than @ref that fit next to it in 100 columns */
+	per = (unsigned)((TABLE_COLS - 1 - wg) / MATRIX_CELL) - 1;
+	if (per < 1)
+		per = 1;
 	fprintf(f,
 		"\n%s\n(median ns/op; (x) = %s / that system, < 1: %s "
-		"faster)\n%-*s",
-		title, ref, ref, wg, "case");
-	for (k = 0; k < ns; k++)
-		fprintf(f, "  %18s", sys[k]);
-	fputc('\n', f);
-	for (i = 0; i < n; i++) {
-		const char *g = case_group(&cases[i]);
-		double r;
+		"faster)\n",
+		title, ref, ref);
+	for (k = 1; k < ns || k == 1; k += per) {
+		unsigned to = k + per < ns ? k + per : ns;
 
-		if (!matrix_row(&cases[i]) || group_seen(cases, i, g))
-			continue;
-		r = matrix_cell(cases, n, g, ref);
-		fprintf(f, "%-*.*s", wg, wg, g);
-		for (k = 0; k < ns; k++) {
-			double v = matrix_cell(cases, n, g, sys[k]);
-			char cell[40];
-
-			if (isnan(v))
-				snprintf(cell, sizeof(cell), "-");
-			else if (k == 0 || isnan(r))
-				snprintf(cell, sizeof(cell), "%.1f", v);
-			else
-				snprintf(cell, sizeof(cell), "%.1f (%.2fx)", v,
-					 r / v);
-			fprintf(f, "  %18s", cell);
-		}
-		fputc('\n', f);
+		if (k > 1)
+			fputc('\n', f);
+		matrix_block(f, cases, n, sys, k, to, wg);
 	}
 	fflush(f);
 }

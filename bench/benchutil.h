@@ -194,12 +194,16 @@ void bench_cases_free(struct bench_case *cases, size_t n);
 /* One JSON object per case that ran, one per line (bench interface). */
 void bench_json_write(FILE *f, const struct bench_case *cases, size_t n);
 
-/* Human-readable table of all cases (median ns/op, min-max of the reps,
- * ops/s, p50/p99/p999 when sampled; bytes for static records), with the
- * ratio against each case's peer, the goals and whether they are met,
- * and the notes. */
+/* Human-readable table of all cases in 100 columns (median ns/op,
+ * min-max of the reps, ops/s, p50/p99/p999 when sampled; bytes for static
+ * records); under it, for the cases that have them, the ratio against the
+ * case's peer and the goal verdicts, then the notes. */
 void bench_table_print(FILE *f, const struct bench_case *cases, size_t n,
 		       const char *title);
+
+/* Print @text from column @col (the cursor is there), wrapped at word
+ * boundaries to fit 100 columns, and a newline. */
+void bench_print_wrapped(FILE *f, int col, const char *text);
 
 /*
  * Peers side by side: one row per group (bench_case.group, else label,

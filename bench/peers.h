@@ -59,6 +59,7 @@ static inline bool val_ok(uint64_t key, uint64_t val)
  * short value fails the check); the bytes between are a fixed pattern.
  */
 #define PEER_KEY_MAX 256
+#define PEER_BATCH_MAX 64
 #define PEER_VAL_MAX 4096
 
 static inline void key_fill(void *buf, uint64_t key, unsigned ksize)
@@ -129,6 +130,8 @@ struct lookup_job {
 	uint64_t duration_ns; /* > 0: run this long instead of iters */
 	unsigned read_pct; /* 0 or 100: lookups only */
 	unsigned txn_size; /* mixed loop: updates per txn */
+	unsigned batch; /* > 1: lookups in batches of this many keys (multi-get;
+			 * shmgraph only, 8-byte keys, at most PEER_BATCH_MAX) */
 	/* results */
 	uint64_t ops;
 	uint64_t ns;

@@ -487,8 +487,108 @@ static inline int leaf_find(struct shg_seg *seg, const struct mbound *b,
 }
 
 /*
+ * Lookups walk one level per step (map_step()): a single lookup
+ * (map_find()) steps one key to the end; batched lookups
+ * (shg_map_get_many_*) step many keys a level at a time, so that the
+ * cache misses of different keys overlap.
+ *
+ * struct mstep - one key's position in the walk. @n is the node at @off,
+ * expected to carry @word (kinds, flags, depth @d); the offset passed
+ * mb_hdr_ok() (or map_root_hdr() for the root) and its lines were
+ * prefetched (@pf bytes) when the step that reached it ran. @hs holds the
+ * hash bits of the levels still to come.
+ */
+struct mstep {
+	const struct shg_map_node *n;
+	uint64_t off;
+	uint64_t hs;
+	uint32_t word;
+	uint32_t pf;
+	unsigned d;
+};
+
+/* Start @st at the root @off (checked by map_root_hdr(); word @word). */
+static inline __attribute__((always_inline)) void
+map_step_init(struct shg_seg *seg, struct mstep *st, uint64_t off,
+	      uint32_t word, uint64_t h)
+{
+	st->off = off;
+	st->n = shg__at(seg, off);
+	st->hs = h;
+	st->word = with_depth(word, 0);
+	st->pf = 0;
+	st->d = 0;
+}
+
+/*
+ * map_step() - one level of the walk for the key @k (hash @h) at @st:
+ * node word, type, depth, disjoint maps, the slot inside the heap, the
+ * child's bound. map_find() is this step in a loop, so a batched lookup
+ * rejects exactly the data a single lookup rejects. On descending it
+ * prefetches the child's lines and returns without reading them: the
+ * next step does, after the caller has advanced its other keys.
+ * Return: 1 (descended: call again), 0 and *@found, -ENOENT, or
+ * SHG_EBADOFF / SHG_ECORRUPT.
+ */
+static inline __attribute__((always_inline)) int
+map_step(struct shg_seg *seg, const struct mbound *b, struct mstep *st,
+	 uint64_t h, const struct fkey *k, const uint64_t **found)
+{
+	const struct shg_map_node *n = st->n;
+	uint32_t dm, nm, bit;
+	uint64_t idx, c;
+	int r;
+
+	/* The root passed map_root_hdr() (a bitmap node of depth 0); a
+	 * child is checked here, by the step after the one that reached it
+	 * (its lines have had that long to arrive). */
+	if (st->d > 0) {
+		if (shg_unlikely(node_word(n) != st->word))
+			return SHG_CORRUPT();
+		if (n->h.type == SHG_TYPE_MAP_LEAF)
+			return leaf_find(seg, b, st->off, st->d, st->pf, h, k,
+					 found);
+		if (shg_unlikely(n->h.type != SHG_TYPE_MAP ||
+				 st->d > MAP_MAX_DEPTH))
+			return SHG_CORRUPT();
+	}
+	dm = n->datamap;
+	nm = n->nodemap;
+	bit = 1u << (st->hs & 31);
+	if (shg_unlikely(dm & nm))
+		return SHG_CORRUPT();
+	if (dm & bit) {
+		idx = 2 * pc32(dm & (bit - 1));
+		if (shg_unlikely(!slots_ok(b, st->off, idx, 2)))
+			return SHG_CORRUPT();
+		r = fkey_eq(seg, k, n->slot[idx], h);
+		if (r <= 0)
+			return r < 0 ? r : -ENOENT;
+		*found = &n->slot[idx];
+		return 0;
+	}
+	if (!(nm & bit))
+		return -ENOENT;
+	idx = 2 * pc32(dm) + pc32(nm & (bit - 1));
+	if (shg_unlikely(!slots_ok(b, st->off, idx, 1)))
+		return SHG_CORRUPT();
+	c = n->slot[idx];
+	if (shg_unlikely(!mb_hdr_ok(b, c)))
+		return SHG_EBADOFF;
+	st->pf = map_prefetch(seg, c, n->count);
+	st->off = c;
+	st->n = shg__at(seg, c);
+	st->hs >>= MAP_BITS;
+	st->d++;
+	st->word += kinds_word(0, 0, 0, 1); /* depth d (d <= 13: no carry) */
+	return 1;
+}
+
+/*
  * map_find() - the entry for key @k (hash @h) in the map whose root node
- * at @off passed map_root_hdr() (its word: @word).
+ * at @off passed map_root_hdr() (its word: @word): map_step() until the
+ * walk ends, so that a single lookup and a batched one make the same
+ * checks.
  *
  * Per bitmap level it reads the node's header words and the one slot it
  * needs: the node was checked when its parent's slot was read (one bound,
@@ -504,52 +604,14 @@ map_find(struct shg_seg *seg, const struct mbound *b, uint64_t off,
 	 uint32_t word, uint64_t h, const struct fkey *k,
 	 const uint64_t **found)
 {
-	const struct shg_map_node *n = shg__at(seg, off);
-	const uint32_t depth1 = kinds_word(0, 0, 0, 1);
-	uint64_t hs = h; /* the bits of the next levels */
-	uint32_t pf;
-	unsigned d;
+	struct mstep st;
 	int r;
 
-	word = with_depth(word, 0);
-	for (d = 0;; hs >>= MAP_BITS) {
-		uint32_t dm = n->datamap, nm = n->nodemap;
-		uint32_t bit = 1u << (hs & 31);
-		uint64_t idx, c;
-
-		if (shg_unlikely(dm & nm))
-			return SHG_CORRUPT();
-		if (dm & bit) {
-			idx = 2 * pc32(dm & (bit - 1));
-			if (shg_unlikely(!slots_ok(b, off, idx, 2)))
-				return SHG_CORRUPT();
-			r = fkey_eq(seg, k, n->slot[idx], h);
-			if (r <= 0)
-				return r < 0 ? r : -ENOENT;
-			*found = &n->slot[idx];
-			return 0;
-		}
-		if (!(nm & bit))
-			return -ENOENT;
-		idx = 2 * pc32(dm) + pc32(nm & (bit - 1));
-		if (shg_unlikely(!slots_ok(b, off, idx, 1)))
-			return SHG_CORRUPT();
-		c = n->slot[idx];
-		if (shg_unlikely(!mb_hdr_ok(b, c)))
-			return SHG_EBADOFF;
-		pf = map_prefetch(seg, c, n->count);
-		off = c;
-		n = shg__at(seg, off);
-		d++;
-		word += depth1; /* depth d (d <= 13: no carry) */
-		if (shg_unlikely(node_word(n) != word))
-			return SHG_CORRUPT();
-		if (n->h.type == SHG_TYPE_MAP_LEAF)
-			return leaf_find(seg, b, off, d, pf, h, k, found);
-		if (shg_unlikely(n->h.type != SHG_TYPE_MAP ||
-				 d > MAP_MAX_DEPTH))
-			return SHG_CORRUPT();
-	}
+	map_step_init(seg, &st, off, word, h);
+	do
+		r = map_step(seg, b, &st, h, k, found);
+	while (r == 1);
+	return r;
 }
 
 #endif /* SHG_MAP_INTERNAL_H */

@@ -190,6 +190,153 @@ int shg_map_get_bytes(struct shg_seg *seg, struct shg_off map, const void *key,
 	return val_fill(seg, root->valkind, found[1], out);
 }
 
+/* ---- batched lookups ------------------------------------------------------- */
+
+/*
+ * How many keys walk together: enough that the misses of one level of
+ * every key are in flight at once (a core tracks 10-20 outstanding
+ * lines; each step asks for 2 to 8 lines of one node), few enough that
+ * the walk states stay in registers and L1.
+ */
+#define MAP_GROUP 16u
+
+/* The key @i of a batch as a struct fkey (u64 or bytes, by @kk). */
+static inline __attribute__((always_inline)) void
+many_key(struct fkey *k, unsigned kk, const uint64_t *ukeys,
+	 const void *const *bkeys, const size_t *blens, size_t i)
+{
+	k->kk = kk;
+	if (kk == SHG_KIND_U64) {
+		k->key = ukeys[i];
+		return;
+	}
+	k->p = bkeys[i] ? bkeys[i] : shg__map_empty;
+	k->len = blens[i];
+}
+
+/*
+ * Theory of operation. A single lookup walks one key down the map: per
+ * level it reads the node's maps and one slot, then follows a child
+ * offset; the child's lines come from memory (~100 ns at 1M keys) before
+ * the next level can start, so a lookup costs about one miss per level
+ * and the core waits through each. A batch walks up to MAP_GROUP keys
+ * level by level: one step of each key ends by prefetching the child it
+ * goes to (map_step()), and the key is only stepped again after every
+ * other key of the group has been stepped, so the misses of the group
+ * overlap and each key's wait is shared by the group. The steps make the
+ * same checks as map_find(), so corrupt data gives the same codes; a
+ * prefetch of a checked offset cannot fault.
+ *
+ * Memory ordering: none of its own. Like the single lookup it runs on a
+ * version made readable by the caller (read section, pin, or the txn's
+ * own): that version's nodes are immutable and were published with
+ * release before the caller acquired it, so plain loads (and prefetches)
+ * of them see their final contents. The backed size is loaded once with
+ * acquire (mbound_init()); it only grows.
+ */
+static inline __attribute__((always_inline)) int64_t
+get_many(struct shg_seg *seg, struct shg_off map, unsigned kk, size_t n,
+	 const uint64_t *ukeys, const void *const *bkeys, const size_t *blens,
+	 struct shg_val *vals, int *res)
+{
+	const struct shg_map_node *root;
+	struct mstep st[MAP_GROUP];
+	struct fkey k[MAP_GROUP];
+	uint64_t h[MAP_GROUP];
+	unsigned live[MAP_GROUP];
+	int64_t nfound = 0;
+	int bad = 0, err = 0;
+	struct mbound b;
+	size_t base, i;
+
+	if (n && (!res || (kk == SHG_KIND_U64 ? !ukeys : !bkeys || !blens)))
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	if (map.v == 0) {
+		err = -ENOENT; /* null map: empty */
+		goto all;
+	}
+	mbound_init(seg, &b);
+	root = map_root_hdr(seg, &b, map.v, &err);
+	if (!root)
+		goto all;
+	if (root->keykind != kk) {
+		err = -EINVAL;
+		goto all;
+	}
+	for (base = 0; base < n; base += MAP_GROUP) {
+		unsigned g = n - base < MAP_GROUP ? (unsigned)(n - base) :
+						    MAP_GROUP;
+		unsigned j, nl = 0;
+
+		for (j = 0; j < g; j++) {
+			many_key(&k[j], kk, ukeys, bkeys, blens, base + j);
+			if (kk == SHG_KIND_BYTES && !bkeys[base + j] &&
+			    blens[base + j]) {
+				res[base + j] = -EINVAL;
+				continue;
+			}
+			h[j] = kk == SHG_KIND_U64 ?
+				       map_hash_u64(seg, root->flags,
+						    k[j].key) :
+				       map_hash_bytes(seg, root->flags, k[j].p,
+						      k[j].len);
+			map_step_init(seg, &st[j], map.v, node_word(root),
+				      h[j]);
+			live[nl++] = j;
+		}
+		while (nl) {
+			unsigned m = 0;
+
+			for (i = 0; i < nl; i++) {
+				const uint64_t *found;
+				int r;
+
+				j = live[i];
+				r = map_step(seg, &b, &st[j], h[j], &k[j],
+					     &found);
+				if (r == 1) {
+					live[m++] = j;
+					continue;
+				}
+				if (r == 0)
+					r = val_fill(
+						seg, root->valkind, found[1],
+						vals ? &vals[base + j] : NULL);
+				res[base + j] = r;
+				nfound += r == 0;
+				if (shg_unlikely(r < 0 && r != -ENOENT &&
+						 r != -EINVAL && !bad))
+					bad = r;
+			}
+			nl = m;
+		}
+	}
+	return bad ? bad : nfound;
+all:
+	for (i = 0; i < n; i++)
+		res[i] = err;
+	return err == -ENOENT ? 0 : err;
+}
+
+int64_t shg_map_get_many_u64(struct shg_seg *seg, struct shg_off map, size_t n,
+			     const uint64_t *keys, struct shg_val *vals,
+			     int *results)
+{
+	return get_many(seg, map, SHG_KIND_U64, n, keys, NULL, NULL, vals,
+			results);
+}
+
+int64_t shg_map_get_many_bytes(struct shg_seg *seg, struct shg_off map,
+			       size_t n, const void *const *keys,
+			       const size_t *lens, struct shg_val *vals,
+			       int *results)
+{
+	return get_many(seg, map, SHG_KIND_BYTES, n, NULL, keys, lens, vals,
+			results);
+}
+
 int64_t shg_map_count(struct shg_seg *seg, struct shg_off map)
 {
 	struct mview v;

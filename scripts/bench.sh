@@ -17,7 +17,8 @@
 #            pin     memory over time with an old version pinned
 #                    (bench/bench_pin): shmgraph pin vs an LMDB long reader
 #            all     every suite, in that order
-#   --quick  short runs (all --quick: < 1 minute on 2 cores)
+#   --quick  short runs at N = 10k keys: a smoke test (run times of
+#            "all" and "all --quick": bench/README.md)
 #   knobs    --keys, --key-size/--value-size, --read-pct, --write-rate,
 #            --txn-size, --dist uniform|zipf[:T], --reps, --duration-ms,
 #            --readers, --writers, --numa local|interleave|bind:N, --cpus,

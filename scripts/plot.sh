@@ -11,9 +11,10 @@
 # Charts, each drawn only when the JSON holds its records:
 #   PREFIX-scale.png    scale: total lookups/s vs reader processes, one line
 #                       per system and writer count (largest N in the file)
-#   PREFIX-latency.png  lookup latency p50 / p99 / p999 per system with 0, 1,
-#                       2 writers (scale records with 1 reader; else map
-#                       lookup records), log scale
+#   PREFIX-latency.png  lookup latency p50 / p99 / p999 per case (scale
+#                       records with 1 reader; else map lookup records),
+#                       each labelled with system, flavor, writers and their
+#                       pacing; log scale
 #   PREFIX-retained.png pin: memory used over commits with an old version
 #                       pinned and after unpin, per system, with the pinned
 #                       version's own size, log scale
@@ -50,7 +51,7 @@ machine=${machine//_/ }
 made=()
 
 term() {
-	printf 'set terminal pngcairo size 1000,620 font "DejaVu Sans,10"\n'
+	printf 'set terminal pngcairo size %s,620 font "DejaVu Sans,10"\n' "${2:-1000}"
 	printf 'set output "%s"\n' "$1"
 	printf 'set bmargin 6\nset label 99 "%s" at screen 0.01,0.02 font ",8" noenhanced\n' "$machine"
 	printf 'set key outside right top\nset grid\n'
@@ -89,22 +90,47 @@ if has '.workload=="scale" and .ops_per_s != null'; then
 fi
 
 # ---- latency percentiles ------------------------------------------------------
+# One bar group per case, labelled with everything that tells cases apart:
+# system and read-section flavor, writers and their pacing (flat out or
+# paced at R/s), and for map records the map's state and batched lookups.
 lat_cond='.workload=="scale" and .readers==1 and .p50_ns != null'
+lat_src="scale suite"
 if ! has "$lat_cond"; then
-	lat_cond='.workload=="lookup" and .p50_ns != null'
+	lat_cond='(.workload=="lookup" or .workload=="lookup_many") and .p50_ns != null'
+	lat_src="map suite"
 fi
 lat_filter="select($lat_cond)"
 if has "$lat_cond"; then
 	n=$(jq -s "[.[] | $lat_filter | .keys] | max" "$in")
-	jq -r --argjson n "$n" "$lat_filter"' | select(.keys==$n) | "\"\(.system)\\n\(.writers)W\" \(.p50_ns) \(.p99_ns) \(.p999_ns // .p99_ns)"' \
-		"$in" | awk '!seen[$1 $2]++' >"$tmp/lat.dat"
+	# shellcheck disable=SC2016
+	label='(.system
+		+ (if (.variant // "" | test("flavor FENCE")) then " fence"
+		   elif (.variant // "" | test("membarrier read sections")) then " membarrier"
+		   else "" end)
+		+ "\\n"
+		+ (if .workload == "lookup_many" then "batch \(.batch // 16), " else "" end)
+		+ (if .writers == 0 then "0W"
+		   elif (.variant // "" | test("paced at [0-9]+k"))
+		   then "\(.writers)W paced \(.variant | capture("paced at (?<r>[0-9]+k)").r)/s"
+		   elif ((.config.write_rate // 0) > 0)
+		   then "\(.writers)W paced \(.config.write_rate)/s"
+		   else "\(.writers)W flat out" end)
+		+ (if .map_state == "fresh" then ", fresh" else "" end))'
+	jq -r --argjson n "$n" "$lat_filter"' | select(.keys==$n) | "\"\('"$label"')\" \(.p50_ns) \(.p99_ns) \(.p999_ns // .p99_ns)"' \
+		"$in" | awk '{ k = $0; sub(/" .*/, "\"", k) } !seen[k]++' >"$tmp/lat.dat"
+	writers=$(jq -r --argjson n "$n" "$lat_filter"' | select(.keys==$n) | .writers' "$in" |
+		sort -nu | paste -sd/ -)
 	out="$outdir/$prefix-latency.png"
+	ncases=$(wc -l <"$tmp/lat.dat")
+	width=$((ncases * 70 > 1000 ? ncases * 70 : 1000))
 	{
-		term "$out"
-		printf 'set title "Lookup latency, 1 reader, 0/1/2 writers (N = %s keys; every 64th lookup timed, clock reads included)"\n' "$n"
+		term "$out" "$width"
+		printf 'set bmargin 11\n' # room for the two-line, rotated labels
+		printf 'set title "Lookup latency, 1 reader, %s writer(s) (%s, N = %s keys; every 64th lookup timed, clock reads included)" noenhanced\n' \
+			"$writers" "$lat_src" "$n"
 		printf 'set style data histograms\nset style histogram clustered gap 1\n'
 		printf 'set style fill solid 0.8 border -1\nset boxwidth 0.9\n'
-		printf 'set logscale y\nset ylabel "ns"\nset xtics rotate by -30 font ",8"\n'
+		printf 'set logscale y\nset ylabel "ns"\nset xtics rotate by -45 font ",8" noenhanced\n'
 		printf 'plot "%s" using 2:xtic(1) title "p50", "" using 3 title "p99", "" using 4 title "p999"\n' "$tmp/lat.dat"
 	} | gnuplot
 	made+=("$out")

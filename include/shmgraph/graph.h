@@ -319,6 +319,42 @@ SHG_API SHG_MUST_CHECK int shg_map_get_bytes(struct shg_seg *seg,
 					     struct shg_off map,
 					     const void *key, size_t klen,
 					     struct shg_val *out);
+/**
+ * shg_map_get_many_u64() - look @n keys up in the u64-keyed map @map at
+ * once: for each i < @n, @results[i] and @vals[i] are what
+ * shg_map_get_u64(@seg, @map, @keys[i], &@vals[i]) would give. The keys
+ * are walked down the map together, level by level, with the next
+ * level's nodes prefetched, so the memory latencies of different keys
+ * overlap: on a map larger than the caches a batch of 16 keys costs much
+ * less per key than 16 single lookups. Keys may repeat and come in any
+ * order. @vals may be NULL (membership only). Every node is checked as
+ * by a single lookup; a key whose walk meets corrupt data gets
+ * SHG_EBADOFF or SHG_ECORRUPT and the other keys are still looked up.
+ * Context: @map readable for the whole call (read section, pin, or the
+ * txn's own), as for shg_map_get_u64(); one call is one read of one
+ * version, so all @n results come from the same map.
+ * Return: the number of keys found (0..@n; @n = 0 is allowed), or a
+ * negative code: -EINVAL (@keys or @results NULL with @n > 0, or the
+ * map's keys are bytes: every result is -EINVAL), SHG_EBADOFF or
+ * SHG_ECORRUPT (the map's root is bad: every result is that code; or
+ * some key met corrupt data: the first such code, its result carries it,
+ * the other results are valid). A null @map is empty: every result is
+ * -ENOENT and the return is 0.
+ */
+SHG_API SHG_MUST_CHECK int64_t
+shg_map_get_many_u64(struct shg_seg *seg, struct shg_off map, size_t n,
+		     const uint64_t *keys, struct shg_val *vals, int *results);
+/**
+ * shg_map_get_many_bytes() - shg_map_get_many_u64() for a bytes-keyed
+ * map: key i is @keys[i] of @lens[i] bytes (NULL with length 0 is the
+ * empty key; NULL with a length gives that key -EINVAL).
+ * Return: as shg_map_get_many_u64() (-EINVAL also when @lens is NULL or
+ * the map's keys are u64).
+ */
+SHG_API SHG_MUST_CHECK int64_t
+shg_map_get_many_bytes(struct shg_seg *seg, struct shg_off map, size_t n,
+		       const void *const *keys, const size_t *lens,
+		       struct shg_val *vals, int *results);
 /* Number of entries; 0 for null. Negative code if corrupt. */
 SHG_API int64_t shg_map_count(struct shg_seg *seg, struct shg_off map);
 

@@ -4,8 +4,9 @@
  * against an in-process reference model (u64 and bytes keys, forced hash
  * collisions, large values), canonical shape (iteration order independent
  * of the insertion order), complete iteration, structural sharing of a
- * one-key commit, committed versions left intact, key-kind errors, and a
- * rough lookup timing. SHG_LONG_TESTS=1 runs longer sequences.
+ * one-key commit, committed versions left intact, key-kind errors, batched
+ * lookups (shg_map_get_many_*) equal to single ones, also on corrupt
+ * nodes, and a rough lookup timing. SHG_LONG_TESTS=1 runs longer sequences.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -1014,6 +1015,279 @@ static void test_map_corrupt(void **state)
 	free(o);
 }
 
+/* ---- batched lookups ------------------------------------------------------ */
+
+/*
+ * shg_map_get_many_u64() on @n keys (indices drawn from 0..@universe-1,
+ * so that some are absent, with repeats) against one shg_map_get_u64()
+ * per key: the same result code and value for each, and the return is
+ * the number found (or, when @may_fail, the first bad code).
+ */
+static void many_vs_single(struct tu_env *e, struct shg_off map, size_t n,
+			   unsigned universe, uint64_t *s, bool may_fail)
+{
+	uint64_t *keys = calloc(n + 1, sizeof(*keys));
+	struct shg_val *vals = calloc(n + 1, sizeof(*vals));
+	int *res = calloc(n + 1, sizeof(*res));
+	int64_t ret, found = 0;
+	int first_bad = 0;
+	size_t i;
+
+	assert_non_null(keys);
+	assert_non_null(vals);
+	assert_non_null(res);
+	for (i = 0; i < n; i++) {
+		/* a quarter repeat an earlier key of the batch */
+		if (i > 0 && rng_below(s, 4) == 0)
+			keys[i] = keys[rng_below(s, (unsigned)i)];
+		else
+			keys[i] = ukey(rng_below(s, universe));
+		res[i] = 12345; /* must be overwritten */
+	}
+	ret = shg_map_get_many_u64(e->seg, map, n, keys, vals, res);
+	for (i = 0; i < n; i++) {
+		struct shg_val v;
+		int err = shg_map_get_u64(e->seg, map, keys[i], &v);
+
+		assert_int_equal(res[i], err);
+		if (err == 0) {
+			assert_int_equal(vals[i].kind, v.kind);
+			assert_true(vals[i].u64 == v.u64);
+			found++;
+		} else if (err != -ENOENT && !first_bad) {
+			first_bad = err;
+		}
+	}
+	if (!may_fail)
+		assert_int_equal(first_bad, 0);
+	assert_true(ret == (first_bad ? first_bad : found));
+	/* membership only: the same codes without values */
+	if (!first_bad) {
+		for (i = 0; i < n; i++)
+			res[i] = 12345;
+		assert_true(shg_map_get_many_u64(e->seg, map, n, keys, NULL,
+						 res) == found);
+		for (i = 0; i < n; i++)
+			assert_true(res[i] == 0 || res[i] == -ENOENT);
+	}
+	free(keys);
+	free(vals);
+	free(res);
+}
+
+/* Batches of 0, 1, 16, 17 and 1000 keys on maps of many sizes (with the
+ * real hash and with the 8-bit test hash: leaves down to depth 13). */
+static void test_map_get_many(void **state)
+{
+	static const unsigned sizes[] = { 0,   1,    2,	   5,	  64,	 65,
+					  300, 1000, 5000, 30000, 200000 };
+	static const size_t batch[] = { 0, 1, 16, 17, 1000 };
+	uint64_t s = 4242;
+
+	(void)state;
+	for (unsigned f = 0; f < 2; f++) {
+		unsigned flags = f ? SHG_MAP_F_TESTHASH : 0;
+
+		for (unsigned z = 0; z < sizeof(sizes) / sizeof(sizes[0]);
+		     z++) {
+			unsigned n = sizes[z], i = 0;
+			struct tu_env e;
+			struct shg_txn *txn;
+			struct shg_off map;
+
+			if (flags && n > 30000)
+				continue; /* long chains: slow to build */
+			tu_env_open(&e, 512u << 20, "map");
+			new_map(&e, SHG_KIND_U64, SHG_KIND_U64, flags);
+			while (i < n) {
+				tu_ok(shg_txn_begin(e.root, &txn));
+				for (unsigned b = 0; b < 50000 && i < n;
+				     b++, i++) {
+					struct shg_val v =
+						u64v(tu_rng_next(&s));
+
+					/* even indices only: odd ones absent */
+					tu_ok(shg_txn_map_put_u64(
+						txn, SHG_REF_ROOT, ukey(2 * i),
+						&v));
+				}
+				tu_ok(shg_txn_commit(txn));
+			}
+			tu_ok(shg_read_lock(e.seg));
+			map = tu_cur_node(&e);
+			for (unsigned b = 0;
+			     b < sizeof(batch) / sizeof(batch[0]); b++)
+				for (unsigned r = 0; r < 3; r++)
+					many_vs_single(&e, map, batch[b],
+						       2 * n + 2, &s, false);
+			shg_read_unlock(e.seg);
+			/* inside a txn: its own (mutable) map */
+			tu_ok(shg_txn_begin(e.root, &txn));
+			{
+				struct shg_val v = u64v(7);
+
+				tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT,
+							  ukey(1), &v));
+			}
+			many_vs_single(&e, shg_txn_root_node(txn), 100,
+				       2 * n + 2, &s, false);
+			tu_ok(shg_txn_abort(txn));
+			tu_env_close(&e);
+		}
+	}
+}
+
+/* Kinds, null map, argument errors, the bytes-keyed variant. */
+static void test_map_get_many_kinds(void **state)
+{
+	const void *bk[4] = { "a", "bb", NULL, "zz" };
+	size_t bl[4] = { 1, 2, 0, 2 };
+	uint64_t keys[3] = { 1, 2, 1 };
+	struct shg_val vals[4], v = u64v(0);
+	struct shg_root *broot;
+	struct shg_txn *txn;
+	struct shg_off map, bmap;
+	struct tu_env e;
+	int res[4];
+
+	(void)state;
+	tu_env_open(&e, 0, "map");
+	new_map(&e, SHG_KIND_U64, SHG_KIND_F64, 0);
+	tu_ok(shg_txn_begin(e.root, &txn));
+	v.kind = SHG_KIND_F64;
+	v.f64 = 1.5;
+	tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, 1, &v));
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_root_create(e.seg, "bytes", &broot));
+	tu_ok(shg_txn_begin(broot, &txn));
+	tu_ok(shg_txn_map_new(txn, SHG_REF_ROOT, SHG_KIND_BYTES, SHG_KIND_U64));
+	v = u64v(10);
+	tu_ok(shg_txn_map_put_bytes(txn, SHG_REF_ROOT, "a", 1, &v));
+	v = u64v(11);
+	tu_ok(shg_txn_map_put_bytes(txn, SHG_REF_ROOT, NULL, 0, &v));
+	tu_ok(shg_txn_commit(txn));
+
+	tu_ok(shg_read_lock(e.seg));
+	map = tu_cur_node(&e);
+	{
+		struct shg_version_info vi;
+
+		tu_ok(shg_version_info(e.seg, shg_version_current(broot), &vi));
+		bmap = vi.node;
+	}
+	/* u64 map: values keep their kind; duplicates; a missing key */
+	assert_true(shg_map_get_many_u64(e.seg, map, 3, keys, vals, res) == 2);
+	assert_int_equal(res[0], 0);
+	assert_int_equal(res[1], -ENOENT);
+	assert_int_equal(res[2], 0);
+	assert_int_equal(vals[0].kind, SHG_KIND_F64);
+	assert_true(vals[0].f64 == 1.5 && vals[2].f64 == 1.5);
+	/* n = 0 needs no arrays; NULL arrays with n > 0 are refused */
+	assert_true(shg_map_get_many_u64(e.seg, map, 0, NULL, NULL, NULL) == 0);
+	assert_true(shg_map_get_many_u64(e.seg, map, 3, NULL, vals, res) ==
+		    -EINVAL);
+	assert_true(shg_map_get_many_u64(e.seg, map, 3, keys, vals, NULL) ==
+		    -EINVAL);
+	/* a null map is empty */
+	assert_true(shg_map_get_many_u64(e.seg, SHG_OFF_NULL, 3, keys, vals,
+					 res) == 0);
+	assert_int_equal(res[0], -ENOENT);
+	assert_int_equal(res[2], -ENOENT);
+	/* wrong key kind, both ways: every result says so */
+	assert_true(shg_map_get_many_u64(e.seg, bmap, 3, keys, vals, res) ==
+		    -EINVAL);
+	assert_int_equal(res[1], -EINVAL);
+	assert_true(shg_map_get_many_bytes(e.seg, map, 4, bk, bl, vals, res) ==
+		    -EINVAL);
+	assert_int_equal(res[3], -EINVAL);
+	/* bytes keys: "a", missing "bb", the empty key, missing "zz" */
+	assert_true(shg_map_get_many_bytes(e.seg, bmap, 4, bk, bl, vals, res) ==
+		    2);
+	assert_int_equal(res[0], 0);
+	assert_true(vals[0].u64 == 10);
+	assert_int_equal(res[1], -ENOENT);
+	assert_int_equal(res[2], 0);
+	assert_true(vals[2].u64 == 11);
+	assert_int_equal(res[3], -ENOENT);
+	/* NULL key with a length: that key alone is refused */
+	bl[2] = 3;
+	assert_true(shg_map_get_many_bytes(e.seg, bmap, 4, bk, bl, vals, res) ==
+		    1);
+	assert_int_equal(res[2], -EINVAL);
+	assert_int_equal(res[0], 0);
+	assert_true(shg_map_get_many_bytes(e.seg, bmap, 4, bk, NULL, vals,
+					   res) == -EINVAL);
+	/* not a map: every result carries the code */
+	assert_true(shg_map_get_many_u64(e.seg, (struct shg_off){ 3 }, 3, keys,
+					 vals, res) == SHG_EBADOFF);
+	assert_int_equal(res[0], SHG_EBADOFF);
+	assert_int_equal(res[2], SHG_EBADOFF);
+	shg_read_unlock(e.seg);
+	shg_root_close(broot);
+	tu_env_close(&e);
+}
+
+/*
+ * Flip bits of published nodes (test hash: deep chains and leaves): each
+ * batched result equals the single lookup's, error codes included, and a
+ * batch that met corrupt data returns a negative code.
+ */
+static void test_map_get_many_corrupt(void **state)
+{
+	struct offs *o = calloc(1, sizeof(*o));
+	struct tu_env e;
+	struct shg_txn *txn;
+	struct shg_val v = u64v(1);
+	struct shg_off map;
+	uint64_t s = 78;
+	unsigned i, round, failed = 0;
+
+	(void)state;
+	assert_non_null(o);
+	tu_env_open(&e, 0, "map");
+	new_map(&e, SHG_KIND_U64, SHG_KIND_U64, SHG_MAP_F_TESTHASH);
+	tu_ok(shg_txn_begin(e.root, &txn));
+	for (i = 0; i < 3000; i++)
+		tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, ukey(i), &v));
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_read_lock(e.seg));
+	map = tu_cur_node(&e);
+	collect(&e, map.v, 0, o);
+	for (round = 0; round < 300; round++) {
+		uint64_t off = o->v[rng_below(&s, o->n)];
+		size_t size = shg_block_size(e.seg, (struct shg_off){ off });
+		uint8_t *p = shg_ptr(e.seg, (struct shg_off){ off }, size);
+		size_t at = 16 + rng_below(&s, (unsigned)(size - 16));
+		uint8_t save = p[at];
+		uint64_t keys[64];
+		struct shg_val vals[64];
+		int res[64];
+		int64_t ret;
+
+		p[at] ^= (uint8_t)(1u << rng_below(&s, 8));
+		/* the full comparison on a batch of 64 */
+		many_vs_single(&e, map, 64, 6000, &s, true);
+		/* a batch over every 47th key: a failure shows in the return */
+		for (i = 0; i < 64; i++)
+			keys[i] = ukey(i * 47);
+		ret = shg_map_get_many_u64(e.seg, map, 64, keys, vals, res);
+		for (i = 0; i < 64; i++) {
+			if (res[i] != 0 && res[i] != -ENOENT) {
+				assert_true(res[i] == SHG_EBADOFF ||
+					    res[i] == SHG_ECORRUPT);
+				assert_true(ret < 0);
+				failed++;
+			}
+		}
+		p[at] = save;
+	}
+	print_message("%u batched lookups failed on corrupted nodes\n", failed);
+	assert_true(failed > 0); /* the flips did reach the walks */
+	shg_read_unlock(e.seg);
+	tu_env_close(&e);
+	free(o);
+}
+
 /* ---- running out of memory ------------------------------------------------- */
 
 /* Fill a small segment until a put fails: the txn is poisoned, abort
@@ -1094,12 +1368,34 @@ static void test_map_lookup_timing(void **state)
 		sum += v.u64 == k;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	shg_read_unlock(e.seg);
-	assert_true(sum == (uint64_t)rounds * n);
 	ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
 	      (double)(t1.tv_nsec - t0.tv_nsec)) /
 	     (rounds * n);
+	assert_true(sum == (uint64_t)rounds * n);
 	print_message("random lookup, %u keys: %.1f ns\n", n, ns);
+	/* the same in batches of 16 (shg_map_get_many_u64) */
+	sum = 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < rounds * n; i += 16) {
+		uint64_t keys[16];
+		struct shg_val vals[16];
+		int res[16];
+
+		for (unsigned j = 0; j < 16; j++)
+			keys[j] = tu_rng_next(&s) % n;
+		assert_true(shg_map_get_many_u64(e.seg, map, 16, keys, vals,
+						 res) == 16);
+		for (unsigned j = 0; j < 16; j++)
+			sum += vals[j].u64 == keys[j];
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	shg_read_unlock(e.seg);
+	assert_true(sum == (uint64_t)i);
+	print_message(
+		"batched lookup (16 per call), %u keys: %.1f ns per key\n", n,
+		((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+		 (double)(t1.tv_nsec - t0.tv_nsec)) /
+			i);
 	tu_env_close(&e);
 }
 
@@ -1116,6 +1412,9 @@ int main(void)
 		cmocka_unit_test(test_map_concurrent_reader),
 		cmocka_unit_test(test_map_node_values_import),
 		cmocka_unit_test(test_map_corrupt),
+		cmocka_unit_test(test_map_get_many),
+		cmocka_unit_test(test_map_get_many_kinds),
+		cmocka_unit_test(test_map_get_many_corrupt),
 		cmocka_unit_test(test_map_out_of_memory),
 		cmocka_unit_test(test_map_lookup_timing),
 	};
