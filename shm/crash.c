@@ -22,10 +22,6 @@
 
 #include "crash.h"
 
-#ifndef SHG_CRASH_POINTS
-#error "shm/crash.c is built only with -DSHG_CRASH_POINTS"
-#endif
-
 /* Every point in shm/ and lib/, once (test_crash checks it against the
  * sources): grouped by area, in the order of the steps. */
 const char *const shg__crash_points[] = {
