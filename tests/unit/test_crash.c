@@ -488,6 +488,22 @@ static int idle_main(void *p)
 
 	if (shg_seg_open(a->name, &o, &seg))
 		return 9;
+	if (a->seed) { /* the donor: spans of many classes, half used */
+		static const size_t sz[] = {
+			32, 48, 64, 96, 128, 192, 256, 384
+		};
+		struct shg_off b[40];
+		unsigned c, i;
+
+		for (c = 0; c < sizeof(sz) / sizeof(sz[0]); c++) {
+			for (i = 0; i < 40; i++)
+				if (shg_alloc(seg, sz[c], &b[i]))
+					return 10;
+			for (i = 0; i < 40; i += 2)
+				if (shg_free(seg, b[i]))
+					return 10;
+		}
+	}
 	atomic_fetch_add(&sh->idle_ready, 1);
 	while (!atomic_load(&sh->stop))
 		usleep(2000);
@@ -640,13 +656,16 @@ static void start_workers(const char *name, const char *arm, int armed_role,
 	start_idle(name, 1);
 }
 
-/* Idle participant @i (0 or 1; 2: a filler, see kill_idle). */
+/* Idle participant @i (0; 1: the donor, whose blocks are left to recovery
+ * when it dies; 2: a filler, see kill_idle). */
 static void start_idle(const char *name, int i)
 {
 	uint32_t n = atomic_load(&sh->idle_ready);
 
-	args[R_RECOVER] = (struct wl){ name, NULL, R_RECOVER, 0 };
-	kids[IDLE0 + i] = tu_fork(idle_main, &args[R_RECOVER]);
+	static struct wl ia[NIDLE];
+
+	ia[i] = (struct wl){ name, NULL, R_RECOVER, i == 1 };
+	kids[IDLE0 + i] = tu_fork(idle_main, &ia[i]);
 	while (atomic_load(&sh->idle_ready) == n &&
 	       wait_for(kids[IDLE0 + i], 0) < 0)
 		usleep(1000);
@@ -849,12 +868,10 @@ static void run_point(const char *point, int role, uint64_t seed,
 		st = wait_for(kids[role], 1.5);
 		if (st < 0) {
 			/* Some steps need a dead peer first (adopting its
-			 * spans, its batches): kill a helper, recover. */
-			int h = role == R_MISC ? R_READER : R_MISC;
-
-			kill(kids[h], SIGKILL);
-			(void)tu_wait(kids[h]);
-			kids[h] = 0;
+			 * spans): kill the donor, recover. */
+			kill(kids[IDLE0 + 1], SIGKILL);
+			(void)tu_wait(kids[IDLE0 + 1]);
+			kids[IDLE0 + 1] = 0;
 			tu_ok(shg_recover(seg, NULL));
 			st = wait_for(kids[role], 5);
 		}
@@ -914,6 +931,7 @@ static void coverage(uint64_t seed, uint64_t hits[NROLES][MAXP])
 	kids[NROLES] = tu_fork(recoverer, &ra);
 	assert_int_equal(wait_for(kids[NROLES], 30), 0);
 	kids[NROLES] = 0;
+	usleep(200000); /* the survivors adopt what the dead left */
 	finish_round(seg, "coverage run", &o);
 	assert_int_equal(o.problems, 0);
 	assert_int_equal(atomic_load(&sh->unknown_point), 0);
@@ -944,8 +962,12 @@ static int pick_role(uint64_t hits[NROLES][MAXP], unsigned i, unsigned round)
 				cand[k] = cand[k - 1];
 			cand[k] = r;
 		}
-	if (!n)
-		return hits[R_RECOVER][i] ? R_RECOVER : -1;
+	if (!n && hits[R_RECOVER][i])
+		return R_RECOVER;
+	if (!n) /* missed by the coverage run: a writer, then misc */
+		return rare_of(shg__crash_points[i]) ? -1 :
+		       round % 2		     ? R_MISC :
+						       R_W1;
 	return cand[round % (unsigned)n];
 }
 
