@@ -483,30 +483,33 @@ static int worker(void *p)
 static int idle_main(void *p)
 {
 	struct shg_opts o = { .size = sizeof(o), .flags = SHG_OPEN_NO_RECOVER };
+	enum { NSZ = 8 };
+	static const size_t sz[NSZ] = { 32, 48, 64, 96, 128, 192, 256, 384 };
+	struct shg_off b[NSZ][40];
 	struct wl *a = p;
 	struct shg_seg *seg;
+	unsigned c, i;
 
 	if (shg_seg_open(a->name, &o, &seg))
 		return 9;
 	if (a->seed) { /* the donor: spans of many classes, half used */
-		static const size_t sz[] = {
-			32, 48, 64, 96, 128, 192, 256, 384
-		};
-		struct shg_off b[40];
-		unsigned c, i;
-
-		for (c = 0; c < sizeof(sz) / sizeof(sz[0]); c++) {
+		for (c = 0; c < NSZ; c++) {
 			for (i = 0; i < 40; i++)
-				if (shg_alloc(seg, sz[c], &b[i]))
+				if (shg_alloc(seg, sz[c], &b[c][i]))
 					return 10;
 			for (i = 0; i < 40; i += 2)
-				if (shg_free(seg, b[i]))
+				if (shg_free(seg, b[c][i]))
 					return 10;
 		}
 	}
 	atomic_fetch_add(&sh->idle_ready, 1);
 	while (!atomic_load(&sh->stop))
 		usleep(2000);
+	/* Stopped, not killed: leave nothing behind. */
+	for (c = 0; a->seed && c < NSZ; c++)
+		for (i = 1; i < 40; i += 2)
+			if (shg_free(seg, b[c][i]))
+				return 10;
 	shg_seg_close(seg);
 	return 0;
 }
