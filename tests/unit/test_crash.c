@@ -13,7 +13,7 @@
  *    fresh segment and a workload of 2 writers (map puts in txns of 4 and
  *    single updates), 1 reader, 1 "misc" process (pins held across
  *    commits, root create/update/remove, type registration, export and
- *    import, txn_import, large blocks); one of them is armed with
+ *    import, txn_import, a ring of large blocks); one of them is armed with
  *    SHG_CRASH_AT=point and must die of SIGKILL there (its hook sets a
  *    "reached" flag in shared memory first). The survivors keep working
  *    while this process runs shg_recover; then they stop and we check: no
@@ -415,7 +415,8 @@ static int misc_main(struct wl *a, struct shg_seg *seg)
 	struct shg_root *data, *side;
 	char nm[48];
 	uint64_t s = a->seed, i;
-	struct shg_off big;
+	enum { NRING = 16 };
+	struct shg_off ring[NRING] = { { 0 } };
 	uint32_t id;
 	int err;
 
@@ -447,17 +448,26 @@ static int misc_main(struct wl *a, struct shg_seg *seg)
 		err = export_import(seg, nm);
 		if (err && !benign(err))
 			note_err(a->role, err);
-		/* Large blocks: extent split and coalesce. */
-		err = shg_alloc(seg, 70000 + (tu_rng_next(&s) % 4) * 65536,
-				&big);
+		/* Large blocks: extent split and coalesce; a ring of them
+		 * alive (about 2.7 MiB, more than a heap chunk) makes the
+		 * heap grow early in a round. */
+		err = 0;
+		if (ring[i % NRING].v)
+			err = shg_free(seg, ring[i % NRING]);
+		ring[i % NRING].v = 0;
 		if (!err)
-			err = shg_free(seg, big);
+			err = shg_alloc(seg,
+					70000 + (tu_rng_next(&s) % 4) * 65536,
+					&ring[i % NRING]);
 		if (err)
 			note_err(a->role, err);
 		usleep(500);
 	}
 	if (pin)
 		shg_unpin(pin);
+	for (i = 0; i < NRING; i++)
+		if (ring[i].v && shg_free(seg, ring[i]))
+			return 11;
 	shg_root_close(side);
 	shg_root_close(data);
 	return 0;
@@ -482,13 +492,15 @@ static int worker(void *p)
 	return rc;
 }
 
+/* The donor's block sizes (see idle_main). */
+enum { NSZ = 8 };
+static const size_t sz[NSZ] = { 32, 48, 64, 96, 128, 192, 256, 384 };
+
 /* Attached, outside any read section, idle until stopped or killed. It
  * releases no dead slot when it attaches (that is the recoverer's job). */
 static int idle_main(void *p)
 {
 	struct shg_opts o = { .size = sizeof(o), .flags = SHG_OPEN_NO_RECOVER };
-	enum { NSZ = 8 };
-	static const size_t sz[NSZ] = { 32, 48, 64, 96, 128, 192, 256, 384 };
 	struct shg_off b[NSZ][40];
 	struct wl *a = p;
 	struct shg_seg *seg;
@@ -518,12 +530,14 @@ static int idle_main(void *p)
 	return 0;
 }
 
-/* The recoverer: attach (taking over a dead slot), recover. */
+/* The recoverer: attach (taking over a dead slot), recover, allocate. */
 static int recoverer(void *p)
 {
 	struct wl *a = p;
 	struct shg_recover_report rr;
 	struct shg_seg *seg;
+	struct shg_off o;
+	unsigned i;
 	int err;
 
 	child_arm(R_RECOVER, a->arm);
@@ -531,6 +545,13 @@ static int recoverer(void *p)
 	if (err)
 		return 9;
 	err = shg_recover(seg, &rr);
+	/* A new allocator after the donor's death: each first block of a
+	 * class adopts one of the spans recovery released. */
+	for (i = 0; !err && i < NSZ; i++) {
+		err = shg_alloc(seg, sz[i], &o);
+		if (!err)
+			err = shg_free(seg, o);
+	}
 	shg_seg_close(seg);
 	return err ? 11 : 0;
 }
@@ -949,7 +970,8 @@ static void coverage(uint64_t seed, uint64_t hits[NROLES][MAXP])
 static bool recovery_point(const char *p)
 {
 	return !strncmp(p, "recover.", 8) || !strncmp(p, "sweep.", 6) ||
-	       !strncmp(p, "takeover.", 9) || !strcmp(p, "span.swept_aside");
+	       !strncmp(p, "takeover.", 9) || !strcmp(p, "span.swept_aside") ||
+	       !strcmp(p, "alloc.adopted") || !strcmp(p, "span.adopt_owned");
 }
 
 /* The role armed for point @i in round @round: a recoverer for recovery
