@@ -1070,10 +1070,10 @@ static void test_crash_sweep(void **state)
 		    (rare && !longt && !getenv("SHG_CRASH_ONLY")))
 			continue;
 		ran++;
-		/* Up to 2 more rounds while the point was never reached (a
+		/* Up to 4 more rounds while the point was never reached (a
 		 * step the workload reaches only sometimes). */
 		for (round = 0;
-		     round < rounds || (!reached && round < rounds + 2);
+		     round < rounds || (!reached && round < rounds + 4);
 		     round++) {
 			struct outcome o;
 
