@@ -645,8 +645,8 @@ static void batch_append(struct shg_seg *seg, struct shg__tctx *ctx,
 	/* Release: the entry is complete before the count covers it. */
 	__atomic_store_n(&b->count, n + 1, __ATOMIC_RELEASE);
 	SHG_CRASH_POINT("retire.count_bumped");
-	SHG_CRASH_POINT("retire.bytes_added");
 	shg__st64_relaxed(&b->bytes, shg__ld64_relaxed(&b->bytes) + size);
+	SHG_CRASH_POINT("retire.bytes_added");
 	if (n + 1 == BATCH_CAP && seal(seg, ctx->slot, bo, b) == 0)
 		reclaim_pass(seg, ctx);
 }
