@@ -729,14 +729,17 @@ static int im_apply(struct im *im, struct shg_seg *seg, const char *name,
 	err = im->off ? open_roots(im, seg) : -ENOMEM;
 	if (!err)
 		err = register_types(im, seg);
+	SHG_CRASH_POINT("import.types_registered");
 	if (!err && !target) {
 		err = shg_root_create(seg, name, &target);
 		created = !err;
 	}
+	SHG_CRASH_POINT("import.root_ready");
 	if (!err) {
 		self_roots(im, target);
 		err = shg_update(target, build, im, 0);
 	}
+	SHG_CRASH_POINT("import.built");
 	close_roots(im);
 	if (err && created) {
 		/* Undo the creation; if even that fails the root stays empty

@@ -974,6 +974,7 @@ static int retire_from(struct shg_seg *seg, const struct shg__offvec *g,
 		err = shg__retire_with_death(seg, g->v[*i], seq);
 		if (err)
 			return err;
+		SHG_CRASH_POINT("commit.retired_one");
 	}
 	return 0;
 }
@@ -1010,6 +1011,7 @@ static void retire_and_unpin(struct shg_txn *txn, const struct shg__offvec *cut)
 			err = shg__retire_with_death(seg, txn->base_ver,
 						     txn->seq);
 		ver_done = ver_done || !err;
+		SHG_CRASH_POINT("commit.after_retire");
 		if (!err && txn->base) {
 			shg_unpin(txn->base);
 			txn->base = NULL;
@@ -1062,6 +1064,7 @@ int shg_txn_commit(struct shg_txn *txn)
 	shg__version_mark_seen(txn->seg, txn->base_ver);
 	/* Release CAS: the owned nodes, the record and the stage are
 	 * complete before any reader can load @ver. */
+	SHG_CRASH_POINT("commit.before_cas");
 	err = shg_root_cas(txn->root, (struct shg_off){ txn->base_ver },
 			   (struct shg_off){ ver });
 	if (err) {
@@ -1073,7 +1076,9 @@ int shg_txn_commit(struct shg_txn *txn)
 		cleanup_undo(txn, &c);
 		return err;
 	}
+	SHG_CRASH_POINT("commit.after_cas");
 	if (staged) {
+		SHG_CRASH_POINT("commit.before_retire");
 		shg__stage_publish(txn->seg);
 		/* The retire entries exist: the base pin may go (inside the
 		 * section, as in retire_and_unpin()). */
@@ -1086,6 +1091,7 @@ int shg_txn_commit(struct shg_txn *txn)
 	cleanup_done(txn, &c);
 	if (!staged)
 		retire_and_unpin(txn, &c.retire);
+	SHG_CRASH_POINT("commit.after_unpin");
 	cleanup_free(&c);
 	txn_free(txn);
 	return 0;

@@ -117,6 +117,7 @@ int shg_txn_import(struct shg_txn *txn, struct shg_off node,
 		return 0;
 	txn->walk_owned = true;
 	err = shg__walk(txn->seg, node.v, import_visit, NULL, &im);
+	SHG_CRASH_POINT("import.walked");
 	for (i = 0; !err && i < im.order.n; i++)
 		err = import_fix(&im, im.order.v[i]);
 	if (!err) {

@@ -373,8 +373,10 @@ int shg_type_register(struct shg_seg *seg, const char *name,
 		if (err)
 			return err;
 		found = find_name(seg, t, name, &r);
+		SHG_CRASH_POINT("types.locked");
 		if (!found)
 			err = table_append(seg, t, name, f, nfields, id);
+		SHG_CRASH_POINT("types.appended");
 		shg__unlock(seg, &t->lock);
 		if (!found)
 			return err;

@@ -245,7 +245,9 @@ uint64_t shg__pins_gen(struct shg_seg *seg)
 static void rec_release(struct shg_pin_table *t, struct shg_pinrec *r)
 {
 	atomic_store_explicit(&r->version, 0, memory_order_release);
+	SHG_CRASH_POINT("unpin.version_cleared");
 	atomic_fetch_add_explicit(&t->gen, 1, memory_order_seq_cst);
+	SHG_CRASH_POINT("unpin.gen_bumped");
 	atomic_store_explicit(&r->proc1, 0, memory_order_release);
 }
 /* Records [0, hiwater) of pin table @t (never more than the table). */
@@ -320,6 +322,7 @@ int shg__pin_take(struct shg_seg *seg, uint32_t root, uint64_t version,
 		free(pin);
 		return SHG_ESLOTS;
 	}
+	SHG_CRASH_POINT("pin.claimed");
 	r = &t->rec[idx];
 	pin->seg = seg;
 	pin->idx = idx;
@@ -335,6 +338,7 @@ int shg__pin_take(struct shg_seg *seg, uint32_t root, uint64_t version,
 	atomic_store_explicit(&r->seq, pin->seq, memory_order_relaxed);
 	/* Release, last: a snapshot that sees the version sees the rest. */
 	atomic_store_explicit(&r->version, version, memory_order_release);
+	SHG_CRASH_POINT("pin.published");
 	*out = pin;
 	return 0;
 }

@@ -481,6 +481,7 @@ static uint32_t adopt(struct shg_seg *seg, struct shg__tctx *ctx, unsigned cls,
 	for (t = 0; t < ADOPT_TRIES; t++) {
 		if (shg__span_adopt(seg, node, cls, ctx->idx, &idx))
 			return 0;
+		SHG_CRASH_POINT("alloc.adopted");
 		span_recount(seg, idx, ci);
 		note_adopter(seg, idx);
 		if (span_has_free(&seg->spans[idx], ci))
@@ -499,6 +500,7 @@ static __attribute__((noinline)) int alloc_small_slow(struct shg_seg *seg,
 	uint32_t cur = ctx->cur[cls], idx, s;
 	unsigned n;
 	int rc = 0;
+	SHG_CRASH_POINT("alloc.slow_path");
 
 	if (cur) {
 		collect_remote(seg, cur - 1, ci);
@@ -516,8 +518,10 @@ static __attribute__((noinline)) int alloc_small_slow(struct shg_seg *seg,
 		s = adopt(seg, ctx, cls, ctx->node);
 	if (!s) {
 		rc = shg__span_alloc_small(seg, ctx->node, cls, ctx->idx, &idx);
-		if (rc == 0)
+		if (rc == 0) {
 			s = idx + 1;
+			SHG_CRASH_POINT("alloc.new_span");
+		}
 	}
 	for (n = 0; !s && n < seg->nodes; n++)
 		if (n != ctx->node)
@@ -544,6 +548,7 @@ static __attribute__((noinline)) int alloc_large(struct shg_seg *seg,
 			     SHG_SPAN_WORD(SHG_SPAN_LARGE, 0, 0, 0), &idx);
 	if (rc)
 		return rc;
+	SHG_CRASH_POINT("alloc.large_taken");
 	shg__st64_relaxed(&seg->spans[idx].large_bytes, size);
 	out->v = span_off(seg, idx);
 	return 0;
@@ -752,6 +757,7 @@ static uint32_t give_up(struct shg_seg *seg, uint32_t idx, uint32_t tidx,
 		span_recount(seg, idx, &cls_tab[cls]);
 	else
 		collect_remote(seg, idx, &cls_tab[cls]);
+	SHG_CRASH_POINT("span.give_up");
 	if (used_load(sp) == 0) {
 		/* No block allocated: no remote push can be in flight. */
 		shg__span_free(seg, idx);

@@ -509,6 +509,7 @@ static int64_t sweep_free(struct live_sweep *ls, struct shg__marker *m2,
 		if (dry_run ||
 		    shg__alloc_sweep_free(ls->seg, ctx, c->off, c->token) == 0)
 			bytes += (int64_t)c->size;
+		SHG_CRASH_POINT("sweep.candidate_done");
 	}
 	shg__oset_free(&now.s);
 	return bytes;
@@ -531,6 +532,7 @@ int64_t shg__sweep_live(struct shg_seg *seg, bool dry_run)
 
 	if (!sweep_trylock(seg))
 		return -EBUSY;
+	SHG_CRASH_POINT("sweep.locked");
 	/* The candidates first, then M1: see step (1). */
 	err = shg__alloc_walk_sweepable(seg, cand_add, span_add, &ls);
 	if (!err && ls.oom)
@@ -539,16 +541,20 @@ int64_t shg__sweep_live(struct shg_seg *seg, bool dry_run)
 		err = mark_pass(&m1, NULL, NULL);
 	if (!err)
 		drop_marked(&ls, &m1);
+	SHG_CRASH_POINT("sweep.marked");
 	if (!err && ls.c.n)
 		err = shg_synchronize(seg, 2000);
+	SHG_CRASH_POINT("sweep.synced");
 	if (!err && ls.c.n)
 		err = mark_pass(&m2, NULL, NULL);
 	rc = err;
 	if (!err)
 		rc = ls.c.n ? sweep_free(&ls, &m2, dry_run) : 0;
+	SHG_CRASH_POINT("sweep.freed");
 	if (rc >= 0 && !dry_run)
 		for (i = 0; i < ls.spans.n; i++)
 			(void)shg__span_sweep_release(seg, ls.spans.v[i]);
+	SHG_CRASH_POINT("sweep.spans_released");
 	sweep_unlock(seg);
 	shg__oset_free(&m1.live.s);
 	shg__oset_free(&m2.live.s);
@@ -572,11 +578,13 @@ int shg_recover(struct shg_seg *seg, struct shg_recover_report *rep)
 		rep = &local;
 	memset(rep, 0, sizeof(*rep));
 	shg__release_dead(seg, rep);
+	SHG_CRASH_POINT("recover.released_dead");
 	n = shg__sweep_live(seg, false);
 	if (n > 0)
 		rep->leaked_freed = (uint64_t)n;
 	else if (n < 0)
 		rep->sweep_err = (int32_t)n;
+	SHG_CRASH_POINT("recover.swept");
 	shg_reclaim(seg);
 	return 0;
 }

@@ -172,6 +172,7 @@ int shg_read_lock(struct shg_seg *seg)
 			return err;
 	}
 	shg_thread_read_lock(&ctx->hot);
+	SHG_CRASH_POINT("read.locked");
 	return 0;
 }
 
@@ -259,6 +260,7 @@ static void seal_locked(struct shg_seg *seg, uint64_t bo, struct shg_batch *b)
 						 memory_order_seq_cst);
 
 	shg__st64_relaxed(&b->tag, tag);
+	SHG_CRASH_POINT("seal.tagged");
 	fifo_append(seg, bo, b);
 	/* Under limbo_lock: repair recomputes it from the FIFO exactly. */
 	atomic_fetch_add_explicit(&seg->hdr->retired_bytes,
@@ -284,9 +286,12 @@ static int seal(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 	err = shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair);
 	if (err)
 		return err;
+	SHG_CRASH_POINT("seal.locked");
 	seal_locked(seg, bo, b);
+	SHG_CRASH_POINT("seal.linked");
 	/* Same lock hold as the link: see repair for a death in between. */
 	atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
+	SHG_CRASH_POINT("seal.open_cleared");
 	shg__unlock(seg, &hdr->limbo_lock);
 	return 0;
 }
@@ -332,10 +337,12 @@ static uint64_t pop_freeable(struct shg_seg *seg, struct shg_tslot *self,
 		next = 0; /* bad link: the rest is leaked, never misread */
 	/* Crash ordering: record, then unlink (release keeps the order). */
 	atomic_store_explicit(&self->reclaiming, h, memory_order_relaxed);
+	SHG_CRASH_POINT("reclaim.pop_recorded");
 	sat_sub(&hdr->retired_bytes, shg__ld64_relaxed(&b->bytes));
 	__atomic_store_n(&hdr->limbo_head, next, __ATOMIC_RELEASE);
 	if (!next)
 		shg__st64_relaxed(&hdr->limbo_tail, 0);
+	SHG_CRASH_POINT("reclaim.pop_unlinked");
 	shg__unlock(seg, &hdr->limbo_lock);
 	return h;
 }
@@ -359,6 +366,7 @@ uint64_t shg__finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 		atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
 		return 0;
 	}
+	SHG_CRASH_POINT("reclaim.finish_begin");
 	held = shg__hold_split(seg, s, bo, b, p);
 	if (held == UINT64_MAX)
 		return 0; /* @b is a held batch now, or kept in s.reclaiming */
@@ -376,7 +384,9 @@ uint64_t shg__finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 			continue; /* moved, or not a block (corrupt): skip */
 		shg__free_now(seg, ctx, off);
 		blocks++;
+		SHG_CRASH_POINT("reclaim.mid_free");
 	}
+	SHG_CRASH_POINT("reclaim.entries_freed");
 	bytes = shg__ld64_relaxed(&b->bytes);
 	bytes = bytes > held ? bytes - held : 0;
 	atomic_fetch_add_explicit(&hdr->reclaimed_bytes, bytes,
@@ -393,6 +403,7 @@ uint64_t shg__finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 	atomic_store_explicit(&s->freeing, bo, memory_order_relaxed);
 	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
 	atomic_signal_fence(memory_order_seq_cst);
+	SHG_CRASH_POINT("reclaim.record_cleared");
 	shg__free_now(seg, ctx, bo);
 	atomic_store_explicit(&s->freeing, 0, memory_order_release);
 	return bytes;
@@ -615,6 +626,7 @@ static struct shg_batch *open_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 	*err = shg_alloc(seg, SHG_BATCH_BYTES, &nb);
 	if (*err)
 		return NULL;
+	SHG_CRASH_POINT("retire.batch_allocated");
 	b = shg_ptr(seg, nb, SHG_BATCH_BYTES);
 	if (!b) {
 		*err = SHG_CORRUPT();
@@ -644,9 +656,12 @@ static void batch_append(struct shg_seg *seg, struct shg__tctx *ctx,
 	 * total adoption recomputes from its entries. */
 	shg__st64_relaxed(&b->ent[n].off, off);
 	shg__st64_relaxed(&b->ent[n].death, death);
+	SHG_CRASH_POINT("retire.entry_written");
 	/* Release: the entry is complete before the count covers it. */
 	__atomic_store_n(&b->count, n + 1, __ATOMIC_RELEASE);
+	SHG_CRASH_POINT("retire.count_bumped");
 	shg__st64_relaxed(&b->bytes, shg__ld64_relaxed(&b->bytes) + size);
+	SHG_CRASH_POINT("retire.bytes_added");
 	if (n + 1 == BATCH_CAP && seal(seg, ctx->slot, bo, b) == 0)
 		reclaim_pass(seg, ctx);
 }

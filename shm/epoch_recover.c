@@ -40,6 +40,7 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 			seal_locked(seg, o, b);
 		}
 	}
+	SHG_CRASH_POINT("recover.limbo_sealed");
 	atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
 	if (!r)
 		atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
@@ -50,6 +51,7 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	shg__unlock(seg, &hdr->limbo_lock);
 	/* Popped (tag below a past scan's m, or held) and ours alone:
 	 * finish it, with a pin snapshot taken now (after its grace). */
+	SHG_CRASH_POINT("recover.limbo_unlocked");
 	if (r) {
 		struct pass p = { 0 };
 

@@ -154,6 +154,7 @@ int shg__stage_begin(struct shg_seg *seg, uint32_t root, uint64_t ver,
 	/* Release: the fields above are set before a recoverer can see a
 	 * stage (it loads stage_ver with acquire). */
 	atomic_store_explicit(&s->stage_ver, ver, memory_order_release);
+	SHG_CRASH_POINT("stage.begun");
 	*tidx = ctx->idx;
 	return 0;
 }
@@ -240,6 +241,7 @@ int shg__stage_add(struct shg_seg *seg, uint64_t off, uint64_t death)
 		shg__st64_relaxed(&b->ent[at].death, death);
 		/* Release: the entry is written before stage_n covers it. */
 		__atomic_store_n(&s->stage_n, n + 1, __ATOMIC_RELEASE);
+		SHG_CRASH_POINT("stage.entry_written");
 		ctx->stage_bytes += size;
 		return 0;
 	}
@@ -253,6 +255,7 @@ int shg__stage_add(struct shg_seg *seg, uint64_t off, uint64_t death)
 	shg__st64_relaxed(&b->ent[n].off, off);
 	shg__st64_relaxed(&b->ent[n].death, death);
 	__atomic_store_n(&b->count, n + 1, __ATOMIC_RELEASE);
+	SHG_CRASH_POINT("stage.chain_entry_written");
 	shg__st64_relaxed(&b->bytes, shg__ld64_relaxed(&b->bytes) + size);
 	return 0;
 }
@@ -271,6 +274,7 @@ static bool stage_link(struct shg_seg *seg, struct shg_tslot *s)
 	if (shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair))
 		return false;
 	chain_link_locked(seg, head, false);
+	SHG_CRASH_POINT("stage.chain_linked");
 	atomic_store_explicit(&s->stage_chain, 0, memory_order_release);
 	shg__unlock(seg, &seg->hdr->limbo_lock);
 	return true;
@@ -298,6 +302,7 @@ void shg__stage_publish(struct shg_seg *seg)
 		 * (a reclaimer or adopter reads count with acquire). */
 		__atomic_store_n(&b->count, s->stage_from + n,
 				 __ATOMIC_RELEASE);
+		SHG_CRASH_POINT("stage.count_published");
 	}
 	if (!stage_link(seg, s)) {
 		/* Published, but the chain could not be linked now: keep the
@@ -307,6 +312,7 @@ void shg__stage_publish(struct shg_seg *seg)
 		return;
 	}
 	atomic_store_explicit(&s->stage_ver, 0, memory_order_release);
+	SHG_CRASH_POINT("stage.cleared");
 	if (b && batch_count(b) == BATCH_CAP && seal(seg, s, bo, b) == 0)
 		reclaim_pass(seg, ctx);
 }
@@ -325,6 +331,7 @@ void shg__stage_cancel(struct shg_seg *seg)
 	 * never frees it twice. */
 	atomic_store_explicit(&s->stage_chain, 0, memory_order_release);
 	atomic_store_explicit(&s->stage_ver, 0, memory_order_release);
+	SHG_CRASH_POINT("stage.cancelled");
 	chain_free(seg, ctx, head);
 }
 
@@ -368,6 +375,7 @@ static uint64_t stage_resolve_locked(struct shg_seg *seg, struct shg_tslot *s)
 	} else {
 		drop = head;
 	}
+	SHG_CRASH_POINT("recover.stage_resolved");
 	atomic_store_explicit(&s->stage_chain, 0, memory_order_release);
 	atomic_store_explicit(&s->stage_ver, 0, memory_order_release);
 	return drop;

@@ -103,6 +103,7 @@ static void hold_whole_locked(struct shg_seg *seg, struct shg_tslot *s,
 	shg__batch_fix_bytes(seg, b); /* entries moved earlier (tombstones) */
 	shg__st64_relaxed(&b->tag, 0);
 	held_push_locked(seg, bo, b, snap_gen);
+	SHG_CRASH_POINT("hold.whole_pushed");
 	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
 }
 
@@ -144,11 +145,13 @@ void shg__held_park_locked(struct shg_seg *seg, struct shg_tslot *self)
 	if (shg_likely(!r))
 		return;
 	b = batch_at(seg, r);
-	if (b && !shg__fifo_contains(seg, r) && !shg__held_contains(seg, r))
+	if (b && !shg__fifo_contains(seg, r) && !shg__held_contains(seg, r)) {
+		SHG_CRASH_POINT("park.before_hold");
 		hold_whole_locked(seg, self, r, b, UINT64_MAX - 1);
-	else
+	} else {
 		atomic_store_explicit(&self->reclaiming, 0,
 				      memory_order_release);
+	}
 }
 
 #define HELD_MERGE_LOOK 64 /* held batches searched for room */
@@ -187,6 +190,7 @@ static void held_merge_locked(struct shg_seg *seg, struct shg_batch *nb)
 					  shg__ld64_relaxed(&t->bytes) + size);
 			atomic_fetch_add_explicit(&seg->hdr->held_bytes, size,
 						  memory_order_relaxed);
+			SHG_CRASH_POINT("hold.merge_appended");
 			__atomic_store_n(&nb->count, --m, __ATOMIC_RELAXED);
 			shg__st64_relaxed(&nb->bytes,
 					  shg__ld64_relaxed(&nb->bytes) - size);
@@ -293,6 +297,7 @@ uint64_t shg__hold_split(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 	}
 	for (i = 0; i < k; i++)
 		ent_clear(b, h[i].i);
+	SHG_CRASH_POINT("hold.split_cleared");
 	for (i = 0; i < nhb; i++) {
 		struct shg_batch *nb = batch_at(seg, hb[i]);
 
@@ -300,6 +305,7 @@ uint64_t shg__hold_split(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 		held_merge_locked(seg, nb);
 		if (batch_count(nb)) {
 			held_push_locked(seg, hb[i], nb, gen);
+			SHG_CRASH_POINT("hold.split_pushed");
 			hb[i] = 0; /* linked: no longer ours */
 		}
 	}
@@ -345,6 +351,7 @@ static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
 		/* Crash ordering: record, then unlink (as pop_freeable). */
 		atomic_store_explicit(&self->reclaiming, cur,
 				      memory_order_relaxed);
+		SHG_CRASH_POINT("hold.pop_recorded");
 		sat_sub(&hdr->held_bytes, shg__ld64_relaxed(&b->bytes));
 		pb = prev ? batch_at(seg, prev) : NULL;
 		if (pb)

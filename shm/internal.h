@@ -39,6 +39,7 @@
 #include <stdint.h>
 #include <urcu/list.h>
 
+#include "crash.h"
 #include "layout.h"
 #include <shmgraph.h>
 

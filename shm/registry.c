@@ -192,6 +192,7 @@ static bool release_tslot(struct shg_seg *seg, uint32_t t, uint64_t owner,
 		return false;
 	}
 	shg__limbo_adopt(seg, t, rep);
+	SHG_CRASH_POINT("recover.tslot_limbo_adopted");
 	/* Leaving: free what is due before the spans are given up, so that
 	 * blocks freed here land on our own spans, which may then go back to
 	 * the arena empty. */
@@ -199,6 +200,7 @@ static bool release_tslot(struct shg_seg *seg, uint32_t t, uint64_t owner,
 	spans = shg__alloc_abandon(seg, t, ctx);
 	if (rep)
 		rep->spans_adopted += spans;
+	SHG_CRASH_POINT("recover.tslot_spans_given_up");
 	/* The owner is gone (or leaving): its section, if any, is over. */
 	atomic_store_explicit(&ts->epoch, 0, memory_order_release);
 	atomic_store_explicit(&ts->blocked_since_ns, 0, memory_order_relaxed);
@@ -206,6 +208,7 @@ static bool release_tslot(struct shg_seg *seg, uint32_t t, uint64_t owner,
 	ts->tid = 0;
 	/* Release: everything above is visible before the slot is free. */
 	atomic_store_explicit(&ts->owner, 0, memory_order_release);
+	SHG_CRASH_POINT("recover.tslot_freed");
 	recover_unlock(&ts->recover_lock);
 	if (owner != seg->token && ts->proc < seg->max_procs) {
 		struct shg_pslot *ps = &seg->procs[ts->proc];
@@ -234,6 +237,7 @@ static void release_owned(struct shg_seg *seg, uint32_t p, uint64_t tok,
 		if (o == tok && release_tslot(seg, t, tok, NULL, rep) && rep)
 			rep->threads_released++;
 	}
+	SHG_CRASH_POINT("recover.proc_threads_released");
 	holds = shg__roots_release_proc(seg, p);
 	if (rep)
 		rep->holds_released += holds;
@@ -261,6 +265,7 @@ static void release_proc(struct shg_seg *seg, uint32_t p, uint64_t tok,
 		return;
 	}
 	release_owned(seg, p, tok, rep);
+	SHG_CRASH_POINT("recover.proc_owned_released");
 	atomic_store_explicit(&ps->nthreads, 0, memory_order_relaxed);
 	/* CAS: a process taking the slot over (it locked the slot's byte,
 	 * so the dead owner's token is what it replaces) keeps it. */
@@ -411,6 +416,7 @@ static int take_over_dead(struct shg_seg *seg, uint64_t tok)
 		}
 		atomic_store_explicit(&ps->locks, 0, memory_order_relaxed);
 		seg->pslot = p;
+		SHG_CRASH_POINT("takeover.claimed");
 		/* A live releaser of @old finishes first. One stopped for
 		 * good: give up (our token stays, dead once we close). */
 		for (waited = 0; !recover_trylock(seg, &ps->recover_lock, tok);
@@ -420,6 +426,7 @@ static int take_over_dead(struct shg_seg *seg, uint64_t tok)
 			usleep(1000);
 		}
 		release_owned(seg, p, old, NULL);
+		SHG_CRASH_POINT("takeover.released");
 		pslot_fill(seg, p);
 		recover_unlock(&ps->recover_lock);
 		return 0;

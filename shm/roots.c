@@ -454,9 +454,11 @@ static int create_locked(struct shg_root *root, const char *name, size_t len)
 	atomic_store_explicit(&rs->refs, 0, memory_order_relaxed);
 	rs->graph = atomic_fetch_add(&seg->hdr->next_graph, 1) + 1;
 	atomic_store_explicit(&rs->next_seq, 0, memory_order_relaxed);
+	SHG_CRASH_POINT("root.create_filled");
 	/* LIVE last, release: a slot seen LIVE is fully initialised; a crash
 	 * before this store leaves the slot FREE. */
 	atomic_store_explicit(&rs->state, SHG_ROOT_LIVE, memory_order_release);
+	SHG_CRASH_POINT("root.create_live");
 	return open_locked(root, (uint32_t)idx);
 }
 
@@ -566,10 +568,13 @@ int shg_root_remove(struct shg_seg *seg, const char *name)
 	 * completes it after repair. */
 	atomic_store_explicit(&rs->state, SHG_ROOT_REMOVED,
 			      memory_order_release);
+	SHG_CRASH_POINT("root.remove_marked");
 	if (shg__ld32_relaxed(&rs->holds) == 0)
 		v = finalize(rs);
 	roots_unlock(seg);
+	SHG_CRASH_POINT("root.remove_finalized");
 	drop_value(seg, v);
+	SHG_CRASH_POINT("root.remove_dropped");
 	transit_leave(seg, rl);
 	return 0;
 }
@@ -648,10 +653,12 @@ int shg_root_cas(struct shg_root *root, struct shg_off expected,
 	 * Acquire (on success and failure) orders our later reads of the
 	 * value we observed after the writes of whoever published it.
 	 */
+	SHG_CRASH_POINT("root.cas_before");
 	if (!atomic_compare_exchange_strong_explicit(
 		    &rs->value, &exp, desired.v, memory_order_acq_rel,
 		    memory_order_acquire))
 		return SHG_ECONFLICT;
+	SHG_CRASH_POINT("root.cas_after");
 	/* Statistics after the publish: gen counts publishes but is not
 	 * atomic with the value (release: a reader that sees gen N sees the
 	 * value of publish N or a later one). */

@@ -277,6 +277,7 @@ static int coalesce_insert(struct shg_seg *seg, unsigned node, uint32_t b,
 		return -EAGAIN;
 	if (left && !bin_remove(seg, a, h, hn))
 		return -EAGAIN;
+	SHG_CRASH_POINT("span.coalesce_unbinned");
 
 	tot = nb + rn;
 	atomic_store_explicit(&sb->owner, 0, memory_order_relaxed);
@@ -285,6 +286,7 @@ static int coalesce_insert(struct shg_seg *seg, unsigned node, uint32_t b,
 	shg__st32_relaxed(&sb->head, b);
 	shg__st32_relaxed(&seg->spans[b + tot - 1].head, b);
 	word_store(sb, free_word(node, tot)); /* commit: freed (+ right) */
+	SHG_CRASH_POINT("span.coalesce_committed");
 	if (right)
 		word_store(&seg->spans[r], tail_word(node));
 	if (left) {
@@ -396,7 +398,9 @@ static int extent_take(struct shg_seg *seg, unsigned node, uint32_t count,
 		shg__st32_relaxed(&seg->spans[r].head, r);
 		shg__st32_relaxed(&seg->spans[x + have - 1].head, r);
 		word_store(&seg->spans[r], free_word(node, rn));
+		SHG_CRASH_POINT("span.split_rest");
 		head_commit(seg, node, x, count, in);
+		SHG_CRASH_POINT("span.split_committed");
 		if (!bin_insert(seg, a, r, rn))
 			rebuild_arena(seg, node); /* x stays committed */
 	} else {
@@ -454,6 +458,7 @@ static int heap_grow(struct shg_seg *seg, unsigned node, uint32_t count)
 	rc = shg__ensure_backed(seg, (uint64_t)(top + want) * SPAN_BYTES);
 	if (rc)
 		goto out;
+	SHG_CRASH_POINT("heap.backed");
 	chunk_place(seg, node, top, want);
 	for (j = want - 1; j > 0; j--) {
 		struct shg_span *sp = &seg->spans[top + j];
@@ -469,6 +474,7 @@ static int heap_grow(struct shg_seg *seg, unsigned node, uint32_t count)
 	shg__st32_relaxed(&seg->spans[top].prev, 0);
 	atomic_store_explicit(&seg->spans[top].owner, 0, memory_order_relaxed);
 	word_store(&seg->spans[top], free_word(node, want));
+	SHG_CRASH_POINT("heap.carved");
 	/* Publish: the chunk's words were stored before (release). */
 	atomic_store_explicit(&hdr->heap_top,
 			      (uint64_t)(top + want) * SPAN_BYTES,
@@ -481,6 +487,7 @@ out:
 			  __atomic_load_n(&seg->arenas[node].span_bytes,
 					  __ATOMIC_RELAXED) +
 				  (uint64_t)want * SPAN_BYTES);
+	SHG_CRASH_POINT("heap.published");
 	return coalesce_insert(seg, node, top, want);
 }
 
@@ -857,11 +864,13 @@ static int span_reown(struct shg_seg *seg, uint32_t idx, uint32_t expect,
 			atomic_store_explicit(&sp->owner, 0,
 					      memory_order_relaxed);
 			shg__st32_relaxed(&a->abandoned[cls], idx + 1);
+			SHG_CRASH_POINT("span.abandoned");
 		} else {
 			shg__st32_relaxed(&sp->next, 0);
 			shg__st32_relaxed(&sp->prev, 0);
 			atomic_store_explicit(&sp->owner, to,
 					      memory_order_release);
+			SHG_CRASH_POINT("span.swept_aside");
 		}
 		rc = 0;
 	}
@@ -928,6 +937,7 @@ static int adopt_locked(struct shg_seg *seg, unsigned node, unsigned cls,
 						     memory_order_acq_rel,
 						     memory_order_relaxed))
 		return -EAGAIN;
+	SHG_CRASH_POINT("span.adopt_owned");
 	shg__st32_relaxed(&a->abandoned[cls], next);
 	shg__st32_relaxed(&sp->next, 0);
 	shg__st32_relaxed(&sp->prev, 0);
