@@ -1388,6 +1388,46 @@ static void test_types_evolve_mut_upgrades(void **state)
 	shg_root_close(root);
 }
 
+/*
+ * A registrant that died after counting a new version but before linking
+ * it as the newest: the type reads as its older version until the next
+ * locker repairs the link.
+ */
+static void test_types_evolve_lock_repair(void **state)
+{
+	struct shg_type_rec *b;
+	struct shg_type_info ti;
+	struct repair_arg ra;
+	uint32_t id, v1;
+	pid_t pid;
+	char c;
+
+	(void)state;
+	id = reg(g_seg, "rp", item_v1, 1);
+	assert_int_equal(reg(g_seg, "rp", item_v1, 2), id);
+	b = (struct shg_type_rec *)shg__type_get(g_seg, id);
+	v1 = b->link;
+	assert_true(v1 > id);
+	b->link = 0; /* the store the registrant did not get to */
+	tu_ok(shg_type_info(g_seg, id, &ti));
+	assert_int_equal(ti.nfields, 1);
+	ra.seg_name = g_name;
+	ra.half = false;
+	assert_int_equal(pipe(ra.up), 0);
+	pid = tu_fork(repair_child, &ra);
+	assert_int_equal(read(ra.up[0], &c, 1), 1);
+	assert_int_equal(tu_wait(pid), 128 + SIGKILL);
+	close(ra.up[0]);
+	close(ra.up[1]);
+	/* The next registration takes the lock, repairs, then registers. */
+	assert_int_equal(reg(g_seg, "after", NULL, 0), v1 + 1);
+	assert_int_equal(b->link, v1);
+	tu_ok(shg_type_info(g_seg, id, &ti));
+	assert_int_equal(ti.nfields, 2);
+	assert_int_equal(reg(g_seg, "rp", item_v1, 2), id);
+	assert_int_equal(types_problems(g_seg), 0);
+}
+
 /* Export root @name of @seg to a temporary file; returns its fd. */
 static int export_tmp(struct shg_seg *seg, const char *name)
 {
@@ -1738,6 +1778,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_types_evolve_snapshot,
 						setup, teardown),
 		cmocka_unit_test(test_types_evolve_concurrent),
+		cmocka_unit_test_setup_teardown(test_types_evolve_lock_repair,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_types_evolve_old_reader_process, setup, teardown),
 	};
