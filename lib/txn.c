@@ -319,7 +319,7 @@ int shg__txn_slot_mut(struct shg_txn *txn, uint64_t *slot, uint64_t *out)
 	uint64_t child = *slot, copy, *f;
 	const struct shg_node *n;
 	struct shg_node *c;
-	size_t size;
+	size_t size, osize;
 	int err;
 
 	if (!child)
@@ -328,13 +328,13 @@ int shg__txn_slot_mut(struct shg_txn *txn, uint64_t *slot, uint64_t *out)
 		size = shg_block_size(txn->seg, (struct shg_off){ child });
 		if (!size)
 			return poison(txn, SHG_EBADOFF);
-		n = shg__node_rec(txn->seg, child, 0, NULL, &r, &err);
+		n = shg__node_rec(txn->seg, child, 0, &osize, &r, &err);
 		if (!n)
 			return err;
 		nr = shg__type_newest(txn->seg, r);
 		if (shg__user_node_size(nr->nfields) > size)
 			size = shg__user_node_size(nr->nfields);
-		err = shg__txn_copy_hdr(txn, child, n, size, &copy);
+		err = copy_node(txn, child, n, osize, size, &copy);
 		if (err)
 			return err;
 		if (nr != r) {
