@@ -676,9 +676,8 @@ static void check_version(struct shg_seg *seg, struct shg_type_table *t,
 	uint32_t i, link = __atomic_load_n(&r->link, __ATOMIC_ACQUIRE);
 
 	if (!(r->flags & SHG_TYPEF_VERSION)) {
-		n = link ? rec_get(seg, t, link) : NULL;
-		if (link &&
-		    (link >= SHG_MAX_TYPES || !n || !rec_version_of(n, r)))
+		n = link && link < SHG_MAX_TYPES ? rec_get(seg, t, link) : NULL;
+		if (link && (!n || !rec_version_of(n, r)))
 			shg__problem(fn, arg, rep, SHG_ECORRUPT,
 				     "type %u: newest version %u is not one "
 				     "of its versions",

@@ -1216,6 +1216,10 @@ static void test_types_evolve_register(void **state)
 		v->kind[1] = SHG_KIND_I64;
 		b->link = before + 2;
 		assert_int_equal(types_problems(g_seg), 1);
+		b->link = 5000; /* beyond the table */
+		assert_int_equal(types_problems(g_seg), 1);
+		tu_ok(shg_type_info(g_seg, id, &ti)); /* ignored by readers */
+		assert_int_equal(ti.nfields, ITEM_V0);
 		b->link = before + 1;
 		assert_int_equal(types_problems(g_seg), 0);
 	}
