@@ -41,10 +41,19 @@
 #define MAX_READERS 64
 #define MAX_WRITERS 8
 
-enum { SYS_SHMGRAPH, SYS_RWLOCK, SYS_LMDB, SYS_LFHT, SYS_FLAT, NSYS };
+enum {
+	SYS_SHMGRAPH,
+	SYS_RWLOCK,
+	SYS_LMDB,
+	SYS_LFHT,
+	SYS_FLAT,
+	SYS_SHMGRAPH_FENCE, /* only when named in --systems */
+	NSYS
+};
 
-static const char *const sys_names[NSYS] = { "shmgraph", "rwlock-shm", "lmdb",
-					     "urcu-lfht", "flat-nolock" };
+static const char *const sys_names[NSYS] = { "shmgraph",    "rwlock-shm",
+					     "lmdb",	    "urcu-lfht",
+					     "flat-nolock", "shmgraph-fence" };
 
 static const struct peer_ops *sys_ops(int i)
 {
@@ -61,6 +70,8 @@ static const struct peer_ops *sys_ops(int i)
 		return &peer_lfht_ops;
 	case SYS_FLAT:
 		return &peer_flat_ops;
+	case SYS_SHMGRAPH_FENCE:
+		return &peer_shmgraph_fence_ops;
 	default:
 		return NULL;
 	}
@@ -229,14 +240,14 @@ static int sys_start(struct sys *s, int idx, uint64_t n, unsigned nreaders)
 	s->p.nkeys = n;
 	s->p.numa_policy = K.numa_policy;
 	s->p.numa_node = K.numa_node;
-	if (idx == SYS_SHMGRAPH) {
+	if (idx == SYS_SHMGRAPH || idx == SYS_SHMGRAPH_FENCE) {
 		snprintf(s->mem, sizeof(s->mem), "segment numa_policy %s",
 			 K.numa);
 	} else {
 		bench_numa_process_apply(&K, &T, s->mem, sizeof(s->mem));
 	}
 	err = s->p.ops->create(&s->p, n);
-	if (idx != SYS_SHMGRAPH)
+	if (idx != SYS_SHMGRAPH && idx != SYS_SHMGRAPH_FENCE)
 		bench_numa_process_reset();
 	if (err)
 		return err;
@@ -272,8 +283,8 @@ static bool want_system(const char *name)
 {
 	char buf[256], *tok, *save = NULL;
 
-	if (!K.systems)
-		return true;
+	if (!K.systems) /* the fence flavor only on request */
+		return strcmp(name, sys_names[SYS_SHMGRAPH_FENCE]) != 0;
 	snprintf(buf, sizeof(buf), "%s", K.systems);
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save))

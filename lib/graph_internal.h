@@ -123,17 +123,32 @@ SHG_HIDDEN int shg__rootref_resolve(struct shg_seg *seg, uint64_t ref,
 #define SHG_MAX_TYPES 1024u
 #define SHG_EXT_TYPES 0 /* hdr.ext[] index of the type table offset */
 
-/* One registered type (a heap block, immutable once listed). */
+/*
+ * One registered type or type version (a heap block, immutable once
+ * listed except for @link of a type's first record, see below).
+ *
+ * Schema evolution: a type's first record (no SHG_TYPEF_VERSION) holds
+ * the id every API hands out; each later version is a record of its own
+ * (same name, SHG_TYPEF_VERSION, @link = the first record's id) whose
+ * fields extend the previous version's by appended fields. A node's header
+ * names the record of the version it was made under, so its field count is
+ * that record's. In the first record @link is the id of the newest version
+ * (0: none yet), stored with release under the table lock after that
+ * version is listed and counted; segments made before versions existed
+ * have 0 there (the field was padding, always zeroed).
+ */
 struct shg_type_rec {
 	char name[SHG_TYPE_NAME_MAX + 1]; /* NUL-terminated */
 	uint32_t id; /* its index in the table */
 	uint32_t nfields; /* <= SHG_MAX_FIELDS */
 	uint32_t flags; /* SHG_TYPEF_* */
-	uint32_t pad;
+	uint32_t link; /* first record: newest version's id (0 = none),
+			* atomic; version: the first record's id */
 	uint8_t kind[SHG_MAX_FIELDS]; /* enum shg_kind of each field */
 	char fname[SHG_MAX_FIELDS][SHG_FIELD_NAME_MAX + 1];
 };
 #define SHG_TYPEF_BUILTIN 0x1u /* layout is code, not fields */
+#define SHG_TYPEF_VERSION 0x2u /* a later version of type @link */
 
 /* The table (a heap block named by hdr.ext[SHG_EXT_TYPES]). */
 struct shg_type_table {
@@ -146,6 +161,18 @@ struct shg_type_table {
 /* Validated type record for @id, or NULL. */
 SHG_HIDDEN const struct shg_type_rec *shg__type_get(struct shg_seg *seg,
 						    uint32_t id);
+/* The public id of @r's type (its first record's id). */
+static inline uint32_t shg__type_base(const struct shg_type_rec *r)
+{
+	return (r->flags & SHG_TYPEF_VERSION) ? r->link : r->id;
+}
+/*
+ * Validated record of the newest version of the type that record @r (any
+ * version, validated) belongs to; @r itself if it is the newest or a
+ * built-in. Never NULL. Lock-free (two loads past @r).
+ */
+SHG_HIDDEN const struct shg_type_rec *
+shg__type_newest(struct shg_seg *seg, const struct shg_type_rec *r);
 /* Create the table with the built-ins if absent (idempotent). */
 SHG_HIDDEN int shg__types_init(struct shg_seg *seg);
 /* Calls @fn for the table block and every record block (sweep marking). */

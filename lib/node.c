@@ -139,7 +139,35 @@ uint32_t shg_node_type(struct shg_seg *seg, struct shg_off node, int *err)
 		return 0;
 	if (err)
 		*err = 0;
-	return r->id;
+	return shg__type_base(r); /* every version answers its type's id */
+}
+
+int shg_node_version(struct shg_seg *seg, struct shg_off node,
+		     unsigned *version, unsigned *nfields)
+{
+	const struct shg_type_rec *r, *q;
+	const struct shg_node *n;
+	uint32_t id, base;
+	unsigned v = 0;
+	int err;
+
+	n = shg__node_rec(seg, node.v, 0, NULL, &r, &err);
+	if (!n)
+		return err;
+	if (r->flags & SHG_TYPEF_BUILTIN)
+		return -EINVAL;
+	/* Versions of a type are listed in id order: count the earlier. */
+	base = shg__type_base(r);
+	for (id = base; id < r->id; id++) {
+		q = shg__type_get(seg, id);
+		if (q && shg__type_base(q) == base)
+			v++;
+	}
+	if (version)
+		*version = v;
+	if (nfields)
+		*nfields = r->nfields;
+	return 0;
 }
 
 /*
@@ -158,6 +186,17 @@ static int field_get(struct shg_seg *seg, struct shg_off node, unsigned field,
 	n = shg__node_rec(seg, node.v, 0, &size, &r, &err);
 	if (!n)
 		return err;
+	if (shg_unlikely(field >= r->nfields) &&
+	    !(r->flags & SHG_TYPEF_BUILTIN) && field < SHG_MAX_FIELDS) {
+		/* A node of an older version: a field that a newer version
+		 * appended reads as zero (versions only append, so the
+		 * newest has the field's kind). */
+		r = shg__type_newest(seg, r);
+		if (field >= r->nfields || r->kind[field] != (uint8_t)kind)
+			return -EINVAL;
+		*v = 0;
+		return 0;
+	}
 	if ((r->flags & SHG_TYPEF_BUILTIN) || field >= r->nfields ||
 	    field >= SHG_MAX_FIELDS || r->kind[field] != (uint8_t)kind)
 		return -EINVAL;

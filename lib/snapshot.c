@@ -168,22 +168,27 @@ static int kids_add(struct frame *f, uint64_t off)
 	return 0;
 }
 
+/*
+ * A user node of record @r: written as its type's newest version (the
+ * snapshot lists each type once, with its newest fields), the fields its
+ * own version lacks as zero, as every reader sees them.
+ */
 static int expand_user(struct ex *x, struct frame *f, const struct shg_node *n,
-		       size_t size)
+		       const struct shg_type_rec *r, size_t size)
 {
-	uint32_t i, nf;
+	uint32_t i, nf, own = r->nfields;
 	int err = 0;
 
 	f->ti = ex_type(x, f->type);
 	if (!f->ti)
 		return SHG_CORRUPT();
 	nf = f->ti->nfields;
-	if (shg__user_node_size(nf) > size)
+	if (own > nf || shg__user_node_size(own) > size)
 		return SHG_CORRUPT();
-	f->words = malloc((nf ? nf : 1) * sizeof(uint64_t));
+	f->words = calloc(nf ? nf : 1, sizeof(uint64_t));
 	if (!f->words)
 		return -ENOMEM;
-	memcpy(f->words, n + 1, nf * sizeof(uint64_t));
+	memcpy(f->words, n + 1, own * sizeof(uint64_t));
 	for (i = 0; i < nf && !err; i++)
 		if (f->ti->field[i].kind == SHG_KIND_NODE)
 			err = kids_add(f, f->words[i]);
@@ -353,9 +358,9 @@ static int expand(struct ex *x, struct frame *f, uint64_t off)
 	n = shg__node_rec(x->seg, off, 0, &size, &r, &err);
 	if (!n)
 		return err;
-	f->type = r->id;
+	f->type = shg__type_base(r); /* versions: their type */
 	if (!(r->flags & SHG_TYPEF_BUILTIN))
-		return expand_user(x, f, n, size);
+		return expand_user(x, f, n, r, size);
 	switch (f->type) {
 	case SHG_TYPE_MAP:
 		return size < MAP_MIN_SIZE ? SHG_CORRUPT() :

@@ -25,6 +25,8 @@ struct im_type {
 	char fname[SHG_MAX_FIELDS][SHG_FIELD_NAME_MAX + 1];
 	uint32_t id; /* in the target segment */
 	bool used;
+	bool known; /* the target's newest version has these fields and
+		     * maybe more: nodes are made as that version */
 };
 
 struct im_root {
@@ -611,11 +613,18 @@ static int build(struct shg_txn *txn, void *arg)
 	return err ? err : shg_txn_set_node(txn, SHG_REF_ROOT, top);
 }
 
-/* Whether type @t conflicts with a registered type of the same name. */
-static int type_conflict(struct shg_seg *seg, const struct im_type *t)
+/*
+ * Whether type @t conflicts with a registered type of the same name. The
+ * fields both have must agree (the schema evolution rule); if the
+ * target's newest version has at least @t's fields, @t is known (its
+ * nodes are made as that version, the extra fields zero), else
+ * registration makes @t a new version (or gives -EEXIST if another
+ * process registered a conflicting version meanwhile).
+ */
+static int type_conflict(struct shg_seg *seg, struct im_type *t)
 {
 	struct shg_type_info *ti;
-	uint32_t id, f;
+	uint32_t id, f, m;
 	int err = shg_type_find(seg, t->name, &id);
 
 	if (err == -ENOENT)
@@ -626,12 +635,15 @@ static int type_conflict(struct shg_seg *seg, const struct im_type *t)
 	if (!ti)
 		return -ENOMEM;
 	err = shg_type_info(seg, id, ti);
-	if (!err && ti->nfields != t->nfields)
-		err = -EEXIST;
-	for (f = 0; !err && f < t->nfields; f++)
+	m = err ? 0 : ti->nfields < t->nfields ? ti->nfields : t->nfields;
+	for (f = 0; !err && f < m; f++)
 		if (ti->field[f].kind != (enum shg_kind)t->kind[f] ||
 		    strcmp(ti->field[f].name, t->fname[f]))
 			err = -EEXIST;
+	if (!err && ti->nfields >= t->nfields) {
+		t->known = true;
+		t->id = id;
+	}
 	free(ti);
 	return err;
 }
@@ -651,6 +663,8 @@ static int register_types(struct im *im, struct shg_seg *seg)
 	}
 	for (i = 0; i < im->ntypes; i++) {
 		t = &im->types[i];
+		if (t->known)
+			continue;
 		for (f = 0; f < t->nfields; f++) {
 			defs[f].name = t->fname[f];
 			defs[f].kind = (enum shg_kind)t->kind[f];

@@ -315,11 +315,16 @@ int shg__txn_container_slot(struct shg_txn *txn, struct shg_ref ref,
  * Make the node whose offset is in *@slot (an owned node's slot or the
  * txn's root) mutable: copied once per txn, the copy stored in *@slot.
  * The original becomes garbage; its children are shared by the copy.
+ * A user node of an older type version is copied as the newest version:
+ * its fields kept, the appended ones zero (what readers saw already).
  */
 int shg__txn_slot_mut(struct shg_txn *txn, uint64_t *slot, uint64_t *out)
 {
-	uint64_t child = *slot, copy;
-	size_t size;
+	const struct shg_type_rec *r, *nr;
+	uint64_t child = *slot, copy, *f;
+	const struct shg_node *n;
+	struct shg_node *c;
+	size_t size, osize;
 	int err;
 
 	if (!child)
@@ -328,9 +333,24 @@ int shg__txn_slot_mut(struct shg_txn *txn, uint64_t *slot, uint64_t *out)
 		size = shg_block_size(txn->seg, (struct shg_off){ child });
 		if (!size)
 			return poison(txn, SHG_EBADOFF);
-		err = shg__txn_copy(txn, child, size, &copy);
+		n = shg__node_rec(txn->seg, child, 0, &osize, &r, &err);
+		if (!n)
+			return err;
+		nr = shg__type_newest(txn->seg, r);
+		if (shg__user_node_size(nr->nfields) > size)
+			size = shg__user_node_size(nr->nfields);
+		err = copy_node(txn, child, n, osize, size, &copy);
 		if (err)
 			return err;
+		if (nr != r) {
+			/* Owned now, unpublished: ours to rewrite. The old
+			 * block's rounding came along: zero the new fields. */
+			c = shg__at(txn->seg, copy);
+			f = (uint64_t *)(c + 1);
+			memset(f + r->nfields, 0,
+			       8u * (nr->nfields - r->nfields));
+			c->type = nr->id;
+		}
 		*slot = copy;
 		child = copy;
 	}
@@ -355,8 +375,9 @@ int shg_txn_node_new(struct shg_txn *txn, uint32_t type, struct shg_off *out)
 		return txn->err;
 	if (!r || (r->flags & SHG_TYPEF_BUILTIN))
 		return -EINVAL;
+	r = shg__type_newest(txn->seg, r); /* new nodes: newest version */
 	txn->walk_owned = true;
-	err = shg__txn_alloc(txn, type, shg__user_node_size(r->nfields), &off);
+	err = shg__txn_alloc(txn, r->id, shg__user_node_size(r->nfields), &off);
 	if (err)
 		return err;
 	out->v = off;

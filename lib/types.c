@@ -31,6 +31,22 @@
  * readers, and the registrant that died never handed its id to anyone, so
  * both outcomes are consistent.
  *
+ * Schema evolution. Registering a known name with its fields plus
+ * appended ones lists a new record, a "version", under the same lock and
+ * with the same stores as a new type, with SHG_TYPEF_VERSION and link =
+ * the type's first record; then it stores the new id in the first
+ * record's link (release), the one word of a listed record that changes.
+ * A reader that loads that link (acquire) and sees id n then loads count
+ * (acquire) and finds n < count and rec[n] complete: the record was
+ * written before rec[n] (release), rec[n] before count (release), count
+ * before the link (release). A reader that sees the older link uses the
+ * older version: new nodes made under it are complete nodes of that
+ * version and read as such by everyone. A registrant that dies between
+ * count and link leaves link stale; table_repair sets it again from the
+ * records. Versions only append fields, so field i has the same name and
+ * kind in every version that has it; a node's header names its version's
+ * record, and a field its version lacks reads as zero (node.c).
+ *
  * Node validation answers the built-in ids from process-local records
  * (their layouts are code), so the lookup hot path never reads the table
  * for maps, vectors, bytes and versions.
@@ -89,6 +105,9 @@ static const struct shg_type_rec *rec_get(struct shg_seg *seg,
 	}
 	if (id < SHG_TYPE_FIRST_USER)
 		return NULL;
+	if ((r->flags & SHG_TYPEF_VERSION) &&
+	    (r->link < SHG_TYPE_FIRST_USER || r->link >= id))
+		return NULL;
 	for (i = 0; i < nf; i++)
 		if (!kind_valid(r->kind[i]))
 			return NULL;
@@ -127,6 +146,39 @@ const struct shg_type_rec *shg__type_get(struct shg_seg *seg, uint32_t id)
 	if (shg_unlikely(id >= count))
 		return NULL;
 	return rec_get(seg, t, id);
+}
+
+/* Whether validated record @v is a later version of first record @b. */
+static bool rec_version_of(const struct shg_type_rec *v,
+			   const struct shg_type_rec *b)
+{
+	return (v->flags & SHG_TYPEF_VERSION) && v->link == b->id &&
+	       !(b->flags & (SHG_TYPEF_BUILTIN | SHG_TYPEF_VERSION));
+}
+
+const struct shg_type_rec *shg__type_newest(struct shg_seg *seg,
+					    const struct shg_type_rec *r)
+{
+	const struct shg_type_rec *b = r, *n;
+	uint32_t nid;
+
+	if (r->flags & SHG_TYPEF_BUILTIN)
+		return r;
+	if (r->flags & SHG_TYPEF_VERSION) {
+		b = shg__type_get(seg, r->link);
+		if (!b || !rec_version_of(r, b))
+			return r;
+	}
+	/* Acquire: pairs with the release store in table_append(); the
+	 * version it names is then counted and complete (see the top). */
+	nid = __atomic_load_n(&b->link, __ATOMIC_ACQUIRE);
+	if (!nid)
+		return r;
+	n = shg__type_get(seg, nid);
+	if (!n || !rec_version_of(n, b) || n->id < r->id ||
+	    n->nfields < r->nfields)
+		return r; /* bad link, or @r newer than a stale one */
+	return n;
 }
 
 /* ---- creation -------------------------------------------------------- */
@@ -260,19 +312,61 @@ static bool rec_named(const struct shg_type_rec *r, const char *name)
 	       strlen(name) < sizeof(r->name);
 }
 
-static bool rec_same(const struct shg_type_rec *r,
-		     const struct shg_field_def *f, unsigned nf)
+/*
+ * How definition @f/@nf relates to user record @r: -EEXIST if a field both
+ * have differs in name or kind (or @r is a built-in), else 0 if equal,
+ * 1 if @f appends fields to @r, 2 if @f is a strict prefix of @r.
+ */
+static int def_cmp(const struct shg_type_rec *r, const struct shg_field_def *f,
+		   unsigned nf)
 {
-	unsigned i;
+	unsigned i, m = nf < r->nfields ? nf : r->nfields;
 
-	if ((r->flags & SHG_TYPEF_BUILTIN) || r->nfields != nf)
-		return false;
-	for (i = 0; i < nf; i++)
+	if (r->flags & SHG_TYPEF_BUILTIN)
+		return -EEXIST;
+	for (i = 0; i < m; i++)
 		if (r->kind[i] != (uint8_t)f[i].kind ||
 		    strncmp(r->fname[i], f[i].name, sizeof(r->fname[i])) ||
 		    strlen(f[i].name) >= sizeof(r->fname[i]))
-			return false;
-	return true;
+			return -EEXIST;
+	return nf == r->nfields ? 0 : nf > r->nfields ? 1 : 2;
+}
+
+/* Whether type @b (first record) has a version with @nf fields. */
+static bool family_has(struct shg_seg *seg, struct shg_type_table *t,
+		       const struct shg_type_rec *b, unsigned nf)
+{
+	uint32_t count = atomic_load_explicit(&t->count, memory_order_acquire);
+	const struct shg_type_rec *v;
+	uint32_t id;
+
+	if (b->nfields == nf)
+		return true;
+	if (count > SHG_MAX_TYPES)
+		count = SHG_MAX_TYPES;
+	for (id = b->id + 1; id < count; id++) {
+		v = rec_get(seg, t, id);
+		if (v && rec_version_of(v, b) && v->nfields == nf)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Definition @f/@nf against registered type @b (first record): 0 if it
+ * equals one of its versions (an older program's view is fine), 1 if it
+ * appends fields to the newest version (a new version to list), -EEXIST
+ * otherwise (a field renamed, retyped, reordered or removed).
+ */
+static int def_match(struct shg_seg *seg, struct shg_type_table *t,
+		     const struct shg_type_rec *b,
+		     const struct shg_field_def *f, unsigned nf)
+{
+	int c = def_cmp(shg__type_newest(seg, b), f, nf);
+
+	if (c == 2)
+		return family_has(seg, t, b, nf) ? 0 : -EEXIST;
+	return c;
 }
 
 /* Lock-free lookup by name in @t; 0 if absent. */
@@ -287,7 +381,8 @@ static uint32_t find_name(struct shg_seg *seg, struct shg_type_table *t,
 		count = SHG_MAX_TYPES;
 	for (i = 1; i < count; i++) {
 		r = rec_get(seg, t, i);
-		if (r && rec_named(r, name)) {
+		if (r && !(r->flags & SHG_TYPEF_VERSION) &&
+		    rec_named(r, name)) {
 			*out = r;
 			return i;
 		}
@@ -304,6 +399,7 @@ static void table_repair(struct shg_seg *seg)
 {
 	struct shg_type_table *t = table_peek(seg);
 	uint32_t id, top = SHG_TYPE_FIRST_USER;
+	const struct shg_type_rec *r, *b;
 
 	if (!t)
 		return;
@@ -311,12 +407,27 @@ static void table_repair(struct shg_seg *seg)
 		if (rec_get(seg, t, id))
 			top = id + 1;
 	atomic_store_explicit(&t->count, top, memory_order_release);
+	/* Newest-version links: a registrant may have died before storing
+	 * one. Versions are listed in id order, so the last one wins. */
+	for (id = SHG_TYPE_FIRST_USER; id < top; id++) {
+		r = rec_get(seg, t, id);
+		if (!r || !(r->flags & SHG_TYPEF_VERSION))
+			continue;
+		b = rec_get(seg, t, r->link);
+		if (b && rec_version_of(r, b))
+			__atomic_store_n((uint32_t *)&b->link, id,
+					 __ATOMIC_RELEASE);
+	}
 }
 
-/* Append a new record for the definition; caller holds the lock. */
+/*
+ * Append a new record for the definition, a new type or (@base non-NULL)
+ * a new version of type @base; caller holds the lock.
+ */
 static int table_append(struct shg_seg *seg, struct shg_type_table *t,
 			const char *name, const struct shg_field_def *f,
-			unsigned nf, uint32_t *id)
+			unsigned nf, const struct shg_type_rec *base,
+			uint32_t *id)
 {
 	uint32_t n = atomic_load_explicit(&t->count, memory_order_relaxed);
 	struct shg_type_rec *r;
@@ -334,6 +445,10 @@ static int table_append(struct shg_seg *seg, struct shg_type_table *t,
 	strcpy(r->name, name);
 	r->id = n;
 	r->nfields = nf;
+	if (base) {
+		r->flags = SHG_TYPEF_VERSION;
+		r->link = base->id;
+	}
 	for (i = 0; i < nf; i++) {
 		r->kind[i] = (uint8_t)f[i].kind;
 		strcpy(r->fname[i], f[i].name);
@@ -342,7 +457,11 @@ static int table_append(struct shg_seg *seg, struct shg_type_table *t,
 	 * before the count (see the theory of operation). */
 	atomic_store_explicit(&t->rec[n], roff, memory_order_release);
 	atomic_store_explicit(&t->count, n + 1, memory_order_release);
-	*id = n;
+	/* Release: the count above before the newest-version link (readers
+	 * acquire the link, then count; see the theory of operation). */
+	if (base)
+		__atomic_store_n((uint32_t *)&base->link, n, __ATOMIC_RELEASE);
+	*id = base ? base->id : n;
 	return 0;
 }
 
@@ -366,25 +485,37 @@ int shg_type_register(struct shg_seg *seg, const char *name,
 	t = table_peek(seg);
 	if (!t)
 		return SHG_CORRUPT();
-	/* Fast path: already registered (records never change). */
+	/* Fast path: this definition is registered (records never change
+	 * once listed; versions only append), or conflicts. */
+	found = find_name(seg, t, name, &r);
+	if (found) {
+		err = def_match(seg, t, r, f, nfields);
+		if (err <= 0) {
+			if (!err)
+				*id = found;
+			return err;
+		}
+	}
+	/* New type or new version: decide again under the lock, so that of
+	 * two processes appending different fields one wins and the other
+	 * gets -EEXIST, and the same new version twice is listed once. */
+	err = shg__lock(seg, &t->lock, table_repair);
+	if (err)
+		return err;
 	found = find_name(seg, t, name, &r);
 	if (!found) {
-		err = shg__lock(seg, &t->lock, table_repair);
-		if (err)
-			return err;
-		found = find_name(seg, t, name, &r);
 		SHG_CRASH_POINT("types.locked");
-		if (!found)
-			err = table_append(seg, t, name, f, nfields, id);
-		SHG_CRASH_POINT("types.appended");
-		shg__unlock(seg, &t->lock);
-		if (!found)
-			return err;
+		err = table_append(seg, t, name, f, nfields, NULL, id);
+	} else {
+		err = def_match(seg, t, r, f, nfields);
+		if (err == 1)
+			err = table_append(seg, t, name, f, nfields, r, id);
+		else if (!err)
+			*id = found;
 	}
-	if (!rec_same(r, f, nfields))
-		return -EEXIST;
-	*id = found;
-	return 0;
+	SHG_CRASH_POINT("types.appended");
+	shg__unlock(seg, &t->lock);
+	return err;
 }
 
 int shg_type_find(struct shg_seg *seg, const char *name, uint32_t *id)
@@ -421,8 +552,9 @@ int shg_type_info(struct shg_seg *seg, uint32_t id, struct shg_type_info *out)
 	if (err)
 		return err;
 	r = shg__type_get(seg, id);
-	if (!r)
-		return -ENOENT;
+	if (!r || (r->flags & SHG_TYPEF_VERSION))
+		return -ENOENT; /* versions are reached through their type */
+	r = shg__type_newest(seg, r);
 	memset(out, 0, sizeof(*out));
 	/* Bounded copies: the record is untrusted, NULs may be missing. */
 	memcpy(out->name, r->name, SHG_TYPE_NAME_MAX);
@@ -457,6 +589,7 @@ int shg_field_find(struct shg_seg *seg, uint32_t type, const char *name,
 	r = shg__type_get(seg, type);
 	if (!r || (r->flags & SHG_TYPEF_BUILTIN))
 		return -ENOENT;
+	r = shg__type_newest(seg, r);
 	if (r->nfields > SHG_MAX_FIELDS)
 		return SHG_CORRUPT();
 	for (i = 0; i < r->nfields; i++) {
@@ -531,6 +664,49 @@ static void check_user_rec(const struct shg_type_rec *r, uint32_t id,
 	}
 }
 
+/*
+ * Versions: a version extends the previous record of its type (@prev, the
+ * one with the highest lower id and the same name) by appended fields; a
+ * first record's newest-version link names one of its versions.
+ */
+static void check_version(struct shg_seg *seg, struct shg_type_table *t,
+			  const struct shg_type_rec *r,
+			  const struct shg_type_rec *prev, shg_problem_fn fn,
+			  void *arg, struct shg_check_report *rep)
+{
+	const struct shg_type_rec *n;
+	uint32_t i, link = __atomic_load_n(&r->link, __ATOMIC_ACQUIRE);
+
+	if (!(r->flags & SHG_TYPEF_VERSION)) {
+		n = link && link < SHG_MAX_TYPES ? rec_get(seg, t, link) : NULL;
+		if (link && (!n || !rec_version_of(n, r)))
+			shg__problem(fn, arg, rep, SHG_ECORRUPT,
+				     "type %u: newest version %u is not one "
+				     "of its versions",
+				     r->id, link);
+		return;
+	}
+	if (!prev || shg__type_base(prev) != link) {
+		shg__problem(fn, arg, rep, SHG_ECORRUPT,
+			     "type %u: version of type %u, which is not a "
+			     "type of that name",
+			     r->id, link);
+		return;
+	}
+	if (r->nfields <= prev->nfields)
+		shg__problem(fn, arg, rep, SHG_ECORRUPT,
+			     "type %u: version with %u fields after one with "
+			     "%u",
+			     r->id, r->nfields, prev->nfields);
+	for (i = 0; i < prev->nfields && i < r->nfields; i++)
+		if (r->kind[i] != prev->kind[i] ||
+		    strncmp(r->fname[i], prev->fname[i], sizeof(r->fname[i])))
+			shg__problem(fn, arg, rep, SHG_ECORRUPT,
+				     "type %u: field %u differs from the "
+				     "previous version's (%u)",
+				     r->id, i, prev->id);
+}
+
 /* Built-ins present and named, reserved ids empty. */
 static void check_fixed_ids(struct shg_seg *seg, struct shg_type_table *t,
 			    shg_problem_fn fn, void *arg,
@@ -558,7 +734,7 @@ int shg__types_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 {
 	uint64_t off = atomic_load_explicit(&seg->hdr->ext[SHG_EXT_TYPES],
 					    memory_order_acquire);
-	const struct shg_type_rec *r, *q;
+	const struct shg_type_rec *r, *q, *prev;
 	struct shg_type_table *t;
 	uint32_t count, id, j;
 	uint64_t roff;
@@ -589,13 +765,20 @@ int shg__types_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 			continue;
 		}
 		check_user_rec(r, id, fn, arg, rep);
+		prev = NULL;
 		for (j = 1; j < id; j++) {
 			q = rec_get(seg, t, j);
-			if (q && !strncmp(q->name, r->name, sizeof(r->name)))
-				shg__problem(fn, arg, rep, SHG_ECORRUPT,
-					     "types %u and %u: same name", j,
-					     id);
+			if (!q || strncmp(q->name, r->name, sizeof(r->name)))
+				continue;
+			if (!(q->flags & SHG_TYPEF_BUILTIN) &&
+			    shg__type_base(q) == shg__type_base(r)) {
+				prev = q; /* versions of one type */
+				continue;
+			}
+			shg__problem(fn, arg, rep, SHG_ECORRUPT,
+				     "types %u and %u: same name", j, id);
 		}
+		check_version(seg, t, r, prev, fn, arg, rep);
 	}
 	return 0;
 }

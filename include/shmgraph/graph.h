@@ -17,6 +17,17 @@
  * walked, checked, dumped and copied by code that only knows the table.
  * Field slots are 8 bytes each, in declaration order.
  *
+ * Schema evolution. A type gains fields by registering its definition
+ * with fields appended (shg_type_register()): a new *version* of the same
+ * type, same id. Each node records the version it was made under (its
+ * header's type id is that version's table entry), so it keeps its size.
+ * Code that knows fewer fields reads its own fields of any node unchanged;
+ * code that knows more reads the fields a node's version lacks as zero
+ * (U64/I64/F64 0, BYTES empty, NODE null, ROOT none). New nodes are made,
+ * and published nodes copied by shg_txn_mut(), as the newest version.
+ * Only appending is allowed: renaming, retyping, reordering or removing a
+ * field is -EEXIST.
+ *
  * Reading: inside shg_read_lock()/unlock, or through a pin. Nothing on the
  * read side writes shared memory.
  */
@@ -67,10 +78,19 @@ struct shg_field_def {
 };
 
 /**
- * shg_type_register() - register (or find) a node type.
+ * shg_type_register() - register (or find) a node type, or a new version
+ * of it.
  *
- * Idempotent across processes: the same name with the same fields gives the
- * same id; the same name with different fields is -EEXIST.
+ * Idempotent across processes: the same name with the fields of any of
+ * its registered versions gives the same id (an older program keeps
+ * working beside a newer one). The fields of the newest version plus
+ * fields appended registers a new version, still the same id; two
+ * processes registering the same new version both succeed, one listing
+ * it. Any other definition for a registered name (a field renamed,
+ * retyped, reordered or removed, or fields appended to an older version
+ * than the newest: of two processes appending different fields, the
+ * second) is -EEXIST, and nothing is registered. Versions take type
+ * table entries (ids that no API returns).
  * Context: outside read sections. Return: 0 and *@id, -EEXIST, -EINVAL,
  * SHG_ESLOTS (type table full).
  */
@@ -96,15 +116,17 @@ struct shg_type_info {
 
 /**
  * shg_type_info() - copy the type table entry of type @id (name, field
- * names and kinds, in declaration order) to *@out.
- * Context: any. Return: 0, -ENOENT (no such type), -EINVAL, SHG_ECORRUPT.
+ * names and kinds, in declaration order) to *@out: of its newest version.
+ * Context: any. Return: 0, -ENOENT (no such type; also the table entries
+ * of versions), -EINVAL, SHG_ECORRUPT.
  */
 SHG_API SHG_MUST_CHECK int shg_type_info(struct shg_seg *seg, uint32_t id,
 					 struct shg_type_info *out);
 
 /**
- * shg_field_find() - index of the field named @name of user type @type,
- * to resolve once and pass to the accessors and setters.
+ * shg_field_find() - index of the field named @name of user type @type
+ * (its newest version), to resolve once and pass to the accessors and
+ * setters.
  * @kind: the kind the caller expects, or 0 for any; a field of another
  * kind is -EINVAL (a schema mismatch caught at startup, not at use).
  * Context: any. Return: 0 and *@index, -ENOENT (no such type or field),
@@ -119,14 +141,29 @@ SHG_API SHG_MUST_CHECK int shg_field_find(struct shg_seg *seg, uint32_t type,
 /* Type id of a node; 0 with -errno/SHG_E* in *@err if invalid. */
 /**
  * shg_node_is() - check that @node is a valid node of type @type (the
- * optional type check before reading fields by index).
+ * optional type check before reading fields by index), of any version.
  * Context: @node readable. Return: 0, -EINVAL (another type),
  * SHG_EBADOFF, SHG_ECORRUPT.
  */
 SHG_API SHG_MUST_CHECK int shg_node_is(struct shg_seg *seg, struct shg_off node,
 				       uint32_t type);
+/* Type id of a node (the id shg_type_register() gave, for every version);
+ * 0 with -errno/SHG_E* in *@err if invalid. */
 SHG_API uint32_t shg_node_type(struct shg_seg *seg, struct shg_off node,
 			       int *err);
+
+/**
+ * shg_node_version() - the type version user node @node was made under:
+ * *@version (0 = the type's first registration; may be NULL) and
+ * *@nfields, the fields it stores (may be NULL); fields at or above
+ * *@nfields read as zero. Scans the type table: not for lookup paths.
+ * Context: @node readable. Return: 0, -EINVAL (a built-in node),
+ * SHG_EBADOFF, SHG_ECORRUPT.
+ */
+SHG_API SHG_MUST_CHECK int shg_node_version(struct shg_seg *seg,
+					    struct shg_off node,
+					    unsigned *version,
+					    unsigned *nfields);
 
 /**
  * shg_get_u64() - read U64 field @field of @node into *@out.
@@ -136,7 +173,9 @@ SHG_API uint32_t shg_node_type(struct shg_seg *seg, struct shg_off node,
  * section held or version pinned; a txn's thread may read its base without
  * a section, the txn pins it) and a txn's own mutable nodes alike (in the
  * txn's thread, before commit). Resolve indexes by name once with
- * shg_field_find(); check a node's type with shg_node_is().
+ * shg_field_find(); check a node's type with shg_node_is(). A field that
+ * the node's type version lacks but a newer version of its type has reads
+ * as zero (see "Schema evolution" above).
  * Return: 0, -EINVAL (wrong kind, index or a built-in node), SHG_EBADOFF,
  * SHG_ECORRUPT.
  */
@@ -443,7 +482,8 @@ SHG_API SHG_MUST_CHECK int shg_txn_begin_wait(struct shg_root *root,
 /* Graph root node as of the txn (mutable if created/copied in it). */
 SHG_API struct shg_off shg_txn_root_node(const struct shg_txn *txn);
 
-/* Create a node of @type, zeroed and mutable. Return: 0, -EINVAL, ... */
+/* Create a node of @type (its newest version), zeroed and mutable.
+ * Return: 0, -EINVAL, ... */
 SHG_API SHG_MUST_CHECK int shg_txn_node_new(struct shg_txn *txn, uint32_t type,
 					    struct shg_off *out);
 
@@ -452,7 +492,11 @@ SHG_API SHG_MUST_CHECK int shg_txn_node_new(struct shg_txn *txn, uint32_t type,
  *
  * Copies it once per txn (the path from the root is copied as the caller
  * walks down with shg_txn_mut), stores the copy at @ref, returns it. A node
- * already created or copied in the txn is returned as is. For a map value
+ * already created or copied in the txn is returned as is. The copy of a
+ * node of an older type version is of the newest version (fields it lacked
+ * zero). A node created or copied in this txn stays the version it was
+ * made as: setting a field it lacks is -EINVAL (register new versions
+ * before the txns that set their fields). For a map value
  * or a vector element use shg_txn_map_mut_u64/_bytes() or
  * shg_txn_vec_mut().
  * Return: 0, -ENOENT (null at @ref), -EINVAL (@ref not a NODE field of a

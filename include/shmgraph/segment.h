@@ -24,6 +24,15 @@ enum shg_numa_policy {
 	SHG_NUMA_BIND = 2, /* heap pages bound to one node */
 };
 
+/*
+ * Read-section flavor of a process (shg_opts.flavor). Membarrier makes a
+ * read lock a few ns cheaper, but while any process of the segment reads
+ * with it, every reclaim and grace period calls membarrier(); on the 2-core
+ * VM writers committed 25-28 % more with every process on FENCE (2x with no
+ * reader running), and readers were even with a writer running. Use FENCE
+ * in every process for segments that are written steadily; AUTO for
+ * read-mostly ones (bench/README.md, "Read-section flavor").
+ */
 enum shg_flavor {
 	SHG_FLAVOR_AUTO = 0, /* membarrier if the kernel has it, else fence */
 	SHG_FLAVOR_FENCE = 1, /* full fence on read-lock; works everywhere */

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "graph_internal.h"
@@ -1075,6 +1077,668 @@ static void test_types_walk_containers(void **state)
 	shg_root_close(root);
 }
 
+/* ---- schema evolution ------------------------------------------------------ */
+
+/* Version 0 of "item": two fields; version 1 appends four of every kind. */
+static const struct shg_field_def item_v1[] = {
+	{ "a", SHG_KIND_U64 },	 { "b", SHG_KIND_I64 },	 { "c", SHG_KIND_F64 },
+	{ "d", SHG_KIND_BYTES }, { "e", SHG_KIND_NODE }, { "f", SHG_KIND_ROOT },
+	{ "g", SHG_KIND_U64 },
+};
+#define ITEM_V0 2u
+#define ITEM_V1 6u
+#define ITEM_V2 7u
+
+/* The current root node of @root (null if none or on error). */
+static struct shg_off root_node(struct shg_seg *seg, struct shg_root *root)
+{
+	struct shg_version_info vi;
+	struct shg_off v = shg_version_current(root);
+
+	if (shg_off_is_null(v) || shg_version_info(seg, v, &vi))
+		return SHG_OFF_NULL;
+	return vi.node;
+}
+
+static uint32_t count_of(struct shg_seg *seg)
+{
+	return atomic_load(&table_of(seg)->count);
+}
+
+/* Commit a new root @name whose root node is an "item" with a = @a. */
+static struct shg_root *commit_item(struct shg_seg *seg, const char *name,
+				    uint32_t type, uint64_t a,
+				    struct shg_off *node)
+{
+	struct shg_root *root;
+	struct shg_txn *txn;
+	struct shg_off n;
+
+	tu_ok(shg_root_create(seg, name, &root));
+	tu_ok(shg_txn_begin(root, &txn));
+	tu_ok(shg_txn_node_new(txn, type, &n));
+	tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ n, 0 }, a));
+	tu_ok(shg_txn_set_i64(txn, (struct shg_ref){ n, 1 }, -(int64_t)a));
+	tu_ok(shg_txn_set_node(txn, SHG_REF_ROOT, n));
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_read_lock(seg));
+	*node = root_node(seg, root);
+	shg_read_unlock(seg);
+	return root;
+}
+
+static void expect_version(struct shg_seg *seg, struct shg_off n, unsigned v,
+			   unsigned nf)
+{
+	unsigned ver = 99, nfields = 99;
+
+	tu_ok(shg_node_version(seg, n, &ver, &nfields));
+	assert_int_equal(ver, v);
+	assert_int_equal(nfields, nf);
+}
+
+static void test_types_evolve_register(void **state)
+{
+	const struct shg_field_def renamed[] = { { "a", SHG_KIND_U64 },
+						 { "bb", SHG_KIND_I64 },
+						 { "c", SHG_KIND_F64 } };
+	const struct shg_field_def retyped[] = { { "a", SHG_KIND_U64 },
+						 { "b", SHG_KIND_U64 },
+						 { "c", SHG_KIND_F64 } };
+	const struct shg_field_def reordered[] = { { "b", SHG_KIND_I64 },
+						   { "a", SHG_KIND_U64 } };
+	const struct shg_field_def other[] = { { "a", SHG_KIND_U64 },
+					       { "b", SHG_KIND_I64 },
+					       { "x", SHG_KIND_U64 } };
+	struct shg_type_info ti;
+	uint32_t id, id2, before;
+	unsigned idx;
+
+	(void)state;
+	id = reg(g_seg, "item", item_v1, ITEM_V0);
+	before = count_of(g_seg);
+	/* Appending fields: a new version, the same id, one more record. */
+	assert_int_equal(reg(g_seg, "item", item_v1, ITEM_V1), id);
+	assert_int_equal(count_of(g_seg), before + 1);
+	/* Both versions' definitions register again (old and new code). */
+	assert_int_equal(reg(g_seg, "item", item_v1, ITEM_V0), id);
+	assert_int_equal(reg(g_seg, "item", item_v1, ITEM_V1), id);
+	assert_int_equal(count_of(g_seg), before + 1);
+	/* Removing a field (a prefix that is no version), renaming,
+	 * retyping, reordering, appending to an older version: -EEXIST,
+	 * nothing listed. */
+	assert_int_equal(shg_type_register(g_seg, "item", item_v1, 1, &id2),
+			 -EEXIST);
+	assert_int_equal(shg_type_register(g_seg, "item", item_v1, 5, &id2),
+			 -EEXIST);
+	assert_int_equal(shg_type_register(g_seg, "item", NULL, 0, &id2),
+			 -EEXIST);
+	assert_int_equal(shg_type_register(g_seg, "item", renamed, 3, &id2),
+			 -EEXIST);
+	assert_int_equal(shg_type_register(g_seg, "item", retyped, 3, &id2),
+			 -EEXIST);
+	assert_int_equal(shg_type_register(g_seg, "item", reordered, 2, &id2),
+			 -EEXIST);
+	assert_int_equal(shg_type_register(g_seg, "item", other, 3, &id2),
+			 -EEXIST);
+	assert_int_equal(count_of(g_seg), before + 1);
+	/* The type as seen by the API: its newest version. */
+	tu_ok(shg_type_find(g_seg, "item", &id2));
+	assert_int_equal(id2, id);
+	tu_ok(shg_type_info(g_seg, id, &ti));
+	assert_int_equal(ti.id, id);
+	assert_int_equal(ti.nfields, ITEM_V1);
+	assert_string_equal(ti.field[5].name, "f");
+	tu_ok(shg_field_find(g_seg, id, "e", SHG_KIND_NODE, &idx));
+	assert_int_equal(idx, 4);
+	assert_int_equal(shg_field_find(g_seg, id, "g", 0, &idx), -ENOENT);
+	/* The version's own table entry is not a type of the API. */
+	assert_int_equal(shg_type_info(g_seg, before, &ti), -ENOENT);
+	assert_int_equal(shg__type_get(g_seg, before)->link, id);
+	assert_int_equal(shg__type_get(g_seg, id)->link, before);
+	/* A third version; a new type after it gets the next entry. */
+	assert_int_equal(reg(g_seg, "item", item_v1, ITEM_V2), id);
+	assert_int_equal(shg__type_get(g_seg, id)->link, before + 1);
+	assert_int_equal(reg(g_seg, "later", item_v1, 1), before + 2);
+	assert_int_equal(types_problems(g_seg), 0);
+	assert_int_equal(shg_check(g_seg, NULL, NULL, NULL), 0);
+
+	/* The checker: a version that changes a field, a first record whose
+	 * newest-version link names another type. */
+	{
+		struct shg_type_rec *v =
+			(struct shg_type_rec *)shg__type_get(g_seg, before + 1);
+		struct shg_type_rec *b =
+			(struct shg_type_rec *)shg__type_get(g_seg, id);
+
+		v->kind[1] = SHG_KIND_U64;
+		assert_int_equal(types_problems(g_seg), 1);
+		v->kind[1] = SHG_KIND_I64;
+		b->link = before + 2;
+		assert_int_equal(types_problems(g_seg), 1);
+		b->link = 5000; /* beyond the table */
+		assert_int_equal(types_problems(g_seg), 1);
+		tu_ok(shg_type_info(g_seg, id, &ti)); /* ignored by readers */
+		assert_int_equal(ti.nfields, ITEM_V0);
+		b->link = before + 1;
+		assert_int_equal(types_problems(g_seg), 0);
+	}
+}
+
+static void test_types_evolve_read(void **state)
+{
+	struct shg_off old, nn, child;
+	struct shg_root *root, *root2;
+	struct shg_txn *txn;
+	const void *p;
+	uint64_t u;
+	int64_t i;
+	double d;
+	size_t len;
+	uint32_t id, slot;
+	int err;
+
+	(void)state;
+	id = reg(g_seg, "item", item_v1, ITEM_V0);
+	root = commit_item(g_seg, "old", id, 7, &old);
+	assert_int_equal(reg(g_seg, "item", item_v1, ITEM_V1), id);
+
+	tu_ok(shg_read_lock(g_seg));
+	/* An old node read by new code: its fields, then zeros. */
+	tu_ok(shg_get_u64(g_seg, old, 0, &u));
+	assert_int_equal(u, 7);
+	tu_ok(shg_get_i64(g_seg, old, 1, &i));
+	assert_int_equal(i, -7);
+	d = 1.5;
+	tu_ok(shg_get_f64(g_seg, old, 2, &d));
+	assert_true(d == 0.0);
+	len = 9;
+	tu_ok(shg_get_bytes(g_seg, old, 3, &p, &len));
+	assert_int_equal(len, 0);
+	child.v = 1;
+	tu_ok(shg_get_node(g_seg, old, 4, &child));
+	assert_true(shg_off_is_null(child));
+	assert_int_equal(shg_get_root(g_seg, old, 5, &slot), -ENOENT);
+	assert_int_equal(slot, SHG_ROOT_SLOT_NONE);
+	/* Kinds and indexes are still checked against the newest version. */
+	assert_int_equal(shg_get_u64(g_seg, old, 2, &u), -EINVAL);
+	assert_int_equal(shg_get_u64(g_seg, old, 6, &u), -EINVAL);
+	assert_int_equal(shg_get_u64(g_seg, old, SHG_MAX_FIELDS, &u), -EINVAL);
+	/* Every version answers the type's id. */
+	assert_int_equal(shg_node_type(g_seg, old, &err), id);
+	tu_ok(shg_node_is(g_seg, old, id));
+	expect_version(g_seg, old, 0, ITEM_V0);
+	shg_read_unlock(g_seg);
+
+	/* A node made now is the newest version; old code reads its own
+	 * fields of it unchanged. */
+	tu_ok(shg_root_create(g_seg, "new", &root2));
+	tu_ok(shg_txn_begin(root2, &txn));
+	tu_ok(shg_txn_node_new(txn, id, &nn));
+	tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ nn, 0 }, 8));
+	tu_ok(shg_txn_set_i64(txn, (struct shg_ref){ nn, 1 }, -8));
+	tu_ok(shg_txn_set_f64(txn, (struct shg_ref){ nn, 2 }, 2.5));
+	tu_ok(shg_txn_set_bytes(txn, (struct shg_ref){ nn, 3 }, "hey", 3));
+	tu_ok(shg_txn_set_root(txn, (struct shg_ref){ nn, 5 }, root));
+	tu_ok(shg_txn_set_node(txn, SHG_REF_ROOT, nn));
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_read_lock(g_seg));
+	nn = root_node(g_seg, root2);
+	expect_version(g_seg, nn, 1, ITEM_V1);
+	tu_ok(shg_get_u64(g_seg, nn, 0, &u));
+	assert_int_equal(u, 8);
+	tu_ok(shg_get_i64(g_seg, nn, 1, &i));
+	assert_int_equal(i, -8);
+	tu_ok(shg_get_f64(g_seg, nn, 2, &d));
+	assert_true(d == 2.5);
+	tu_ok(shg_get_bytes(g_seg, nn, 3, &p, &len));
+	assert_int_equal(len, 3);
+	assert_memory_equal(p, "hey", 3);
+	tu_ok(shg_node_is(g_seg, nn, id));
+	assert_int_equal(shg_node_version(g_seg, SHG_OFF_NULL, NULL, NULL),
+			 SHG_EBADOFF);
+	shg_read_unlock(g_seg);
+	/* Mixed versions are a sound segment. */
+	assert_int_equal(types_problems(g_seg), 0);
+	assert_int_equal(shg_check(g_seg, NULL, NULL, NULL), 0);
+	shg_root_close(root);
+	shg_root_close(root2);
+}
+
+static void test_types_evolve_mut_upgrades(void **state)
+{
+	/* Version 0: val, kid, pad (40-byte nodes in 48-byte blocks, so the
+	 * allocator's rounding can hold a stale word where "tag" goes);
+	 * version 1 appends tag, version 2 more. */
+	const struct shg_field_def tree[] = { { "val", SHG_KIND_U64 },
+					      { "kid", SHG_KIND_NODE },
+					      { "pad", SHG_KIND_U64 },
+					      { "tag", SHG_KIND_U64 },
+					      { "more", SHG_KIND_U64 } };
+	struct shg_off top, kid, n, fresh;
+	struct shg_root *root;
+	struct shg_txn *txn;
+	uint64_t u, *slot;
+	uint32_t id;
+
+	(void)state;
+	id = reg(g_seg, "tree", tree, 3);
+	tu_ok(shg_root_create(g_seg, "t", &root));
+	tu_ok(shg_txn_begin(root, &txn));
+	tu_ok(shg_txn_node_new(txn, id, &top));
+	tu_ok(shg_txn_node_new(txn, id, &kid));
+	tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ kid, 0 }, 2));
+	tu_ok(shg_txn_set_node(txn, (struct shg_ref){ top, 1 }, kid));
+	tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ top, 0 }, 1));
+	tu_ok(shg_txn_set_node(txn, SHG_REF_ROOT, top));
+	tu_ok(shg_txn_commit(txn));
+	assert_int_equal(reg(g_seg, "tree", tree, 4), id);
+
+	/* Dirty the rounding of the published top node: its copy must not
+	 * take the stale word for the new field. */
+	tu_ok(shg_read_lock(g_seg));
+	top = root_node(g_seg, root);
+	shg_read_unlock(g_seg);
+	assert_true(shg_block_size(g_seg, top) >= shg__user_node_size(4));
+	slot = shg_ptr(g_seg, top, shg__user_node_size(4));
+	slot[2 + 3] = 0xdead;
+	tu_ok(shg_txn_begin(root, &txn));
+	n = shg_txn_root_node(txn);
+	tu_ok(shg_txn_mut(txn, SHG_REF_ROOT, &n));
+	assert_true(n.v != top.v);
+	expect_version(g_seg, n, 1, 4);
+	tu_ok(shg_get_u64(g_seg, n, 3, &u));
+	assert_int_equal(u, 0);
+	tu_ok(shg_get_u64(g_seg, n, 0, &u));
+	assert_int_equal(u, 1);
+	tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ n, 3 }, 33));
+	tu_ok(shg_txn_commit(txn));
+
+	tu_ok(shg_read_lock(g_seg));
+	n = root_node(g_seg, root);
+	expect_version(g_seg, n, 1, 4);
+	tu_ok(shg_get_u64(g_seg, n, 3, &u));
+	assert_int_equal(u, 33);
+	/* The child was not copied: still version 0, shared. */
+	tu_ok(shg_get_node(g_seg, n, 1, &kid));
+	expect_version(g_seg, kid, 0, 3);
+	tu_ok(shg_get_u64(g_seg, kid, 3, &u));
+	assert_int_equal(u, 0);
+	shg_read_unlock(g_seg);
+
+	/* A node made in a txn before a version was registered stays the
+	 * version it was made as: the new field is -EINVAL there, and the
+	 * txn stays usable. */
+	tu_ok(shg_txn_begin(root, &txn));
+	tu_ok(shg_txn_node_new(txn, id, &fresh));
+	expect_version(g_seg, fresh, 1, 4);
+	tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ fresh, 3 }, 5));
+	tu_ok(shg_txn_mut(txn, SHG_REF_ROOT, &n));
+	assert_int_equal(reg(g_seg, "tree", tree, 5), id);
+	assert_int_equal(shg_txn_set_u64(txn, (struct shg_ref){ fresh, 4 }, 1),
+			 -EINVAL);
+	assert_int_equal(shg_txn_set_u64(txn, (struct shg_ref){ n, 4 }, 1),
+			 -EINVAL);
+	tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ n, 0 }, 10));
+	tu_ok(shg_txn_set_node(txn, (struct shg_ref){ n, 1 }, fresh));
+	tu_ok(shg_txn_commit(txn));
+	/* The next txn's copy is version 2. */
+	tu_ok(shg_txn_begin(root, &txn));
+	tu_ok(shg_txn_mut(txn, SHG_REF_ROOT, &n));
+	expect_version(g_seg, n, 2, 5);
+	tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ n, 4 }, 1));
+	tu_ok(shg_txn_commit(txn));
+	assert_int_equal(shg_check(g_seg, NULL, NULL, NULL), 0);
+	shg_root_close(root);
+}
+
+/*
+ * A registrant that died after counting a new version but before linking
+ * it as the newest: the type reads as its older version until the next
+ * locker repairs the link.
+ */
+static void test_types_evolve_lock_repair(void **state)
+{
+	struct shg_type_rec *b;
+	struct shg_type_info ti;
+	struct repair_arg ra;
+	uint32_t id, v1;
+	pid_t pid;
+	char c;
+
+	(void)state;
+	id = reg(g_seg, "rp", item_v1, 1);
+	assert_int_equal(reg(g_seg, "rp", item_v1, 2), id);
+	b = (struct shg_type_rec *)shg__type_get(g_seg, id);
+	v1 = b->link;
+	assert_true(v1 > id);
+	b->link = 0; /* the store the registrant did not get to */
+	tu_ok(shg_type_info(g_seg, id, &ti));
+	assert_int_equal(ti.nfields, 1);
+	ra.seg_name = g_name;
+	ra.half = false;
+	assert_int_equal(pipe(ra.up), 0);
+	pid = tu_fork(repair_child, &ra);
+	assert_int_equal(read(ra.up[0], &c, 1), 1);
+	assert_int_equal(tu_wait(pid), 128 + SIGKILL);
+	close(ra.up[0]);
+	close(ra.up[1]);
+	/* The next registration takes the lock, repairs, then registers. */
+	assert_int_equal(reg(g_seg, "after", NULL, 0), v1 + 1);
+	assert_int_equal(b->link, v1);
+	tu_ok(shg_type_info(g_seg, id, &ti));
+	assert_int_equal(ti.nfields, 2);
+	assert_int_equal(reg(g_seg, "rp", item_v1, 2), id);
+	assert_int_equal(types_problems(g_seg), 0);
+}
+
+/* Export root @name of @seg to a temporary file; returns its fd. */
+static int export_tmp(struct shg_seg *seg, const char *name)
+{
+	FILE *f = tmpfile();
+	int fd;
+
+	assert_non_null(f);
+	fd = dup(fileno(f));
+	fclose(f);
+	assert_true(fd >= 0);
+	tu_ok(shg_export(seg, name, fd));
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+static void test_types_evolve_snapshot(void **state)
+{
+	struct shg_off top, kid, old;
+	struct shg_root *root, *r2;
+	struct shg_seg *seg2;
+	struct shg_txn *txn;
+	struct shg_type_info ti;
+	char name2[128];
+	uint64_t u;
+	uint32_t id, id2;
+	int fd;
+
+	(void)state;
+	/* Mixed versions in one graph: a v1 top over a v0 child. */
+	id = reg(g_seg, "item", item_v1, ITEM_V0);
+	root = commit_item(g_seg, "snap", id, 3, &old);
+	assert_int_equal(reg(g_seg, "item", item_v1, ITEM_V1), id);
+	tu_ok(shg_txn_begin(root, &txn));
+	tu_ok(shg_txn_node_new(txn, id, &top));
+	tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ top, 0 }, 4));
+	tu_ok(shg_txn_set_node(txn, (struct shg_ref){ top, 4 },
+			       shg_txn_root_node(txn)));
+	tu_ok(shg_txn_set_node(txn, SHG_REF_ROOT, top));
+	tu_ok(shg_txn_commit(txn));
+	fd = export_tmp(g_seg, "snap");
+
+	/* Into a segment that has only version 0: version 1 is registered
+	 * (each type is written once, as its newest version). */
+	seg2 = tu_create(name2, 0);
+	id2 = reg(seg2, "item", item_v1, ITEM_V0);
+	tu_ok(shg_import(seg2, "snap", fd, 0));
+	tu_ok(shg_type_info(seg2, id2, &ti));
+	assert_int_equal(ti.nfields, ITEM_V1);
+	tu_ok(shg_root_open(seg2, "snap", &r2));
+	tu_ok(shg_read_lock(seg2));
+	top = root_node(seg2, r2);
+	expect_version(seg2, top, 1, ITEM_V1);
+	tu_ok(shg_get_node(seg2, top, 4, &kid));
+	expect_version(seg2, kid, 1, ITEM_V1); /* made as the newest */
+	tu_ok(shg_get_u64(seg2, kid, 0, &u));
+	assert_int_equal(u, 3);
+	assert_int_equal(shg_get_u64(seg2, kid, 6, &u), -EINVAL);
+	shg_read_unlock(seg2);
+	shg_root_close(r2);
+	assert_int_equal(shg_check(seg2, NULL, NULL, NULL), 0);
+	tu_destroy(seg2, name2);
+
+	/* Into a segment with a newer version: the snapshot's fields are a
+	 * prefix, its nodes are made as the newest version. */
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	seg2 = tu_create(name2, 0);
+	id2 = reg(seg2, "item", item_v1, ITEM_V2);
+	tu_ok(shg_import(seg2, "snap", fd, 0));
+	assert_int_equal(count_of(seg2), id2 + 1); /* nothing registered */
+	tu_ok(shg_root_open(seg2, "snap", &r2));
+	tu_ok(shg_read_lock(seg2));
+	top = root_node(seg2, r2);
+	expect_version(seg2, top, 0, ITEM_V2);
+	tu_ok(shg_get_u64(seg2, top, 6, &u));
+	assert_int_equal(u, 0);
+	shg_read_unlock(seg2);
+	shg_root_close(r2);
+	tu_destroy(seg2, name2);
+
+	/* Into one where a field the snapshot has differs: -EEXIST. */
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	seg2 = tu_create(name2, 0);
+	{
+		const struct shg_field_def clash[] = { { "a", SHG_KIND_U64 },
+						       { "b", SHG_KIND_I64 },
+						       { "c", SHG_KIND_U64 } };
+
+		reg(seg2, "item", clash, 3);
+	}
+	assert_int_equal(shg_import(seg2, "snap", fd, 0), -EEXIST);
+	tu_destroy(seg2, name2);
+	close(fd);
+	shg_root_close(root);
+}
+
+/* Children register "evo.t" version 1 as @fields (@nf) at once. */
+struct evo_arg {
+	const char *seg_name;
+	int go[2];
+	const struct shg_field_def *fields;
+	unsigned nf;
+};
+
+static int evo_child(void *arg)
+{
+	struct evo_arg *ea = arg;
+	struct shg_seg *seg = NULL;
+	uint32_t id;
+	char c;
+	int err;
+
+	close(ea->go[1]);
+	if (shg_seg_open(ea->seg_name, NULL, &seg))
+		return 250;
+	if (read(ea->go[0], &c, 1) != 0)
+		return 251;
+	err = shg_type_register(seg, "evo.t", ea->fields, ea->nf, &id);
+	shg_seg_close(seg);
+	if (err == -EEXIST)
+		return 200;
+	return err ? 252 : (int)id;
+}
+
+#define EVO_ROUNDS 8
+#define EVO_CHILDREN 6
+
+static void test_types_evolve_concurrent(void **state)
+{
+	const struct shg_field_def va[] = { { "k", SHG_KIND_U64 },
+					    { "a", SHG_KIND_U64 } };
+	const struct shg_field_def vb[] = { { "k", SHG_KIND_U64 },
+					    { "b", SHG_KIND_BYTES } };
+	struct shg_type_info ti;
+	struct evo_arg ea;
+	struct shg_seg *seg;
+	char name[128];
+	pid_t pids[EVO_CHILDREN];
+	int rc[EVO_CHILDREN];
+	uint32_t id, before, round, i, won_a, won_b;
+
+	(void)state;
+	for (round = 0; round < EVO_ROUNDS; round++) {
+		seg = tu_create(name, 0);
+		id = reg(seg, "evo.t", va, 1);
+		before = count_of(seg);
+		ea.seg_name = name;
+		assert_int_equal(pipe(ea.go), 0);
+		/* Even children append "a", odd ones "b". */
+		for (i = 0; i < EVO_CHILDREN; i++) {
+			ea.fields = i % 2 ? vb : va;
+			ea.nf = 2;
+			pids[i] = tu_fork(evo_child, &ea);
+		}
+		close(ea.go[0]);
+		close(ea.go[1]);
+		won_a = won_b = 0;
+		for (i = 0; i < EVO_CHILDREN; i++) {
+			rc[i] = tu_wait(pids[i]);
+			assert_true(rc[i] == (int)id || rc[i] == 200);
+			if (rc[i] == (int)id)
+				*(i % 2 ? &won_b : &won_a) += 1;
+		}
+		/* One definition won, for every child that proposed it; the
+		 * other one's children all got -EEXIST. One version listed. */
+		assert_true((won_a == EVO_CHILDREN / 2 && !won_b) ||
+			    (won_b == EVO_CHILDREN / 2 && !won_a));
+		assert_int_equal(count_of(seg), before + 1);
+		tu_ok(shg_type_info(seg, id, &ti));
+		assert_int_equal(ti.nfields, 2);
+		assert_string_equal(ti.field[1].name, won_a ? "a" : "b");
+		assert_int_equal(types_problems(seg), 0);
+		tu_destroy(seg, name);
+	}
+}
+
+/*
+ * An old reader process keeps reading while a new writer adds a field:
+ * the reader knows version 0 (a, b with b == 2a) and reads the current
+ * root node in read sections until told to stop; the writer registers
+ * version 1 (c == 3a) and commits updates that copy the node with
+ * shg_txn_mut (so the reader sees version 0, then version 1 nodes).
+ */
+struct oldr_shared {
+	_Atomic int started, stop;
+};
+
+struct oldr_arg {
+	const char *seg_name;
+	struct oldr_shared *sh;
+};
+
+static const struct shg_field_def ctr_v1[] = { { "a", SHG_KIND_U64 },
+					       { "b", SHG_KIND_U64 },
+					       { "c", SHG_KIND_U64 } };
+#define OLDR_UPDATES 200u
+
+static int oldr_child(void *arg)
+{
+	struct oldr_arg *oa = arg;
+	struct shg_seg *seg = NULL;
+	struct shg_root *root;
+	struct shg_off n;
+	uint64_t a = 0, b = 0, last = 0, v0_reads = 0, v1_reads = 0;
+	unsigned ver = 0;
+	uint32_t id, id2;
+	int stop, err;
+
+	if (shg_seg_open(oa->seg_name, NULL, &seg) ||
+	    shg_type_register(seg, "ctr", ctr_v1, 2, &id) ||
+	    shg_root_open(seg, "ctr", &root))
+		return 250;
+	atomic_store(&oa->sh->started, 1);
+	do {
+		/* Acquire: a stop seen means the last commit is visible. */
+		stop = atomic_load(&oa->sh->stop);
+		err = shg_read_lock(seg);
+		if (err)
+			return 251;
+		n = root_node(seg, root);
+		if (shg_node_is(seg, n, id) || shg_get_u64(seg, n, 0, &a) ||
+		    shg_get_u64(seg, n, 1, &b) ||
+		    shg_node_version(seg, n, &ver, NULL))
+			err = 252;
+		shg_read_unlock(seg);
+		if (err)
+			return err;
+		if (b != 2 * a || a < last)
+			return 253; /* torn, or gone backwards */
+		last = a;
+		if (ver)
+			v1_reads++;
+		else
+			v0_reads++;
+	} while (!stop);
+	/* It read the last value, nodes of both versions, and old code
+	 * registering its definition still gets the same id. */
+	if (last != OLDR_UPDATES || !v0_reads || !v1_reads)
+		return 254;
+	if (shg_type_register(seg, "ctr", ctr_v1, 2, &id2) || id2 != id)
+		return 255;
+	shg_root_close(root);
+	shg_seg_close(seg);
+	return 0;
+}
+
+static void test_types_evolve_old_reader_process(void **state)
+{
+	struct oldr_shared *sh;
+	struct oldr_arg oa;
+	struct shg_root *root;
+	struct shg_txn *txn;
+	struct shg_off n;
+	uint64_t a, c;
+	uint32_t id;
+	unsigned i;
+	pid_t pid;
+
+	(void)state;
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(sh != MAP_FAILED);
+	atomic_init(&sh->started, 0);
+	atomic_init(&sh->stop, 0);
+	id = reg(g_seg, "ctr", ctr_v1, 2);
+	tu_ok(shg_root_create(g_seg, "ctr", &root));
+	tu_ok(shg_txn_begin(root, &txn));
+	tu_ok(shg_txn_node_new(txn, id, &n)); /* a = b = 0 */
+	tu_ok(shg_txn_set_node(txn, SHG_REF_ROOT, n));
+	tu_ok(shg_txn_commit(txn));
+	oa.seg_name = g_name;
+	oa.sh = sh;
+	pid = tu_fork(oldr_child, &oa);
+	while (!atomic_load(&sh->started))
+		usleep(1000);
+	for (i = 1; i <= OLDR_UPDATES; i++) {
+		if (i == OLDR_UPDATES / 2) /* the new code arrives */
+			assert_int_equal(reg(g_seg, "ctr", ctr_v1, 3), id);
+		tu_ok(shg_txn_begin(root, &txn));
+		tu_ok(shg_txn_mut(txn, SHG_REF_ROOT, &n));
+		tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ n, 0 }, i));
+		tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ n, 1 }, 2 * i));
+		if (i >= OLDR_UPDATES / 2)
+			tu_ok(shg_txn_set_u64(txn, (struct shg_ref){ n, 2 },
+					      3 * i));
+		else /* not yet a field of this node */
+			assert_int_equal(
+				shg_txn_set_u64(txn, (struct shg_ref){ n, 2 },
+						1),
+				-EINVAL);
+		tu_ok(shg_txn_commit(txn));
+		if (i % 20 == 0)
+			usleep(2000); /* let the reader see each version */
+	}
+	/* Release: the reader that sees stop sees the last commit. */
+	atomic_store(&sh->stop, 1);
+	assert_int_equal(tu_wait(pid), 0);
+	tu_ok(shg_read_lock(g_seg));
+	n = root_node(g_seg, root);
+	tu_ok(shg_get_u64(g_seg, n, 0, &a));
+	tu_ok(shg_get_u64(g_seg, n, 2, &c));
+	shg_read_unlock(g_seg);
+	assert_int_equal(c, 3 * a);
+	assert_int_equal(shg_check(g_seg, NULL, NULL, NULL), 0);
+	shg_root_close(root);
+	munmap(sh, sizeof(*sh));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1109,6 +1773,19 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_types_walk_containers,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_types_evolve_register,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_types_evolve_read, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_types_evolve_mut_upgrades,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_types_evolve_snapshot,
+						setup, teardown),
+		cmocka_unit_test(test_types_evolve_concurrent),
+		cmocka_unit_test_setup_teardown(test_types_evolve_lock_repair,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_types_evolve_old_reader_process, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
