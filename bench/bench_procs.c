@@ -6,8 +6,10 @@
  * tools. Reports, at checkpoints, the segment's backed and used bytes and
  * what stays retired, so a reader sees whether memory stays flat.
  *
- *   bench_procs [--procs N] [--reader] [--json FILE]
+ *   bench_procs [--procs N | --quick] [--reader] [--json FILE]
  *
+ * --quick runs 500 processes (default 10,000). --json appends one JSON
+ * object (one line) to FILE, as the other bench programs do.
  * --reader keeps one reader process in read sections back to back the
  * whole time (retired bytes then wait for its sections, one grace period
  * at a time). Goal (docs/ARCHITECTURE.md §5, a leaving thread's reclaim
@@ -95,7 +97,7 @@ static double now_ms(void)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench_procs [--procs N] [--reader] "
+	fprintf(stderr, "usage: bench_procs [--procs N | --quick] [--reader] "
 			"[--json FILE]\n");
 }
 
@@ -120,10 +122,23 @@ int main(int argc, char **argv)
 	for (argi = 1; argi < argc; argi++) {
 		if (!strcmp(argv[argi], "--procs") && argi + 1 < argc) {
 			nprocs = (unsigned)strtoul(argv[++argi], NULL, 10);
+		} else if (!strcmp(argv[argi], "--quick")) {
+			nprocs = 500;
 		} else if (!strcmp(argv[argi], "--reader")) {
 			with_reader = true;
 		} else if (!strcmp(argv[argi], "--json") && argi + 1 < argc) {
 			json = argv[++argi];
+		} else if (!strcmp(argv[argi], "-h") ||
+			   !strcmp(argv[argi], "--help")) {
+			usage();
+			return 0;
+		} else if (!strncmp(argv[argi], "--", 2)) {
+			/* scripts/bench.sh passes every program the same knobs */
+			fprintf(stderr,
+				"bench_procs: knob %s not used, ignored\n",
+				argv[argi]);
+			if (argi + 1 < argc && strncmp(argv[argi + 1], "--", 2))
+				argi++;
 		} else {
 			usage();
 			return 2;
@@ -191,7 +206,7 @@ int main(int argc, char **argv)
 		       (unsigned long long)pts[m].retired,
 		       (unsigned long long)pts[m].reclaimed,
 		       pts[m].ms_per_proc);
-	if (json && (f = fopen(json, "w"))) {
+	if (json && (f = fopen(json, "a"))) {
 		fprintf(f, "{\"bench\":\"procs\",\"reader\":%s,\"points\":[",
 			with_reader ? "true" : "false");
 		for (m = 0; m < npts; m++)
@@ -210,6 +225,7 @@ int main(int argc, char **argv)
 	}
 	shg_root_close(root);
 	shg_seg_close(seg);
-	shg_seg_unlink(name);
+	if (shg_seg_unlink(name))
+		return 1;
 	return npts && pts[npts - 1].procs == nprocs ? 0 : 1;
 }

@@ -16,6 +16,9 @@
 #                    API (bench/bench_graph) vs the same under an rwlock
 #            pin     memory over time with an old version pinned
 #                    (bench/bench_pin): shmgraph pin vs an LMDB long reader
+#            procs   10,000 one-update processes in sequence (500 with
+#                    --quick): backed, used and retired bytes stay flat
+#                    (bench/bench_procs)
 #            all     every suite, in that order
 #   --quick  short runs at N = 10k keys: a smoke test (run times of
 #            "all" and "all --quick": bench/README.md)
@@ -43,7 +46,7 @@ cd "$ROOT"
 
 usage() {
 	echo "usage: scripts/bench.sh SUITE [--quick] [extra args]" >&2
-	echo "  SUITE: micro | map | scale | graph | pin | all" >&2
+	echo "  SUITE: micro | map | scale | graph | pin | procs | all" >&2
 }
 
 if (($# < 1)); then
@@ -53,8 +56,8 @@ fi
 suite=$1
 shift
 case "$suite" in
-micro | map | scale | graph | pin) programs=("$suite") ;;
-all) programs=(micro map scale graph pin) ;;
+micro | map | scale | graph | pin | procs) programs=("$suite") ;;
+all) programs=(micro map scale graph pin procs) ;;
 -h | --help)
 	usage
 	exit 0
