@@ -188,4 +188,5 @@ void shg__limbo_repair(struct shg_seg *seg)
 	recount_sealed(seg);
 	shg__repair_held(seg);
 	drop_stale_records(seg);
+	shg__dedupe_held(seg);
 }

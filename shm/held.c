@@ -244,12 +244,17 @@ static uint64_t held_build(struct shg_seg *seg, struct shg_batch *b,
 
 /*
  * Move the entries of reclaiming batch @b that a pin still needs into new
- * held batches, one per holding pin. Order (crash at any point: leaks,
- * never a double free): build the held batches privately; under
- * limbo_lock, zero the moved entries in @b (tombstones: the free loop and
- * a survivor finishing @b skip them), then push the held batches. A death
- * between the two leaks the moved entries (the sweep finds them); a death
- * inside the pushes is repaired by recounting held_bytes.
+ * held batches, one per holding pin. Order (crash at any point: never a
+ * double free, nothing leaked but private batch blocks, which the live
+ * leak sweep frees): build the held batches privately; under limbo_lock,
+ * push (or merge) the held batches, then zero the moved entries in @b
+ * (tombstones: the free loop and a survivor finishing @b skip them). A
+ * death in between leaves entries both linked in the held list and in @b;
+ * the next locker's repair (shg__dedupe_held) zeroes them in @b. A death
+ * before a batch is linked leaves its entries in @b only, where whoever
+ * finishes @b decides them again with a fresh pin snapshot (held again if
+ * still pinned); a death inside the pushes is repaired by recounting
+ * held_bytes.
  * Return: bytes moved, or UINT64_MAX if @b itself became a held batch or
  * stays whole in s.reclaiming (nothing of it may be freed now).
  */
@@ -295,9 +300,6 @@ uint64_t shg__hold_split(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 			shg__free_now(seg, NULL, hb[--nhb]);
 		return UINT64_MAX;
 	}
-	for (i = 0; i < k; i++)
-		ent_clear(b, h[i].i);
-	SHG_CRASH_POINT("hold.split_cleared");
 	for (i = 0; i < nhb; i++) {
 		struct shg_batch *nb = batch_at(seg, hb[i]);
 
@@ -309,6 +311,9 @@ uint64_t shg__hold_split(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 			hb[i] = 0; /* linked: no longer ours */
 		}
 	}
+	for (i = 0; i < k; i++)
+		ent_clear(b, h[i].i);
+	SHG_CRASH_POINT("hold.split_cleared");
 	shg__unlock(seg, &seg->hdr->limbo_lock);
 	/*
 	 * Free the batches emptied into linked ones. Decided under the lock
@@ -323,12 +328,27 @@ uint64_t shg__hold_split(struct shg_seg *seg, struct shg_tslot *s, uint64_t bo,
 }
 
 /*
- * Pop the first held batch whose holding pin is not in @snap (or whose
- * holder is unknown), recording it in @self->reclaiming first (same lock
- * hold, as pop_freeable). None left: remember @snap's gen as scanned.
+ * Where one rescan has got to in the held list: the batch before the next
+ * one to examine (0: the head), valid while hdr.held_unlinks is @unlinks
+ * (pushes go to the head and merges change no link, so only an unlink can
+ * take @prev out of the list). Without it every pop would walk again past
+ * all the batches still held, quadratic in a long held list.
+ */
+struct held_cursor {
+	uint64_t prev, unlinks, first_gen;
+	bool valid;
+};
+
+/*
+ * Pop the first held batch at or after @cur whose holding pin is not in
+ * @snap (or whose holder is unknown), recording it in @self->reclaiming
+ * first (same lock hold, as pop_freeable). None left: remember as scanned
+ * the gen of the rescan's first snapshot (batches before the cursor were
+ * examined with it or a later one), so a pin dropped since is not missed.
  */
 static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
-			 const struct shg__pinsnap *snap)
+			 const struct shg__pinsnap *snap,
+			 struct held_cursor *hc)
 {
 	struct shg_hdr *hdr = seg->hdr;
 	uint64_t cur, prev = 0, next, tag, n = 0, bound = fifo_bound(seg);
@@ -337,7 +357,14 @@ static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
 	if (shg__lock(seg, &hdr->limbo_lock, shg__limbo_repair))
 		return 0;
 	shg__held_park_locked(seg, self);
+	if (!hc->valid)
+		hc->first_gen = snap->gen;
 	cur = shg__ld64_relaxed(&hdr->held_head);
+	if (hc->valid && hc->prev && hc->unlinks == hdr->held_unlinks &&
+	    (pb = batch_at(seg, hc->prev))) {
+		prev = hc->prev;
+		cur = shg__ld64_relaxed(&pb->next);
+	}
 	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
 		tag = shg__ld64_relaxed(&b->tag);
 		next = shg__ld64_relaxed(&b->next);
@@ -359,10 +386,14 @@ static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
 		else
 			__atomic_store_n(&hdr->held_head, next,
 					 __ATOMIC_RELEASE);
+		hdr->held_unlinks++;
+		*hc = (struct held_cursor){ prev, hdr->held_unlinks,
+					    hc->first_gen, true };
 		shg__unlock(seg, &hdr->limbo_lock);
 		return cur;
 	}
-	atomic_store_explicit(&hdr->held_gen, snap->gen, memory_order_relaxed);
+	atomic_store_explicit(&hdr->held_gen, hc->first_gen,
+			      memory_order_relaxed);
 	shg__unlock(seg, &hdr->limbo_lock);
 	return 0;
 }
@@ -381,6 +412,7 @@ static uint64_t pop_held(struct shg_seg *seg, struct shg_tslot *self,
 int64_t shg__rescan_held(struct shg_seg *seg, struct shg__tctx *ctx)
 {
 	const struct shg__pinsnap *snap;
+	struct held_cursor hc = { 0 };
 	struct pass q = { 0 };
 	uint64_t h, k;
 	int64_t freed = 0;
@@ -392,7 +424,7 @@ int64_t shg__rescan_held(struct shg_seg *seg, struct shg__tctx *ctx)
 		return 0;
 	snap = shg__pass_snap(seg, &q);
 	for (k = 0; snap && k < fifo_bound(seg); k++) {
-		h = pop_held(seg, ctx->slot, snap);
+		h = pop_held(seg, ctx->slot, snap, &hc);
 		if (!h)
 			break;
 		shg__pass_done(&q);
@@ -470,6 +502,51 @@ void shg__repair_held(struct shg_seg *seg)
 	}
 	atomic_store_explicit(&hdr->held_bytes, sum, memory_order_relaxed);
 	atomic_store_explicit(&hdr->held_gen, UINT64_MAX, memory_order_relaxed);
+	hdr->held_unlinks++; /* links may have been cut: no saved position */
+}
+
+/*
+ * After a death inside limbo_lock (repair): zero, in every batch being
+ * reclaimed, the entries the held list also holds. A reclaimer that died
+ * inside shg__hold_split() after linking held batches and before zeroing
+ * the moved entries left them in both; finishing its batch would free
+ * nodes a pin still needs. Without memory for the index, every entry of a
+ * dead slot's reclaiming batch is zeroed instead (a leak, never a double
+ * free; the quiescent sweep finds them).
+ */
+void shg__dedupe_held(struct shg_seg *seg)
+{
+	uint64_t cur = shg__ld64_relaxed(&seg->hdr->held_head), n = 0;
+	uint64_t bound = fifo_bound(seg), off;
+	struct shg__offvec v = { 0 };
+	struct shg_batch *b, *r;
+	bool oom = false;
+	uint32_t i, t, c;
+
+	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
+		for (i = 0, c = batch_count(b); i < c && !oom; i++)
+			if ((off = ent_off(b, i)) && shg__offvec_push(&v, off))
+				oom = true;
+		cur = shg__ld64_relaxed(&b->next);
+	}
+	if (!oom && !v.n)
+		return;
+	if (!oom)
+		qsort(v.v, v.n, sizeof(v.v[0]), shg__cmp_u64);
+	for (t = 0; t < seg->max_threads; t++) {
+		r = batch_at(seg,
+			     atomic_load_explicit(&seg->threads[t].reclaiming,
+						  memory_order_relaxed));
+		if (!r || (oom && shg__tslot_alive(seg, t)))
+			continue;
+		for (i = 0, c = batch_count(r); i < c; i++) {
+			off = ent_off(r, i);
+			if (off && (oom || bsearch(&off, v.v, v.n, sizeof(off),
+						   shg__cmp_u64)))
+				ent_clear(r, i);
+		}
+	}
+	free(v.v);
 }
 
 void shg__held_by_key(struct shg_seg *seg, const uint64_t *keys,

@@ -122,7 +122,10 @@ struct shg_hdr {
 	_Atomic uint64_t held_bytes; /* bytes of held batches (limbo_lock) */
 	_Atomic uint64_t held_gen; /* pin table gen of the last full scan of
 				    * the held list; UINT64_MAX = rescan */
-	uint64_t pad7[5];
+	uint64_t held_unlinks; /* batches ever unlinked from the held list
+				* (limbo_lock): a scan's saved position is
+				* valid while this has not moved */
+	uint64_t pad7[4];
 
 	/* robust, process-shared mutexes for the rare paths */
 	alignas(64) pthread_mutex_t limbo_lock; /* sealed batch list */

@@ -127,6 +127,7 @@ bool shg__held_contains(struct shg_seg *seg, uint64_t off);
 bool shg__fifo_contains(struct shg_seg *seg, uint64_t off);
 void shg__held_park_locked(struct shg_seg *seg, struct shg_tslot *self);
 void shg__repair_held(struct shg_seg *seg);
+void shg__dedupe_held(struct shg_seg *seg);
 uint64_t shg__batch_fix_bytes(struct shg_seg *seg, struct shg_batch *b);
 uint64_t shg__finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 			   struct shg_tslot *s, uint64_t bo, struct pass *p);

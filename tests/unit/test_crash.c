@@ -68,9 +68,6 @@
  *    (a finished batch's block after its record is dropped): whether the
  *    free happened cannot be told afterwards, and freeing twice could free
  *    a block handed out again. At most that one block.
- *  - Private held batches of a dead reclaimer (shm/held.c): entries
- *    cleared from the reclaiming batch, or not yet merged, sit in held
- *    batches not linked anywhere; they and their blocks leak.
  * A commit that dies between its root CAS and its retires (the commit
  * window) leaks nothing: its retires are staged before the CAS and
  * finished by whoever releases its slot (shm/epoch_stage.c); rounds
@@ -78,8 +75,6 @@
  */
 static const char *const known_leak_points[] = {
 	"reclaim.record_cleared",
-	"hold.split_cleared",
-	"hold.merge_appended",
 	NULL,
 };
 /* Whether a death anywhere inside the commit window may leak. */
