@@ -911,38 +911,75 @@ int shg__span_sweep_release(struct shg_seg *seg, uint32_t idx)
 	return span_reown(seg, idx, SHG_OWNER_SWEEP, 0);
 }
 
-/* Pop a valid ownerless span of @cls and give it to @owner (lock held). */
+/*
+ * Whether a thread of our process may adopt abandoned span @sp. Not when
+ * it holds blocks allocated by another process that is still alive (a
+ * thread of it exited, its process lives on): our allocations would mix
+ * with that process's in one span, and if we then died the leak sweep
+ * could not tell our blocks (unreachable, to free) from its (maybe still
+ * in use privately). Those spans wait for their process's own threads, or
+ * for its death. @used may be stale high (remote frees not collected):
+ * that only skips more.
+ */
+static bool adoptable(struct shg_seg *seg, struct shg_span *sp)
+{
+	uint64_t tok = shg__ld64_relaxed(&sp->owner_token);
+
+	if (tok == seg->token ||
+	    !atomic_load_explicit(&sp->used, memory_order_relaxed))
+		return true;
+	return tok && tok != SHG_TOKEN_MIXED && !shg__token_alive(seg, tok);
+}
+
+#define ADOPT_SCAN 8u /* abandoned spans looked at per adoption */
+
+/*
+ * Take a valid ownerless span of @cls that adoptable() allows, among the
+ * first ADOPT_SCAN of the abandoned list, and give it to @owner (lock
+ * held). -ENOENT: none; -EAGAIN: the list is damaged (rebuild).
+ */
 static int adopt_locked(struct shg_seg *seg, unsigned node, unsigned cls,
 			uint32_t owner, uint32_t *idx)
 {
 	struct shg_arena *a = &seg->arenas[node];
 	uint32_t top = heap_spans(seg),
-		 h = shg__ld32_relaxed(&a->abandoned[cls]), next;
+		 h = shg__ld32_relaxed(&a->abandoned[cls]), next, prev = 0, n;
 	struct shg_span *sp;
-	uint32_t zero = 0;
+	uint32_t zero;
 	uint64_t w;
 
-	if (!h)
-		return -ENOENT;
-	if (h > top)
-		return -EAGAIN;
-	sp = &seg->spans[h - 1];
-	w = word_load(sp);
-	next = shg__ld32_relaxed(&sp->next);
-	if (SHG_SPAN_STATE(w) != SHG_SPAN_SMALL || SHG_SPAN_NODE(w) != node ||
-	    SHG_SPAN_CLASS(w) != cls || SHG_SPAN_COUNT(w) != 1 ||
-	    next > seg->nspans)
-		return -EAGAIN;
-	if (!atomic_compare_exchange_strong_explicit(&sp->owner, &zero, owner,
-						     memory_order_acq_rel,
-						     memory_order_relaxed))
-		return -EAGAIN;
-	SHG_CRASH_POINT("span.adopt_owned");
-	shg__st32_relaxed(&a->abandoned[cls], next);
-	shg__st32_relaxed(&sp->next, 0);
-	shg__st32_relaxed(&sp->prev, 0);
-	*idx = h - 1;
-	return 0;
+	for (n = 0; h && n < ADOPT_SCAN; n++) {
+		if (h > top)
+			return -EAGAIN;
+		sp = &seg->spans[h - 1];
+		w = word_load(sp);
+		next = shg__ld32_relaxed(&sp->next);
+		if (SHG_SPAN_STATE(w) != SHG_SPAN_SMALL ||
+		    SHG_SPAN_NODE(w) != node || SHG_SPAN_CLASS(w) != cls ||
+		    SHG_SPAN_COUNT(w) != 1 || next > seg->nspans ||
+		    atomic_load_explicit(&sp->owner, memory_order_relaxed))
+			return -EAGAIN;
+		if (!adoptable(seg, sp)) {
+			prev = h;
+			h = next;
+			continue;
+		}
+		zero = 0;
+		if (!atomic_compare_exchange_strong_explicit(
+			    &sp->owner, &zero, owner, memory_order_acq_rel,
+			    memory_order_relaxed))
+			return -EAGAIN;
+		/* Unlink (the list changes only under the arena lock). */
+		if (prev)
+			shg__st32_relaxed(&seg->spans[prev - 1].next, next);
+		else
+			shg__st32_relaxed(&a->abandoned[cls], next);
+		shg__st32_relaxed(&sp->next, 0);
+		shg__st32_relaxed(&sp->prev, 0);
+		*idx = h - 1;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 /**

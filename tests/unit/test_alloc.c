@@ -554,6 +554,77 @@ static void test_alloc_abandon_adopt(void **state)
 	tu_destroy(seg, name);
 }
 
+/* A child process: allocate one 256-byte block; report its span (+1) or
+ * 0 through the pipe; exit with whether the alloc worked. */
+struct other_proc {
+	const char *name;
+	int fd;
+};
+
+static int other_alloc(void *p)
+{
+	struct other_proc *op = p;
+	struct shg_seg *seg;
+	struct shg_off x;
+	uint32_t idx = 0;
+
+	if (shg_seg_open(op->name, NULL, &seg) || shg_alloc(seg, 256, &x))
+		return 1;
+	idx = span_of(seg, x) + 1;
+	if (write(op->fd, &idx, sizeof(idx)) != sizeof(idx))
+		return 2;
+	/* leave without freeing or closing: a dead process's block */
+	return 0;
+}
+
+/*
+ * A span abandoned by a thread that exited while its process lives on is
+ * not adopted by another process (the two processes' blocks would mix,
+ * and the leak sweep could not tell them apart if the adopter died); a
+ * thread of the same process adopts it; once that process is gone, any
+ * process may.
+ */
+static void test_alloc_no_adoption_across_live_processes(void **state)
+{
+	struct tadopt t = { 0 };
+	struct other_proc op;
+	char name[64];
+	struct shg_seg *seg = tu_create(name, 0);
+	struct shg__tctx *ctx;
+	struct shg_off x;
+	pthread_t th;
+	uint32_t idx, got;
+	int fds[2];
+
+	(void)state;
+	t.seg = seg;
+	assert_int_equal(pthread_create(&th, NULL, adopt_thread, &t), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(t.err, 0);
+	idx = span_of(seg, t.o[9]);
+	assert_int_equal(seg->arenas[0].abandoned[11], idx + 1);
+	/* another process (we are alive) does not take it */
+	assert_int_equal(pipe(fds), 0);
+	op = (struct other_proc){ name, fds[1] };
+	assert_int_equal(tu_wait(tu_fork(other_alloc, &op)), 0);
+	assert_int_equal(read(fds[0], &got, sizeof(got)), sizeof(got));
+	assert_int_not_equal(got, idx + 1);
+	assert_int_equal(seg->arenas[0].abandoned[11], idx + 1);
+	assert_true(shg__ld64_relaxed(&seg->spans[got - 1].owner_token) !=
+		    SHG_TOKEN_MIXED);
+	/* a thread of ours does */
+	tu_ok(shg__tctx_get(seg, &ctx));
+	tu_ok(shg_alloc(seg, 250, &x));
+	assert_int_equal(span_of(seg, x), idx);
+	assert_int_equal(shg__ld64_relaxed(&seg->spans[idx].owner_token),
+			 seg->token);
+	tu_ok(shg_free(seg, x));
+	close(fds[0]);
+	close(fds[1]);
+	assert_int_equal(alloc_problems(seg), 0);
+	tu_destroy(seg, name);
+}
+
 /* ---- capacity, coalescing, walk ------------------------------------------ */
 
 static void test_alloc_capacity(void **state)
@@ -1288,6 +1359,7 @@ int main(void)
 		cmocka_unit_test(test_alloc_double_free_local_and_remote),
 		cmocka_unit_test(test_alloc_span_return),
 		cmocka_unit_test(test_alloc_abandon_adopt),
+		cmocka_unit_test(test_alloc_no_adoption_across_live_processes),
 		cmocka_unit_test(test_alloc_capacity),
 		cmocka_unit_test(test_alloc_large_coalesce),
 		cmocka_unit_test(test_alloc_walk),
