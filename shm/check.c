@@ -147,10 +147,17 @@ int shg_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 
 /* ---- marking ------------------------------------------------------------ */
 
+/* A graph walk the upper layer defers to after the pass's read section. */
+struct mark_later {
+	void (*fn)(struct shg__marker *mk, struct shg_seg *seg, void *ctx);
+	void *ctx;
+};
+
 struct shg__marker {
 	struct shg_seg *seg;
 	struct cb_set live; /* marked block offsets */
 	int err; /* a walk failed: the marking is incomplete */
+	SHG_VEC(struct mark_later) later; /* walks to run after the section */
 };
 
 void shg__mark(struct shg__marker *mk, uint64_t off)
@@ -163,6 +170,16 @@ void shg__mark_fail(struct shg__marker *mk, int err)
 {
 	if (!mk->err)
 		mk->err = err;
+}
+
+int shg__mark_later(struct shg__marker *mk,
+		    void (*fn)(struct shg__marker *mk, struct shg_seg *seg,
+			       void *ctx),
+		    void *ctx)
+{
+	if (shg__vec_push(&mk->later, ((struct mark_later){ fn, ctx })))
+		return -ENOMEM;
+	return 0;
 }
 
 static void mark_cb(void *arg, uint64_t off)
@@ -201,6 +218,8 @@ static void mark_batch_words(struct shg__marker *mk, uint64_t off)
  * pin table, every pinned or detached version), the caller's @mark, and
  * the retired/held lists and every word of the batches being reclaimed.
  */
+static void mark_limbo(struct shg__marker *mk);
+
 static void mark_all(struct shg__marker *mk,
 		     void (*mark)(struct shg__marker *mk, struct shg_seg *seg,
 				  uint64_t root_value, void *arg),
@@ -208,7 +227,6 @@ static void mark_all(struct shg__marker *mk,
 {
 	struct shg_seg *seg = mk->seg;
 	uint32_t r, i;
-	int err;
 
 	for (i = 0; i < 8; i++)
 		shg__mark(mk, atomic_load_explicit(&seg->hdr->ext[i],
@@ -229,10 +247,27 @@ static void mark_all(struct shg__marker *mk,
 			continue;
 		shg__mark(mk, v);
 		if (seg->ops && seg->ops->mark_value)
-			seg->ops->mark_value(mk, seg, v);
+			seg->ops->mark_value(mk, seg, r, v);
 		if (mark)
 			mark(mk, seg, v, arg);
 	}
+	mark_limbo(mk);
+}
+
+/*
+ * The retired and held lists, and every word of the batches being
+ * reclaimed. The walk only adds offsets to a process-local set. Its
+ * length is bounded by the retire budget for the retired FIFO and by the
+ * garbage that live pins keep for the held list; writers wait for
+ * limbo_lock only when they seal or pop a batch, so the hold is short
+ * next to a graph walk.
+ */
+static void mark_limbo(struct shg__marker *mk)
+{
+	struct shg_seg *seg = mk->seg;
+	uint32_t r;
+	int err;
+
 	/* Under limbo_lock, which every move of a batch or of entries
 	 * between lists takes (seal, pop, split into held batches, pop of a
 	 * held batch), so no batch or entry is between two lists while we
@@ -263,18 +298,51 @@ static void mark_all(struct shg__marker *mk,
 		shg__mark_fail(mk, mk->live.err);
 }
 
-/* mark_all() inside a read section of its own. */
+/*
+ * One marking pass in bounded read sections. mark_all() runs inside a
+ * short read section: it marks what it finds and the upper layer, rather
+ * than walk a graph there, pins each root's current version (or notes a
+ * pin record of another process) and defers the walk with
+ * shg__mark_later(). The deferred walks run after that section: a walk of
+ * our own pin needs no read section (the pin keeps every node of its
+ * version allocated, and versions are immutable), a walk of another
+ * process's pin runs in read sections of bounded length and re-validates
+ * the record (lib/gcheck.c). Then the limbo lists are marked once more,
+ * in a read section of their own: every acquire load that saw a pin
+ * record gone or changed is sequenced before that walk, so the retire
+ * entries that pin's owner made before its unpin (release) are marked
+ * (see THE LIVE LEAK SWEEP). A deferral that cannot be recorded (no
+ * memory) fails the pass: nothing is freed.
+ */
 static int mark_pass(struct shg__marker *mk,
 		     void (*mark)(struct shg__marker *mk, struct shg_seg *seg,
 				  uint64_t root_value, void *arg),
 		     void *arg)
 {
+	size_t i;
 	int err = shg_read_lock(mk->seg);
 
 	if (err)
 		return err;
 	mark_all(mk, mark, arg);
 	shg_read_unlock(mk->seg);
+	/* Every deferred walk runs (its ctx holds a pin to release). */
+	for (i = 0; i < mk->later.n; i++)
+		mk->later.v[i].fn(mk, mk->seg, mk->later.v[i].ctx);
+	if (mk->later.n && !mk->err) {
+		err = shg_read_lock(mk->seg);
+		if (err)
+			shg__mark_fail(mk, err);
+		else {
+			mark_limbo(mk);
+			shg_read_unlock(mk->seg);
+		}
+	}
+	free(mk->later.v);
+	mk->later.v = NULL;
+	mk->later.n = mk->later.cap = 0;
+	if (mk->live.err)
+		shg__mark_fail(mk, mk->live.err);
 	return mk->err;
 }
 

@@ -380,6 +380,13 @@ struct shg__marker;
 SHG_HIDDEN void shg__mark(struct shg__marker *mk, uint64_t off);
 /* A marking walk failed: the sweep frees nothing this time. */
 SHG_HIDDEN void shg__mark_fail(struct shg__marker *mk, int err);
+/* Run @fn(mk, seg, @ctx) after the marking pass's read section (check.c):
+ * for graph walks that must not hold a read section. @fn always runs once
+ * if this returns 0, and owns @ctx. -ENOMEM: it will not run. */
+SHG_HIDDEN int shg__mark_later(struct shg__marker *mk,
+			       void (*fn)(struct shg__marker *mk,
+					  struct shg_seg *seg, void *ctx),
+			       void *ctx);
 /* The live leak sweep used by shg_recover (see check.c): frees only blocks
  * allocated by dead processes, while others work. Bytes freed or < 0. */
 SHG_HIDDEN int64_t shg__sweep_live(struct shg_seg *seg, bool dry_run);
