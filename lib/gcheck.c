@@ -662,7 +662,7 @@ int shg__graph_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 	/* One short section: the retired set, then the pin records, then
 	 * the roots, each current version pinned (see BOUNDED READ
 	 * SECTIONS). The walks run after it. */
-	shg__limbo_walk(seg, retired_add, &gc.retired);
+	shg__limbo_walk_retired(seg, retired_add, &gc.retired);
 	check_pins(&gc);
 	check_roots(&gc);
 	shg_read_unlock(seg);

@@ -102,7 +102,7 @@ static void check_roots_vs_retired(struct shg_seg *seg, shg_problem_fn fn,
 	struct cb_set retired = { 0 };
 	uint32_t r;
 
-	shg__limbo_walk(seg, set_add, &retired);
+	shg__limbo_walk_retired(seg, set_add, &retired);
 	if (retired.err) {
 		shg__oset_free(&retired.s);
 		return;

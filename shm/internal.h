@@ -291,6 +291,11 @@ SHG_HIDDEN int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn,
 /* Calls @fn for every retired block and every batch block (for sweeps). */
 SHG_HIDDEN void shg__limbo_walk(struct shg_seg *seg,
 				void (*fn)(void *arg, uint64_t off), void *arg);
+/* The same without the staged retires of commits in flight (which are
+ * still reachable until their root CAS): for shg_check. */
+SHG_HIDDEN void shg__limbo_walk_retired(struct shg_seg *seg,
+					void (*fn)(void *arg, uint64_t off),
+					void *arg);
 SHG_HIDDEN void shg__limbo_repair(struct shg_seg *seg);
 /*
  * Interval-based reclamation: retire graph node @off that died at sequence
