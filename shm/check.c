@@ -426,7 +426,14 @@ int64_t shg__sweep(struct shg_seg *seg,
  * record (pinned, txn bases, detached versions) and everything reachable
  * from it; every root value (LIVE or REMOVED) and, if it is a version
  * record, its whole graph; every retired and held entry and batch block,
- * and every word of batches being reclaimed. A walk that fails (corrupt or
+ * and every word of batches being reclaimed. Reads of the roots, of the
+ * pin records and of the lists happen inside the pass's short read
+ * section S; the graphs are walked after S: a root's version through a
+ * pin taken in S on the value loaded in S (the walk marks exactly what
+ * that version reached at its load: versions are immutable and the pin
+ * keeps every node of it), a version pinned by another process in bounded
+ * sections that re-validate its record (lib/gcheck.c); then the lists are
+ * marked once more, in a section of their own. A walk that fails (corrupt or
  * changing data) fails the sweep: nothing is freed, the next recovery
  * tries again. Extra marks are harmless (the sweep frees less).
  *
@@ -439,15 +446,20 @@ int64_t shg__sweep(struct shg_seg *seg,
  *    only along the chain of current versions (a txn commits by CAS on
  *    its base, and a node that left the current version is never linked
  *    again), so if b is in no current version when M1 reads the roots it
- *    is in none afterwards. M1 read every root inside its section, so b
- *    reachable then would be in M1.
+ *    is in none afterwards. M1 read every root inside its section S and
+ *    pinned the version it loaded, so b reachable then is in that version,
+ *    which M1's walk after S marks.
  *  - In a pinned or detached version: a pin is claimed inside a read
  *    section on the version loaded there. A pin whose section ended before
  *    M2 began is visible to M2 (its section's release store of the slot
  *    epoch is read by the grace period's acquire scan, which happens
  *    before M2); a pin whose section began after the grace period began
  *    loaded a version that was current after M1, which does not reach b.
- *    While a pin is visible, M2 walks its version and marks b. A detached
+ *    While a pin is visible, M2 walks its version and marks b; if that
+ *    walk sees the record changed (acquire load), the owner unpinned, and
+ *    its retires, made before its unpin (release), are in the lists M2
+ *    marks once more after that load (as for a pin seen gone, below); a
+ *    b nobody retired is then in no pinned and no current version. A detached
  *    version is created (its pin recorded) before its base is unpinned.
  *  - Retired or held: in a retire batch (open, sealed, held or being
  *    reclaimed) when M2 walks them, so marked. Retired after M2 walked the
