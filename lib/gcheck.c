@@ -39,8 +39,9 @@
  * and came back with the same version was pinned again from a version
  * still held), so the walk read only live nodes. If the record changed,
  * the walk is dropped: a check discards what that walk found (a transient
- * state), a sweep pass relies on its final limbo walk (shm/check.c,
- * mark_pass), which comes after the acquire load that saw the change. If
+ * state), a sweep pass asks for a last walk of the retire lists
+ * (shg__mark_lists_again; shm/check.c, mark_pass), which comes after the
+ * acquire load that saw the change. If
  * the pin table is full, a root's version is walked inside the short
  * section as before (correct, not bounded).
  *
@@ -207,8 +208,10 @@ static void mark_job_run(struct shg__marker *mk, struct shg_seg *seg, void *ctx)
 		rc = shg__walk(seg, j->version, chunk_visit, NULL, &c);
 	chunk_leave(&c);
 	/* A record seen changed: its owner's retires are marked by the
-	 * pass's final limbo walk; the partial walk only marked extra. */
-	if (rc < 0 && !c.gone)
+	 * last walk of the lists it asks for; the partial walk marked extra. */
+	if (c.gone)
+		shg__mark_lists_again(mk);
+	else if (rc < 0)
 		shg__mark_fail(mk, rc);
 	free(j);
 }

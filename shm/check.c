@@ -158,6 +158,7 @@ struct shg__marker {
 	struct cb_set live; /* marked block offsets */
 	int err; /* a walk failed: the marking is incomplete */
 	SHG_VEC(struct mark_later) later; /* walks to run after the section */
+	bool lists_again; /* a deferred walk saw a pin go: mark the lists */
 };
 
 void shg__mark(struct shg__marker *mk, uint64_t off)
@@ -180,6 +181,11 @@ int shg__mark_later(struct shg__marker *mk,
 	if (shg__vec_push(&mk->later, ((struct mark_later){ fn, ctx })))
 		return -ENOMEM;
 	return 0;
+}
+
+void shg__mark_lists_again(struct shg__marker *mk)
+{
+	mk->lists_again = true;
 }
 
 static void mark_cb(void *arg, uint64_t off)
@@ -307,11 +313,13 @@ static void mark_limbo(struct shg__marker *mk)
  * our own pin needs no read section (the pin keeps every node of its
  * version allocated, and versions are immutable), a walk of another
  * process's pin runs in read sections of bounded length and re-validates
- * the record (lib/gcheck.c). Then the limbo lists are marked once more,
- * in a read section of their own: every acquire load that saw a pin
- * record gone or changed is sequenced before that walk, so the retire
- * entries that pin's owner made before its unpin (release) are marked
- * (see THE LIVE LEAK SWEEP). A deferral that cannot be recorded (no
+ * the record (lib/gcheck.c). If such a walk saw its record change
+ * (shg__mark_lists_again), the limbo lists are marked once more, in a
+ * read section of their own: the acquire load that saw the change is
+ * sequenced before that walk, so the retire entries that pin's owner made
+ * before its unpin (release) are marked (see THE LIVE LEAK SWEEP). Only
+ * then: the held list may by now hold every node our own pins kept, and
+ * it is walked under limbo_lock. A deferral that cannot be recorded (no
  * memory) fails the pass: nothing is freed.
  */
 static int mark_pass(struct shg__marker *mk,
@@ -329,7 +337,7 @@ static int mark_pass(struct shg__marker *mk,
 	/* Every deferred walk runs (its ctx holds a pin to release). */
 	for (i = 0; i < mk->later.n; i++)
 		mk->later.v[i].fn(mk, mk->seg, mk->later.v[i].ctx);
-	if (mk->later.n && !mk->err) {
+	if (mk->lists_again && !mk->err) {
 		err = shg_read_lock(mk->seg);
 		if (err)
 			shg__mark_fail(mk, err);
@@ -432,8 +440,9 @@ int64_t shg__sweep(struct shg_seg *seg,
  * pin taken in S on the value loaded in S (the walk marks exactly what
  * that version reached at its load: versions are immutable and the pin
  * keeps every node of it), a version pinned by another process in bounded
- * sections that re-validate its record (lib/gcheck.c); then the lists are
- * marked once more, in a section of their own. A walk that fails (corrupt or
+ * sections that re-validate its record (lib/gcheck.c); if such a walk saw
+ * its record change, the lists are marked once more, in a section of
+ * their own. A walk that fails (corrupt or
  * changing data) fails the sweep: nothing is freed, the next recovery
  * tries again. Extra marks are harmless (the sweep frees less).
  *

@@ -385,6 +385,9 @@ struct shg__marker;
 SHG_HIDDEN void shg__mark(struct shg__marker *mk, uint64_t off);
 /* A marking walk failed: the sweep frees nothing this time. */
 SHG_HIDDEN void shg__mark_fail(struct shg__marker *mk, int err);
+/* A deferred walk saw a pin record change: mark the retire lists again
+ * after the deferred walks (check.c, mark_pass). */
+SHG_HIDDEN void shg__mark_lists_again(struct shg__marker *mk);
 /* Run @fn(mk, seg, @ctx) after the marking pass's read section (check.c):
  * for graph walks that must not hold a read section. @fn always runs once
  * if this returns 0, and owns @ctx. -ENOMEM: it will not run. */

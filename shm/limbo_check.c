@@ -156,7 +156,8 @@ static void check_held(struct shg_seg *seg, struct lcheck *c)
 {
 	uint64_t cur = shg__ld64_relaxed(&seg->hdr->held_head), n = 0, sum = 0,
 		 total;
-	uint64_t bound = fifo_bound(seg);
+	uint64_t bound = fifo_bound(seg), head = cur;
+	uint64_t before = shg__held_bytes(seg);
 	struct shg_batch *b;
 
 	while (cur) {
@@ -173,6 +174,8 @@ static void check_held(struct shg_seg *seg, struct lcheck *c)
 		cur = shg__ld64_relaxed(&b->next);
 	}
 	total = shg__held_bytes(seg);
+	if (total != before || shg__ld64_relaxed(&seg->hdr->held_head) != head)
+		return; /* changed under the walk: the total decides nothing */
 	if (total != sum)
 		shg__problem(
 			c->fn, c->arg, c->rep, SHG_ECORRUPT,
@@ -190,22 +193,26 @@ int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 	bool locked;
 
 	/*
-	 * Under limbo_lock, which every change of the FIFO, the held list,
-	 * retired_bytes and held_bytes takes, so their totals agree exactly
-	 * on a live segment too. The hold lasts one pass over the retired
-	 * and held entries: the retired ones are bounded by the retire
-	 * budget, the held ones by the garbage live pins keep. Writers wait
-	 * for the lock only to seal or pop a batch. If the lock cannot be
-	 * taken (not recoverable), the lists are read without it.
+	 * The FIFO under limbo_lock, which every change of the FIFO and of
+	 * retired_bytes takes, so they agree exactly on a live segment too.
+	 * The hold lasts one pass over the sealed entries, which the retire
+	 * budget bounds; writers wait for the lock only to seal or pop a
+	 * batch. If the lock cannot be taken (not recoverable), the FIFO is
+	 * read without it.
 	 */
 	locked = !shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair);
 	if (!locked)
 		shg__problem(fn, arg, rep, SHG_ECORRUPT,
 			     "limbo: limbo_lock cannot be taken");
 	check_fifo(seg, &c);
-	check_held(seg, &c);
 	hdr_bytes = atomic_load_explicit(&seg->hdr->retired_bytes,
 					 memory_order_relaxed);
+	if (locked)
+		shg__unlock(seg, &seg->hdr->limbo_lock);
+	/* The held list can be as long as a pinned version (a check's own
+	 * pins make it so on a busy segment): walked without the lock; its
+	 * total is compared only if the list did not change meanwhile. */
+	check_held(seg, &c);
 	for (i = 0; i < seg->max_threads; i++) {
 		struct shg_tslot *s = &seg->threads[i];
 		uint64_t o = atomic_load_explicit(&s->limbo_open,
@@ -218,8 +225,6 @@ int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 		if (r)
 			check_batch(seg, &c, r, "reclaiming");
 	}
-	if (locked)
-		shg__unlock(seg, &seg->hdr->limbo_lock);
 	if (c.all_err) {
 		free(c.all.v);
 		return -ENOMEM;
