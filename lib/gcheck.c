@@ -232,16 +232,21 @@ static void mark_defer(struct shg__marker *mk, struct shg_seg *seg,
 	free(j);
 }
 
+static struct shg_pin_table *pins_table(struct shg_seg *seg, uint64_t *off);
+
 /* Inside the pass's short read section (shm/check.c, mark_all). */
 void shg__graph_mark_value(struct shg__marker *mk, struct shg_seg *seg,
 			   uint32_t root, uint64_t v)
 {
 	struct mark_job *j;
+	uint64_t off;
 	int rc;
 
 	if (!version_at(seg, v))
 		return; /* a raw block: marked alone by the caller */
-	j = calloc(1, sizeof(*j));
+	/* A pin needs the pin table: never create it here (a sweep or a
+	 * check allocates nothing); without one, walk in the section. */
+	j = pins_table(seg, &off) ? calloc(1, sizeof(*j)) : NULL;
 	if (j && shg__pin_take(seg, root, v, false, &j->pin) == 0) {
 		j->version = v;
 		mark_defer(mk, seg, j);
@@ -495,6 +500,7 @@ static void check_roots(struct gcheck *gc)
 	struct shg_seg *seg = gc->seg;
 	const struct shg_version *ver;
 	struct shg_pin *pin;
+	uint64_t off;
 	uint32_t r;
 
 	for (r = 0; r < seg->max_roots; r++) {
@@ -525,12 +531,17 @@ static void check_roots(struct gcheck *gc)
 				 "%llu",
 				 r, (unsigned long long)ver->seq,
 				 (unsigned long long)next);
-		/* Pin it here (the limbo snapshot was taken earlier in
-		 * this section, and nothing in it can be freed and reused
-		 * in this version before the section ends), walk it after
-		 * the section. Pin table full, or no memory: walk now. */
+		/* Pin it here, walk it after the section: the walk sees
+		 * the version loaded now, as if it ran here. The retired
+		 * set was read earlier in this section, so a block in it
+		 * was unlinked by a commit this value follows; it is in this
+		 * version only if a reclaimer freed it (its grace period
+		 * over) and a commit reused it in between: a transient that
+		 * a re-run does not repeat, as before pins. Pin table full,
+		 * or no memory: walk now, inside the section. */
 		pin = NULL;
-		if (!shg__pin_take(seg, r, v, false, &pin) &&
+		if (pins_table(seg, &off) &&
+		    !shg__pin_take(seg, r, v, false, &pin) &&
 		    !shg__vec_push(&gc->roots,
 				   ((struct root_job){ r, rs->graph, v, pin })))
 			continue;
