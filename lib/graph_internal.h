@@ -50,7 +50,8 @@ SHG_HIDDEN int shg__graph_drop(struct shg_seg *seg, struct shg_off value,
 			       void *arg);
 /* Leak-sweep marking and the graph invariants (gcheck.c). */
 SHG_HIDDEN void shg__graph_mark_value(struct shg__marker *mk,
-				      struct shg_seg *seg, uint64_t v);
+				      struct shg_seg *seg, uint32_t root,
+				      uint64_t v);
 SHG_HIDDEN void shg__graph_mark_extra(struct shg__marker *mk,
 				      struct shg_seg *seg);
 SHG_HIDDEN int shg__graph_check(struct shg_seg *seg, shg_problem_fn fn,

@@ -19,6 +19,9 @@
 #            procs   10,000 one-update processes in sequence (500 with
 #                    --quick): backed, used and retired bytes stay flat
 #                    (bench/bench_procs)
+#            inspect a writer's commit latency alone and while shg_check and
+#                    shg_recover run in a loop on a large segment
+#                    (bench/bench_inspect)
 #            all     every suite, in that order
 #   --quick  short runs at N = 10k keys: a smoke test (run times of
 #            "all" and "all --quick": bench/README.md)
@@ -46,7 +49,7 @@ cd "$ROOT"
 
 usage() {
 	echo "usage: scripts/bench.sh SUITE [--quick] [extra args]" >&2
-	echo "  SUITE: micro | map | scale | graph | pin | procs | all" >&2
+	echo "  SUITE: micro | map | scale | graph | pin | procs | inspect | all" >&2
 }
 
 if (($# < 1)); then
@@ -56,8 +59,8 @@ fi
 suite=$1
 shift
 case "$suite" in
-micro | map | scale | graph | pin | procs) programs=("$suite") ;;
-all) programs=(micro map scale graph pin procs) ;;
+micro | map | scale | graph | pin | procs | inspect) programs=("$suite") ;;
+all) programs=(micro map scale graph pin procs inspect) ;;
 -h | --help)
 	usage
 	exit 0

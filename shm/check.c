@@ -102,7 +102,7 @@ static void check_roots_vs_retired(struct shg_seg *seg, shg_problem_fn fn,
 	struct cb_set retired = { 0 };
 	uint32_t r;
 
-	shg__limbo_walk(seg, set_add, &retired);
+	shg__limbo_walk_retired(seg, set_add, &retired);
 	if (retired.err) {
 		shg__oset_free(&retired.s);
 		return;
@@ -147,10 +147,18 @@ int shg_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 
 /* ---- marking ------------------------------------------------------------ */
 
+/* A graph walk the upper layer defers to after the pass's read section. */
+struct mark_later {
+	void (*fn)(struct shg__marker *mk, struct shg_seg *seg, void *ctx);
+	void *ctx;
+};
+
 struct shg__marker {
 	struct shg_seg *seg;
 	struct cb_set live; /* marked block offsets */
 	int err; /* a walk failed: the marking is incomplete */
+	SHG_VEC(struct mark_later) later; /* walks to run after the section */
+	bool lists_again; /* a deferred walk saw a pin go: mark the lists */
 };
 
 void shg__mark(struct shg__marker *mk, uint64_t off)
@@ -163,6 +171,21 @@ void shg__mark_fail(struct shg__marker *mk, int err)
 {
 	if (!mk->err)
 		mk->err = err;
+}
+
+int shg__mark_later(struct shg__marker *mk,
+		    void (*fn)(struct shg__marker *mk, struct shg_seg *seg,
+			       void *ctx),
+		    void *ctx)
+{
+	if (shg__vec_push(&mk->later, ((struct mark_later){ fn, ctx })))
+		return -ENOMEM;
+	return 0;
+}
+
+void shg__mark_lists_again(struct shg__marker *mk)
+{
+	mk->lists_again = true;
 }
 
 static void mark_cb(void *arg, uint64_t off)
@@ -201,6 +224,8 @@ static void mark_batch_words(struct shg__marker *mk, uint64_t off)
  * pin table, every pinned or detached version), the caller's @mark, and
  * the retired/held lists and every word of the batches being reclaimed.
  */
+static void mark_limbo(struct shg__marker *mk);
+
 static void mark_all(struct shg__marker *mk,
 		     void (*mark)(struct shg__marker *mk, struct shg_seg *seg,
 				  uint64_t root_value, void *arg),
@@ -208,7 +233,6 @@ static void mark_all(struct shg__marker *mk,
 {
 	struct shg_seg *seg = mk->seg;
 	uint32_t r, i;
-	int err;
 
 	for (i = 0; i < 8; i++)
 		shg__mark(mk, atomic_load_explicit(&seg->hdr->ext[i],
@@ -229,10 +253,27 @@ static void mark_all(struct shg__marker *mk,
 			continue;
 		shg__mark(mk, v);
 		if (seg->ops && seg->ops->mark_value)
-			seg->ops->mark_value(mk, seg, v);
+			seg->ops->mark_value(mk, seg, r, v);
 		if (mark)
 			mark(mk, seg, v, arg);
 	}
+	mark_limbo(mk);
+}
+
+/*
+ * The retired and held lists, and every word of the batches being
+ * reclaimed. The walk only adds offsets to a process-local set. Its
+ * length is bounded by the retire budget for the retired FIFO and by the
+ * garbage that live pins keep for the held list; writers wait for
+ * limbo_lock only when they seal or pop a batch, so the hold is short
+ * next to a graph walk.
+ */
+static void mark_limbo(struct shg__marker *mk)
+{
+	struct shg_seg *seg = mk->seg;
+	uint32_t r;
+	int err;
+
 	/* Under limbo_lock, which every move of a batch or of entries
 	 * between lists takes (seal, pop, split into held batches, pop of a
 	 * held batch), so no batch or entry is between two lists while we
@@ -263,18 +304,53 @@ static void mark_all(struct shg__marker *mk,
 		shg__mark_fail(mk, mk->live.err);
 }
 
-/* mark_all() inside a read section of its own. */
+/*
+ * One marking pass in bounded read sections. mark_all() runs inside a
+ * short read section: it marks what it finds and the upper layer, rather
+ * than walk a graph there, pins each root's current version (or notes a
+ * pin record of another process) and defers the walk with
+ * shg__mark_later(). The deferred walks run after that section: a walk of
+ * our own pin needs no read section (the pin keeps every node of its
+ * version allocated, and versions are immutable), a walk of another
+ * process's pin runs in read sections of bounded length and re-validates
+ * the record (lib/gcheck.c). If such a walk saw its record change
+ * (shg__mark_lists_again), the limbo lists are marked once more, in a
+ * read section of their own: the acquire load that saw the change is
+ * sequenced before that walk, so the retire entries that pin's owner made
+ * before its unpin (release) are marked (see THE LIVE LEAK SWEEP). Only
+ * then: the held list may by now hold every node our own pins kept, and
+ * it is walked under limbo_lock. A deferral that cannot be recorded (no
+ * memory) fails the pass: nothing is freed.
+ */
 static int mark_pass(struct shg__marker *mk,
 		     void (*mark)(struct shg__marker *mk, struct shg_seg *seg,
 				  uint64_t root_value, void *arg),
 		     void *arg)
 {
+	size_t i;
 	int err = shg_read_lock(mk->seg);
 
 	if (err)
 		return err;
 	mark_all(mk, mark, arg);
 	shg_read_unlock(mk->seg);
+	/* Every deferred walk runs (its ctx holds a pin to release). */
+	for (i = 0; i < mk->later.n; i++)
+		mk->later.v[i].fn(mk, mk->seg, mk->later.v[i].ctx);
+	if (mk->lists_again && !mk->err) {
+		err = shg_read_lock(mk->seg);
+		if (err)
+			shg__mark_fail(mk, err);
+		else {
+			mark_limbo(mk);
+			shg_read_unlock(mk->seg);
+		}
+	}
+	free(mk->later.v);
+	mk->later.v = NULL;
+	mk->later.n = mk->later.cap = 0;
+	if (mk->live.err)
+		shg__mark_fail(mk, mk->live.err);
 	return mk->err;
 }
 
@@ -358,7 +434,15 @@ int64_t shg__sweep(struct shg_seg *seg,
  * record (pinned, txn bases, detached versions) and everything reachable
  * from it; every root value (LIVE or REMOVED) and, if it is a version
  * record, its whole graph; every retired and held entry and batch block,
- * and every word of batches being reclaimed. A walk that fails (corrupt or
+ * and every word of batches being reclaimed. Reads of the roots, of the
+ * pin records and of the lists happen inside the pass's short read
+ * section S; the graphs are walked after S: a root's version through a
+ * pin taken in S on the value loaded in S (the walk marks exactly what
+ * that version reached at its load: versions are immutable and the pin
+ * keeps every node of it), a version pinned by another process in bounded
+ * sections that re-validate its record (lib/gcheck.c); if such a walk saw
+ * its record change, the lists are marked once more, in a section of
+ * their own. A walk that fails (corrupt or
  * changing data) fails the sweep: nothing is freed, the next recovery
  * tries again. Extra marks are harmless (the sweep frees less).
  *
@@ -371,15 +455,20 @@ int64_t shg__sweep(struct shg_seg *seg,
  *    only along the chain of current versions (a txn commits by CAS on
  *    its base, and a node that left the current version is never linked
  *    again), so if b is in no current version when M1 reads the roots it
- *    is in none afterwards. M1 read every root inside its section, so b
- *    reachable then would be in M1.
+ *    is in none afterwards. M1 read every root inside its section S and
+ *    pinned the version it loaded, so b reachable then is in that version,
+ *    which M1's walk after S marks.
  *  - In a pinned or detached version: a pin is claimed inside a read
  *    section on the version loaded there. A pin whose section ended before
  *    M2 began is visible to M2 (its section's release store of the slot
  *    epoch is read by the grace period's acquire scan, which happens
  *    before M2); a pin whose section began after the grace period began
  *    loaded a version that was current after M1, which does not reach b.
- *    While a pin is visible, M2 walks its version and marks b. A detached
+ *    While a pin is visible, M2 walks its version and marks b; if that
+ *    walk sees the record changed (acquire load), the owner unpinned, and
+ *    its retires, made before its unpin (release), are in the lists M2
+ *    marks once more after that load (as for a pin seen gone, below); a
+ *    b nobody retired is then in no pinned and no current version. A detached
  *    version is created (its pin recorded) before its base is unpinned.
  *  - Retired or held: in a retire batch (open, sealed, held or being
  *    reclaimed) when M2 walks them, so marked. Retired after M2 walked the

@@ -292,6 +292,11 @@ SHG_HIDDEN int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn,
 /* Calls @fn for every retired block and every batch block (for sweeps). */
 SHG_HIDDEN void shg__limbo_walk(struct shg_seg *seg,
 				void (*fn)(void *arg, uint64_t off), void *arg);
+/* The same without the staged retires of commits in flight (which are
+ * still reachable until their root CAS): for shg_check. */
+SHG_HIDDEN void shg__limbo_walk_retired(struct shg_seg *seg,
+					void (*fn)(void *arg, uint64_t off),
+					void *arg);
 SHG_HIDDEN void shg__limbo_repair(struct shg_seg *seg);
 /*
  * Interval-based reclamation: retire graph node @off that died at sequence
@@ -381,6 +386,16 @@ struct shg__marker;
 SHG_HIDDEN void shg__mark(struct shg__marker *mk, uint64_t off);
 /* A marking walk failed: the sweep frees nothing this time. */
 SHG_HIDDEN void shg__mark_fail(struct shg__marker *mk, int err);
+/* A deferred walk saw a pin record change: mark the retire lists again
+ * after the deferred walks (check.c, mark_pass). */
+SHG_HIDDEN void shg__mark_lists_again(struct shg__marker *mk);
+/* Run @fn(mk, seg, @ctx) after the marking pass's read section (check.c):
+ * for graph walks that must not hold a read section. @fn always runs once
+ * if this returns 0, and owns @ctx. -ENOMEM: it will not run. */
+SHG_HIDDEN int shg__mark_later(struct shg__marker *mk,
+			       void (*fn)(struct shg__marker *mk,
+					  struct shg_seg *seg, void *ctx),
+			       void *ctx);
 /* The live leak sweep used by shg_recover (see check.c): frees only blocks
  * allocated by dead processes, while others work. Bytes freed or < 0. */
 SHG_HIDDEN int64_t shg__sweep_live(struct shg_seg *seg, bool dry_run);

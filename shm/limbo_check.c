@@ -6,6 +6,7 @@
 #include "limbo.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,41 @@ static void all_push(struct lcheck *c, uint64_t x)
 		c->all_err = -ENOMEM;
 }
 
+/*
+ * Reads of an open batch whose total disagrees with its entries: its
+ * owner appends without a lock (entry, count + 1, bytes += size), so a
+ * read can fall between two of those stores. A mismatch counts only when
+ * a read saw the batch unchanged (count and bytes the same before and
+ * after summing the entries) in each of OPEN_TRIES reads; a read that saw
+ * it change (its owner is appending) decides nothing. A batch whose owner
+ * is dead or idle reads the same every time, so a real mismatch is found.
+ */
+#define OPEN_TRIES 64
+
+/* Whether open batch @b's total agrees with its entries (see above). */
+static bool open_agrees(struct shg_seg *seg, struct shg_batch *b)
+{
+	uint64_t sizes, bytes;
+	uint32_t i, n, t;
+	bool stable_mismatch = true;
+
+	for (t = 0; t < OPEN_TRIES; t++) {
+		bytes = shg__ld64_relaxed(&b->bytes);
+		n = batch_count(b);
+		sizes = 0;
+		for (i = 0; i < n; i++)
+			sizes += shg_block_size(
+				seg, (struct shg_off){ ent_off(b, i) });
+		if (sizes == bytes)
+			return true;
+		if (n != batch_count(b) ||
+		    bytes != shg__ld64_relaxed(&b->bytes))
+			stable_mismatch = false;
+		sched_yield();
+	}
+	return !stable_mismatch;
+}
+
 /* Check one batch (@kind: "sealed", "open", "reclaiming"); NULL if bad. */
 static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
 				     uint64_t off, const char *kind)
@@ -34,6 +70,8 @@ static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
 	uint64_t sizes = 0, e, bytes;
 	uint32_t i, n;
 	size_t sz;
+
+	bool open = b && !strcmp(kind, "open");
 
 	if (!b) {
 		shg__problem(c->fn, c->arg, c->rep, SHG_ECORRUPT,
@@ -63,7 +101,8 @@ static struct shg_batch *check_batch(struct shg_seg *seg, struct lcheck *c,
 	}
 	bytes = shg__ld64_relaxed(&b->bytes);
 	/* A reclaiming batch keeps its total while its count shrinks. */
-	if (strcmp(kind, "reclaiming") && bytes != sizes)
+	if (strcmp(kind, "reclaiming") && bytes != sizes &&
+	    (!open || !open_agrees(seg, b)))
 		shg__problem(
 			c->fn, c->arg, c->rep, SHG_ECORRUPT,
 			"limbo: %s batch %#llx says %llu bytes, entries hold %llu",
@@ -117,7 +156,8 @@ static void check_held(struct shg_seg *seg, struct lcheck *c)
 {
 	uint64_t cur = shg__ld64_relaxed(&seg->hdr->held_head), n = 0, sum = 0,
 		 total;
-	uint64_t bound = fifo_bound(seg);
+	uint64_t bound = fifo_bound(seg), head = cur;
+	uint64_t before = shg__held_bytes(seg);
 	struct shg_batch *b;
 
 	while (cur) {
@@ -134,6 +174,8 @@ static void check_held(struct shg_seg *seg, struct lcheck *c)
 		cur = shg__ld64_relaxed(&b->next);
 	}
 	total = shg__held_bytes(seg);
+	if (total != before || shg__ld64_relaxed(&seg->hdr->held_head) != head)
+		return; /* changed under the walk: the total decides nothing */
 	if (total != sum)
 		shg__problem(
 			c->fn, c->arg, c->rep, SHG_ECORRUPT,
@@ -148,8 +190,28 @@ int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 	uint64_t hdr_bytes;
 	uint32_t i;
 	size_t k;
+	bool locked;
 
+	/*
+	 * The FIFO under limbo_lock, which every change of the FIFO and of
+	 * retired_bytes takes, so they agree exactly on a live segment too.
+	 * The hold lasts one pass over the sealed entries, which the retire
+	 * budget bounds; writers wait for the lock only to seal or pop a
+	 * batch. If the lock cannot be taken (not recoverable), the FIFO is
+	 * read without it.
+	 */
+	locked = !shg__lock(seg, &seg->hdr->limbo_lock, shg__limbo_repair);
+	if (!locked)
+		shg__problem(fn, arg, rep, SHG_ECORRUPT,
+			     "limbo: limbo_lock cannot be taken");
 	check_fifo(seg, &c);
+	hdr_bytes = atomic_load_explicit(&seg->hdr->retired_bytes,
+					 memory_order_relaxed);
+	if (locked)
+		shg__unlock(seg, &seg->hdr->limbo_lock);
+	/* The held list can be as long as a pinned version (a check's own
+	 * pins make it so on a busy segment): walked without the lock; its
+	 * total is compared only if the list did not change meanwhile. */
 	check_held(seg, &c);
 	for (i = 0; i < seg->max_threads; i++) {
 		struct shg_tslot *s = &seg->threads[i];
@@ -175,8 +237,6 @@ int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 				     "limbo: block %#llx is retired twice",
 				     (unsigned long long)c.all.v[k]);
 	free(c.all.v);
-	hdr_bytes = atomic_load_explicit(&seg->hdr->retired_bytes,
-					 memory_order_relaxed);
 	if (hdr_bytes != c.sealed)
 		shg__problem(fn, arg, rep, SHG_ECORRUPT,
 			     "limbo: retired_bytes is %llu, sealed batches "
@@ -200,8 +260,25 @@ static void walk_batch(struct shg_batch *b, uint64_t off,
 			fn(arg, ent_off(b, i));
 }
 
+static void limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
+		       void *arg, bool staged);
+
 void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
 		     void *arg)
+{
+	limbo_walk(seg, fn, arg, true);
+}
+
+/* Without the staged retires: a commit stages the blocks it will replace
+ * before its root CAS, so until then they are still reachable. */
+void shg__limbo_walk_retired(struct shg_seg *seg,
+			     void (*fn)(void *arg, uint64_t off), void *arg)
+{
+	limbo_walk(seg, fn, arg, false);
+}
+
+static void limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
+		       void *arg, bool staged)
 {
 	uint64_t cur = shg__ld64_relaxed(&seg->hdr->limbo_head), prev_tag = 0,
 		 n = 0;
@@ -238,7 +315,8 @@ void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
 			walk_batch(b, r, fn, arg);
 		/* A commit's staged retires (epoch_stage.c): private batches
 		 * that only the slot names until they are linked. */
-		for (n = 0; c && n++ < bound && (b = batch_at(seg, c));
+		for (n = 0;
+		     staged && c && n++ < bound && (b = batch_at(seg, c));
 		     c = shg__ld64_relaxed(&b->next))
 			walk_batch(b, c, fn, arg);
 	}

@@ -73,9 +73,11 @@ SHG_HIDDEN bool shg__pinsnap_has(const struct shg__pinsnap *snap, uint64_t key);
  *                 so segments written under other rules are refused.
  * @root_drop:     a removed root's value, once its last holder let go (in
  *                 no lock; default: shg_retire of the value).
- * @mark_value:    leak sweep: mark what the root value @v reaches.
+ * @mark_value:    leak sweep: mark what the value @v of root slot @root
+ *                 reaches. Called inside a short read section; a long walk
+ *                 pins @v there and runs later (shg__mark_later).
  * @mark_extra:    leak sweep: mark the upper layer's own blocks and every
- *                 pinned version.
+ *                 pinned version (same context as @mark_value).
  * @check:         shg_check: the upper layer's invariants.
  * @release_proc:  a dead process slot @pidx is being released: drop what
  *                 the upper layer recorded for it (pins); returns how many.
@@ -91,7 +93,7 @@ struct shg__upper_ops {
 	uint32_t rules;
 	int (*root_drop)(struct shg_seg *seg, struct shg_off value, void *arg);
 	void (*mark_value)(struct shg__marker *mk, struct shg_seg *seg,
-			   uint64_t v);
+			   uint32_t root, uint64_t v);
 	void (*mark_extra)(struct shg__marker *mk, struct shg_seg *seg);
 	int (*check)(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 		     struct shg_check_report *rep);

@@ -106,9 +106,18 @@ struct shg_check_report {
 /**
  * shg_check() - verify the segment's invariants.
  *
- * Safe on a live segment (reads only; concurrent writers may make it
- * report a transient problem, re-run to confirm). Never reads outside the
- * mapping. Return: the number of problems (0 = sound) or a negative code.
+ * Safe on a live segment: it changes no data (concurrent writers may make
+ * it report a transient problem, re-run to confirm). It holds no long read
+ * section, so writers are never pushed past their retire budget whatever
+ * the graphs' size: each root's current version is pinned in one short
+ * read section and walked outside it (the pin keeps only that version),
+ * versions pinned by other processes are walked in read sections of a few
+ * thousand nodes, and the retire lists are read under limbo_lock for one
+ * pass. So it takes a pin record per graph root while it runs (a full pin
+ * table makes it walk that root inside a read section). Never reads
+ * outside the mapping. Context: outside read sections (inside one, the
+ * walks stay in it).
+ * Return: the number of problems (0 = sound) or a negative code.
  */
 SHG_API int shg_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 		      struct shg_check_report *rep);
@@ -131,7 +140,8 @@ struct shg_recover_report {
  * Releases dead processes' slots, holds, pins and retired lists, then runs
  * a live leak sweep (mark from roots, pins and live txns; a grace period;
  * mark again) and frees what nothing reaches. Safe while other processes
- * read and write. Context: outside read sections. Return: 0, even when
+ * read and write; the marks walk the graphs outside long read sections, as
+ * shg_check() does, so writers keep within their retire budget. Context: outside read sections. Return: 0, even when
  * the sweep could not finish (then @rep->sweep_err says why); SHG_ENESTED
  * inside a read section; -EINVAL.
  */
