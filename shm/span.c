@@ -969,6 +969,7 @@ static int adopt_locked(struct shg_seg *seg, unsigned node, unsigned cls,
 			    &sp->owner, &zero, owner, memory_order_acq_rel,
 			    memory_order_relaxed))
 			return -EAGAIN;
+		SHG_CRASH_POINT("span.adopt_owned");
 		/* Unlink (the list changes only under the arena lock). */
 		if (prev)
 			shg__st32_relaxed(&seg->spans[prev - 1].next, next);
