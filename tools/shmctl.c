@@ -88,14 +88,20 @@ static const struct cmd cmds[] = {
 	  "KIND says, or with --int u64 (i64 if negative). --key-hex gives a\n"
 	  "bytes KEY in hex; --hex and --base64 a bytes VALUE in that\n"
 	  "encoding; a root value is a root's name (or root:NAME).\n" },
-	{ "get", cmd_get, OPT_JSON | OPT_HEX | OPT_BASE64 | OPTS_KEY, 2, 2, 0,
-	  "ROOT KEY [--key-int|--key-hex] [--hex|--base64]",
+	{ "get", cmd_get, OPT_JSON | OPT_HEX | OPT_BASE64 | OPTS_KEY, 2,
+	  MAX_ARGS, 0,
+	  "ROOT KEY [KEY...] [--key-int|--key-hex] [--hex|--base64]",
 	  "print KEY's value (exit 1 if absent)",
 	  "Prints KEY's value in the map at ROOT (KEY read as the map's key\n"
 	  "kind). Bytes that are printable UTF-8 print as is, other bytes\n"
 	  "as hex:...; --hex and --base64 print bytes values in that\n"
 	  "encoding. A node value prints as dump prints it there. Exit 1\n"
-	  "if KEY is absent.\n" },
+	  "if KEY is absent.\n"
+	  "Several keys (up to 1024) are answered from one version of the\n"
+	  "map in one batched lookup: one \"KEY<TAB>VALUE\" line per key\n"
+	  "found (a node value as ls shows it), absent keys named on\n"
+	  "standard error; --json gives an array of {key, found, kind,\n"
+	  "value}. Exit 1 if any key is absent.\n" },
 	{ "del", cmd_del, OPT_JSON | OPTS_KEY, 2, 2, CMD_WRITE,
 	  "ROOT KEY [--key-int|--key-hex]", "delete KEY (exit 1 if absent)",
 	  "Deletes KEY from the map at ROOT in one commit. Exit 1 if absent.\n" },

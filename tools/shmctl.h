@@ -56,7 +56,7 @@ enum {
 	OPT_KIND = 1u << 15,
 };
 
-#define MAX_ARGS 4
+#define MAX_ARGS 1025 /* get: ROOT and up to 1024 keys */
 
 struct cli {
 	const char *cmd;

@@ -263,11 +263,10 @@ static bool parse_f64_text(const char *s, double *out)
 	return end != s && !*end && errno != ERANGE;
 }
 
-/* KEY (c->arg[1]) as @mk's key kind, or per --key-int for a new map. */
-static int parse_key(struct cli *c, const struct map_kinds *mk,
-		     struct map_key *k)
+/* KEY @s as @mk's key kind, or per --key-int for a new map. */
+static int parse_key_text(struct cli *c, const struct map_kinds *mk,
+			  const char *s, struct map_key *k)
 {
-	const char *s = c->arg[1];
 	unsigned kind = mk->key	   ? mk->key :
 			c->key_int ? SHG_KIND_U64 :
 				     SHG_KIND_BYTES;
@@ -295,6 +294,13 @@ static int parse_key(struct cli *c, const struct map_kinds *mk,
 	k->p = s;
 	k->len = strlen(s);
 	return 0;
+}
+
+/* KEY (c->arg[1]) as parse_key_text() reads it. */
+static int parse_key(struct cli *c, const struct map_kinds *mk,
+		     struct map_key *k)
+{
+	return parse_key_text(c, mk, c->arg[1], k);
 }
 
 /* The slot of the root named @name (or "root:NAME"), for a ROOT value. */
@@ -530,23 +536,165 @@ static int key_result(struct cli *c, const char *what, int err)
 	return err ? map_err(c, what, err) : 0;
 }
 
-static int map_get(struct shg_seg *seg, struct shg_off map,
-		   const struct map_key *k, struct shg_val *v)
+static void ls_val(struct shg_seg *seg, const struct shg_val *v, bool json,
+		   const struct root_names *rn);
+
+/* The keys of a get, parsed, and what the batched lookup gave for them. */
+struct get_batch {
+	size_t n;
+	struct map_key *k;
+	uint64_t *u64; /* keys of a u64-keyed map */
+	const void **p; /* keys of a bytes-keyed map ... */
+	size_t *len; /* ... and their lengths */
+	struct shg_val *v;
+	int *res; /* per key: 0, -ENOENT or a negative code */
+};
+
+static void get_batch_free(struct get_batch *b)
 {
-	if (k->kind == SHG_KIND_U64)
-		return shg_map_get_u64(seg, map, k->u64, v);
-	return shg_map_get_bytes(seg, map, k->p, k->len, v);
+	size_t i;
+
+	for (i = 0; b->k && i < b->n; i++)
+		free(b->k[i].buf);
+	free(b->k);
+	free(b->u64);
+	free(b->p);
+	free(b->len);
+	free(b->v);
+	free(b->res);
 }
 
+/* Parse KEY... (c->arg[1..]) as @mk's key kind. Returns an exit status. */
+static int get_batch_parse(struct cli *c, const struct map_kinds *mk,
+			   struct get_batch *b)
+{
+	size_t i;
+	int rc;
+
+	b->n = (size_t)c->nargs - 1;
+	b->k = calloc(b->n, sizeof(*b->k));
+	b->u64 = calloc(b->n, sizeof(*b->u64));
+	b->p = calloc(b->n, sizeof(*b->p));
+	b->len = calloc(b->n, sizeof(*b->len));
+	b->v = calloc(b->n, sizeof(*b->v));
+	b->res = calloc(b->n, sizeof(*b->res));
+	if (!b->k || !b->u64 || !b->p || !b->len || !b->v || !b->res)
+		return fail("get", -ENOMEM);
+	for (i = 0; i < b->n; i++) {
+		rc = parse_key_text(c, mk, c->arg[1 + i], &b->k[i]);
+		if (rc)
+			return rc;
+		b->u64[i] = b->k[i].u64;
+		b->p[i] = b->k[i].p;
+		b->len[i] = b->k[i].len;
+	}
+	return 0;
+}
+
+/*
+ * Look every key of @b up in @map with one batched call (read section
+ * held, so all results come from one version). Returns 0 or the code of
+ * a bad map root; per-key codes are in b->res.
+ */
+static int get_batch_run(struct shg_seg *seg, struct shg_off map,
+			 struct get_batch *b)
+{
+	int64_t r;
+	size_t i;
+
+	if (!b->n)
+		return 0;
+	if (b->k[0].kind == SHG_KIND_U64)
+		r = shg_map_get_many_u64(seg, map, b->n, b->u64, b->v, b->res);
+	else
+		r = shg_map_get_many_bytes(seg, map, b->n, b->p, b->len, b->v,
+					   b->res);
+	if (r >= 0)
+		return 0;
+	/* A bad root gives every key its code; else only some keys met
+	 * corrupt data and carry it, the others are answered. */
+	for (i = 0; i < b->n; i++)
+		if (b->res[i] != (int)r)
+			return 0;
+	return (int)r;
+}
+
+/* One key's line (text) or array element (JSON) of a several-key get. */
+static void get_many_out(struct cli *c, struct shg_seg *seg,
+			 const struct get_batch *b, size_t i,
+			 const struct root_names *rn)
+{
+	const struct shg_val *v = &b->v[i];
+	const char *key = c->arg[1 + i];
+
+	if (c->json) {
+		printf("%s{\"key\":", i ? "," : "");
+		shg__json_str(stdout, key);
+		if (b->res[i]) {
+			printf(",\"found\":false");
+			if (b->res[i] != -ENOENT) {
+				printf(",\"error\":");
+				shg__json_str(stdout, shg_strerror(b->res[i]));
+			}
+			printf("}");
+			return;
+		}
+		printf(",\"found\":true,\"kind\":\"%s\",\"value\":",
+		       kind_name(v->kind));
+		(void)get_out(c, seg, v, rn);
+		printf("}");
+		return;
+	}
+	if (b->res[i] == -ENOENT) {
+		fprintf(stderr, "shmctl: %s: no key '%s'\n", c->arg[0], key);
+		return;
+	}
+	if (b->res[i]) {
+		fprintf(stderr, "shmctl: %s: key '%s': %s\n", c->arg[0], key,
+			shg_strerror(b->res[i]));
+		return;
+	}
+	printf("%s\t", key);
+	if (v->kind == SHG_KIND_NODE) { /* one line: as ls shows it */
+		ls_val(seg, v, false, rn);
+		putchar('\n');
+		return;
+	}
+	(void)get_out(c, seg, v, rn);
+}
+
+/* The output of a one-key get, as it has always been. */
+static void get_one_out(struct cli *c, struct shg_seg *seg,
+			const struct get_batch *b, const struct root_names *rn)
+{
+	if (b->res[0])
+		return;
+	if (c->json) {
+		printf("{\"key\":");
+		shg__json_str(stdout, c->arg[1]);
+		printf(",\"kind\":\"%s\",\"value\":", kind_name(b->v[0].kind));
+	}
+	(void)get_out(c, seg, &b->v[0], rn);
+	if (c->json)
+		printf("}\n");
+}
+
+/*
+ * get ROOT KEY [KEY...]: all keys are parsed first (a bad one is exit 2
+ * with no output), then answered in one read section from one version of
+ * the map by one batched lookup. Exit 2 if any key's lookup failed, else
+ * 1 if any is absent, else 0.
+ */
 int cmd_get(struct cli *c, struct shg_seg *seg)
 {
 	struct root_names rn = { 0 };
 	struct map_kinds mk = { 0 };
-	struct map_key k = { 0 };
+	struct get_batch b = { 0 };
 	struct shg_root *root;
-	struct shg_val v = { 0 };
 	struct shg_off map;
-	int err, rc;
+	bool missing = false;
+	int err, rc, bad = 0;
+	size_t i;
 
 	rc = open_map_root(c, seg, false, &root);
 	if (rc)
@@ -560,29 +708,41 @@ int cmd_get(struct cli *c, struct shg_seg *seg)
 	err = current_map(seg, root, &map);
 	if (!err)
 		err = read_kinds(seg, map, &mk);
-	if (!err) {
-		rc = parse_key(c, &mk, &k);
-		if (!rc)
-			err = map_get(seg, map, &k, &v);
-	}
-	if (!rc && !err) {
-		if (c->json) {
-			printf("{\"key\":");
-			shg__json_str(stdout, c->arg[1]);
-			printf(",\"kind\":\"%s\",\"value\":",
-			       kind_name(v.kind));
-		}
-		err = get_out(c, seg, &v, &rn);
-		if (c->json)
-			printf("}\n");
+	if (!err)
+		rc = get_batch_parse(c, &mk, &b);
+	if (!err && !rc)
+		err = get_batch_run(seg, map, &b);
+	if (!err && !rc) {
+		if (b.n == 1)
+			get_one_out(c, seg, &b, &rn);
+		else if (c->json)
+			printf("[");
+		for (i = 0; b.n > 1 && i < b.n; i++)
+			get_many_out(c, seg, &b, i, &rn);
+		if (b.n > 1 && c->json)
+			printf("]\n");
 	}
 	shg_read_unlock(seg);
-	if (!rc)
-		rc = key_result(c, "get", err);
+	if (rc || err) {
+		if (!rc)
+			rc = map_err(c, "get", err);
+		goto out;
+	}
+	for (i = 0; i < b.n; i++) {
+		missing |= b.res[i] == -ENOENT;
+		if (b.res[i] && b.res[i] != -ENOENT && !bad)
+			bad = b.res[i];
+	}
+	if (b.n == 1) /* message and status as before */
+		rc = key_result(c, "get", b.res[0]);
+	else if (bad)
+		rc = EXIT_ERROR;
+	else
+		rc = missing ? EXIT_PROBLEMS : 0;
 out:
 	shg_root_close(root);
 	root_names_free(&rn);
-	free(k.buf);
+	get_batch_free(&b);
 	return rc;
 }
 

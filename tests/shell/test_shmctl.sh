@@ -193,6 +193,44 @@ v=$("$SHMCTL" get "$SEG" bkeys 00ff --key-hex 2>/dev/null)
 [ "$v" = "v1" ] && ok || bad "get --key-hex: '$v'"
 expect_err "bad --key-hex" "not hex" "$SHMCTL" get "$SEG" bkeys zz --key-hex
 expect_err "--key-int and --key-hex" "exclude" "$SHMCTL" get "$SEG" bkeys 1 --key-int --key-hex
+# Several keys: one batched lookup of one version; KEY<TAB>VALUE lines.
+expect_rc 0 "put u64 key again" "$SHMCTL" put "$SEG" ids 7 70
+expect_rc 0 "put base64 again" "$SHMCTL" put "$SEG" blobs b64 aGVsbG8= --base64
+v=$("$SHMCTL" get "$SEG" config threads mode 2>/dev/null)
+[ "$v" = "$(printf 'threads\t8\nmode\tslow')" ] && ok || bad "get two bytes keys: '$v'"
+expect_rc 0 "get two keys, all found" "$SHMCTL" get "$SEG" config threads mode
+v=$("$SHMCTL" get "$SEG" ids 7 0x10 7 2>/dev/null)
+[ "$v" = "$(printf '7\t70\n0x10\t16\n7\t70')" ] && ok || bad "get u64 keys, repeated: '$v'"
+out=$("$SHMCTL" get "$SEG" ids 7 99 16 2>"$TMP/shgtest-err-$$")
+rc=$?
+err=$(cat "$TMP/shgtest-err-$$")
+rm -f "$TMP/shgtest-err-$$"
+[ "$rc" -eq 1 ] && ok || bad "get with one key missing: exit $rc, want 1"
+[ "$out" = "$(printf '7\t70\n16\t16')" ] && ok || bad "get with one key missing: '$out'"
+[ "$err" = "shmctl: ids: no key '99'" ] && ok || bad "missing key named: '$err'"
+v=$("$SHMCTL" get "$SEG" blobs bin b64 --hex 2>/dev/null)
+[ "$v" = "$(printf 'bin\t00ff10\nb64\t68656c6c6f')" ] && ok || bad "get several --hex: '$v'"
+v=$("$SHMCTL" get "$SEG" bkeys 00ff 0102 --key-hex 2>/dev/null)
+[ "$v" = "$(printf '00ff\tv1')" ] && ok || bad "get several --key-hex: '$v'"
+json_field "get several --json" \
+	'[(e["key"], e["found"], e.get("value")) for e in j]' \
+	"[('7', True, 70), ('99', False, None), ('16', True, 16)]" \
+	"$SHMCTL" get "$SEG" ids 7 99 16 --json
+json_field "get several --json kinds" '[e["kind"] for e in j]' "['bytes', 'bytes']" \
+	"$SHMCTL" get "$SEG" config mode threads --json
+json_field "get one --json unchanged" 'sorted(j)' "['key', 'kind', 'value']" \
+	"$SHMCTL" get "$SEG" ids 7 --json
+expect_err "get several, one key not u64" "ids: map<u64,u64>; x is not a u64 key" \
+	"$SHMCTL" get "$SEG" ids 7 x
+v=$("$SHMCTL" get "$SEG" ids 7 x 2>/dev/null)
+[ -z "$v" ] && ok || bad "a refused key prints no value: '$v'"
+expect_rc 1 "get several on a missing map's keys" "$SHMCTL" get "$SEG" ids 98 99
+expect_err "get several, no root" "no root" "$SHMCTL" get "$SEG" noroot a b
+keys=$(seq 1 1024)
+expect_rc 1 "get 1024 keys" "$SHMCTL" get "$SEG" ids $keys
+expect_err "get 1025 keys" "too many arguments" "$SHMCTL" get "$SEG" ids $keys 1025
+expect_rc 0 "del u64 key again" "$SHMCTL" del "$SEG" ids 7
+expect_rc 0 "del base64 again" "$SHMCTL" del "$SEG" blobs b64
 # An emptied map keeps its kinds: put finds them without an entry to read.
 expect_rc 0 "put into a new i64 map" "$SHMCTL" put "$SEG" emptied 5 -1 --key-int --int
 expect_rc 0 "empty it" "$SHMCTL" del "$SEG" emptied 5

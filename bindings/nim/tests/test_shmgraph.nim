@@ -27,9 +27,14 @@ type
   Pair = object
     a: int
     b: int
+  PairV2 = object # Pair with a field appended: a second version of "Pair"
+    a: int
+    b: int
+    c: int
 shmType Team
 shmType Person
 shmType Pair
+shmType PairV2, "Pair"
 
 const Sum = 1000
 
@@ -406,6 +411,67 @@ suite "roots, pins and transactions":
       for e in x:
         check e == i * i
         inc i
+
+  test "getMany: many keys in one lookup of one version":
+    let s2 = fresh("many")
+    block:
+      let m = s2.root("many", ShMap[uint64, string])
+      m.update do (tx: var Txn[ShMap[uint64, string]]):
+        for i in 1'u64 .. 300: tx.root[i] = "v" & $i
+      m.read(t):
+        let r = t.getMany([5'u64, 301, 300, 5])
+        check r.len == 4
+        check r[0].isSome and r[0].get == "v5"
+        check r[1].isNone
+        check r[2].get == "v300" and r[3].get == "v5"
+        check t.getMany(newSeq[uint64]()).len == 0
+        var ks: seq[uint64]
+        for i in 0'u64 ..< 400: ks.add i * 3
+        let all = t.getMany(ks)
+        for i, k in ks:
+          check all[i].isSome == (k in t)
+          if all[i].isSome: check all[i].get == "v" & $k
+      let b = s2.root("bk", ShMap[string, int])
+      b.update do (tx: var Txn[ShMap[string, int]]):
+        tx.root["a"] = 1
+        tx.root["bb"] = 2
+        tx.root[""] = 3
+      b.read(t):
+        check t.getMany(["bb", "x", "", "a"]) ==
+          @[some(2), none(int), some(3), some(1)]
+      let v = m.pin # the pinned version keeps answering after a commit
+      m.update do (tx: var Txn[ShMap[uint64, string]]):
+        tx.root[5] = "new"
+        tx.root.del 6
+      let old = v.root.getMany([5'u64, 6])
+      check old[0].get == "v5" and old[1].get == "v6"
+      m.read(t):
+        let cur = t.getMany([5'u64, 6])
+        check cur[0].get == "new" and cur[1].isNone
+    unlinkSegment(s2.name)
+
+  test "nodeVersion: which version of its type a node was made under":
+    let s2 = fresh("ver")
+    block:
+      let p = s2.root("pv", Pair)
+      p.update do (tx: var Txn[Pair]):
+        tx.root.a = 1
+      s2.register(PairV2)
+      let p2 = s2.root("pv2", PairV2)
+      p2.update do (tx: var Txn[PairV2]):
+        tx.root.c = 3
+      p.read(x):
+        check x.nodeVersion == (version: 0, nfields: 2)
+      p2.read(x):
+        check x.nodeVersion == (version: 1, nfields: 3)
+        check x.c == 3
+      p.update do (tx: var Txn[Pair]):
+        tx.root.b = 2 # copied as the newest version
+        check tx.root.nodeVersion == (version: 1, nfields: 3)
+      p.read(x):
+        check x.nodeVersion == (version: 1, nfields: 3)
+        check x.a == 1 and x.b == 2
+    unlinkSegment(s2.name)
 
   test "a view used after its section raises ViewEscapeDefect":
     let r = seg.root("escape", Person)

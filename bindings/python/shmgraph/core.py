@@ -721,6 +721,16 @@ def _read_field_locked(ctx, off, idx, kind, ann):
     raise error_for(-4105, "field of unknown kind")
 
 
+def _node_version(ctx, off):
+    with ctx._lock:
+        segp = ctx._ok()
+        ver = ctypes.c_uint()
+        nf = ctypes.c_uint()
+        check(_F.shg_node_version(segp, _lib.Off(off), ctypes.byref(ver),
+                                  ctypes.byref(nf)), "shg_node_version")
+        return (ver.value, nf.value)
+
+
 class NodeView:
     """A read-only view of a user node: fields as attributes (``n.threads``)
     or items (``n["threads"]``); ``type_name``, ``fields``, ``to_dict()``."""
@@ -759,6 +769,12 @@ class NodeView:
     def to_dict(self):
         """Fields as a dict; nested nodes, maps and vectors stay views."""
         return {f: self[f] for f in self.fields}
+
+    def node_version(self):
+        """``(version, nfields)`` of the type version this node was made
+        under (shg_node_version): 0 is the type's first registration;
+        fields at or above ``nfields`` read as zero (schema evolution)."""
+        return _node_version(self._ctx, self._off)
 
     def __repr__(self):
         return f"<NodeView {self._type.name} @{self._off:#x}>"
@@ -813,6 +829,58 @@ class _MapBase:
             raise KeyError(key)
         return x
 
+    def get_many(self, keys):
+        """The values under ``keys`` as a list in the same order, None for
+        a key that is absent (or of the other key kind). One batched C
+        lookup (shg_map_get_many_u64/_bytes), so every answer comes from
+        the same version of the map and the keys' memory latencies
+        overlap: cheaper per key than ``[m.get(k) for k in keys]`` on a
+        large map. Keys are ints (u64 maps) or bytes/str (bytes maps);
+        they may repeat. Raises ShmgraphError if the map is corrupt."""
+        keys = list(keys)
+        out = [None] * len(keys)
+        ints, byts = [], []
+        for i, k in enumerate(keys):
+            if isinstance(k, int) and not isinstance(k, bool):
+                if 0 <= k < 1 << 64:
+                    ints.append((i, k))
+            elif isinstance(k, (bytes, str, bytearray, memoryview)):
+                byts.append((i, _b(k)))
+        ctx = self._ctx
+        with ctx._lock:
+            segp = ctx._ok()
+            off = _lib.Off(self._map_off())
+            # Both batches run under the one context lock, inside the one
+            # section, pin or txn of this view: the same version.
+            for batch, is_u64 in ((ints, True), (byts, False)):
+                if batch:
+                    self._many_locked(ctx, segp, off, batch, is_u64, out)
+        return out
+
+    @staticmethod
+    def _many_locked(ctx, segp, off, batch, is_u64, out):
+        n = len(batch)
+        vals = (_lib.Val * n)()
+        res = (ctypes.c_int * n)()
+        if is_u64:
+            ks = (ctypes.c_uint64 * n)(*[k for _i, k in batch])
+            rc = _F.shg_map_get_many_u64(segp, off, n, ks, vals, res)
+        else:
+            bufs = [ctypes.create_string_buffer(k, len(k) or 1)
+                    for _i, k in batch]
+            ps = (ctypes.c_void_p * n)(
+                *[ctypes.addressof(b) for b in bufs])
+            lens = (ctypes.c_size_t * n)(*[len(k) for _i, k in batch])
+            rc = _F.shg_map_get_many_bytes(segp, off, n, ps, lens, vals, res)
+        if rc == -errno.EINVAL:  # the map's keys are of the other kind
+            return
+        for j, (i, _k) in enumerate(batch):
+            r = res[j]
+            if r == 0:
+                out[i] = _decode_val(ctx, vals[j])
+            elif r not in (-errno.ENOENT, -errno.EINVAL):
+                raise error_for(r, "shg_map_get_many")
+
     def __contains__(self, key):
         return self._lookup(key) is not _MISSING
 
@@ -866,7 +934,10 @@ class _MapBase:
 class MapView(_MapBase, typing.Mapping):
     """A read-only view of a map: a collections.abc.Mapping. Keys are ints
     (U64 maps) or bytes (bytes-key maps; str is accepted and encoded as
-    UTF-8 for lookups). Byte-string values come back as bytes."""
+    UTF-8 for lookups). Byte-string values come back as bytes.
+    ``get_many(keys)`` looks many keys up in one batched C call: a list
+    of values in the order of ``keys``, None for absent ones, all from
+    the same version (MutMap has it too)."""
 
     def __init__(self, ctx, off):
         self._ctx = ctx
@@ -1394,6 +1465,11 @@ class MutNode:
         o = _lib.Off()
         check(_L.shg_txn_mut(t._ptr, ref, ctypes.byref(o)), "shg_txn_mut")
         return o.v
+
+    def node_version(self):
+        """As NodeView.node_version(): a node made in this transaction is
+        of its type's newest version."""
+        return _node_version(self._txn, self._cur_off())
 
     def __getattr__(self, name):
         if name.startswith("_"):

@@ -369,3 +369,77 @@ def test_struct_layout_matches_c(tmp_path):
         [str(exe)], capture_output=True, text=True,
         check=True).stdout.split()]
     assert got == expect
+
+
+def test_get_many_u64_and_bytes_keys(seg):
+    r = seg.root("m", create=True)
+    with r.txn() as t:
+        t.root = sg.Map(int, bytes, {i: str(i) for i in range(200)})
+    b = seg.root("b", create=True)
+    with b.txn() as t:
+        t.root = sg.Map(bytes, int, {"k%d" % i: i for i in range(200)})
+    with seg.read():
+        m = r.get()
+        keys = [5, 199, 200, 5, 0, 2**64 - 1, -1, "x"]
+        assert m.get_many(keys) == [b"5", b"199", None, b"5", b"0", None,
+                                    None, None]
+        assert m.get_many([]) == []
+        big = list(range(0, 400, 3))
+        assert m.get_many(big) == [m.get(k) for k in big]
+        bm = b.get()
+        assert bm.get_many(["k7", b"k199", "k200", b"", 7]) == [7, 199, None,
+                                                                None, None]
+    with r.txn() as t:  # a txn's own map, before and after a change
+        t.root[7] = "seven"
+        del t.root[8]
+        assert t.root.get_many([7, 8, 9]) == [b"seven", None, b"9"]
+
+
+def test_get_many_reads_one_version(seg):
+    r = seg.root("m", create=True)
+    with r.txn() as t:
+        t.root = sg.Map(int, int, {i: 1 for i in range(64)})
+    with r.pin() as p:
+        m = p.get()
+        with r.txn() as t:  # committed while the view's pin holds
+            for i in range(64):
+                t.root[i] = 2
+        assert m.get_many(range(64)) == [1] * 64
+    with seg.read():
+        assert r.get().get_many(range(64)) == [2] * 64
+
+
+def test_get_many_outside_section_raises(seg):
+    r = seg.root("m", create=True)
+    with r.txn() as t:
+        t.root = sg.Map(int, int, {1: 1})
+    with seg.read():
+        m = r.get()
+    with pytest.raises(sg.ViewClosedError):
+        m.get_many([1])
+
+
+def test_node_version_after_fields_appended(seg):
+    r = seg.root("n", create=True)
+    with r.txn() as t:
+        t.root = Leaf(value=1, label="old")
+
+    @sg.node_type(name="Leaf")
+    class Leaf2:
+        value: int
+        label: str
+        weight: float
+
+    seg.register(Leaf2)
+    n2 = seg.root("n2", create=True)
+    with n2.txn() as t:
+        t.root = Leaf2(value=2, label="new", weight=0.5)
+    with seg.read():
+        assert r.get().node_version() == (0, 2)
+        assert n2.get().node_version() == (1, 3)
+    with r.txn() as t:
+        assert t.root.node_version() == (0, 2)
+        t.root.value = 3  # copied as the newest version
+        assert t.root.node_version() == (1, 3)
+    with seg.read():
+        assert r.get().node_version() == (1, 3)

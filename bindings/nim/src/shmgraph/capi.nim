@@ -183,6 +183,8 @@ proc shg_type_register*(seg: ptr CSeg; name: cstring; f: ptr ShgFieldDef;
 proc shg_type_find*(seg: ptr CSeg; name: cstring; id: ptr uint32): cint
 proc shg_type_info*(seg: ptr CSeg; id: uint32; o: ptr ShgTypeInfo): cint
 proc shg_node_type*(seg: ptr CSeg; node: ShgOff; err: ptr cint): uint32
+proc shg_node_version*(seg: ptr CSeg; node: ShgOff;
+                       version, nfields: ptr cuint): cint
 proc shg_get_u64*(seg: ptr CSeg; node: ShgOff; field: cuint; o: ptr uint64): cint
 proc shg_get_i64*(seg: ptr CSeg; node: ShgOff; field: cuint; o: ptr int64): cint
 proc shg_get_f64*(seg: ptr CSeg; node: ShgOff; field: cuint; o: ptr float64): cint
@@ -199,6 +201,12 @@ proc shg_unpin*(pin: ptr CPin): cint
 proc shg_map_get_u64*(seg: ptr CSeg; map: ShgOff; key: uint64; o: ptr ShgVal): cint
 proc shg_map_get_bytes*(seg: ptr CSeg; map: ShgOff; key: pointer; klen: csize_t;
                         o: ptr ShgVal): cint
+proc shg_map_get_many_u64*(seg: ptr CSeg; map: ShgOff; n: csize_t;
+                           keys: ptr uint64; vals: ptr ShgVal;
+                           results: ptr cint): int64
+proc shg_map_get_many_bytes*(seg: ptr CSeg; map: ShgOff; n: csize_t;
+                             keys: ptr pointer; lens: ptr csize_t;
+                             vals: ptr ShgVal; results: ptr cint): int64
 proc shg_map_count*(seg: ptr CSeg; map: ShgOff): int64
 proc shg_map_iter_init*(seg: ptr CSeg; map: ShgOff; it: ptr ShgMapIter): cint
 proc shg_map_iter_next*(it: ptr ShgMapIter; key, val: ptr ShgVal): cint

@@ -34,8 +34,9 @@
 ## used from any thread (pass a copy of a root to each thread: a copy is
 ## another hold). Views and transactions stay in the thread that made them.
 
-import std/[locks, tables]
+import std/[locks, options, tables]
 import capi, errors
+export options # getMany's results
 
 type
   Segment* = object
@@ -163,7 +164,7 @@ template checkView(serial: uint64) =
 # ---- type table cache --------------------------------------------------------
 
 var typeLock: Lock
-var typeIds: Table[(uint, string), uint32]
+var typeIds: Table[(uint, string, int), uint32]
 initLock(typeLock)
 
 proc shgKindOf*(t: typedesc): int32 =
@@ -178,14 +179,16 @@ proc shgKindOf*(t: typedesc): int32 =
 
 proc typeId*[T](seg: ptr CSeg; t: typedesc[T]): uint32 =
   ## The id of node type `T` in `seg`'s type table; registers it on first
-  ## use (idempotent across processes, cached per process).
+  ## use (idempotent across processes, cached per process). Two Nim
+  ## types of one registered name with different field counts are two
+  ## versions of that type (schema evolution): each registers its own.
   mixin shgTypeName, shgFields
-  let key = (cast[uint](seg), shgTypeName(T))
+  let fields = shgFields(T)
+  let key = (cast[uint](seg), shgTypeName(T), fields.len)
   {.cast(gcsafe).}:
     withLock typeLock:
       if key in typeIds:
         return typeIds[key]
-    let fields = shgFields(T)
     var defs = newSeq[ShgFieldDef](fields.len)
     for i, f in fields:
       defs[i] = ShgFieldDef(name: cstring(f[0]), kind: f[1])
@@ -200,7 +203,7 @@ proc typeId*[T](seg: ptr CSeg; t: typedesc[T]): uint32 =
 proc forgetSegment(seg: ptr CSeg) =
   {.cast(gcsafe).}:
     withLock typeLock:
-      var gone: seq[(uint, string)]
+      var gone: seq[(uint, string, int)]
       for k in typeIds.keys:
         if k[0] == cast[uint](seg): gone.add k
       for k in gone: typeIds.del k
@@ -373,6 +376,16 @@ proc typeName*[T](n: Node[T]): string =
   mixin shgTypeName
   shgTypeName(T)
 
+proc nodeVersion*[T](n: Node[T]): tuple[version, nfields: int] =
+  ## The version of `T`'s registered type that `n` was made under (0: the
+  ## first registration) and how many fields it stores; fields appended
+  ## by later versions read as zero on it (schema evolution).
+  checkView(n.serial)
+  var v, f: cuint
+  chk shg_node_version(n.seg, ShgOff(v: n.off), addr v, addr f),
+    "shg_node_version"
+  (int(v), int(f))
+
 proc len*(b: BytesView): int =
   checkView(b.serial)
   b.n
@@ -528,6 +541,42 @@ proc getOrDefault*[K, V](m: MapView[K, V]; k: K; def: V): V =
   checkView(m.serial)
   var v: ShgVal
   if lookup(m.seg, m.off, k, v): decodeVal(m.seg, v, m.serial, V) else: def
+
+proc getMany*[K, V](m: MapView[K, V]; keys: openArray[K]): auto =
+  ## The values at `keys`, in their order: `some(value)`, or `none` for
+  ## an absent key (values as `[]` gives them). One batched lookup
+  ## (shg_map_get_many_u64/_bytes): every answer comes from the same
+  ## version, and the keys' memory latencies overlap, so a batch of 16
+  ## costs less per key than 16 `[]` calls on a large map. Keys may
+  ## repeat. Raises `ShmError` if a key's lookup meets corrupt data.
+  checkView(m.serial)
+  type R = typeof(decodeVal(m.seg, ShgVal(), 0'u64, V))
+  var res = newSeq[Option[R]](keys.len)
+  if keys.len > 0 and m.off != 0:
+    var vals = newSeq[ShgVal](keys.len)
+    var rcs = newSeq[cint](keys.len)
+    var rc: int64
+    when K is string:
+      var ps = newSeq[pointer](keys.len)
+      var ls = newSeq[csize_t](keys.len)
+      for i in 0 ..< keys.len:
+        ps[i] = if keys[i].len > 0: unsafeAddr keys[i][0] else: nil
+        ls[i] = csize_t(keys[i].len)
+      rc = shg_map_get_many_bytes(m.seg, ShgOff(v: m.off), csize_t(keys.len),
+                                  addr ps[0], addr ls[0], addr vals[0],
+                                  addr rcs[0])
+    else:
+      var ks = newSeq[uint64](keys.len)
+      for i in 0 ..< keys.len: ks[i] = cast[uint64](keys[i])
+      rc = shg_map_get_many_u64(m.seg, ShgOff(v: m.off), csize_t(keys.len),
+                                addr ks[0], addr vals[0], addr rcs[0])
+    for i in 0 ..< keys.len:
+      if rcs[i] == 0:
+        res[i] = some(decodeVal(m.seg, vals[i], m.serial, V))
+      elif rcs[i] != -2:
+        chk rcs[i], "shg_map_get_many"
+    chk rc, "shg_map_get_many"
+  res
 
 template keyOut(K: typedesc; seg: ptr CSeg; kv: ShgVal; serial: uint64): untyped =
   when K is string: decodeVal(seg, kv, serial, string)
@@ -798,6 +847,14 @@ proc bytesPtr(v: BytesView): pointer =
   v.p
 proc bytesPtr(v: string | seq[byte] | openArray[char] | openArray[byte]): pointer =
   if v.len > 0: unsafeAddr v[0] else: nil
+
+proc nodeVersion*[T](n: MutNode[T]): tuple[version, nfields: int] =
+  ## As for `Node`; a node created or copied in the txn is of the newest
+  ## version its txn knows.
+  var v, f: cuint
+  chk shg_node_version(n.seg, ShgOff(v: n.off), addr v, addr f),
+    "shg_node_version"
+  (int(v), int(f))
 
 proc mutField*[T; U](n: MutNode[T]; idx: int; t: typedesc[NodeRef[U]]): MutNode[U] =
   ## A `NodeRef` field of a mutable node, as a `MutNode` (the child is
