@@ -650,6 +650,10 @@ free_large(struct shg_seg *seg, uint32_t idx, uint64_t w, uint64_t off)
 	if (SHG_SPAN_STATE(w) != SHG_SPAN_LARGE ||
 	    (off - seg->heap_off) & SPAN_MASK)
 		return SHG_EBADOFF;
+	/* Every free overwrites word 0 (a small block's free-list link): a
+	 * recoverer tells a freed block from one a dead reclaimer marked
+	 * and did not free yet (epoch.c, SHG_FREEING_MARK). */
+	shg__st64_relaxed((uint64_t *)(seg->base + off), 0);
 	if (poison_on()) {
 		uint64_t n = (uint64_t)SHG_SPAN_COUNT(w) * SPAN_BYTES;
 

@@ -50,6 +50,7 @@ const char *const shg__crash_points[] = {
 	"reclaim.pop_recorded",
 	"reclaim.pop_unlinked",
 	"reclaim.finish_begin",
+	"reclaim.entry_dropped",
 	"reclaim.mid_free",
 	"reclaim.entries_freed",
 	"reclaim.record_cleared",

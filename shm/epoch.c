@@ -349,6 +349,27 @@ static uint64_t pop_freeable(struct shg_seg *seg, struct shg_tslot *self,
 
 /* ---- reclamation ------------------------------------------------------ */
 
+/* Mark block @off, about to be freed by slot owner @tomb (see freeing). */
+static void freeing_mark(struct shg_seg *seg, uint64_t off, uint64_t tomb)
+{
+	uint64_t *w = shg__at(seg, off);
+
+	shg__st64_relaxed(&w[0], SHG_FREEING_MARK);
+	shg__st64_relaxed(&w[1], tomb);
+}
+
+/* Whether block @off still carries the mark of slot owner @tomb. */
+static bool freeing_marked(struct shg_seg *seg, uint64_t off, uint64_t tomb)
+{
+	const uint64_t *w;
+
+	if (!off || !tomb || !shg_block_size(seg, (struct shg_off){ off }))
+		return false;
+	w = shg__at(seg, off);
+	return shg__ld64_relaxed(&w[0]) == SHG_FREEING_MARK &&
+	       shg__ld64_relaxed(&w[1]) == tomb;
+}
+
 /*
  * Free the batch at @bo, recorded in @s->reclaiming and in no list, its
  * grace period over; entries a pin still needs move to held batches
@@ -359,7 +380,7 @@ uint64_t shg__finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 {
 	struct shg_hdr *hdr = seg->hdr;
 	struct shg_batch *b = batch_at(seg, bo);
-	uint64_t bytes, held, blocks = 0;
+	uint64_t bytes, held, blocks = 0, tomb;
 	uint32_t n;
 
 	if (!b) { /* corrupt record: forget it, the sweep finds the rest */
@@ -370,18 +391,34 @@ uint64_t shg__finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 	held = shg__hold_split(seg, s, bo, b, p);
 	if (held == UINT64_MAX)
 		return 0; /* @b is a held batch now, or kept in s.reclaiming */
+	tomb = atomic_load_explicit(&s->owner, memory_order_relaxed);
 	n = batch_count(b);
 	while (n > 0) {
 		uint64_t off = ent_off(b, --n);
+		bool ok = off && shg_block_size(seg, (struct shg_off){ off });
 
-		__atomic_store_n(&b->count, n, __ATOMIC_RELAXED);
-		/* Crash ordering: the shorter count is stored before the
-		 * free touches the block (compiler barrier; a killed
-		 * process's stores are not lost), so a survivor finishing
-		 * this batch never frees the entry a second time. */
+		/*
+		 * Crash ordering: name the block in s.freeing and mark it
+		 * (its grace period is over and no pin needs it: nobody
+		 * reads it), then store the shorter count, then free it,
+		 * which overwrites the mark (compiler barriers; a killed
+		 * process's stores are not lost). A survivor finishing this
+		 * batch never frees the entry twice (count), and the
+		 * recoverer of this slot frees s.freeing only while its
+		 * mark is intact, i.e. the free did not happen
+		 * (freeing_resolve_locked).
+		 */
+		if (ok) {
+			atomic_store_explicit(&s->freeing, off,
+					      memory_order_relaxed);
+			freeing_mark(seg, off, tomb);
+		}
 		atomic_signal_fence(memory_order_seq_cst);
-		if (!off || !shg_block_size(seg, (struct shg_off){ off }))
+		__atomic_store_n(&b->count, n, __ATOMIC_RELAXED);
+		atomic_signal_fence(memory_order_seq_cst);
+		if (!ok)
 			continue; /* moved, or not a block (corrupt): skip */
+		SHG_CRASH_POINT("reclaim.entry_dropped");
 		shg__free_now(seg, ctx, off);
 		blocks++;
 		SHG_CRASH_POINT("reclaim.mid_free");
@@ -393,14 +430,14 @@ uint64_t shg__finish_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&hdr->reclaimed_blocks, blocks,
 				  memory_order_relaxed);
-	/* Forget the record before freeing the batch block: a death in
-	 * between leaks the block; the other order could free it twice.
-	 * `freeing` names the block until it is freed, so a live leak sweep
-	 * (which reads reclaiming, then freeing, with acquire, under
-	 * limbo_lock) either marks it or finds it freed: set before the
-	 * record is dropped, cleared after the free (release). Recovery
-	 * drops a dead owner's `freeing` without freeing (leak at worst). */
+	/* The batch block the same way: named in `freeing` and marked
+	 * before the record is dropped, freed, then `freeing` cleared
+	 * (release). A live leak sweep reads reclaiming, then freeing,
+	 * with acquire, under limbo_lock: it marks the block or finds it
+	 * freed. */
 	atomic_store_explicit(&s->freeing, bo, memory_order_relaxed);
+	freeing_mark(seg, bo, tomb);
+	atomic_signal_fence(memory_order_seq_cst);
 	atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
 	atomic_signal_fence(memory_order_seq_cst);
 	SHG_CRASH_POINT("reclaim.record_cleared");

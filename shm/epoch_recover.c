@@ -7,6 +7,33 @@
 
 /* ---- recovery --------------------------------------------------------- */
 
+/*
+ * The block a dead (or leaving) reclaimer named in s.freeing; limbo_lock
+ * and the slot's recover_lock held; @r is its reclaiming batch if that
+ * will be finished (0 if none). Returns the block to free after the
+ * unlock, or 0. Cases, in the reclaimer's program order: the entry is
+ * still covered by r's count, or the block is r itself (finishing r
+ * frees it once); the count was shortened and the mark is intact (the
+ * free did not happen: free it); the mark is gone (freed: word 0 was
+ * overwritten by the free, and by whoever got the block next).
+ */
+static uint64_t freeing_resolve_locked(struct shg_seg *seg, struct shg_tslot *s,
+				       uint64_t r)
+{
+	uint64_t f = atomic_load_explicit(&s->freeing, memory_order_acquire);
+	struct shg_batch *rb = r ? batch_at(seg, r) : NULL;
+	uint32_t c = rb ? batch_count(rb) : 0;
+
+	atomic_store_explicit(&s->freeing, 0, memory_order_release);
+	if (!f || f == r || (c && ent_off(rb, c - 1) == f))
+		return 0;
+	return freeing_marked(seg, f,
+			      atomic_load_explicit(&s->owner,
+						   memory_order_relaxed)) ?
+		       f :
+		       0;
+}
+
 void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 		      struct shg_recover_report *rep)
 {
@@ -14,7 +41,7 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	struct shg__tctx *ctx = shg__tctx_peek(seg);
 	struct shg_batch *b = NULL;
 	struct shg_tslot *s;
-	uint64_t r, o, empty = 0, adopted = 0, drop;
+	uint64_t r, o, empty = 0, adopted = 0, drop, tofree;
 
 	if (tidx >= seg->max_threads)
 		return;
@@ -44,10 +71,7 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
 	if (!r)
 		atomic_store_explicit(&s->reclaiming, 0, memory_order_release);
-	/* A batch block its owner may have freed already: never free it
-	 * here (if it is still allocated the leak sweep finds it). When the
-	 * record is still there too, finishing r below frees it once. */
-	atomic_store_explicit(&s->freeing, 0, memory_order_release);
+	tofree = freeing_resolve_locked(seg, s, r);
 	shg__unlock(seg, &hdr->limbo_lock);
 	/* Popped (tag below a past scan's m, or held) and ours alone:
 	 * finish it, with a pin snapshot taken now (after its grace). */
@@ -60,6 +84,8 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	}
 	if (empty)
 		shg__free_now(seg, ctx, empty);
+	if (tofree)
+		shg__free_now(seg, ctx, tofree);
 	chain_free(seg, ctx, drop);
 	if (rep)
 		rep->retired_adopted += adopted;

@@ -189,8 +189,9 @@ struct shg_tslot {
 	uint64_t registered_ns; /* CLOCK_REALTIME at registration */
 	uint32_t node; /* NUMA node of the thread at registration */
 	uint32_t stage_n; /* staged retires in the open batch (epoch_stage.c) */
-	_Atomic uint64_t freeing; /* finished batch block being freed after
-				   * its reclaiming record was dropped */
+	_Atomic uint64_t freeing; /* block a reclaimer is freeing: a retired
+				   * entry or a finished batch block, marked
+				   * SHG_FREEING_MARK + owner (epoch.c) */
 
 	/* line 1: written by reclaimers and recoverers; the stage fields by
 	 * the owner while it commits and by the next committer */
@@ -296,6 +297,10 @@ struct shg_span {
 	uint64_t owner_token;
 };
 #define SHG_TOKEN_MIXED UINT64_MAX
+/* Word 0 of a block a reclaimer is about to free (word 1: its slot's owner
+ * token). Odd, so never a free-list link (block offsets are 16-aligned);
+ * every free overwrites word 0 (epoch.c, tslot.freeing). */
+#define SHG_FREEING_MARK 0x5afe5afe5afe5afdull
 /* span.owner of a dead thread's span awaiting the leak sweep (not on any
  * list, never adopted); above every thread slot + 1. */
 #define SHG_OWNER_SWEEP 0xffffffffu

@@ -64,17 +64,15 @@
  * Leaks the live recovery cannot free: their bytes are reported, not
  * failed (docs/SECURITY.md, known gaps). An entry here hides a leak:
  * remove it when recovery frees it.
- *  - A reclaimer that dies between forgetting a block and freeing it
- *    (a finished batch's block after its record is dropped): whether the
- *    free happened cannot be told afterwards, and freeing twice could free
- *    a block handed out again. At most that one block.
+ *  (none known: a reclaimer killed while freeing a block leaves it named
+ *  in tslot.freeing and marked until the free, so its recoverer frees it
+ *  exactly when the free did not happen)
  * A commit that dies between its root CAS and its retires (the commit
  * window) leaks nothing: its retires are staged before the CAS and
  * finished by whoever releases its slot (shm/epoch_stage.c); rounds
  * killed inside the window must leak 0 like any other.
  */
 static const char *const known_leak_points[] = {
-	"reclaim.record_cleared",
 	NULL,
 };
 /* Whether a death anywhere inside the commit window may leak. */
