@@ -637,6 +637,29 @@ int64_t shg_reclaim(struct shg_seg *seg)
 
 /* ---- retire ----------------------------------------------------------- */
 
+/* A fresh empty retire batch at *@nb, named by nothing yet. */
+static struct shg_batch *batch_new(struct shg_seg *seg, struct shg_off *nb,
+				   int *err)
+{
+	struct shg_batch *b;
+
+	*err = shg_alloc(seg, SHG_BATCH_BYTES, nb);
+	if (*err)
+		return NULL;
+	SHG_CRASH_POINT("retire.batch_allocated");
+	b = shg_ptr(seg, *nb, SHG_BATCH_BYTES);
+	if (!b) {
+		*err = SHG_CORRUPT();
+		return NULL;
+	}
+	shg__st64_relaxed(&b->next, 0);
+	shg__st64_relaxed(&b->tag, 0);
+	shg__st64_relaxed(&b->bytes, 0);
+	__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&b->cap, BATCH_CAP, __ATOMIC_RELAXED);
+	return b;
+}
+
 /*
  * The calling thread's open batch with room for one more entry, sealing a
  * full one and allocating a new one as needed. NULL and *@err on failure.
@@ -660,20 +683,9 @@ static struct shg_batch *open_batch(struct shg_seg *seg, struct shg__tctx *ctx,
 	} else if (o) { /* corrupt: forget it (leaked, never misread) */
 		atomic_store_explicit(&s->limbo_open, 0, memory_order_release);
 	}
-	*err = shg_alloc(seg, SHG_BATCH_BYTES, &nb);
-	if (*err)
+	b = batch_new(seg, &nb, err);
+	if (!b)
 		return NULL;
-	SHG_CRASH_POINT("retire.batch_allocated");
-	b = shg_ptr(seg, nb, SHG_BATCH_BYTES);
-	if (!b) {
-		*err = SHG_CORRUPT();
-		return NULL;
-	}
-	shg__st64_relaxed(&b->next, 0);
-	shg__st64_relaxed(&b->tag, 0);
-	shg__st64_relaxed(&b->bytes, 0);
-	__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&b->cap, BATCH_CAP, __ATOMIC_RELAXED);
 	/* Release: whoever finds it through limbo_open sees it initialised. */
 	atomic_store_explicit(&s->limbo_open, nb.v, memory_order_release);
 	*bo = nb.v;

@@ -195,19 +195,9 @@ static struct shg_batch *chain_grow(struct shg_seg *seg, struct shg__tctx *ctx,
 	struct shg_batch *b, *tb = batch_at(seg, ctx->stage_tail);
 	struct shg_off nb;
 
-	*err = shg_alloc(seg, SHG_BATCH_BYTES, &nb);
-	if (*err)
+	b = batch_new(seg, &nb, err);
+	if (!b)
 		return NULL;
-	b = shg_ptr(seg, nb, SHG_BATCH_BYTES);
-	if (!b) {
-		*err = SHG_CORRUPT();
-		return NULL;
-	}
-	shg__st64_relaxed(&b->next, 0);
-	shg__st64_relaxed(&b->tag, 0);
-	shg__st64_relaxed(&b->bytes, 0);
-	__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&b->cap, BATCH_CAP, __ATOMIC_RELAXED);
 	/* Release: initialised before anything names it. */
 	if (tb)
 		__atomic_store_n(&tb->next, nb.v, __ATOMIC_RELEASE);
