@@ -1212,6 +1212,7 @@ int shg_update(struct shg_root *root, int (*fn)(struct shg_txn *txn, void *arg),
 struct drop_walk {
 	struct shg_seg *seg;
 	uint64_t death;
+	bool staged; /* staging the drop (shg__stage_drop_open) */
 };
 
 static int drop_hook_visit(void *arg, uint64_t off, const struct shg_node *n,
@@ -1221,6 +1222,12 @@ static int drop_hook_visit(void *arg, uint64_t off, const struct shg_node *n,
 
 	(void)n;
 	(void)size;
+	if (w->staged) {
+		SHG_CRASH_POINT("drop.staged_one");
+		if (!shg__stage_add(w->seg, off, w->death))
+			return 0;
+		return -EAGAIN; /* give the stage up, retire instead */
+	}
 	(void)shg__retire_with_death(w->seg, off, w->death);
 	return 0;
 }
@@ -1235,17 +1242,29 @@ int shg__graph_drop(struct shg_seg *seg, struct shg_off value, void *arg)
 {
 	const struct shg_node *n;
 	const struct shg_version *v;
-	struct drop_walk w = { seg, 0 };
+	struct drop_walk w = { seg, 0, false };
 	int err;
 
 	(void)arg;
+	/* Staged when roots.c staged this drop: a death during the walk
+	 * then leaves the whole graph to the recoverer (shm/epoch_stage.c). */
+	w.staged = shg__stage_drop_open(seg, value.v);
 	n = shg__node(seg, value.v, sizeof(*v), NULL, &err);
-	if (!n || n->type != SHG_TYPE_VERSION)
+	if (!n || n->type != SHG_TYPE_VERSION) {
+		if (w.staged && !shg__stage_add(seg, value.v, 0))
+			return 0;
 		return shg_retire(seg, value);
+	}
 	v = (const struct shg_version *)n;
 	w.death = v->seq + 1;
 	err = shg__walk(seg, v->node, drop_hook_visit, NULL, &w);
-	(void)shg__retire_with_death(seg, value.v, w.death);
+	if (w.staged && err == -EAGAIN) {
+		shg__stage_cancel(seg); /* nothing was retired yet */
+		w.staged = false;
+		err = shg__walk(seg, v->node, drop_hook_visit, NULL, &w);
+	}
+	if (!w.staged || shg__stage_add(seg, value.v, w.death))
+		(void)shg__retire_with_death(seg, value.v, w.death);
 	return err;
 }
 

@@ -81,6 +81,7 @@ const char *const shg__crash_points[] = {
 	"root.remove_marked",
 	"root.remove_finalized",
 	"root.remove_dropped",
+	"drop.staged_one",
 	"root.cas_before",
 	"root.cas_after",
 	"pin.claimed",

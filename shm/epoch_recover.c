@@ -7,6 +7,21 @@
 
 /* ---- recovery --------------------------------------------------------- */
 
+/* Drop removed root value @v again, from the start, in a read section of
+ * ours (staged like any drop when we can stage; slot index unknown). */
+static void stage_redo_drop(struct shg_seg *seg, uint64_t v)
+{
+	bool rl = shg_read_lock(seg) == 0;
+	uint32_t t;
+
+	if (rl)
+		(void)shg__stage_begin(seg, SHG_STAGE_DROP | ~SHG_STAGE_DROP, v,
+				       &t);
+	shg__root_drop_value(seg, (struct shg_off){ v });
+	if (rl)
+		shg_read_unlock(seg);
+}
+
 /*
  * The block a dead (or leaving) reclaimer named in s.freeing; limbo_lock
  * and the slot's recover_lock held; @r is its reclaiming batch if that
@@ -41,7 +56,7 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	struct shg__tctx *ctx = shg__tctx_peek(seg);
 	struct shg_batch *b = NULL;
 	struct shg_tslot *s;
-	uint64_t r, o, empty = 0, adopted = 0, drop, tofree;
+	uint64_t r, o, empty = 0, adopted = 0, drop, tofree, redo = 0;
 
 	if (tidx >= seg->max_threads)
 		return;
@@ -54,7 +69,7 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 		return;
 	/* A commit staged before its publish: finish or drop its retires
 	 * before the open batch is sealed (epoch_stage.c). */
-	drop = stage_resolve_locked(seg, s);
+	drop = stage_resolve_locked(seg, s, &redo);
 	r = atomic_load_explicit(&s->reclaiming, memory_order_acquire);
 	if (r && (fifo_contains(seg, r) || shg__held_contains(seg, r)))
 		r = 0; /* died before unlinking it */
@@ -87,6 +102,8 @@ void shg__limbo_adopt(struct shg_seg *seg, uint32_t tidx,
 	if (tofree)
 		shg__free_now(seg, ctx, tofree);
 	chain_free(seg, ctx, drop);
+	if (redo) /* a drop that died half-way: drop the graph again */
+		stage_redo_drop(seg, redo);
 	if (rep)
 		rep->retired_adopted += adopted;
 }

@@ -63,6 +63,9 @@
  * open batch's count is stored once per commit instead of once per entry.
  */
 
+/* stage_from's top bit: a drop's stage is complete (stage_publish). */
+#define STAGE_COMPLETE 0x80000000u
+
 /* Link the private chain at @head after the FIFO's tail, every batch
  * tagged in order; limbo_lock held, caller issued F_w. */
 static void chain_link_locked(struct shg_seg *seg, uint64_t head, bool fix)
@@ -282,6 +285,11 @@ void shg__stage_publish(struct shg_seg *seg)
 	    !atomic_load_explicit(&ctx->slot->stage_ver, memory_order_relaxed))
 		return;
 	s = ctx->slot;
+	/* A drop's stage is complete from here on: recovery finishes it
+	 * rather than dropping the graph again (see stage_resolve_locked). */
+	if (s->stage_root & SHG_STAGE_DROP)
+		__atomic_store_n(&s->stage_from, s->stage_from | STAGE_COMPLETE,
+				 __ATOMIC_RELEASE);
 	n = __atomic_load_n(&s->stage_n, __ATOMIC_RELAXED);
 	bo = atomic_load_explicit(&s->limbo_open, memory_order_relaxed);
 	b = batch_at(seg, bo);
@@ -290,7 +298,8 @@ void shg__stage_publish(struct shg_seg *seg)
 						     ctx->stage_bytes);
 		/* Release: the entries are complete before count covers them
 		 * (a reclaimer or adopter reads count with acquire). */
-		__atomic_store_n(&b->count, s->stage_from + n,
+		__atomic_store_n(&b->count,
+				 (s->stage_from & ~STAGE_COMPLETE) + n,
 				 __ATOMIC_RELEASE);
 		SHG_CRASH_POINT("stage.count_published");
 	}
@@ -325,6 +334,16 @@ void shg__stage_cancel(struct shg_seg *seg)
 	chain_free(seg, ctx, head);
 }
 
+bool shg__stage_drop_open(struct shg_seg *seg, uint64_t v)
+{
+	struct shg__tctx *ctx = shg__tctx_peek(seg);
+
+	return ctx && v && !ctx->stage_unlinked &&
+	       atomic_load_explicit(&ctx->slot->stage_ver,
+				    memory_order_relaxed) == v &&
+	       (ctx->slot->stage_root & SHG_STAGE_DROP);
+}
+
 /* A published stage left unlinked (limbo_lock was unusable): retry. */
 static void stage_retry(struct shg_seg *seg, struct shg__tctx *ctx)
 {
@@ -339,22 +358,38 @@ static void stage_retry(struct shg_seg *seg, struct shg__tctx *ctx)
  * Resolve slot @s's stage (its owner is dead or leaving); limbo_lock and
  * the slot's recover_lock held. Returns a chain to free after the unlock.
  */
-static uint64_t stage_resolve_locked(struct shg_seg *seg, struct shg_tslot *s)
+static uint64_t stage_resolve_locked(struct shg_seg *seg, struct shg_tslot *s,
+				     uint64_t *redo)
 {
 	uint64_t ver =
 		atomic_load_explicit(&s->stage_ver, memory_order_acquire);
 	uint64_t head, drop = 0;
-	uint32_t n, from;
+	uint32_t n, from, slot;
 	struct shg_batch *b;
 	bool pub;
 
 	if (!ver)
 		return 0;
-	pub = stage_published(seg, s, ver);
+	if (s->stage_root & SHG_STAGE_DROP) {
+		/* A drop: a complete stage is finished like a published
+		 * commit; an incomplete one is dropped, and the graph is
+		 * dropped again from the start if the root slot gave the
+		 * value up (it is then ours alone; if the slot still holds
+		 * it, its finalize stages a drop again). */
+		slot = s->stage_root & ~SHG_STAGE_DROP;
+		pub = __atomic_load_n(&s->stage_from, __ATOMIC_ACQUIRE) &
+		      STAGE_COMPLETE;
+		if (!pub && (slot >= seg->max_roots ||
+			     atomic_load_explicit(&seg->roots[slot].value,
+						  memory_order_acquire) != ver))
+			*redo = ver;
+	} else {
+		pub = stage_published(seg, s, ver);
+	}
 	head = atomic_load_explicit(&s->stage_chain, memory_order_relaxed);
 	if (pub) {
 		n = __atomic_load_n(&s->stage_n, __ATOMIC_ACQUIRE);
-		from = s->stage_from;
+		from = s->stage_from & ~STAGE_COMPLETE;
 		b = batch_at(seg, atomic_load_explicit(&s->limbo_open,
 						       memory_order_relaxed));
 		if (b && from + n <= BATCH_CAP &&

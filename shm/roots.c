@@ -49,8 +49,11 @@
  * rslot.holds is recomputed from the records by repair; a REMOVED slot
  * left with no holds (death between "state = REMOVED" and finalize) is
  * finalized after the repair, outside the repair itself so that its value
- * can be dropped without root_lock. A value exchanged out by a process
- * that died before dropping it is leaked, and found by the leak sweep.
+ * can be dropped without root_lock. A value being dropped is staged in
+ * the dropping thread's slot before finalize exchanges it out (roots.c
+ * finalize, shm/epoch_stage.c): a process that dies before its drop is
+ * complete leaves the graph to whoever releases it, which drops it again
+ * from the start.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -188,10 +191,21 @@ static int roots_lock(struct shg_seg *seg)
  * crash before it leaves a REMOVED slot without holds, which is finalized
  * again after repair).
  */
-static uint64_t finalize(struct shg_rslot *rs)
+static uint64_t finalize(struct shg_seg *seg, struct shg_rslot *rs)
 {
-	uint64_t v =
-		atomic_exchange_explicit(&rs->value, 0, memory_order_acq_rel);
+	uint64_t v = atomic_load_explicit(&rs->value, memory_order_acquire);
+	uint32_t t;
+
+	/* Stage the drop before the value leaves the slot (no holds: no
+	 * publisher can change it), so that whoever releases us if we die
+	 * before the drop is done retires the whole graph (epoch_stage.c).
+	 * Without a stage (outside a read section, no memory) the drop
+	 * retires as it goes, as before. */
+	if (v)
+		(void)shg__stage_begin(
+			seg, SHG_STAGE_DROP | (uint32_t)(rs - seg->roots), v,
+			&t);
+	v = atomic_exchange_explicit(&rs->value, 0, memory_order_acq_rel);
 
 	memset(rs->name, 0, sizeof(rs->name));
 	shg__st32_relaxed(&rs->holds, 0);
@@ -224,10 +238,21 @@ static void drop_value(struct shg_seg *seg, uint64_t v)
 
 	if (!v)
 		return;
+	shg__root_drop_value(seg, off);
+}
+
+void shg__root_drop_value(struct shg_seg *seg, struct shg_off off)
+{
+	bool staged = shg__stage_drop_open(seg, off.v);
+
 	if (seg->root_drop)
 		seg->root_drop(seg, off, seg->root_drop_arg);
-	else
+	else if (!staged || shg__stage_add(seg, off.v, 0))
 		(void)shg_retire(seg, off);
+	/* Every block of the graph is staged (or the stage was given up and
+	 * they were retired as the walk went): publish it. */
+	if (staged)
+		shg__stage_publish(seg);
 }
 
 /*
@@ -257,7 +282,7 @@ static void finalize_pending(struct shg_seg *seg)
 						 memory_order_relaxed) ==
 				    SHG_ROOT_REMOVED &&
 			    shg__ld32_relaxed(&rs->holds) == 0) {
-				v = finalize(rs);
+				v = finalize(seg, rs);
 				found = true;
 			}
 		}
@@ -278,6 +303,27 @@ static void roots_unlock(struct shg_seg *seg)
 		roots_repaired = false;
 		finalize_pending(seg);
 	}
+}
+
+/*
+ * roots_unlock() for a caller that finalized a value of its own: its drop
+ * stage is open until the drop is published, and no other drop or retire
+ * may come in between (they would overwrite the staged entries), so the
+ * pending finalizations are left to finish_unlock_deferred().
+ */
+static bool roots_unlock_deferred(struct shg_seg *seg)
+{
+	bool pending = roots_repaired;
+
+	roots_repaired = false;
+	shg__unlock(seg, &seg->hdr->root_lock);
+	return pending;
+}
+
+static void finish_unlock_deferred(struct shg_seg *seg, bool pending)
+{
+	if (pending)
+		finalize_pending(seg);
 }
 
 /* ---- hold records (under root_lock) ------------------------------------ */
@@ -514,7 +560,7 @@ int shg_root_close(struct shg_root *root)
 {
 	struct shg_seg *seg;
 	uint64_t v = 0;
-	bool rl;
+	bool rl, pending;
 
 	if (!root)
 		return 0;
@@ -527,9 +573,10 @@ int shg_root_close(struct shg_root *root)
 	rl = transit_enter(seg);
 	if (roots_lock(seg) == 0) {
 		if (hold_drop(root))
-			v = finalize(root->rs);
-		roots_unlock(seg);
+			v = finalize(seg, root->rs);
+		pending = roots_unlock_deferred(seg);
 		drop_value(seg, v);
+		finish_unlock_deferred(seg, pending);
 	}
 	transit_leave(seg, rl);
 	free(root);
@@ -538,7 +585,7 @@ int shg_root_close(struct shg_root *root)
 
 int shg_root_remove(struct shg_seg *seg, const char *name)
 {
-	bool rl;
+	bool rl, pending;
 	struct shg_rslot *rs;
 	uint64_t v = 0;
 	int64_t idx;
@@ -570,11 +617,12 @@ int shg_root_remove(struct shg_seg *seg, const char *name)
 			      memory_order_release);
 	SHG_CRASH_POINT("root.remove_marked");
 	if (shg__ld32_relaxed(&rs->holds) == 0)
-		v = finalize(rs);
-	roots_unlock(seg);
+		v = finalize(seg, rs);
+	pending = roots_unlock_deferred(seg);
 	SHG_CRASH_POINT("root.remove_finalized");
 	drop_value(seg, v);
 	SHG_CRASH_POINT("root.remove_dropped");
+	finish_unlock_deferred(seg, pending);
 	transit_leave(seg, rl);
 	return 0;
 }

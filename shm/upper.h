@@ -136,6 +136,21 @@ SHG_HIDDEN void shg__stage_publish(struct shg_seg *seg);
 SHG_HIDDEN void shg__stage_cancel(struct shg_seg *seg);
 SHG_HIDDEN void shg__stage_seen(struct shg_seg *seg, uint32_t tidx,
 				uint64_t ver);
+/*
+ * A removed root's value @v on its way to the drop hook: staged by the
+ * calling thread when the slot gave it up (roots.c), so that a death
+ * during the drop leaves the whole graph to whoever releases the thread:
+ * it drops the graph again from the start unless the drop's stage was
+ * complete. stage_root is SHG_STAGE_DROP | the root slot.
+ * shg__stage_drop_open(): whether the caller stages the drop of @v; the
+ * drop hook then calls shg__stage_add() for every block instead of
+ * retiring it (if an add fails: shg__stage_cancel(), then retire
+ * everything the usual way), and roots.c publishes the stage after it.
+ */
+#define SHG_STAGE_DROP 0x80000000u
+SHG_HIDDEN bool shg__stage_drop_open(struct shg_seg *seg, uint64_t v);
+/* Drop removed root value @off (the drop hook, staged when possible). */
+SHG_HIDDEN void shg__root_drop_value(struct shg_seg *seg, struct shg_off off);
 
 /* segment.c: create or open a segment on behalf of the layer @ops. */
 SHG_HIDDEN int shg__seg_create(const char *name, const struct shg_opts *opts,
