@@ -735,7 +735,7 @@ void bench_table_print(FILE *f, const struct bench_case *cases, size_t n,
 		       const char *title)
 {
 	const struct bench_machine *m = bench_machine();
-	char line[512], rg[256];
+	char line[4096], rg[256]; /* fits every machine field */
 	unsigned reps = 0;
 	int w[2];
 	size_t i;
