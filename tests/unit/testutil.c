@@ -8,14 +8,36 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static unsigned tu_counter;
 
+/*
+ * A per-process nonce in every name: pids wrap (pid_max is often 32768), and
+ * a segment left by a killed or failed earlier run must never collide with a
+ * name a later test binary picks.
+ */
+static unsigned tu_nonce(void)
+{
+	static unsigned nonce;
+	static pid_t owner;
+	struct timespec ts;
+
+	if (nonce && owner == getpid())
+		return nonce;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	owner = getpid();
+	nonce = ((unsigned)ts.tv_nsec ^ (unsigned)ts.tv_sec * 2654435761u ^
+		 (unsigned)owner * 40503u) |
+		1u;
+	return nonce;
+}
+
 void tu_shm_name(char *buf, size_t len, const char *tag)
 {
-	snprintf(buf, len, "/shgtest-%d-%u-%s", (int)getpid(), tu_counter++,
-		 tag);
+	snprintf(buf, len, "/shgtest-%d-%x-%u-%s", (int)getpid(), tu_nonce(),
+		 tu_counter++, tag);
 }
 
 void tu_file_path(char *buf, size_t len, const char *tag)
@@ -24,8 +46,8 @@ void tu_file_path(char *buf, size_t len, const char *tag)
 
 	if (!dir || !*dir)
 		dir = "/tmp";
-	snprintf(buf, len, "%s/shgtest-%d-%u-%s", dir, (int)getpid(),
-		 tu_counter++, tag);
+	snprintf(buf, len, "%s/shgtest-%d-%x-%u-%s", dir, (int)getpid(),
+		 tu_nonce(), tu_counter++, tag);
 }
 
 struct shg_seg *tu_create(char *name, uint64_t capacity)
