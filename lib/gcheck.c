@@ -348,7 +348,8 @@ struct gcheck {
 	shg_problem_fn fn;
 	void *arg;
 	struct shg_check_report *rep;
-	struct shg__offset_set retired; /* retired/held entries */
+	struct shg__omap retired; /* retired entry -> confirmation token */
+	struct shg__limbo_mark then, now; /* around the short section */
 	struct shg__omap owner; /* node -> graph, over every current version */
 	bool oom; /* owner could not grow: isolation checked in part */
 	/* the walk in progress */
@@ -402,12 +403,12 @@ static void gproblem_flush(struct gcheck *gc, bool keep)
 
 #define GPROBLEM(gc, code, ...) gproblem((gc), (code), __VA_ARGS__)
 
-static void retired_add(void *arg, uint64_t off)
+static void retired_add(void *arg, uint64_t off, uint64_t token)
 {
-	struct shg__offset_set *s = arg;
+	struct shg__omap *m = arg;
 
 	if (off)
-		(void)shg__oset_add(s, off);
+		(void)shg__omap_add(m, off, token, NULL);
 }
 
 /* One reachable node: graph, isolation, retirement, totals. */
@@ -416,7 +417,7 @@ static int check_visit(void *arg, uint64_t off, const struct shg_node *n,
 {
 	struct gcheck *gc = arg;
 	uint32_t g = n->graph;
-	uint64_t prev;
+	uint64_t prev, token;
 	int rc;
 
 	gc->bytes += size;
@@ -427,7 +428,10 @@ static int check_visit(void *arg, uint64_t off, const struct shg_node *n,
 			 gc->root, (unsigned long long)off, g, gc->graph);
 	if (!gc->current)
 		return 0; /* pinned versions may reach retired/held nodes */
-	if (shg__oset_has(&gc->retired, off))
+	/* Retired and reachable at once: the entry was still in that life
+	 * after the version was loaded (see shg__graph_check). */
+	if (shg__omap_get(&gc->retired, off, &token) &&
+	    shg__limbo_confirmed(&gc->then, &gc->now, token))
 		GPROBLEM(gc, SHG_ECORRUPT,
 			 "root %u: reachable node %#llx is retired", gc->root,
 			 (unsigned long long)off);
@@ -675,16 +679,23 @@ int shg__graph_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 		return err;
 	/* One short section: the retired set, then the pin records, then
 	 * the roots, each current version pinned (see BOUNDED READ
-	 * SECTIONS). The walks run after it. */
+	 * SECTIONS). The walks run after it. An entry of the retired set
+	 * may be freed and its block reused by a commit before a root is
+	 * loaded (its grace period began before this section); the marks
+	 * before the set and after the roots tell which entries were still
+	 * unfreed when the roots were loaded, and only those are reported
+	 * when reachable (shg__limbo_confirmed). */
+	shg__limbo_mark(seg, &gc.then);
 	shg__limbo_walk_retired(seg, retired_add, &gc.retired);
 	check_pins(&gc);
 	check_roots(&gc);
+	shg__limbo_mark(seg, &gc.now);
 	shg_read_unlock(seg);
 	walk_roots(&gc);
 	walk_pins(&gc);
 	if (gc.oom)
 		GPROBLEM(&gc, -ENOMEM, "graph check: out of memory");
-	shg__oset_free(&gc.retired);
+	shg__omap_free(&gc.retired);
 	shg__omap_free(&gc.owner);
 	free(gc.held.v);
 	free(gc.roots.v);

@@ -95,31 +95,64 @@ static void set_add(void *arg, uint64_t off)
 		c->err = -ENOMEM;
 }
 
-/* Cross-module: root values are allocated blocks that are not retired. */
+/* Retired entry -> its confirmation token (shg__limbo_walk_retired). */
+struct cb_tokens {
+	struct shg__omap m;
+	int err; /* -ENOMEM once an add failed */
+};
+
+static void token_add(void *arg, uint64_t off, uint64_t token)
+{
+	struct cb_tokens *c = arg;
+
+	if (shg__omap_add(&c->m, off, token, NULL) == -ENOMEM)
+		c->err = -ENOMEM;
+}
+
+/*
+ * Cross-module: root values are allocated blocks that are not retired.
+ * In one read section: the retired entries, then the root values, then
+ * a mark; a value found retired counts only if its entry was still in
+ * the same life after the value was read (shg__limbo_confirmed), since a
+ * retired version record may be freed and reused by a later commit while
+ * the lists are read.
+ */
 static void check_roots_vs_retired(struct shg_seg *seg, shg_problem_fn fn,
 				   void *arg, struct shg_check_report *rep)
 {
-	struct cb_set retired = { 0 };
-	uint32_t r;
+	struct cb_tokens retired = { 0 };
+	struct shg__limbo_mark then, now;
+	uint64_t tok;
+	uint32_t r, n = 0;
 
-	shg__limbo_walk_retired(seg, set_add, &retired);
-	if (retired.err) {
-		shg__oset_free(&retired.s);
+	struct {
+		uint32_t r;
+		uint64_t v, tok;
+	} hit[8];
+
+	if (shg_read_lock(seg))
 		return;
-	}
-	for (r = 0; r < seg->max_roots; r++) {
+	shg__limbo_mark(seg, &then);
+	shg__limbo_walk_retired(seg, token_add, &retired);
+	for (r = 0; !retired.err && r < seg->max_roots; r++) {
 		struct shg_rslot *rs = &seg->roots[r];
 		uint32_t st = atomic_load(&rs->state);
 		uint64_t v = atomic_load(&rs->value);
 
-		if (st == SHG_ROOT_FREE || v == 0)
+		if (st == SHG_ROOT_FREE || v == 0 ||
+		    !shg__omap_get(&retired.m, v, &tok))
 			continue;
-		if (shg__oset_has(&retired.s, v))
-			shg__problem(fn, arg, rep, SHG_ECORRUPT,
-				     "root %u: value %llu is retired", r,
-				     (unsigned long long)v);
+		if (n < sizeof(hit) / sizeof(hit[0]))
+			hit[n++] = (typeof(hit[0])){ r, v, tok };
 	}
-	shg__oset_free(&retired.s);
+	shg__limbo_mark(seg, &now);
+	shg_read_unlock(seg);
+	for (r = 0; r < n; r++)
+		if (shg__limbo_confirmed(&then, &now, hit[r].tok))
+			shg__problem(fn, arg, rep, SHG_ECORRUPT,
+				     "root %u: value %llu is retired", hit[r].r,
+				     (unsigned long long)hit[r].v);
+	shg__omap_free(&retired.m);
 }
 
 int shg_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,

@@ -292,11 +292,25 @@ SHG_HIDDEN int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn,
 /* Calls @fn for every retired block and every batch block (for sweeps). */
 SHG_HIDDEN void shg__limbo_walk(struct shg_seg *seg,
 				void (*fn)(void *arg, uint64_t off), void *arg);
-/* The same without the staged retires of commits in flight (which are
- * still reachable until their root CAS): for shg_check. */
+/* What shg__limbo_confirmed compares: the FIFO head's tag (UINT64_MAX:
+ * empty or unknown) and the held list's unlink count. */
+struct shg__limbo_mark {
+	uint64_t head_tag;
+	uint64_t held_unlinks;
+};
+/* Tokens of shg__limbo_walk_retired (low 2 bits; FIFO: tag << 2). */
+enum { SHG__RT_OPEN = 1, SHG__RT_HELD = 2, SHG__RT_FIFO = 3 };
+SHG_HIDDEN void shg__limbo_mark(struct shg_seg *seg, struct shg__limbo_mark *m);
+/* Retired entries (no staged, no reclaiming ones) for shg_check, each
+ * with a token; shg__limbo_confirmed(@then, @now, token) says whether the
+ * entry was still unfreed at @now if @then was read before the walk. */
 SHG_HIDDEN void shg__limbo_walk_retired(struct shg_seg *seg,
-					void (*fn)(void *arg, uint64_t off),
+					void (*fn)(void *arg, uint64_t off,
+						   uint64_t token),
 					void *arg);
+SHG_HIDDEN bool shg__limbo_confirmed(const struct shg__limbo_mark *then,
+				     const struct shg__limbo_mark *now,
+				     uint64_t token);
 SHG_HIDDEN void shg__limbo_repair(struct shg_seg *seg);
 /*
  * Interval-based reclamation: retire graph node @off that died at sequence
@@ -327,6 +341,11 @@ SHG_HIDDEN int
 shg__alloc_walk(struct shg_seg *seg,
 		void (*fn)(void *arg, uint64_t off, uint64_t size), void *arg);
 SHG_HIDDEN void shg__arena_repair(struct shg_seg *seg);
+/* Every arena lock in node order, for shg_check (see span.c's lock
+ * order): returns how many were taken (all, unless one is unusable);
+ * release them with shg__arenas_unlock(seg, that count). */
+SHG_HIDDEN unsigned shg__arenas_lock_all(struct shg_seg *seg);
+SHG_HIDDEN void shg__arenas_unlock(struct shg_seg *seg, unsigned n);
 /* The live leak sweep's candidates: allocated blocks of SHG_OWNER_SWEEP
  * spans and dead-owner large blocks (@blk); SHG_OWNER_SWEEP spans (@span). */
 SHG_HIDDEN int

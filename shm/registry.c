@@ -51,6 +51,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -846,6 +847,12 @@ int shg__registry_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 		uint64_t o = atomic_load(&ts->owner);
 		uint64_t e = atomic_load(&ts->epoch);
 
+		if (!o && e) { /* claimed or released meanwhile? re-read */
+			sched_yield();
+			o = atomic_load(&ts->owner);
+			if (e != atomic_load(&ts->epoch))
+				continue;
+		}
 		if (!o) {
 			if (e)
 				shg__problem(fn, arg, rep, SHG_ECORRUPT,
@@ -865,6 +872,11 @@ int shg__registry_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 			rep->dead_threads++;
 			continue;
 		}
+		/* The slot's epoch was read after global: a reader that
+		 * entered since may hold a newer one. Re-read the global
+		 * epoch (monotonic) after the slot's. */
+		if (e > global)
+			global = atomic_load(&seg->hdr->epoch);
 		if (e > global)
 			shg__problem(fn, arg, rep, SHG_ECORRUPT,
 				     "thread slot %u: epoch %llu ahead of the "

@@ -53,7 +53,10 @@
  * whose word names node N, and those cannot change under it. Lock order:
  * an arena lock, then hdr.grow_lock. No thread ever holds two arena locks
  * (allocation drops its own before trying another arena's bins, and
- * shg__arena_repair takes them one at a time).
+ * shg__arena_repair takes them one at a time), except shg_check, which
+ * takes all of them in node order and then no other lock
+ * (shg__arenas_lock_all): with everyone else holding at most one, that
+ * order cannot deadlock.
  *
  * GROWTH. Under grow_lock, a chunk of max(count, 32) spans past heap_top is
  * backed (posix_fallocate), placed (mbind), given descriptors (a FREE head,
@@ -152,6 +155,22 @@ static int arena_lock(struct shg_seg *seg, unsigned node)
 static void arena_unlock(struct shg_seg *seg, unsigned node)
 {
 	shg__unlock(seg, &seg->arenas[node].lock);
+}
+
+unsigned shg__arenas_lock_all(struct shg_seg *seg)
+{
+	unsigned n;
+
+	for (n = 0; n < seg->nodes; n++)
+		if (arena_lock(seg, n))
+			break;
+	return n;
+}
+
+void shg__arenas_unlock(struct shg_seg *seg, unsigned n)
+{
+	while (n--)
+		arena_unlock(seg, n);
 }
 
 /* ---- bins ---------------------------------------------------------------

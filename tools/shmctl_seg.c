@@ -479,9 +479,9 @@ static void on_problem(void *arg, int code, const char *msg)
 #define CHECK_RUNS 5 /* problems must persist this many checks */
 
 /*
- * shg_check on a live segment reads structures that writers change
- * meanwhile, and can catch one in passing (a count updated an instant
- * before the list it counts). Problems count only if they persist: check
+ * shg_check on a live segment confirms what it reports (include/shmgraph/
+ * inspect.h); as a second guard against a structure caught in passing,
+ * problems count here only if they persist: check
  * silently until a check is clean or CHECK_RUNS - 1 have failed, then once
  * more, printing what it finds. A quiescent corrupt segment fails every
  * time; a sound live one passes one of the runs.

@@ -106,8 +106,13 @@ struct shg_check_report {
 /**
  * shg_check() - verify the segment's invariants.
  *
- * Safe on a live segment: it changes no data (concurrent writers may make
- * it report a transient problem, re-run to confirm). It holds no long read
+ * Safe on a live segment: it changes no data, and what writers change
+ * while it reads is not reported as a problem: the retire lists are read
+ * in one limbo_lock hold in an order that a block's next life cannot
+ * enter twice; a retired block counts as reachable only if it was still
+ * unfreed when the version was loaded; free lists of live owners are
+ * re-walked, and an allocator pass that finds a problem is repeated
+ * holding the arena locks, and only that pass reports. It holds no long read
  * section, so writers are never pushed past their retire budget whatever
  * the graphs' size: each root's current version is pinned in one short
  * read section and walked outside it (the pin keeps only that version),
