@@ -315,18 +315,6 @@ int shg__limbo_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 	return 0;
 }
 
-/* Report batch @off and its entries to @fn. */
-static void walk_batch(struct shg_batch *b, uint64_t off,
-		       void (*fn)(void *arg, uint64_t off), void *arg)
-{
-	uint32_t i, n = batch_count(b);
-
-	fn(arg, off);
-	for (i = 0; i < n; i++)
-		if (ent_off(b, i))
-			fn(arg, ent_off(b, i));
-}
-
 /*
  * Retired entries for shg_check's graph walk (lib/gcheck.c), each with a
  * token that says how to confirm later that the entry was still in the
@@ -388,22 +376,20 @@ bool shg__limbo_confirmed(const struct shg__limbo_mark *then,
 	}
 }
 
-/* Each entry of batch @b with @token (see above). */
-static void walk_tokens(struct shg_batch *b,
-			void (*fn)(void *arg, uint64_t off, uint64_t token),
-			void *arg, uint64_t token)
-{
-	uint32_t i, n = batch_count(b);
+/*
+ * Every batch, with its token (see above; 0: reclaiming or staged, which
+ * shg_check does not report): the FIFO, the held list, then each thread
+ * slot's open, reclaiming and staged batches.
+ */
+struct lists_walk {
+	void (*batch)(struct lists_walk *w, struct shg_batch *b, uint64_t off,
+		      uint64_t token);
+	void (*fn)(void *arg, uint64_t off); /* shg__limbo_walk */
+	void (*tfn)(void *arg, uint64_t off, uint64_t token); /* _retired */
+	void *arg;
+};
 
-	for (i = 0; i < n; i++)
-		if (ent_off(b, i))
-			fn(arg, ent_off(b, i), token);
-}
-
-void shg__limbo_walk_retired(struct shg_seg *seg,
-			     void (*fn)(void *arg, uint64_t off,
-					uint64_t token),
-			     void *arg)
+static void walk_lists(struct shg_seg *seg, struct lists_walk *w)
 {
 	uint64_t cur = shg__ld64_relaxed(&seg->hdr->limbo_head), prev_tag = 0,
 		 n = 0, tag;
@@ -413,47 +399,16 @@ void shg__limbo_walk_retired(struct shg_seg *seg,
 
 	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
 		tag = shg__ld64_relaxed(&b->tag);
-		if ((n > 1 && tag <= prev_tag) || tag >> 62)
+		if (n > 1 && tag <= prev_tag)
 			break;
 		prev_tag = tag;
-		walk_tokens(b, fn, arg, tag << 2 | SHG__RT_FIFO);
+		w->batch(w, b, cur, tag >> 62 ? 0 : tag << 2 | SHG__RT_FIFO);
 		cur = shg__ld64_relaxed(&b->next);
 	}
 	cur = shg__ld64_relaxed(&seg->hdr->held_head);
 	n = 0;
 	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
-		walk_tokens(b, fn, arg, SHG__RT_HELD);
-		cur = shg__ld64_relaxed(&b->next);
-	}
-	for (i = 0; i < seg->max_threads; i++) {
-		uint64_t o = atomic_load_explicit(&seg->threads[i].limbo_open,
-						  memory_order_acquire);
-
-		if ((b = batch_at(seg, o)))
-			walk_tokens(b, fn, arg, SHG__RT_OPEN);
-	}
-}
-
-void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
-		     void *arg)
-{
-	uint64_t cur = shg__ld64_relaxed(&seg->hdr->limbo_head), prev_tag = 0,
-		 n = 0;
-	uint64_t bound = fifo_bound(seg);
-	struct shg_batch *b;
-	uint32_t i;
-
-	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
-		if (n > 1 && shg__ld64_relaxed(&b->tag) <= prev_tag)
-			break;
-		prev_tag = shg__ld64_relaxed(&b->tag);
-		walk_batch(b, cur, fn, arg);
-		cur = shg__ld64_relaxed(&b->next);
-	}
-	cur = shg__ld64_relaxed(&seg->hdr->held_head);
-	n = 0;
-	while (cur && n++ < bound && (b = batch_at(seg, cur))) {
-		walk_batch(b, cur, fn, arg);
+		w->batch(w, b, cur, SHG__RT_HELD);
 		cur = shg__ld64_relaxed(&b->next);
 	}
 	for (i = 0; i < seg->max_threads; i++) {
@@ -462,18 +417,60 @@ void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
 						  memory_order_acquire);
 		uint64_t r = atomic_load_explicit(&s->reclaiming,
 						  memory_order_acquire);
-
 		uint64_t c = atomic_load_explicit(&s->stage_chain,
 						  memory_order_acquire);
 
 		if ((b = batch_at(seg, o)))
-			walk_batch(b, o, fn, arg);
+			w->batch(w, b, o, SHG__RT_OPEN);
 		if ((b = batch_at(seg, r)))
-			walk_batch(b, r, fn, arg);
+			w->batch(w, b, r, 0);
 		/* A commit's staged retires (epoch_stage.c): private batches
 		 * that only the slot names until they are linked. */
 		for (n = 0; c && n++ < bound && (b = batch_at(seg, c));
 		     c = shg__ld64_relaxed(&b->next))
-			walk_batch(b, c, fn, arg);
+			w->batch(w, b, c, 0);
 	}
+}
+
+/* shg__limbo_walk's step: the batch block and its entries. */
+static void batch_blocks(struct lists_walk *w, struct shg_batch *b,
+			 uint64_t off, uint64_t token)
+{
+	uint32_t i, n = batch_count(b);
+
+	(void)token;
+	w->fn(w->arg, off);
+	for (i = 0; i < n; i++)
+		if (ent_off(b, i))
+			w->fn(w->arg, ent_off(b, i));
+}
+
+/* shg__limbo_walk_retired's step: entries of reportable batches. */
+static void batch_tokens(struct lists_walk *w, struct shg_batch *b,
+			 uint64_t off, uint64_t token)
+{
+	uint32_t i, n = batch_count(b);
+
+	(void)off;
+	for (i = 0; token && i < n; i++)
+		if (ent_off(b, i))
+			w->tfn(w->arg, ent_off(b, i), token);
+}
+
+void shg__limbo_walk_retired(struct shg_seg *seg,
+			     void (*fn)(void *arg, uint64_t off,
+					uint64_t token),
+			     void *arg)
+{
+	struct lists_walk w = { .batch = batch_tokens, .tfn = fn, .arg = arg };
+
+	walk_lists(seg, &w);
+}
+
+void shg__limbo_walk(struct shg_seg *seg, void (*fn)(void *arg, uint64_t off),
+		     void *arg)
+{
+	struct lists_walk w = { .batch = batch_blocks, .fn = fn, .arg = arg };
+
+	walk_lists(seg, &w);
 }
