@@ -136,14 +136,14 @@ SHG_API enum shg_flavor shg_seg_flavor(const struct shg_seg *seg);
  * (2 MiB on x86-64), so that a lookup's random accesses over a large heap
  * miss the TLB less. What a segment gets depends on the file system of its
  * file (POSIX shm names live on the /dev/shm tmpfs mount):
+ *
  * - hugetlbfs: every page is huge. The capacity is rounded up to the huge
  *   page size; huge pages are taken from the pool as the heap is backed, so
  *   an empty pool gives -ENOSPC, never SIGBUS.
  * - tmpfs mounted with huge=always or huge=within_size (or any tmpfs when
  *   /sys/kernel/mm/transparent_hugepage/shmem_enabled reads [force]): the
  *   kernel allocates huge pages as the heap is backed, for every process;
- *   SHG_OPEN_HUGE rounds the capacity up to the huge page size and maps the
- *   segment at an address aligned to it, so that they are mapped whole.
+ *   SHG_OPEN_HUGE rounds the capacity up to the huge page size.
  * - any other tmpfs mount (huge=never, the default, and huge=advise): the
  *   process opened with SHG_OPEN_HUGE collapses backed ranges into huge
  *   pages (MADV_COLLAPSE, Linux 6.1): all of the backed heap at open, and
@@ -153,6 +153,9 @@ SHG_API enum shg_flavor shg_seg_flavor(const struct shg_seg *seg);
  * - shmem_enabled [deny], other file systems, or kernels without
  *   MADV_COLLAPSE on a huge=never/advise mount: SHG_OPEN_HUGE fails with
  *   SHG_ENOHUGE (a create removes the file it made).
+ *
+ * Every process maps a segment at a huge-page-aligned address, so that huge
+ * pages, whoever made them, are mapped whole (one TLB entry each).
  * shg_seg_huge() says which case applies and how many bytes are mapped by
  * huge pages, whether or not the segment was opened with SHG_OPEN_HUGE.
  */
