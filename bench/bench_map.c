@@ -50,23 +50,26 @@ enum {
 	SYS_LFHT,
 	SYS_FLAT,
 	SYS_SHMGRAPH_FENCE,
+	SYS_SHMGRAPH_HUGE, /* only with --huge / --huge-dir */
 	NSYS
 };
 
 static const struct peer_ops *const sys_ops[NSYS] = {
-	&peer_shmgraph_ops, &peer_rwlock_ops,
+	&peer_shmgraph_ops,	  &peer_rwlock_ops,
 #ifdef HAVE_LMDB
 	&peer_lmdb_ops,
 #else
 	NULL,
 #endif
-	&peer_lfht_ops,	    &peer_flat_ops,   &peer_shmgraph_fence_ops,
+	&peer_lfht_ops,		  &peer_flat_ops,
+	&peer_shmgraph_fence_ops, &peer_shmgraph_huge_ops,
 };
 
 /* Names for --systems and the tables; JSON "system" is ops->system. */
-static const char *const sys_names[NSYS] = { "shmgraph",    "rwlock-shm",
-					     "lmdb",	    "urcu-lfht",
-					     "flat-nolock", "shmgraph-fence" };
+static const char *const sys_names[NSYS] = {
+	"shmgraph",    "rwlock-shm",	 "lmdb",	  "urcu-lfht",
+	"flat-nolock", "shmgraph-fence", "shmgraph-huge",
+};
 
 struct sys {
 	struct peer p;
@@ -267,6 +270,7 @@ static struct bench_case *add(struct case_list *l, struct sys *s,
 	c->run = run;
 	c->arg = a;
 	c->keys = (long long)s->p.nkeys;
+	c->json_sys = s->p.json_sys[0] ? s->p.json_sys : NULL;
 	if (!s->ok)
 		bench_case_skip(c, "%s", s->skip);
 	return c;
@@ -470,7 +474,8 @@ static void add_bytes_cases(struct case_list *l, struct sys *sys)
 		unsigned n = 0, k;
 		struct bench_case *c;
 
-		if (!s->want || i == SYS_SHMGRAPH_FENCE) /* same map */
+		if (!s->want || i == SYS_SHMGRAPH_FENCE ||
+		    i == SYS_SHMGRAPH_HUGE) /* same map */
 			continue;
 		if (!s->ok) {
 			add(l, s, "-", "bytes_per_entry", NULL);
@@ -740,6 +745,8 @@ static void print_goals(FILE *f, const struct case_list *fr,
 	double rw = med(fr, find(fr, "rwlock-shm", "lookup", LK_ALONE, 0));
 	double fl = med(fr, find(fr, "flat-nolock", "lookup", LK_ALONE, 0));
 	double fsh = med(fr, find(fr, "shmgraph-fence", "lookup", LK_ALONE, 0));
+	double hsh = med(fr, find(fr, "shmgraph-huge", "lookup", LK_ALONE, 0));
+	double hsha = med(t, find(t, "shmgraph-huge", "lookup", LK_ALONE, 0));
 	double many = med(fr, find(fr, "shmgraph", "lookup_many", LK_ALONE,
 				   MANY_BATCH));
 	double sha = med(t, find(t, "shmgraph", "lookup", LK_ALONE, 0));
@@ -842,6 +849,12 @@ static void print_goals(FILE *f, const struct case_list *fr,
 		goal_row(f, n, "fence: updates/s, 1,000 per txn, / lmdb",
 			 bl / fbs, "x", ">= 3x", at_n(n, ge(bl / fbs, 3)));
 	}
+	if (!isnan(hsh)) {
+		goal_row(f, n, "huge pages: lookup ns, huge / 4 KiB (1.)",
+			 hsh / sh, "x", "(info)", -1);
+		goal_row(f, n, "huge pages: lookup ns, huge / 4 KiB (2.)",
+			 hsha / sha, "x", "(info)", -1);
+	}
 	if (O.k.key_size == 8 && O.k.value_size == 8)
 		goal_row(f, n, "bytes per entry, shmgraph (4.)", bpe, " B",
 			 "<= 40 B", at_n(n, le(bpe, 40)));
@@ -897,7 +910,8 @@ static void sys_setup(struct sys *sys, uint64_t n)
 
 	for (i = 0; i < NSYS; i++) {
 		struct sys *s = &sys[i];
-		bool shmg = i == SYS_SHMGRAPH || i == SYS_SHMGRAPH_FENCE;
+		bool shmg = i == SYS_SHMGRAPH || i == SYS_SHMGRAPH_FENCE ||
+			    i == SYS_SHMGRAPH_HUGE;
 
 		memset(s, 0, sizeof(*s));
 		s->p.ops = sys_ops[i];
@@ -920,6 +934,7 @@ static void sys_setup(struct sys *sys, uint64_t n)
 		s->p.value_size = O.k.value_size;
 		s->p.numa_policy = O.k.numa_policy;
 		s->p.numa_node = O.k.numa_node;
+		s->p.huge_dir = O.k.huge_dir;
 		err = s->p.ops->create(&s->p, n);
 		if (!err)
 			err = worker_start(&s->p, O.reader_cpu, &s->reader);
@@ -929,7 +944,9 @@ static void sys_setup(struct sys *sys, uint64_t n)
 			snprintf(s->skip, sizeof(s->skip), "%s%s: %s",
 				 shmg ? "shmgraph map not available" :
 					sys_names[i],
-				 shmg ? (i == SYS_SHMGRAPH ? "" : " (fence)") :
+				 shmg ? (i == SYS_SHMGRAPH	 ? "" :
+					 i == SYS_SHMGRAPH_FENCE ? " (fence)" :
+								   " (huge)") :
 					" not available",
 				 s->p.err[0] ? s->p.err : strerror(-err));
 			fprintf(stderr, "bench_map: %s\n", s->skip);
@@ -964,7 +981,9 @@ static const char usage_text[] =
 	"3),\n--duration-ms 100 (quick 20); --systems from shmgraph, "
 	"rwlock-shm, lmdb,\nurcu-lfht, flat-nolock, shmgraph-fence; --numa "
 	"applies to the shmgraph segments.\n--key-size 8..256, --value-size "
-	"8..4096 (default 8; rwlock-shm and flat-nolock\nrun with 8 only).\n";
+	"8..4096 (default 8; rwlock-shm and flat-nolock\nrun with 8 only). "
+	"--huge or --huge-dir DIR add shmgraph-huge: the same\nmap on a "
+	"huge-page segment (SHG_OPEN_HUGE; a file in DIR), interleaved.\n";
 
 static int parse_list(const char *arg)
 {
@@ -992,7 +1011,8 @@ static int parse_args(int argc, char **argv)
 	unsigned i;
 
 	if (bench_knobs_parse(k, "bench_map",
-			      BK_KEYS | BK_SIZES | BK_SYSTEMS | BK_NUMA,
+			      BK_KEYS | BK_SIZES | BK_SYSTEMS | BK_NUMA |
+				      BK_HUGE,
 			      usage_text, argc, argv))
 		return -EINVAL;
 	if (k->key_size > PEER_KEY_MAX || k->value_size > PEER_VAL_MAX) {
@@ -1006,7 +1026,7 @@ static int parse_args(int argc, char **argv)
 	O.verbose = k->verbose;
 	O.json = k->json;
 	for (i = 0; i < NSYS; i++)
-		O.want[i] = true;
+		O.want[i] = i != SYS_SHMGRAPH_HUGE || k->huge;
 	if (k->systems && parse_list(k->systems)) {
 		fprintf(stderr, "bench_map: unknown system in --systems %s\n",
 			k->systems);

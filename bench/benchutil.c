@@ -523,6 +523,8 @@ static void json_case(FILE *f, const struct bench_case *c)
 	fputs(run_config ? run_config : "null", f);
 	if (c->json_extra)
 		fputs(c->json_extra, f);
+	if (c->json_sys)
+		fputs(c->json_sys, f);
 	fputs("}\n", f);
 }
 

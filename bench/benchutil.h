@@ -163,6 +163,7 @@ struct bench_case {
 	long long version_bytes; /* JSON "version_bytes" (retained_with_pin) */
 	long long misses; /* JSON "misses": lookups not found or wrong */
 	const char *json_extra; /* appended to the record: ",\"k\":v..." */
+	const char *json_sys; /* appended too: fields of the system */
 };
 
 struct bench_opts {

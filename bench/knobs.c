@@ -44,6 +44,10 @@ static const char common_usage[] =
 	"  --cpus LIST         CPUs for workers, e.g. 0-7,16 (all online)\n"
 	"  --place spread|compact  readers alternate nodes / fill a node\n"
 	"  --reader-node N, --writer-node N  keep readers/writers on node N\n"
+	"  --huge              also run shmgraph on a huge-page segment\n"
+	"                      (SHG_OPEN_HUGE on a POSIX shm name)\n"
+	"  --huge-dir DIR      the same, its segment a file in DIR (a tmpfs\n"
+	"                      mounted with huge=within_size)\n"
 	"  --no-pin            do not pin workers to CPUs\n"
 	"  --verbose           progress on stderr\n";
 
@@ -156,6 +160,8 @@ enum {
 	O_PLACE,
 	O_RNODE,
 	O_WNODE,
+	O_HUGE,
+	O_HUGE_DIR,
 	O_NOPIN,
 	O_VERBOSE,
 	O_HELP,
@@ -183,6 +189,8 @@ static const struct option long_opts[] = {
 	{ "place", required_argument, NULL, O_PLACE },
 	{ "reader-node", required_argument, NULL, O_RNODE },
 	{ "writer-node", required_argument, NULL, O_WNODE },
+	{ "huge", no_argument, NULL, O_HUGE },
+	{ "huge-dir", required_argument, NULL, O_HUGE_DIR },
 	{ "no-pin", no_argument, NULL, O_NOPIN },
 	{ "verbose", no_argument, NULL, O_VERBOSE },
 	{ "help", no_argument, NULL, O_HELP },
@@ -303,6 +311,13 @@ static int knob_set(struct bench_knobs *k, int ch, const char *a)
 		if (parse_uint(a, &u, 0, SHG_MAX_NODES - 1))
 			return -EINVAL;
 		*(ch == O_RNODE ? &k->reader_node : &k->writer_node) = (int)u;
+		return 0;
+	case O_HUGE:
+	case O_HUGE_DIR:
+		ignored(k, BK_HUGE, ch == O_HUGE ? "--huge" : "--huge-dir");
+		k->huge = true;
+		if (ch == O_HUGE_DIR)
+			k->huge_dir = a;
 		return 0;
 	case O_NOPIN:
 		k->pin = false;

@@ -39,6 +39,7 @@ enum {
 	BK_NUMA = 1u << 7, /* --numa, --cpus, --place, --*-node */
 	BK_SYSTEMS = 1u << 8, /* --systems */
 	BK_DEPTH = 1u << 9, /* --depths */
+	BK_HUGE = 1u << 10, /* --huge, --huge-dir */
 };
 
 enum bench_dist { BENCH_DIST_UNIFORM = 0, BENCH_DIST_ZIPF = 1 };
@@ -76,6 +77,9 @@ struct bench_knobs {
 	char place[16]; /* spread | compact */
 	int reader_node; /* --reader-node N, -1: any */
 	int writer_node; /* --writer-node N, -1: any */
+	/* huge pages */
+	bool huge; /* --huge or --huge-dir: also shmgraph on huge pages */
+	const char *huge_dir; /* --huge-dir: its segment is a file here */
 };
 
 /*

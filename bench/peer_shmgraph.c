@@ -11,6 +11,7 @@
  * values wider than 8 bytes BYTES values; 8-byte ones stay U64.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ struct shandle {
 };
 
 struct sstate {
-	char name[64];
+	char name[PATH_MAX]; /* shm name, or a file in peer.huge_dir */
 	struct shandle main;
 	unsigned builds; /* roots made by build() */
 };
@@ -240,6 +241,34 @@ static int32_t flavor_of(const struct peer *p)
 						    SHG_FLAVOR_AUTO;
 }
 
+/* Open flags of every process of this system. */
+static uint32_t open_flags(const struct peer *p)
+{
+	return p->ops == &peer_shmgraph_huge_ops ? SHG_OPEN_HUGE : 0;
+}
+
+/*
+ * JSON fields saying whether the segment is on huge pages: "huge_pages"
+ * is what the file system gives ("none" when not asked for), with the
+ * bytes mapped huge after the build and the huge page size.
+ */
+static void huge_json(struct peer *p, struct shg_seg *seg)
+{
+	struct shg_huge_info hi = { .size = sizeof(hi) };
+
+	if (!open_flags(p) || shg_seg_huge(seg, &hi) != 0) {
+		snprintf(p->json_sys, sizeof(p->json_sys),
+			 ",\"huge_pages\":\"none\"");
+		return;
+	}
+	snprintf(p->json_sys, sizeof(p->json_sys),
+		 ",\"huge_pages\":\"%s%s\",\"huge_bytes\":%llu,"
+		 "\"huge_page_size\":%llu",
+		 hi.policy, hi.backing == SHG_HUGE_COLLAPSE ? " collapse" : "",
+		 (unsigned long long)hi.huge_bytes,
+		 (unsigned long long)hi.page_size);
+}
+
 /* The configuration with wide keys or values (shorter, to fit). */
 static void wide_variant(struct peer *p, const struct shandle *h)
 {
@@ -268,11 +297,18 @@ static int s_create(struct peer *p, uint64_t nkeys)
 	if (!s)
 		return -ENOMEM;
 	h = &s->main;
-	snprintf(s->name, sizeof(s->name), "/shg-bench-%d-map-%u",
-		 (int)getpid(), counter++);
-	bench_cleanup_shm(s->name);
+	if (open_flags(p) && p->huge_dir) {
+		snprintf(s->name, sizeof(s->name), "%s/shg-bench-%d-map-%u",
+			 p->huge_dir, (int)getpid(), counter++);
+		bench_cleanup_path(s->name, false);
+	} else {
+		snprintf(s->name, sizeof(s->name), "/shg-bench-%d-map-%u",
+			 (int)getpid(), counter++);
+		bench_cleanup_shm(s->name);
+	}
 	o.capacity = SEG_CAPACITY;
 	o.flavor = flavor_of(p);
+	o.flags = open_flags(p);
 	o.numa_policy = p->numa_policy;
 	o.numa_node = p->numa_node;
 	err = shg_seg_create(s->name, &o, &h->seg);
@@ -301,12 +337,14 @@ static int s_create(struct peer *p, uint64_t nkeys)
 	p->main_handle = h;
 	p->nkeys = nkeys;
 	snprintf(p->variant, sizeof(p->variant),
-		 "persistent hash map (HAMT) in a shm segment, %s read "
+		 "persistent hash map (HAMT) in a shm segment%s, %s read "
 		 "sections (flavor %s; inline handle), lookup = current "
 		 "version + shg_map_get_u64; txn per update or batch",
+		 open_flags(p) ? " on huge pages" : "",
 		 shg_seg_flavor(h->seg) == SHG_FLAVOR_FENCE ? "fence" :
 							      "membarrier",
 		 flavor_of(p) == SHG_FLAVOR_FENCE ? "FENCE" : "AUTO");
+	huge_json(p, h->seg);
 	if (h->ksize != 8 || h->vsize != 8)
 		wide_variant(p, h);
 	return 0;
@@ -328,6 +366,7 @@ static int s_attach(struct peer *p, void **handle)
 	h->ksize = peer_ksize(p);
 	h->vsize = peer_vsize(p);
 	o.flavor = flavor_of(p);
+	o.flags = open_flags(p);
 	err = shg_seg_open(s->name, &o, &h->seg);
 	if (err) {
 		free(h);
@@ -703,6 +742,23 @@ const struct peer_ops peer_shmgraph_ops = {
 };
 
 const struct peer_ops peer_shmgraph_fence_ops = {
+	.system = "shmgraph",
+	.create = s_create,
+	.attach = s_attach,
+	.detach = s_detach,
+	.lookup_loop = s_lookup_loop,
+	.lookup_one = s_get_one,
+	.update = s_update,
+	.update_batch = s_update_batch,
+	.build = s_build,
+	.bytes = s_bytes,
+	.hold = s_hold,
+	.release = s_release,
+	.mem = s_mem,
+	.destroy = s_destroy,
+};
+
+const struct peer_ops peer_shmgraph_huge_ops = {
 	.system = "shmgraph",
 	.create = s_create,
 	.attach = s_attach,

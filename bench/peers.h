@@ -239,6 +239,9 @@ struct peer {
 	unsigned value_size; /* bytes per value; 0 means 8 */
 	int numa_policy; /* shmgraph: struct shg_opts numa_policy (create) */
 	int numa_node; /* shmgraph: numa_node for SHG_NUMA_BIND */
+	const char *huge_dir; /* shmgraph-huge: segment file in this directory
+			       * (NULL: a POSIX shm name) */
+	char json_sys[160]; /* JSON fields of the system, ",\"k\":v..." */
 	void *priv; /* the system's state */
 	void *main_handle; /* handle of the benchmark process */
 	char err[256];
@@ -268,6 +271,8 @@ void peer_variant_add(struct peer *p, const char *fmt, ...)
 
 extern const struct peer_ops peer_shmgraph_ops; /* default flavor (AUTO) */
 extern const struct peer_ops peer_shmgraph_fence_ops; /* fence flavor */
+/* default flavor, segment created and opened with SHG_OPEN_HUGE */
+extern const struct peer_ops peer_shmgraph_huge_ops;
 extern const struct peer_ops peer_rwlock_ops;
 extern const struct peer_ops peer_flat_ops;
 extern const struct peer_ops peer_lfht_ops;

@@ -39,9 +39,18 @@
 # then scripts/plot.sh draws PNG charts next to the JSON when gnuplot is
 # installed (SHG_BENCH_NO_PLOT=1 skips it). The elapsed time is printed.
 #
+# Huge pages: the map suite also runs shmgraph on a huge-page segment
+# (system "shmgraph-huge" in the tables; JSON "huge_pages" says which
+# records ran on what), interleaved with the others. As root it mounts its
+# own tmpfs with huge=within_size on a temporary directory (unmounted and
+# removed at exit) and passes --huge-dir; otherwise it passes --huge
+# (SHG_OPEN_HUGE on /dev/shm: collapsed huge pages). SHG_BENCH_HUGE=0
+# leaves it out.
+#
 # Environment: BUILD_DIR (default: build), SHG_BENCH_NO_BUILD=1,
-# SHG_BENCH_NO_PLOT=1, SHG_NUMA_SIM=N (simulated NUMA nodes), and what
-# scripts/build.sh reads (SHG_CONFIGURE_FLAGS, SHG_SKIP_DEPS, MAKE_JOBS).
+# SHG_BENCH_NO_PLOT=1, SHG_BENCH_HUGE=0, SHG_NUMA_SIM=N (simulated NUMA
+# nodes), and what scripts/build.sh reads (SHG_CONFIGURE_FLAGS,
+# SHG_SKIP_DEPS, MAKE_JOBS).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -114,6 +123,36 @@ elapsed() {
 	awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
 }
 
+# Huge pages for the map suite (see the header).
+huge_args=()
+huge_dir=
+cleanup_huge() {
+	if [[ -n $huge_dir ]]; then
+		umount "$huge_dir" 2>/dev/null || true
+		rmdir "$huge_dir" 2>/dev/null || true
+	fi
+}
+if [[ ${SHG_BENCH_HUGE:-1} != 0 && " ${programs[*]} " == *" map "* ]]; then
+	if [[ $(id -u) == 0 ]]; then
+		huge_dir=$(mktemp -d /tmp/shg-bench-huge.XXXXXX)
+		trap cleanup_huge EXIT
+		if mount -t tmpfs -o mode=0700,huge=within_size shg-bench-huge \
+			"$huge_dir"; then
+			huge_args=(--huge-dir "$huge_dir")
+			echo "bench: map also runs shmgraph on huge pages" \
+				"(tmpfs huge=within_size on $huge_dir)"
+		else
+			rmdir "$huge_dir"
+			huge_dir=
+		fi
+	fi
+	if ((${#huge_args[@]} == 0)); then
+		huge_args=(--huge)
+		echo "bench: map also runs shmgraph with SHG_OPEN_HUGE on" \
+			"/dev/shm (no tmpfs of its own: not root or mount failed)"
+	fi
+fi
+
 t_bench=$(date +%s.%N)
 for prog in "${programs[@]}"; do
 	bin="$BUILD_DIR/bench/bench_$prog"
@@ -123,7 +162,11 @@ for prog in "${programs[@]}"; do
 	fi
 	t_prog=$(date +%s.%N)
 	echo "bench: running $prog (commit $commit)"
-	"$bin" --json "$out" "$@"
+	if [[ $prog == map ]]; then
+		"$bin" --json "$out" "${huge_args[@]}" "$@"
+	else
+		"$bin" --json "$out" "$@"
+	fi
 	echo "bench: $prog took $(elapsed "$t_prog") s"
 done
 

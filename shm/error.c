@@ -32,6 +32,8 @@ static const char *const shg_msgs[] = {
 	[-(SHG_ENESTED)-4096] = "not allowed inside a read section",
 	[-(SHG_EBOOT)-4096] = "segment from another boot",
 	[-(SHG_ESTUCK)-4096] = "a live process held a segment lock too long",
+	[-(SHG_ENOHUGE)-4096] = "no huge pages on this file system (needs "
+				"tmpfs or hugetlbfs; shmem_enabled deny?)",
 };
 
 _Static_assert(sizeof(shg_msgs) / sizeof(shg_msgs[0]) ==

@@ -74,12 +74,22 @@ bool shg__corrupt_where(const char **file, int *line)
  * Per-process segment handle. Geometry fields are copies validated at open;
  * code uses these, never the header's fields, for bounds.
  */
+/* What the file system of a segment's file gives in huge pages. */
+struct shg__huge {
+	int kind; /* enum shg_huge_backing */
+	uint64_t page_size; /* huge page size (0: none) */
+	char policy[32]; /* what decided @kind, for people */
+};
+
 struct shg_seg {
 	uint8_t *base; /* start of this process's mapping */
 	struct shg_hdr *hdr; /* == base */
 	uint64_t capacity; /* validated mapping size */
 	int fd; /* open descriptor, kept for growth */
 	bool is_shm; /* POSIX shm name (else a file path) */
+	bool huge_req; /* opened with SHG_OPEN_HUGE */
+	struct shg__huge huge; /* the file system's huge pages (probed at
+				* open; tmpfs details only if huge_req) */
 	char *name; /* as given to open/create */
 
 	/* validated geometry */
@@ -178,6 +188,14 @@ SHG_HIDDEN bool shg__numa_simulated(void);
 SHG_HIDDEN unsigned shg__numa_node_self(void);
 SHG_HIDDEN int shg__numa_place(void *addr, size_t len, int policy, int node);
 SHG_HIDDEN void shg__random_bytes(uint8_t *buf, size_t len);
+/* Probe the file system of @fd; tmpfs mount options and sysfs only when
+ * @thp (reads /proc/self/mountinfo). Return: 0 or -errno. */
+SHG_HIDDEN int shg__huge_probe(int fd, bool thp, struct shg__huge *h);
+/* madvise(MADV_COLLAPSE) of a mapped range; 0 or -errno. */
+SHG_HIDDEN int shg__huge_collapse(void *addr, size_t len);
+/* Bytes of the mappings inside [base, base + len) mapped by huge pages in
+ * this process (/proc/self/smaps). Return: 0 or -errno. */
+SHG_HIDDEN int shg__huge_mapped(const void *base, uint64_t len, uint64_t *out);
 
 /* ---- segment.c --------------------------------------------------------- */
 /* Layout hash of this build's shm/ structs folded with @upper_rules

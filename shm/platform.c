@@ -23,8 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -453,4 +455,200 @@ void shg__random_bytes(uint8_t *buf, size_t len)
 		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 		buf[got] = (uint8_t)(z ^ (z >> 31));
 	}
+}
+
+/* -------------------------------------------------------------------------
+ * Huge pages (SHG_OPEN_HUGE, shg_seg_huge): which file system backs a
+ * segment's file and whether it gives huge pages, the collapse call, and
+ * the bytes of a mapping that huge pages map (/proc/self/smaps).
+ *
+ * tmpfs decides per mount (mount option huge=, default never; shown in
+ * /proc/self/mountinfo only when not never), overridden by the host-wide
+ * /sys/kernel/mm/transparent_hugepage/shmem_enabled when that reads
+ * [deny] (no huge pages anywhere) or [force] (huge pages everywhere). POSIX
+ * shm names live on the /dev/shm mount, so the same rule applies to them.
+ * A mount with huge=always or huge=within_size allocates huge pages when
+ * posix_fallocate backs the heap; huge=never and huge=advise do not (the
+ * heap is backed by fallocate, outside any mapping, so MADV_HUGEPAGE never
+ * sees those allocations), but MADV_COLLAPSE (Linux 6.1) turns backed
+ * ranges into huge pages on any tmpfs mount unless shmem_enabled is deny.
+ */
+#define HUGETLBFS_MAGIC_ 0x958458f6
+#define TMPFS_MAGIC_ 0x01021994
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+#define THP_DIR "/sys/kernel/mm/transparent_hugepage/"
+
+/* The bracketed word of a sysfs choice file ("always [never]") into @out. */
+static bool sysfs_choice(const char *path, char *out, size_t len)
+{
+	char buf[256], *a, *b;
+
+	if (read_small_file(path, buf, sizeof(buf)) <= 0)
+		return false;
+	a = strchr(buf, '[');
+	b = a ? strchr(a, ']') : NULL;
+	if (!b || (size_t)(b - a - 1) >= len)
+		return false;
+	memcpy(out, a + 1, (size_t)(b - a - 1));
+	out[b - a - 1] = '\0';
+	return true;
+}
+
+static uint64_t thp_pmd_size(void)
+{
+	char buf[32];
+	unsigned long long v;
+
+	if (read_small_file(THP_DIR "hpage_pmd_size", buf, sizeof(buf)) > 0 &&
+	    sscanf(buf, "%llu", &v) == 1 && v && !(v & (v - 1)))
+		return v;
+	return 2u << 20;
+}
+
+/* The huge= option of the mount with id @mnt_id, "never" when absent. */
+static int tmpfs_huge_option(uint64_t mnt_id, char *out, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL, *sep, *opt, *end;
+	size_t cap = 0;
+	unsigned long long id;
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		if (sscanf(line, "%llu", &id) != 1 || id != mnt_id)
+			continue;
+		/* "... - fstype source super_options\n" */
+		sep = strstr(line, " - ");
+		opt = sep ? strstr(sep, ",huge=") : NULL;
+		if (!opt && sep)
+			opt = strstr(sep, " huge=");
+		snprintf(out, len, "never");
+		if (opt) {
+			opt += 6;
+			end = opt + strcspn(opt, ", \n");
+			snprintf(out, len, "%.*s", (int)(end - opt), opt);
+		}
+		err = 0;
+		break;
+	}
+	free(line);
+	fclose(f);
+	return err;
+}
+
+static bool collapse_supported(void)
+{
+	/* The advice is validated before the (empty) range is looked at:
+	 * EINVAL on kernels without MADV_COLLAPSE, 0 on the others. */
+	void *p = (void *)(uintptr_t)sysconf(_SC_PAGESIZE);
+
+	return madvise(p, 0, MADV_COLLAPSE) == 0;
+}
+
+static void huge_tmpfs(int fd, struct shg__huge *h)
+{
+	char shm[16], opt[12];
+	struct statx stx;
+
+	if (!sysfs_choice(THP_DIR "shmem_enabled", shm, sizeof(shm))) {
+		snprintf(h->policy, sizeof(h->policy), "no THP in kernel");
+		return;
+	}
+	h->page_size = thp_pmd_size();
+	if (!strcmp(shm, "deny") || !strcmp(shm, "force")) {
+		snprintf(h->policy, sizeof(h->policy), "shmem_enabled=%s", shm);
+		h->kind = shm[0] == 'f' ? SHG_HUGE_TMPFS : SHG_HUGE_NONE;
+		return;
+	}
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID) ||
+	    tmpfs_huge_option(stx.stx_mnt_id, opt, sizeof(opt)) < 0)
+		snprintf(opt, sizeof(opt), "unknown");
+	snprintf(h->policy, sizeof(h->policy), "huge=%s", opt);
+	if (!strcmp(opt, "always") || !strcmp(opt, "within_size"))
+		h->kind = SHG_HUGE_TMPFS;
+	else if (collapse_supported())
+		h->kind = SHG_HUGE_COLLAPSE;
+	else
+		snprintf(h->policy, sizeof(h->policy), "huge=%s, no collapse",
+			 opt);
+}
+
+int shg__huge_probe(int fd, bool thp, struct shg__huge *h)
+{
+	struct statfs sf;
+
+	memset(h, 0, sizeof(*h));
+	if (fstatfs(fd, &sf) < 0)
+		return -errno;
+	if ((unsigned long)sf.f_type == HUGETLBFS_MAGIC_) {
+		h->kind = SHG_HUGE_HUGETLBFS;
+		h->page_size = (uint64_t)sf.f_bsize;
+		snprintf(h->policy, sizeof(h->policy), "hugetlbfs");
+	} else if ((unsigned long)sf.f_type != TMPFS_MAGIC_) {
+		snprintf(h->policy, sizeof(h->policy), "not tmpfs (0x%lx)",
+			 (unsigned long)sf.f_type);
+	} else if (thp) {
+		huge_tmpfs(fd, h);
+	} else {
+		snprintf(h->policy, sizeof(h->policy), "tmpfs (not probed)");
+	}
+	return 0;
+}
+
+int shg__huge_collapse(void *addr, size_t len)
+{
+	return madvise(addr, len, MADV_COLLAPSE) < 0 ? -errno : 0;
+}
+
+/* "Key:   123 kB" of an smaps line, in bytes, if @key is one we sum. */
+static bool smaps_huge_line(const char *line, uint64_t *bytes)
+{
+	static const char *const keys[] = { "AnonHugePages:", "ShmemPmdMapped:",
+					    "FilePmdMapped:", "Shared_Hugetlb:",
+					    "Private_Hugetlb:" };
+	unsigned long long kb;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		n = strlen(keys[i]);
+		if (!strncmp(line, keys[i], n) &&
+		    sscanf(line + n, "%llu", &kb) == 1) {
+			*bytes = (uint64_t)kb << 10;
+			return true;
+		}
+	}
+	return false;
+}
+
+int shg__huge_mapped(const void *base, uint64_t len, uint64_t *out)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	uintptr_t lo = (uintptr_t)base, hi = lo + len;
+	unsigned long long a, b;
+	char *line = NULL;
+	size_t cap = 0;
+	uint64_t v, sum = 0;
+	bool in = false;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		/* A mapping's header: "start-end perms offset dev inode". */
+		if (sscanf(line, "%llx-%llx ", &a, &b) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			in = a >= lo && b <= hi;
+			continue;
+		}
+		if (in && smaps_huge_line(line, &v))
+			sum += v;
+	}
+	free(line);
+	fclose(f);
+	*out = sum;
+	return 0;
 }

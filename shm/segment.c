@@ -36,7 +36,7 @@
 #define MAX_HOLDS ((uint64_t)SHG_MAX_HOLDS)
 #define MIN_SPANS 4u
 #define GROW_STEP (2ull << 20) /* heap backing grows in 2 MiB steps */
-#define KNOWN_FLAGS (SHG_OPEN_ALLOW_GROUP | SHG_OPEN_NO_RECOVER)
+#define KNOWN_FLAGS (SHG_OPEN_ALLOW_GROUP | SHG_OPEN_NO_RECOVER | SHG_OPEN_HUGE)
 
 static inline uint64_t align_up(uint64_t v, uint64_t a)
 {
@@ -371,15 +371,151 @@ static void handle_fill(struct shg_seg *seg, const struct shg_hdr *h)
 	seg->spans = (struct shg_span *)(b + h->spans_off);
 }
 
+/* -------------------------------------------------------------------------
+ * Huge pages (include/shmgraph/segment.h, "Huge pages").
+ */
+
+/*
+ * Alignment of the mapping's address. Always at least 2 MiB (the x86-64
+ * PMD size; costs one more mmap and munmap): huge pages of the file, made
+ * by the mount or by another process's collapse, can then be mapped whole
+ * in every process, whether or not it asked for huge pages.
+ */
+static uint64_t huge_align(const struct shg_seg *seg)
+{
+	if (seg->huge.kind != SHG_HUGE_NONE && seg->huge.page_size > GROW_STEP)
+		return seg->huge.page_size;
+	return GROW_STEP;
+}
+
+/*
+ * Probe the file system of the open file. Every opener learns whether it
+ * is hugetlbfs (which needs aligned lengths and MAP_NORESERVE); tmpfs
+ * mount options are read only when huge pages are asked for.
+ */
+static int huge_setup(struct shg_seg *seg, uint32_t flags)
+{
+	int err;
+
+	seg->huge_req = (flags & SHG_OPEN_HUGE) != 0;
+	err = shg__huge_probe(seg->fd, seg->huge_req, &seg->huge);
+	if (err)
+		return err;
+	if (seg->huge.kind != SHG_HUGE_NONE &&
+	    (seg->huge.page_size < SHG_SPAN_SIZE ||
+	     seg->huge.page_size & (seg->huge.page_size - 1)))
+		seg->huge.kind = SHG_HUGE_NONE; /* not a size we can align */
+	if (seg->huge_req && seg->huge.kind == SHG_HUGE_NONE)
+		return SHG_ENOHUGE;
+	return 0;
+}
+
+/*
+ * Collapse segment bytes [from, to) into huge pages, rounded inward to
+ * whole huge pages (a partial one is collapsed once backing covers it).
+ * Best effort: the kernel fails the call (EAGAIN, ENOMEM) when it finds no
+ * free huge page or a page busy; the range then stays in small pages, which
+ * shg_seg_huge() shows. Collapse preserves the contents and is safe while
+ * other processes map and write the range (the kernel locks the pages).
+ */
+static void huge_collapse(struct shg_seg *seg, uint64_t from, uint64_t to)
+{
+	uint64_t ps = seg->huge.page_size;
+
+	if (!seg->huge_req || seg->huge.kind != SHG_HUGE_COLLAPSE)
+		return;
+	from &= ~(ps - 1);
+	to &= ~(ps - 1);
+	if (to > seg->capacity)
+		to = seg->capacity & ~(ps - 1);
+	if (from < to)
+		(void)shg__huge_collapse(seg->base + from, to - from);
+}
+
+int shg_seg_huge(struct shg_seg *seg, struct shg_huge_info *out)
+{
+	const volatile uint8_t *p;
+	uint64_t backed, off, step;
+	struct shg__huge h;
+	int err;
+
+	if (!seg || !out || out->size < sizeof(*out))
+		return -EINVAL;
+	h = seg->huge;
+	if (!seg->huge_req) {
+		err = shg__huge_probe(seg->fd, true, &h);
+		if (err)
+			return err;
+	}
+	backed = shg_seg_backed(seg);
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	out->backing = h.kind;
+	out->requested = seg->huge_req;
+	out->page_size = h.kind != SHG_HUGE_NONE ? h.page_size : 0;
+	out->backed = backed;
+	memcpy(out->policy, h.policy, sizeof(out->policy));
+	out->policy[sizeof(out->policy) - 1] = '\0';
+	/* Map what is backed (one read per huge page: the fault maps the
+	 * whole page where it is huge), so the figure does not depend on
+	 * what this process happened to touch. */
+	step = h.page_size ? h.page_size : GROW_STEP;
+	p = seg->base;
+	for (off = 0; off < backed; off += step)
+		(void)p[off];
+	err = shg__huge_mapped(seg->base, seg->capacity, &out->huge_bytes);
+	if (err)
+		return err;
+	if (out->huge_bytes > backed)
+		out->huge_bytes = backed;
+	return 0;
+}
+
+/*
+ * Map the whole capacity at an address aligned to the huge page size (file
+ * offset 0 aligned, so every aligned file range can be mapped by one
+ * page-table entry): reserve capacity + alignment of address space, map
+ * the file over its aligned part, return the rest.
+ * hugetlbfs mappings are MAP_NORESERVE: pages are taken from the pool
+ * when posix_fallocate backs them (-ENOSPC then), not all at mmap.
+ */
 static int map_segment(struct shg_seg *seg, uint64_t cap)
 {
-	void *p =
-		mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_SHARED, seg->fd, 0);
+	uint64_t al = huge_align(seg);
+	int flags = MAP_SHARED;
+	uint8_t *r, *a;
+	void *p;
 
+	if (seg->huge.kind == SHG_HUGE_HUGETLBFS) {
+		if (cap % seg->huge.page_size)
+			return SHG_ENOHUGE; /* a length hugetlbfs refuses */
+		flags |= MAP_NORESERVE;
+	}
+	if (cap > UINT64_MAX - al)
+		return -EINVAL;
+	p = mmap(NULL, cap + al, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
-	seg->base = p;
+	r = p;
+	a = (uint8_t *)(((uintptr_t)r + al - 1) & ~(uintptr_t)(al - 1));
+	p = mmap(a, cap, PROT_READ | PROT_WRITE, flags | MAP_FIXED, seg->fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+
+		munmap(r, cap + al);
+		return err;
+	}
+	if (a > r)
+		munmap(r, (size_t)(a - r));
+	if (a + cap < r + cap + al)
+		munmap(a + cap, (size_t)(r + al - a));
+	seg->base = a;
 	seg->capacity = cap;
+	/* Advisory for tmpfs (khugepaged keeps such ranges huge); errors
+	 * only mean the kernel does not know the advice. */
+	if (seg->huge_req && seg->huge.kind != SHG_HUGE_HUGETLBFS)
+		(void)madvise(a, cap, MADV_HUGEPAGE);
 	return 0;
 }
 
@@ -447,10 +583,10 @@ static int init_header(struct shg_seg *seg, const struct shg_hdr *g)
 	return 0;
 }
 
-/* Open the new file exclusively, set its exact mode and back the metadata. */
-static int create_file(struct shg_seg *seg, mode_t mode, uint64_t meta)
+/* Open the new file exclusively and set its exact mode. */
+static int create_file(struct shg_seg *seg, mode_t mode)
 {
-	int fd, err;
+	int fd;
 
 	fd = open_name(seg->name, seg->is_shm,
 		       O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -461,8 +597,36 @@ static int create_file(struct shg_seg *seg, mode_t mode, uint64_t meta)
 	/* The umask narrowed the mode given to open; set it exactly. */
 	if (fchmod(fd, mode) < 0)
 		return -errno;
+	return 0;
+}
+
+/*
+ * The file system of the new file is known: with huge pages, round the
+ * capacity up to the huge page size (hugetlbfs maps only whole pages;
+ * on tmpfs the last page can then be huge too) and lay the regions out
+ * again; then back the metadata, up to a huge page boundary so that
+ * tmpfs huge=within_size makes that page huge as well.
+ */
+static int create_back(struct shg_seg *seg, struct shg_opts *o,
+		       struct shg_hdr *g)
+{
+	uint64_t al = 0, meta = g->heap_off;
+	int err;
+
+	if (seg->huge_req || seg->huge.kind == SHG_HUGE_HUGETLBFS)
+		al = huge_align(seg);
+	if (al && g->capacity % al) {
+		o->capacity = align_up(g->capacity, al);
+		memset(g, 0, sizeof(*g));
+		err = create_geometry(o, g);
+		if (err)
+			return err;
+		meta = g->heap_off;
+	}
+	if (al && align_up(meta, al) <= g->capacity)
+		meta = align_up(meta, al);
 	do
-		err = posix_fallocate(fd, 0, (off_t)meta);
+		err = posix_fallocate(seg->fd, 0, (off_t)meta);
 	while (err == EINTR);
 	return -err;
 }
@@ -502,8 +666,12 @@ int shg__seg_create(const char *name, const struct shg_opts *opts,
 		free(g);
 		return -ENOMEM;
 	}
-	err = create_file(seg, o.mode ? o.mode : DEFAULT_MODE, g->heap_off);
+	err = create_file(seg, o.mode ? o.mode : DEFAULT_MODE);
 	made = seg->fd >= 0;
+	if (!err)
+		err = huge_setup(seg, o.flags);
+	if (!err)
+		err = create_back(seg, &o, g);
 	if (!err)
 		err = map_segment(seg, g->capacity);
 	if (!err) {
@@ -511,6 +679,9 @@ int shg__seg_create(const char *name, const struct shg_opts *opts,
 		handle_fill(seg, g);
 		err = init_header(seg, g);
 	}
+	if (!err && seg->huge.page_size) /* the metadata create_back backed */
+		huge_collapse(seg, 0,
+			      align_up(g->heap_off, seg->huge.page_size));
 	free(g);
 	if (!err) {
 		seg->flavor = flavor;
@@ -608,9 +779,14 @@ int shg__seg_open(const char *name, const struct shg_opts *opts,
 		err = read_header(seg->fd, o.flags,
 				  shg__layout_hash(ops ? ops->rules : 0), h);
 	if (!err)
-		err = map_segment(seg, h->capacity);
+		err = huge_setup(seg, o.flags);
 	if (!err)
+		err = map_segment(seg, h->capacity);
+	if (!err) {
 		handle_fill(seg, h);
+		/* Asked for huge pages: make what is already backed huge. */
+		huge_collapse(seg, 0, shg_seg_backed(seg));
+	}
 	free(h);
 	if (err) {
 		handle_free(seg);
@@ -913,6 +1089,8 @@ int shg__ensure_backed(struct shg_seg *seg, uint64_t heap_bytes)
 	while (err == EINTR);
 	if (err)
 		return -err;
+	/* Before publishing, while no other thread uses the new range. */
+	huge_collapse(seg, cur, target);
 	/* Monotonic max; release pairs with the acquire in shg__off_ok. */
 	cur = atomic_load_explicit(&seg->hdr->backed, memory_order_relaxed);
 	while (cur < target &&

@@ -25,21 +25,26 @@
 #define OPTS_KEY (OPT_KEY_INT | OPT_KEY_HEX)
 
 static const struct cmd cmds[] = {
-	{ "create", cmd_create, OPT_JSON | OPT_SIZE | OPT_MODE | OPT_NUMA, 0, 0,
+	{ "create", cmd_create,
+	  OPT_JSON | OPT_SIZE | OPT_MODE | OPT_NUMA | OPT_HUGE, 0, 0,
 	  CMD_NO_OPEN | CMD_WRITE,
 	  "[--size BYTES[k|m|g]] [--mode OCTAL] "
-	  "[--numa local|interleave|bind:N]",
+	  "[--numa local|interleave|bind:N] [--huge]",
 	  "create a segment",
 	  "Creates SEG (exclusively: it must not exist). --size is its\n"
 	  "capacity (default 1g), --mode its file mode, set exactly (default\n"
-	  "0600), --numa where heap pages go (default local).\n" },
+	  "0600), --numa where heap pages go (default local). --huge backs it\n"
+	  "with huge pages (tmpfs or hugetlbfs; fails where the file system\n"
+	  "gives none) and may round the capacity up to the huge page size.\n" },
 	{ "destroy", cmd_destroy, OPT_JSON, 0, 0, CMD_NO_OPEN | CMD_WRITE, "",
 	  "remove a segment's name",
 	  "Removes SEG's name; processes that have it mapped keep working.\n" },
 	{ "info", cmd_info, OPT_JSON, 0, 0, 0, "",
 	  "format, capacity, usage, epoch, counts",
 	  "Format, capacity, bytes backed and used, retired bytes waiting for\n"
-	  "a grace period, the global epoch, roots, processes and threads.\n" },
+	  "a grace period, the global epoch, roots, processes and threads,\n"
+	  "and the huge pages: what the file system gives and how many of the\n"
+	  "backed bytes huge pages map.\n" },
 	{ "roots", cmd_roots, OPT_JSON, 0, 0, 0, "", "the root table",
 	  "One line per root: slot, current version (SEQ), publishes (GEN),\n"
 	  "the type of its graph's root node, bytes reachable from its\n"
@@ -235,6 +240,9 @@ static bool opt_value(struct cli *c, unsigned bit, const char *v)
 		       c->mode <= 0777;
 	case OPT_NUMA:
 		return parse_numa(v, c);
+	case OPT_HUGE:
+		c->huge = true;
+		return true;
 	case OPT_VERSION:
 		return parse_u64(v, &c->version);
 	case OPT_DEPTH:
@@ -277,6 +285,7 @@ static int set_opt(struct cli *c, const char *name, const char *v)
 		{ "key-int", OPT_KEY_INT, false },
 		{ "key-hex", OPT_KEY_HEX, false },
 		{ "kind", OPT_KIND, true },
+		{ "huge", OPT_HUGE, false },
 	};
 	size_t i;
 
@@ -368,7 +377,7 @@ static const char *opt_name(unsigned bit)
 	static const char *const names[] = {
 		"json",	  "size",    "mode",	"numa",	 "int",	    "hex",
 		"base64", "version", "depth",	"limit", "replace", "interval",
-		"count",  "key-int", "key-hex", "kind",
+		"count",  "key-int", "key-hex", "kind",	 "huge",
 	};
 	unsigned i = (unsigned)__builtin_ctz(bit);
 

@@ -54,6 +54,7 @@ enum {
 	OPT_KEY_INT = 1u << 13,
 	OPT_KEY_HEX = 1u << 14,
 	OPT_KIND = 1u << 15,
+	OPT_HUGE = 1u << 16,
 };
 
 #define MAX_ARGS 1025 /* get: ROOT and up to 1024 keys */
@@ -67,6 +68,7 @@ struct cli {
 	unsigned mode;
 	int numa_policy;
 	int numa_node;
+	bool huge; /* create --huge */
 	enum val_enc enc; /* put, get */
 	bool key_int; /* put, get, del: KEY is a u64 (--key-int) */
 	bool key_hex; /* put, get, del: KEY is bytes in hex (--key-hex) */

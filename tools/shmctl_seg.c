@@ -23,6 +23,8 @@ int cmd_create(struct cli *c, struct shg_seg *unused)
 	o.mode = c->mode;
 	o.numa_policy = c->numa_policy;
 	o.numa_node = c->numa_node;
+	if (c->huge)
+		o.flags |= SHG_OPEN_HUGE;
 	err = shg_seg_create(c->seg_name, &o, &seg);
 	if (err == -EINVAL && c->size &&
 	    (c->size < (4ull << 20) || c->size > (1ull << 40) ||
@@ -35,10 +37,12 @@ int cmd_create(struct cli *c, struct shg_seg *unused)
 	if (c->json) {
 		printf("{\"segment\":");
 		shg__json_str(stdout, c->seg_name);
-		printf(",\"capacity\":%" PRIu64 "}\n", shg_seg_capacity(seg));
+		printf(",\"capacity\":%" PRIu64 ",\"huge\":%s}\n",
+		       shg_seg_capacity(seg), c->huge ? "true" : "false");
 	} else {
-		printf("created %s (capacity %s)\n", c->seg_name,
-		       shg__fmt_bytes(shg_seg_capacity(seg), b, sizeof(b)));
+		printf("created %s (capacity %s%s)\n", c->seg_name,
+		       shg__fmt_bytes(shg_seg_capacity(seg), b, sizeof(b)),
+		       c->huge ? ", huge pages" : "");
 	}
 	shg_seg_close(seg);
 	return 0;
@@ -93,15 +97,50 @@ static int figures_get(struct shg_seg *seg, struct shg_stats *st,
 	return 0;
 }
 
+static const char *huge_backing_name(int32_t b)
+{
+	switch (b) {
+	case SHG_HUGE_TMPFS:
+		return "tmpfs";
+	case SHG_HUGE_COLLAPSE:
+		return "collapse";
+	case SHG_HUGE_HUGETLBFS:
+		return "hugetlbfs";
+	default:
+		return "none";
+	}
+}
+
+/* The "huge pages" line of info: what is mapped huge, and why. */
+static void huge_line(const struct shg_huge_info *hi)
+{
+	char b1[32], b2[32], b3[32];
+
+	if (hi->backing == SHG_HUGE_NONE) {
+		printf("%-18s none (%s)\n", "huge pages", hi->policy);
+		return;
+	}
+	printf("%-18s %s of %s backed (%s, %s pages%s)\n", "huge pages",
+	       shg__fmt_bytes(hi->huge_bytes, b1, sizeof(b1)),
+	       shg__fmt_bytes(hi->backed, b2, sizeof(b2)), hi->policy,
+	       shg__fmt_bytes(hi->page_size, b3, sizeof(b3)),
+	       hi->backing == SHG_HUGE_COLLAPSE ? ", by collapse on request" :
+						  "");
+}
+
 int cmd_info(struct cli *c, struct shg_seg *seg)
 {
 	char b1[32], b2[32], b3[32], b4[32];
+	struct shg_huge_info hi = { .size = sizeof(hi) };
 	struct shg_stats st;
 	struct figures fg;
 	int err = figures_get(seg, &st, &fg);
 
 	if (err)
 		return fail("stats", err);
+	err = shg_seg_huge(seg, &hi);
+	if (err)
+		return fail("huge pages", err);
 	if (c->json) {
 		printf("{\"segment\":");
 		shg__json_str(stdout, c->seg_name);
@@ -110,13 +149,19 @@ int cmd_info(struct cli *c, struct shg_seg *seg)
 		       ",\"used\":%" PRIu64 ",\"free\":%" PRIu64
 		       ",\"retired_pending\":%" PRIu64 ",\"epoch\":%" PRIu64
 		       ",\"roots\":%u,\"processes\":%u,\"threads\":%u"
-		       ",\"numa_nodes\":%u,\"flavor\":\"%s\"}\n",
+		       ",\"numa_nodes\":%u,\"flavor\":\"%s\"",
 		       shg_seg_format(seg), st.capacity, st.backed,
 		       st.heap_bytes, fg.used, fg.free, st.retired_bytes,
 		       st.global_epoch, st.roots, fg.procs, fg.threads,
 		       st.nodes,
 		       shg_seg_flavor(seg) == SHG_FLAVOR_FENCE ? "fence" :
 								 "membarrier");
+		printf(",\"huge_backing\":\"%s\",\"huge_policy\":",
+		       huge_backing_name(hi.backing));
+		shg__json_str(stdout, hi.policy);
+		printf(",\"huge_page_size\":%" PRIu64 ",\"huge_bytes\":%" PRIu64
+		       "}\n",
+		       hi.page_size, hi.huge_bytes);
 		return 0;
 	}
 	printf("%-18s %s\n", "segment", c->seg_name);
@@ -133,6 +178,7 @@ int cmd_info(struct cli *c, struct shg_seg *seg)
 	printf("%-18s %u\n", "processes", fg.procs);
 	printf("%-18s %u\n", "threads", fg.threads);
 	printf("%-18s %u\n", "numa nodes", st.nodes);
+	huge_line(&hi);
 	return 0;
 }
 

@@ -48,7 +48,8 @@ enum shg_error {
 	SHG_ENESTED = -4112, /* call not allowed inside a read section */
 	SHG_EBOOT = -4113, /* segment from another boot (recovered) */
 	SHG_ESTUCK = -4114, /* a live process held a segment lock too long */
-	SHG_ELAST = -4114,
+	SHG_ENOHUGE = -4115, /* no huge pages for the segment's file system */
+	SHG_ELAST = -4115,
 };
 
 /**

@@ -43,6 +43,7 @@ enum shg_flavor {
 /* Open flags. */
 #define SHG_OPEN_ALLOW_GROUP 0x1u /* accept group-writable segments */
 #define SHG_OPEN_NO_RECOVER 0x2u /* do not release dead slots on open */
+#define SHG_OPEN_HUGE 0x4u /* back the segment with huge pages (below) */
 
 /*
  * struct shg_opts - options for shg_seg_create() and shg_seg_open().
@@ -72,7 +73,10 @@ struct shg_opts {
  * @out:  receives the handle.
  *
  * Creates with O_CREAT|O_EXCL|O_NOFOLLOW and the exact mode (umask ignored).
- * Context: no read section held. Return: 0, -EEXIST, -ENOSPC, -EINVAL, ...
+ * With SHG_OPEN_HUGE the capacity may be rounded up to the huge page size
+ * (see "Huge pages" below).
+ * Context: no read section held. Return: 0, -EEXIST, -ENOSPC, -EINVAL,
+ * SHG_ENOHUGE, ...
  */
 SHG_API SHG_MUST_CHECK int shg_seg_create(const char *name,
 					  const struct shg_opts *opts,
@@ -88,7 +92,8 @@ SHG_API SHG_MUST_CHECK int shg_seg_create(const char *name,
  * them fails with -EINVAL or -ENOLCK.
  * Context: no read section held. Return: 0 or a negative code (SHG_EMAGIC,
  * SHG_EVERSION, SHG_ELAYOUT, SHG_ETRUNC, SHG_ETOOSMALL, SHG_ENOTREG,
- * SHG_EOWNER, SHG_EMODE, SHG_ENLINK, SHG_ECORRUPT, SHG_ESLOTS, SHG_ESTUCK
+ * SHG_EOWNER, SHG_EMODE, SHG_ENLINK, SHG_ECORRUPT, SHG_ESLOTS, SHG_ENOHUGE
+ * (SHG_OPEN_HUGE where the file system gives no huge pages), SHG_ESTUCK
  * (taking over a dead process's slot waited 10 s for a stopped releaser),
  * -ELOOP, -ENOENT, ...).
  */
@@ -123,6 +128,68 @@ SHG_API uint32_t shg_seg_format(const struct shg_seg *seg);
 
 /* The flavor this process uses for read sections (never AUTO). */
 SHG_API enum shg_flavor shg_seg_flavor(const struct shg_seg *seg);
+
+/* -------------------------------------------------------------------------
+ * Huge pages.
+ *
+ * SHG_OPEN_HUGE (create or open) asks for a segment whose pages are huge
+ * (2 MiB on x86-64), so that a lookup's random accesses over a large heap
+ * miss the TLB less. What a segment gets depends on the file system of its
+ * file (POSIX shm names live on the /dev/shm tmpfs mount):
+ *
+ * - hugetlbfs: every page is huge. The capacity is rounded up to the huge
+ *   page size; huge pages are taken from the pool as the heap is backed, so
+ *   an empty pool gives -ENOSPC, never SIGBUS.
+ * - tmpfs mounted with huge=always or huge=within_size (or any tmpfs when
+ *   /sys/kernel/mm/transparent_hugepage/shmem_enabled reads [force]): the
+ *   kernel allocates huge pages as the heap is backed, for every process;
+ *   SHG_OPEN_HUGE rounds the capacity up to the huge page size.
+ * - any other tmpfs mount (huge=never, the default, and huge=advise): the
+ *   process opened with SHG_OPEN_HUGE collapses backed ranges into huge
+ *   pages (MADV_COLLAPSE, Linux 6.1): all of the backed heap at open, and
+ *   each range it backs as the heap grows. Ranges other processes back stay
+ *   small unless they also ask. Collapse is best effort: without free huge
+ *   pages the segment works in small pages.
+ * - shmem_enabled [deny], other file systems, or kernels without
+ *   MADV_COLLAPSE on a huge=never/advise mount: SHG_OPEN_HUGE fails with
+ *   SHG_ENOHUGE (a create removes the file it made).
+ *
+ * Every process maps a segment at a huge-page-aligned address, so that huge
+ * pages, whoever made them, are mapped whole (one TLB entry each).
+ * shg_seg_huge() says which case applies and how many bytes are mapped by
+ * huge pages, whether or not the segment was opened with SHG_OPEN_HUGE.
+ */
+enum shg_huge_backing {
+	SHG_HUGE_NONE = 0, /* the file system gives no huge pages */
+	SHG_HUGE_TMPFS = 1, /* tmpfs allocates huge pages itself */
+	SHG_HUGE_COLLAPSE = 2, /* tmpfs; SHG_OPEN_HUGE collapses ranges */
+	SHG_HUGE_HUGETLBFS = 3, /* hugetlbfs: every page huge */
+};
+
+/* struct shg_huge_info - huge-page state of a mapped segment. */
+struct shg_huge_info {
+	size_t size; /* sizeof(struct shg_huge_info), set by the caller */
+	int32_t backing; /* enum shg_huge_backing */
+	uint32_t requested; /* 1: this handle was opened with SHG_OPEN_HUGE */
+	uint64_t page_size; /* huge page size of the backing (0: none) */
+	uint64_t backed; /* bytes of the segment backed by storage */
+	uint64_t huge_bytes; /* of those, bytes this process maps huge */
+	char policy[32]; /* what decided @backing, e.g. "huge=within_size",
+			  * "huge=never", "shmem_enabled=deny", "hugetlbfs" */
+};
+
+/**
+ * shg_seg_huge() - whether a segment is backed by huge pages.
+ * @out: ->size set by the caller.
+ *
+ * Reads one byte in every huge page of the backed range (mapping those
+ * pages into this process; writes nothing), then sums the huge-page fields
+ * of /proc/self/smaps (ShmemPmdMapped, FilePmdMapped, *_Hugetlb) over the
+ * mapping. Reads /proc/self/mountinfo and sysfs. Context: any, outside or
+ * inside a read section. Return: 0, -EINVAL, or -errno from /proc.
+ */
+SHG_API SHG_MUST_CHECK int shg_seg_huge(struct shg_seg *seg,
+					struct shg_huge_info *out);
 
 /* -------------------------------------------------------------------------
  * Threads and read sections (RCU-style, across processes).

@@ -4,7 +4,8 @@
  * creating and opening segments across processes, every rejection of a
  * hostile or broken file at open, bounds-checked offsets, heap backing
  * growth (including a full filesystem, which must give -ENOSPC and never
- * SIGBUS), robust mutexes, process tokens and shg_strerror.
+ * SIGBUS), huge pages (tmpfs and hugetlbfs mounted in private mount
+ * namespaces), robust mutexes, process tokens and shg_strerror.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -855,6 +857,307 @@ static void test_segment_enospc(void **state)
 }
 
 /* -------------------------------------------------------------------------
+ * Huge pages (SHG_OPEN_HUGE, shg_seg_huge).
+ */
+#define HUGE_SKIP 77
+
+/* The bracketed word of shmem_enabled ("" when the file is missing). */
+static void shmem_enabled(char *out, size_t len)
+{
+	char buf[256] = "", *a, *b;
+	FILE *f =
+		fopen("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "r");
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	if (fgets(buf, sizeof(buf), f) && (a = strchr(buf, '[')) &&
+	    (b = strchr(a, ']')) && (size_t)(b - a) < len)
+		snprintf(out, len, "%.*s", (int)(b - a - 1), a + 1);
+	fclose(f);
+}
+
+/* Fill [from, to) of the segment with a pattern, or check it is there. */
+static bool huge_pattern(struct shg_seg *seg, uint64_t from, uint64_t to,
+			 bool check)
+{
+	uint64_t *w = (uint64_t *)(void *)(seg->base + from);
+	size_t i, n = (size_t)((to - from) / 8);
+
+	for (i = 0; i < n; i += 509) {
+		if (!check)
+			w[i] = i * 0x9e3779b97f4a7c15ull;
+		else if (w[i] != i * 0x9e3779b97f4a7c15ull)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * In a child with its own mount namespace (unshare), so the mounts vanish
+ * with it: a tmpfs with huge=within_size and a ramfs at @dir. Returns 0,
+ * HUGE_SKIP, or the number of the check that failed.
+ */
+static int huge_mount(const char *dir, const char *fs, const char *opts)
+{
+	if (mount("none", dir, fs, 0, opts) != 0)
+		return -1;
+	return 0;
+}
+
+static int huge_tmpfs_child(void *arg)
+{
+	struct shg_huge_info hi = { .size = sizeof(hi) };
+	struct shg_opts o = opts_cap(33 * MIB + 64 * 1024);
+	struct shg_seg *seg = NULL, *other = NULL;
+	const char *dir = arg;
+	char path[PATH_MAX];
+	uint64_t heap;
+
+	if (unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    huge_mount(dir, "tmpfs", "size=96m,mode=0700,huge=within_size"))
+		return HUGE_SKIP;
+	snprintf(path, sizeof(path), "%s/seg", dir);
+	o.flags = SHG_OPEN_HUGE;
+	if (shg_seg_create(path, &o, &seg) != 0)
+		return 1;
+	/* Rounded up to whole huge pages, mapped at an aligned address. */
+	if (shg_seg_capacity(seg) != 34 * MIB ||
+	    (uintptr_t)seg->base % (2 * MIB))
+		return 2;
+	heap = seg->heap_off;
+	if (shg__ensure_backed(seg, 16 * MIB) != 0)
+		return 3;
+	huge_pattern(seg, heap, heap + 16 * MIB, false);
+	if (shg_seg_huge(seg, &hi) != 0 || hi.backing != SHG_HUGE_TMPFS ||
+	    !hi.requested || hi.page_size != 2 * MIB ||
+	    strcmp(hi.policy, "huge=within_size") != 0)
+		return 4;
+	/* The mount makes the pages huge: at least the 16 MiB of heap. */
+	if (hi.huge_bytes < 16 * MIB || hi.huge_bytes > hi.backed)
+		return 5;
+	/* Another opener that did not ask maps the same huge pages. */
+	if (shg_seg_open(path, NULL, &other) != 0)
+		return 6;
+	memset(&hi, 0, sizeof(hi));
+	hi.size = sizeof(hi);
+	if (shg_seg_huge(other, &hi) != 0 || hi.requested ||
+	    hi.backing != SHG_HUGE_TMPFS || hi.huge_bytes < 16 * MIB)
+		return 7;
+	if (!huge_pattern(other, heap, heap + 16 * MIB, true))
+		return 8;
+	shg_seg_close(other);
+	shg_seg_close(seg);
+	unlink(path);
+	/* A ramfs gives no huge pages: refused, and no file left behind. */
+	umount(dir);
+	if (huge_mount(dir, "ramfs", "mode=0700"))
+		return HUGE_SKIP;
+	if (shg_seg_create(path, &o, &seg) != SHG_ENOHUGE || seg)
+		return 9;
+	if (access(path, F_OK) == 0 || errno != ENOENT)
+		return 10;
+	umount(dir);
+	return 0;
+}
+
+static void test_segment_huge_tmpfs(void **state)
+{
+	char dir[PATH_MAX];
+	int rc;
+
+	(void)state;
+	tu_file_path(dir, sizeof(dir), "huge");
+	assert_int_equal(mkdir(dir, 0700), 0);
+	rc = tu_wait(tu_fork(huge_tmpfs_child, dir));
+	rmdir(dir);
+	if (rc == HUGE_SKIP) {
+		print_message("skipped: cannot mount a tmpfs with huge= in a "
+			      "private mount namespace (needs root)\n");
+		skip();
+	}
+	assert_int_equal(rc, 0);
+}
+
+/*
+ * A POSIX shm name lives on the /dev/shm mount. The host decides: with
+ * shmem_enabled [deny] SHG_OPEN_HUGE is refused; otherwise it is accepted
+ * (the mount's huge= pages, or collapse) and the backed heap is huge.
+ */
+static void test_segment_huge_shm_name(void **state)
+{
+	struct shg_huge_info hi = { .size = sizeof(hi) };
+	struct shg_opts o = opts_cap(32 * MIB);
+	struct shg_seg *seg = NULL, *other = NULL;
+	char name[64], shm[16];
+	uint64_t heap;
+	int err;
+
+	(void)state;
+	shmem_enabled(shm, sizeof(shm));
+	tu_shm_name(name, sizeof(name), "huge");
+	o.flags = SHG_OPEN_HUGE;
+	err = shg_seg_create(name, &o, &seg);
+	if (!shm[0] || !strcmp(shm, "deny")) {
+		print_message("shmem_enabled is '%s': huge pages refused\n",
+			      shm);
+		assert_int_equal(err, SHG_ENOHUGE);
+		assert_null(seg);
+		assert_int_equal(shg_seg_unlink(name), -ENOENT);
+		assert_non_null(strstr(shg_strerror(err), "huge pages"));
+		return;
+	}
+	if (err == SHG_ENOHUGE) {
+		/* Only a kernel without MADV_COLLAPSE (< 6.1) on a
+		 * huge=never/advise /dev/shm says no here. */
+		assert_int_equal(madvise((void *)(uintptr_t)getpagesize(), 0,
+					 25 /* MADV_COLLAPSE */),
+				 -1);
+		print_message("skipped: no MADV_COLLAPSE and /dev/shm is not "
+			      "a huge tmpfs\n");
+		skip();
+	}
+	tu_ok(err);
+	heap = seg->heap_off;
+	tu_ok(shg__ensure_backed(seg, 8 * MIB));
+	huge_pattern(seg, heap, heap + 8 * MIB, false);
+	tu_ok(shg_seg_huge(seg, &hi));
+	assert_true(hi.backing == SHG_HUGE_TMPFS ||
+		    hi.backing == SHG_HUGE_COLLAPSE);
+	assert_int_equal(hi.requested, 1);
+	assert_int_equal(hi.page_size, 2 * MIB);
+	assert_true(!strncmp(hi.policy, "huge=", 5) ||
+		    !strncmp(hi.policy, "shmem_enabled=", 14));
+	/* Huge pages are best effort (free 2 MiB blocks); on a test host
+	 * at least the heap's whole huge pages are expected. */
+	print_message("%s: %llu of %llu bytes huge\n", hi.policy,
+		      (unsigned long long)hi.huge_bytes,
+		      (unsigned long long)hi.backed);
+	assert_true(hi.huge_bytes >= 6 * MIB);
+	/* Contents survive the collapse; a plain opener maps them huge. */
+	tu_ok(shg_seg_open(name, NULL, &other));
+	assert_true(huge_pattern(other, heap, heap + 8 * MIB, true));
+	memset(&hi, 0, sizeof(hi));
+	hi.size = sizeof(hi);
+	tu_ok(shg_seg_huge(other, &hi));
+	assert_int_equal(hi.requested, 0);
+	assert_true(hi.huge_bytes >= 6 * MIB);
+	/* Too short a struct is refused. */
+	hi.size = sizeof(hi) - 1;
+	assert_int_equal(shg_seg_huge(other, &hi), -EINVAL);
+	shg_seg_close(other);
+	shg_seg_close(seg);
+	tu_ok(shg_seg_unlink(name));
+}
+
+/* A file path on a file system that is neither tmpfs nor hugetlbfs. */
+static void test_segment_huge_refused(void **state)
+{
+	struct shg_opts o = opts_cap(16 * MIB);
+	struct shg_seg *seg = NULL;
+	char path[PATH_MAX], dir[PATH_MAX], *slash;
+	struct statfs sf;
+
+	(void)state;
+	tu_file_path(path, sizeof(path), "hugeno");
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	assert_int_equal(statfs(dir, &sf), 0);
+	if (sf.f_type == 0x01021994 || sf.f_type == 0x958458f6) {
+		print_message("skipped: %s is tmpfs or hugetlbfs (the "
+			      "namespace test covers a refusing ramfs)\n",
+			      dir);
+		skip();
+	}
+	o.flags = SHG_OPEN_HUGE;
+	assert_int_equal(shg_seg_create(path, &o, &seg), SHG_ENOHUGE);
+	assert_null(seg);
+	assert_int_equal(access(path, F_OK), -1);
+	/* Open: a plain segment there cannot be opened with huge pages. */
+	o.flags = 0;
+	tu_ok(shg_seg_create(path, &o, &seg));
+	shg_seg_close(seg);
+	assert_int_equal(open_rc(path, SHG_OPEN_HUGE), SHG_ENOHUGE);
+	assert_int_equal(open_rc(path, 0), 0);
+	unlink(path);
+}
+
+/*
+ * hugetlbfs in a private mount namespace: the capacity is whole huge
+ * pages and backing comes from the pool, so an empty pool (the default)
+ * gives -ENOSPC at create, never SIGBUS.
+ */
+static long hugetlb_free_pages(void)
+{
+	char line[128];
+	long n = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "HugePages_Free: %ld", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static int hugetlbfs_child(void *arg)
+{
+	struct shg_huge_info hi = { .size = sizeof(hi) };
+	struct shg_opts o = opts_cap(5 * MIB);
+	struct shg_seg *seg = NULL;
+	const char *dir = arg;
+	char path[PATH_MAX];
+	long pages = hugetlb_free_pages();
+	int err;
+
+	if (unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    huge_mount(dir, "hugetlbfs", "mode=0700,pagesize=2M"))
+		return HUGE_SKIP;
+	snprintf(path, sizeof(path), "%s/seg", dir);
+	err = shg_seg_create(path, &o, &seg);
+	if (pages < 4) {
+		/* Not enough pool pages for the metadata and a span. */
+		if (err != -ENOSPC || seg || access(path, F_OK) == 0)
+			return 1;
+		umount(dir);
+		return 0;
+	}
+	if (err != 0 || shg_seg_capacity(seg) != 6 * MIB)
+		return 2;
+	if (shg_seg_huge(seg, &hi) != 0 || hi.backing != SHG_HUGE_HUGETLBFS ||
+	    hi.page_size != 2 * MIB || hi.huge_bytes == 0)
+		return 3;
+	shg_seg_close(seg);
+	unlink(path);
+	umount(dir);
+	return 0;
+}
+
+static void test_segment_huge_hugetlbfs(void **state)
+{
+	char dir[PATH_MAX];
+	int rc;
+
+	(void)state;
+	tu_file_path(dir, sizeof(dir), "hugetlb");
+	assert_int_equal(mkdir(dir, 0700), 0);
+	rc = tu_wait(tu_fork(hugetlbfs_child, dir));
+	rmdir(dir);
+	if (rc == HUGE_SKIP) {
+		print_message("skipped: cannot mount hugetlbfs in a private "
+			      "mount namespace (needs root, 2 MiB pages)\n");
+		skip();
+	}
+	print_message("hugetlbfs with %ld free pool pages\n",
+		      hugetlb_free_pages());
+	assert_int_equal(rc, 0);
+}
+
+/* -------------------------------------------------------------------------
  * Robust mutexes.
  */
 static int repairs;
@@ -1070,6 +1373,10 @@ int main(void)
 		cmocka_unit_test(test_segment_ensure_backed),
 		cmocka_unit_test(test_segment_concurrent_growth),
 		cmocka_unit_test(test_segment_enospc),
+		cmocka_unit_test(test_segment_huge_tmpfs),
+		cmocka_unit_test(test_segment_huge_shm_name),
+		cmocka_unit_test(test_segment_huge_refused),
+		cmocka_unit_test(test_segment_huge_hugetlbfs),
 		cmocka_unit_test(test_segment_robust_mutex),
 		cmocka_unit_test(test_segment_tokens),
 		cmocka_unit_test(test_segment_platform_misc),
