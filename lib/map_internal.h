@@ -614,4 +614,156 @@ map_find(struct shg_seg *seg, const struct mbound *b, uint64_t off,
 	return r;
 }
 
+/* ---- the u64 lookup fast path -------------------------------------------- */
+
+/*
+ * shg_map_get_u64() walks with map_find_u64() first: the same checks as
+ * map_find() on a u64 map, made cheaper by one bound per node. Any check
+ * it cannot pass on the spot (a node in the last MAP_LEAF_BYTES of the
+ * backed heap, a leaf of depth 13 or of more than MAP_LEAF_MAX entries,
+ * corrupt data of any kind) ends it with MAP_SLOW, and the caller repeats
+ * the lookup with map_find(), which gives the exact code. So a corrupt
+ * segment gives the same codes as before, and the fast walk only has to
+ * prove that it never reads outside the backed heap and that it accepts
+ * only what map_find() accepts.
+ *
+ * The bound: a node at @off is entered only if off - lo16, rotated right
+ * by 4, is below @lim (struct mfast). lo16 is the heap start rounded up
+ * to 16, so an offset below it wraps to a huge value, a misaligned one
+ * gets one of its low 4 bits rotated into bits 60..63, and both fail the
+ * one comparison; @lim admits the 16-aligned offsets up to hi -
+ * MAP_LEAF_BYTES. Every read of a node entered that way is inside its
+ * first MAP_LEAF_BYTES: the header, a bitmap node's slot (index <= 2 * 32
+ * + 31 even with overlapping maps: at most 800 bytes) and a leaf of at
+ * most MAP_LEAF_MAX entries (1,056 bytes).
+ */
+#define MAP_SLOW 1
+
+struct mfast {
+	const uint8_t *base;
+	uint64_t lo16; /* heap start rounded up to 16 */
+	uint64_t lim; /* rotated offsets below this are enterable */
+};
+
+static inline __attribute__((always_inline)) void
+mfast_init(const struct shg_seg *seg, struct mfast *f)
+{
+	uint64_t backed =
+		atomic_load_explicit(&seg->hdr->backed, memory_order_acquire);
+	uint64_t hi = backed < seg->capacity ? backed : seg->capacity;
+	uint64_t lo16 = (seg->heap_off + 15) & ~(uint64_t)15;
+
+	f->base = seg->base;
+	f->lo16 = lo16;
+	/* last enterable offset: hi - MAP_LEAF_BYTES; none if below lo16 */
+	f->lim = hi >= lo16 + MAP_LEAF_BYTES ?
+			 ((hi - MAP_LEAF_BYTES - lo16) >> 4) + 1 :
+			 0;
+}
+
+static inline __attribute__((always_inline)) bool
+mfast_ok(const struct mfast *f, uint64_t off)
+{
+	uint64_t x = off - f->lo16;
+
+	return ((x >> 4) | (x << 60)) < f->lim;
+}
+
+/*
+ * Index of the first of the @cnt (1..MAP_LEAF_MAX) entries of @slot, u64
+ * keys ascending, whose key is >= @key (@cnt if none), as leaf_lower_u64()
+ * but with power-of-two steps: the answer is kept in a window [i, i + s)
+ * of s candidates, one comparison halves it. Reads only entries < @cnt
+ * and returns <= @cnt even on unsorted (corrupt) keys.
+ */
+static inline __attribute__((always_inline)) unsigned
+leaf_lower_pow2(const uint64_t *slot, unsigned cnt, uint64_t key)
+{
+	unsigned s = 1u << (31 - __builtin_clz(cnt)); /* s <= cnt < 2s */
+	unsigned i = slot[2 * (s - 1)] < key ? cnt + 1 - s : 0;
+
+	for (s >>= 1; s; s >>= 1)
+		i = slot[2 * (i + s - 1)] < key ? i + s : i;
+	return i;
+}
+
+/*
+ * map_find_u64() - map_find() for u64 keys over nodes that pass
+ * mfast_ok(); the root at @off has passed it and carries the word @word
+ * of a valid root (bitmap node, depth 0, keys U64). Return: 0 and
+ * *@found, -ENOENT, or MAP_SLOW (see above).
+ */
+static inline __attribute__((always_inline)) int
+map_find_u64(const struct mfast *f, uint64_t off, uint32_t word, uint64_t h,
+	     uint64_t key, const uint64_t **found)
+{
+	const struct shg_map_node *n =
+		(const struct shg_map_node *)(f->base + off);
+	uint32_t dm, nm, bit, type, pf = 0;
+	bool big;
+	unsigned d = 0, cnt, i;
+	uint64_t c, idx;
+
+	for (;;) {
+		dm = n->datamap;
+		nm = n->nodemap;
+		bit = 1u << (h & 31);
+		if (shg_unlikely(dm & nm))
+			return MAP_SLOW;
+		if (dm & bit) {
+			idx = 2 * pc32(dm & (bit - 1));
+			if (n->slot[idx] != key)
+				return -ENOENT;
+			*found = &n->slot[idx];
+			return 0;
+		}
+		if (!(nm & bit))
+			return -ENOENT;
+		idx = 2 * pc32(dm) + pc32(nm & (bit - 1));
+		c = n->slot[idx];
+		if (shg_unlikely(!mfast_ok(f, c)))
+			return MAP_SLOW;
+		big = n->count >= 256;
+		n = (const struct shg_map_node *)(f->base + c);
+		/* the same lines as map_prefetch() */
+		__builtin_prefetch((const uint8_t *)n);
+		__builtin_prefetch((const uint8_t *)n + 64);
+		pf = 128;
+		if (big) {
+			__builtin_prefetch((const uint8_t *)n + 128);
+			__builtin_prefetch((const uint8_t *)n + 192);
+			__builtin_prefetch((const uint8_t *)n + 256);
+			__builtin_prefetch((const uint8_t *)n + 320);
+			__builtin_prefetch((const uint8_t *)n + 384);
+			__builtin_prefetch((const uint8_t *)n + 448);
+			pf = 512;
+		}
+		h >>= MAP_BITS;
+		d++;
+		word += kinds_word(0, 0, 0,
+				   1); /* depth d (d <= 13: no carry) */
+		if (shg_unlikely(node_word(n) != word))
+			return MAP_SLOW;
+		type = n->h.type;
+		if (type != SHG_TYPE_MAP)
+			break;
+		if (shg_unlikely(d > MAP_MAX_DEPTH))
+			return MAP_SLOW;
+	}
+	if (shg_unlikely(type != SHG_TYPE_MAP_LEAF))
+		return MAP_SLOW;
+	cnt = n->count;
+	/* 2..MAP_LEAF_MAX entries (a depth-13 leaf may hold more: slow) */
+	if (shg_unlikely(cnt - 2 > MAP_LEAF_MAX - 2))
+		return MAP_SLOW;
+	for (i = pf; i < MAP_HDR + 16 * cnt; i += 64)
+		__builtin_prefetch((const uint8_t *)n + i);
+	i = leaf_lower_pow2(n->slot, cnt, key);
+	if (i < cnt && n->slot[2 * i] == key) {
+		*found = &n->slot[2 * i];
+		return 0;
+	}
+	return -ENOENT;
+}
+
 #endif /* SHG_MAP_INTERNAL_H */
