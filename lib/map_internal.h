@@ -110,16 +110,69 @@ static inline __attribute__((always_inline)) unsigned pc32(uint32_t x)
 #endif
 }
 
+/*
+ * pc32() with the CPU check hoisted out: @hw says the POPCNT instruction
+ * exists (callers test shg__map_popcnt once and inline a walk for each
+ * answer; builds that have the instruction ignore @hw).
+ */
+static inline __attribute__((always_inline)) unsigned pc32_hw(uint32_t x,
+							      bool hw)
+{
+#if defined(__x86_64__) && !defined(__POPCNT__)
+	if (hw) {
+		uint32_t r;
+
+		__asm__("popcntl %1, %0" : "=r"(r) : "rm"(x) : "cc");
+		return r;
+	}
+	x = x - ((x >> 1) & 0x55555555u);
+	x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+	x = (x + (x >> 4)) & 0x0f0f0f0fu;
+	return (x * 0x01010101u) >> 24;
+#else
+	(void)hw;
+	return pc32(x);
+#endif
+}
+
+/* Whether the CPU has POPCNT (always, for builds that assume it). */
+static inline bool map_has_popcnt(void)
+{
+#if defined(__x86_64__) && !defined(__POPCNT__)
+	return shg__map_popcnt;
+#else
+	return true;
+#endif
+}
+
 /* ---- hashing ------------------------------------------------------------- */
 
-static inline uint64_t seg_seed(struct shg_seg *seg)
+/* The segment's seed from its uuid (immutable after creation). */
+static inline uint64_t seg_seed_compute(struct shg_seg *seg)
 {
 	uint64_t a, b;
 
-	/* uuid is immutable after creation (header line 0). */
 	memcpy(&a, seg->hdr->uuid, 8);
 	memcpy(&b, seg->hdr->uuid + 8, 8);
 	return shg__mix64(a ^ (b * 0x9e3779b97f4a7c15ull));
+}
+
+/*
+ * The seed of every hash of @seg, cached in the handle: one load on the
+ * lookup path instead of two loads, a multiply and a mix. A seed of 0
+ * (one uuid in 2^64) is simply recomputed each time. Relaxed: the value
+ * depends only on the immutable uuid, so any thread's store is right.
+ */
+static inline uint64_t seg_seed(struct shg_seg *seg)
+{
+	uint64_t s =
+		atomic_load_explicit(&seg->hash_seed, memory_order_relaxed);
+
+	if (shg_unlikely(s == 0)) {
+		s = seg_seed_compute(seg);
+		atomic_store_explicit(&seg->hash_seed, s, memory_order_relaxed);
+	}
+	return s;
 }
 
 static inline uint64_t hash_u64(struct shg_seg *seg, uint64_t key)
@@ -695,7 +748,7 @@ leaf_lower_pow2(const uint64_t *slot, unsigned cnt, uint64_t key)
  */
 static inline __attribute__((always_inline)) int
 map_find_u64(const struct mfast *f, uint64_t off, uint32_t word, uint64_t h,
-	     uint64_t key, const uint64_t **found)
+	     uint64_t key, const uint64_t **found, bool hw)
 {
 	const struct shg_map_node *n =
 		(const struct shg_map_node *)(f->base + off);
@@ -711,7 +764,7 @@ map_find_u64(const struct mfast *f, uint64_t off, uint32_t word, uint64_t h,
 		if (shg_unlikely(dm & nm))
 			return MAP_SLOW;
 		if (dm & bit) {
-			idx = 2 * pc32(dm & (bit - 1));
+			idx = 2 * pc32_hw(dm & (bit - 1), hw);
 			if (n->slot[idx] != key)
 				return -ENOENT;
 			*found = &n->slot[idx];
@@ -719,7 +772,7 @@ map_find_u64(const struct mfast *f, uint64_t off, uint32_t word, uint64_t h,
 		}
 		if (!(nm & bit))
 			return -ENOENT;
-		idx = 2 * pc32(dm) + pc32(nm & (bit - 1));
+		idx = 2 * pc32_hw(dm, hw) + pc32_hw(nm & (bit - 1), hw);
 		c = n->slot[idx];
 		if (shg_unlikely(!mfast_ok(f, c)))
 			return MAP_SLOW;

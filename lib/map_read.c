@@ -191,10 +191,15 @@ int shg_map_get_u64(struct shg_seg *seg, struct shg_off map, uint64_t key,
 				       kinds_word(SHG_KIND_U64, 0, 0, 0) &&
 			       vk - SHG_KIND_U64 <=
 				       SHG_KIND_ROOT - SHG_KIND_U64)) {
-			r = map_find_u64(&f, map.v, w,
-					 map_hash_u64(seg, (w >> 16) & 0xff,
-						      key),
-					 key, &found);
+			uint64_t h = map_hash_u64(seg, (w >> 16) & 0xff, key);
+
+			/* one walk per answer of the CPU check */
+			if (shg_likely(map_has_popcnt()))
+				r = map_find_u64(&f, map.v, w, h, key, &found,
+						 true);
+			else
+				r = map_find_u64(&f, map.v, w, h, key, &found,
+						 false);
 			if (r == 0)
 				return val_fill(seg, vk, found[1], out);
 			if (r < 0)
