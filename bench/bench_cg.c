@@ -6,8 +6,9 @@
  *
  * Builds an N-key u64 map (not counted), then runs OPS operations of
  * PHASE with callgrind's instrumentation on: lookup (read section,
- * current version, get), commit (one put per txn) or batch (1,000 puts
- * per txn; OPS txns). Wall-clock figures belong to bench_map; this program
+ * shg_current_node(), get; the random keys are drawn before counting
+ * starts), commit (one put per txn) or batch (1,000 puts per txn; OPS
+ * txns). Wall-clock figures belong to bench_map; this program
  * gives counts that do not depend on the machine's noise. Run through
  * scripts/callgrind.sh, which divides by the operations. Without
  * valgrind's headers it still runs, counting the whole program.
