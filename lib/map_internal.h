@@ -723,22 +723,51 @@ mfast_ok(const struct mfast *f, uint64_t off)
 }
 
 /*
- * Index of the first of the @cnt (1..MAP_LEAF_MAX) entries of @slot, u64
- * keys ascending, whose key is >= @key (@cnt if none), as leaf_lower_u64()
- * but with power-of-two steps: the answer is kept in a window [i, i + s)
- * of s candidates, one comparison halves it. Reads only entries < @cnt
- * and returns <= @cnt even on unsorted (corrupt) keys.
+ * The first of the @cnt (1..MAP_LEAF_MAX) entries from @slot, u64 keys
+ * ascending, whose key is >= @key (slot + 2 * @cnt if none), as
+ * leaf_lower_u64() but with power-of-two steps: the answer is kept in a
+ * window of s candidates starting at p, one comparison halves it. The
+ * steps are unrolled (entered by the window's log2), each a compare, an
+ * add and a conditional move. Reads only entries < @cnt and returns at
+ * most slot + 2 * @cnt even on unsorted (corrupt) keys.
  */
-static inline __attribute__((always_inline)) unsigned
+#define LEAF_STEP(c) p = p[2 * (c)-2] < key ? p + 2 * (c) : p
+
+static inline __attribute__((always_inline)) const uint64_t *
 leaf_lower_pow2(const uint64_t *slot, unsigned cnt, uint64_t key)
 {
-	unsigned s = 1u << (31 - __builtin_clz(cnt)); /* s <= cnt < 2s */
-	unsigned i = slot[2 * (s - 1)] < key ? cnt + 1 - s : 0;
+	unsigned k = 31 - (unsigned)__builtin_clz(cnt); /* s = 2^k <= cnt */
+	unsigned s = 1u << k;
+	const uint64_t *p = slot;
 
-	for (s >>= 1; s; s >>= 1)
-		i = slot[2 * (i + s - 1)] < key ? i + s : i;
-	return i;
+	if (slot[2 * (s - 1)] < key)
+		p = slot + 2 * (cnt + 1 - s); /* window [cnt + 1 - s, cnt] */
+	switch (k) {
+	case 6:
+		LEAF_STEP(32);
+		/* fallthrough */
+	case 5:
+		LEAF_STEP(16);
+		/* fallthrough */
+	case 4:
+		LEAF_STEP(8);
+		/* fallthrough */
+	case 3:
+		LEAF_STEP(4);
+		/* fallthrough */
+	case 2:
+		LEAF_STEP(2);
+		/* fallthrough */
+	case 1:
+		LEAF_STEP(1);
+		/* fallthrough */
+	default:
+		break;
+	}
+	return p;
 }
+
+#undef LEAF_STEP
 
 /*
  * map_find_u64() - map_find() for u64 keys over nodes that pass
@@ -753,6 +782,7 @@ map_find_u64(const struct mfast *f, uint64_t off, uint32_t word, uint64_t h,
 	const struct shg_map_node *n =
 		(const struct shg_map_node *)(f->base + off);
 	uint32_t dm, nm, bit, type, pf = 0;
+	const uint64_t *e;
 	bool big;
 	unsigned d = 0, cnt, i;
 	uint64_t c, idx;
@@ -811,9 +841,9 @@ map_find_u64(const struct mfast *f, uint64_t off, uint32_t word, uint64_t h,
 		return MAP_SLOW;
 	for (i = pf; i < MAP_HDR + 16 * cnt; i += 64)
 		__builtin_prefetch((const uint8_t *)n + i);
-	i = leaf_lower_pow2(n->slot, cnt, key);
-	if (i < cnt && n->slot[2 * i] == key) {
-		*found = &n->slot[2 * i];
+	e = leaf_lower_pow2(n->slot, cnt, key);
+	if (e < n->slot + 2 * cnt && *e == key) {
+		*found = e;
 		return 0;
 	}
 	return -ENOENT;

@@ -1016,6 +1016,59 @@ static void test_map_corrupt(void **state)
 }
 
 /*
+ * The leaf search of the u64 fast path against the plain binary search,
+ * for every leaf size 1..MAP_LEAF_MAX: each key, each gap and both ends
+ * of sorted leaves; on unsorted (corrupt) leaves, an answer inside the
+ * leaf or just past it.
+ */
+static void test_map_leaf_search(void **state)
+{
+	static uint64_t buf[MAP_HDR / 8 + 2 * MAP_LEAF_MAX];
+	struct shg_map_node *n = (struct shg_map_node *)buf;
+	uint64_t s = 79, probe;
+	unsigned cnt, i, j, round;
+
+	(void)state;
+	for (cnt = 1; cnt <= MAP_LEAF_MAX; cnt++) {
+		for (round = 0; round < 20; round++) {
+			uint64_t k = round == 0 ? 0 : rng_below(&s, 1000);
+
+			for (i = 0; i < cnt; i++) {
+				k += 1 + (round ? rng_below(&s, 1000) : 1);
+				n->slot[2 * i] = k;
+			}
+			for (j = 0; j < 2 * cnt + 2; j++) {
+				if (j == 2 * cnt + 1)
+					probe = UINT64_MAX;
+				else if (j == 2 * cnt)
+					probe = 0;
+				else if (j & 1)
+					probe = n->slot[2 * (j / 2)] + 1;
+				else
+					probe = n->slot[j];
+				assert_int_equal(
+					(leaf_lower_pow2(n->slot, cnt, probe) -
+					 n->slot) /
+						2,
+					leaf_lower_u64(n, cnt, probe));
+			}
+			/* unsorted: stays inside [0, cnt] */
+			for (i = 0; i < cnt; i++)
+				n->slot[2 * i] = rng_below(&s, 100);
+			for (j = 0; j < 8; j++) {
+				size_t at =
+					(size_t)(leaf_lower_pow2(
+							 n->slot, cnt,
+							 rng_below(&s, 110)) -
+						 n->slot);
+
+				assert_true(at % 2 == 0 && at <= 2 * cnt);
+			}
+		}
+	}
+}
+
+/*
  * Hostile child offsets for the u64 lookup's one-bound-per-node walk:
  * below the heap, misaligned, in the last bytes of the backed heap, at
  * and past its end, wrapping. Every child slot of every bitmap node gets
@@ -1511,6 +1564,7 @@ int main(void)
 		cmocka_unit_test(test_map_get_many),
 		cmocka_unit_test(test_map_get_many_kinds),
 		cmocka_unit_test(test_map_get_many_corrupt),
+		cmocka_unit_test(test_map_leaf_search),
 		cmocka_unit_test(test_map_get_u64_hostile_offsets),
 		cmocka_unit_test(test_map_out_of_memory),
 		cmocka_unit_test(test_map_lookup_timing),
