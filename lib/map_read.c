@@ -138,8 +138,11 @@ val_fill(struct shg_seg *seg, unsigned vk, uint64_t w, struct shg_val *out)
 	return shg__val_out(seg, vk, w, out);
 }
 
-int shg_map_get_u64(struct shg_seg *seg, struct shg_off map, uint64_t key,
-		    struct shg_val *out)
+/* shg_map_get_u64() with every check of map_find(): the exact codes. */
+static __attribute__((noinline)) int get_u64_checked(struct shg_seg *seg,
+						     struct shg_off map,
+						     uint64_t key,
+						     struct shg_val *out)
 {
 	const struct fkey k = { .kk = SHG_KIND_U64, .key = key };
 	const struct shg_map_node *root;
@@ -147,8 +150,6 @@ int shg_map_get_u64(struct shg_seg *seg, struct shg_off map, uint64_t key,
 	struct mbound b;
 	int err;
 
-	if (map.v == 0)
-		return -ENOENT; /* null map: empty */
 	mbound_init(seg, &b);
 	root = map_root_hdr(seg, &b, map.v, &err);
 	if (!root)
@@ -160,6 +161,52 @@ int shg_map_get_u64(struct shg_seg *seg, struct shg_off map, uint64_t key,
 	if (err)
 		return err;
 	return val_fill(seg, root->valkind, found[1], out);
+}
+
+/*
+ * The fast path (map_find_u64()) for a root that passes one bound and one
+ * comparison of its word: a bitmap node of depth 0 with U64 keys, a value
+ * kind in U64..ROOT and known flags, as map_root_hdr() requires. Anything
+ * else, and any walk the fast path cannot finish, goes through
+ * get_u64_checked().
+ */
+int shg_map_get_u64(struct shg_seg *seg, struct shg_off map, uint64_t key,
+		    struct shg_val *out)
+{
+	const struct shg_map_node *root;
+	const uint64_t *found;
+	struct mfast f;
+	uint32_t w, vk;
+	int r;
+
+	if (map.v == 0)
+		return -ENOENT; /* null map: empty */
+	mfast_init(seg, &f);
+	if (shg_likely(mfast_ok(&f, map.v))) {
+		root = (const struct shg_map_node *)(f.base + map.v);
+		w = node_word(root);
+		vk = (w >> 8) & 0xff;
+		if (shg_likely(root->h.type == SHG_TYPE_MAP &&
+			       (w & ~kinds_word(0, 0xff, SHG_MAP_F_ALL, 0)) ==
+				       kinds_word(SHG_KIND_U64, 0, 0, 0) &&
+			       vk - SHG_KIND_U64 <=
+				       SHG_KIND_ROOT - SHG_KIND_U64)) {
+			uint64_t h = map_hash_u64(seg, (w >> 16) & 0xff, key);
+
+			/* one walk per answer of the CPU check */
+			if (shg_likely(map_has_popcnt()))
+				r = map_find_u64(&f, map.v, w, h, key, &found,
+						 true);
+			else
+				r = map_find_u64(&f, map.v, w, h, key, &found,
+						 false);
+			if (r == 0)
+				return val_fill(seg, vk, found[1], out);
+			if (r < 0)
+				return r;
+		}
+	}
+	return get_u64_checked(seg, map, key, out);
 }
 
 int shg_map_get_bytes(struct shg_seg *seg, struct shg_off map, const void *key,

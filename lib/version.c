@@ -46,23 +46,30 @@ struct shg_off shg_version_current(const struct shg_root *root)
 	return shg_root_load(root);
 }
 
+/*
+ * The hot path of a lookup that starts from a root: one call into the
+ * root layer for the value and the segment, then the checks of
+ * shg_version_info() (bounds, type) on the record's first line only.
+ */
 int shg_current_node(const struct shg_root *root, struct shg_off *node)
 {
-	struct shg_version_info vi;
-	struct shg_off ver;
-	int err;
+	const struct shg_version *v;
+	struct shg_seg *seg;
+	uint64_t ver;
 
 	if (!root || !node)
 		return -EINVAL;
-	ver = shg_root_load(root);
-	if (!ver.v) {
+	ver = shg__root_load_seg(root, &seg);
+	if (!ver) {
 		*node = SHG_OFF_NULL; /* never committed: an empty graph */
 		return 0;
 	}
-	err = shg_version_info(shg__root_seg(root), ver, &vi);
-	if (err)
-		return err == -EINVAL ? SHG_CORRUPT() : err;
-	*node = vi.node;
+	if (shg_unlikely(!shg__off_ok(seg, ver, sizeof(*v), 16)))
+		return SHG_EBADOFF;
+	v = shg__at(seg, ver);
+	if (shg_unlikely(v->h.type != SHG_TYPE_VERSION))
+		return SHG_CORRUPT();
+	node->v = v->node;
 	return 0;
 }
 

@@ -132,6 +132,10 @@ struct shg_seg {
 	 * (default: shg_retire); ops->root_drop, or a test's hook */
 	int (*root_drop)(struct shg_seg *seg, struct shg_off value, void *arg);
 	void *root_drop_arg;
+
+	/* the upper layer's hash seed, derived from hdr->uuid on first use
+	 * (0: not yet); relaxed atomic, every thread stores the same value */
+	_Atomic uint64_t hash_seed;
 };
 
 /* The upper layer's pin generation (0: no upper layer or no pins). */
@@ -401,6 +405,9 @@ SHG_HIDDEN uint32_t shg__roots_release_proc(struct shg_seg *seg, uint32_t pidx);
 SHG_HIDDEN void shg__roots_repair(struct shg_seg *seg);
 /* Handle internals, for the graph layer. */
 SHG_HIDDEN struct shg_seg *shg__root_seg(const struct shg_root *root);
+/* shg_root_load() and shg__root_seg() in one call (the read path). */
+SHG_HIDDEN uint64_t shg__root_load_seg(const struct shg_root *root,
+				       struct shg_seg **seg);
 SHG_HIDDEN uint32_t shg__root_slot(const struct shg_root *root);
 SHG_HIDDEN uint64_t shg__root_incarnation(const struct shg_root *root);
 SHG_HIDDEN int shg__roots_check(struct shg_seg *seg, shg_problem_fn fn,

@@ -734,6 +734,13 @@ struct shg_seg *shg__root_seg(const struct shg_root *root)
 	return root->seg;
 }
 
+/* Ordering: as shg_root_load() (acquire, the rcu_dereference). */
+uint64_t shg__root_load_seg(const struct shg_root *root, struct shg_seg **seg)
+{
+	*seg = root->seg;
+	return atomic_load_explicit(&root->rs->value, memory_order_acquire);
+}
+
 uint32_t shg__root_slot(const struct shg_root *root)
 {
 	return root->idx;

@@ -1015,6 +1015,155 @@ static void test_map_corrupt(void **state)
 	free(o);
 }
 
+/*
+ * The leaf search of the u64 fast path against the plain binary search,
+ * for every leaf size 1..MAP_LEAF_MAX: each key, each gap and both ends
+ * of sorted leaves; on unsorted (corrupt) leaves, an answer inside the
+ * leaf or just past it.
+ */
+static void test_map_leaf_search(void **state)
+{
+	static uint64_t buf[MAP_HDR / 8 + 2 * MAP_LEAF_MAX];
+	struct shg_map_node *n = (struct shg_map_node *)buf;
+	uint64_t s = 79, probe;
+	unsigned cnt, i, j, round;
+
+	(void)state;
+	for (cnt = 1; cnt <= MAP_LEAF_MAX; cnt++) {
+		for (round = 0; round < 20; round++) {
+			uint64_t k = round == 0 ? 0 : rng_below(&s, 1000);
+
+			for (i = 0; i < cnt; i++) {
+				k += 1 + (round ? rng_below(&s, 1000) : 1);
+				n->slot[2 * i] = k;
+			}
+			for (j = 0; j < 2 * cnt + 2; j++) {
+				if (j == 2 * cnt + 1)
+					probe = UINT64_MAX;
+				else if (j == 2 * cnt)
+					probe = 0;
+				else if (j & 1)
+					probe = n->slot[2 * (j / 2)] + 1;
+				else
+					probe = n->slot[j];
+				assert_int_equal(
+					(leaf_lower_pow2(n->slot, cnt, probe) -
+					 n->slot) /
+						2,
+					leaf_lower_u64(n, cnt, probe));
+			}
+			/* unsorted: stays inside [0, cnt] */
+			for (i = 0; i < cnt; i++)
+				n->slot[2 * i] = rng_below(&s, 100);
+			for (j = 0; j < 8; j++) {
+				size_t at =
+					(size_t)(leaf_lower_pow2(
+							 n->slot, cnt,
+							 rng_below(&s, 110)) -
+						 n->slot);
+
+				assert_true(at % 2 == 0 && at <= 2 * cnt);
+			}
+		}
+	}
+}
+
+/*
+ * Hostile child offsets for the u64 lookup's one-bound-per-node walk:
+ * below the heap, misaligned, in the last bytes of the backed heap, at
+ * and past its end, wrapping. Every child slot of every bitmap node gets
+ * each value in turn; shg_map_get_u64() must give what the batched walk
+ * (map_step(), every check made on the spot) gives for the same keys,
+ * never crash, and report the bad offsets on the keys that reach them.
+ */
+static void test_map_get_u64_hostile_offsets(void **state)
+{
+	struct offs *o = calloc(1, sizeof(*o));
+	struct tu_env e;
+	struct shg_txn *txn;
+	struct shg_val v = u64v(1);
+	struct shg_off map;
+	uint64_t keys[512], hi, lo, bad[10];
+	struct shg_val vals[512];
+	int res[512];
+	int64_t ret;
+	unsigned i, j, b, nodes = 0, flagged = 0;
+
+	(void)state;
+	assert_non_null(o);
+	tu_env_open(&e, 0, "map");
+	new_map(&e, SHG_KIND_U64, SHG_KIND_U64, 0);
+	tu_ok(shg_txn_begin(e.root, &txn));
+	for (i = 0; i < 4000; i++)
+		tu_ok(shg_txn_map_put_u64(txn, SHG_REF_ROOT, ukey(i), &v));
+	tu_ok(shg_txn_commit(txn));
+	tu_ok(shg_read_lock(e.seg));
+	map = tu_cur_node(&e);
+	collect(&e, map.v, 0, o);
+	hi = shg_seg_backed(e.seg);
+	lo = e.seg->heap_off;
+	bad[0] = 0;
+	bad[1] = lo - 16;
+	bad[2] = hi - MAP_LEAF_BYTES + 16; /* enterable only when checked */
+	bad[3] = hi - MAP_HDR; /* a header fits, nothing more */
+	bad[4] = hi - 16;
+	bad[5] = hi;
+	bad[6] = hi + 4096;
+	bad[7] = UINT64_MAX - 15; /* wraps below the heap start */
+	bad[8] = 1ull << 63;
+	bad[9] = lo + 8; /* misaligned */
+	for (i = 0; i < 512; i++)
+		keys[i] = ukey(i * 7);
+	for (i = 0; i < o->n; i++) {
+		uint8_t *p = shg_ptr(e.seg, (struct shg_off){ o->v[i] }, 32);
+		uint32_t type, dm, nm;
+		uint64_t *slot, save;
+
+		memcpy(&type, p, 4);
+		if (type != SHG_TYPE_MAP)
+			continue;
+		memcpy(&dm, p + 16, 4);
+		memcpy(&nm, p + 20, 4);
+		if (!nm)
+			continue;
+		nodes++;
+		slot = (uint64_t *)(p + 32) + 2 * __builtin_popcount(dm);
+		for (b = 0; b < 10; b++) {
+			unsigned c = b % (unsigned)__builtin_popcount(nm);
+
+			save = slot[c];
+			slot[c] = bad[b];
+			ret = shg_map_get_many_u64(e.seg, map, 512, keys, vals,
+						   res);
+			for (j = 0; j < 512; j++) {
+				struct shg_val one;
+				int err = shg_map_get_u64(e.seg, map, keys[j],
+							  &one);
+
+				assert_int_equal(err, res[j]);
+				if (err == 0)
+					assert_true(one.u64 == vals[j].u64);
+				if (err == SHG_EBADOFF || err == SHG_ECORRUPT) {
+					flagged++;
+					assert_true(ret < 0);
+				}
+			}
+			slot[c] = save;
+		}
+		if (nodes >= 40)
+			break;
+	}
+	print_message("%u bitmap nodes, %u lookups flagged\n", nodes, flagged);
+	assert_true(nodes > 0);
+	assert_true(flagged > 0);
+	/* intact again: every key found */
+	for (i = 0; i < 4000; i += 3)
+		tu_ok(shg_map_get_u64(e.seg, map, ukey(i), &v));
+	shg_read_unlock(e.seg);
+	tu_env_close(&e);
+	free(o);
+}
+
 /* ---- batched lookups ------------------------------------------------------ */
 
 /*
@@ -1415,6 +1564,8 @@ int main(void)
 		cmocka_unit_test(test_map_get_many),
 		cmocka_unit_test(test_map_get_many_kinds),
 		cmocka_unit_test(test_map_get_many_corrupt),
+		cmocka_unit_test(test_map_leaf_search),
+		cmocka_unit_test(test_map_get_u64_hostile_offsets),
 		cmocka_unit_test(test_map_out_of_memory),
 		cmocka_unit_test(test_map_lookup_timing),
 	};
