@@ -62,6 +62,11 @@ int shg_repl_pub_open(struct shg_seg *seg, const char *const *roots,
 {
 	return -ENOTSUP;
 }
+int shg_repl_stream_last(const struct shg_repl_opts *opts, const char *root,
+			 uint64_t *seq, uint64_t *commit_ns)
+{
+	return -ENOTSUP;
+}
 int shg_repl_pub_step(struct shg_repl_pub *p, unsigned timeout_ms)
 {
 	return -ENOTSUP;
@@ -254,6 +259,41 @@ static int last_msg(struct conn *c, const char *subj, natsMsg **out,
 	}
 	*seq = mi.seq;
 	return 0;
+}
+
+int shg_repl_stream_last(const struct shg_repl_opts *opts, const char *root,
+			 uint64_t *seq, uint64_t *commit_ns)
+{
+	static const char *const kinds[] = { "v", "snap" };
+	struct shg_repl_msg_info mi;
+	char subj[SUBJ_MAX];
+	struct conn c;
+	uint64_t s;
+	natsMsg *m;
+	unsigned i;
+	int err;
+
+	if (!opts || opts->size < sizeof(*opts) || !root || !token_ok(root) ||
+	    !seq || !commit_ns)
+		return -EINVAL;
+	*seq = 0;
+	*commit_ns = 0;
+	err = conn_open(&c, opts, false);
+	for (i = 0; !err && i < 2; i++) {
+		snprintf(subj, sizeof(subj), "%s.%s.%s", c.stream, root,
+			 kinds[i]);
+		err = last_msg(&c, subj, &m, &s);
+		if (!err && m && s > *seq &&
+		    !shg_repl_parse(natsMsg_GetData(m),
+				    (size_t)natsMsg_GetDataLength(m), &mi)) {
+			*seq = s;
+			*commit_ns = mi.commit_ns;
+		}
+		if (m)
+			natsMsg_Destroy(m);
+	}
+	conn_close(&c); /* a failed conn_open() left it zeroed */
+	return err;
 }
 
 /* ========================================================================

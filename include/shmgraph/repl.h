@@ -147,6 +147,16 @@ struct shg_repl_status {
 	int last_error; /* last error (0: none) */
 };
 
+/**
+ * shg_repl_stream_last() - the newest seq the stream holds for root
+ * @root (deltas and snapshot frames; 0 if none) and its commit time.
+ * Return: 0, -EINVAL, -ENOTSUP (no libnats), -ECONNREFUSED, -EIO,
+ * errors of shg_repl_parse() (a damaged last message).
+ */
+SHG_API SHG_MUST_CHECK int
+shg_repl_stream_last(const struct shg_repl_opts *opts, const char *root,
+		     uint64_t *seq, uint64_t *commit_ns);
+
 struct shg_repl_pub; /* a publisher of some roots of one segment */
 struct shg_repl_fol; /* a follower applying into one segment */
 
