@@ -170,6 +170,27 @@ static void conn_close(struct conn *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* A comma-separated list of server URLs, tried in order. */
+static natsStatus set_servers(natsOptions *no, const char *list)
+{
+	const char *srv[16];
+	char *copy, *t, *save = NULL;
+	int n = 0;
+	natsStatus s;
+
+	copy = strdup(list);
+	if (!copy)
+		return NATS_NO_MEMORY;
+	for (t = strtok_r(copy, ",", &save); t && n < 16;
+	     t = strtok_r(NULL, ",", &save))
+		srv[n++] = t;
+	s = n ? natsOptions_SetServers(no, srv, n) : NATS_INVALID_ARG;
+	if (s == NATS_OK)
+		s = natsOptions_SetNoRandomize(no, true);
+	free(copy);
+	return s;
+}
+
 /* Connect (retrying reconnects for ever) and make sure the stream exists. */
 static int conn_open(struct conn *c, const struct shg_repl_opts *o, bool create)
 {
@@ -190,7 +211,7 @@ static int conn_open(struct conn *c, const struct shg_repl_opts *o, bool create)
 	c->verbose = o->verbose;
 	s = natsOptions_Create(&no);
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(no, o->url ? o->url : NATS_DEFAULT_URL);
+		s = set_servers(no, o->url ? o->url : NATS_DEFAULT_URL);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxReconnect(no, -1);
 	if (s == NATS_OK)
@@ -253,9 +274,12 @@ static int last_msg(struct conn *c, const char *subj, natsMsg **out,
 	err = shg_repl_parse(natsMsg_GetData(*out),
 			     (size_t)natsMsg_GetDataLength(*out), &mi);
 	if (err) {
+		/* A damaged last message tells nothing: as if none. */
+		fprintf(stderr, "repl: last message on %s refused: %s\n", subj,
+			shg_strerror(err));
 		natsMsg_Destroy(*out);
 		*out = NULL;
-		return err;
+		return 0;
 	}
 	*seq = mi.seq;
 	return 0;
