@@ -10,8 +10,9 @@
 # snapshot). At the end both replicas have applied the primary's last seq
 # and their exports equal the primary's byte for byte.
 #
-# Skips (exit 77, with the reason) when nats-server is missing or the
-# library was built without libnats. About 30 s.
+# Skips (exit 77, printing "SKIP: <reason>") when nats-server is missing
+# or the library was built without libnats. About 20 s. Run by
+# `make check-repl` (scripts/test.sh's repl phase).
 set -u
 
 SHMCTL=${SHMCTL:-./tools/shmctl}
@@ -29,7 +30,7 @@ command -v nats-server >/dev/null ||
 grep -q '^#define HAVE_NATS 1' "$BUILD/config.h" 2>/dev/null ||
 	skip "built without libnats (configure found no libnats-dev)"
 [[ -x $WRITER && -x $INJECT ]] ||
-	skip "helpers not built: make check builds $WRITER and $INJECT"
+	skip "helpers not built: make check-repl builds $WRITER and $INJECT"
 
 T=$(mktemp -d "$TMPROOT/shgrepl.XXXXXX")
 declare -A PIDS=()
