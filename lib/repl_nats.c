@@ -22,7 +22,7 @@
  * stream and, unless the current version is that one, starts with a
  * snapshot frame. Waiting for commits: the root table offers no futex to
  * wait on, so an idle step sleeps with a bounded backoff (50 us doubling
- * to 5 ms) between looks at each root's generation counter (an acquire
+ * to 1 ms) between looks at each root's generation counter (an acquire
  * load: a generation that moved means a newer version is published).
  *
  * Follower. A durable pull consumer with explicit acknowledgements; each
@@ -116,7 +116,7 @@ int shg_repl_fol_close(struct shg_repl_fol *f)
 #define DEFAULT_SNAP_EVERY 1000u
 #define SUBJ_MAX 160
 #define BACKOFF_MIN_US 50u
-#define BACKOFF_MAX_US 5000u
+#define BACKOFF_MAX_US 1000u
 #define FETCH_BATCH 64
 #define NAK_DELAY_MS 500
 
