@@ -146,6 +146,8 @@ int list_pins(struct shg_seg *seg, void *out, unsigned max);
 
 /* shmctl_repl.c: "shmctl replicate ..." (@argv[0] is "replicate"). */
 int shmctl_replicate(int argc, char **argv);
+/* After shmctl roots' table: the primary's seq of each replica root. */
+void repl_roots_note(struct shg_seg *seg);
 int cmd_create(struct cli *c, struct shg_seg *seg);
 int cmd_destroy(struct cli *c, struct shg_seg *seg);
 int cmd_info(struct cli *c, struct shg_seg *seg);

@@ -369,6 +369,46 @@ static int run_status(struct rargs *a, struct shg_seg *seg)
 	return 0;
 }
 
+void repl_roots_note(struct shg_seg *seg)
+{
+	struct shg_repl_state st;
+	struct shg_map_iter it;
+	struct shg_root *r;
+	struct shg_off node;
+	struct shg_val k;
+	char name[SHG_ROOT_NAME_MAX + 1], age[64];
+	int err;
+
+	if (shg_root_open(seg, "shg.repl", &r))
+		return; /* not a replica */
+	err = shg_read_lock(seg);
+	if (err) {
+		shg_root_close(r);
+		return;
+	}
+	printf("replica roots (primary's sequence numbers; shmctl replicate "
+	       "status):\n");
+	err = shg_current_node(r, &node);
+	if (!err)
+		err = shg_map_iter_init(seg, node, &it);
+	while (!err && !shg_map_iter_next(&it, &k, NULL)) {
+		size_t l = k.bytes.len <= SHG_ROOT_NAME_MAX ? k.bytes.len :
+							      SHG_ROOT_NAME_MAX;
+
+		memcpy(name, k.bytes.p, l);
+		name[l] = 0;
+		if (shg_repl_state(seg, name, &st))
+			continue;
+		fmt_age(st.applied_ns, age, sizeof(age));
+		printf("  %-20s primary seq %" PRIu64
+		       ", lag %.1f ms, applied %s\n",
+		       name, st.seq,
+		       (double)(st.applied_ns - st.commit_ns) / 1e6, age);
+	}
+	shg_read_unlock(seg);
+	shg_root_close(r);
+}
+
 int shmctl_replicate(int argc, char **argv)
 {
 	struct shg_opts so = { .size = sizeof(so) };

@@ -199,6 +199,9 @@ for i in 1 2; do
 	wait_for "replica $i to reach seq $final" 30 \
 		test "$(applied_seq "$i")" = "$final" && ok
 done
+# shmctl roots on a replica names the primary's seq.
+"$SHMCTL" roots "$T/rep1" | grep -q "m .*primary seq $final," && ok ||
+	bad "shmctl roots does not show the primary's seq $final"
 for p in pub fol1 fol2; do
 	if alive "$p"; then
 		ok
