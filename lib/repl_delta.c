@@ -578,7 +578,7 @@ int shg_repl_state(struct shg_seg *seg, const char *root,
 		   struct shg_repl_state *out)
 {
 	struct shg_root *r;
-	struct shg_off node;
+	struct shg_off node = { 0 };
 	struct shg_val v;
 	int err;
 

@@ -285,7 +285,7 @@ static int run_status(struct rargs *a, struct shg_seg *seg)
 	struct shg_root *r;
 	struct shg_map_iter it;
 	struct shg_val k;
-	struct shg_off node;
+	struct shg_off node = { 0 };
 	char names[MAX_ROOTS][SHG_ROOT_NAME_MAX + 1];
 	unsigned n = 0, i;
 	int err;
@@ -374,7 +374,7 @@ void repl_roots_note(struct shg_seg *seg)
 	struct shg_repl_state st;
 	struct shg_map_iter it;
 	struct shg_root *r;
-	struct shg_off node;
+	struct shg_off node = { 0 };
 	struct shg_val k;
 	char name[SHG_ROOT_NAME_MAX + 1], age[64];
 	int err;
