@@ -353,7 +353,7 @@ int main(int argc, char **argv)
 		die("fill", err);
 	err = shg_pin_current(r, &pin);
 	if (!err)
-		err = shg_repl_snap(r, shg_pin_version(pin), &msg, &la);
+		err = shg_repl_snap(r, shg_pin_version(pin), 0, &msg, &la);
 	if (err)
 		die("snapshot", err);
 	snap_bytes = la;

@@ -400,8 +400,8 @@ int shg_repl_delta(struct shg_seg *seg, struct shg_off base,
 	return 0;
 }
 
-int shg_repl_snap(struct shg_root *root, struct shg_off ver, void **out,
-		  size_t *len)
+int shg_repl_snap(struct shg_root *root, struct shg_off ver, unsigned flags,
+		  void **out, size_t *len)
 {
 	struct shg_version_info vi = { 0 };
 	struct buf o = { 0 }, snap = { 0 };
@@ -409,7 +409,7 @@ int shg_repl_snap(struct shg_root *root, struct shg_off ver, void **out,
 	uint8_t *h;
 	int err = 0;
 
-	if (!root || !out || !len)
+	if (!root || !out || !len || (flags & ~SHG_REPL_SNAP_RESET))
 		return -EINVAL;
 	seg = shg__root_seg(root);
 	if (ver.v)
@@ -422,6 +422,7 @@ int shg_repl_snap(struct shg_root *root, struct shg_off ver, void **out,
 	memset(h, 0, FRAME_HDR);
 	memcpy(h, FRAME_MAGIC, 8);
 	put_le(h + 8, REPL_VERSION, 4);
+	put_le(h + 12, flags, 4);
 	put_le(h + 24, vi.seq, 8);
 	put_le(h + 32, vi.commit_ns, 8);
 	err = shg__export_version(seg, root, ver.v, &snap);
@@ -549,9 +550,11 @@ int shg_repl_parse(const void *msg, size_t len, struct shg_repl_msg_info *info)
 		i.commit_ns = get_le(p + 40, 8);
 	} else {
 		err = check_frame(p, len, FRAME_HDR, 44, FRAME_MAGIC);
-		if (!err && (get_le(p + 12, 4) || get_le(p + 40, 4)))
+		if (!err && ((get_le(p + 12, 4) & ~SHG_REPL_SNAP_RESET) ||
+			     get_le(p + 40, 4)))
 			err = SHG_ECORRUPT;
 		i.kind = SHG_REPL_SNAP;
+		i.flags = (unsigned)get_le(p + 12, 4);
 		i.commit_ns = get_le(p + 32, 8);
 	}
 	if (err)
@@ -743,7 +746,8 @@ int shg_repl_apply(struct shg_seg *seg, const char *root, const void *msg,
 	if (mi.seq <= st.seq)
 		return SHG_REPL_SKIPPED; /* applied already */
 	if (mi.kind == SHG_REPL_SNAP) {
-		if ((flags & SHG_REPL_NO_SNAP) && st.seq)
+		if ((flags & SHG_REPL_NO_SNAP) && st.seq &&
+		    !(mi.flags & SHG_REPL_SNAP_RESET))
 			return SHG_REPL_SKIPPED;
 		err = shg_import_mem(seg, root,
 				     (const uint8_t *)msg + FRAME_HDR,

@@ -413,9 +413,15 @@ static int pub_root(struct shg_repl_pub *p, struct proot *pr)
 	if (!err && !snap && ++pr->since_snap >= p->snap_every)
 		snap = true;
 	if (!err && snap) {
+		/* Only a periodic snapshot follows its own delta: any other
+		 * restarts the chain, and followers must apply it. */
+		bool reset = !msg;
+
 		free(msg);
 		msg = NULL;
-		err = shg_repl_snap(pr->r, shg_pin_version(cur), &msg, &len);
+		err = shg_repl_snap(pr->r, shg_pin_version(cur),
+				    reset ? SHG_REPL_SNAP_RESET : 0, &msg,
+				    &len);
 		if (!err)
 			err = publish(p, pr, true, vi.seq, msg, len);
 		if (!err)
@@ -754,7 +760,8 @@ int shg_repl_fol_open(struct shg_seg *seg, const char *const *roots,
 			return -ENOMEM;
 		}
 	}
-	err = conn_open(&f->c, opts, true);
+	/* The publisher creates the stream, with its replicas. */
+	err = conn_open(&f->c, opts, false);
 	if (err) {
 		shg_repl_fol_close(f);
 		return err;

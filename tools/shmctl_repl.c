@@ -196,6 +196,12 @@ static void signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+/* Errors of a cluster that is down or electing leaders. */
+static bool transient(int err)
+{
+	return err == -ECONNREFUSED || err == -ETIMEDOUT || err == -EIO;
+}
+
 static int run_publish(struct rargs *a, struct shg_seg *seg)
 {
 	struct shg_repl_status st;
@@ -206,10 +212,17 @@ static int run_publish(struct rargs *a, struct shg_seg *seg)
 
 	if (!a->nroots)
 		return failf("publish: name at least one ROOT");
-	err = shg_repl_pub_open(seg, a->roots, a->nroots, &a->o, &p);
-	if (err)
-		return fail("publish", err);
 	signals();
+	/* NATS not (yet) there, or electing leaders: retry until stopped. */
+	while ((err = shg_repl_pub_open(seg, a->roots, a->nroots, &a->o, &p)) &&
+	       transient(err) && !stop_flag) {
+		if (a->o.verbose)
+			fprintf(stderr, "shmctl: publish: %s (retrying)\n",
+				shg_strerror(err));
+		usleep(200000);
+	}
+	if (err)
+		return stop_flag ? 0 : fail("publish", err);
 	while (!stop_flag) {
 		err = shg_repl_pub_step(p, 200);
 		if (err < 0) {
@@ -246,11 +259,18 @@ static int run_follow(struct rargs *a, struct shg_seg *seg)
 		snprintf(durable, sizeof(durable), "shg-%s", host);
 		a->o.durable = durable;
 	}
-	err = shg_repl_fol_open(seg, a->nroots ? a->roots : NULL, a->nroots,
-				&a->o, &f);
-	if (err)
-		return fail("follow", err);
 	signals();
+	/* -ENOENT: the publisher has not created the stream yet. */
+	while ((err = shg_repl_fol_open(seg, a->nroots ? a->roots : NULL,
+					a->nroots, &a->o, &f)) &&
+	       (transient(err) || err == -ENOENT) && !stop_flag) {
+		if (a->o.verbose)
+			fprintf(stderr, "shmctl: follow: %s (retrying)\n",
+				shg_strerror(err));
+		usleep(200000);
+	}
+	if (err)
+		return stop_flag ? 0 : fail("follow", err);
 	while (!stop_flag) {
 		err = shg_repl_fol_step(f, 200);
 		if (err < 0) {

@@ -34,6 +34,7 @@ struct shg_repl_msg_info {
 	uint64_t parent; /* DELTA: the version it applies to */
 	uint64_t commit_ns; /* primary's commit time of @seq */
 	uint32_t nput, ndel; /* DELTA: entries put and deleted */
+	unsigned flags; /* SNAP: SHG_REPL_SNAP_RESET or 0 */
 	size_t len; /* message length in bytes */
 };
 
@@ -54,15 +55,22 @@ SHG_API SHG_MUST_CHECK int shg_repl_delta(struct shg_seg *seg,
 					  struct shg_off next, void **out,
 					  size_t *len);
 
+/* shg_repl_snap() flag: the delta chain restarts at this snapshot (the
+ * next delta's parent is its seq), so a follower must apply it. Without
+ * it a snapshot frame is a periodic catch-up point for followers that
+ * fell behind. */
+#define SHG_REPL_SNAP_RESET 0x1u
+
 /**
  * shg_repl_snap() - encode version @ver of root @root (pinned by the
  * caller) as a snapshot frame: the snapshot file (docs/SNAPSHOT.md) with
- * the version's seq and commit time. malloc'd into *@out, *@len.
+ * the version's seq, commit time and @flags (0 or SHG_REPL_SNAP_RESET).
+ * malloc'd into *@out, *@len.
  * Return: 0; -EINVAL; errors of shg_export().
  */
 SHG_API SHG_MUST_CHECK int shg_repl_snap(struct shg_root *root,
-					 struct shg_off ver, void **out,
-					 size_t *len);
+					 struct shg_off ver, unsigned flags,
+					 void **out, size_t *len);
 
 /**
  * shg_repl_parse() - validate message @msg (@len bytes) completely and
@@ -75,7 +83,8 @@ SHG_API SHG_MUST_CHECK int shg_repl_parse(const void *msg, size_t len,
 					  struct shg_repl_msg_info *info);
 
 /* shg_repl_apply() flag: skip a snapshot frame (return SHG_REPL_SKIPPED)
- * unless the replica has applied nothing yet. */
+ * unless it is a SHG_REPL_SNAP_RESET one or the replica has applied
+ * nothing yet. */
 #define SHG_REPL_NO_SNAP 0x1u
 /* shg_repl_apply() result: the message was not applied (a duplicate, or a
  * snapshot frame skipped under SHG_REPL_NO_SNAP). Not an error. */
@@ -189,8 +198,9 @@ SHG_API int shg_repl_pub_close(struct shg_repl_pub *p);
 
 /**
  * shg_repl_fol_open() - connect and bind a durable consumer that follows
- * roots @roots (NULL, 0: every root on the stream) into @seg.
- * Return: as shg_repl_pub_open().
+ * roots @roots (NULL, 0: every root on the stream) into @seg. The stream
+ * must exist (the publisher creates it).
+ * Return: as shg_repl_pub_open(); -ENOENT (no such stream yet).
  */
 SHG_API SHG_MUST_CHECK int shg_repl_fol_open(struct shg_seg *seg,
 					     const char *const *roots,

@@ -137,6 +137,8 @@ applied_seq() { # applied_seq I: the primary seq replica I has applied
 		sed -n 's/.*"seq":\([0-9]*\).*/\1/p'
 }
 
+replica_at() { test "$(applied_seq "$1")" = "$2"; }
+
 for i in 1 2 3; do
 	nats_conf "$i"
 	start_nats "$i"
@@ -153,21 +155,16 @@ for i in 1 2 3; do
 		exit 1
 	}
 done
-# The cluster is ready when the stream (replicas 3) can be created: the
-# publisher exits at once until then.
+# The publisher retries until the cluster can create the stream (replicas
+# 3); the followers until the stream exists.
 start_pub
-n=0
-while sleep 0.5 && ! alive pub; do
-	n=$((n + 1))
-	((n < 40)) || {
-		bad "publisher could not start"
-		exit 1
-	}
-	start_pub
-done
-ok
 start_fol 1 "$URL2,$URL3,$URL1"
 start_fol 2 "$URL3,$URL1,$URL2"
+fill=$("$SHMCTL" roots "$T/pri" --json | sed -n 's/.*"seq":\([0-9]*\).*/\1/p')
+for i in 1 2; do
+	wait_for "replica $i to start (seq $fill)" 30 replica_at "$i" "$fill" &&
+		ok
+done
 
 # A writer at full speed for 12 s; kills and restarts meanwhile.
 "$WRITER" "$T/pri" m 12 0 20000 4 7 >"$T/final_seq" 2>"$T/writer.log" &
@@ -196,8 +193,8 @@ final=$(cat "$T/final_seq")
 echo "writer: $(tail -n 1 "$T/writer.log"); final seq $final"
 
 for i in 1 2; do
-	wait_for "replica $i to reach seq $final" 30 \
-		test "$(applied_seq "$i")" = "$final" && ok
+	wait_for "replica $i to reach seq $final" 30 replica_at "$i" "$final" &&
+		ok
 done
 # shmctl roots on a replica names the primary's seq.
 "$SHMCTL" roots "$T/rep1" | grep -q "m .*primary seq $final," && ok ||

@@ -151,7 +151,8 @@ static struct shg_repl_msg_info ship(struct shg_seg *a, struct shg_root *ra,
 		tu_ok(shg_repl_delta(a, shg_pin_version(*base),
 				     shg_pin_version(cur), &msg, &len));
 	else
-		tu_ok(shg_repl_snap(ra, shg_pin_version(cur), &msg, &len));
+		tu_ok(shg_repl_snap(ra, shg_pin_version(cur),
+				    SHG_REPL_SNAP_RESET, &msg, &len));
 	tu_ok(shg_repl_parse(msg, len, &mi));
 	assert_int_equal(mi.len, len);
 	tu_ok(shg_repl_apply(b, shg_root_name(ra), msg, len, 0));
@@ -354,7 +355,7 @@ static void test_repl_gap_then_snapshot(void **state)
 			     &l2));
 	/* Empty replica: a gap. */
 	assert_int_equal(shg_repl_apply(b, "m", d1, l1, 0), -ESTALE);
-	tu_ok(shg_repl_snap(ra, shg_pin_version(base), &snap, &ls));
+	tu_ok(shg_repl_snap(ra, shg_pin_version(base), 0, &snap, &ls));
 	/* Under NO_SNAP a snapshot frame still applies to an empty one. */
 	tu_ok(shg_repl_apply(b, "m", snap, ls, SHG_REPL_NO_SNAP));
 	assert_int_equal(shg_repl_apply(b, "m", snap, ls, 0), SHG_REPL_SKIPPED);
@@ -365,6 +366,22 @@ static void test_repl_gap_then_snapshot(void **state)
 	assert_same_export(a, b, "m");
 	free(d1);
 	free(d2);
+	free(snap);
+	/* A newer periodic snapshot is skipped under NO_SNAP; a RESET one
+	 * (the chain restarts there) is applied. */
+	commit_batch(ra, &bt);
+	shg_unpin(base);
+	tu_ok(shg_pin_current(ra, &base));
+	tu_ok(shg_repl_snap(ra, shg_pin_version(base), 0, &snap, &ls));
+	assert_int_equal(shg_repl_apply(b, "m", snap, ls, SHG_REPL_NO_SNAP),
+			 SHG_REPL_SKIPPED);
+	free(snap);
+	tu_ok(shg_repl_snap(ra, shg_pin_version(base), SHG_REPL_SNAP_RESET,
+			    &snap, &ls));
+	tu_ok(shg_repl_apply(b, "m", snap, ls, SHG_REPL_NO_SNAP));
+	assert_same_export(a, b, "m");
+	assert_int_equal(shg_repl_snap(ra, shg_pin_version(base), 2, &d1, &l1),
+			 -EINVAL);
 	free(snap);
 	shg_unpin(base);
 	shg_unpin(mid);
@@ -477,7 +494,7 @@ static void test_repl_other_graphs_by_snapshot(void **state)
 	assert_int_equal(shg_repl_delta(a, shg_pin_version(p2),
 					shg_pin_version(p1), &m, &l),
 			 -EINVAL);
-	tu_ok(shg_repl_snap(ra, shg_pin_version(p2), &m, &l));
+	tu_ok(shg_repl_snap(ra, shg_pin_version(p2), 0, &m, &l));
 	tu_ok(shg_repl_apply(b, "v", m, l, 0));
 	free(m);
 	assert_same_export(a, b, "v");
