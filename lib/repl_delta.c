@@ -185,8 +185,10 @@ static int merge(struct dctx *x, struct dvec *a, struct dvec *b)
 	size_t i = 0, j = 0;
 	int c, err = 0;
 
-	qsort(a->e, a->n, sizeof(*a->e), dent_cmp);
-	qsort(b->e, b->n, sizeof(*b->e), dent_cmp);
+	if (a->n > 1) /* (an empty vector may have no array at all) */
+		qsort(a->e, a->n, sizeof(*a->e), dent_cmp);
+	if (b->n > 1)
+		qsort(b->e, b->n, sizeof(*b->e), dent_cmp);
 	while (!err && (i < a->n || j < b->n)) {
 		if (i == a->n)
 			c = 1;
