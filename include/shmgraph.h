@@ -25,6 +25,7 @@
  *   inspect.h   readers, statistics, check, recover
  *   graph.h     typed nodes, versions, pins, transactions, maps, vectors
  *   snapshot.h  portable snapshots (export, import)
+ *   repl.h      replication messages; NATS publisher and follower
  */
 #ifndef SHMGRAPH_H
 #define SHMGRAPH_H
@@ -36,5 +37,6 @@
 #include <shmgraph/inspect.h>
 #include <shmgraph/graph.h>
 #include <shmgraph/snapshot.h>
+#include <shmgraph/repl.h>
 
 #endif /* SHMGRAPH_H */

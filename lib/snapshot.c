@@ -725,6 +725,12 @@ static int export_version(struct shg_seg *seg, struct shg_root *r, uint64_t ver,
 	return err;
 }
 
+int shg__export_version(struct shg_seg *seg, struct shg_root *r, uint64_t ver,
+			struct buf *out)
+{
+	return export_version(seg, r, ver, out);
+}
+
 int shg_export(struct shg_seg *seg, const char *root, int fd)
 {
 	struct buf out = { 0 };

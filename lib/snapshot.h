@@ -113,6 +113,14 @@ static inline void buf_free(struct buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/*
+ * Write the snapshot of version @ver (0: an empty graph) of root @r into
+ * the empty buffer @out; the caller keeps the version pinned (snapshot.c; used by the
+ * replication's snapshot frames).
+ */
+SHG_HIDDEN int shg__export_version(struct shg_seg *seg, struct shg_root *r,
+				   uint64_t ver, struct buf *out);
+
 /* ---- bounded input cursor --------------------------------------------- */
 
 struct cur {

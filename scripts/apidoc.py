@@ -36,7 +36,7 @@ import sys
 HEADERS = ["include/shmgraph/base.h", "include/shmgraph/segment.h",
            "include/shmgraph/inline.h", "include/shmgraph/roots.h",
            "include/shmgraph/inspect.h", "include/shmgraph/graph.h",
-           "include/shmgraph/snapshot.h"]
+           "include/shmgraph/snapshot.h", "include/shmgraph/repl.h"]
 LABELS = ("Context", "Ordering", "Return")
 SKIP_PP = re.compile(r"#\s*(if|ifdef|ifndef|endif|else|elif|include|error)\b")
 GUARD = re.compile(r"#\s*define\s+(SHMGRAPH_\w*H|SHG_API|SHG_MUST_CHECK)\b")

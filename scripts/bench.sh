@@ -22,6 +22,11 @@
 #            inspect a writer's commit latency alone and while shg_check and
 #                    shg_recover run in a loop on a large segment
 #                    (bench/bench_inspect)
+#            repl    replication through a 3-server NATS JetStream cluster
+#                    on loopback (bench/bench_repl.sh, bench/bench_repl):
+#                    lag p50/p99 and delta bytes per version vs a full
+#                    snapshot, single-key and 100-key commits on a 1M-key
+#                    map (not in "all": it needs nats-server and libnats)
 #            all     every suite, in that order
 #   --quick  short runs at N = 10k keys: a smoke test (run times of
 #            "all" and "all --quick": bench/README.md)
@@ -58,7 +63,7 @@ cd "$ROOT"
 
 usage() {
 	echo "usage: scripts/bench.sh SUITE [--quick] [extra args]" >&2
-	echo "  SUITE: micro | map | scale | graph | pin | procs | inspect | all" >&2
+	echo "  SUITE: micro | map | scale | graph | pin | procs | inspect | repl | all" >&2
 }
 
 if (($# < 1)); then
@@ -68,7 +73,7 @@ fi
 suite=$1
 shift
 case "$suite" in
-micro | map | scale | graph | pin | procs | inspect) programs=("$suite") ;;
+micro | map | scale | graph | pin | procs | inspect | repl) programs=("$suite") ;;
 all) programs=(micro map scale graph pin procs inspect) ;;
 -h | --help)
 	usage
@@ -164,6 +169,9 @@ for prog in "${programs[@]}"; do
 	echo "bench: running $prog (commit $commit)"
 	if [[ $prog == map ]]; then
 		"$bin" --json "$out" "${huge_args[@]}" "$@"
+	elif [[ $prog == repl ]]; then
+		# The cluster is started (and stopped) around the program.
+		./bench/bench_repl.sh "$bin" --json "$out" "$@"
 	else
 		"$bin" --json "$out" "$@"
 	fi

@@ -21,9 +21,11 @@ set -euo pipefail
 
 DEMO_PKGS=(build-essential autoconf automake libtool pkg-config liburcu-dev
 	libnuma-dev libcmocka-dev)
+# nats-server and libnats-dev: replication over NATS JetStream (the
+# cluster test and bench_repl; the library builds without them).
 TEST_PKGS=(liblmdb-dev python3 python3-pytest python3-pip python3-setuptools
-	python3-wheel nim)
-BENCH_PKGS=(liblmdb-dev gnuplot-nox jq)
+	python3-wheel nim nats-server libnats-dev)
+BENCH_PKGS=(liblmdb-dev gnuplot-nox jq nats-server libnats-dev)
 CI_PKGS=(clang libclang-rt-14-dev clang-format cppcheck spin)
 
 usage() {

@@ -9,6 +9,11 @@
 #                  pkg-config alone)
 #                  python: scripts/test-python.sh (the Python binding's
 #                  pytest suite against $BUILD_DIR's library, ~10 s)
+#                  repl: make check-repl, the replication cluster test
+#                  (tests/shell/test_repl.sh: 3 NATS JetStream servers on
+#                  loopback, ~20 s); without nats-server or libnats it
+#                  says why and skips, which CI mode counts as a failure
+#                  (scripts/deps.sh test installs both)
 #                  nim: scripts/test-nim.sh (the Nim binding's unittest
 #                  suite against $BUILD_DIR; without --quick also compiles
 #                  the examples and smoke-runs their benchmark)
@@ -229,6 +234,20 @@ phase_nim() {
 	BUILD_DIR=$BUILD_DIR ./scripts/test-nim.sh "${args[@]}"
 }
 
+phase_repl() {
+	local rc=0 log
+	log=$(mktemp "${TMPDIR:-/tmp}/shg-repl.XXXXXX")
+	make -C "$BUILD_DIR" check-repl >"$log" 2>&1 || rc=$?
+	cat "$log"
+	if grep -q '^SKIP:' "$log"; then
+		rm -f "$log"
+		((ci)) && echo "test: repl skipped in CI mode: a failure"
+		return $((ci))
+	fi
+	rm -f "$log"
+	return "$rc"
+}
+
 phase_werror() {
 	SHG_CONFIGURE_FLAGS="--enable-werror" SHG_SKIP_DEPS=1 \
 		build_and_check build-werror
@@ -264,7 +283,7 @@ phase_distcheck() {
 	fi
 }
 
-phases=(check install python nim)
+phases=(check install repl python nim)
 if ((ci)); then
 	phases+=(format)
 	((quick)) || phases+=(cppcheck werror asan tsan distcheck fuzz model bench)

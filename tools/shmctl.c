@@ -160,6 +160,9 @@ static void usage(FILE *f)
 		"commands:\n");
 	for (i = 0; i < NCMDS; i++)
 		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+	fprintf(f, "  %-8s %s\n", "replicate",
+		"read replicas through NATS JetStream (shmctl replicate "
+		"--help)");
 	fprintf(f, "\n--json prints JSON with stable field names (shmctl(1)).\n"
 		   "exit status: 0 ok, 1 check found problems (get/del: no "
 		   "such key), 2 error\n");
@@ -425,6 +428,9 @@ int main(int argc, char **argv)
 		printf("shmctl (shmgraph) %s\n", PACKAGE_VERSION);
 		return 0;
 	}
+	/* replicate has subcommands and options of its own. */
+	if (argc >= 2 && !strcmp(argv[1], "replicate"))
+		return shmctl_replicate(argc - 1, argv + 1);
 	rc = parse_args(argc, argv, &c, &help);
 	if (c.cmd && !strcmp(c.cmd, "help")) {
 		cmd = find_cmd(c.seg_name);

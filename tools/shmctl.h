@@ -11,6 +11,7 @@
  *   shmctl_dump.c   dump (any graph through the type table)
  *   shmctl_snap.c   export, import (snapshot files)
  *   shmctl_watch.c  watch (live rates)
+ *   shmctl_repl.c   replicate publish, follow, status (NATS JetStream)
  *
  * Only the public API (<shmgraph.h>) is used.
  */
@@ -145,6 +146,10 @@ int list_pins(struct shg_seg *seg, void *out, unsigned max);
 
 /* ---- commands ------------------------------------------------------------ */
 
+/* shmctl_repl.c: "shmctl replicate ..." (@argv[0] is "replicate"). */
+int shmctl_replicate(int argc, char **argv);
+/* After shmctl roots' table: the primary's seq of each replica root. */
+void repl_roots_note(struct shg_seg *seg);
 int cmd_create(struct cli *c, struct shg_seg *seg);
 int cmd_destroy(struct cli *c, struct shg_seg *seg);
 int cmd_info(struct cli *c, struct shg_seg *seg);

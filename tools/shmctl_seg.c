@@ -318,6 +318,8 @@ int cmd_roots(struct cli *c, struct shg_seg *seg)
 			 i == 0);
 	if (c->json)
 		printf("]}\n");
+	else
+		repl_roots_note(seg);
 	free(ri);
 	free(pi);
 	return 0;
