@@ -20,10 +20,12 @@
  * replicas) moves the base. A publisher killed at any point leaves either
  * nothing or a stored message; a restarted one finds the last seq on the
  * stream and, unless the current version is that one, starts with a
- * snapshot frame. Waiting for commits: the root table offers no futex to
- * wait on, so an idle step sleeps with a bounded backoff (50 us doubling
- * to 1 ms) between looks at each root's generation counter (an acquire
- * load: a generation that moved means a newer version is published).
+ * snapshot frame. Waiting for commits: a publisher of one root sleeps in
+ * shg_root_wait() (a futex on the root's generation word that every
+ * publish wakes, from any process); one of several roots sleeps with a
+ * bounded backoff (50 us doubling to 1 ms) between looks at each root's
+ * generation counter (an acquire load: a generation that moved means a
+ * newer version is published).
  *
  * Follower. A durable pull consumer with explicit acknowledgements; each
  * message is applied (shg_repl_apply: one txn, then the recorded seq) and
@@ -557,6 +559,17 @@ int shg_repl_pub_step(struct shg_repl_pub *p, unsigned timeout_ms)
 				(uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000;
 			if (waited_us >= (uint64_t)timeout_ms * 1000)
 				return 0;
+			if (p->nroots == 1) {
+				/* 0 or not (-ETIMEDOUT, -EINTR: the loop
+				 * decides; -ENOENT: the next step reports),
+				 * look at the roots again. */
+				int w = shg_root_wait(
+					p->pr[0].r, p->pr[0].gen,
+					(int)(timeout_ms - waited_us / 1000));
+
+				(void)w;
+				break;
+			}
 			ts.tv_sec = 0;
 			ts.tv_nsec = (long)p->backoff_us * 1000;
 			nanosleep(&ts, NULL);

@@ -228,7 +228,11 @@ struct shg_rslot {
 	_Atomic uint64_t gen; /* successful publishes so far */
 	_Atomic uint64_t last_publish_ns; /* CLOCK_REALTIME of the last one */
 	_Atomic uint64_t next_seq; /* last txn sequence handed out */
-	uint64_t pad0[4];
+	_Atomic uint32_t waiting; /* 1: a shg_root_wait() may sleep on the
+				   * low half of gen (futex); a publish
+				   * that clears it wakes them (roots.c) */
+	uint32_t pad0a;
+	uint64_t pad0[3];
 	/* line 1 */
 	char name[SHG_ROOT_NAME_MAX + 1]; /* NUL-terminated */
 	/* line 2: namespace state (under root_lock) */

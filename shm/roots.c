@@ -56,8 +56,13 @@
  * from the start.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -683,6 +688,74 @@ struct shg_off shg_root_load(const struct shg_root *root)
 	return o;
 }
 
+/*
+ * Waiting for a publish (shg_root_wait). Theory: a waiter sleeps with
+ * FUTEX_WAIT on the low 32 bits of gen (shared futex: processes map the
+ * segment at different addresses) after it set rs->waiting = 1 and saw
+ * gen unchanged; a publisher, after its gen increment, clears waiting and
+ * wakes every sleeper if it was set. Lost wake-ups are impossible: the
+ * waiter's store to waiting and load of gen, and the publisher's gen RMW
+ * and exchange of waiting, are all seq_cst, so either the waiter's load
+ * sees the new gen (it does not sleep) or the publisher's exchange sees
+ * waiting = 1 (it wakes); a sleep that starts after the wake finds the
+ * futex word changed and returns at once (the kernel compares it under
+ * its lock). A waiter that dies leaves waiting = 1: the next publish pays
+ * one needless wake. Publishers with nobody waiting pay one load of a
+ * word on the line they already wrote.
+ */
+static uint32_t *gen_word(struct shg_rslot *rs)
+{
+	return (uint32_t *)&rs->gen +
+	       (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? 1 : 0);
+}
+
+static void root_wake(struct shg_rslot *rs)
+{
+	if (atomic_load_explicit(&rs->waiting, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(&rs->waiting, 0, memory_order_seq_cst))
+		syscall(SYS_futex, gen_word(rs), FUTEX_WAKE, INT_MAX, NULL,
+			NULL, 0);
+}
+
+int shg_root_wait(struct shg_root *root, uint64_t gen, int timeout_ms)
+{
+	struct shg_rslot *rs;
+	struct timespec end, now, rel;
+	uint64_t g;
+	long ns;
+
+	if (!root || timeout_ms < 0)
+		return -EINVAL;
+	rs = root->rs;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += timeout_ms / 1000;
+	end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (end.tv_nsec >= 1000000000) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000;
+	}
+	for (;;) {
+		atomic_store_explicit(&rs->waiting, 1, memory_order_seq_cst);
+		g = atomic_load_explicit(&rs->gen, memory_order_seq_cst);
+		if (g != gen)
+			return 0;
+		if (atomic_load_explicit(&rs->state, memory_order_relaxed) ==
+		    SHG_ROOT_REMOVED)
+			return -ENOENT;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ns = (long)(end.tv_sec - now.tv_sec) * 1000000000 +
+		     (end.tv_nsec - now.tv_nsec);
+		if (ns <= 0)
+			return -ETIMEDOUT;
+		rel.tv_sec = ns / 1000000000;
+		rel.tv_nsec = ns % 1000000000;
+		if (syscall(SYS_futex, gen_word(rs), FUTEX_WAIT, (uint32_t)g,
+			    &rel, NULL, 0) != 0 &&
+		    errno == EINTR)
+			return -EINTR;
+	}
+}
+
 int shg_root_cas(struct shg_root *root, struct shg_off expected,
 		 struct shg_off desired)
 {
@@ -710,9 +783,10 @@ int shg_root_cas(struct shg_root *root, struct shg_off expected,
 	/* Statistics after the publish: gen counts publishes but is not
 	 * atomic with the value (release: a reader that sees gen N sees the
 	 * value of publish N or a later one). */
-	atomic_fetch_add_explicit(&rs->gen, 1, memory_order_release);
+	atomic_fetch_add_explicit(&rs->gen, 1, memory_order_seq_cst);
 	atomic_store_explicit(&rs->last_publish_ns, shg__realtime_ns(),
 			      memory_order_relaxed);
+	root_wake(rs);
 	atomic_fetch_add_explicit(&root->seg->hdr->commits, 1,
 				  memory_order_relaxed);
 	return 0;

@@ -70,6 +70,24 @@ SHG_API SHG_MUST_CHECK int shg_root_cas(struct shg_root *root,
 /* Number of successful publishes on this root so far. */
 SHG_API uint64_t shg_root_generation(const struct shg_root *root);
 
+/**
+ * shg_root_wait() - sleep until root @root's generation is no longer @gen.
+ * @gen: a value read with shg_root_generation() (what was seen last).
+ * @timeout_ms: the longest wait, in milliseconds (0: only look).
+ *
+ * For a program that follows a root (a replication publisher, a cache
+ * that reloads): it sleeps on a futex in the segment, which every
+ * publish wakes (from any process), instead of polling. Publishers pay
+ * nothing while nobody waits.
+ * Context: outside read sections (it sleeps). Ordering: on 0 a
+ * following shg_root_load() or pin sees the publish that changed the
+ * generation or a later one. Return: 0 (the generation changed),
+ * -ETIMEDOUT, -EINTR (a signal arrived), -ENOENT (the root was removed),
+ * -EINVAL.
+ */
+SHG_API SHG_MUST_CHECK int shg_root_wait(struct shg_root *root, uint64_t gen,
+					 int timeout_ms);
+
 /* Root's name (NUL-terminated, owned by the handle). */
 SHG_API const char *shg_root_name(const struct shg_root *root);
 

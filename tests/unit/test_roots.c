@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -367,6 +368,79 @@ static void test_roots_cas_publish(void **state)
 #define RACE_OPS 10000
 
 static const char *race_seg;
+/* Child of test_roots_wait_woken_by_publish: sleeps in shg_root_wait
+ * until the parent publishes; exit 0 only if it was woken (not timed out)
+ * and sees the new generation. */
+struct wait_arg {
+	const char *name;
+	int ready[2];
+	uint64_t gen;
+};
+
+static int wait_child(void *arg)
+{
+	struct wait_arg *a = arg;
+	struct shg_root *r;
+	struct shg_seg *seg;
+	int rc;
+
+	if (shg_seg_open(a->name, NULL, &seg) || shg_root_open(seg, "w", &r))
+		return 2;
+	if (chan_send(a->ready[1]))
+		return 3;
+	rc = shg_root_wait(r, a->gen, 20000);
+	if (rc != 0)
+		return rc == -ETIMEDOUT ? 4 : 5;
+	if (shg_root_generation(r) == a->gen)
+		return 6;
+	shg_root_close(r);
+	shg_seg_close(seg);
+	return 0;
+}
+
+/*
+ * shg_root_wait: looks (timeout 0), times out when nothing is published,
+ * returns at once for a generation already passed, and a waiter in
+ * another process sleeping on the futex is woken by a publish long
+ * before its 20 s timeout (exit 4 if it was not).
+ */
+static void test_roots_wait_woken_by_publish(void **state)
+{
+	struct wait_arg a = { 0 };
+	struct timespec t0, t1;
+	struct shg_root *r;
+	struct shg_seg *seg;
+	char name[64];
+	double ms;
+	pid_t pid;
+
+	(void)state;
+	seg = create_roots(name, 0);
+	tu_ok(shg_root_create(seg, "w", &r));
+	a.gen = shg_root_generation(r);
+	assert_int_equal(shg_root_wait(r, a.gen, 0), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(shg_root_wait(r, a.gen, 30), -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+	assert_true(ms >= 25); /* it slept, it did not spin out at once */
+	assert_int_equal(shg_root_wait(NULL, 0, 0), -EINVAL);
+	assert_int_equal(shg_root_wait(r, a.gen, -1), -EINVAL);
+
+	a.name = name;
+	assert_int_equal(pipe(a.ready), 0);
+	pid = tu_fork(wait_child, &a);
+	assert_int_equal(chan_recv(a.ready[0]), 0);
+	usleep(50000); /* let it fall asleep (not needed for correctness) */
+	tu_ok(shg_root_cas(r, SHG_OFF_NULL, new_u64(seg, 7)));
+	assert_int_equal(tu_wait(pid), 0);
+	assert_int_equal(shg_root_wait(r, a.gen, 1000), 0); /* passed */
+	close(a.ready[0]);
+	close(a.ready[1]);
+	shg_root_close(r);
+	tu_destroy(seg, name);
+}
+
 static int race_go[2]; /* start line: children start together */
 static uint64_t race_stats; /* block of one counter: conflicts seen */
 
@@ -947,6 +1021,7 @@ int main(void)
 		cmocka_unit_test(test_roots_holds_full),
 		cmocka_unit_test(test_roots_cas_publish),
 		cmocka_unit_test(test_roots_cas_race),
+		cmocka_unit_test(test_roots_wait_woken_by_publish),
 		cmocka_unit_test(test_roots_remove_while_held),
 		cmocka_unit_test(test_roots_seg_close_drops_holds),
 		cmocka_unit_test(test_roots_dead_holder),
