@@ -234,11 +234,12 @@ static bool walk_lists(struct chk *ck, uint32_t i, const struct cls_info *ci,
 	uint64_t seen[MAX_BLOCKS / 64] = { 0 };
 	struct list_heads h = read_heads(sp), h2;
 	uint32_t bump = h.bump > ci->cap ? ci->cap : h.bump;
+	struct list_problem second = { { 0 } };
 
 	lp->msg[0] = 0;
 	*l = check_list(ck, i, ci, bump, h.local, seen, "local", lp);
 	*r = check_list(ck, i, ci, bump, h.remote, seen, "remote",
-			lp->msg[0] ? &(struct list_problem){ { 0 } } : lp);
+			lp->msg[0] ? &second : lp);
 	h2 = read_heads(sp);
 	return heads_equal(h, h2);
 }
