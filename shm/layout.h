@@ -222,6 +222,11 @@ enum shg_root_state {
 	SHG_ROOT_REMOVED = 2, /* waiting for the last holder */
 };
 
+/* rslot.flags bits. */
+#define SHG_ROOT_F_REPLICA \
+	0x1u /* replica root: written only by its
+				 * follower (shg_root_set_replica) */
+
 struct shg_rslot {
 	/* line 0: published value */
 	_Atomic uint64_t value; /* current value (offset), 0 = null */
@@ -238,12 +243,16 @@ struct shg_rslot {
 	uint64_t created_ns; /* CLOCK_REALTIME at creation */
 	_Atomic uint64_t refs; /* root refs naming it (graph layer) */
 	uint32_t graph; /* graph id of this incarnation's graph */
-	uint32_t pad2a;
+	_Atomic uint32_t flags; /* SHG_ROOT_F_*: 0 at create; set and cleared
+				 * by atomic RMW without root_lock, read
+				 * relaxed by writers before they publish */
 	uint64_t pad2[3];
 };
 _Static_assert(sizeof(struct shg_rslot) == 192, "rslot size");
 _Static_assert(offsetof(struct shg_rslot, name) == 64, "rslot");
 _Static_assert(offsetof(struct shg_rslot, state) == 128, "rslot");
+_Static_assert(offsetof(struct shg_rslot, flags) == 164,
+	       "rslot: flags where older builds had padding (zero)");
 
 /* Hold record: @count holds of process slot @proc on root slot @root. */
 struct shg_hold {
