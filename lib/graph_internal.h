@@ -340,7 +340,10 @@ struct shg_txn {
  * Whether a write to root slot @rslot must fail with SHG_EREPLICA: the
  * slot carries the replica mark and @flags (SHG_TXN_*) is not the
  * follower's. One relaxed load of a namespace line that only mark changes
- * and creates write (shm/roots.c, shg_root_set_replica).
+ * and creates write (shm/roots.c, shg_root_set_replica). Relaxed is
+ * enough: the mark guards no data (nothing is read because of it); a
+ * load that misses a mark being set places this write before the mark,
+ * as if it had committed a moment earlier.
  */
 static inline bool shg__replica_refused(struct shg_seg *seg, uint32_t rslot,
 					unsigned flags)

@@ -214,7 +214,7 @@ _Static_assert(offsetof(struct shg_tslot, blocked_since_ns) == 64, "tslot");
 
 /* -------------------------------------------------------------------------
  * Root slot. Line 0 is what readers and publishers touch; lines 1-2 are the
- * namespace, changed under hdr.root_lock.
+ * namespace, changed under hdr.root_lock (except flags, see there).
  */
 enum shg_root_state {
 	SHG_ROOT_FREE = 0,
@@ -222,10 +222,9 @@ enum shg_root_state {
 	SHG_ROOT_REMOVED = 2, /* waiting for the last holder */
 };
 
-/* rslot.flags bits. */
-#define SHG_ROOT_F_REPLICA \
-	0x1u /* replica root: written only by its
-				 * follower (shg_root_set_replica) */
+/* rslot.flags bits. SHG_ROOT_F_REPLICA: a read-only replica root, written
+ * only by its replication follower (shg_root_set_replica, lib/txn.c). */
+#define SHG_ROOT_F_REPLICA 0x1u
 
 struct shg_rslot {
 	/* line 0: published value */
