@@ -322,6 +322,7 @@ struct shg_txn {
 	int64_t bytes_delta; /* reachable bytes added minus replaced */
 	int64_t nodes_delta; /* reachable blocks added minus replaced */
 	int err; /* sticky: a failed edit poisons the txn */
+	unsigned flags; /* SHG_TXN_* given to begin */
 	struct shg__offvec unlinked; /* published children set_node replaced:
 				      * garbage if unreachable at commit */
 	bool full_check; /* a published node was linked (shared or moved):
@@ -334,6 +335,24 @@ struct shg_txn {
 					    * built by the first link of a
 					    * published node */
 };
+
+/*
+ * Whether a write to root slot @rslot must fail with SHG_EREPLICA: the
+ * slot carries the replica mark and @flags (SHG_TXN_*) is not the
+ * follower's. One relaxed load of a namespace line that only mark changes
+ * and creates write (shm/roots.c, shg_root_set_replica). Relaxed is
+ * enough: the mark guards no data (nothing is read because of it); a
+ * load that misses a mark being set places this write before the mark,
+ * as if it had committed a moment earlier.
+ */
+static inline bool shg__replica_refused(struct shg_seg *seg, uint32_t rslot,
+					unsigned flags)
+{
+	return !(flags & SHG_TXN_REPLICA) &&
+	       (atomic_load_explicit(&seg->roots[rslot].flags,
+				     memory_order_relaxed) &
+		SHG_ROOT_F_REPLICA);
+}
 
 /* Allocate a zeroed node of @type and @size bytes owned by @txn. */
 SHG_HIDDEN int shg__txn_alloc(struct shg_txn *txn, uint32_t type, size_t size,

@@ -754,14 +754,18 @@ int shg_repl_apply(struct shg_seg *seg, const char *root, const void *msg,
 		err = shg_import_mem(seg, root,
 				     (const uint8_t *)msg + FRAME_HDR,
 				     len - FRAME_HDR - REPL_TRAILER,
-				     SHG_IMPORT_REPLACE);
+				     SHG_IMPORT_REPLACE | SHG_IMPORT_REPLICA);
 	} else {
 		if (mi.parent != st.seq)
 			return -ESTALE; /* a gap: resync from a snapshot */
 		err = shg_root_open(seg, root, &r);
 		if (err)
 			return err == -ENOENT ? -ESTALE : err;
-		err = shg_update(r, apply_fn, &a, 0);
+		/* Ours: marked read-only for local writers (again, if a
+		 * local user cleared the mark), written by our txns. */
+		if (!shg_root_is_replica(r))
+			(void)shg_root_set_replica(r, true);
+		err = shg_update_flags(r, SHG_TXN_REPLICA, apply_fn, &a, 0);
 		shg_root_close(r);
 	}
 	if (!err)

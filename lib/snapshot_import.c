@@ -739,6 +739,12 @@ static int im_apply(struct im *im, struct shg_seg *seg, const char *name,
 	}
 	if (err && err != -ENOENT)
 		return err;
+	/* A read-only replica root is written only by its follower. */
+	if (target && !(flags & SHG_IMPORT_REPLICA) &&
+	    shg_root_is_replica(target)) {
+		shg_root_close(target);
+		return SHG_EREPLICA;
+	}
 	im->off = calloc((size_t)im->nnodes + 1, sizeof(*im->off));
 	err = im->off ? open_roots(im, seg) : -ENOMEM;
 	if (!err)
@@ -751,14 +757,24 @@ static int im_apply(struct im *im, struct shg_seg *seg, const char *name,
 	SHG_CRASH_POINT("import.root_ready");
 	if (!err) {
 		self_roots(im, target);
-		err = shg_update(target, build, im, 0);
+		/* The follower's import: the root is its replica from the
+		 * first version on (marked before the commit). */
+		if (flags & SHG_IMPORT_REPLICA)
+			(void)shg_root_set_replica(target, true);
+		err = shg_update_flags(
+			target,
+			(flags & SHG_IMPORT_REPLICA) ? SHG_TXN_REPLICA : 0,
+			build, im, 0);
 	}
 	SHG_CRASH_POINT("import.built");
 	close_roots(im);
 	if (err && created) {
 		/* Undo the creation; if even that fails the root stays empty
 		 * (never committed) and the first error is what matters. */
-		int rm = shg_root_remove(seg, name);
+		int rm;
+
+		(void)shg_root_set_replica(target, false);
+		rm = shg_root_remove(seg, name);
 
 		(void)rm;
 	}
@@ -782,7 +798,8 @@ int shg_import_mem(struct shg_seg *seg, const char *root, const void *buf,
 	struct im im;
 	int err;
 
-	if (!seg || !root || (!buf && len) || (flags & ~SHG_IMPORT_REPLACE))
+	if (!seg || !root || (!buf && len) ||
+	    (flags & ~(SHG_IMPORT_REPLACE | SHG_IMPORT_REPLICA)))
 		return -EINVAL;
 	if (shg_read_locked(seg))
 		return SHG_ENESTED;

@@ -637,16 +637,27 @@ int shg_txn_begin(struct shg_root *root, struct shg_txn **out)
 int shg_txn_begin_wait(struct shg_root *root, unsigned timeout_ms,
 		       struct shg_txn **out)
 {
+	return shg_txn_begin_flags(root, 0, timeout_ms, out);
+}
+
+int shg_txn_begin_flags(struct shg_root *root, unsigned flags,
+			unsigned timeout_ms, struct shg_txn **out)
+{
 	struct shg_seg *seg;
 	struct shg_rslot *rs;
 	struct shg_txn *txn;
 	int err;
 
-	if (!root || !out)
+	if (!root || !out || (flags & ~SHG_TXN_REPLICA))
 		return -EINVAL;
 	seg = shg__root_seg(root);
 	if (shg_read_locked(seg))
 		return SHG_ENESTED;
+	/* Refused before any work (commit checks again: the mark may be set
+	 * meanwhile). */
+	if (shg__root_slot(root) < seg->max_roots &&
+	    shg__replica_refused(seg, shg__root_slot(root), flags))
+		return SHG_EREPLICA;
 	err = shg__types_init(seg);
 	if (err)
 		return err;
@@ -660,6 +671,7 @@ int shg_txn_begin_wait(struct shg_root *root, unsigned timeout_ms,
 		return -ENOMEM;
 	txn->seg = seg;
 	txn->root = root;
+	txn->flags = flags;
 	txn->rslot = shg__root_slot(root);
 	if (txn->rslot >= seg->max_roots) {
 		txn_free(txn);
@@ -1066,6 +1078,9 @@ int shg_txn_commit(struct shg_txn *txn)
 		return -EINVAL;
 	if (txn->err)
 		return txn->err;
+	/* Before anything is built: the txn stays valid (abort it). */
+	if (shg__replica_refused(txn->seg, txn->rslot, txn->flags))
+		return SHG_EREPLICA;
 	err = cleanup_collect(txn, &c);
 	if (err)
 		return err;
@@ -1176,6 +1191,13 @@ static void update_backoff(unsigned attempt)
 int shg_update(struct shg_root *root, int (*fn)(struct shg_txn *txn, void *arg),
 	       void *arg, unsigned max_tries)
 {
+	return shg_update_flags(root, 0, fn, arg, max_tries);
+}
+
+int shg_update_flags(struct shg_root *root, unsigned flags,
+		     int (*fn)(struct shg_txn *txn, void *arg), void *arg,
+		     unsigned max_tries)
+{
 	struct shg_txn *txn;
 	unsigned i;
 	int err = SHG_ECONFLICT;
@@ -1187,7 +1209,8 @@ int shg_update(struct shg_root *root, int (*fn)(struct shg_txn *txn, void *arg),
 	for (i = 0; i < max_tries; i++) {
 		if (i > 0)
 			update_backoff(i - 1);
-		err = shg_txn_begin(root, &txn);
+		err = shg_txn_begin_flags(root, flags, SHG_TXN_BUDGET_WAIT_MS,
+					  &txn);
 		if (err)
 			return err;
 		err = fn(txn, arg);

@@ -121,6 +121,8 @@ int shg_pin_publish(struct shg_pin *pin, struct shg_root *root)
 	if (shg__root_seg(root) != pin->seg ||
 	    shg__root_slot(root) != pin->root)
 		return -EINVAL;
+	if (shg__replica_refused(pin->seg, pin->root, 0))
+		return SHG_EREPLICA;
 	d = pin->priv;
 	v = (struct shg_version *)version_at(pin->seg, pin->version, pin->graph,
 					     &err);

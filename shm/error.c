@@ -34,6 +34,8 @@ static const char *const shg_msgs[] = {
 	[-(SHG_ESTUCK)-4096] = "a live process held a segment lock too long",
 	[-(SHG_ENOHUGE)-4096] = "no huge pages on this file system (needs "
 				"tmpfs or hugetlbfs; shmem_enabled deny?)",
+	[-(SHG_EREPLICA)-4096] = "root is a read-only replica (written only "
+				 "by its follower)",
 };
 
 _Static_assert(sizeof(shg_msgs) / sizeof(shg_msgs[0]) ==

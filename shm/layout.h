@@ -214,13 +214,17 @@ _Static_assert(offsetof(struct shg_tslot, blocked_since_ns) == 64, "tslot");
 
 /* -------------------------------------------------------------------------
  * Root slot. Line 0 is what readers and publishers touch; lines 1-2 are the
- * namespace, changed under hdr.root_lock.
+ * namespace, changed under hdr.root_lock (except flags, see there).
  */
 enum shg_root_state {
 	SHG_ROOT_FREE = 0,
 	SHG_ROOT_LIVE = 1,
 	SHG_ROOT_REMOVED = 2, /* waiting for the last holder */
 };
+
+/* rslot.flags bits. SHG_ROOT_F_REPLICA: a read-only replica root, written
+ * only by its replication follower (shg_root_set_replica, lib/txn.c). */
+#define SHG_ROOT_F_REPLICA 0x1u
 
 struct shg_rslot {
 	/* line 0: published value */
@@ -242,12 +246,16 @@ struct shg_rslot {
 	uint64_t created_ns; /* CLOCK_REALTIME at creation */
 	_Atomic uint64_t refs; /* root refs naming it (graph layer) */
 	uint32_t graph; /* graph id of this incarnation's graph */
-	uint32_t pad2a;
+	_Atomic uint32_t flags; /* SHG_ROOT_F_*: 0 at create; set and cleared
+				 * by atomic RMW without root_lock, read
+				 * relaxed by writers before they publish */
 	uint64_t pad2[3];
 };
 _Static_assert(sizeof(struct shg_rslot) == 192, "rslot size");
 _Static_assert(offsetof(struct shg_rslot, name) == 64, "rslot");
 _Static_assert(offsetof(struct shg_rslot, state) == 128, "rslot");
+_Static_assert(offsetof(struct shg_rslot, flags) == 164,
+	       "rslot: flags where older builds had padding (zero)");
 
 /* Hold record: @count holds of process slot @proc on root slot @root. */
 struct shg_hold {

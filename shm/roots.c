@@ -505,6 +505,8 @@ static int create_locked(struct shg_root *root, const char *name, size_t len)
 	atomic_store_explicit(&rs->refs, 0, memory_order_relaxed);
 	rs->graph = atomic_fetch_add(&seg->hdr->next_graph, 1) + 1;
 	atomic_store_explicit(&rs->next_seq, 0, memory_order_relaxed);
+	/* A new root is writable (a slot reused after a replica root). */
+	atomic_store_explicit(&rs->flags, 0, memory_order_relaxed);
 	SHG_CRASH_POINT("root.create_filled");
 	/* LIVE last, release: a slot seen LIVE is fully initialised; a crash
 	 * before this store leaves the slot FREE. */
@@ -615,6 +617,13 @@ int shg_root_remove(struct shg_seg *seg, const char *name)
 		return -ENOENT;
 	}
 	rs = &seg->roots[idx];
+	/* A replica root is its follower's: clear the mark first. */
+	if (atomic_load_explicit(&rs->flags, memory_order_relaxed) &
+	    SHG_ROOT_F_REPLICA) {
+		roots_unlock(seg);
+		transit_leave(seg, rl);
+		return SHG_EREPLICA;
+	}
 	/* From here open() no longer matches the name. A crash between this
 	 * store and finalize leaves REMOVED without holds: finalize_pending
 	 * completes it after repair. */
@@ -665,11 +674,45 @@ int shg_root_list(struct shg_seg *seg, struct shg_root_info *out, unsigned max)
 			ri->created_ns = rs->created_ns;
 			ri->last_publish_ns = atomic_load_explicit(
 				&rs->last_publish_ns, memory_order_relaxed);
+			ri->replica =
+				atomic_load_explicit(&rs->flags,
+						     memory_order_relaxed) &
+				SHG_ROOT_F_REPLICA;
 		}
 		n++;
 	}
 	roots_unlock(seg);
 	return n;
+}
+
+/*
+ * The replica mark (rslot.flags SHG_ROOT_F_REPLICA). One atomic RMW, no
+ * root_lock: the open handle keeps the slot's incarnation (see the top of
+ * this file), and no namespace operation changes flags except create,
+ * which zeroes them before the slot is LIVE. Writers read the mark
+ * relaxed before they publish (lib/txn.c); it guards against mistakes,
+ * not against a racing writer: a commit that read the mark before it was
+ * set may still publish (it is ordered before the mark). Release/acquire
+ * here only make the mark's effect on shmctl and tests prompt.
+ */
+int shg_root_set_replica(struct shg_root *root, bool replica)
+{
+	if (!root)
+		return -EINVAL;
+	if (replica)
+		atomic_fetch_or_explicit(&root->rs->flags, SHG_ROOT_F_REPLICA,
+					 memory_order_release);
+	else
+		atomic_fetch_and_explicit(&root->rs->flags, ~SHG_ROOT_F_REPLICA,
+					  memory_order_release);
+	return 0;
+}
+
+bool shg_root_is_replica(const struct shg_root *root)
+{
+	return root &&
+	       (atomic_load_explicit(&root->rs->flags, memory_order_acquire) &
+		SHG_ROOT_F_REPLICA);
 }
 
 /* ---- hot paths (no lock) ---------------------------------------------- */

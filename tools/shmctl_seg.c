@@ -256,10 +256,11 @@ static void root_row(struct cli *c, struct shg_seg *seg,
 		printf("%s{\"name\":", first ? "" : ",");
 		shg__json_str(stdout, ri->name);
 		printf(",\"slot\":%u,\"generation\":%" PRIu64
-		       ",\"holds\":%u,\"removed\":%s,\"value\":%" PRIu64
-		       ",\"last_publish_ns\":%" PRIu64,
+		       ",\"holds\":%u,\"removed\":%s,\"replica\":%s"
+		       ",\"value\":%" PRIu64 ",\"last_publish_ns\":%" PRIu64,
 		       ri->slot, ri->generation, ri->holds,
-		       ri->removed ? "true" : "false", ri->value.v,
+		       ri->removed ? "true" : "false",
+		       ri->replica ? "true" : "false", ri->value.v,
 		       ri->last_publish_ns);
 		if (rv.has) {
 			printf(",\"seq\":%" PRIu64 ",\"bytes\":%" PRIu64
@@ -278,7 +279,10 @@ static void root_row(struct cli *c, struct shg_seg *seg,
 	       ri->name, ri->slot, rv.seq, ri->generation,
 	       rv.has ? rv.type : "-", rv.nodes,
 	       rv.has ? shg__fmt_bytes(rv.bytes, b1, sizeof(b1)) : "-",
-	       ri->holds, rv.pins, ri->removed ? "removed" : "live",
+	       ri->holds, rv.pins,
+	       ri->removed ? "removed" :
+	       ri->replica ? "replica" :
+			     "live",
 	       fmt_age(ri->last_publish_ns, b2, sizeof(b2)));
 }
 

@@ -49,7 +49,8 @@ enum shg_error {
 	SHG_EBOOT = -4113, /* segment from another boot (recovered) */
 	SHG_ESTUCK = -4114, /* a live process held a segment lock too long */
 	SHG_ENOHUGE = -4115, /* no huge pages for the segment's file system */
-	SHG_ELAST = -4115,
+	SHG_EREPLICA = -4116, /* root is a read-only replica (follower only) */
+	SHG_ELAST = -4116,
 };
 
 /**

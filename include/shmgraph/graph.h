@@ -458,8 +458,10 @@ struct shg_ref {
  * leave their sections; if a live reader still holds memory back it
  * returns SHG_EBUDGET (shg_stalled_reader() names it). Nothing was
  * changed: retry later, or wait longer with shg_txn_begin_wait().
+ * A root marked as a read-only replica (shg_root_set_replica()) refuses
+ * local txns with SHG_EREPLICA.
  * Context: outside read sections (else SHG_ENESTED).
- * Return: 0, SHG_ESLOTS, -ENOMEM, SHG_ENESTED, SHG_EBUDGET.
+ * Return: 0, SHG_ESLOTS, -ENOMEM, SHG_ENESTED, SHG_EBUDGET, SHG_EREPLICA.
  */
 SHG_API SHG_MUST_CHECK int shg_txn_begin(struct shg_root *root,
 					 struct shg_txn **out);
@@ -478,6 +480,23 @@ SHG_API SHG_MUST_CHECK int shg_txn_begin(struct shg_root *root,
 SHG_API SHG_MUST_CHECK int shg_txn_begin_wait(struct shg_root *root,
 					      unsigned timeout_ms,
 					      struct shg_txn **out);
+
+/* shg_txn_begin_flags() / shg_update_flags() flag: the txn is the
+ * replication follower's (lib/repl_delta.c); it may write a root marked
+ * as a read-only replica. Not for local writers. */
+#define SHG_TXN_REPLICA 0x1u
+
+/**
+ * shg_txn_begin_flags() - shg_txn_begin_wait() with @flags: 0 or
+ * SHG_TXN_REPLICA (for the replication follower: the root's replica mark
+ * does not refuse this txn).
+ * Context: outside read sections.
+ * Return: as shg_txn_begin(); -EINVAL (unknown flags).
+ */
+SHG_API SHG_MUST_CHECK int shg_txn_begin_flags(struct shg_root *root,
+					       unsigned flags,
+					       unsigned timeout_ms,
+					       struct shg_txn **out);
 
 /* Graph root node as of the txn (mutable if created/copied in it). */
 SHG_API struct shg_off shg_txn_root_node(const struct shg_txn *txn);
@@ -660,8 +679,11 @@ SHG_API SHG_MUST_CHECK int shg_txn_vec_mut(struct shg_txn *txn,
  *
  * On success the txn is freed, and the nodes it replaced are retired with
  * the new version's sequence. On SHG_ECONFLICT (another commit won) the
- * txn stays valid: retry elsewhere, abort, or detach it.
- * Return: 0, SHG_ECONFLICT, -ENOENT (root removed).
+ * txn stays valid: retry elsewhere, abort, or detach it. On
+ * SHG_EREPLICA (the root was marked a read-only replica after the txn
+ * began, and the txn is not SHG_TXN_REPLICA) nothing is published and the
+ * txn stays valid: abort it.
+ * Return: 0, SHG_ECONFLICT, -ENOENT (root removed), SHG_EREPLICA.
  */
 SHG_API SHG_MUST_CHECK int shg_txn_commit(struct shg_txn *txn);
 
@@ -678,8 +700,9 @@ SHG_API int shg_txn_abort(struct shg_txn *txn);
  *
  * shg_pin_publish() CASes the root from the detached version's base to
  * it: 0, SHG_ECONFLICT (the root moved on), -EINVAL (not a detached pin of
- * @root). shg_pin_publish_as() copies it under @other as that root's next
- * version: 0, SHG_ECONFLICT, -EINVAL, -ENOMEM, SHG_ECAPACITY. Neither
+ * @root), SHG_EREPLICA (@root is a read-only replica). shg_pin_publish_as()
+ * copies it under @other as that root's next version: 0, SHG_ECONFLICT,
+ * -EINVAL, -ENOMEM, SHG_ECAPACITY, SHG_EREPLICA. Neither
  * consumes the pin: shg_unpin() it afterwards in every case.
  */
 SHG_API SHG_MUST_CHECK int shg_txn_detach(struct shg_txn *txn,
@@ -702,11 +725,23 @@ SHG_API SHG_MUST_CHECK int shg_pin_publish_as(struct shg_pin *pin,
  * desynchronize instead of starving one another.
  * Context: outside read sections.
  * Return: 0, @fn's error, SHG_ECONFLICT after the last try, or an error
- * of shg_txn_begin() (SHG_EBUDGET: see there) or shg_txn_commit().
+ * of shg_txn_begin() (SHG_EBUDGET: see there; SHG_EREPLICA: a read-only
+ * replica root) or shg_txn_commit().
  */
 SHG_API SHG_MUST_CHECK int shg_update(struct shg_root *root,
 				      int (*fn)(struct shg_txn *txn, void *arg),
 				      void *arg, unsigned max_tries);
+
+/**
+ * shg_update_flags() - shg_update() whose txns begin with @flags (0 or
+ * SHG_TXN_REPLICA, for the replication follower).
+ * Context: outside read sections.
+ * Return: as shg_update(); -EINVAL (unknown flags).
+ */
+SHG_API SHG_MUST_CHECK int
+shg_update_flags(struct shg_root *root, unsigned flags,
+		 int (*fn)(struct shg_txn *txn, void *arg), void *arg,
+		 unsigned max_tries);
 
 #ifdef __cplusplus
 }

@@ -98,6 +98,9 @@ SHG_API SHG_MUST_CHECK int shg_repl_parse(const void *msg, size_t len,
  * if missing); then the applied seq is recorded (root "shg.repl"). A
  * message whose seq is at most the applied seq is a duplicate. A
  * snapshot frame newer than the applied seq is imported (replace).
+ * The root is marked as a read-only replica (shg_root_set_replica()) when
+ * it is created or first applied into: local writers get SHG_EREPLICA;
+ * this function's own writes pass (SHG_TXN_REPLICA, SHG_IMPORT_REPLICA).
  * On any error nothing is changed.
  * Context: outside read sections; one applier per replica root.
  * Return: 0 (applied); SHG_REPL_SKIPPED; -ESTALE (a gap: the parent is not

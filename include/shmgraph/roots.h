@@ -43,7 +43,9 @@ SHG_API int shg_root_close(struct shg_root *root);
  * New opens fail at once; the slot and its value are released when the
  * last holder (in any process, dead ones included) lets go. The value
  * block is handed to the drop hook (default: shg_retire()).
- * Return: 0, -ENOENT.
+ * A replica root (shg_root_set_replica()) is not removed: clear its mark
+ * first.
+ * Return: 0, -ENOENT, SHG_EREPLICA.
  */
 SHG_API SHG_MUST_CHECK int shg_root_remove(struct shg_seg *seg,
 					   const char *name);
@@ -66,6 +68,32 @@ SHG_API struct shg_off shg_root_load(const struct shg_root *root);
 SHG_API SHG_MUST_CHECK int shg_root_cas(struct shg_root *root,
 					struct shg_off expected,
 					struct shg_off desired);
+
+/**
+ * shg_root_set_replica() - mark @root as a read-only replica root, or
+ * clear the mark (@replica false).
+ *
+ * A marked root is written only by its replication follower (docs/
+ * REPLICATION.md), which sets the mark on every root it applies into.
+ * Local writes to it fail with SHG_EREPLICA: shg_txn_begin(),
+ * shg_txn_commit(), shg_update(), shg_pin_publish(), shg_pin_publish_as(),
+ * shg_import() and shg_import_mem(), shg_root_remove(). The follower's
+ * own writes pass with SHG_TXN_REPLICA and SHG_IMPORT_REPLICA. Clear the
+ * mark to make the root writable again (a follower that applies into it
+ * later marks it again). shg_root_cas() itself does not check the mark.
+ * The mark is in the segment (every process sees it) and is cleared when
+ * the root is removed.
+ * Context: any; a commit that read the mark before it changed may still
+ * publish (the mark guards against mistakes, not against racing writers).
+ * Return: 0, -EINVAL (NULL @root).
+ */
+SHG_API int shg_root_set_replica(struct shg_root *root, bool replica);
+
+/**
+ * shg_root_is_replica() - whether @root carries the replica mark.
+ * Context: any. Return: true if marked (false for NULL).
+ */
+SHG_API bool shg_root_is_replica(const struct shg_root *root);
 
 /* Number of successful publishes on this root so far. */
 SHG_API uint64_t shg_root_generation(const struct shg_root *root);
@@ -99,6 +127,7 @@ struct shg_root_info {
 	uint32_t slot; /* index in the root table */
 	uint32_t holds; /* open handles over all processes */
 	bool removed; /* removed, waiting for its last holder */
+	bool replica; /* read-only replica root (shg_root_set_replica) */
 	struct shg_off value; /* current value */
 	uint64_t generation; /* publishes so far */
 	uint64_t created_ns; /* CLOCK_REALTIME at creation */

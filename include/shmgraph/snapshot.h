@@ -22,6 +22,10 @@ extern "C" {
 
 /* shg_import() flag: replace the graph of an existing root (or create it). */
 #define SHG_IMPORT_REPLACE 0x1u
+/* shg_import() flag, for the replication follower: the root is marked as a
+ * read-only replica (shg_root_set_replica()) before the graph is
+ * committed, and an already marked root may be written. */
+#define SHG_IMPORT_REPLICA 0x2u
 
 /**
  * shg_export() - write the current version of root @root's graph to @fd.
@@ -52,7 +56,8 @@ SHG_API SHG_MUST_CHECK int shg_import(struct shg_seg *seg, const char *root,
  * new version of root @root.
  * @flags: 0 (the root must not exist: it is created) or
  *         SHG_IMPORT_REPLACE (an existing root's graph is replaced in one
- *         commit; a missing root is created).
+ *         commit; a missing root is created), optionally with
+ *         SHG_IMPORT_REPLICA (the replication follower's import).
  *
  * The whole file is validated before the segment is touched; then the
  * types it carries are registered (idempotent) and the graph is built in
@@ -70,7 +75,8 @@ SHG_API SHG_MUST_CHECK int shg_import(struct shg_seg *seg, const char *root,
  * unreachable nodes, trailing bytes); -EEXIST (@root exists without
  * SHG_IMPORT_REPLACE, or a type of the same name has other fields);
  * -ENOENT (a referenced root does not exist); -EFBIG; -EINVAL;
- * SHG_ENESTED; SHG_ECAPACITY, -ENOSPC, -ENOMEM, SHG_ECONFLICT.
+ * SHG_ENESTED; SHG_ECAPACITY, -ENOSPC, -ENOMEM, SHG_ECONFLICT;
+ * SHG_EREPLICA (@root is a read-only replica, without SHG_IMPORT_REPLICA).
  */
 SHG_API SHG_MUST_CHECK int shg_import_mem(struct shg_seg *seg, const char *root,
 					  const void *buf, size_t len,

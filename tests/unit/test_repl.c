@@ -9,7 +9,8 @@
  * deltas (every byte flipped, every truncation) are refused and change
  * nothing; gaps are -ESTALE; duplicates are skipped; re-applying the
  * last delta after a lost state update gives the same map; graphs that
- * are not maps of scalars go as snapshot frames.
+ * are not maps of scalars go as snapshot frames. The roots the follower
+ * applies into are read-only replicas for local writers (SHG_EREPLICA).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -516,6 +517,129 @@ static void test_repl_other_graphs_by_snapshot(void **state)
 	tu_destroy(b, nb);
 }
 
+/* ---- replica roots are read-only for local writers ------------------------- */
+
+/* Whether root @name of @seg is listed with the replica mark. */
+static bool listed_replica(struct shg_seg *seg, const char *name)
+{
+	struct shg_root_info ri[16];
+	int i, n = shg_root_list(seg, ri, 16);
+
+	assert_true(n > 0 && n <= 16);
+	for (i = 0; i < n; i++)
+		if (!strcmp(ri[i].name, name))
+			return ri[i].replica;
+	fail_msg("root %s not listed", name);
+	return false;
+}
+
+/* A root the follower applies into is marked: every local write path
+ * refuses it with SHG_EREPLICA and leaves it unchanged; the follower's
+ * apply still writes it; clearing the mark makes it writable. */
+static void test_repl_replica_read_only(void **state)
+{
+	char na[64], nb[64];
+	struct shg_seg *a = tu_create(na, 0), *b = tu_create(nb, 0);
+	struct batch bt = { .rng = 17, .nops = 40, .keyspace = 300 };
+	struct fixed f = { 1000, 1003, 7, UINT64_MAX };
+	struct shg_pin *base = NULL, *det, *lp;
+	struct shg_root *ra, *rb, *rl;
+	struct shg_txn *txn;
+	uint8_t *before, *after, *snap;
+	size_t lbefore, lafter, lsnap;
+	uint64_t gen;
+
+	(void)state;
+	tu_ok(shg_root_create(a, "m", &ra));
+	commit_batch(ra, &bt);
+	(void)ship(a, ra, &base, b); /* snapshot frame: the import marks */
+	tu_ok(shg_root_open(b, "m", &rb));
+	assert_true(shg_root_is_replica(rb));
+	assert_true(listed_replica(b, "m"));
+	assert_false(listed_replica(b, "shg.repl"));
+	/* A local root with a version, for shg_pin_publish_as(). */
+	tu_ok(shg_root_create(b, "local", &rl));
+	tu_ok(shg_update(rl, batch_fn, &bt, 0));
+	snap = export_mem(a, "m", &lsnap);
+	before = export_mem(b, "m", &lbefore);
+	gen = shg_root_generation(rb);
+
+	assert_int_equal(shg_update(rb, fixed_fn, &f, 0), SHG_EREPLICA);
+	assert_int_equal(shg_txn_begin(rb, &txn), SHG_EREPLICA);
+	assert_int_equal(shg_txn_begin_flags(rb, 0x80, 0, &txn), -EINVAL);
+	assert_int_equal(shg_update_flags(rb, 0x80, fixed_fn, &f, 0), -EINVAL);
+	/* Marked between begin and commit: the commit refuses. */
+	tu_ok(shg_root_set_replica(rb, false));
+	tu_ok(shg_txn_begin(rb, &txn));
+	tu_ok(fixed_fn(txn, &f));
+	tu_ok(shg_root_set_replica(rb, true));
+	assert_int_equal(shg_txn_commit(txn), SHG_EREPLICA);
+	tu_ok(shg_txn_abort(txn));
+	/* A detached version of it, published after the mark. */
+	tu_ok(shg_root_set_replica(rb, false));
+	tu_ok(shg_txn_begin(rb, &txn));
+	tu_ok(fixed_fn(txn, &f));
+	tu_ok(shg_txn_detach(txn, &det));
+	tu_ok(shg_root_set_replica(rb, true));
+	assert_int_equal(shg_pin_publish(det, rb), SHG_EREPLICA);
+	shg_unpin(det);
+	tu_ok(shg_pin_current(rl, &lp));
+	assert_int_equal(shg_pin_publish_as(lp, rb), SHG_EREPLICA);
+	shg_unpin(lp);
+	assert_int_equal(shg_import_mem(b, "m", snap, lsnap,
+					SHG_IMPORT_REPLACE),
+			 SHG_EREPLICA);
+	assert_int_equal(shg_root_remove(b, "m"), SHG_EREPLICA);
+	assert_string_equal(shg_strerror(SHG_EREPLICA),
+			    "root is a read-only replica (written only by its "
+			    "follower)");
+	/* Unchanged: same graph, no publish. */
+	after = export_mem(b, "m", &lafter);
+	assert_int_equal(lafter, lbefore);
+	assert_memory_equal(after, before, lbefore);
+	assert_int_equal(shg_root_generation(rb), gen);
+	assert_true(shg_root_is_replica(rb));
+	free(after);
+
+	/* The follower's apply still writes it (a delta, then a resync). */
+	commit_batch(ra, &bt);
+	(void)ship(a, ra, &base, b);
+	assert_same_export(a, b, "m");
+	assert_true(shg_root_generation(rb) > gen);
+	shg_unpin(base);
+	base = NULL;
+	commit_batch(ra, &bt);
+	(void)ship(a, ra, &base, b); /* RESET snapshot frame: an import */
+	assert_same_export(a, b, "m");
+
+	/* Cleared: writable by everyone; the next apply marks it again. */
+	tu_ok(shg_root_set_replica(rb, false));
+	assert_false(listed_replica(b, "m"));
+	tu_ok(shg_update(rb, fixed_fn, &f, 0));
+	commit_batch(ra, &bt);
+	(void)ship(a, ra, &base, b);
+	assert_true(shg_root_is_replica(rb));
+	tu_ok(shg_root_set_replica(rb, false));
+	tu_ok(shg_import_mem(b, "m", snap, lsnap, SHG_IMPORT_REPLACE));
+	tu_ok(shg_root_close(rb));
+	tu_ok(shg_root_remove(b, "m"));
+	/* A new root in the same name is writable. */
+	tu_ok(shg_root_create(b, "m", &rb));
+	assert_false(shg_root_is_replica(rb));
+	tu_ok(shg_update(rb, batch_fn, &bt, 0));
+	assert_int_equal(shg_root_set_replica(NULL, true), -EINVAL);
+	assert_false(shg_root_is_replica(NULL));
+
+	free(before);
+	free(snap);
+	shg_unpin(base);
+	shg_root_close(rb);
+	shg_root_close(rl);
+	shg_root_close(ra);
+	tu_destroy(a, na);
+	tu_destroy(b, nb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -526,6 +650,7 @@ int main(void)
 		cmocka_unit_test(test_repl_gap_then_snapshot),
 		cmocka_unit_test(test_repl_reapply_after_lost_state),
 		cmocka_unit_test(test_repl_other_graphs_by_snapshot),
+		cmocka_unit_test(test_repl_replica_read_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
