@@ -1101,8 +1101,8 @@ int shg_txn_commit(struct shg_txn *txn)
 	/* Release CAS: the owned nodes, the record and the stage are
 	 * complete before any reader can load @ver. */
 	SHG_CRASH_POINT("commit.before_cas");
-	err = shg_root_cas(txn->root, (struct shg_off){ txn->base_ver },
-			   (struct shg_off){ ver });
+	err = shg__root_publish(txn->root, (struct shg_off){ txn->base_ver },
+				(struct shg_off){ ver });
 	if (err) {
 		if (staged)
 			shg__stage_cancel(txn->seg);

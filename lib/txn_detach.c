@@ -135,8 +135,8 @@ int shg_pin_publish(struct shg_pin *pin, struct shg_root *root)
 		 shg__stage_garbage(pin->seg, pin->root, pin->version,
 				    &d->garbage, NULL, d->base_ver, pin->seq);
 	shg__version_mark_seen(pin->seg, d->base_ver);
-	err = shg_root_cas(root, (struct shg_off){ d->base_ver },
-			   (struct shg_off){ pin->version });
+	err = shg__root_publish(root, (struct shg_off){ d->base_ver },
+				(struct shg_off){ pin->version });
 	if (err) {
 		if (staged)
 			shg__stage_cancel(pin->seg);

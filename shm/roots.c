@@ -802,6 +802,20 @@ int shg_root_wait(struct shg_root *root, uint64_t gen, int timeout_ms)
 int shg_root_cas(struct shg_root *root, struct shg_off expected,
 		 struct shg_off desired)
 {
+	/* A replica's follower publishes through shg__root_publish (its
+	 * txns were admitted with SHG_TXN_REPLICA); a relaxed load is
+	 * enough: the mark is set before the follower's first commit and
+	 * a writer racing with a mark being set is one the mark did not
+	 * yet cover. */
+	if (atomic_load_explicit(&root->rs->flags, memory_order_relaxed) &
+	    SHG_ROOT_F_REPLICA)
+		return SHG_EREPLICA;
+	return shg__root_publish(root, expected, desired);
+}
+
+int shg__root_publish(struct shg_root *root, struct shg_off expected,
+		      struct shg_off desired)
+{
 	struct shg_rslot *rs = root->rs;
 	uint64_t exp = expected.v;
 

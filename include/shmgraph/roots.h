@@ -63,7 +63,8 @@ SHG_API struct shg_off shg_root_load(const struct shg_root *root);
  * Ordering: release on success (the block's contents are visible to any
  * reader that loads the new value); the generation is bumped after.
  * Return: 0, or SHG_ECONFLICT (the value changed; nothing published),
- * -ENOENT if the root was removed.
+ * -ENOENT if the root was removed, SHG_EREPLICA if it is a replica root
+ * (shg_root_set_replica).
  */
 SHG_API SHG_MUST_CHECK int shg_root_cas(struct shg_root *root,
 					struct shg_off expected,
@@ -77,10 +78,10 @@ SHG_API SHG_MUST_CHECK int shg_root_cas(struct shg_root *root,
  * REPLICATION.md), which sets the mark on every root it applies into.
  * Local writes to it fail with SHG_EREPLICA: shg_txn_begin(),
  * shg_txn_commit(), shg_update(), shg_pin_publish(), shg_pin_publish_as(),
- * shg_import() and shg_import_mem(), shg_root_remove(). The follower's
+ * shg_import() and shg_import_mem(), shg_root_remove(), shg_root_cas(). The follower's
  * own writes pass with SHG_TXN_REPLICA and SHG_IMPORT_REPLICA. Clear the
  * mark to make the root writable again (a follower that applies into it
- * later marks it again). shg_root_cas() itself does not check the mark.
+ * later marks it again).
  * The mark is in the segment (every process sees it) and is cleared when
  * the root is removed.
  * Context: any; a commit that read the mark before it changed may still

@@ -590,6 +590,10 @@ static void test_repl_replica_read_only(void **state)
 					SHG_IMPORT_REPLACE),
 			 SHG_EREPLICA);
 	assert_int_equal(shg_root_remove(b, "m"), SHG_EREPLICA);
+	/* The raw publish primitive too (the value it would set is the
+	 * current one: even a no-op publish is refused). */
+	assert_int_equal(shg_root_cas(rb, shg_root_load(rb), shg_root_load(rb)),
+			 SHG_EREPLICA);
 	assert_string_equal(shg_strerror(SHG_EREPLICA),
 			    "root is a read-only replica (written only by its "
 			    "follower)");

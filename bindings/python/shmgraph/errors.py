@@ -24,6 +24,8 @@ EBADOFF = -4111
 ENESTED = -4112
 EBOOT = -4113
 ESTUCK = -4114
+ENOHUGE = -4115
+EREPLICA = -4116
 
 
 def strerror(code):

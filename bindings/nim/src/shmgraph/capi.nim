@@ -155,6 +155,8 @@ const
   SHG_ENESTED* = -4112
   SHG_EBOOT* = -4113
   SHG_ESTUCK* = -4114
+  SHG_ENOHUGE* = -4115
+  SHG_EREPLICA* = -4116
 
 {.push importc, cdecl.}
 proc shg_strerror*(err: cint): cstring
