@@ -724,53 +724,18 @@ static int s_mem(struct peer *p, bool do_settle, long long *used,
 	return err ? sfail(p, "memory", err) : 0;
 }
 
-const struct peer_ops peer_shmgraph_ops = {
-	.system = "shmgraph",
-	.create = s_create,
-	.attach = s_attach,
-	.detach = s_detach,
-	.lookup_loop = s_lookup_loop,
-	.lookup_one = s_get_one,
-	.update = s_update,
-	.update_batch = s_update_batch,
-	.build = s_build,
-	.bytes = s_bytes,
-	.hold = s_hold,
-	.release = s_release,
-	.mem = s_mem,
-	.destroy = s_destroy,
-};
+/* Three tables with the same functions: which one a peer uses (its
+ * address) selects the flavor and huge pages (see above). */
+#define SHMGRAPH_OPS                                                          \
+	{                                                                     \
+		.system = "shmgraph", .create = s_create, .attach = s_attach, \
+		.detach = s_detach, .lookup_loop = s_lookup_loop,             \
+		.lookup_one = s_get_one, .update = s_update,                  \
+		.update_batch = s_update_batch, .build = s_build,             \
+		.bytes = s_bytes, .hold = s_hold, .release = s_release,       \
+		.mem = s_mem, .destroy = s_destroy,                           \
+	}
 
-const struct peer_ops peer_shmgraph_fence_ops = {
-	.system = "shmgraph",
-	.create = s_create,
-	.attach = s_attach,
-	.detach = s_detach,
-	.lookup_loop = s_lookup_loop,
-	.lookup_one = s_get_one,
-	.update = s_update,
-	.update_batch = s_update_batch,
-	.build = s_build,
-	.bytes = s_bytes,
-	.hold = s_hold,
-	.release = s_release,
-	.mem = s_mem,
-	.destroy = s_destroy,
-};
-
-const struct peer_ops peer_shmgraph_huge_ops = {
-	.system = "shmgraph",
-	.create = s_create,
-	.attach = s_attach,
-	.detach = s_detach,
-	.lookup_loop = s_lookup_loop,
-	.lookup_one = s_get_one,
-	.update = s_update,
-	.update_batch = s_update_batch,
-	.build = s_build,
-	.bytes = s_bytes,
-	.hold = s_hold,
-	.release = s_release,
-	.mem = s_mem,
-	.destroy = s_destroy,
-};
+const struct peer_ops peer_shmgraph_ops = SHMGRAPH_OPS;
+const struct peer_ops peer_shmgraph_fence_ops = SHMGRAPH_OPS;
+const struct peer_ops peer_shmgraph_huge_ops = SHMGRAPH_OPS;

@@ -21,31 +21,12 @@
 
 #include "testutil.h"
 
-/* Export root @root of @seg into a malloc'd buffer. */
-static uint8_t *export_mem(struct shg_seg *seg, const char *root, size_t *len)
-{
-	int fd = memfd_create("snap", 0);
-	uint8_t *p;
-	off_t end;
-
-	assert_true(fd >= 0);
-	tu_ok(shg_export(seg, root, fd));
-	end = lseek(fd, 0, SEEK_END);
-	assert_true(end > 0);
-	p = malloc((size_t)end);
-	assert_non_null(p);
-	assert_int_equal(pread(fd, p, (size_t)end, 0), end);
-	close(fd);
-	*len = (size_t)end;
-	return p;
-}
-
 static void assert_same_export(struct shg_seg *a, struct shg_seg *b,
 			       const char *root)
 {
 	size_t la, lb;
-	uint8_t *pa = export_mem(a, root, &la);
-	uint8_t *pb = export_mem(b, root, &lb);
+	uint8_t *pa = tu_export_mem(a, root, &la);
+	uint8_t *pb = tu_export_mem(b, root, &lb);
 
 	assert_int_equal(la, lb);
 	assert_memory_equal(pa, pb, la);
@@ -285,7 +266,7 @@ static void test_repl_corrupt_refused(void **state)
 			     &len));
 	msg = m;
 	tu_ok(shg_repl_state(b, "m", &st0));
-	e0 = export_mem(b, "m", &la);
+	e0 = tu_export_mem(b, "m", &la);
 	bad = malloc(len);
 	assert_non_null(bad);
 	/* Every byte flipped, one at a time: refused, nothing changed. */
@@ -311,7 +292,7 @@ static void test_repl_corrupt_refused(void **state)
 	assert_int_equal(shg_repl_parse(bad, len, NULL), -EBADMSG);
 	tu_ok(shg_repl_state(b, "m", &st));
 	assert_memory_equal(&st, &st0, sizeof(st));
-	e1 = export_mem(b, "m", &lb);
+	e1 = tu_export_mem(b, "m", &lb);
 	assert_int_equal(la, lb);
 	assert_memory_equal(e0, e1, la);
 	free(e0);
@@ -560,8 +541,8 @@ static void test_repl_replica_read_only(void **state)
 	/* A local root with a version, for shg_pin_publish_as(). */
 	tu_ok(shg_root_create(b, "local", &rl));
 	tu_ok(shg_update(rl, batch_fn, &bt, 0));
-	snap = export_mem(a, "m", &lsnap);
-	before = export_mem(b, "m", &lbefore);
+	snap = tu_export_mem(a, "m", &lsnap);
+	before = tu_export_mem(b, "m", &lbefore);
 	gen = shg_root_generation(rb);
 
 	assert_int_equal(shg_update(rb, fixed_fn, &f, 0), SHG_EREPLICA);
@@ -598,7 +579,7 @@ static void test_repl_replica_read_only(void **state)
 			    "root is a read-only replica (written only by its "
 			    "follower)");
 	/* Unchanged: same graph, no publish. */
-	after = export_mem(b, "m", &lafter);
+	after = tu_export_mem(b, "m", &lafter);
 	assert_int_equal(lafter, lbefore);
 	assert_memory_equal(after, before, lbefore);
 	assert_int_equal(shg_root_generation(rb), gen);

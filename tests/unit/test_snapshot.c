@@ -40,25 +40,6 @@ static uint64_t used_bytes(struct shg_seg *seg)
 	return rep.used_bytes;
 }
 
-/* Export root @root of @seg into a malloc'd buffer. */
-static uint8_t *export_mem(struct shg_seg *seg, const char *root, size_t *len)
-{
-	int fd = memfd_create("snap", 0);
-	uint8_t *p;
-	off_t end;
-
-	assert_true(fd >= 0);
-	tu_ok(shg_export(seg, root, fd));
-	end = lseek(fd, 0, SEEK_END);
-	assert_true(end > 0);
-	p = malloc((size_t)end);
-	assert_non_null(p);
-	assert_int_equal(pread(fd, p, (size_t)end, 0), end);
-	close(fd);
-	*len = (size_t)end;
-	return p;
-}
-
 static void assert_same_file(const uint8_t *a, size_t alen, const uint8_t *b,
 			     size_t blen)
 {
@@ -300,7 +281,7 @@ static void test_snapshot_roundtrip_all_kinds(void **state)
 
 	(void)state;
 	build_sample(a);
-	f1 = export_mem(a, "g", &l1);
+	f1 = tu_export_mem(a, "g", &l1);
 	/* Another segment: other hash seed, other offsets and type ids. */
 	tu_ok(shg_type_register(b, "unrelated", box_fields, 2,
 				&(uint32_t){ 0 }));
@@ -308,12 +289,12 @@ static void test_snapshot_roundtrip_all_kinds(void **state)
 	shg_root_close(other);
 	tu_ok(shg_import_mem(b, "g", f1, l1, 0));
 	verify_sample(b, "g");
-	f2 = export_mem(b, "g", &l2);
+	f2 = tu_export_mem(b, "g", &l2);
 	assert_same_file(f1, l1, f2, l2);
 	/* Under another name in the same segment: self refs follow. */
 	tu_ok(shg_import_mem(a, "copy", f1, l1, 0));
 	verify_sample(a, "copy");
-	f3 = export_mem(a, "copy", &l3);
+	f3 = tu_export_mem(a, "copy", &l3);
 	assert_same_file(f1, l1, f3, l3);
 	assert_int_equal(shg_check(a, problem_print, NULL, NULL), 0);
 	assert_int_equal(shg_check(b, problem_print, NULL, NULL), 0);
@@ -337,9 +318,9 @@ static void test_snapshot_roundtrip_fd_and_empty(void **state)
 	/* A root that never committed: an empty graph. */
 	tu_ok(shg_root_create(a, "empty", &r));
 	shg_root_close(r);
-	f1 = export_mem(a, "empty", &l1);
+	f1 = tu_export_mem(a, "empty", &l1);
 	tu_ok(shg_import_mem(a, "empty2", f1, l1, 0));
-	f2 = export_mem(a, "empty2", &l2);
+	f2 = tu_export_mem(a, "empty2", &l2);
 	assert_same_file(f1, l1, f2, l2);
 	free(f2);
 	/* shg_import from a descriptor. */
@@ -394,7 +375,7 @@ static void test_snapshot_replace(void **state)
 	(void)state;
 	make_map_root(a, "small", 3);
 	make_map_root(a, "big", 500);
-	f = export_mem(a, "small", &l);
+	f = tu_export_mem(a, "small", &l);
 	base = used_bytes(a);
 	assert_int_equal(shg_import_mem(a, "big", f, l, 0), -EEXIST);
 	assert_int_equal(used_bytes(a), base);
@@ -445,9 +426,9 @@ static void test_snapshot_deep_list(void **state)
 	tu_ok(shg_txn_set_node(t, SHG_REF_ROOT, prev));
 	tu_ok(shg_txn_commit(t));
 	shg_root_close(r);
-	f1 = export_mem(a, "list", &l1);
+	f1 = tu_export_mem(a, "list", &l1);
 	tu_ok(shg_import_mem(b, "list", f1, l1, 0));
-	f2 = export_mem(b, "list", &l2);
+	f2 = tu_export_mem(b, "list", &l2);
 	assert_same_file(f1, l1, f2, l2);
 	tu_ok(shg_root_open(b, "list", &r));
 	tu_ok(shg_read_lock(b));
@@ -492,7 +473,7 @@ static void test_snapshot_type_conflict_and_missing_root(void **state)
 
 	(void)state;
 	build_sample(a);
-	f = export_mem(a, "g", &l);
+	f = tu_export_mem(a, "g", &l);
 	/* "other" is referenced but missing in b. */
 	base = used_bytes(b);
 	refused(b, f, l, -ENOENT, base);
@@ -520,7 +501,7 @@ static void test_snapshot_capacity_abort_no_leak(void **state)
 
 	(void)state;
 	make_map_root(a, "m", 200000);
-	f = export_mem(a, "m", &l);
+	f = tu_export_mem(a, "m", &l);
 	assert_true(l < shg_seg_capacity(b)); /* passes the size check */
 	/* The type table is created by the first transaction in a segment
 	 * (segment infrastructure, not content): create it before taking
@@ -593,7 +574,7 @@ static void test_snapshot_damaged_files(void **state)
 
 	(void)state;
 	build_sample(a);
-	f = export_mem(a, "g", &l);
+	f = tu_export_mem(a, "g", &l);
 	tu_ok(shg_root_create(b, "other", &other));
 	shg_root_close(other);
 	base = used_bytes(b);
@@ -1104,7 +1085,7 @@ static void test_snapshot_export_consistent_under_commits(void **state)
 		for (k = 0; shg_root_generation(r) <= seen && k < 100000; k++)
 			usleep(100);
 		assert_true(shg_root_generation(r) > seen);
-		f = export_mem(seg, "gen", &l);
+		f = tu_export_mem(seg, "gen", &l);
 		seen = shg_root_generation(r);
 		tu_ok(shg_import_mem(seg, "check", f, l, SHG_IMPORT_REPLACE));
 		free(f);

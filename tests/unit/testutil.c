@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,4 +147,22 @@ uint64_t tu_rng_next(uint64_t *s)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+uint8_t *tu_export_mem(struct shg_seg *seg, const char *root, size_t *len)
+{
+	int fd = memfd_create("snap", 0);
+	uint8_t *p;
+	off_t end;
+
+	assert_true(fd >= 0);
+	tu_ok(shg_export(seg, root, fd));
+	end = lseek(fd, 0, SEEK_END);
+	assert_true(end > 0);
+	p = malloc((size_t)end);
+	assert_non_null(p);
+	assert_int_equal(pread(fd, p, (size_t)end, 0), end);
+	close(fd);
+	*len = (size_t)end;
+	return p;
 }

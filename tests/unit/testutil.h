@@ -25,6 +25,8 @@ void tu_file_path(char *buf, size_t len, const char *tag);
 struct shg_seg *tu_create(char *name, uint64_t capacity);
 /* Close and unlink. */
 void tu_destroy(struct shg_seg *seg, const char *name);
+/* Export root @root of @seg into a malloc'd buffer of *@len bytes. */
+uint8_t *tu_export_mem(struct shg_seg *seg, const char *root, size_t *len);
 /* Fork; the child runs @fn(@arg) and _exit()s with its return value. */
 pid_t tu_fork(int (*fn)(void *arg), void *arg);
 /* Wait for @pid; returns its exit code, or 128 + signal. */
