@@ -820,6 +820,24 @@ int shg_thread_get(struct shg_seg *seg, struct shg_thread **out)
 
 /* ---- checker ------------------------------------------------------- */
 
+/* Whether live slot @ps (token @tok) holds a valid flavor. A process
+ * claims its slot (token CAS) before it fills the slot (pslot_fill), so a
+ * check may look in between: a bad flavor counts only if it stays while
+ * the token does (re-read a few times, yielding). */
+static bool pslot_flavor_ok(struct shg_pslot *ps, uint64_t tok)
+{
+	int f, tries;
+
+	for (tries = 0; tries < 64; tries++) {
+		f = __atomic_load_n(&ps->flavor, __ATOMIC_RELAXED);
+		if (f == SHG_FLAVOR_FENCE || f == SHG_FLAVOR_MEMBARRIER ||
+		    atomic_load(&ps->token) != tok)
+			return true;
+		sched_yield();
+	}
+	return false;
+}
+
 int shg__registry_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 			struct shg_check_report *rep)
 {
@@ -836,8 +854,7 @@ int shg__registry_check(struct shg_seg *seg, shg_problem_fn fn, void *arg,
 			rep->dead_procs++;
 			continue;
 		}
-		if (ps->flavor != SHG_FLAVOR_FENCE &&
-		    ps->flavor != SHG_FLAVOR_MEMBARRIER)
+		if (!pslot_flavor_ok(ps, tok))
 			shg__problem(fn, arg, rep, SHG_ECORRUPT,
 				     "process slot %u: bad flavor %d", p,
 				     ps->flavor);
