@@ -263,6 +263,9 @@ PYEOF
 }
 if [ ! -f "$LIBSHG" ]; then
 	echo "SKIP replica root checks: no $LIBSHG (a build tree's library)"
+elif grep -qa -e __asan_init -e __tsan_init "$LIBSHG"; then
+	echo "SKIP replica root checks: $LIBSHG is built with a sanitizer," \
+		"which python3 cannot load (the plain build runs them)"
 elif ! mark_replica config 1; then
 	bad "could not mark root config as a replica"
 else
