@@ -289,6 +289,9 @@ collect_remote(struct shg_seg *seg, uint32_t idx, const struct cls_info *ci)
 		return 0;
 	/* Acquire pairs with the pushers' release CAS. */
 	h = atomic_exchange_explicit(&sp->remote_head, 0, memory_order_acquire);
+	/* Until the splice below, the stack is on neither list (see
+	 * dead_owned() for a death here). */
+	SHG_CRASH_POINT("alloc.remote_taken");
 	bump = shg__ld32_relaxed(&sp->bump);
 	memset(seen, 0, (ci->cap + 63) / 64 * sizeof(seen[0]));
 	for (b = shg__ld64_relaxed(&sp->free_head); b;
@@ -747,6 +750,31 @@ size_t shg_block_size(struct shg_seg *seg, struct shg_off off)
 /* ---- exit and death ------------------------------------------------------ */
 
 /*
+ * Whether every block of span @sp, owned by a thread of the dead process
+ * @dead_token, was allocated by processes that are dead now: its
+ * owner_token is @dead_token, or another process's token that is no
+ * longer alive. The second case is a thread that died while adopting the
+ * span, after taking it (span.owner is its slot) and before note_adopter
+ * made the token its own: it allocated nothing from it yet, and the
+ * span's blocks are the previous dead owner's. Without it such a span
+ * would be abandoned, and the blocks its dead adopter was holding when it
+ * died would leak until a quiescent sweep: collect_remote() holds the
+ * remote stack it exchanged out only in a register until it splices it
+ * onto the local list, so a death there loses that chain from both lists
+ * (the span's recount then counts those blocks as allocated). On a SWEEP
+ * span the leak sweep frees them; MIXED spans are never swept.
+ */
+static bool dead_owned(struct shg_seg *seg, struct shg_span *sp,
+		       uint64_t dead_token)
+{
+	uint64_t tok = shg__ld64_relaxed(&sp->owner_token);
+
+	if (dead_token == SHG_TOKEN_MIXED || tok == 0 || tok == SHG_TOKEN_MIXED)
+		return false;
+	return tok == dead_token || !shg__token_alive(seg, tok);
+}
+
+/*
  * Give up SMALL span @idx of slot @tidx: back to the arena if empty, else
  * abandoned. @dead_token: the dead owner's process token (0 for an exiting
  * thread); the span is recounted, and if every block in it was allocated by
@@ -768,8 +796,7 @@ static uint32_t give_up(struct shg_seg *seg, uint32_t idx, uint32_t tidx,
 		shg__span_free(seg, idx);
 		return 1;
 	}
-	if (dead_token && dead_token != SHG_TOKEN_MIXED &&
-	    shg__ld64_relaxed(&sp->owner_token) == dead_token)
+	if (dead_token && dead_owned(seg, sp, dead_token))
 		return shg__span_sweep_mark(seg, idx, tidx) == 0;
 	return shg__span_abandon(seg, idx, tidx) == 0;
 }

@@ -74,6 +74,7 @@ const char *const shg__crash_points[] = {
 	"alloc.slow_path",
 	"alloc.new_span",
 	"alloc.adopted",
+	"alloc.remote_taken",
 	"alloc.large_taken",
 	"span.give_up",
 	"root.create_filled",

@@ -1173,6 +1173,89 @@ static void test_crash_drop_of_live_graph(void **state)
 	tu_destroy(seg, name);
 }
 
+#define ADOPT_BLOCKS 100
+#define ADOPT_SIZE 320
+
+struct adopt_arg {
+	const char *name;
+	uint64_t *offs; /* shared with the parent */
+};
+
+/* Child: allocate ADOPT_BLOCKS blocks, hand their offsets over, exit. */
+static int adopt_donor(void *arg)
+{
+	const struct adopt_arg *a = arg;
+	struct shg_seg *seg;
+	struct shg_off o;
+	unsigned i;
+
+	if (shg_seg_open(a->name, NULL, &seg))
+		return 10;
+	for (i = 0; i < ADOPT_BLOCKS; i++) {
+		if (shg_alloc(seg, ADOPT_SIZE, &o))
+			return 11;
+		a->offs[i] = o.v;
+	}
+	return shg_seg_close(seg) ? 12 : 0;
+}
+
+/* Child: adopt the donor's span, armed to die once it took the span's
+ * remote stack and before it spliced it. */
+static int adopt_victim(void *arg)
+{
+	const struct adopt_arg *a = arg;
+	struct shg_seg *seg;
+	struct shg_off o;
+
+	setenv("SHG_CRASH_AT", "alloc.remote_taken:1", 1);
+	if (shg_seg_open(a->name, NULL, &seg))
+		return 10;
+	return shg_alloc(seg, ADOPT_SIZE, &o) ? 11 : 12; /* 12: not killed */
+}
+
+/*
+ * A process killed while adopting an abandoned span, after it took the
+ * span's stack of remote frees and before it spliced it onto the span's
+ * free list: those blocks are on neither list. Recovery must set the span
+ * aside for the live leak sweep (its blocks were all allocated by dead
+ * processes, though the span's token is still its previous owner's), so
+ * that the sweep frees them: 0 bytes left for a quiescent sweep.
+ */
+static void test_crash_adopter_dies_holding_remote_frees(void **state)
+{
+	struct shg_recover_report rep;
+	struct adopt_arg a;
+	struct shg_seg *seg;
+	int64_t left;
+	char name[64];
+	unsigned i;
+
+	(void)state;
+	a.offs = mmap(NULL, ADOPT_BLOCKS * sizeof(uint64_t),
+		      PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+		      0);
+	assert_true(a.offs != MAP_FAILED);
+	seg = tu_create(name, 16u << 20);
+	a.name = name;
+	assert_int_equal(tu_wait(tu_fork(adopt_donor, &a)), 0);
+	for (i = 0; i < ADOPT_BLOCKS; i++) /* remote frees: not the owner */
+		tu_ok(shg_free(seg, (struct shg_off){ a.offs[i] }));
+	assert_int_equal(tu_wait(tu_fork(adopt_victim, &a)), 128 + SIGKILL);
+	tu_ok(shg_recover(seg, &rep));
+	assert_int_equal(rep.sweep_err, 0);
+	left = shg__sweep(seg, NULL, NULL, true);
+	print_message("  adopter killed holding %u remote frees: recover "
+		      "freed %llu bytes; %lld bytes left for a quiescent "
+		      "sweep\n",
+		      ADOPT_BLOCKS, (unsigned long long)rep.leaked_freed,
+		      (long long)left);
+	assert_int_equal(left, 0);
+	assert_true(rep.leaked_freed >= ADOPT_BLOCKS * ADOPT_SIZE);
+	assert_int_equal(shg_check(seg, NULL, NULL, NULL), 0);
+	tu_destroy(seg, name);
+	munmap(a.offs, ADOPT_BLOCKS * sizeof(uint64_t));
+}
+
 /* Two writers killed at once, each at its own point. */
 static void test_crash_two_at_once(void **state)
 {
@@ -1467,6 +1550,7 @@ int main(void)
 		cmocka_unit_test(test_crash_sweep),
 		cmocka_unit_test(test_crash_two_at_once),
 		cmocka_unit_test(test_crash_drop_of_live_graph),
+		cmocka_unit_test(test_crash_adopter_dies_holding_remote_frees),
 		cmocka_unit_test(test_crash_stopped_reader),
 		cmocka_unit_test(test_crash_stopped_lock_holder),
 	};
