@@ -8,11 +8,16 @@
  *   shmctl replicate follow SEGMENT --nats URL [--stream NAME]
  *           [--roots A,B] [--durable NAME] [-v]
  *   shmctl replicate status SEGMENT [--nats URL] [--stream NAME] [--json]
+ *   shmctl replicate promote|demote SEGMENT ROOT...
  *
  * publish and follow run until SIGINT or SIGTERM; with -v they say what
  * they do and print their counters every 5 s on stderr. status reads the
  * replica state kept in the segment (root "shg.repl") and, with --nats,
  * the newest seq on the stream for each root: the lag in versions.
+ * promote clears the replica mark of each ROOT (failover: the replica
+ * becomes writable; stop its follower first, which would mark it again),
+ * demote sets it (local writes then fail with SHG_EREPLICA). Neither needs
+ * NATS.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -54,7 +59,8 @@ static int usage_repl(FILE *f)
 		"[--stream NAME] [--roots A,B]\n"
 		"                 [--durable NAME] [-v]\n"
 		"       shmctl replicate status SEGMENT [--nats URL] "
-		"[--stream NAME] [--json]\n\n"
+		"[--stream NAME] [--json]\n"
+		"       shmctl replicate promote|demote SEGMENT ROOT...\n\n"
 		"Read replicas on other hosts through NATS JetStream "
 		"(docs/REPLICATION.md).\n"
 		"publish: one message per new version of each ROOT (a delta, "
@@ -65,7 +71,13 @@ static int usage_repl(FILE *f)
 		"status: per replicated root the primary's seq applied, its "
 		"age and the\n"
 		"  replication lag; with --nats also the stream's newest seq "
-		"(lag in versions).\n");
+		"(lag in versions).\n"
+		"promote: clears the replica mark of each ROOT: it becomes "
+		"writable (stop\n"
+		"  the follower first: it marks the roots it applies into "
+		"again).\n"
+		"demote: sets the mark: local writes to ROOT fail until it is "
+		"promoted.\n");
 	return f == stdout ? 0 : EXIT_ERROR;
 }
 
@@ -429,6 +441,46 @@ void repl_roots_note(struct shg_seg *seg)
 	shg_root_close(r);
 }
 
+/* promote / demote: clear or set the replica mark of each named root. */
+static int run_mark(struct rargs *a, struct shg_seg *seg, bool replica)
+{
+	struct shg_root *r;
+	unsigned i;
+	bool was;
+	int err, rc = 0;
+
+	if (!a->nroots)
+		return failf("replicate %s: name at least one ROOT", a->sub);
+	for (i = 0; i < a->nroots; i++) {
+		err = shg_root_open(seg, a->roots[i], &r);
+		if (err) {
+			rc = fail(a->roots[i], err);
+			continue;
+		}
+		was = shg_root_is_replica(r);
+		err = shg_root_set_replica(r, replica);
+		shg_root_close(r);
+		if (err) {
+			rc = fail(a->roots[i], err);
+			continue;
+		}
+		if (was == replica)
+			printf("%s: %s\n", a->roots[i],
+			       replica ? "already a replica" :
+					 "not a replica (writable)");
+		else
+			printf("%s: %s\n", a->roots[i],
+			       replica ? "marked as a read-only replica" :
+					 "promoted: writable");
+	}
+	return rc;
+}
+
+static bool mark_sub(const char *sub)
+{
+	return !strcmp(sub, "promote") || !strcmp(sub, "demote");
+}
+
 int shmctl_replicate(int argc, char **argv)
 {
 	struct shg_opts so = { .size = sizeof(so) };
@@ -442,18 +494,19 @@ int shmctl_replicate(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	}
 	if (strcmp(a.sub, "publish") && strcmp(a.sub, "follow") &&
-	    strcmp(a.sub, "status")) {
+	    strcmp(a.sub, "status") && !mark_sub(a.sub)) {
 		free(a.roots_buf);
 		return failf("replicate: unknown subcommand '%s' (publish, "
-			     "follow, status)",
+			     "follow, status, promote, demote)",
 			     a.sub);
 	}
-	if (strcmp(a.sub, "status") && !shg_repl_available()) {
+	if (strcmp(a.sub, "status") && !mark_sub(a.sub) &&
+	    !shg_repl_available()) {
 		free(a.roots_buf);
 		return failf("replicate: this shmgraph was built without "
 			     "libnats (configure found no libnats-dev)");
 	}
-	if (strcmp(a.sub, "status") && !a.o.url) {
+	if (strcmp(a.sub, "status") && !mark_sub(a.sub) && !a.o.url) {
 		free(a.roots_buf);
 		return failf("replicate %s: --nats URL is required", a.sub);
 	}
@@ -466,6 +519,8 @@ int shmctl_replicate(int argc, char **argv)
 		rc = run_publish(&a, seg);
 	else if (!strcmp(a.sub, "follow"))
 		rc = run_follow(&a, seg);
+	else if (mark_sub(a.sub))
+		rc = run_mark(&a, seg, !strcmp(a.sub, "demote"));
 	else
 		rc = run_status(&a, seg);
 	shg_seg_close(seg);

@@ -246,48 +246,35 @@ json_field "emptied map: kinds kept" 'j["kind"], j["value"]' "i64 3" "$SHMCTL" g
 expect_rc 2 "get on a missing root: exit 2" "$SHMCTL" get "$SEG" nosuchroot k
 
 # A read-only replica root (marked as the replication follower marks the
-# roots it applies into, through the library): put and del fail with the
-# clear error, roots shows the mark; cleared, the root is writable.
-LIBSHG=${SHG_BUILDDIR:-$(dirname "$SHMCTL")/..}/.libs/libshmgraph.so.0
-mark_replica() { # mark_replica ROOT 0|1: shg_root_set_replica()
-	python3 - "$LIBSHG" "$SEG" "$1" "$2" <<'PYEOF'
-import ctypes, sys
-lib = ctypes.CDLL(sys.argv[1])
-seg, root = ctypes.c_void_p(), ctypes.c_void_p()
-assert lib.shg_seg_open(sys.argv[2].encode(), None, ctypes.byref(seg)) == 0
-assert lib.shg_root_open(seg, sys.argv[3].encode(), ctypes.byref(root)) == 0
-assert lib.shg_root_set_replica(root, ctypes.c_bool(sys.argv[4] == "1")) == 0
-lib.shg_root_close(root)
-lib.shg_seg_close(seg)
-PYEOF
-}
-if [ ! -f "$LIBSHG" ]; then
-	echo "SKIP replica root checks: no $LIBSHG (a build tree's library)"
-elif grep -qa -e __asan_init -e __tsan_init "$LIBSHG"; then
-	echo "SKIP replica root checks: $LIBSHG is built with a sanitizer," \
-		"which python3 cannot load (the plain build runs them)"
-elif ! mark_replica config 1; then
-	bad "could not mark root config as a replica"
-else
-	expect_err "put on a replica root" \
-		"put: root is a read-only replica (written only by its follower)" \
-		"$SHMCTL" put "$SEG" config mode local
-	expect_err "del on a replica root" "read-only replica" \
-		"$SHMCTL" del "$SEG" config mode
-	v=$("$SHMCTL" get "$SEG" config mode 2>/dev/null)
-	[ "$v" = "slow" ] && ok || bad "replica root changed by a refused put: '$v'"
-	st=$("$SHMCTL" roots "$SEG" 2>/dev/null | grep '^config ')
-	printf '%s' "$st" | grep -q ' replica ' && ok ||
-		bad "roots: config not shown as replica: '$st'"
-	json_field "roots --json replica" \
-		'[r["name"] for r in j["roots"] if r["replica"]]' "['config']" \
-		"$SHMCTL" roots "$SEG" --json
-	mark_replica config 0 || bad "could not clear the mark of root config"
-	expect_rc 0 "put after the mark is cleared" "$SHMCTL" put "$SEG" config mode slow
-	json_field "roots --json mark cleared" \
-		'[r["name"] for r in j["roots"] if r["replica"]]' "[]" \
-		"$SHMCTL" roots "$SEG" --json
-fi
+# roots it applies into; here by `replicate demote`): put and del fail with
+# the clear error, roots shows the mark; promoted, the root is writable.
+expect_rc 0 "replicate demote" "$SHMCTL" replicate demote "$SEG" config
+out=$("$SHMCTL" replicate demote "$SEG" config 2>&1)
+[ "$out" = "config: already a replica" ] && ok ||
+	bad "demote twice: '$out'"
+expect_err "put on a replica root" \
+	"put: root is a read-only replica (written only by its follower)" \
+	"$SHMCTL" put "$SEG" config mode local
+expect_err "del on a replica root" "read-only replica" \
+	"$SHMCTL" del "$SEG" config mode
+v=$("$SHMCTL" get "$SEG" config mode 2>/dev/null)
+[ "$v" = "slow" ] && ok || bad "replica root changed by a refused put: '$v'"
+st=$("$SHMCTL" roots "$SEG" 2>/dev/null | grep '^config ')
+printf '%s' "$st" | grep -q ' replica ' && ok ||
+	bad "roots: config not shown as replica: '$st'"
+json_field "roots --json replica" \
+	'[r["name"] for r in j["roots"] if r["replica"]]' "['config']" \
+	"$SHMCTL" roots "$SEG" --json
+out=$("$SHMCTL" replicate promote "$SEG" config 2>&1)
+[ "$out" = "config: promoted: writable" ] && ok || bad "promote: '$out'"
+expect_rc 0 "put after promote" "$SHMCTL" put "$SEG" config mode slow
+json_field "roots --json after promote" \
+	'[r["name"] for r in j["roots"] if r["replica"]]' "[]" \
+	"$SHMCTL" roots "$SEG" --json
+expect_err "promote a missing root" "nosuch: " \
+	"$SHMCTL" replicate promote "$SEG" nosuch
+expect_err "promote without a root" "name at least one ROOT" \
+	"$SHMCTL" replicate promote "$SEG"
 
 # ---- inspection -------------------------------------------------------------------
 for c in info roots readers stats check recover; do
