@@ -53,6 +53,11 @@
 #define SHG_MAX_ROOTS 65536u
 #define SHG_MAX_HOLDS (4u * SHG_MAX_ROOTS)
 
+/* hdr.create_flags bits. SHG_HDR_F_HUGE: created with SHG_OPEN_HUGE; every
+ * opener collapses into huge pages what it backs (segment.c, huge_setup),
+ * where the host allows it, whether or not it asked. */
+#define SHG_HDR_F_HUGE 0x1ull
+
 /* -------------------------------------------------------------------------
  * Header (offset 0). Lines 0-2 are immutable after creation except
  * boot_id; hot mutable words sit on lines of their own.
@@ -90,7 +95,9 @@ struct shg_hdr {
 	uint64_t retire_budget; /* max retired-unfreed bytes (SHG_EBUDGET) */
 	uint8_t boot_id[16]; /* kernel boot id at creation or at the last
 			      * reset of an earlier boot's locks (0: unknown) */
-	uint64_t reserved2[2]; /* zero */
+	uint64_t create_flags; /* SHG_HDR_F_*: what every opener follows
+				* (0 in segments of older builds) */
+	uint64_t reserved2; /* zero */
 
 	/* line 3: the global epoch, alone on its line (read by every reader) */
 	alignas(64) _Atomic uint64_t epoch; /* grace-period counter, >= 1 */
@@ -137,6 +144,7 @@ _Static_assert(sizeof(struct shg_hdr) <= SHG_HDR_SIZE, "header too big");
 _Static_assert(offsetof(struct shg_hdr, layout_hash) == 16, "layout");
 _Static_assert(offsetof(struct shg_hdr, max_procs) == 64, "layout");
 _Static_assert(offsetof(struct shg_hdr, arenas_off) == 128, "layout");
+_Static_assert(offsetof(struct shg_hdr, create_flags) == 176, "layout");
 _Static_assert(offsetof(struct shg_hdr, epoch) == 192, "layout");
 _Static_assert(offsetof(struct shg_hdr, backed) == 256, "layout");
 _Static_assert(offsetof(struct shg_hdr, retired_bytes) == 320, "layout");

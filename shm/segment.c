@@ -391,13 +391,18 @@ static uint64_t huge_align(const struct shg_seg *seg)
 /*
  * Probe the file system of the open file. Every opener learns whether it
  * is hugetlbfs (which needs aligned lengths and MAP_NORESERVE); tmpfs
- * mount options are read only when huge pages are asked for.
+ * mount options are read only when huge pages are asked for: by @flags
+ * (SHG_OPEN_HUGE: refused with SHG_ENOHUGE where the host gives none) or
+ * by the segment's creator (@inherit, hdr.create_flags: followed where
+ * the host allows it, silently not elsewhere), so that every process that
+ * grows the heap of such a segment collapses what it backs.
  */
-static int huge_setup(struct shg_seg *seg, uint32_t flags)
+static int huge_setup(struct shg_seg *seg, uint32_t flags, bool inherit)
 {
+	bool asked = (flags & SHG_OPEN_HUGE) != 0;
 	int err;
 
-	seg->huge_req = (flags & SHG_OPEN_HUGE) != 0;
+	seg->huge_req = asked || inherit;
 	err = shg__huge_probe(seg->fd, seg->huge_req, &seg->huge);
 	if (err)
 		return err;
@@ -405,8 +410,11 @@ static int huge_setup(struct shg_seg *seg, uint32_t flags)
 	    (seg->huge.page_size < SHG_SPAN_SIZE ||
 	     seg->huge.page_size & (seg->huge.page_size - 1)))
 		seg->huge.kind = SHG_HUGE_NONE; /* not a size we can align */
-	if (seg->huge_req && seg->huge.kind == SHG_HUGE_NONE)
-		return SHG_ENOHUGE;
+	if (seg->huge_req && seg->huge.kind == SHG_HUGE_NONE) {
+		if (asked)
+			return SHG_ENOHUGE;
+		seg->huge_req = false;
+	}
 	return 0;
 }
 
@@ -554,6 +562,7 @@ static int init_header(struct shg_seg *seg, const struct shg_hdr *g)
 	h->spans_off = g->spans_off;
 	h->heap_off = g->heap_off;
 	h->retire_budget = g->retire_budget;
+	h->create_flags = seg->huge_req ? SHG_HDR_F_HUGE : 0;
 	(void)shg__boot_id(h->boot_id); /* zeroes on failure */
 	atomic_store_explicit(&h->epoch, 1, memory_order_relaxed);
 	atomic_store_explicit(&h->backed, g->heap_off, memory_order_relaxed);
@@ -669,7 +678,7 @@ int shg__seg_create(const char *name, const struct shg_opts *opts,
 	err = create_file(seg, o.mode ? o.mode : DEFAULT_MODE);
 	made = seg->fd >= 0;
 	if (!err)
-		err = huge_setup(seg, o.flags);
+		err = huge_setup(seg, o.flags, false);
 	if (!err)
 		err = create_back(seg, &o, g);
 	if (!err)
@@ -779,7 +788,8 @@ int shg__seg_open(const char *name, const struct shg_opts *opts,
 		err = read_header(seg->fd, o.flags,
 				  shg__layout_hash(ops ? ops->rules : 0), h);
 	if (!err)
-		err = huge_setup(seg, o.flags);
+		err = huge_setup(seg, o.flags,
+				 (h->create_flags & SHG_HDR_F_HUGE) != 0);
 	if (!err)
 		err = map_segment(seg, h->capacity);
 	if (!err) {

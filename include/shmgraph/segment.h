@@ -147,8 +147,10 @@ SHG_API enum shg_flavor shg_seg_flavor(const struct shg_seg *seg);
  * - any other tmpfs mount (huge=never, the default, and huge=advise): the
  *   process opened with SHG_OPEN_HUGE collapses backed ranges into huge
  *   pages (MADV_COLLAPSE, Linux 6.1): all of the backed heap at open, and
- *   each range it backs as the heap grows. Ranges other processes back stay
- *   small unless they also ask. Collapse is best effort: without free huge
+ *   each range it backs as the heap grows. A segment created with
+ *   SHG_OPEN_HUGE records it, and every process that opens it collapses
+ *   likewise without asking (where its host allows it; an opener that did
+ *   not ask is never refused). Collapse is best effort: without free huge
  *   pages the segment works in small pages.
  * - shmem_enabled [deny], other file systems, or kernels without
  *   MADV_COLLAPSE on a huge=never/advise mount: SHG_OPEN_HUGE fails with
@@ -170,7 +172,10 @@ enum shg_huge_backing {
 struct shg_huge_info {
 	size_t size; /* sizeof(struct shg_huge_info), set by the caller */
 	int32_t backing; /* enum shg_huge_backing */
-	uint32_t requested; /* 1: this handle was opened with SHG_OPEN_HUGE */
+	uint32_t requested; /* 1: huge pages asked for: this handle was
+			     * opened with SHG_OPEN_HUGE, or the segment was
+			     * created with it (every opener then collapses
+			     * what it backs, where the host allows it) */
 	uint64_t page_size; /* huge page size of the backing (0: none) */
 	uint64_t backed; /* bytes of the segment backed by storage */
 	uint64_t huge_bytes; /* of those, bytes this process maps huge */

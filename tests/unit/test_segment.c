@@ -944,12 +944,13 @@ static int huge_tmpfs_child(void *arg)
 		       (unsigned long long)hi.huge_bytes);
 	if (hi.huge_bytes > hi.backed)
 		return 5;
-	/* Another opener that did not ask maps the same huge pages. */
+	/* Another opener that did not ask maps the same huge pages (and
+	 * follows the creator's request). */
 	if (shg_seg_open(path, NULL, &other) != 0)
 		return 6;
 	memset(&hi, 0, sizeof(hi));
 	hi.size = sizeof(hi);
-	if (shg_seg_huge(other, &hi) != 0 || hi.requested ||
+	if (shg_seg_huge(other, &hi) != 0 || hi.requested != 1 ||
 	    hi.backing != SHG_HUGE_TMPFS || (full && hi.huge_bytes < 16 * MIB))
 		return 7;
 	if (!huge_pattern(other, heap, heap + 16 * MIB, true))
@@ -1049,14 +1050,23 @@ static void test_segment_huge_shm_name(void **state)
 		print_message("the host gave %llu bytes of huge pages (memory "
 			      "fragmented?): huge-byte counts not checked\n",
 			      (unsigned long long)hi.huge_bytes);
-	/* Contents survive the collapse; a plain opener maps them huge. */
+	/* Contents survive the collapse; a plain opener maps them huge, and
+	 * follows the creator's request: what it backs is made huge too. */
 	tu_ok(shg_seg_open(name, NULL, &other));
 	assert_true(huge_pattern(other, heap, heap + 8 * MIB, true));
 	memset(&hi, 0, sizeof(hi));
 	hi.size = sizeof(hi);
 	tu_ok(shg_seg_huge(other, &hi));
-	assert_int_equal(hi.requested, 0);
+	assert_int_equal(hi.requested, 1);
 	assert_true(!got || hi.huge_bytes >= 6 * MIB);
+	tu_ok(shg__ensure_backed(other, 16 * MIB));
+	huge_pattern(other, heap + 8 * MIB, heap + 16 * MIB, false);
+	tu_ok(shg_seg_huge(other, &hi));
+	print_message("after a plain opener grew the heap: %llu of %llu "
+		      "bytes huge\n",
+		      (unsigned long long)hi.huge_bytes,
+		      (unsigned long long)hi.backed);
+	assert_true(!got || hi.huge_bytes >= 14 * MIB);
 	/* Too short a struct is refused. */
 	hi.size = sizeof(hi) - 1;
 	assert_int_equal(shg_seg_huge(other, &hi), -EINVAL);
