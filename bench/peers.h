@@ -297,6 +297,9 @@ struct retained_result {
 };
 int peer_shmgraph_retained(struct peer *p, uint64_t k,
 			   struct retained_result *r);
+/* shmgraph only: the segment's name for shg_seg_open() (NULL before
+ * create), so that other processes can open it (bench_interfere). */
+const char *peer_shmgraph_seg_name(const struct peer *p);
 
 /* ---- workers ------------------------------------------------------------- */
 
