@@ -11,8 +11,9 @@
  *   none          no disturber: the baseline
  *   spin          multiply-adds on 2 KiB of its own stack (its L1 only):
  *                 a busy CPU beside the reader and nothing else
- *   memhog        memset() of 64 KiB chunks cycling over a private 64 MiB
- *                 buffer: cache and memory-bus pollution, no shmgraph
+ *   memhog        8-byte stores over 64 KiB chunks, cycling over a private
+ *                 64 MiB buffer: cache and memory-bus pollution, no
+ *                 shmgraph
  *   commit-same   single-update commits flat out to the reader's root
  *   commit-other  the same to a second N-key map root of the same
  *                 segment: allocation, copying, version records, retires
@@ -96,7 +97,7 @@ static const char *const var_names[NVAR] = {
 static const char *const var_what[NVAR] = {
 	"no disturber",
 	"op = 1,024 multiply-adds on 2 KiB of stack (L1 only)",
-	"op = memset of 64 KiB, cycling over a private 64 MiB buffer",
+	"op = 64 KiB of 8-byte stores, cycling over a private 64 MiB buffer",
 	"op = txn of 1 update to the reader's map, committed",
 	"op = txn of 1 update to a second map root of N keys, committed",
 	"op = txn of 1 update to the reader's map, aborted",
@@ -275,7 +276,14 @@ static void spin_op(struct dhandle *h)
 
 static void memhog_op(struct dhandle *h)
 {
-	memset(h->buf + h->pos, (int)(h->pos >> 16) & 0xff, MEMHOG_CHUNK);
+	uint64_t *w = (uint64_t *)(void *)(h->buf + h->pos), x = h->pos;
+	size_t i;
+
+	/* Plain stores of distinct values (no memset: its large-size paths
+	 * may bypass the cache): every line is read for ownership and left
+	 * dirty in the cache, evicting whatever the reader had there. */
+	for (i = 0; i < MEMHOG_CHUNK / sizeof(*w); i++)
+		w[i] = x + i;
 	h->pos += MEMHOG_CHUNK;
 	if (h->pos >= MEMHOG_BYTES)
 		h->pos = 0;
@@ -338,6 +346,7 @@ static const struct peer_ops disturber_ops = {
 
 struct flavor {
 	struct peer p; /* the map and its reader (peer_shmgraph.c) */
+	struct shg_seg *seg; /* this process's handle, for shg_stats_get */
 	bool want, ok;
 	char skip[320];
 	char read_flavor[16]; /* what the segment's readers use */
@@ -354,6 +363,7 @@ struct icase {
 	enum var var;
 	uint64_t seed;
 	double drate[BENCH_MAX_REPS]; /* disturber ops/s of each rep */
+	double eps[BENCH_MAX_REPS]; /* global epoch advances per second */
 	unsigned ndrate;
 	uint64_t misses;
 	int reader_cpu, dist_cpu;
@@ -363,7 +373,7 @@ struct icase {
 	/* filled by finish() */
 	double kept[BENCH_MAX_REPS];
 	unsigned nkept;
-	struct bench_summary ks, ds;
+	struct bench_summary ks, ds, es;
 };
 
 static struct bench_knobs K;
@@ -425,7 +435,7 @@ static void parse_systems(bool *want_fl)
 }
 
 /* Create a second root of @n keys beside the reader's map (the target of
- * commit-other), in txns of 1,000. */
+ * commit-other), in txns of 1,000; keep the segment open in f->seg. */
 static int make_other(struct flavor *f, uint64_t n)
 {
 	struct shg_opts o = { .size = sizeof(o) };
@@ -483,7 +493,10 @@ static int make_other(struct flavor *f, uint64_t n)
 out:
 	if (root)
 		shg_root_close(root);
-	shg_seg_close(seg);
+	if (err)
+		shg_seg_close(seg);
+	else
+		f->seg = seg;
 	return err;
 }
 
@@ -547,6 +560,9 @@ static void flavor_stop(struct flavor *f)
 	if (f->reader)
 		worker_stop(f->reader);
 	f->reader = NULL;
+	if (f->seg)
+		shg_seg_close(f->seg);
+	f->seg = NULL;
 	if (f->p.ops && f->p.priv)
 		f->p.ops->destroy(&f->p);
 }
@@ -577,9 +593,11 @@ static int run_case(struct bench_case *c, const struct bench_ctl *ctl,
 	struct flavor *f = ic->f;
 	struct worker *w = ic->var == V_NONE ? NULL : f->dist[ic->var];
 	struct lookup_job j;
-	uint64_t dops = 0, dns = 0;
-	int err;
+	struct shg_stats st0, st1;
+	uint64_t dops = 0, dns = 0, t0 = bench_now_ns();
+	int err, stats;
 
+	stats = shg_stats_get(f->seg, &st0);
 	if (w) {
 		worker_write_config(w, ic->var == V_TXN100_SAME ? TXN_BIG : 1,
 				    NULL);
@@ -614,9 +632,19 @@ static int run_case(struct bench_case *c, const struct bench_ctl *ctl,
 	 * before the reps (with one: c->latency): only reps count, so that
 	 * drate[k] belongs to the same rep as c->rep_ns[k].
 	 */
-	if (ctl->hist && ic->ndrate < BENCH_MAX_REPS)
+	if (!w)
+		dns = bench_now_ns() - t0;
+	if (!stats)
+		stats = shg_stats_get(f->seg, &st1);
+	if (ctl->hist && ic->ndrate < BENCH_MAX_REPS) {
+		ic->eps[ic->ndrate] =
+			stats || !dns ?
+				NAN :
+				(double)(st1.global_epoch - st0.global_epoch) *
+					1e9 / (double)dns;
 		ic->drate[ic->ndrate++] =
 			dns ? (double)dops * 1e9 / (double)dns : 0;
+	}
 	out->ops = j.ops;
 	out->ns = j.ns;
 	return 0;
@@ -744,14 +772,17 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 
 	ic->ks.median = ic->ks.min = ic->ks.max = NAN;
 	ic->ds.median = ic->ds.min = ic->ds.max = NAN;
+	ic->es.median = ic->es.min = ic->es.max = NAN;
 	if (c->skip || !c->nreps)
 		return;
 	c->misses = (long long)ic->misses;
 	ic->nkept = kept_reps(ic, ic->kept);
 	if (ic->nkept)
 		bench_summarize(ic->kept, ic->nkept, &ic->ks);
-	if (ic->ndrate)
+	if (ic->ndrate) {
 		bench_summarize(ic->drate, ic->ndrate, &ic->ds);
+		bench_summarize(ic->eps, ic->ndrate, &ic->es);
+	}
 	append(ic->extra, sz, &o,
 	       ",\"bench\":\"interfere\",\"disturber\":\"%s\","
 	       "\"flavor\":\"%s\",\"read_flavor\":\"%s\"",
@@ -775,6 +806,7 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 		append(ic->extra, sz, &o, ",\"disturber_unit\":\"%s\"",
 		       var_unit[ic->var]);
 	}
+	json_num(ic->extra, sz, &o, "epochs_per_s", ic->es.median, 0);
 	append(ic->extra, sz, &o,
 	       ",\"reader_cpu\":%d,\"disturber_cpu\":%d,\"warmup_ms\":%u,"
 	       "\"loadavg_before\":\"%s\",\"loadavg_after\":\"%s\"",
@@ -921,6 +953,37 @@ static void print_steps(FILE *f)
 	}
 }
 
+/* Grace-period starts the disturber caused, per flavor. */
+static void print_epochs(FILE *f)
+{
+	int fi, v;
+
+	fprintf(f, "\nGlobal epoch advances per second of disturber time "
+		   "(retire-batch seals and\nshg_synchronize calls: the "
+		   "grace periods a disturber starts), median of the reps:\n");
+	fprintf(f, "%-13s", "");
+	for (fi = 0; fi < NFL; fi++)
+		if (fls[fi].want)
+			fprintf(f, " %12s", fl_short[fi]);
+	fputc('\n', f);
+	for (v = 0; v < NVAR; v++) {
+		if (!want_var[v])
+			continue;
+		fprintf(f, "%-13s", var_names[v]);
+		for (fi = 0; fi < NFL; fi++) {
+			const struct icase *ic = find_case(&fls[fi], v);
+
+			if (!fls[fi].want)
+				continue;
+			if (!ic || !ran(ic) || isnan(ic->es.median))
+				fprintf(f, " %12s", "-");
+			else
+				fprintf(f, " %12.0f", ic->es.median);
+		}
+		fputc('\n', f);
+	}
+}
+
 static void loadavg(char *buf, size_t size)
 {
 	FILE *f = fopen("/proc/loadavg", "re");
@@ -985,6 +1048,7 @@ static int run(FILE *jf, FILE *tf)
 		T.desc);
 	print_table(tf);
 	print_steps(tf);
+	print_epochs(tf);
 	fprintf(tf, "\nDisturbers:\n");
 	for (v = 1; v < NVAR; v++) {
 		if (!want_var[v])
