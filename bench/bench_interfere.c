@@ -19,6 +19,13 @@
  *                 segment: allocation, copying, version records, retires
  *                 and grace periods alike, but the reader's nodes never
  *                 change
+ *   pin-unpin     shg_pin_current + shg_unpin of the reader's root: the
+ *                 pin records a txn's base pin writes, nothing else
+ *   begin-abort   shg_txn_begin + shg_txn_abort on the reader's root, no
+ *                 edit: the base pin, and the txn sequence taken from
+ *                 the root slot's next_seq (an atomic add on the line
+ *                 that holds the root's current value, which every
+ *                 lookup reads)
  *   copy-abort    the same update to the reader's root in a txn that is
  *                 then aborted: base pin, path copy and allocation
  *                 (shg_txn_map_put_u64 copies at once), freed by
@@ -82,6 +89,8 @@ enum var {
 	V_MEMHOG,
 	V_COMMIT_SAME,
 	V_COMMIT_OTHER,
+	V_PIN,
+	V_BEGIN_ABORT,
 	V_COPY_ABORT,
 	V_SYNC,
 	V_TXN100_SAME,
@@ -89,8 +98,8 @@ enum var {
 };
 
 static const char *const var_names[NVAR] = {
-	"none",		"spin",	      "memhog", "commit-same",
-	"commit-other", "copy-abort", "sync",	"txn100-same",
+	"none",	     "spin",	    "memhog",	  "commit-same", "commit-other",
+	"pin-unpin", "begin-abort", "copy-abort", "sync",	 "txn100-same",
 };
 
 /* What one disturber operation is, and the unit of its rate. */
@@ -100,14 +109,16 @@ static const char *const var_what[NVAR] = {
 	"op = 64 KiB of 8-byte stores, cycling over a private 64 MiB buffer",
 	"op = txn of 1 update to the reader's map, committed",
 	"op = txn of 1 update to a second map root of N keys, committed",
+	"op = shg_pin_current() + shg_unpin() of the reader's root",
+	"op = shg_txn_begin() + shg_txn_abort() on the reader's root, no edit",
 	"op = txn of 1 update to the reader's map, aborted",
 	"op = shg_synchronize()",
 	"op = update in txns of 100 to the reader's map, committed",
 };
 
 static const char *const var_unit[NVAR] = {
-	"-",	     "M madd/s", "MB/s",    "commits/s",
-	"commits/s", "aborts/s", "syncs/s", "upd/s",
+	"-",	  "M madd/s", "MB/s",	  "commits/s", "commits/s",
+	"pins/s", "aborts/s", "aborts/s", "syncs/s",   "upd/s",
 };
 
 enum { FL_AUTO, FL_FENCE, NFL };
@@ -311,6 +322,17 @@ static int d_update(struct peer *p, void *handle, uint64_t key, uint64_t val)
 		return put_txn(p, h->other, &key, &val, 1, false);
 	case V_COPY_ABORT:
 		return put_txn(p, h->same, &key, &val, 1, true);
+	case V_PIN: {
+		struct shg_pin *pin;
+
+		err = shg_pin_current(h->same, &pin);
+		if (err)
+			return dfail(p, "shg_pin_current", err);
+		err = shg_unpin(pin);
+		return err ? dfail(p, "shg_unpin", err) : 0;
+	}
+	case V_BEGIN_ABORT:
+		return put_txn(p, h->same, NULL, NULL, 0, true);
 	case V_SYNC:
 		err = shg_synchronize(h->seg, 10000);
 		return err ? dfail(p, "shg_synchronize", err) : 0;
@@ -373,7 +395,7 @@ struct icase {
 	/* filled by finish() */
 	double kept[BENCH_MAX_REPS];
 	unsigned nkept;
-	struct bench_summary ks, ds, es;
+	struct bench_summary ks, ds, es, ls;
 };
 
 static struct bench_knobs K;
@@ -768,11 +790,13 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 {
 	struct bench_case *c = &cases[ic - ics];
 	size_t o = 0, sz = sizeof(ic->extra);
-	unsigned k;
+	double lost[BENCH_MAX_REPS];
+	unsigned k, nl;
 
 	ic->ks.median = ic->ks.min = ic->ks.max = NAN;
 	ic->ds.median = ic->ds.min = ic->ds.max = NAN;
 	ic->es.median = ic->es.min = ic->es.max = NAN;
+	ic->ls.median = ic->ls.min = ic->ls.max = NAN;
 	if (c->skip || !c->nreps)
 		return;
 	c->misses = (long long)ic->misses;
@@ -783,6 +807,13 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 		bench_summarize(ic->drate, ic->ndrate, &ic->ds);
 		bench_summarize(ic->eps, ic->ndrate, &ic->es);
 	}
+	/* Rep k of kept and of drate are the same rep (see run_case). */
+	for (k = 0, nl = 0;
+	     ic->var != V_NONE && k < ic->nkept && k < ic->ndrate; k++)
+		if (ic->drate[k] > 0)
+			lost[nl++] = (1.0 - ic->kept[k]) * 1e9 / ic->drate[k];
+	if (nl)
+		bench_summarize(lost, nl, &ic->ls);
 	append(ic->extra, sz, &o,
 	       ",\"bench\":\"interfere\",\"disturber\":\"%s\","
 	       "\"flavor\":\"%s\",\"read_flavor\":\"%s\"",
@@ -807,6 +838,7 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 		       var_unit[ic->var]);
 	}
 	json_num(ic->extra, sz, &o, "epochs_per_s", ic->es.median, 0);
+	json_num(ic->extra, sz, &o, "reader_ns_lost_per_op", ic->ls.median, 1);
 	append(ic->extra, sz, &o,
 	       ",\"reader_cpu\":%d,\"disturber_cpu\":%d,\"warmup_ms\":%u,"
 	       "\"loadavg_before\":\"%s\",\"loadavg_after\":\"%s\"",
@@ -889,9 +921,13 @@ static const struct step_def steps[] = {
 	  "(b,d,e) writer, other root: memhog - commit-other" },
 	{ V_COMMIT_OTHER, V_COMMIT_SAME,
 	  "(c) new top nodes: commit-other - commit-same" },
+	{ -1, V_PIN, "(e) a base pin only: 1 - pin-unpin" },
+	{ V_PIN, V_BEGIN_ABORT,
+	  "(e) root line (next_seq): pin-unpin - begin-abort" },
+	{ V_BEGIN_ABORT, V_COPY_ABORT,
+	  "(b) copy + alloc/free: begin-abort - copy-abort" },
 	{ V_COPY_ABORT, V_COMMIT_SAME,
 	  "(c,d,e) publishing: copy-abort - commit-same" },
-	{ -1, V_COPY_ABORT, "(b) copy + alloc only: 1 - copy-abort" },
 	{ -1, V_SYNC, "(d) grace periods only: 1 - sync" },
 	{ -1, V_COMMIT_SAME, "total, commits of 1: 1 - commit-same" },
 	{ -1, V_TXN100_SAME, "total, txns of 100: 1 - txn100-same" },
@@ -953,20 +989,27 @@ static void print_steps(FILE *f)
 	}
 }
 
-/* Grace-period starts the disturber caused, per flavor. */
-static void print_epochs(FILE *f)
+/*
+ * Per disturber operation: the reader's time lost, (1 - kept) seconds per
+ * second spread over the disturber's operations of that second, and the
+ * grace periods the disturber started (global epoch advances per second).
+ */
+static void print_per_op(FILE *f)
 {
 	int fi, v;
 
-	fprintf(f, "\nGlobal epoch advances per second of disturber time "
-		   "(retire-batch seals and\nshg_synchronize calls: the "
-		   "grace periods a disturber starts), median of the reps:\n");
+	fprintf(f,
+		"\nPer disturber operation: reader ns lost per op = (1 - kept) "
+		"x 1e9 / disturber ops/s;\nepochs/s = global epoch advances "
+		"per second of disturber time (retire-batch seals and\n"
+		"shg_synchronize calls: the grace periods it starts); medians "
+		"of the reps:\n");
 	fprintf(f, "%-13s", "");
 	for (fi = 0; fi < NFL; fi++)
 		if (fls[fi].want)
-			fprintf(f, " %12s", fl_short[fi]);
+			fprintf(f, "  %-5s ns lost/op epochs/s", fl_short[fi]);
 	fputc('\n', f);
-	for (v = 0; v < NVAR; v++) {
+	for (v = V_COMMIT_SAME; v < NVAR; v++) {
 		if (!want_var[v])
 			continue;
 		fprintf(f, "%-13s", var_names[v]);
@@ -975,10 +1018,11 @@ static void print_epochs(FILE *f)
 
 			if (!fls[fi].want)
 				continue;
-			if (!ic || !ran(ic) || isnan(ic->es.median))
-				fprintf(f, " %12s", "-");
+			if (!ic || !ran(ic))
+				fprintf(f, "  %15s %9s", "-", "-");
 			else
-				fprintf(f, " %12.0f", ic->es.median);
+				fprintf(f, "  %15.0f %9.0f", ic->ls.median,
+					ic->es.median);
 		}
 		fputc('\n', f);
 	}
@@ -1048,7 +1092,7 @@ static int run(FILE *jf, FILE *tf)
 		T.desc);
 	print_table(tf);
 	print_steps(tf);
-	print_epochs(tf);
+	print_per_op(tf);
 	fprintf(tf, "\nDisturbers:\n");
 	for (v = 1; v < NVAR; v++) {
 		if (!want_var[v])
@@ -1083,7 +1127,8 @@ static int run(FILE *jf, FILE *tf)
 
 static const char usage_text[] =
 	"bench_interfere: one reader process's lookups beside one disturber\n"
-	"process: none, spin, memhog, commit-same, commit-other, copy-abort,\n"
+	"process: none, spin, memhog, commit-same, commit-other, pin-unpin,\n"
+	"begin-abort, copy-abort,\n"
 	"sync, txn100-same; segment flavors shmgraph (AUTO) and\n"
 	"shmgraph-fence (FENCE). --systems takes flavor and disturber names\n"
 	"(none given of a kind: all of it; none always runs).\n"
