@@ -395,7 +395,7 @@ struct icase {
 	/* filled by finish() */
 	double kept[BENCH_MAX_REPS];
 	unsigned nkept;
-	struct bench_summary ks, ds, es, ls;
+	struct bench_summary ks, ds, es, ls, lss;
 };
 
 static struct bench_knobs K;
@@ -790,13 +790,15 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 {
 	struct bench_case *c = &cases[ic - ics];
 	size_t o = 0, sz = sizeof(ic->extra);
-	double lost[BENCH_MAX_REPS];
-	unsigned k, nl;
+	double lost[BENCH_MAX_REPS], ksp[BENCH_MAX_REPS];
+	const struct icase *sp = find_case(ic->f, V_SPIN);
+	unsigned k, nl, nsp = 0;
 
 	ic->ks.median = ic->ks.min = ic->ks.max = NAN;
 	ic->ds.median = ic->ds.min = ic->ds.max = NAN;
 	ic->es.median = ic->es.min = ic->es.max = NAN;
 	ic->ls.median = ic->ls.min = ic->ls.max = NAN;
+	ic->lss = ic->ls;
 	if (c->skip || !c->nreps)
 		return;
 	c->misses = (long long)ic->misses;
@@ -814,6 +816,15 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 			lost[nl++] = (1.0 - ic->kept[k]) * 1e9 / ic->drate[k];
 	if (nl)
 		bench_summarize(lost, nl, &ic->ls);
+	/* The same beyond a busy CPU: kept of spin minus kept, per rep. */
+	if (sp && ic->var != V_NONE && ic->var != V_SPIN)
+		nsp = kept_reps(sp, ksp);
+	for (k = 0, nl = 0; k < nsp && k < ic->nkept && k < ic->ndrate; k++)
+		if (ic->drate[k] > 0)
+			lost[nl++] =
+				(ksp[k] - ic->kept[k]) * 1e9 / ic->drate[k];
+	if (nl)
+		bench_summarize(lost, nl, &ic->lss);
 	append(ic->extra, sz, &o,
 	       ",\"bench\":\"interfere\",\"disturber\":\"%s\","
 	       "\"flavor\":\"%s\",\"read_flavor\":\"%s\"",
@@ -839,6 +850,8 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 	}
 	json_num(ic->extra, sz, &o, "epochs_per_s", ic->es.median, 0);
 	json_num(ic->extra, sz, &o, "reader_ns_lost_per_op", ic->ls.median, 1);
+	json_num(ic->extra, sz, &o, "reader_ns_lost_per_op_beyond_spin",
+		 ic->lss.median, 1);
 	append(ic->extra, sz, &o,
 	       ",\"reader_cpu\":%d,\"disturber_cpu\":%d,\"warmup_ms\":%u,"
 	       "\"loadavg_before\":\"%s\",\"loadavg_after\":\"%s\"",
@@ -1000,14 +1013,16 @@ static void print_per_op(FILE *f)
 
 	fprintf(f,
 		"\nPer disturber operation: reader ns lost per op = (1 - kept) "
-		"x 1e9 / disturber ops/s;\nepochs/s = global epoch advances "
-		"per second of disturber time (retire-batch seals and\n"
-		"shg_synchronize calls: the grace periods it starts); medians "
-		"of the reps:\n");
+		"x 1e9 / disturber ops/s;\nbeyond spin: the same with kept of "
+		"spin in place of 1 (what a busy CPU alone costs,\nremoved); "
+		"epochs/s = global epoch advances per second of disturber time "
+		"(retire-batch\nseals and shg_synchronize calls: the grace "
+		"periods it starts); medians of the reps:\n");
 	fprintf(f, "%-13s", "");
 	for (fi = 0; fi < NFL; fi++)
 		if (fls[fi].want)
-			fprintf(f, "  %-5s ns lost/op epochs/s", fl_short[fi]);
+			fprintf(f, "  %-5s ns lost/op beyond spin epochs/s",
+				fl_short[fi]);
 	fputc('\n', f);
 	for (v = V_COMMIT_SAME; v < NVAR; v++) {
 		if (!want_var[v])
@@ -1019,9 +1034,10 @@ static void print_per_op(FILE *f)
 			if (!fls[fi].want)
 				continue;
 			if (!ic || !ran(ic))
-				fprintf(f, "  %15s %9s", "-", "-");
+				fprintf(f, "  %15s %11s %8s", "-", "-", "-");
 			else
-				fprintf(f, "  %15.0f %9.0f", ic->ls.median,
+				fprintf(f, "  %15.0f %11.0f %8.0f",
+					ic->ls.median, ic->lss.median,
 					ic->es.median);
 		}
 		fputc('\n', f);
