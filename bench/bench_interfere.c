@@ -386,6 +386,9 @@ struct icase {
 	uint64_t seed;
 	double drate[BENCH_MAX_REPS]; /* disturber ops/s of each rep */
 	double eps[BENCH_MAX_REPS]; /* global epoch advances per second */
+	double cpu_ns[BENCH_MAX_REPS]; /* reader on-CPU ns per lookup */
+	double share[BENCH_MAX_REPS]; /* reader on-CPU share of wall time */
+	bool sched_ok; /* every rep had /proc/PID/schedstat */
 	unsigned ndrate;
 	uint64_t misses;
 	int reader_cpu, dist_cpu;
@@ -395,7 +398,9 @@ struct icase {
 	/* filled by finish() */
 	double kept[BENCH_MAX_REPS];
 	unsigned nkept;
-	struct bench_summary ks, ds, es, ls, lss;
+	double kcpu[BENCH_MAX_REPS]; /* kept from on-CPU time, per rep */
+	unsigned nkcpu;
+	struct bench_summary ks, ds, es, ls, lss, kcs, shs;
 };
 
 static struct bench_knobs K;
@@ -599,6 +604,31 @@ static int case_fail(struct bench_case *c, const char *what, int err,
 	return err < 0 ? err : -EIO;
 }
 
+/*
+ * On-CPU and run-queue wait nanoseconds of process @pid so far (the first
+ * two fields of /proc/PID/schedstat; interrupt time on its CPU counts as
+ * its own without IRQ time accounting, host steal time does not). False
+ * if unknown.
+ */
+static bool sched_times(int pid, uint64_t *run)
+{
+	char path[64];
+	unsigned long long a = 0;
+	FILE *f;
+	bool ok;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	ok = fscanf(f, "%llu", &a) == 1;
+	fclose(f);
+	*run = a;
+	return ok;
+}
+
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { (time_t)(ms / 1000),
@@ -616,8 +646,9 @@ static int run_case(struct bench_case *c, const struct bench_ctl *ctl,
 	struct worker *w = ic->var == V_NONE ? NULL : f->dist[ic->var];
 	struct lookup_job j;
 	struct shg_stats st0, st1;
-	uint64_t dops = 0, dns = 0, t0 = bench_now_ns();
-	int err, stats;
+	uint64_t dops = 0, dns = 0, t0 = bench_now_ns(), r0 = 0, r1 = 0, ta, tb;
+	int err, stats, rpid = worker_pid(f->reader);
+	bool sched;
 
 	stats = shg_stats_get(f->seg, &st0);
 	if (w) {
@@ -637,7 +668,11 @@ static int run_case(struct bench_case *c, const struct bench_ctl *ctl,
 	j.duration_ns = ctl->target_ns;
 	j.seed = 0x1234567ull + ++ic->seed * 0x9e3779b97f4a7c15ull;
 	j.hist = ctl->hist;
+	ta = bench_now_ns();
+	sched = sched_times(rpid, &r0);
 	err = worker_lookup(f->reader, &j);
+	sched = sched && sched_times(rpid, &r1) && r1 > r0 && j.ops;
+	tb = bench_now_ns();
 	if (w) {
 		int e = worker_write_stop(w, &dops, &dns);
 
@@ -664,6 +699,13 @@ static int run_case(struct bench_case *c, const struct bench_ctl *ctl,
 				NAN :
 				(double)(st1.global_epoch - st0.global_epoch) *
 					1e9 / (double)dns;
+		ic->cpu_ns[ic->ndrate] =
+			sched ? (double)(r1 - r0) / (double)j.ops : NAN;
+		ic->share[ic->ndrate] =
+			sched ? (double)(r1 - r0) / (double)(tb - ta) : NAN;
+		if (!ic->ndrate)
+			ic->sched_ok = true;
+		ic->sched_ok = ic->sched_ok && sched;
 		ic->drate[ic->ndrate++] =
 			dns ? (double)dops * 1e9 / (double)dns : 0;
 	}
@@ -746,6 +788,30 @@ static unsigned kept_reps(const struct icase *ic, double *out)
 	return n;
 }
 
+/* The same from the reader's on-CPU time per lookup: what the scheduler
+ * gave to other processes is left out. 0 without /proc/PID/schedstat. */
+static unsigned kept_cpu_reps(const struct icase *ic, double *out)
+{
+	const struct icase *b = find_case(ic->f, V_NONE);
+	unsigned k, n;
+
+	if (!b || !ran(b) || !ran(ic) || !b->sched_ok || !ic->sched_ok)
+		return 0;
+	n = ic->ndrate < b->ndrate ? ic->ndrate : b->ndrate;
+	for (k = 0; k < n; k++)
+		out[k] = b->cpu_ns[k] / ic->cpu_ns[k];
+	return n;
+}
+
+/* The loss decomposition and the per-op figures use the on-CPU kept
+ * when every case has it (on_cpu), else the wall-clock kept. */
+static bool on_cpu;
+
+static unsigned kept_basis(const struct icase *ic, double *out)
+{
+	return on_cpu ? kept_cpu_reps(ic, out) : kept_reps(ic, out);
+}
+
 /* The disturber rate in its display unit. */
 static double in_unit(enum var v, double ops_per_s)
 {
@@ -790,15 +856,16 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 {
 	struct bench_case *c = &cases[ic - ics];
 	size_t o = 0, sz = sizeof(ic->extra);
-	double lost[BENCH_MAX_REPS], ksp[BENCH_MAX_REPS];
+	double lost[BENCH_MAX_REPS], ksp[BENCH_MAX_REPS], kb[BENCH_MAX_REPS];
 	const struct icase *sp = find_case(ic->f, V_SPIN);
-	unsigned k, nl, nsp = 0;
+	unsigned k, nl, nsp = 0, nb;
 
 	ic->ks.median = ic->ks.min = ic->ks.max = NAN;
 	ic->ds.median = ic->ds.min = ic->ds.max = NAN;
 	ic->es.median = ic->es.min = ic->es.max = NAN;
 	ic->ls.median = ic->ls.min = ic->ls.max = NAN;
 	ic->lss = ic->ls;
+	ic->kcs = ic->shs = ic->ls;
 	if (c->skip || !c->nreps)
 		return;
 	c->misses = (long long)ic->misses;
@@ -808,21 +875,25 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 	if (ic->ndrate) {
 		bench_summarize(ic->drate, ic->ndrate, &ic->ds);
 		bench_summarize(ic->eps, ic->ndrate, &ic->es);
+		if (ic->sched_ok)
+			bench_summarize(ic->share, ic->ndrate, &ic->shs);
 	}
+	ic->nkcpu = kept_cpu_reps(ic, ic->kcpu);
+	if (ic->nkcpu)
+		bench_summarize(ic->kcpu, ic->nkcpu, &ic->kcs);
+	nb = kept_basis(ic, kb);
 	/* Rep k of kept and of drate are the same rep (see run_case). */
-	for (k = 0, nl = 0;
-	     ic->var != V_NONE && k < ic->nkept && k < ic->ndrate; k++)
+	for (k = 0, nl = 0; ic->var != V_NONE && k < nb && k < ic->ndrate; k++)
 		if (ic->drate[k] > 0)
-			lost[nl++] = (1.0 - ic->kept[k]) * 1e9 / ic->drate[k];
+			lost[nl++] = (1.0 - kb[k]) * 1e9 / ic->drate[k];
 	if (nl)
 		bench_summarize(lost, nl, &ic->ls);
 	/* The same beyond a busy CPU: kept of spin minus kept, per rep. */
 	if (sp && ic->var != V_NONE && ic->var != V_SPIN)
-		nsp = kept_reps(sp, ksp);
-	for (k = 0, nl = 0; k < nsp && k < ic->nkept && k < ic->ndrate; k++)
+		nsp = kept_basis(sp, ksp);
+	for (k = 0, nl = 0; k < nsp && k < nb && k < ic->ndrate; k++)
 		if (ic->drate[k] > 0)
-			lost[nl++] =
-				(ksp[k] - ic->kept[k]) * 1e9 / ic->drate[k];
+			lost[nl++] = (ksp[k] - kb[k]) * 1e9 / ic->drate[k];
 	if (nl)
 		bench_summarize(lost, nl, &ic->lss);
 	append(ic->extra, sz, &o,
@@ -848,6 +919,12 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 		append(ic->extra, sz, &o, ",\"disturber_unit\":\"%s\"",
 		       var_unit[ic->var]);
 	}
+	json_num(ic->extra, sz, &o, "reader_on_cpu_share", ic->shs.median, 4);
+	json_num(ic->extra, sz, &o, "kept_on_cpu", ic->kcs.median, 4);
+	json_num(ic->extra, sz, &o, "kept_on_cpu_min", ic->kcs.min, 4);
+	json_num(ic->extra, sz, &o, "kept_on_cpu_max", ic->kcs.max, 4);
+	append(ic->extra, sz, &o, ",\"lost_basis\":\"%s\"",
+	       on_cpu ? "on_cpu" : "wall");
 	json_num(ic->extra, sz, &o, "epochs_per_s", ic->es.median, 0);
 	json_num(ic->extra, sz, &o, "reader_ns_lost_per_op", ic->ls.median, 1);
 	json_num(ic->extra, sz, &o, "reader_ns_lost_per_op_beyond_spin",
@@ -958,10 +1035,12 @@ static void print_steps(FILE *f)
 	size_t s;
 	int fi;
 
-	fprintf(f, "\nLoss of the reader's rate, decomposed (share of its "
-		   "baseline rate; median of per-rep\ndifferences of kept, "
-		   "[min-max]; positive = the second case slows the reader "
-		   "more):\n");
+	fprintf(f,
+		"\nLoss of the reader's rate, decomposed (share of its "
+		"baseline rate; median of per-rep\ndifferences of %s, "
+		"[min-max]; positive = the second case slows the reader "
+		"more):\n",
+		on_cpu ? "kept on-CPU" : "kept (wall clock)");
 	fprintf(f, "%-50s", "");
 	for (fi = 0; fi < NFL; fi++)
 		if (fls[fi].want)
@@ -982,9 +1061,9 @@ static void print_steps(FILE *f)
 			a = steps[s].a < 0 ? NULL :
 					     find_case(&fls[fi], steps[s].a);
 			b = find_case(&fls[fi], steps[s].b);
-			nb = b ? kept_reps(b, kb) : 0;
+			nb = b ? kept_basis(b, kb) : 0;
 			if (a)
-				na = kept_reps(a, ka);
+				na = kept_basis(a, ka);
 			if (!nb || (a && !na)) {
 				cell_out(f, "-", fi);
 				continue;
@@ -1002,6 +1081,58 @@ static void print_steps(FILE *f)
 	}
 }
 
+/* The reader's on-CPU share of each rep and kept from on-CPU time. */
+static void print_on_cpu(FILE *f)
+{
+	int fi, v;
+	bool last;
+
+	if (!on_cpu) {
+		fprintf(f, "\n(no /proc/PID/schedstat: no on-CPU figures; "
+			   "the tables below use the wall-clock kept)\n");
+		return;
+	}
+	fprintf(f, "\nReader on CPU (/proc/PID/schedstat): share of the "
+		   "rep's wall time it ran, and\nkept on-CPU = baseline / "
+		   "case on-CPU ns per lookup, per rep (time the scheduler "
+		   "gave\nto other processes left out; interrupts on its CPU "
+		   "stay in), median [min-max]:\n");
+	fprintf(f, "%-13s", "");
+	for (fi = 0; fi < NFL; fi++)
+		if (fls[fi].want)
+			fprintf(f, "  %-5s on-CPU kept on-CPU%s", fl_short[fi],
+				fi == NFL - 1 || !fls[NFL - 1].want ?
+					"" :
+					"       ");
+	fputc('\n', f);
+	for (v = 0; v < NVAR; v++) {
+		if (!want_var[v])
+			continue;
+		fprintf(f, "%-13s", var_names[v]);
+		for (fi = 0; fi < NFL; fi++) {
+			const struct icase *ic = find_case(&fls[fi], v);
+			char cell[40];
+
+			if (!fls[fi].want)
+				continue;
+			if (!ic || !ran(ic)) {
+				fprintf(f, "  %12s %-18s", "-", "-");
+				continue;
+			}
+			last = fi == NFL - 1 || !fls[NFL - 1].want;
+			if (v == V_NONE)
+				snprintf(cell, sizeof(cell), "1 (baseline)");
+			else
+				snprintf(cell, sizeof(cell), "%.2f [%.2f-%.2f]",
+					 ic->kcs.median, ic->kcs.min,
+					 ic->kcs.max);
+			fprintf(f, last ? "  %11.0f%% %s" : "  %11.0f%% %-18s",
+				100 * ic->shs.median, cell);
+		}
+		fputc('\n', f);
+	}
+}
+
 /*
  * Per disturber operation: the reader's time lost, (1 - kept) seconds per
  * second spread over the disturber's operations of that second, and the
@@ -1012,12 +1143,13 @@ static void print_per_op(FILE *f)
 	int fi, v;
 
 	fprintf(f,
-		"\nPer disturber operation: reader ns lost per op = (1 - kept) "
+		"\nPer disturber operation: reader ns lost per op = (1 - kept%s) "
 		"x 1e9 / disturber ops/s;\nbeyond spin: the same with kept of "
 		"spin in place of 1 (what a busy CPU alone costs,\nremoved); "
 		"epochs/s = global epoch advances per second of disturber time "
 		"(retire-batch\nseals and shg_synchronize calls: the grace "
-		"periods it starts); medians of the reps:\n");
+		"periods it starts); medians of the reps:\n",
+		on_cpu ? " on-CPU" : "");
 	fprintf(f, "%-13s", "");
 	for (fi = 0; fi < NFL; fi++)
 		if (fls[fi].want)
@@ -1088,6 +1220,10 @@ static int run(FILE *jf, FILE *tf)
 	if (err)
 		return err;
 	loadavg(load1, sizeof(load1));
+	on_cpu = true;
+	for (i = 0; i < ncases; i++)
+		if (ran(&ics[i]) && !ics[i].sched_ok)
+			on_cpu = false;
 	for (i = 0; i < ncases; i++)
 		finish(&ics[i], load0, load1);
 	bench_json_write(jf, cases, ncases);
@@ -1107,6 +1243,7 @@ static int run(FILE *jf, FILE *tf)
 	fprintf(tf, "load average before: %s, after: %s; %s\n", load0, load1,
 		T.desc);
 	print_table(tf);
+	print_on_cpu(tf);
 	print_steps(tf);
 	print_per_op(tf);
 	fprintf(tf, "\nDisturbers:\n");
