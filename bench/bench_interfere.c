@@ -39,9 +39,11 @@
  * and with SHG_FLAVOR_FENCE (system "shmgraph-fence").
  *
  * One rep of a case: start the disturber (worker_write_start() returns
- * after its first operation), let it run --warmup (20 ms; 2 ms quick),
- * time the reader for --duration-ms, stop the disturber and take its own
- * operation rate (over its whole run, warm-up included). bench_run()
+ * after its first operation), let it run 20 ms (2 ms with --quick), time
+ * the reader for --duration-ms, stop the disturber and take its own
+ * operation rate (over its whole run, warm-up included), the global
+ * epoch advances meanwhile (shg_stats_get: the grace periods it started)
+ * and the reader's on-CPU time (/proc/PID/schedstat). bench_run()
  * repeats all cases interleaved, none spin memhog ... of one flavor, then
  * the other flavor's, rep after rep, so the reader's "kept" share of a
  * case is the median of per-rep ratios
@@ -50,8 +52,12 @@
  *             = case lookup rate[r] / baseline lookup rate[r]
  *
  * with the baseline ("none", same flavor) of the same rep r: never a
- * ratio across runs. The loss decomposition below the table takes
- * per-rep differences of kept between two cases the same way.
+ * ratio across runs. "kept on-CPU" is the same ratio of on-CPU ns per
+ * lookup (what the scheduler gave to other processes left out). The
+ * loss decomposition takes per-rep differences of kept on-CPU (of kept
+ * without schedstat) between two cases, and the reader time lost per
+ * disturber operation is (kept of spin - kept) / disturber ops per
+ * second, per rep.
  *
  * The disturbers are peers.c workers (struct peer with this file's ops,
  * forked processes driven through the worker control block documented
@@ -1064,7 +1070,7 @@ static void print_steps(FILE *f)
 			nb = b ? kept_basis(b, kb) : 0;
 			if (a)
 				na = kept_basis(a, ka);
-			if (!nb || (a && !na)) {
+			if (!nb || (steps[s].a >= 0 && !na)) {
 				cell_out(f, "-", fi);
 				continue;
 			}
@@ -1079,6 +1085,15 @@ static void print_steps(FILE *f)
 		}
 		fputc('\n', f);
 	}
+}
+
+/* @v rounded to an integer ("-0" as "0"), or "-" if unknown. */
+static void fmt_num(char *buf, size_t size, double v)
+{
+	if (isnan(v) || isinf(v))
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%.0f", fabs(v) < 0.5 ? 0.0 : v);
 }
 
 /* The reader's on-CPU share of each rep and kept from on-CPU time. */
@@ -1162,15 +1177,18 @@ static void print_per_op(FILE *f)
 		fprintf(f, "%-13s", var_names[v]);
 		for (fi = 0; fi < NFL; fi++) {
 			const struct icase *ic = find_case(&fls[fi], v);
+			char a[32], b[32], e[32];
 
 			if (!fls[fi].want)
 				continue;
-			if (!ic || !ran(ic))
+			if (!ic || !ran(ic)) {
 				fprintf(f, "  %15s %11s %8s", "-", "-", "-");
-			else
-				fprintf(f, "  %15.0f %11.0f %8.0f",
-					ic->ls.median, ic->lss.median,
-					ic->es.median);
+				continue;
+			}
+			fmt_num(a, sizeof(a), ic->ls.median);
+			fmt_num(b, sizeof(b), ic->lss.median);
+			fmt_num(e, sizeof(e), ic->es.median);
+			fprintf(f, "  %15s %11s %8s", a, b, e);
 		}
 		fputc('\n', f);
 	}
