@@ -686,6 +686,13 @@ int peer_shmgraph_retained(struct peer *p, uint64_t k,
 	return err;
 }
 
+const char *peer_shmgraph_seg_name(const struct peer *p)
+{
+	const struct sstate *s = p->priv;
+
+	return s ? s->name : NULL;
+}
+
 static int s_hold(struct peer *p, void *handle, void **tok, long long *bytes)
 {
 	struct shandle *h = handle;

@@ -457,6 +457,11 @@ int worker_cpu(const struct worker *w)
 	return w->ctl->cpu_seen;
 }
 
+int worker_pid(const struct worker *w)
+{
+	return w->thread || w->pid <= 0 ? -1 : (int)w->pid;
+}
+
 int worker_write_start(struct worker *w, uint64_t rate)
 {
 	uint64_t t0 = bench_now_ns();

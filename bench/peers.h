@@ -297,6 +297,9 @@ struct retained_result {
 };
 int peer_shmgraph_retained(struct peer *p, uint64_t k,
 			   struct retained_result *r);
+/* shmgraph only: the segment's name for shg_seg_open() (NULL before
+ * create), so that other processes can open it (bench_interfere). */
+const char *peer_shmgraph_seg_name(const struct peer *p);
 
 /* ---- workers ------------------------------------------------------------- */
 
@@ -328,6 +331,8 @@ int worker_write_start(struct worker *w, uint64_t rate);
 const struct bench_hist *worker_write_hist(const struct worker *w);
 /* CPU the worker last ran on (-1: unknown). */
 int worker_cpu(const struct worker *w);
+/* Process id of a worker process (-1: a thread, or gone). */
+int worker_pid(const struct worker *w);
 /* Stop writing; the updates done and their time. */
 int worker_write_stop(struct worker *w, uint64_t *ops, uint64_t *ns);
 /* Ask the worker to exit, wait (then kill). */

@@ -22,6 +22,11 @@
 #            inspect a writer's commit latency alone and while shg_check and
 #                    shg_recover run in a loop on a large segment
 #                    (bench/bench_inspect)
+#            interfere one reader's lookups beside one disturber process
+#                    (none, spin, memhog, commits to its map or another
+#                    root, aborted txns, grace periods, txns of 100), per
+#                    read flavor: what share of its rate the reader keeps
+#                    (bench/bench_interfere)
 #            repl    replication through a 3-server NATS JetStream cluster
 #                    on loopback (bench/bench_repl.sh, bench/bench_repl):
 #                    lag p50/p99 and delta bytes per version vs a full
@@ -63,7 +68,7 @@ cd "$ROOT"
 
 usage() {
 	echo "usage: scripts/bench.sh SUITE [--quick] [extra args]" >&2
-	echo "  SUITE: micro | map | scale | graph | pin | procs | inspect | repl | all" >&2
+	echo "  SUITE: micro | map | scale | graph | pin | procs | inspect | interfere | repl | all" >&2
 }
 
 if (($# < 1)); then
@@ -73,8 +78,8 @@ fi
 suite=$1
 shift
 case "$suite" in
-micro | map | scale | graph | pin | procs | inspect | repl) programs=("$suite") ;;
-all) programs=(micro map scale graph pin procs inspect) ;;
+micro | map | scale | graph | pin | procs | inspect | interfere | repl) programs=("$suite") ;;
+all) programs=(micro map scale graph pin procs inspect interfere) ;;
 -h | --help)
 	usage
 	exit 0
