@@ -14,9 +14,9 @@ static void stage_redo_drop(struct shg_seg *seg, uint64_t v)
 	bool rl = shg_read_lock(seg) == 0;
 	uint32_t t;
 
-	if (rl)
-		(void)shg__stage_begin(seg, SHG_STAGE_DROP | ~SHG_STAGE_DROP, v,
-				       &t);
+	if (rl &&
+	    !shg__stage_begin(seg, SHG_STAGE_DROP | ~SHG_STAGE_DROP, v, &t))
+		shg__stage_drop_owned(seg, v); /* ours alone: see there */
 	shg__root_drop_value(seg, (struct shg_off){ v });
 	if (rl)
 		shg_read_unlock(seg);

@@ -63,8 +63,13 @@
  * open batch's count is stored once per commit instead of once per entry.
  */
 
-/* stage_from's top bit: a drop's stage is complete (stage_publish). */
+/* stage_from's top bits: a drop's stage is complete (stage_publish); the
+ * drop's value is ours (shg__stage_drop_owned: it left the root slot by
+ * our exchange, or we drop it again for a dead process). The rest is the
+ * open batch's count when the stage began. */
 #define STAGE_COMPLETE 0x80000000u
+#define STAGE_OWNED 0x40000000u
+#define STAGE_FROM(f) ((f) & ~(STAGE_COMPLETE | STAGE_OWNED))
 
 /* Link the private chain at @head after the FIFO's tail, every batch
  * tagged in order; limbo_lock held, caller issued F_w. */
@@ -228,8 +233,9 @@ int shg__stage_add(struct shg_seg *seg, uint64_t off, uint64_t death)
 	n = __atomic_load_n(&s->stage_n, __ATOMIC_RELAXED);
 	b = batch_at(seg, atomic_load_explicit(&s->limbo_open,
 					       memory_order_relaxed));
-	if (b && !ctx->stage_tail && s->stage_from + n < BATCH_CAP) {
-		at = s->stage_from + n;
+	if (b && !ctx->stage_tail &&
+	    STAGE_FROM(s->stage_from) + n < BATCH_CAP) {
+		at = STAGE_FROM(s->stage_from) + n;
 		shg__st64_relaxed(&b->ent[at].off, off);
 		shg__st64_relaxed(&b->ent[at].death, death);
 		/* Release: the entry is written before stage_n covers it. */
@@ -298,8 +304,7 @@ void shg__stage_publish(struct shg_seg *seg)
 						     ctx->stage_bytes);
 		/* Release: the entries are complete before count covers them
 		 * (a reclaimer or adopter reads count with acquire). */
-		__atomic_store_n(&b->count,
-				 (s->stage_from & ~STAGE_COMPLETE) + n,
+		__atomic_store_n(&b->count, STAGE_FROM(s->stage_from) + n,
 				 __ATOMIC_RELEASE);
 		SHG_CRASH_POINT("stage.count_published");
 	}
@@ -334,6 +339,20 @@ void shg__stage_cancel(struct shg_seg *seg)
 	chain_free(seg, ctx, head);
 }
 
+void shg__stage_drop_owned(struct shg_seg *seg, uint64_t v)
+{
+	struct shg__tctx *ctx = shg__tctx_peek(seg);
+	struct shg_tslot *s;
+
+	if (!shg__stage_drop_open(seg, v))
+		return;
+	s = ctx->slot;
+	/* Release: a recoverer that reads the bit (acquire) drops the value
+	 * again; one that does not leaves it (see stage_resolve_locked). */
+	__atomic_store_n(&s->stage_from, s->stage_from | STAGE_OWNED,
+			 __ATOMIC_RELEASE);
+}
+
 bool shg__stage_drop_open(struct shg_seg *seg, uint64_t v)
 {
 	struct shg__tctx *ctx = shg__tctx_peek(seg);
@@ -364,24 +383,30 @@ static uint64_t stage_resolve_locked(struct shg_seg *seg, struct shg_tslot *s,
 	uint64_t ver =
 		atomic_load_explicit(&s->stage_ver, memory_order_acquire);
 	uint64_t head, drop = 0;
-	uint32_t n, from, slot;
+	uint32_t n, from;
 	struct shg_batch *b;
 	bool pub;
 
 	if (!ver)
 		return 0;
 	if (s->stage_root & SHG_STAGE_DROP) {
-		/* A drop: a complete stage is finished like a published
+		/*
+		 * A drop: a complete stage is finished like a published
 		 * commit; an incomplete one is dropped, and the graph is
-		 * dropped again from the start if the root slot gave the
-		 * value up (it is then ours alone; if the slot still holds
-		 * it, its finalize stages a drop again). */
-		slot = s->stage_root & ~SHG_STAGE_DROP;
-		pub = __atomic_load_n(&s->stage_from, __ATOMIC_ACQUIRE) &
-		      STAGE_COMPLETE;
-		if (!pub && (slot >= seg->max_roots ||
-			     atomic_load_explicit(&seg->roots[slot].value,
-						  memory_order_acquire) != ver))
+		 * dropped again from the start if the value was the dead
+		 * thread's alone (STAGE_OWNED: finalize took it out of the
+		 * slot, or it was dropping it again itself). Otherwise the
+		 * slot may still hold it, and then whoever finalizes the
+		 * slot next (after taking root_lock over) drops the graph;
+		 * whether that happened already cannot be told from the
+		 * slot (its value is 0 either way), so dropping it here too
+		 * could retire every node twice. A death between finalize's
+		 * exchange and its STAGE_OWNED store leaks the graph instead
+		 * (never frees it twice).
+		 */
+		from = __atomic_load_n(&s->stage_from, __ATOMIC_ACQUIRE);
+		pub = from & STAGE_COMPLETE;
+		if (!pub && (from & STAGE_OWNED))
 			*redo = ver;
 	} else {
 		pub = stage_published(seg, s, ver);
@@ -389,7 +414,7 @@ static uint64_t stage_resolve_locked(struct shg_seg *seg, struct shg_tslot *s,
 	head = atomic_load_explicit(&s->stage_chain, memory_order_relaxed);
 	if (pub) {
 		n = __atomic_load_n(&s->stage_n, __ATOMIC_ACQUIRE);
-		from = s->stage_from & ~STAGE_COMPLETE;
+		from = STAGE_FROM(s->stage_from);
 		b = batch_at(seg, atomic_load_explicit(&s->limbo_open,
 						       memory_order_relaxed));
 		if (b && from + n <= BATCH_CAP &&

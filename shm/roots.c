@@ -211,6 +211,7 @@ static uint64_t finalize(struct shg_seg *seg, struct shg_rslot *rs)
 			seg, SHG_STAGE_DROP | (uint32_t)(rs - seg->roots), v,
 			&t);
 	v = atomic_exchange_explicit(&rs->value, 0, memory_order_acq_rel);
+	shg__stage_drop_owned(seg, v);
 
 	memset(rs->name, 0, sizeof(rs->name));
 	shg__st32_relaxed(&rs->holds, 0);

@@ -149,6 +149,10 @@ SHG_HIDDEN void shg__stage_seen(struct shg_seg *seg, uint32_t tidx,
  */
 #define SHG_STAGE_DROP 0x80000000u
 SHG_HIDDEN bool shg__stage_drop_open(struct shg_seg *seg, uint64_t v);
+/* The staged drop of @v is the caller's alone (the value left the root
+ * slot by its exchange): if it dies before the drop's stage is complete,
+ * its releaser drops the graph again. No-op without such a stage. */
+SHG_HIDDEN void shg__stage_drop_owned(struct shg_seg *seg, uint64_t v);
 /* Drop removed root value @off (the drop hook, staged when possible). */
 SHG_HIDDEN void shg__root_drop_value(struct shg_seg *seg, struct shg_off off);
 
