@@ -27,6 +27,15 @@
 #                    lag p50/p99 and delta bytes per version vs a full
 #                    snapshot, single-key and 100-key commits on a 1M-key
 #                    map (not in "all": it needs nats-server and libnats)
+#            growth  lookup latency (map as built, no writer) and bytes per
+#                    entry against N = 10k, 100k, 1M, 10M for every system
+#                    (bench/bench_map --cases lookup,bytes, one run per N;
+#                    --quick: 10k and 100k, 3 reps); /dev/shm is checked
+#                    for leftovers after each N
+#            soak    10M single-update commits on a 1M-key map with a
+#                    reader alongside (bench/bench_soak): commit latency
+#                    p50/p99/max and memory per window of 500k, verdict
+#                    flat / NOT flat (--quick: 200k commits, windows of 20k)
 #            all     every suite, in that order
 #   --quick  short runs at N = 10k keys: a smoke test (run times of
 #            "all" and "all --quick": bench/README.md)
@@ -64,6 +73,7 @@ cd "$ROOT"
 usage() {
 	echo "usage: scripts/bench.sh SUITE [--quick] [extra args]" >&2
 	echo "  SUITE: micro | map | scale | graph | pin | procs | inspect | repl | all" >&2
+	echo "         growth | soak" >&2
 }
 
 if (($# < 1)); then
@@ -74,6 +84,7 @@ suite=$1
 shift
 case "$suite" in
 micro | map | scale | graph | pin | procs | inspect | repl) programs=("$suite") ;;
+growth | soak) programs=("$suite") ;;
 all) programs=(micro map scale graph pin procs inspect) ;;
 -h | --help)
 	usage
@@ -85,6 +96,11 @@ all) programs=(micro map scale graph pin procs inspect) ;;
 	exit 2
 	;;
 esac
+
+# growth and soak run in "all" too (their --quick forms take seconds).
+if [[ $suite == all ]]; then
+	programs+=(growth soak)
+fi
 
 t_start=$(date +%s.%N)
 BUILD_DIR=${BUILD_DIR:-build}
@@ -158,8 +174,92 @@ if [[ ${SHG_BENCH_HUGE:-1} != 0 && " ${programs[*]} " == *" map "* ]]; then
 	fi
 fi
 
+# ---- growth: bench_map lookups and bytes per entry against N ---------------
+# One bench_map run per N (all systems side by side, interleaved reps), so
+# that every map of one N is gone before the next is built; after each run
+# /dev/shm must hold nothing of it (names shg-bench-<pid>-...).
+GROWTH_SYSTEMS=shmgraph,rwlock-shm,lmdb,urcu-lfht,flat-nolock
+run_growth() {
+	local bin=$BUILD_DIR/bench/bench_map keys=(10k 100k 1M 10M) reps=5
+	local a n t pid left quick=0
+	for a in "$@"; do
+		[[ $a == --quick ]] && quick=1
+	done
+	if ((quick)); then
+		keys=(10k 100k)
+		reps=3
+	fi
+	if [[ ! -x $bin ]]; then
+		echo "bench: $bin is missing (did the build fail?)" >&2
+		return 1
+	fi
+	echo "bench: growth: N = ${keys[*]}, systems $GROWTH_SYSTEMS," \
+		"$reps reps; /dev/shm before: $(df -h --output=used /dev/shm | tail -n 1 | tr -d ' ') used"
+	for n in "${keys[@]}"; do
+		t=$(date +%s.%N)
+		"$bin" --json "$out" --cases lookup,bytes --systems "$GROWTH_SYSTEMS" \
+			--keys "$n" --reps "$reps" "$@" &
+		pid=$!
+		wait "$pid"
+		left=$(find /dev/shm -maxdepth 1 -name "shg-bench-$pid-*" -printf '%f ')
+		if [[ -n $left ]]; then
+			echo "bench: growth, N = $n: left in /dev/shm: $left" >&2
+			return 1
+		fi
+		echo "bench: growth, N = $n took $(elapsed "$t") s; nothing of it" \
+			"left in /dev/shm ($(df -h --output=used /dev/shm | tail -n 1 | tr -d ' ') used)"
+	done
+	growth_table
+}
+
+# The growth table from the JSON: median lookup ns (map as built, no
+# writer) and bytes per entry (each system's first measure) by N.
+growth_table() {
+	if ! command -v jq >/dev/null 2>&1; then
+		echo "bench: jq not installed; no growth table (scripts/deps.sh bench)"
+		return 0
+	fi
+	echo
+	echo "Growth: median lookup ns (1 reader, no writer, map as built) / bytes per entry"
+	jq -r 'select(.workload=="lookup" and .map_state=="fresh" and .config.cases=="lookup,bytes")
+		| "\(.keys) \(.system) lookup \(.ns_per_op)"' "$out" >"$out.tmp"
+	jq -r 'select(.workload=="bytes_per_entry" and .config.cases=="lookup,bytes" and .bytes != null)
+		| "\(.keys) \(.system) bytes \(.bytes / .keys)"' "$out" |
+		awk '!seen[$1 " " $2]++' >>"$out.tmp"
+	awk -v order="$GROWTH_SYSTEMS" '
+		{ n[$1] = 1; v[$1 " " $2 " " $3] = $4 }
+		END {
+			ns = split(order, o, ",")
+			for (j = 0; j < ns; j++) sys[j] = o[j + 1]
+			nn = 0; for (x in n) keys[nn++] = x + 0
+			for (i = 0; i < nn; i++) for (j = i + 1; j < nn; j++)
+				if (keys[j] < keys[i]) { t = keys[i]; keys[i] = keys[j]; keys[j] = t }
+			printf "%-12s", "N"
+			for (j = 0; j < ns; j++) printf " %20s", sys[j]
+			printf "\n"
+			for (i = 0; i < nn; i++) {
+				printf "%-12s", keys[i]
+				for (j = 0; j < ns; j++) {
+					l = v[keys[i] " " sys[j] " lookup"]
+					b = v[keys[i] " " sys[j] " bytes"]
+					printf " %9s ns %5s B", l == "" ? "-" : sprintf("%.1f", l),
+						b == "" ? "-" : sprintf("%.1f", b)
+				}
+				printf "\n"
+			}
+		}' "$out.tmp"
+	rm -f "$out.tmp"
+}
+
 t_bench=$(date +%s.%N)
 for prog in "${programs[@]}"; do
+	if [[ $prog == growth ]]; then
+		t_prog=$(date +%s.%N)
+		echo "bench: running growth (bench_map, commit $commit)"
+		run_growth "$@"
+		echo "bench: growth took $(elapsed "$t_prog") s"
+		continue
+	fi
 	bin="$BUILD_DIR/bench/bench_$prog"
 	if [[ ! -x $bin ]]; then
 		echo "bench: $bin is missing (did the build fail?)" >&2
