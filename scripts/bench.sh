@@ -212,42 +212,57 @@ run_growth() {
 	growth_table
 }
 
-# The growth table from the JSON: median lookup ns (map as built, no
-# writer) and bytes per entry (each system's first measure) by N.
+# The growth tables from the JSON, N x system: median lookup ns/op of the
+# reps (map as built, 1 reader, no writer; wall time, so a reader that
+# loses its CPU counts), the p50 of the sampled lookups (each timed alone),
+# and bytes per entry (each system's first memory measure).
 growth_table() {
+	local what
 	if ! command -v jq >/dev/null 2>&1; then
-		echo "bench: jq not installed; no growth table (scripts/deps.sh bench)"
+		echo "bench: jq not installed; no growth tables (scripts/deps.sh bench)"
 		return 0
 	fi
-	echo
-	echo "Growth: median lookup ns (1 reader, no writer, map as built) / bytes per entry"
 	jq -r 'select(.workload=="lookup" and .map_state=="fresh" and .config.cases=="lookup,bytes")
-		| "\(.keys) \(.system) lookup \(.ns_per_op)"' "$out" >"$out.tmp"
+		| "\(.keys) \(.system) median \(.ns_per_op) \(.min_ns_per_op)-\(.max_ns_per_op)",
+		  "\(.keys) \(.system) p50 \(.p50_ns) -"' "$out" >"$out.tmp"
 	jq -r 'select(.workload=="bytes_per_entry" and .config.cases=="lookup,bytes" and .bytes != null)
-		| "\(.keys) \(.system) bytes \(.bytes / .keys)"' "$out" |
+		| "\(.keys) \(.system) bytes \(.bytes / .keys) -"' "$out" |
 		awk '!seen[$1 " " $2]++' >>"$out.tmp"
-	awk -v order="$GROWTH_SYSTEMS" '
-		{ n[$1] = 1; v[$1 " " $2 " " $3] = $4 }
-		END {
-			ns = split(order, o, ",")
-			for (j = 0; j < ns; j++) sys[j] = o[j + 1]
-			nn = 0; for (x in n) keys[nn++] = x + 0
-			for (i = 0; i < nn; i++) for (j = i + 1; j < nn; j++)
-				if (keys[j] < keys[i]) { t = keys[i]; keys[i] = keys[j]; keys[j] = t }
-			printf "%-12s", "N"
-			for (j = 0; j < ns; j++) printf " %20s", sys[j]
-			printf "\n"
-			for (i = 0; i < nn; i++) {
-				printf "%-12s", keys[i]
-				for (j = 0; j < ns; j++) {
-					l = v[keys[i] " " sys[j] " lookup"]
-					b = v[keys[i] " " sys[j] " bytes"]
-					printf " %9s ns %5s B", l == "" ? "-" : sprintf("%.1f", l),
-						b == "" ? "-" : sprintf("%.1f", b)
-				}
+	for what in median p50 bytes; do
+		echo
+		case $what in
+		median) echo "Growth: lookup ns/op, median of the reps (min-max), 1 reader, no writer, map as built" ;;
+		p50) echo "Growth: lookup p50 ns of the sampled lookups (every 64th timed alone)" ;;
+		bytes) echo "Growth: bytes per entry (shmgraph: allocator used; lmdb: psize x tree pages;" \
+			"urcu-lfht: malloc; rwlock-shm, flat-nolock: segment)" ;;
+		esac
+		awk -v order="$GROWTH_SYSTEMS" -v what="$what" '
+			$3 == what { n[$1] = 1; v[$1 " " $2] = $4; r[$1 " " $2] = $5 }
+			END {
+				ns = split(order, o, ",")
+				nn = 0; for (x in n) keys[nn++] = x + 0
+				for (i = 0; i < nn; i++) for (j = i + 1; j < nn; j++)
+					if (keys[j] < keys[i]) { t = keys[i]; keys[i] = keys[j]; keys[j] = t }
+				w = what == "median" ? 22 : 12
+				printf "%-10s", "N"
+				for (j = 1; j <= ns; j++) printf " %*s", w, o[j]
 				printf "\n"
-			}
-		}' "$out.tmp"
+				for (i = 0; i < nn; i++) {
+					printf "%-10s", keys[i]
+					for (j = 1; j <= ns; j++) {
+						k = keys[i] " " o[j]
+						if (!(k in v)) { printf " %*s", w, "-"; continue }
+						c = sprintf("%.1f", v[k])
+						if (what == "median") {
+							split(r[k], mm, "-")
+							c = sprintf("%s (%.0f-%.0f)", c, mm[1], mm[2])
+						}
+						printf " %*s", w, c
+					}
+					printf "\n"
+				}
+			}' "$out.tmp"
+	done
 	rm -f "$out.tmp"
 }
 

@@ -215,7 +215,8 @@ if has "$growth_cond and .workload==\"lookup\" and .map_state==\"fresh\""; then
 				# each system's first measure per N (bench/README.md: what it is)
 				jq -r --arg s "$sys" "select($growth_cond and .system==\$s and .workload==\"bytes_per_entry\" and .bytes != null)"' | "\(.keys) \(.bytes / .keys)"' \
 					"$in" | awk '!s[$1]++' | sort -n >"$f"
-				plot+=("\"$f\" using 1:2 with linespoints lw 2 pt 7 title \"$sys\"")
+				# rwlock-shm and flat-nolock share a layout: dashes tell them apart
+				plot+=("\"$f\" using 1:2 with linespoints lw 2 pt $((i + 4)) ps 1.2 dt $((i + 1)) title \"$sys\"")
 			fi
 			[[ -s $f ]] || unset 'plot[-1]'
 			i=$((i + 1))
@@ -228,7 +229,7 @@ if has "$growth_cond and .workload==\"lookup\" and .map_state==\"fresh\""; then
 				printf 'set title "Lookup latency against N: 1 reader, no writer, map as built (median of reps, bars: min-max)"\n'
 				printf 'set ylabel "ns per lookup (log scale)"\nset logscale y\n'
 			else
-				printf 'set title "Memory per entry against N, 8-byte keys and values (shmgraph: allocator used bytes)"\n'
+				printf 'set title "Memory per entry against N, 8-byte keys and values\\nshmgraph: allocator used bytes; lmdb: psize x tree pages; urcu-lfht: malloc bytes; rwlock-shm, flat-nolock: segment size" noenhanced\n'
 				printf 'set ylabel "bytes per entry"\nset yrange [0:*]\n'
 			fi
 			printf 'set xlabel "N keys (log scale)"\nset logscale x\nset format x "%%.0s%%c"\n'
