@@ -244,7 +244,7 @@ fi
 
 # ---- soak: commit p99 and memory per window ------------------------------------
 if has '.bench=="soak" and .window != null'; then
-	jq -r 'select(.bench=="soak" and .window != null) | "\(.commits_end / 1e6) \(.p99_ns / 1e3) \(.used_bytes / 1048576) \(.p50_ns / 1e3) \(.backed_bytes / 1048576)"' \
+	jq -r 'select(.bench=="soak" and .window != null) | "\(.commits_end / 1e6) \(.p99_ns / 1e3) \((.used_median_bytes // .used_bytes) / 1048576) \(.p50_ns / 1e3) \(.backed_bytes / 1048576) \(((.used_bytes - .retired_bytes)) / 1048576)"' \
 		"$in" >"$tmp/soak.dat"
 	title=$(jq -r 'select(.bench=="soak" and .summary==true) | "\(.commits_total) single-update commits, \(.keys)-key map, \(.readers) reader(s): p99 \(if .p99_flat then "flat" else "NOT flat" end) (\(.p99_ratio * 100 | round / 100)x), used \(if .used_flat then "flat" else "NOT flat" end) (\(.used_ratio * 1000 | round / 1000)x)"' "$in" | tail -n 1)
 	out="$outdir/$prefix-soak.png"
@@ -254,7 +254,7 @@ if has '.bench=="soak" and .window != null'; then
 		printf 'set title "Soak: %s" noenhanced\n' "${title:-single-update commits}"
 		printf 'set xlabel "commits (millions)"\nset ylabel "commit latency (us)"\nset yrange [0:*]\n'
 		printf 'set y2label "MiB"\nset y2tics\nset ytics nomirror\nset y2range [0:*]\n'
-		printf 'plot "%s" using 1:2 with linespoints lw 2 pt 7 title "commit p99 (us)", "" using 1:4 with linespoints lw 1 pt 6 title "commit p50 (us)", "" using 1:3 axes x1y2 with linespoints lw 2 pt 5 title "used MiB (right)", "" using 1:5 axes x1y2 with lines dt 2 title "backed MiB (right)"\n' "$tmp/soak.dat"
+		printf 'plot "%s" using 1:2 with linespoints lw 2 pt 7 title "commit p99 (us)", "" using 1:4 with linespoints lw 1 pt 6 title "commit p50 (us)", "" using 1:3 axes x1y2 with linespoints lw 2 pt 5 title "used MiB, window median (right)", "" using 1:6 axes x1y2 with lines dt 3 lw 2 title "live = used - retired MiB, end (right)", "" using 1:5 axes x1y2 with lines dt 2 title "backed MiB (right)"\n' "$tmp/soak.dat"
 	} | gnuplot
 	made+=("$out")
 fi
