@@ -250,7 +250,7 @@ if has '.bench=="soak" and .window != null'; then
 	out="$outdir/$prefix-soak.png"
 	[[ $prefix == soak* ]] && out="$outdir/$prefix.png"
 	{
-		term "$out"
+		term "$out" 1300
 		printf 'set title "Soak: %s" noenhanced\n' "${title:-single-update commits}"
 		printf 'set xlabel "commits (millions)"\nset ylabel "commit latency (us)"\nset yrange [0:*]\n'
 		printf 'set y2label "MiB"\nset y2tics\nset ytics nomirror\nset y2range [0:*]\n'
