@@ -208,9 +208,10 @@ if has "$growth_cond and .workload==\"lookup\" and .map_state==\"fresh\""; then
 		for sys in $(jq -r "select($growth_cond and .keys != null) | .system" "$in" | awk '!s[$0]++'); do
 			f="$tmp/growth-$what-$i.dat"
 			if [[ $what == lookup ]]; then
-				jq -r --arg s "$sys" "select($growth_cond and .system==\$s and .workload==\"lookup\" and .map_state==\"fresh\")"' | "\(.keys) \(.ns_per_op) \(.min_ns_per_op // .ns_per_op) \(.max_ns_per_op // .ns_per_op)"' \
+				jq -r --arg s "$sys" "select($growth_cond and .system==\$s and .workload==\"lookup\" and .map_state==\"fresh\")"' | "\(.keys) \(.ns_per_op) \(.min_ns_per_op // .ns_per_op) \(.max_ns_per_op // .ns_per_op) \(.p50_ns // "NaN")"' \
 					"$in" | sort -n >"$f"
-				plot+=("\"$f\" using 1:2:3:4 with yerrorlines lw 2 pt 7 title \"$sys\"")
+				plot+=("\"$f\" using 1:2:3:4 with yerrorlines lw 2 pt 7 lc $((i + 1)) title \"$sys\"")
+				plot+=("\"$f\" using 1:5 with linespoints lw 1 dt 2 pt 6 lc $((i + 1)) title \"$sys, p50 sampled\"")
 			else
 				# each system's first measure per N (bench/README.md: what it is)
 				jq -r --arg s "$sys" "select($growth_cond and .system==\$s and .workload==\"bytes_per_entry\" and .bytes != null)"' | "\(.keys) \(.bytes / .keys)"' \
@@ -218,7 +219,10 @@ if has "$growth_cond and .workload==\"lookup\" and .map_state==\"fresh\""; then
 				# rwlock-shm and flat-nolock share a layout: dashes tell them apart
 				plot+=("\"$f\" using 1:2 with linespoints lw 2 pt $((i + 4)) ps 1.2 dt $((i + 1)) title \"$sys\"")
 			fi
-			[[ -s $f ]] || unset 'plot[-1]'
+			if [[ ! -s $f ]]; then
+				unset 'plot[-1]'
+				[[ $what == lookup ]] && unset 'plot[-1]'
+			fi
 			i=$((i + 1))
 		done
 		((${#plot[@]})) || continue
@@ -226,7 +230,7 @@ if has "$growth_cond and .workload==\"lookup\" and .map_state==\"fresh\""; then
 		{
 			term "$out"
 			if [[ $what == lookup ]]; then
-				printf 'set title "Lookup latency against N: 1 reader, no writer, map as built (median of reps, bars: min-max)"\n'
+				printf 'set title "Lookup latency against N: 1 reader, no writer, map as built\\nsolid: ns/op, median of reps (bars: min-max); dashed: p50 of the sampled lookups"\n'
 				printf 'set ylabel "ns per lookup (log scale)"\nset logscale y\n'
 			else
 				printf 'set title "Memory per entry against N, 8-byte keys and values\\nshmgraph: allocator used bytes; lmdb: psize x tree pages; urcu-lfht: malloc bytes; rwlock-shm, flat-nolock: segment size" noenhanced\n'
