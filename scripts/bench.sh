@@ -178,15 +178,19 @@ fi
 # One bench_map run per N (all systems side by side, interleaved reps), so
 # that every map of one N is gone before the next is built; after each run
 # /dev/shm must hold nothing of it (names shg-bench-<pid>-...).
+# Reps last 100 ms, 1 s at 10M: a fresh reader process faults in the pages
+# it touches, and the warm-up (a quarter of a rep) must cover most of a
+# 200-900 MB map, or the medians measure page faults (bench/README.md).
 GROWTH_SYSTEMS=shmgraph,rwlock-shm,lmdb,urcu-lfht,flat-nolock
 run_growth() {
 	local bin=$BUILD_DIR/bench/bench_map keys=(10k 100k 1M 10M) reps=5
-	local a n t pid left quick=0
+	local ms=(100 100 100 1000) a i n t pid left quick=0
 	for a in "$@"; do
 		[[ $a == --quick ]] && quick=1
 	done
 	if ((quick)); then
 		keys=(10k 100k)
+		ms=(20 20)
 		reps=3
 	fi
 	if [[ ! -x $bin ]]; then
@@ -194,11 +198,12 @@ run_growth() {
 		return 1
 	fi
 	echo "bench: growth: N = ${keys[*]}, systems $GROWTH_SYSTEMS," \
-		"$reps reps; /dev/shm before: $(df -h --output=used /dev/shm | tail -n 1 | tr -d ' ') used"
-	for n in "${keys[@]}"; do
+		"$reps reps of ${ms[*]} ms; /dev/shm before: $(df -h --output=used /dev/shm | tail -n 1 | tr -d ' ') used"
+	for i in "${!keys[@]}"; do
+		n=${keys[$i]}
 		t=$(date +%s.%N)
 		"$bin" --json "$out" --cases lookup,bytes --systems "$GROWTH_SYSTEMS" \
-			--keys "$n" --reps "$reps" "$@" &
+			--keys "$n" --reps "$reps" --duration-ms "${ms[$i]}" "$@" &
 		pid=$!
 		wait "$pid"
 		left=$(find /dev/shm -maxdepth 1 -name "shg-bench-$pid-*" -printf '%f ')
