@@ -73,7 +73,6 @@ cd "$ROOT"
 usage() {
 	echo "usage: scripts/bench.sh SUITE [--quick] [extra args]" >&2
 	echo "  SUITE: micro | map | scale | graph | pin | procs | inspect | repl | all" >&2
-	echo "         growth | soak" >&2
 }
 
 if (($# < 1)); then
@@ -84,12 +83,12 @@ suite=$1
 shift
 case "$suite" in
 micro | map | scale | graph | pin | procs | inspect | repl) programs=("$suite") ;;
-growth | soak) programs=("$suite") ;;
 all) programs=(micro map scale graph pin procs inspect) ;;
 -h | --help)
 	usage
 	exit 0
 	;;
+growth | soak) programs=("$suite") ;; # see the header
 *)
 	echo "bench: unknown suite: $suite" >&2
 	usage
