@@ -22,6 +22,10 @@
  *   retained_with_pin shmgraph: pin v1, run K = N single-update commits,
  *                     memory while pinned and after unpin vs v1's size.
  *
+ * --cases LIST runs a subset (lookup, many, updates, build, bytes,
+ * retained; default all): scripts/bench.sh growth runs lookup,bytes for
+ * N = 10k..10M.
+ *
  * Systems: shmgraph, rwlock-shm, lmdb, urcu-lfht, flat-nolock (peers.h).
  * Timed cases are calibrated once, then repeated interleaved; medians and
  * min-max of the reps. JSON lines go to --json FILE (appended) or stdout;
@@ -81,7 +85,25 @@ struct sys {
 	struct worker *writer;
 };
 
+/* Case groups (--cases); default all. */
+enum {
+	CS_LOOKUP = 1u << 0, /* lookups on the maps as built, no writer */
+	CS_MANY = 1u << 1, /* shmgraph lookup_many, as built and after */
+	CS_UPDATES = 1u << 2, /* table 2: lookups after/among updates,
+			       * commit, batch_update */
+	CS_BUILD = 1u << 3, /* build N keys */
+	CS_BYTES = 1u << 4, /* bytes_per_entry */
+	CS_RETAINED = 1u << 5, /* retained_with_pin */
+	CS_ALL = (1u << 6) - 1,
+};
+
+static const char *const case_names[] = {
+	"lookup", "many", "updates", "build", "bytes", "retained",
+};
+
 struct opts {
+	unsigned cases; /* CS_* */
+	char cases_arg[128]; /* --cases as given, "all" by default */
 	bool quick;
 	bool pin;
 	bool verbose;
@@ -347,7 +369,7 @@ static void add_fresh_cases(struct case_list *l, struct sys *sys)
 	for (i = 0; i < NSYS; i++) {
 		struct sys *s = &sys[i];
 
-		if (!s->want || !s->p.ops)
+		if (!s->want || !s->p.ops || !(O.cases & CS_LOOKUP))
 			continue;
 		c = add(l, s,
 			variant(l, s,
@@ -363,7 +385,8 @@ static void add_fresh_cases(struct case_list *l, struct sys *sys)
 		c->timed = true;
 		c->json_extra = ",\"map_state\":\"fresh\"";
 	}
-	add_many_case(l, &sys[SYS_SHMGRAPH], true);
+	if (O.cases & CS_MANY)
+		add_many_case(l, &sys[SYS_SHMGRAPH], true);
 }
 
 static void add_timed_cases(struct case_list *l, struct sys *sys)
@@ -386,6 +409,11 @@ static void add_timed_cases(struct case_list *l, struct sys *sys)
 	struct bench_case *c;
 	int i, m;
 
+	if (!(O.cases & CS_UPDATES)) {
+		if (O.cases & CS_MANY)
+			add_many_case(l, &sys[SYS_SHMGRAPH], false);
+		return;
+	}
 	for (m = LK_ALONE; m <= LK_PACED; m++) {
 		for (i = 0; i < NSYS; i++) {
 			struct sys *s = &sys[i];
@@ -407,7 +435,8 @@ static void add_timed_cases(struct case_list *l, struct sys *sys)
 			c->json_extra = ",\"map_state\":\"after_updates\"";
 		}
 	}
-	add_many_case(l, &sys[SYS_SHMGRAPH], false);
+	if (O.cases & CS_MANY)
+		add_many_case(l, &sys[SYS_SHMGRAPH], false);
 	for (i = 0; i < NSYS; i++) {
 		struct sys *s = &sys[i];
 
@@ -448,6 +477,8 @@ static void add_build_cases(struct case_list *l, struct sys *sys)
 	struct bench_case *c;
 	int i;
 
+	if (!(O.cases & CS_BUILD))
+		return;
 	for (i = 0; i < NSYS; i++) {
 		struct sys *s = &sys[i];
 
@@ -474,6 +505,8 @@ static void add_bytes_cases(struct case_list *l, struct sys *sys)
 		unsigned n = 0, k;
 		struct bench_case *c;
 
+		if (!(O.cases & CS_BYTES))
+			return;
 		if (!s->want || i == SYS_SHMGRAPH_FENCE ||
 		    i == SYS_SHMGRAPH_HUGE) /* same map */
 			continue;
@@ -983,7 +1016,11 @@ static const char usage_text[] =
 	"applies to the shmgraph segments.\n--key-size 8..256, --value-size "
 	"8..4096 (default 8; rwlock-shm and flat-nolock\nrun with 8 only). "
 	"--huge or --huge-dir DIR add shmgraph-huge: the same\nmap on a "
-	"huge-page segment (SHG_OPEN_HUGE; a file in DIR), interleaved.\n";
+	"huge-page segment (SHG_OPEN_HUGE; a file in DIR), interleaved.\n"
+	"--cases LIST: run only these case groups: lookup (as built, no "
+	"writer),\nmany (lookup_many), updates (table 2: commit, batches, "
+	"lookups with a\nwriter), build, bytes (bytes_per_entry), retained "
+	"(with a pin); default all.\n";
 
 static int parse_list(const char *arg)
 {
@@ -1005,10 +1042,67 @@ static int parse_list(const char *arg)
 	return 0;
 }
 
+/*
+ * --cases LIST (bench_map's own option, taken out of argv before the
+ * common knobs are parsed): a comma-separated subset of case_names, or
+ * "all". 0 or -EINVAL.
+ */
+static int parse_cases(int *argc, char **argv)
+{
+	char buf[sizeof(O.cases_arg)], *tok, *save = NULL;
+	const char *arg = NULL;
+	int i, j = 1;
+	unsigned c;
+
+	for (i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "--cases") == 0 && i + 1 < *argc)
+			arg = argv[++i];
+		else if (strncmp(argv[i], "--cases=", 8) == 0)
+			arg = argv[i] + 8;
+		else
+			argv[j++] = argv[i];
+	}
+	*argc = j;
+	argv[j] = NULL;
+	O.cases = CS_ALL;
+	snprintf(O.cases_arg, sizeof(O.cases_arg), "all");
+	if (!arg)
+		return 0;
+	snprintf(O.cases_arg, sizeof(O.cases_arg), "%s", arg);
+	snprintf(buf, sizeof(buf), "%s", arg);
+	O.cases = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "all") == 0) {
+			O.cases |= CS_ALL;
+			continue;
+		}
+		for (c = 0; c < sizeof(case_names) / sizeof(case_names[0]);
+		     c++) {
+			if (strcmp(tok, case_names[c]) == 0)
+				break;
+		}
+		if (c == sizeof(case_names) / sizeof(case_names[0])) {
+			fprintf(stderr,
+				"bench_map: unknown case in --cases: %s "
+				"(lookup, many, updates, build, bytes, "
+				"retained, all)\n",
+				tok);
+			return -EINVAL;
+		}
+		O.cases |= 1u << c;
+	}
+	return O.cases ? 0 : -EINVAL;
+}
+
 static int parse_args(int argc, char **argv)
 {
 	struct bench_knobs *k = &O.k;
+	size_t len;
 	unsigned i;
+
+	if (parse_cases(&argc, argv))
+		return -EINVAL;
 
 	if (bench_knobs_parse(k, "bench_map",
 			      BK_KEYS | BK_SIZES | BK_SYSTEMS | BK_NUMA |
@@ -1046,6 +1140,11 @@ static int parse_args(int argc, char **argv)
 	k->reps = O.reps;
 	k->time_ms = O.time_ms;
 	bench_knobs_json(k, config_json, sizeof(config_json));
+	/* bench_map's own field, appended to the common config object */
+	len = strlen(config_json);
+	if (len > 1 && config_json[len - 1] == '}')
+		snprintf(config_json + len - 1, sizeof(config_json) - len + 1,
+			 ",\"cases\":\"%s\"}", O.cases_arg);
 	bench_set_config(config_json);
 	return 0;
 }
@@ -1081,17 +1180,17 @@ static int run_size(uint64_t n, FILE *jf, FILE *tf)
 	add_timed_cases(&timed, sys);
 	add_build_cases(&build, sys);
 	add_bytes_cases(&stat, sys);
-	if (O.want[SYS_SHMGRAPH])
+	if (O.want[SYS_SHMGRAPH] && (O.cases & CS_RETAINED))
 		add_retained_cases(&stat, &sys[SYS_SHMGRAPH]);
 
 	o.reps = O.reps;
 	o.target_ns = (uint64_t)O.time_ms * 1000000ull;
 	o.verbose = O.verbose;
 	/* lookups on the maps as built first: nothing has updated them yet */
-	err = bench_run(fresh.c, fresh.n, &o);
-	if (!err)
+	err = fresh.n ? bench_run(fresh.c, fresh.n, &o) : 0;
+	if (!err && timed.n)
 		err = bench_run(timed.c, timed.n, &o);
-	if (!err) {
+	if (!err && build.n) {
 		o.reps = O.quick ? 2 : 3;
 		err = bench_run(build.c, build.n, &o);
 	}
@@ -1114,22 +1213,30 @@ static int run_size(uint64_t n, FILE *jf, FILE *tf)
 		 "bench_map, N = %s keys, 1. lookups on the maps as built "
 		 "(no update yet):",
 		 keys_str(n));
-	bench_table_print(tf, fresh.c, fresh.n, title);
-	bench_peer_matrix(tf, fresh.c, fresh.n,
-			  "Side by side (1.):", "shmgraph");
+	if (fresh.n) {
+		bench_table_print(tf, fresh.c, fresh.n, title);
+		bench_peer_matrix(tf, fresh.c, fresh.n,
+				  "Side by side (1.):", "shmgraph");
+	}
 	snprintf(title, sizeof(title),
 		 "bench_map, N = %s keys, 2. after the update cases "
 		 "(commit, batch, writer; interleaved reps):",
 		 keys_str(n));
-	bench_table_print(tf, timed.c, timed.n, title);
-	bench_peer_matrix(tf, timed.c, timed.n,
-			  "Side by side (2.):", "shmgraph");
-	bench_table_print(tf, build.c, build.n,
-			  "3. build (ns per inserted key):");
-	bench_peer_matrix(tf, build.c, build.n,
-			  "Side by side (3.):", "shmgraph");
-	print_memory(tf, &stat, n);
-	print_goals(tf, &fresh, &timed, &build, &stat, n);
+	if (timed.n) {
+		bench_table_print(tf, timed.c, timed.n, title);
+		bench_peer_matrix(tf, timed.c, timed.n,
+				  "Side by side (2.):", "shmgraph");
+	}
+	if (build.n) {
+		bench_table_print(tf, build.c, build.n,
+				  "3. build (ns per inserted key):");
+		bench_peer_matrix(tf, build.c, build.n,
+				  "Side by side (3.):", "shmgraph");
+	}
+	if (stat.n)
+		print_memory(tf, &stat, n);
+	if (O.cases == CS_ALL)
+		print_goals(tf, &fresh, &timed, &build, &stat, n);
 	bench_cases_free(fresh.c, fresh.n);
 	bench_cases_free(timed.c, timed.n);
 	bench_cases_free(build.c, build.n);

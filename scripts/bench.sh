@@ -32,6 +32,15 @@
 #                    lag p50/p99 and delta bytes per version vs a full
 #                    snapshot, single-key and 100-key commits on a 1M-key
 #                    map (not in "all": it needs nats-server and libnats)
+#            growth  lookup latency (map as built, no writer) and bytes per
+#                    entry against N = 10k, 100k, 1M, 10M for every system
+#                    (bench/bench_map --cases lookup,bytes, one run per N;
+#                    --quick: 10k and 100k, 3 reps); /dev/shm is checked
+#                    for leftovers after each N
+#            soak    10M single-update commits on a 1M-key map with a
+#                    reader alongside (bench/bench_soak): commit latency
+#                    p50/p99/max and memory per window of 500k, verdict
+#                    flat / NOT flat (--quick: 200k commits, windows of 20k)
 #            all     every suite, in that order
 #   --quick  short runs at N = 10k keys: a smoke test (run times of
 #            "all" and "all --quick": bench/README.md)
@@ -84,12 +93,18 @@ all) programs=(micro map scale graph pin procs inspect interfere) ;;
 	usage
 	exit 0
 	;;
+growth | soak) programs=("$suite") ;; # see the header
 *)
 	echo "bench: unknown suite: $suite" >&2
 	usage
 	exit 2
 	;;
 esac
+
+# growth and soak run in "all" too (their --quick forms take seconds).
+if [[ $suite == all ]]; then
+	programs+=(growth soak)
+fi
 
 t_start=$(date +%s.%N)
 BUILD_DIR=${BUILD_DIR:-build}
@@ -163,8 +178,112 @@ if [[ ${SHG_BENCH_HUGE:-1} != 0 && " ${programs[*]} " == *" map "* ]]; then
 	fi
 fi
 
+# ---- growth: bench_map lookups and bytes per entry against N ---------------
+# One bench_map run per N (all systems side by side, interleaved reps), so
+# that every map of one N is gone before the next is built; after each run
+# /dev/shm must hold nothing of it (names shg-bench-<pid>-...).
+# Reps last 100 ms, 1 s at 10M: a fresh reader process faults in the pages
+# it touches, and the warm-up (a quarter of a rep) must cover most of a
+# 200-900 MB map, or the medians measure page faults (bench/README.md).
+GROWTH_SYSTEMS=shmgraph,rwlock-shm,lmdb,urcu-lfht,flat-nolock
+run_growth() {
+	local bin=$BUILD_DIR/bench/bench_map keys=(10k 100k 1M 10M) reps=5
+	local ms=(100 100 100 1000) a i n t pid left quick=0
+	for a in "$@"; do
+		[[ $a == --quick ]] && quick=1
+	done
+	if ((quick)); then
+		keys=(10k 100k)
+		ms=(20 20)
+		reps=3
+	fi
+	if [[ ! -x $bin ]]; then
+		echo "bench: $bin is missing (did the build fail?)" >&2
+		return 1
+	fi
+	echo "bench: growth: N = ${keys[*]}, systems $GROWTH_SYSTEMS," \
+		"$reps reps of ${ms[*]} ms; /dev/shm before: $(df -h --output=used /dev/shm | tail -n 1 | tr -d ' ') used"
+	for i in "${!keys[@]}"; do
+		n=${keys[$i]}
+		t=$(date +%s.%N)
+		"$bin" --json "$out" --cases lookup,bytes --systems "$GROWTH_SYSTEMS" \
+			--keys "$n" --reps "$reps" --duration-ms "${ms[$i]}" "$@" &
+		pid=$!
+		wait "$pid"
+		left=$(find /dev/shm -maxdepth 1 -name "shg-bench-$pid-*" -printf '%f ')
+		if [[ -n $left ]]; then
+			echo "bench: growth, N = $n: left in /dev/shm: $left" >&2
+			return 1
+		fi
+		echo "bench: growth, N = $n took $(elapsed "$t") s; nothing of it" \
+			"left in /dev/shm ($(df -h --output=used /dev/shm | tail -n 1 | tr -d ' ') used)"
+	done
+	growth_table
+}
+
+# The growth tables from the JSON, N x system: median lookup ns/op of the
+# reps (map as built, 1 reader, no writer; wall time, so a reader that
+# loses its CPU counts), the p50 of the sampled lookups (each timed alone),
+# and bytes per entry (each system's first memory measure).
+growth_table() {
+	local what
+	if ! command -v jq >/dev/null 2>&1; then
+		echo "bench: jq not installed; no growth tables (scripts/deps.sh bench)"
+		return 0
+	fi
+	jq -r 'select(.workload=="lookup" and .map_state=="fresh" and .config.cases=="lookup,bytes")
+		| "\(.keys) \(.system) median \(.ns_per_op) \(.min_ns_per_op)-\(.max_ns_per_op)",
+		  "\(.keys) \(.system) p50 \(.p50_ns) -"' "$out" >"$out.tmp"
+	jq -r 'select(.workload=="bytes_per_entry" and .config.cases=="lookup,bytes" and .bytes != null)
+		| "\(.keys) \(.system) bytes \(.bytes / .keys) -"' "$out" |
+		awk '!seen[$1 " " $2]++' >>"$out.tmp"
+	for what in median p50 bytes; do
+		echo
+		case $what in
+		median) echo "Growth: lookup ns/op, median of the reps (min-max), 1 reader, no writer, map as built" ;;
+		p50) echo "Growth: lookup p50 ns of the sampled lookups (every 64th timed alone)" ;;
+		bytes) echo "Growth: bytes per entry (shmgraph: allocator used; lmdb: psize x tree pages;" \
+			"urcu-lfht: malloc; rwlock-shm, flat-nolock: segment)" ;;
+		esac
+		awk -v order="$GROWTH_SYSTEMS" -v what="$what" '
+			$3 == what { n[$1] = 1; v[$1 " " $2] = $4; r[$1 " " $2] = $5 }
+			END {
+				ns = split(order, o, ",")
+				nn = 0; for (x in n) keys[nn++] = x + 0
+				for (i = 0; i < nn; i++) for (j = i + 1; j < nn; j++)
+					if (keys[j] < keys[i]) { t = keys[i]; keys[i] = keys[j]; keys[j] = t }
+				w = what == "median" ? 22 : 12
+				printf "%-10s", "N"
+				for (j = 1; j <= ns; j++) printf " %*s", w, o[j]
+				printf "\n"
+				for (i = 0; i < nn; i++) {
+					printf "%-10s", keys[i]
+					for (j = 1; j <= ns; j++) {
+						k = keys[i] " " o[j]
+						if (!(k in v)) { printf " %*s", w, "-"; continue }
+						c = sprintf("%.1f", v[k])
+						if (what == "median") {
+							split(r[k], mm, "-")
+							c = sprintf("%s (%.0f-%.0f)", c, mm[1], mm[2])
+						}
+						printf " %*s", w, c
+					}
+					printf "\n"
+				}
+			}' "$out.tmp"
+	done
+	rm -f "$out.tmp"
+}
+
 t_bench=$(date +%s.%N)
 for prog in "${programs[@]}"; do
+	if [[ $prog == growth ]]; then
+		t_prog=$(date +%s.%N)
+		echo "bench: running growth (bench_map, commit $commit)"
+		run_growth "$@"
+		echo "bench: growth took $(elapsed "$t_prog") s"
+		continue
+	fi
 	bin="$BUILD_DIR/bench/bench_$prog"
 	if [[ ! -x $bin ]]; then
 		echo "bench: $bin is missing (did the build fail?)" >&2

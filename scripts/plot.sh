@@ -20,6 +20,13 @@
 #                       version's own size, log scale
 #   PREFIX-graph.png    graph: ns per edit / read by tree depth, shmgraph vs
 #                       the locked in-place tree, log scale
+#   PREFIX-lookup.png   growth: median lookup ns (map as built, no writer)
+#                       against N, one line per system, log x
+#   PREFIX-bytes.png    growth: bytes per entry against N (each system's
+#                       first memory measure), log x
+#   PREFIX-soak.png     soak (bench_soak windows): commit p99 and used MiB
+#                       per window against commits (PREFIX.png when PREFIX
+#                       begins with "soak")
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -188,6 +195,70 @@ if has '.workload=="graph_edit" and .ns_per_op != null'; then
 			IFS=,
 			echo "${plot[*]}"
 		)"
+	} | gnuplot
+	made+=("$out")
+fi
+
+# ---- growth: lookup ns and bytes per entry against N --------------------------
+growth_cond='.config.cases == "lookup,bytes"'
+if has "$growth_cond and .workload==\"lookup\" and .map_state==\"fresh\""; then
+	for what in lookup bytes; do
+		plot=()
+		i=0
+		for sys in $(jq -r "select($growth_cond and .keys != null) | .system" "$in" | awk '!s[$0]++'); do
+			f="$tmp/growth-$what-$i.dat"
+			if [[ $what == lookup ]]; then
+				jq -r --arg s "$sys" "select($growth_cond and .system==\$s and .workload==\"lookup\" and .map_state==\"fresh\")"' | "\(.keys) \(.ns_per_op) \(.min_ns_per_op // .ns_per_op) \(.max_ns_per_op // .ns_per_op) \(.p50_ns // "NaN")"' \
+					"$in" | sort -n >"$f"
+				plot+=("\"$f\" using 1:2:3:4 with yerrorlines lw 2 pt 7 lc $((i + 1)) title \"$sys\"")
+				plot+=("\"$f\" using 1:5 with linespoints lw 1 dt 2 pt 6 lc $((i + 1)) title \"$sys, p50 sampled\"")
+			else
+				# each system's first measure per N (bench/README.md: what it is)
+				jq -r --arg s "$sys" "select($growth_cond and .system==\$s and .workload==\"bytes_per_entry\" and .bytes != null)"' | "\(.keys) \(.bytes / .keys)"' \
+					"$in" | awk '!s[$1]++' | sort -n >"$f"
+				# rwlock-shm and flat-nolock share a layout: dashes tell them apart
+				plot+=("\"$f\" using 1:2 with linespoints lw 2 pt $((i + 4)) ps 1.2 dt $((i + 1)) title \"$sys\"")
+			fi
+			if [[ ! -s $f ]]; then
+				unset 'plot[-1]'
+				[[ $what == lookup ]] && unset 'plot[-1]'
+			fi
+			i=$((i + 1))
+		done
+		((${#plot[@]})) || continue
+		out="$outdir/$prefix-$what.png"
+		{
+			term "$out"
+			if [[ $what == lookup ]]; then
+				printf 'set title "Lookup latency against N: 1 reader, no writer, map as built\\nsolid: ns/op, median of reps (bars: min-max); dashed: p50 of the sampled lookups"\n'
+				printf 'set ylabel "ns per lookup (log scale)"\nset logscale y\n'
+			else
+				printf 'set title "Memory per entry against N, 8-byte keys and values\\nshmgraph: allocator used bytes; lmdb: psize x tree pages; urcu-lfht: malloc bytes; rwlock-shm, flat-nolock: segment size" noenhanced\n'
+				printf 'set ylabel "bytes per entry"\nset yrange [0:*]\n'
+			fi
+			printf 'set xlabel "N keys (log scale)"\nset logscale x\nset format x "%%.0s%%c"\n'
+			printf 'plot %s\n' "$(
+				IFS=,
+				echo "${plot[*]}"
+			)"
+		} | gnuplot
+		made+=("$out")
+	done
+fi
+
+# ---- soak: commit p99 and memory per window ------------------------------------
+if has '.bench=="soak" and .window != null'; then
+	jq -r 'select(.bench=="soak" and .window != null) | "\(.commits_end / 1e6) \(.p99_ns / 1e3) \((.used_median_bytes // .used_bytes) / 1048576) \(.p50_ns / 1e3) \(.backed_bytes / 1048576) \(((.used_bytes - .retired_bytes)) / 1048576)"' \
+		"$in" >"$tmp/soak.dat"
+	title=$(jq -r 'select(.bench=="soak" and .summary==true) | "\(.commits_total) single-update commits, \(.keys)-key map, \(.readers) reader(s): p99 \(if .p99_flat then "flat" else "NOT flat" end) (\(.p99_ratio * 100 | round / 100)x), used \(if .used_flat then "flat" else "NOT flat" end) (\(.used_ratio * 1000 | round / 1000)x)"' "$in" | tail -n 1)
+	out="$outdir/$prefix-soak.png"
+	[[ $prefix == soak* ]] && out="$outdir/$prefix.png"
+	{
+		term "$out" 1300
+		printf 'set title "Soak: %s" noenhanced\n' "${title:-single-update commits}"
+		printf 'set xlabel "commits (millions)"\nset ylabel "commit latency (us)"\nset yrange [0:*]\n'
+		printf 'set y2label "MiB"\nset y2tics\nset ytics nomirror\nset y2range [0:*]\n'
+		printf 'plot "%s" using 1:2 with linespoints lw 2 pt 7 title "commit p99 (us)", "" using 1:4 with linespoints lw 1 pt 6 title "commit p50 (us)", "" using 1:3 axes x1y2 with linespoints lw 2 pt 5 title "used MiB, window median (right)", "" using 1:6 axes x1y2 with lines dt 3 lw 2 title "live = used - retired MiB, end (right)", "" using 1:5 axes x1y2 with lines dt 2 title "backed MiB (right)"\n' "$tmp/soak.dat"
 	} | gnuplot
 	made+=("$out")
 fi
