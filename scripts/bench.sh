@@ -77,7 +77,7 @@ cd "$ROOT"
 
 usage() {
 	echo "usage: scripts/bench.sh SUITE [--quick] [extra args]" >&2
-	echo "  SUITE: micro | map | scale | graph | pin | procs | inspect | interfere | repl | all" >&2
+	echo "  SUITE: micro | map | scale | graph | pin | procs | inspect | interfere | growth | soak | repl | all" >&2
 }
 
 if (($# < 1)); then
