@@ -318,7 +318,7 @@ void shg__stage_publish(struct shg_seg *seg)
 	atomic_store_explicit(&s->stage_ver, 0, memory_order_release);
 	SHG_CRASH_POINT("stage.cleared");
 	if (b && batch_count(b) == BATCH_CAP && seal(seg, s, bo, b) == 0)
-		reclaim_pass(seg, ctx);
+		reclaim_after_seal(seg, ctx);
 }
 
 void shg__stage_cancel(struct shg_seg *seg)

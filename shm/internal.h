@@ -168,6 +168,9 @@ struct shg__tctx {
 	uint64_t stage_tail;
 	uint64_t stage_bytes;
 	bool stage_unlinked;
+	/* membarrier-flavor segments: no pass after a seal before this
+	 * (CLOCK_MONOTONIC ns; epoch.c, reclaim_after_seal) */
+	uint64_t next_seal_pass_ns;
 };
 
 /* ---- platform.c -------------------------------------------------------- */

@@ -331,6 +331,44 @@ static void test_epoch_retire_reclaim(void **state)
 	tu_destroy(seg, name);
 }
 
+/*
+ * The pass after a seal: every seal reclaims in the fence flavor; in the
+ * membarrier flavor a thread skips it for a millisecond after its last
+ * one (each costs a membarrier() IPI to every reader's CPU), but never
+ * once the sealed bytes reach a quarter of the budget. With no reader a
+ * pass frees everything sealed, so the sealed total stays below a quarter
+ * of the budget plus one batch (fence: one batch), and retires never wait.
+ */
+static void test_epoch_seal_passes_bounded(void **state)
+{
+	const uint64_t budget = 256u << 10, batch = (uint64_t)BATCH_CAP * 32;
+	int flavor = test_flavor(state);
+	char name[64];
+	struct shg_seg *seg = make_seg(name, flavor, 0, budget);
+	struct shg_hdr *h = seg->hdr;
+	uint64_t max = 0, r, rk0 = hdr_load(&h->reclaimed_blocks);
+	int i;
+
+	for (i = 0; i < 200 * (int)BATCH_CAP; i++) {
+		tu_ok(shg_retire(seg, new_block(seg, 32)));
+		r = hdr_load(&h->retired_bytes);
+		if (r > max)
+			max = r;
+	}
+	print_message(
+		"%s: most sealed bytes waiting %llu (budget %llu), "
+		"%llu blocks reclaimed by the seals' passes\n",
+		flavor == SHG_FLAVOR_FENCE ? "fence" : "membarrier",
+		(unsigned long long)max, (unsigned long long)budget,
+		(unsigned long long)(hdr_load(&h->reclaimed_blocks) - rk0));
+	assert_true(max <=
+		    (flavor == SHG_FLAVOR_FENCE ? batch : budget / 4 + batch));
+	tu_ok(shg_synchronize(seg, 0));
+	assert_int_equal(hdr_load(&h->retired_bytes), 0);
+	assert_int_equal(hdr_load(&h->reclaimed_blocks) - rk0, 200 * BATCH_CAP);
+	tu_destroy(seg, name);
+}
+
 /* ---- readers in other processes --------------------------------------- */
 
 static void test_epoch_synchronize_waits_for_process(void **state)
@@ -1014,6 +1052,7 @@ int main(void)
 		BOTH(test_epoch_synchronize_no_readers),
 		cmocka_unit_test(test_epoch_synchronize_nested),
 		cmocka_unit_test(test_epoch_retire_reclaim),
+		BOTH(test_epoch_seal_passes_bounded),
 		BOTH(test_epoch_synchronize_waits_for_process),
 		BOTH(test_epoch_reclaim_waits_for_process),
 		BOTH(test_epoch_killed_reader),
