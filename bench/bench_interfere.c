@@ -831,31 +831,13 @@ static double in_unit(enum var v, double ops_per_s)
 	}
 }
 
-static int append(char *buf, size_t size, size_t *o, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int append(char *buf, size_t size, size_t *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*o >= size)
-		return -1;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *o, size - *o, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*o += (size_t)n;
-	return 0;
-}
-
 static void json_num(char *buf, size_t size, size_t *o, const char *name,
 		     double v, int prec)
 {
 	if (isnan(v) || isinf(v))
-		append(buf, size, o, ",\"%s\":null", name);
+		bench_append(buf, size, o, ",\"%s\":null", name);
 	else
-		append(buf, size, o, ",\"%s\":%.*f", name, prec, v);
+		bench_append(buf, size, o, ",\"%s\":%.*f", name, prec, v);
 }
 
 static void finish(struct icase *ic, const char *load0, const char *load1)
@@ -902,17 +884,19 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 			lost[nl++] = (ksp[k] - kb[k]) * 1e9 / ic->drate[k];
 	if (nl)
 		bench_summarize(lost, nl, &ic->lss);
-	append(ic->extra, sz, &o,
-	       ",\"bench\":\"interfere\",\"disturber\":\"%s\","
-	       "\"flavor\":\"%s\",\"read_flavor\":\"%s\"",
-	       var_names[ic->var], fl_short[ic->f - fls], ic->f->read_flavor);
+	bench_append(ic->extra, sz, &o,
+		     ",\"bench\":\"interfere\",\"disturber\":\"%s\","
+		     "\"flavor\":\"%s\",\"read_flavor\":\"%s\"",
+		     var_names[ic->var], fl_short[ic->f - fls],
+		     ic->f->read_flavor);
 	json_num(ic->extra, sz, &o, "kept", ic->ks.median, 4);
 	json_num(ic->extra, sz, &o, "kept_min", ic->ks.min, 4);
 	json_num(ic->extra, sz, &o, "kept_max", ic->ks.max, 4);
-	append(ic->extra, sz, &o, ",\"kept_reps\":[");
+	bench_append(ic->extra, sz, &o, ",\"kept_reps\":[");
 	for (k = 0; k < ic->nkept; k++)
-		append(ic->extra, sz, &o, "%s%.4f", k ? "," : "", ic->kept[k]);
-	append(ic->extra, sz, &o, "]");
+		bench_append(ic->extra, sz, &o, "%s%.4f", k ? "," : "",
+			     ic->kept[k]);
+	bench_append(ic->extra, sz, &o, "]");
 	if (ic->var != V_NONE) {
 		json_num(ic->extra, sz, &o, "disturber_ops_per_s",
 			 ic->ds.median, 0);
@@ -922,24 +906,24 @@ static void finish(struct icase *ic, const char *load0, const char *load1)
 			 in_unit(ic->var, ic->ds.min), 1);
 		json_num(ic->extra, sz, &o, "disturber_rate_max",
 			 in_unit(ic->var, ic->ds.max), 1);
-		append(ic->extra, sz, &o, ",\"disturber_unit\":\"%s\"",
-		       var_unit[ic->var]);
+		bench_append(ic->extra, sz, &o, ",\"disturber_unit\":\"%s\"",
+			     var_unit[ic->var]);
 	}
 	json_num(ic->extra, sz, &o, "reader_on_cpu_share", ic->shs.median, 4);
 	json_num(ic->extra, sz, &o, "kept_on_cpu", ic->kcs.median, 4);
 	json_num(ic->extra, sz, &o, "kept_on_cpu_min", ic->kcs.min, 4);
 	json_num(ic->extra, sz, &o, "kept_on_cpu_max", ic->kcs.max, 4);
-	append(ic->extra, sz, &o, ",\"lost_basis\":\"%s\"",
-	       on_cpu ? "on_cpu" : "wall");
+	bench_append(ic->extra, sz, &o, ",\"lost_basis\":\"%s\"",
+		     on_cpu ? "on_cpu" : "wall");
 	json_num(ic->extra, sz, &o, "epochs_per_s", ic->es.median, 0);
 	json_num(ic->extra, sz, &o, "reader_ns_lost_per_op", ic->ls.median, 1);
 	json_num(ic->extra, sz, &o, "reader_ns_lost_per_op_beyond_spin",
 		 ic->lss.median, 1);
-	append(ic->extra, sz, &o,
-	       ",\"reader_cpu\":%d,\"disturber_cpu\":%d,\"warmup_ms\":%u,"
-	       "\"loadavg_before\":\"%s\",\"loadavg_after\":\"%s\"",
-	       ic->reader_cpu, ic->var == V_NONE ? -1 : ic->dist_cpu, warmup_ms,
-	       load0, load1);
+	bench_append(ic->extra, sz, &o,
+		     ",\"reader_cpu\":%d,\"disturber_cpu\":%d,\"warmup_ms\":%u,"
+		     "\"loadavg_before\":\"%s\",\"loadavg_after\":\"%s\"",
+		     ic->reader_cpu, ic->var == V_NONE ? -1 : ic->dist_cpu,
+		     warmup_ms, load0, load1);
 	c->json_extra = ic->extra;
 }
 

@@ -427,24 +427,6 @@ static const struct step *base_step(const struct step *st)
 	return NULL;
 }
 
-static int append(char *buf, size_t size, size_t *o, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int append(char *buf, size_t size, size_t *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (*o >= size)
-		return -1;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *o, size - *o, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*o += (size_t)n;
-	return 0;
-}
-
 static void finish_step(struct step *st, struct bench_case *c)
 {
 	double *per = st->per, *node_rate = st->node_rate, v[64];
@@ -469,41 +451,46 @@ static void finish_step(struct step *st, struct bench_case *c)
 	if (b && st->readers)
 		eff = total / ((double)st->readers * step_total(b));
 	c->misses = (long long)st->misses;
-	append(st->extra, sizeof(st->extra), &o, ",\"per_reader_ops_per_s\":[");
+	bench_append(st->extra, sizeof(st->extra), &o,
+		     ",\"per_reader_ops_per_s\":[");
 	for (i = 0; i < st->readers; i++)
-		append(st->extra, sizeof(st->extra), &o, "%s%.0f", i ? "," : "",
-		       per[i]);
-	append(st->extra, sizeof(st->extra), &o, "],\"per_node_ops_per_s\":[");
+		bench_append(st->extra, sizeof(st->extra), &o, "%s%.0f",
+			     i ? "," : "", per[i]);
+	bench_append(st->extra, sizeof(st->extra), &o,
+		     "],\"per_node_ops_per_s\":[");
 	for (i = 0; i < T.nodes && i < SHG_MAX_NODES; i++)
-		append(st->extra, sizeof(st->extra), &o, "%s%.0f", i ? "," : "",
-		       node_rate[i]);
-	append(st->extra, sizeof(st->extra), &o, "],\"reader_cpus\":[");
+		bench_append(st->extra, sizeof(st->extra), &o, "%s%.0f",
+			     i ? "," : "", node_rate[i]);
+	bench_append(st->extra, sizeof(st->extra), &o, "],\"reader_cpus\":[");
 	for (i = 0; i < st->readers; i++)
-		append(st->extra, sizeof(st->extra), &o, "%s%d", i ? "," : "",
-		       st->cpu_seen[i]);
-	append(st->extra, sizeof(st->extra), &o, "],\"writer_cpus\":[");
+		bench_append(st->extra, sizeof(st->extra), &o, "%s%d",
+			     i ? "," : "", st->cpu_seen[i]);
+	bench_append(st->extra, sizeof(st->extra), &o, "],\"writer_cpus\":[");
 	for (i = 0; i < st->writers; i++)
-		append(st->extra, sizeof(st->extra), &o, "%s%d", i ? "," : "",
-		       st->sys->writer_cpu[i]);
-	append(st->extra, sizeof(st->extra), &o, "]");
+		bench_append(st->extra, sizeof(st->extra), &o, "%s%d",
+			     i ? "," : "", st->sys->writer_cpu[i]);
+	bench_append(st->extra, sizeof(st->extra), &o, "]");
 	if (st->writers) {
-		append(st->extra, sizeof(st->extra), &o,
-		       ",\"writer_ops_per_s\":%.0f,\"writer_p50_ns\":%llu,"
-		       "\"writer_p99_ns\":%llu",
-		       median_of(st->wrate, st->nrates),
-		       (unsigned long long)bench_hist_quantile(&st->whist, 0.5),
-		       (unsigned long long)bench_hist_quantile(&st->whist,
-							       0.99));
+		bench_append(
+			st->extra, sizeof(st->extra), &o,
+			",\"writer_ops_per_s\":%.0f,\"writer_p50_ns\":%llu,"
+			"\"writer_p99_ns\":%llu",
+			median_of(st->wrate, st->nrates),
+			(unsigned long long)bench_hist_quantile(&st->whist,
+								0.5),
+			(unsigned long long)bench_hist_quantile(&st->whist,
+								0.99));
 	}
 	if (!isnan(eff))
-		append(st->extra, sizeof(st->extra), &o,
-		       ",\"scaling_efficiency\":%.3f", eff);
-	append(st->extra, sizeof(st->extra), &o,
-	       ",\"updates_in_mix\":%llu,\"oversubscribed\":%s,\"in_process\":"
-	       "%s,\"memory_placement\":\"%s\"",
-	       (unsigned long long)st->updates_in_mix,
-	       K.pin && ncpu_used > T.ncpus ? "true" : "false",
-	       st->sys->p.ops->in_process ? "true" : "false", st->sys->mem);
+		bench_append(st->extra, sizeof(st->extra), &o,
+			     ",\"scaling_efficiency\":%.3f", eff);
+	bench_append(
+		st->extra, sizeof(st->extra), &o,
+		",\"updates_in_mix\":%llu,\"oversubscribed\":%s,\"in_process\":"
+		"%s,\"memory_placement\":\"%s\"",
+		(unsigned long long)st->updates_in_mix,
+		K.pin && ncpu_used > T.ncpus ? "true" : "false",
+		st->sys->p.ops->in_process ? "true" : "false", st->sys->mem);
 	c->json_extra = st->extra;
 }
 

@@ -210,17 +210,10 @@ static void json_head(FILE *f)
 
 	fputs("{\"bench\":\"soak\",\"system\":\"shmgraph\",\"commit\":", f);
 	shg__json_str(f, m->commit);
-	fputs(",\"machine\":{\"cpu\":", f);
-	shg__json_str(f, m->cpu);
-	fprintf(f, ",\"cores\":%d,\"numa_nodes\":%d,\"kernel\":", m->cores,
-		m->numa_nodes);
-	shg__json_str(f, m->kernel);
-	fputs(",\"compiler\":", f);
-	shg__json_str(f, m->compiler);
-	fputs(",\"cflags\":", f);
-	shg__json_str(f, m->cflags);
+	fputs(",\"machine\":", f);
+	bench_json_machine(f, m);
 	fprintf(f,
-		"},\"keys\":%llu,\"commits_total\":%llu,\"window_commits\":"
+		",\"keys\":%llu,\"commits_total\":%llu,\"window_commits\":"
 		"%llu,\"readers\":%u,\"pinned\":%s",
 		(unsigned long long)O.keys, (unsigned long long)O.commits,
 		(unsigned long long)O.window, O.readers,

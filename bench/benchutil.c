@@ -449,7 +449,22 @@ static void json_num(FILE *f, double v, int prec)
 		fprintf(f, "%.*f", prec, v);
 }
 
-static void json_machine(FILE *f, const struct bench_machine *m)
+int bench_append(char *buf, size_t size, size_t *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*o >= size)
+		return -1;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *o, size - *o, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*o += (size_t)n;
+	return 0;
+}
+
+void bench_json_machine(FILE *f, const struct bench_machine *m)
 {
 	fputs("{\"cpu\":", f);
 	shg__json_str(f, m->cpu);
@@ -506,7 +521,7 @@ static void json_case(FILE *f, const struct bench_case *c)
 	fputs(",\"rss_bytes\":", f);
 	json_int(f, c->rss_bytes);
 	fputs(",\"machine\":", f);
-	json_machine(f, m);
+	bench_json_machine(f, m);
 	fputs(",\"commit\":", f);
 	shg__json_str(f, m->commit);
 	fprintf(f, ",\"reps\":%u,\"min_ns_per_op\":", s.n);

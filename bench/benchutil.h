@@ -90,6 +90,13 @@ struct bench_machine {
 /* Collected once, on first call. */
 const struct bench_machine *bench_machine(void);
 
+/* The JSON object of @m (the "machine" field of every record). */
+void bench_json_machine(FILE *f, const struct bench_machine *m);
+
+/* printf at *@o into @buf of @size, advancing *@o (-1 once full). */
+int bench_append(char *buf, size_t size, size_t *o, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Describe the CPU / NUMA topology used (JSON machine.topology). */
 void bench_machine_set_topology(const char *desc);
 
