@@ -9,8 +9,9 @@
 #                                     configure.ac / any Makefile.am
 #   3. <srcdir>/configure $SHG_CONFIGURE_FLAGS
 #                                     in $BUILD_DIR, only if config.status is
-#                                     missing or the flags changed (stored in
-#                                     $BUILD_DIR/.shg-flags)
+#                                     missing or the flags or the optional
+#                                     libraries found (lmdb, libnats) changed
+#                                     (stored in $BUILD_DIR/.shg-flags)
 #   4. make -C $BUILD_DIR -j$(nproc)
 #
 # Usage: scripts/build.sh [--for demo|test|bench] [--ci]
@@ -103,24 +104,34 @@ shg_build() (
 	flags=(${SHG_CONFIGURE_FLAGS:-})
 	[[ -n $saved_noglob ]] || set +f
 
+	# The optional libraries configure looks for are part of the
+	# signature: a tree configured before deps.sh installed one (demo.sh,
+	# then test.sh) is configured again, or it would build without it.
+	local optional="" m
+	for m in lmdb libnats; do
+		if pkg-config --exists "$m" 2>/dev/null; then
+			optional+="$m "
+		fi
+	done
 	local sig
-	sig=$(printf 'flags=%s\nCC=%s\nCFLAGS=%s\nCPPFLAGS=%s\nLDFLAGS=%s\n' \
+	sig=$(printf 'flags=%s\nCC=%s\nCFLAGS=%s\nCPPFLAGS=%s\nLDFLAGS=%s\noptional=%s\n' \
 		"${flags[*]}" "${CC:-}" "${CFLAGS:-}" "${CPPFLAGS:-}" \
-		"${LDFLAGS:-}")
+		"${LDFLAGS:-}" "$optional")
 	local sigfile="$build_dir/.shg-flags"
 
 	local why=""
 	if [[ ! -f $build_dir/config.status ]]; then
 		why="no config.status"
 	elif [[ ! -f $sigfile ]] || [[ $(<"$sigfile") != "$sig" ]]; then
-		why="flags changed"
+		why="flags or optional libraries changed"
 	elif ((bootstrapped)); then
 		why="configure regenerated"
 	fi
 
 	if [[ -n $why ]]; then
-		if [[ $why == "flags changed" && -f $build_dir/Makefile ]]; then
-			echo "build: make -C $build_dir clean (flags changed)"
+		if [[ $why == "flags or optional libraries changed" &&
+			-f $build_dir/Makefile ]]; then
+			echo "build: make -C $build_dir clean ($why)"
 			make -C "$build_dir" clean >/dev/null 2>&1 || true
 		fi
 		rm -f "$sigfile"
