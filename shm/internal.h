@@ -408,11 +408,11 @@ SHG_HIDDEN uint32_t shg__roots_release_proc(struct shg_seg *seg, uint32_t pidx);
 SHG_HIDDEN void shg__roots_repair(struct shg_seg *seg);
 /* Handle internals, for the graph layer. */
 SHG_HIDDEN struct shg_seg *shg__root_seg(const struct shg_root *root);
-/* shg_root_load() and shg__root_seg() in one call (the read path). */
 /* shg_root_cas without the replica check: the graph layer's commit paths
  * (which admit a replica's follower with SHG_TXN_REPLICA). */
 SHG_HIDDEN int shg__root_publish(struct shg_root *root, struct shg_off expected,
 				 struct shg_off desired);
+/* shg_root_load() and shg__root_seg() in one call (the read path). */
 SHG_HIDDEN uint64_t shg__root_load_seg(const struct shg_root *root,
 				       struct shg_seg **seg);
 SHG_HIDDEN uint32_t shg__root_slot(const struct shg_root *root);
